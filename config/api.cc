@@ -1,0 +1,208 @@
+#include "api.h"
+
+#include <map>
+
+#include "document.h"
+#include "json_reader.h"
+#include "log.h"
+
+namespace meridian::config {
+namespace {
+
+Response json_response(http::status status, const nlohmann::json& body, const Request& req) {
+  Response res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(req.keep_alive());
+  res.body() = body.dump(2) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& query) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos <= query.size() && !query.empty()) {
+    size_t amp = query.find('&', pos);
+    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    size_t eq = pair.find('=');
+    if (!pair.empty()) {
+      out[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
+Response method_not_allowed(const Request& req, const char* allow) {
+  Response res = error_response(http::status::method_not_allowed, "method not allowed",
+                                {{"", std::string(req.method_string()) + " is not supported here; allowed: " + allow}},
+                                req.version(), req.keep_alive());
+  res.set(http::field::allow, allow);
+  return res;
+}
+
+}  // namespace
+
+Response error_response(http::status status, const std::string& error, const FieldErrors& details,
+                        unsigned version, bool keep_alive) {
+  Response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = nlohmann::json{{"error", error}, {"details", to_json(details)}}.dump(2) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+Response Api::handle(const Request& req) {
+  std::string request_id;
+  if (auto it = req.find("X-Request-Id"); it != req.end() && !it->value().empty() &&
+                                          it->value().size() <= 128) {
+    request_id = std::string(it->value());
+  } else {
+    request_id = log::new_trace_id();
+  }
+  log::TraceScope trace(request_id);
+
+  const std::string target(req.target());
+  const auto qmark = target.find('?');
+  const std::string path = target.substr(0, qmark);
+  const std::string query = qmark == std::string::npos ? "" : target.substr(qmark + 1);
+
+  Response res;
+  try {
+    if (!options_.token.empty() && path != "/livez") {
+      auto auth = req[http::field::authorization];
+      if (auth != "Bearer " + options_.token) {
+        res = error_response(http::status::unauthorized, "authentication required",
+                             {{"", "send Authorization: Bearer <token>"}}, req.version(),
+                             req.keep_alive());
+        res.set(http::field::www_authenticate, "Bearer");
+      } else {
+        res = route(req, path, query);
+      }
+    } else {
+      res = route(req, path, query);
+    }
+  } catch (const std::exception& e) {
+    log::error("rest", "request failed", {{"path", path}, {"exception", e.what()}});
+    res = error_response(http::status::internal_server_error, "internal error",
+                         {{"", e.what()}}, req.version(), req.keep_alive());
+  }
+  res.set("X-Request-Id", request_id);
+  log::write(res.result_int() >= 500 ? log::Level::kError : log::Level::kInfo, "rest", "request",
+             {{"method", std::string(req.method_string())},
+              {"path", path},
+              {"status", res.result_int()}});
+  return res;
+}
+
+Response Api::route(const Request& req, const std::string& path, const std::string& query) {
+  const auto method = req.method();
+  if (path == "/api/v1/config") {
+    if (method == http::verb::get) {
+      Response res = json_response(http::status::ok, config_.document(), req);
+      res.set(http::field::etag, "\"" + std::to_string(config_.generation()) + "\"");
+      return res;
+    }
+    if (method == http::verb::put || method == http::verb::patch) return config_write(req, query);
+    return method_not_allowed(req, "GET, PUT, PATCH");
+  }
+
+  if (method != http::verb::get && method != http::verb::head) {
+    static const std::map<std::string, bool> kKnown = {
+        {"/api/v1/ports", true}, {"/api/v1/stats", true}, {"/metrics", true},
+        {"/livez", true},        {"/readyz", true},       {"/healthcheck", true}};
+    if (kKnown.count(path)) return method_not_allowed(req, "GET");
+  }
+  if (path == "/api/v1/ports") return json_response(http::status::ok, status_.ports(), req);
+  if (path == "/api/v1/stats") return json_response(http::status::ok, status_.stats(), req);
+  if (path == "/metrics") {
+    MetricsWriter writer;
+    status_.metrics(writer);
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = writer.text();
+    res.prepare_payload();
+    return res;
+  }
+  if (path == "/livez") {
+    return json_response(http::status::ok, {{"status", "alive"}}, req);
+  }
+  if (path == "/readyz" || path == "/healthcheck") {
+    Health h = status_.health();
+    nlohmann::json body = {{"status", h.ready ? "ready" : "not ready"},
+                           {"ready", h.ready},
+                           {"generation", config_.generation()}};
+    if (path == "/healthcheck" || !h.ready) body["checks"] = h.detail;
+    return json_response(h.ready ? http::status::ok : http::status::service_unavailable, body, req);
+  }
+  return error_response(http::status::not_found, "not found", {{"", "no resource at " + path}},
+                        req.version(), req.keep_alive());
+}
+
+Response Api::config_write(const Request& req, const std::string& query) {
+  auto params = parse_query(query);
+  bool dry_run = false;
+  if (auto it = params.find("dry_run"); it != params.end()) {
+    if (it->second == "true" || it->second == "1" || it->second.empty()) dry_run = true;
+    else if (it->second == "false" || it->second == "0") dry_run = false;
+    else return error_response(http::status::bad_request, "bad query parameter",
+                               {{"dry_run", "expected true or false"}}, req.version(), req.keep_alive());
+  }
+  for (const auto& [key, _] : params) {
+    if (key != "dry_run") {
+      return error_response(http::status::bad_request, "bad query parameter",
+                            {{key, "unknown query parameter"}}, req.version(), req.keep_alive());
+    }
+  }
+
+  std::optional<uint64_t> if_match;
+  if (auto it = req.find(http::field::if_match); it != req.end()) {
+    bool valid = true;
+    if_match = parse_if_match(std::string(it->value()), valid);
+    if (!valid) {
+      return error_response(http::status::bad_request, "bad If-Match header",
+                            {{"", "expected a generation number as an ETag, e.g. \"3\""}},
+                            req.version(), req.keep_alive());
+    }
+  }
+
+  auto content_type = std::string(req[http::field::content_type]);
+  content_type = content_type.substr(0, content_type.find(';'));
+  const bool patch = req.method() == http::verb::patch;
+  const bool type_ok = content_type.empty() || content_type == "application/json" ||
+                       (patch && content_type == "application/merge-patch+json");
+  if (!type_ok) {
+    return error_response(http::status::unsupported_media_type, "unsupported content type",
+                          {{"", patch ? "use application/merge-patch+json or application/json"
+                                      : "use application/json"}},
+                          req.version(), req.keep_alive());
+  }
+
+  std::string parse_error;
+  auto body = parse_json_text(req.body(), parse_error);
+  if (!body) {
+    return error_response(http::status::bad_request, "malformed JSON", {{"", parse_error}},
+                          req.version(), req.keep_alive());
+  }
+  if (patch && !body->is_object()) {
+    return error_response(http::status::bad_request, "merge patch must be a JSON object",
+                          {{"", expected("object", *body)}}, req.version(), req.keep_alive());
+  }
+
+  ApplyOutcome outcome = patch ? config_.merge_patch(*body, dry_run, if_match)
+                               : config_.replace(*body, dry_run, if_match);
+  if (outcome.error.empty() && !dry_run && outcome.changed) {
+    log::info("config", "applied", {{"generation", outcome.generation}, {"diff", outcome.diff}});
+  } else if (!outcome.error.empty()) {
+    log::warn("config", "rejected: " + outcome.error,
+              {{"details", to_json(outcome.details)}, {"generation", outcome.generation}});
+  }
+  Response res = json_response(static_cast<http::status>(outcome.http_status), outcome.to_json(), req);
+  res.set(http::field::etag, "\"" + std::to_string(config_.generation()) + "\"");
+  return res;
+}
+
+}  // namespace meridian::config

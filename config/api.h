@@ -1,0 +1,65 @@
+// REST API routing, independent of the transport: a Beast request in, a
+// Beast response out. The server (rest_server.h) only moves bytes; tests
+// call `Api::handle` directly as well as over real sockets.
+#pragma once
+
+#include <string>
+
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "manager.h"
+#include "metrics.h"
+
+namespace meridian::config {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+struct Health {
+  bool live = true;
+  bool ready = false;
+  nlohmann::json detail = nlohmann::json::object();  // shown by /healthcheck and /readyz
+};
+
+/// What the API reads from the running system (meridiand's data plane).
+class StatusProvider {
+ public:
+  virtual ~StatusProvider() = default;
+  virtual nlohmann::json ports() = 0;
+  virtual nlohmann::json stats() = 0;
+  virtual void metrics(MetricsWriter& out) = 0;
+  virtual Health health() = 0;
+};
+
+struct ApiOptions {
+  /// When non-empty every request but /livez needs "Authorization: Bearer <token>".
+  std::string token;
+};
+
+class Api {
+ public:
+  Api(ConfigManager& config, StatusProvider& status, ApiOptions options = {})
+      : config_(config), status_(status), options_(std::move(options)) {}
+
+  /// Never throws: internal failures become 500 with a JSON body. The
+  /// response echoes (or creates) X-Request-Id, which is also the log trace id.
+  Response handle(const Request& request);
+
+ private:
+  Response route(const Request& request, const std::string& path, const std::string& query);
+  Response config_write(const Request& request, const std::string& query);
+
+  ConfigManager& config_;
+  StatusProvider& status_;
+  ApiOptions options_;
+};
+
+/// `{"error": ..., "details": [...]}` with the given status.
+Response error_response(http::status status, const std::string& error,
+                        const FieldErrors& details, unsigned version = 11, bool keep_alive = true);
+
+}  // namespace meridian::config

@@ -1,0 +1,264 @@
+// meridianctl: a thin client of meridiand's REST API.
+//
+//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
+//   meridianctl apply -f FILE [--dry-run] [--patch]
+//   meridianctl health
+//
+// Exit codes: 0 ok, 1 the server refused or reported a problem, 2 usage,
+// 3 could not reach the server.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "document.h"
+#include "http_client.h"
+#include "rest_server.h"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+using namespace meridian::config;
+
+namespace {
+
+constexpr int kExitServer = 1, kExitUsage = 2, kExitUnreachable = 3;
+
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      std::cout << std::left << std::setw(static_cast<int>(width[i]) + 2) << cells[i];
+    }
+    std::cout << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string num(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+/// Prints the server's error body; returns the exit code for a failed call.
+int report_failure(const HttpResult& r) {
+  if (r.status == 0) {
+    std::cerr << "meridianctl: cannot reach meridiand: " << r.error << "\n";
+    return kExitUnreachable;
+  }
+  std::string error = "HTTP " + std::to_string(r.status);
+  try {
+    json body = json::parse(r.body);
+    if (body.contains("error")) error += ": " + body["error"].get<std::string>();
+    std::cerr << "meridianctl: " << error << "\n";
+    for (const auto& d : body.value("details", json::array())) {
+      std::string path = d.value("path", "");
+      std::cerr << "  " << (path.empty() ? "(document)" : path) << ": " << d.value("reason", "") << "\n";
+    }
+  } catch (const std::exception&) {
+    std::cerr << "meridianctl: " << error << "\n" << r.body << "\n";
+  }
+  return kExitServer;
+}
+
+void show_ports(const json& body) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : body.value("ports", json::array())) {
+    const auto& link = p.value("link", json::object());
+    const auto& st = p.value("stats", json::object());
+    rows.push_back({p.value("name", ""), num(p, "port_id"), p.value("driver", ""),
+                    link.value("up", false) ? "up" : "down", num(link, "speed_mbps"),
+                    num(p, "mtu"), num(p, "rx_queues") + "/" + num(p, "tx_queues"),
+                    num(st, "rx_packets"), num(st, "tx_packets"), num(st, "rx_missed"),
+                    p.value("mac", "")});
+  }
+  print_table({"PORT", "ID", "DRIVER", "LINK", "SPEED", "MTU", "RXQ/TXQ", "RX-PKTS", "TX-PKTS",
+               "RX-MISSED", "MAC"},
+              rows);
+}
+
+void show_stats(const json& body) {
+  std::cout << "generation " << num(body, "generation") << ", uptime "
+            << num(body, "uptime_seconds") << " s\n\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : body.value("ports", json::array())) {
+    rows.push_back({p.value("name", ""), num(p, "rx_packets"), num(p, "rx_bytes"),
+                    num(p, "tx_packets"), num(p, "tx_bytes"), num(p, "punted"),
+                    num(p, "drops_total")});
+  }
+  print_table({"PORT", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "PUNTED", "DROPS"}, rows);
+
+  std::vector<std::vector<std::string>> drops;
+  for (const auto& p : body.value("ports", json::array())) {
+    const json reasons = p.value("drops", json::object());
+    for (const auto& [reason, count] : reasons.items()) {
+      if (count.get<uint64_t>() != 0) drops.push_back({p.value("name", ""), reason, count.dump()});
+    }
+  }
+  std::cout << "\n";
+  if (drops.empty()) {
+    std::cout << "no drops\n";
+  } else {
+    print_table({"PORT", "DROP-REASON", "PACKETS"}, drops);
+  }
+
+  std::vector<std::vector<std::string>> workers;
+  for (const auto& w : body.value("workers", json::array())) {
+    workers.push_back({num(w, "lcore"), num(w, "heartbeat"), num(w, "busy_polls"),
+                       num(w, "idle_polls"), w.value("polling", false) ? "yes" : "NO"});
+  }
+  std::cout << "\n";
+  print_table({"WORKER-LCORE", "HEARTBEAT", "BUSY-POLLS", "IDLE-POLLS", "POLLING"}, workers);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts("meridianctl options");
+  std::string socket_path, api, token_file, file;
+  opts.add_options()
+      ("help,h", "show this help")
+      ("socket,s", po::value(&socket_path)->default_value("/run/meridian/meridian.sock"),
+       "meridiand API Unix socket")
+      ("api,a", po::value(&api), "meridiand API TCP address HOST:PORT (instead of --socket)")
+      ("token-file", po::value(&token_file), "file holding the API bearer token")
+      ("json,j", "print raw JSON")
+      ("file,f", po::value(&file), "config file (JSON or YAML) for apply")
+      ("dry-run,n", "apply: validate and show the diff, change nothing")
+      ("patch", "apply: send the file as a JSON merge patch instead of a full document")
+      ("timeout", po::value<unsigned>()->default_value(10), "seconds to wait for meridiand")
+      ("command", po::value<std::vector<std::string>>(), "command words");
+  po::positional_options_description positional;
+  positional.add("command", -1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "meridianctl: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  auto words = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
+                                   : std::vector<std::string>{};
+  if (vm.count("help") || words.empty()) {
+    std::cout << "usage: meridianctl [options] show ports|stats|config\n"
+                 "       meridianctl [options] apply -f FILE [--dry-run] [--patch]\n"
+                 "       meridianctl [options] health\n\n"
+              << opts;
+    return words.empty() && !vm.count("help") ? kExitUsage : 0;
+  }
+
+  ApiEndpoint endpoint;
+  if (!api.empty()) {
+    if (!split_host_port(api, endpoint.host, endpoint.port)) {
+      std::cerr << "meridianctl: --api expects HOST:PORT\n";
+      return kExitUsage;
+    }
+  } else {
+    endpoint.unix_path = socket_path;
+  }
+  if (!token_file.empty()) {
+    auto t = read_file(token_file);
+    if (!t) {
+      std::cerr << "meridianctl: cannot read " << token_file << "\n";
+      return kExitUsage;
+    }
+    endpoint.token = t->substr(0, t->find_first_of("\r\n"));
+  }
+  const bool as_json = vm.count("json") > 0;
+  const auto timeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+    return http_call(endpoint, method, target, body, {}, timeout);
+  };
+
+  const std::string& verb = words[0];
+  if (verb == "show" && words.size() == 2) {
+    static const std::map<std::string, std::string> kTargets = {
+        {"ports", "/api/v1/ports"}, {"stats", "/api/v1/stats"}, {"config", "/api/v1/config"}};
+    auto it = kTargets.find(words[1]);
+    if (it == kTargets.end()) {
+      std::cerr << "meridianctl: unknown object '" << words[1] << "' (ports, stats, config)\n";
+      return kExitUsage;
+    }
+    HttpResult r = call("GET", it->second);
+    if (r.status != 200) return report_failure(r);
+    json body;
+    try {
+      body = json::parse(r.body);
+    } catch (const std::exception& e) {
+      std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
+      return kExitServer;
+    }
+    if (as_json || words[1] == "config") {
+      std::cout << body.dump(2) << "\n";
+    } else if (words[1] == "ports") {
+      show_ports(body);
+    } else {
+      show_stats(body);
+    }
+    return 0;
+  }
+  if (verb == "apply" && words.size() == 1) {
+    if (file.empty()) {
+      std::cerr << "meridianctl: apply needs -f FILE\n";
+      return kExitUsage;
+    }
+    std::string error;
+    auto doc = load_document_file(file, error);
+    if (!doc) {
+      std::cerr << "meridianctl: " << error << "\n";
+      return kExitUsage;
+    }
+    std::string target = "/api/v1/config";
+    if (vm.count("dry-run")) target += "?dry_run=true";
+    HttpResult r = call(vm.count("patch") ? "PATCH" : "PUT", target, doc->dump());
+    if (r.status != 200) return report_failure(r);
+    json body = json::parse(r.body, nullptr, false);
+    if (as_json) {
+      std::cout << body.dump(2) << "\n";
+      return 0;
+    }
+    const bool dry = vm.count("dry-run") > 0;
+    if (!body.value("changed", false)) {
+      std::cout << "no change (generation " << num(body, "generation") << ")\n";
+    } else {
+      std::cout << (dry ? "dry run: would change" : "applied: generation ") +
+                       (dry ? std::string("") : num(body, "generation"))
+                << "\n";
+      for (const auto& op : body.value("diff", json::array())) {
+        std::cout << "  " << op.value("op", "") << " " << op.value("path", "");
+        if (op.contains("value")) std::cout << " = " << op["value"].dump();
+        std::cout << "\n";
+      }
+    }
+    return 0;
+  }
+  if (verb == "health" && words.size() == 1) {
+    HttpResult r = call("GET", "/healthcheck");
+    if (r.status == 0) return report_failure(r);
+    json body = json::parse(r.body, nullptr, false);
+    if (as_json) {
+      std::cout << body.dump(2) << "\n";
+    } else {
+      std::cout << (r.status == 200 ? "ready" : "NOT READY") << "\n";
+      if (body.is_object() && body.contains("checks")) std::cout << body["checks"].dump(2) << "\n";
+    }
+    return r.status == 200 ? 0 : kExitServer;
+  }
+  std::cerr << "meridianctl: unknown command '";
+  for (size_t i = 0; i < words.size(); ++i) std::cerr << (i ? " " : "") << words[i];
+  std::cerr << "' (try --help)\n";
+  return kExitUsage;
+}

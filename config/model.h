@@ -1,0 +1,95 @@
+// The declarative config document: one section per module, typed.
+//
+// `parse_config()` turns a JSON document into a `Config`, collecting every
+// error (never stopping at the first) with a JSON-pointer path. `to_json()`
+// writes the normalised document back with every default filled in, so a
+// document read back from the API can be re-applied unchanged.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "field_error.h"
+
+namespace meridian::config {
+
+enum class HugepageMode { kAuto, kOn, kOff };
+
+/// EAL bootstrap and worker layout (section "dataplane"). Restart-only.
+struct DataplaneConfig {
+  /// EAL lcores; `main_lcore` runs control, every other listed lcore is a worker.
+  std::vector<unsigned> lcores{0, 1};
+  unsigned main_lcore = 0;
+  /// Memory for `--no-huge -m N`, or for `--socket-mem` when hugepages are used.
+  unsigned memory_mb = 1024;
+  HugepageMode hugepages = HugepageMode::kAuto;
+  std::string file_prefix = "meridian";
+  /// Packet buffers in the shared mempool (rounded up by DPDK per-lcore caches).
+  unsigned mbufs = 16384;
+  unsigned burst_size = 32;
+  /// Attempts of `rte_eth_tx_burst` before leftovers are dropped as tx_full.
+  unsigned tx_retries = 4;
+  unsigned punt_ring_size = 1024;
+  /// Sleep after an empty poll round; 0 is pure busy polling.
+  unsigned idle_sleep_us = 0;
+  std::vector<std::string> eal_args;
+  bool operator==(const DataplaneConfig&) const = default;
+};
+
+/// One DPDK ethdev (section "ports"). Only `promiscuous` changes live.
+struct PortConfig {
+  std::string name;
+  /// PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=veth1").
+  std::string devargs;
+  /// 0 = auto: every queue a software PMD offers, one per worker on hardware.
+  unsigned rx_queues = 0;
+  unsigned rx_descriptors = 1024;
+  unsigned tx_descriptors = 1024;
+  unsigned mtu = 1500;
+  bool promiscuous = true;
+  bool rss = true;
+  bool operator==(const PortConfig&) const = default;
+};
+
+/// A patch cable between two ports (section "xconnect"). Live.
+struct XconnectConfig {
+  std::string a;
+  std::string b;
+  bool operator==(const XconnectConfig&) const = default;
+};
+
+/// Frames the data path hands to the control lcore (section "punt"). Live.
+struct PuntConfig {
+  std::vector<uint16_t> ethertypes;
+  bool operator==(const PuntConfig&) const = default;
+};
+
+struct Config {
+  DataplaneConfig dataplane;
+  std::vector<PortConfig> ports;
+  std::vector<XconnectConfig> xconnect;
+  PuntConfig punt;
+  bool operator==(const Config&) const = default;
+
+  const PortConfig* find_port(const std::string& name) const;
+  bool is_pci(const PortConfig& port) const;
+};
+
+/// Device name of a devargs string: everything before the first comma.
+std::string device_name(const std::string& devargs);
+/// True when the device name looks like a PCI address (DDDD:BB:DD.F or BB:DD.F).
+bool is_pci_address(const std::string& device);
+
+struct ParseResult {
+  std::optional<Config> config;  // set only when `errors` is empty
+  FieldErrors errors;
+};
+
+ParseResult parse_config(const nlohmann::json& document);
+nlohmann::json to_json(const Config& config);
+
+}  // namespace meridian::config

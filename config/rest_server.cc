@@ -1,0 +1,229 @@
+#include "rest_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "log.h"
+
+namespace meridian::config {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
+
+struct RestServer::State {
+  asio::io_context& io;
+  Api& api;
+  RestServerOptions options;
+  std::unique_ptr<tcp::acceptor> tcp_acceptor;
+  std::unique_ptr<unix_socket::acceptor> unix_acceptor;
+  std::string unix_path;
+  size_t connections = 0;  // only touched on the io_context thread
+  bool stopped = false;
+};
+
+namespace {
+
+template <class Protocol>
+class Session : public std::enable_shared_from_this<Session<Protocol>> {
+ public:
+  Session(typename Protocol::socket socket, std::shared_ptr<RestServer::State> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {
+    ++state_->connections;
+  }
+  ~Session() { --state_->connections; }
+
+  void start() { read_request(); }
+
+  /// Answers 503 and closes: used when over the connection limit.
+  void reject_busy() {
+    response_ = error_response(http::status::service_unavailable, "too many connections",
+                               {{"", "connection limit reached, retry later"}}, 11, false);
+    write_response();
+  }
+
+ private:
+  void read_request() {
+    parser_.emplace();
+    parser_->body_limit(kMaxBodyBytes);
+    parser_->header_limit(16 * 1024);
+    // The first byte of a request may take the idle timeout; the rest must be quick.
+    stream_.expires_after(first_request_ ? state_->options.request_timeout
+                                         : state_->options.idle_timeout);
+    first_request_ = false;
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      response_ = error_response(http::status::payload_too_large, "request body too large",
+                                 {{"", "bodies are limited to " + std::to_string(kMaxBodyBytes) +
+                                           " bytes"}},
+                                 11, false);
+      return write_response();
+    }
+    if (ec == http::error::header_limit) {
+      response_ = error_response(http::status::request_header_fields_too_large,
+                                 "request headers too large", {{"", "limit is 16384 bytes"}}, 11, false);
+      return write_response();
+    }
+    if (ec) {
+      response_ = error_response(http::status::bad_request, "malformed HTTP request",
+                                 {{"", ec.message()}}, 11, false);
+      return write_response();
+    }
+    response_ = state_->api.handle(parser_->get());
+    write_response();
+  }
+
+  void write_response() {
+    stream_.expires_after(state_->options.request_timeout);
+    http::async_write(stream_, response_,
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec || !self->response_.keep_alive() || self->state_->stopped) {
+                          return self->close();
+                        }
+                        self->read_request();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(Protocol::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::basic_stream<Protocol> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;
+  std::shared_ptr<RestServer::State> state_;
+  bool first_request_ = true;
+};
+
+template <class Protocol>
+void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServer::State> state) {
+  acceptor.async_accept([&acceptor, state](beast::error_code ec, typename Protocol::socket socket) {
+    if (state->stopped || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      auto session = std::make_shared<Session<Protocol>>(std::move(socket), state);
+      if (state->connections > state->options.max_connections) {
+        session->reject_busy();
+      } else {
+        session->start();
+      }
+    } else {
+      log::warn("rest", "accept failed", {{"error", ec.message()}});
+    }
+    accept_loop<Protocol>(acceptor, state);
+  });
+}
+
+}  // namespace
+
+bool is_loopback_address(const std::string& address) {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  return !ec && addr.is_loopback();
+}
+
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port) {
+  std::string port_text;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find("]:");
+    if (close == std::string::npos) return false;
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  if (host.empty() || port_text.empty() || port_text.size() > 5) return false;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return false;
+  }
+  unsigned long p = std::stoul(port_text);
+  if (p > 65535) return false;
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+RestServer::RestServer(asio::io_context& io, Api& api, RestServerOptions options)
+    : state_(std::make_shared<State>(State{io, api, options, nullptr, nullptr, "", 0, false})) {}
+
+RestServer::~RestServer() { stop(); }
+
+std::string RestServer::listen_unix(const std::string& path) {
+  beast::error_code ec;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return path + ": exists and is not a socket";
+    ::unlink(path.c_str());  // stale socket from an earlier run
+  }
+  auto acceptor = std::make_unique<unix_socket::acceptor>(state_->io);
+  acceptor->open(unix_socket(), ec);
+  if (!ec) acceptor->bind(unix_socket::endpoint(path), ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "listen on " + path + ": " + ec.message();
+  ::chmod(path.c_str(), 0660);
+  state_->unix_path = path;
+  state_->unix_acceptor = std::move(acceptor);
+  accept_loop<unix_socket>(*state_->unix_acceptor, state_);
+  return "";
+}
+
+std::string RestServer::listen_tcp(const std::string& address_port) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(address_port, host, port)) {
+    return "expected ADDRESS:PORT, got '" + address_port + "'";
+  }
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return "bad address '" + host + "': " + ec.message();
+  tcp::endpoint endpoint(address, port);
+  auto acceptor = std::make_unique<tcp::acceptor>(state_->io);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "listen on " + address_port + ": " + ec.message();
+  state_->tcp_acceptor = std::move(acceptor);
+  accept_loop<tcp>(*state_->tcp_acceptor, state_);
+  return "";
+}
+
+uint16_t RestServer::tcp_port() const {
+  if (!state_->tcp_acceptor) return 0;
+  beast::error_code ec;
+  auto ep = state_->tcp_acceptor->local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void RestServer::stop() {
+  if (state_->stopped) return;
+  state_->stopped = true;
+  beast::error_code ec;
+  if (state_->tcp_acceptor) state_->tcp_acceptor->close(ec);
+  if (state_->unix_acceptor) {
+    state_->unix_acceptor->close(ec);
+    ::unlink(state_->unix_path.c_str());
+  }
+}
+
+}  // namespace meridian::config

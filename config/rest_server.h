@@ -1,0 +1,47 @@
+// Boost.Beast HTTP/1.1 server on the control lcore's io_context. Listens on
+// a Unix socket and/or a TCP address, with a body cap, idle and request
+// timeouts, keep-alive, and a limit on concurrent connections.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "api.h"
+
+namespace meridian::config {
+
+struct RestServerOptions {
+  std::chrono::seconds idle_timeout{30};  // keep-alive connection with no request
+  std::chrono::seconds request_timeout{10};  // to read one request or write one response
+  size_t max_connections = 64;
+};
+
+class RestServer {
+ public:
+  RestServer(boost::asio::io_context& io, Api& api, RestServerOptions options = {});
+  ~RestServer();
+
+  /// Binds a Unix socket (replacing a stale socket file). Returns "" or an error.
+  std::string listen_unix(const std::string& path);
+  /// Binds "ADDRESS:PORT" (port 0 picks a free port). Returns "" or an error.
+  std::string listen_tcp(const std::string& address_port);
+  /// The TCP port actually bound, 0 when not listening on TCP.
+  uint16_t tcp_port() const;
+  /// Stops accepting; open connections finish their current request.
+  void stop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+/// True for 127.0.0.0/8 and ::1.
+bool is_loopback_address(const std::string& address);
+/// Splits "127.0.0.1:8080" or "[::1]:8080"; false when malformed.
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
+
+}  // namespace meridian::config
