@@ -116,7 +116,11 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
     if (kKnown.count(path)) return method_not_allowed(req, "GET");
   }
   if (path == "/api/v1/ports") return json_response(http::status::ok, status_.ports(), req);
-  if (path == "/api/v1/stats") return json_response(http::status::ok, status_.stats(), req);
+  if (path == "/api/v1/stats") {
+    nlohmann::json body = status_.stats();
+    body["generation"] = config_.generation();
+    return json_response(http::status::ok, body, req);
+  }
   if (path == "/metrics") {
     MetricsWriter writer;
     status_.metrics(writer);
@@ -176,8 +180,9 @@ Response Api::config_write(const Request& req, const std::string& query) {
                        (patch && content_type == "application/merge-patch+json");
   if (!type_ok) {
     return error_response(http::status::unsupported_media_type, "unsupported content type",
-                          {{"", patch ? "use application/merge-patch+json or application/json"
-                                      : "use application/json"}},
+                          {{"", std::string("send Content-Type: ") +
+                                    (patch ? "application/merge-patch+json or application/json"
+                                           : "application/json")}},
                           req.version(), req.keep_alive());
   }
 

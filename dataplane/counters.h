@@ -1,0 +1,69 @@
+// Per-worker counters: each worker writes only its own block (no atomics
+// with lock prefix, no sharing of cache lines); readers on the control lcore
+// sum the blocks. Relaxed loads/stores keep the reads tear-free.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "drop_reasons.h"
+
+namespace meridian::dataplane {
+
+inline constexpr uint16_t kMaxPorts = 32;    // matches RTE_MAX_ETHPORTS in Debian's DPDK
+inline constexpr unsigned kMaxWorkers = 64;
+inline constexpr size_t kCacheLine = 64;
+
+/// A counter with a single writer: `add` is a plain load+store, not a locked RMW.
+class SingleWriterCounter {
+ public:
+  void add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+struct PortCounters {
+  SingleWriterCounter rx_packets, rx_bytes, tx_packets, tx_bytes, punted;
+  std::array<SingleWriterCounter, kDropReasonCount> drops;
+
+  void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
+};
+
+struct alignas(kCacheLine) WorkerCounters {
+  std::array<PortCounters, kMaxPorts> ports;
+  SingleWriterCounter heartbeat;   // one per poll round; readiness watches it advance
+  SingleWriterCounter busy_polls;  // rounds that received at least one packet
+  SingleWriterCounter idle_polls;
+};
+
+/// Plain snapshot of one port's counters summed over workers.
+struct PortTotals {
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, punted = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+
+  uint64_t drops_total() const {
+    uint64_t t = 0;
+    for (auto d : drops) t += d;
+    return t;
+  }
+  void add(const PortCounters& c) {
+    rx_packets += c.rx_packets.load();
+    rx_bytes += c.rx_bytes.load();
+    tx_packets += c.tx_packets.load();
+    tx_bytes += c.tx_bytes.load();
+    punted += c.punted.load();
+    for (size_t i = 0; i < kDropReasonCount; ++i) drops[i] += c.drops[i].load();
+  }
+};
+
+template <class Range>
+PortTotals sum_port(const Range& workers, uint16_t port) {
+  PortTotals t;
+  for (const WorkerCounters& w : workers) t.add(w.ports[port]);
+  return t;
+}
+
+}  // namespace meridian::dataplane

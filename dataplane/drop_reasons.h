@@ -1,0 +1,48 @@
+// Every packet the data path does not transmit is counted under exactly one
+// of these reasons. Declared once here; enum, names and help text all come
+// from this list (the VPP error-counter pattern).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace meridian::dataplane {
+
+// X(enumerator, metric/API name, description)
+#define MERIDIAN_DROP_REASONS(X)                                                          \
+  X(kRuntFrame, "runt_frame", "frame shorter than an Ethernet header")                    \
+  X(kNoForwarding, "no_forwarding", "ingress port has no forwarding entry")               \
+  X(kNoDecision, "no_decision", "no pipeline stage decided the packet's fate")            \
+  X(kTxFull, "tx_full", "egress queue still full after the bounded retries")              \
+  X(kPuntRingFull, "punt_ring_full", "punt ring to the control lcore was full")           \
+  X(kControlTxFull, "control_tx_full", "control-plane transmit queue was full")           \
+  X(kNoControlQueue, "no_control_queue", "port has no spare TX queue for the control lcore") \
+  X(kPuntUnhandled, "punt_unhandled", "punted frame had no control-plane handler")
+
+enum class DropReason : uint8_t {
+#define MERIDIAN_DROP_ENUM(e, name, help) e,
+  MERIDIAN_DROP_REASONS(MERIDIAN_DROP_ENUM)
+#undef MERIDIAN_DROP_ENUM
+};
+
+inline constexpr size_t kDropReasonCount = 0
+#define MERIDIAN_DROP_COUNT(e, name, help) +1
+    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_COUNT)
+#undef MERIDIAN_DROP_COUNT
+    ;
+
+inline constexpr const char* kDropReasonNames[kDropReasonCount] = {
+#define MERIDIAN_DROP_NAME(e, name, help) name,
+    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_NAME)
+#undef MERIDIAN_DROP_NAME
+};
+
+inline constexpr const char* kDropReasonHelp[kDropReasonCount] = {
+#define MERIDIAN_DROP_HELP(e, name, help) help,
+    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_HELP)
+#undef MERIDIAN_DROP_HELP
+};
+
+constexpr const char* drop_reason_name(DropReason r) { return kDropReasonNames[static_cast<size_t>(r)]; }
+
+}  // namespace meridian::dataplane

@@ -1,0 +1,64 @@
+// The burst pipeline: stages run in order over a whole burst (BESS's
+// ProcessBatch, VPP's vector nodes). Each stage decides the fate of the
+// packets still undecided; the worker then transmits, punts or drops them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <rte_mbuf.h>
+
+#include "drop_reasons.h"
+#include "tables.h"
+
+namespace meridian::dataplane {
+
+inline constexpr uint16_t kMaxBurst = 64;
+
+enum class Verdict : uint8_t { kUndecided, kForward, kDrop, kPunt };
+
+struct PacketBatch {
+  uint16_t rx_port = 0;
+  uint16_t count = 0;
+  rte_mbuf* pkts[kMaxBurst];
+  Verdict verdict[kMaxBurst];
+  uint16_t tx_port[kMaxBurst];
+  DropReason reason[kMaxBurst];
+
+  void reset(uint16_t port, uint16_t n) {
+    rx_port = port;
+    count = n;
+    for (uint16_t i = 0; i < n; ++i) verdict[i] = Verdict::kUndecided;
+  }
+  bool undecided(uint16_t i) const { return verdict[i] == Verdict::kUndecided; }
+  void forward(uint16_t i, uint16_t port) {
+    verdict[i] = Verdict::kForward;
+    tx_port[i] = port;
+  }
+  void drop(uint16_t i, DropReason r) {
+    verdict[i] = Verdict::kDrop;
+    reason[i] = r;
+  }
+  void punt(uint16_t i) { verdict[i] = Verdict::kPunt; }
+};
+
+/// What a stage may read while processing one burst.
+struct StageContext {
+  const ForwardingTables& tables;
+  uint64_t now_tsc;
+  unsigned worker;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual const char* name() const = 0;
+  /// Must not allocate, lock, log or block. Touches only undecided packets.
+  virtual void process(PacketBatch& batch, const StageContext& ctx) const = 0;
+};
+
+/// Ordered stages; built once at startup and shared read-only by all workers.
+using Pipeline = std::vector<std::unique_ptr<const Stage>>;
+
+}  // namespace meridian::dataplane

@@ -1,0 +1,207 @@
+#include "ports.h"
+
+#include <cstring>
+#include <vector>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+
+#include "log.h"
+
+namespace meridian::dataplane {
+namespace {
+
+std::string errstr(int rc) { return std::strerror(rc < 0 ? -rc : rc); }
+
+/// Software PMDs (af_packet, pcap, ring, tap, memif, null) deliver to every
+/// queue they were created with, so all of them must be polled.
+bool is_software_pmd(const std::string& driver) {
+  for (const char* p : {"net_af_packet", "net_pcap", "net_ring", "net_tap", "net_memif", "net_null"}) {
+    if (driver == p) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string mac_string(const rte_ether_addr& mac) {
+  char buf[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(buf, sizeof buf, &mac);
+  return buf;
+}
+
+std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_mempool* pool,
+                       PortRuntime& out) {
+  out = PortRuntime{};
+  out.name = cfg.name;
+  out.devargs = cfg.devargs;
+  const std::string device = config::device_name(cfg.devargs);
+  uint16_t port_id;
+  if (rte_eth_dev_get_port_by_name(device.c_str(), &port_id) != 0) {
+    // Not created by the EAL arguments: hot-plug it (tests, or EAL run by an embedder).
+    const bool pci = config::is_pci_address(device);
+    const std::string probe = pci ? "pci:" + cfg.devargs : "vdev:" + cfg.devargs;
+    int rc = rte_dev_probe(probe.c_str());
+    if (rc != 0 || rte_eth_dev_get_port_by_name(device.c_str(), &port_id) != 0) {
+      return "cannot probe device '" + cfg.devargs + "': " + (rc ? errstr(rc) : "no ethdev created");
+    }
+    out.hotplugged = true;
+  }
+  out.port_id = port_id;
+  if (port_id >= 32) return "port id " + std::to_string(port_id) + " beyond the supported 32 ports";
+
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0) return "dev_info: " + errstr(rc);
+  out.driver = info.driver_name ? info.driver_name : "";
+
+  // RX: every queue of a software PMD; one per worker on hardware (RSS spreads).
+  unsigned rxq = cfg.rx_queues ? cfg.rx_queues
+                               : (is_software_pmd(out.driver) ? info.max_rx_queues : workers);
+  if (rxq == 0 || rxq > info.max_rx_queues) {
+    return "needs " + std::to_string(rxq) + " RX queues but the device offers " +
+           std::to_string(info.max_rx_queues);
+  }
+  rxq = std::min<unsigned>(rxq, 64);
+  // TX: one per worker (lock-free), plus one for the control lcore when offered.
+  if (info.max_tx_queues < workers) {
+    return "needs " + std::to_string(workers) + " TX queues (one per worker) but the device offers " +
+           std::to_string(info.max_tx_queues) + " (for net_af_packet raise qpairs=)";
+  }
+  const unsigned txq = info.max_tx_queues > workers ? workers + 1 : workers;
+  out.rx_queues = static_cast<uint16_t>(rxq);
+  out.tx_queues = static_cast<uint16_t>(txq);
+  out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
+
+  rte_eth_conf conf{};
+  out.rss_requested = cfg.rss;
+  const uint64_t wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP;
+  if (cfg.rss && rxq > 1 && (info.flow_type_rss_offloads & wanted) != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & wanted;
+    out.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf;
+  }
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+  }
+  if (int rc = rte_eth_dev_configure(port_id, out.rx_queues, out.tx_queues, &conf); rc != 0) {
+    return "configure: " + errstr(rc);
+  }
+  uint16_t nb_rxd = static_cast<uint16_t>(cfg.rx_descriptors);
+  uint16_t nb_txd = static_cast<uint16_t>(cfg.tx_descriptors);
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd, &nb_txd); rc != 0) {
+    return "descriptor counts: " + errstr(rc);
+  }
+  const int socket = rte_eth_dev_socket_id(port_id);
+  const unsigned sock = socket < 0 ? 0 : static_cast<unsigned>(socket);
+  for (uint16_t q = 0; q < out.rx_queues; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(port_id, q, nb_rxd, sock, nullptr, pool); rc != 0) {
+      return "rx queue " + std::to_string(q) + ": " + errstr(rc);
+    }
+  }
+  rte_eth_txconf txconf = info.default_txconf;
+  txconf.offloads = conf.txmode.offloads;
+  for (uint16_t q = 0; q < out.tx_queues; ++q) {
+    if (int rc = rte_eth_tx_queue_setup(port_id, q, nb_txd, sock, &txconf); rc != 0) {
+      return "tx queue " + std::to_string(q) + ": " + errstr(rc);
+    }
+  }
+  uint16_t current_mtu = 0;
+  rte_eth_dev_get_mtu(port_id, &current_mtu);
+  if (current_mtu != cfg.mtu) {
+    if (int rc = rte_eth_dev_set_mtu(port_id, static_cast<uint16_t>(cfg.mtu)); rc != 0) {
+      if (rc != -ENOTSUP) return "set MTU " + std::to_string(cfg.mtu) + ": " + errstr(rc);
+      log::warn("port", "PMD cannot set MTU; keeping the device's", {{"port", cfg.name}, {"mtu", current_mtu}});
+    }
+  }
+  rte_eth_dev_get_mtu(port_id, &current_mtu);
+  out.mtu = current_mtu;
+  if (int rc = rte_eth_dev_start(port_id); rc != 0) return "start: " + errstr(rc);
+  int prc = cfg.promiscuous ? rte_eth_promiscuous_enable(port_id) : rte_eth_promiscuous_disable(port_id);
+  if (prc != 0 && prc != -ENOTSUP) return "promiscuous mode: " + errstr(prc);
+  out.promiscuous = rte_eth_promiscuous_get(port_id) == 1;
+  rte_eth_macaddr_get(port_id, &out.mac);
+  log::info("port", "started",
+            {{"port", cfg.name}, {"port_id", port_id}, {"driver", out.driver},
+             {"rx_queues", out.rx_queues}, {"tx_queues", out.tx_queues},
+             {"control_tx_queue", out.control_tx_queue}, {"rss", out.rss_hf != 0},
+             {"mtu", out.mtu}, {"mac", mac_string(out.mac)}});
+  return "";
+}
+
+void port_close(PortRuntime& port) {
+  rte_eth_dev_stop(port.port_id);
+  rte_device* dev = nullptr;
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port.port_id, &info) == 0) dev = info.device;
+  rte_eth_dev_close(port.port_id);
+  if (port.hotplugged && dev) rte_dev_remove(dev);
+}
+
+bool port_link(const PortRuntime& port, uint32_t& speed_mbps) {
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port.port_id, &link) != 0) {
+    speed_mbps = 0;
+    return false;
+  }
+  speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+  return link.link_status == RTE_ETH_LINK_UP;
+}
+
+nlohmann::json port_json(const PortRuntime& p) {
+  rte_eth_link link{};
+  rte_eth_link_get_nowait(p.port_id, &link);
+  rte_eth_stats st{};
+  rte_eth_stats_get(p.port_id, &st);
+
+  nlohmann::json rxq = nlohmann::json::array(), txq = nlohmann::json::array();
+  for (uint16_t q = 0; q < p.rx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; ++q) {
+    rxq.push_back({{"queue", q}, {"packets", st.q_ipackets[q]}, {"bytes", st.q_ibytes[q]},
+                   {"errors", st.q_errors[q]}});
+  }
+  for (uint16_t q = 0; q < p.tx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; ++q) {
+    txq.push_back({{"queue", q}, {"packets", st.q_opackets[q]}, {"bytes", st.q_obytes[q]}});
+  }
+  nlohmann::json xstats = nlohmann::json::object();
+  const int n = rte_eth_xstats_get(p.port_id, nullptr, 0);
+  if (n > 0) {
+    std::vector<rte_eth_xstat> values(static_cast<size_t>(n));
+    std::vector<rte_eth_xstat_name> names(static_cast<size_t>(n));
+    const int got = rte_eth_xstats_get(p.port_id, values.data(), static_cast<unsigned>(n));
+    const int got_names = rte_eth_xstats_get_names(p.port_id, names.data(), static_cast<unsigned>(n));
+    for (int i = 0; i < std::min(got, got_names); ++i) {
+      if (values[i].id < static_cast<uint64_t>(got_names)) xstats[names[values[i].id].name] = values[i].value;
+    }
+  }
+  uint32_t speed = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+  nlohmann::json rss_functions = nlohmann::json::array();
+  if (p.rss_hf & RTE_ETH_RSS_IP) rss_functions.push_back("ip");
+  if (p.rss_hf & RTE_ETH_RSS_UDP) rss_functions.push_back("udp");
+  if (p.rss_hf & RTE_ETH_RSS_TCP) rss_functions.push_back("tcp");
+  return {
+      {"name", p.name},
+      {"port_id", p.port_id},
+      {"devargs", p.devargs},
+      {"driver", p.driver},
+      {"mac", mac_string(p.mac)},
+      {"mtu", p.mtu},
+      {"promiscuous", rte_eth_promiscuous_get(p.port_id) == 1},
+      {"rx_queues", p.rx_queues},
+      {"tx_queues", p.tx_queues},
+      {"control_tx_queue", p.control_tx_queue < 0 ? nlohmann::json(nullptr) : nlohmann::json(p.control_tx_queue)},
+      {"rss", {{"requested", p.rss_requested}, {"active", p.rss_hf != 0}, {"hash", rss_functions}}},
+      {"link",
+       {{"up", link.link_status == RTE_ETH_LINK_UP},
+        {"speed_mbps", speed},
+        {"duplex", link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full" : "half"},
+        {"autoneg", link.link_autoneg == RTE_ETH_LINK_AUTONEG}}},
+      {"stats",
+       {{"rx_packets", st.ipackets}, {"tx_packets", st.opackets}, {"rx_bytes", st.ibytes},
+        {"tx_bytes", st.obytes}, {"rx_missed", st.imissed}, {"rx_errors", st.ierrors},
+        {"tx_errors", st.oerrors}, {"rx_nombuf", st.rx_nombuf}}},
+      {"queues", {{"rx", rxq}, {"tx", txq}}},
+      {"xstats", xstats},
+  };
+}
+
+}  // namespace meridian::dataplane

@@ -1,0 +1,452 @@
+#include "runtime.h"
+
+#include <algorithm>
+#include <regex>
+
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "log.h"
+#include "packet_view.h"
+#include "xconnect.h"
+
+namespace meridian::dataplane {
+
+static_assert(kMaxPorts <= RTE_MAX_ETHPORTS, "counter arrays are indexed by DPDK port id");
+static_assert(kMaxBurst <= 64, "burst arrays live on the worker's stack");
+
+namespace {
+
+std::atomic<unsigned> g_instances{0};
+constexpr auto kHeartbeatStale = std::chrono::seconds(1);
+
+unsigned max_mtu(const config::Config& c) {
+  unsigned m = 1500;
+  for (const auto& p : c.ports) m = std::max(m, p.mtu);
+  return m;
+}
+
+}  // namespace
+
+std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
+                                                     const std::vector<PortRuntime>& ports,
+                                                     uint64_t generation) {
+  auto t = std::make_unique<ForwardingTables>();
+  t->generation = generation;
+  auto id_of = [&](const std::string& name) -> uint16_t {
+    for (const auto& p : ports) {
+      if (p.name == name) return p.port_id;
+    }
+    return kNoPort;
+  };
+  for (const auto& xc : config.xconnect) {
+    const uint16_t a = id_of(xc.a), b = id_of(xc.b);
+    if (a == kNoPort || b == kNoPort) continue;  // validation guarantees both exist
+    t->xconnect_peer[a] = b;
+    t->xconnect_peer[b] = a;
+  }
+  for (uint16_t type : config.punt.ethertypes) t->punt_ethertype.set(type);
+  return t;
+}
+
+config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next) {
+  static const std::regex kLive("^/ports/[0-9]+/promiscuous$");
+  config::FieldErrors errors;
+  const auto diff = nlohmann::json::diff(config::to_json(running), config::to_json(next));
+  for (const auto& op : diff) {
+    const std::string path = op.value("path", "");
+    const bool restart_only = path.rfind("/dataplane", 0) == 0 || path.rfind("/ports", 0) == 0;
+    if (!restart_only || std::regex_match(path, kLive)) continue;
+    std::string reason = op.value("op", "") == "replace"
+                             ? "cannot change while running"
+                             : "cannot add or remove this while running";
+    errors.push_back({path, reason + "; edit the config file and restart meridiand"});
+  }
+  return errors;
+}
+
+std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::string& error) {
+  std::unique_ptr<Dataplane> dp(new Dataplane());
+  dp->config_ = cfg;
+  dp->instance_ = g_instances.fetch_add(1);
+  const std::string suffix = std::to_string(getpid()) + "_" + std::to_string(dp->instance_);
+
+  // Workers: every listed lcore but the main one, each enabled in this EAL.
+  unsigned index = 0;
+  for (unsigned lcore : cfg.dataplane.lcores) {
+    if (lcore == cfg.dataplane.main_lcore) continue;
+    if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
+      error = "/dataplane/lcores: lcore " + std::to_string(lcore) + " is not a worker lcore of this EAL";
+      return nullptr;
+    }
+    WorkerContext w;
+    w.index = index++;
+    w.lcore = lcore;
+    dp->workers_.push_back(std::move(w));
+  }
+  const unsigned nworkers = static_cast<unsigned>(dp->workers_.size());
+  if (nworkers == 0 || nworkers > kMaxWorkers) {
+    error = "/dataplane/lcores: need between 1 and " + std::to_string(kMaxWorkers) + " worker lcores";
+    return nullptr;
+  }
+
+  // Buffers: enough for every descriptor ring, every worker's in-flight burst
+  // and per-lcore cache, and a full punt ring.
+  const unsigned cache = 256;
+  uint64_t needed = cfg.dataplane.punt_ring_size + (nworkers + 1) * (cache + kMaxBurst * 2);
+  for (const auto& p : cfg.ports) {
+    const unsigned rxq = p.rx_queues ? p.rx_queues : nworkers;
+    needed += uint64_t{rxq} * p.rx_descriptors + uint64_t{nworkers + 1} * p.tx_descriptors;
+  }
+  if (cfg.dataplane.mbufs < needed) {
+    error = "/dataplane/mbufs: " + std::to_string(cfg.dataplane.mbufs) +
+            " buffers cannot fill the configured queues; need at least " + std::to_string(needed);
+    return nullptr;
+  }
+  const unsigned data_room = std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE,
+                                                max_mtu(cfg) + 26 + RTE_PKTMBUF_HEADROOM);
+  dp->pool_ = rte_pktmbuf_pool_create(("mrd_pool_" + suffix).c_str(), cfg.dataplane.mbufs, cache, 0,
+                                      static_cast<uint16_t>(std::min(data_room, 65535u)),
+                                      static_cast<int>(rte_socket_id()));
+  if (!dp->pool_) {
+    error = "/dataplane/mbufs: cannot allocate " + std::to_string(cfg.dataplane.mbufs) +
+            " buffers: " + rte_strerror(rte_errno) + " (raise /dataplane/memory_mb)";
+    return nullptr;
+  }
+  dp->punt_ring_ = rte_ring_create(("mrd_punt_" + suffix).c_str(), cfg.dataplane.punt_ring_size,
+                                   static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(nworkers);
+  dp->qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("mrd_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (!dp->punt_ring_ || !dp->qsbr_ || rte_rcu_qsbr_init(dp->qsbr_, nworkers) != 0) {
+    error = std::string("cannot allocate punt ring or RCU state: ") + rte_strerror(rte_errno);
+    return nullptr;
+  }
+
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    PortRuntime port;
+    if (std::string err = port_setup(cfg.ports[i], nworkers, dp->pool_, port); !err.empty()) {
+      error = "/ports/" + std::to_string(i) + " (" + cfg.ports[i].name + "): " + err;
+      if (port.port_id < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port(port.port_id) &&
+          port.hotplugged) {
+        port_close(port);
+      }
+      return nullptr;  // the destructor closes the ports already started
+    }
+    dp->ports_.push_back(std::move(port));
+  }
+
+  dp->counter_storage_ = std::make_unique<WorkerCounters[]>(nworkers + 1);
+  dp->counters_ = std::span<WorkerCounters>(dp->counter_storage_.get(), nworkers + 1);
+  dp->heartbeats_.resize(nworkers);
+  dp->pipeline_ = make_xconnect_pipeline();
+  dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
+      dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_));
+
+  // Queue ownership: worker w polls every RX queue q with q % workers == w.
+  for (auto& w : dp->workers_) {
+    for (const auto& p : dp->ports_) {
+      for (uint16_t q = 0; q < p.rx_queues; ++q) {
+        if (q % nworkers == w.index) w.rx.push_back({p.port_id, q});
+      }
+    }
+    w.burst_size = static_cast<uint16_t>(cfg.dataplane.burst_size);
+    w.tx_retries = cfg.dataplane.tx_retries;
+    w.idle_sleep_us = cfg.dataplane.idle_sleep_us;
+    w.pipeline = &dp->pipeline_;
+    w.tables = dp->tables_.get();
+    w.qsbr = dp->qsbr_;
+    w.punt_ring = dp->punt_ring_;
+    w.counters = &dp->counter_storage_[w.index];
+    w.stop = &dp->stop_;
+  }
+  return dp;
+}
+
+Dataplane::~Dataplane() {
+  stop_workers();
+  if (punt_ring_) drain_punt_ring();
+  for (auto& p : ports_) port_close(p);
+  tables_.reset();
+  rte_ring_free(punt_ring_);
+  rte_mempool_free(pool_);
+  rte_free(qsbr_);
+}
+
+std::string Dataplane::start_workers() {
+  if (running_) return "";
+  stop_.store(false);
+  for (auto& w : workers_) {
+    if (int rc = rte_eal_remote_launch(worker_main, &w, w.lcore); rc != 0) {
+      stop_workers();
+      return "cannot launch worker on lcore " + std::to_string(w.lcore) + ": " + std::strerror(-rc);
+    }
+    log::info("worker", "launched", {{"lcore", w.lcore}, {"rx_queues", w.rx.size()}, {"tx_queue", w.index}});
+  }
+  running_ = true;
+  return "";
+}
+
+void Dataplane::stop_workers() {
+  stop_.store(true);
+  for (auto& w : workers_) rte_eal_wait_lcore(w.lcore);
+  running_ = false;
+  if (tables_) tables_->synchronize();
+}
+
+void Dataplane::control_tick() {
+  tables_->reclaim();
+  drain_punt_ring();
+  sample_heartbeats();
+}
+
+void Dataplane::sample_heartbeats() {
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const uint64_t hb = counters_[i].heartbeat.load();
+    auto& s = heartbeats_[i];
+    if (!s.seen || hb != s.value) {
+      if (s.seen || hb != 0) s.changed_at = now;
+      s.value = hb;
+      s.seen = true;
+    }
+  }
+}
+
+void Dataplane::set_punt_handler(uint16_t ethertype, PuntHandler handler) {
+  punt_handlers_[ethertype] = std::move(handler);
+}
+
+void Dataplane::drain_punt_ring() {
+  rte_mbuf* pkts[kMaxBurst];
+  PortCounters* control = counters_.empty() ? nullptr : counters_.back().ports.data();
+  unsigned n;
+  while ((n = rte_ring_dequeue_burst(punt_ring_, reinterpret_cast<void**>(pkts), kMaxBurst, nullptr)) > 0) {
+    for (unsigned i = 0; i < n; ++i) {
+      PacketView view;
+      parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
+      ++punt_received_[view.ethertype];
+      auto it = punt_handlers_.find(view.ethertype);
+      if (it != punt_handlers_.end() && it->second(pkts[i])) continue;
+      if (control && pkts[i]->port < kMaxPorts) control[pkts[i]->port].drop(DropReason::kPuntUnhandled);
+      rte_pktmbuf_free(pkts[i]);
+    }
+  }
+}
+
+uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n) {
+  PortCounters& c = counters_.back().ports[port_id];
+  const PortRuntime* port = nullptr;
+  for (const auto& p : ports_) {
+    if (p.port_id == port_id) port = &p;
+  }
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
+  uint16_t sent = 0;
+  if (port && port->control_tx_queue >= 0) {
+    sent = rte_eth_tx_burst(port_id, static_cast<uint16_t>(port->control_tx_queue), pkts, n);
+  }
+  for (uint16_t i = sent; i < n; ++i) bytes -= rte_pktmbuf_pkt_len(pkts[i]);
+  c.tx_packets.add(sent);
+  c.tx_bytes.add(bytes);
+  if (sent < n) {
+    c.drop(port && port->control_tx_queue >= 0 ? DropReason::kControlTxFull : DropReason::kNoControlQueue,
+           n - sent);
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  }
+  return sent;
+}
+
+std::optional<uint16_t> Dataplane::port_id(const std::string& name) const {
+  for (const auto& p : ports_) {
+    if (p.name == name) return p.port_id;
+  }
+  return std::nullopt;
+}
+
+PortTotals Dataplane::port_totals(uint16_t port_id) const { return sum_port(counters_, port_id); }
+
+config::FieldErrors Dataplane::check_live_change(const config::Config& running,
+                                                 const config::Config& next) {
+  return restart_only_changes(running, next);
+}
+
+std::function<void()> Dataplane::prepare(const config::Config&, const config::Config& next,
+                                         config::FieldErrors& errors) {
+  std::shared_ptr<const ForwardingTables> tables = build_tables(next, ports_, table_versions_ + 1);
+  for (size_t i = 0; i < next.xconnect.size(); ++i) {
+    if (!port_id(next.xconnect[i].a) || !port_id(next.xconnect[i].b)) {
+      errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
+    }
+  }
+  if (!errors.empty()) return nullptr;
+  return [this, next, tables]() mutable {
+    ++table_versions_;
+    tables_->publish(std::make_unique<const ForwardingTables>(*tables));
+    for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
+      auto& p = ports_[i];
+      if (next.ports[i].promiscuous) rte_eth_promiscuous_enable(p.port_id);
+      else rte_eth_promiscuous_disable(p.port_id);
+      p.promiscuous = rte_eth_promiscuous_get(p.port_id) == 1;
+    }
+    config_ = next;
+  };
+}
+
+nlohmann::json Dataplane::ports() {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : ports_) list.push_back(port_json(p));
+  return {{"ports", list}};
+}
+
+nlohmann::json Dataplane::stats() {
+  sample_heartbeats();
+  nlohmann::json ports = nlohmann::json::array();
+  for (const auto& p : ports_) {
+    const PortTotals t = port_totals(p.port_id);
+    nlohmann::json drops = nlohmann::json::object();
+    for (size_t r = 0; r < kDropReasonCount; ++r) drops[kDropReasonNames[r]] = t.drops[r];
+    ports.push_back({{"name", p.name},
+                     {"port_id", p.port_id},
+                     {"rx_packets", t.rx_packets},
+                     {"rx_bytes", t.rx_bytes},
+                     {"tx_packets", t.tx_packets},
+                     {"tx_bytes", t.tx_bytes},
+                     {"punted", t.punted},
+                     {"drops_total", t.drops_total()},
+                     {"drops", drops}});
+  }
+  nlohmann::json workers = nlohmann::json::array();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& w : workers_) {
+    const WorkerCounters& c = counters_[w.index];
+    const auto& hb = heartbeats_[w.index];
+    nlohmann::json queues = nlohmann::json::array();
+    for (const auto& q : w.rx) queues.push_back({{"port_id", q.port}, {"queue", q.queue}});
+    workers.push_back({{"index", w.index},
+                       {"lcore", w.lcore},
+                       {"heartbeat", c.heartbeat.load()},
+                       {"busy_polls", c.busy_polls.load()},
+                       {"idle_polls", c.idle_polls.load()},
+                       {"polling", running_ && hb.seen && now - hb.changed_at < kHeartbeatStale},
+                       {"rx_queues", queues},
+                       {"tx_queue", w.index}});
+  }
+  nlohmann::json reasons = nlohmann::json::array();
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    reasons.push_back({{"name", kDropReasonNames[r]}, {"description", kDropReasonHelp[r]}});
+  }
+  nlohmann::json punt = nlohmann::json::object();
+  for (const auto& [type, count] : punt_received_) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%04x", type);
+    punt[buf] = count;
+  }
+  return {{"uptime_seconds",
+           std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
+          {"ports", ports},
+          {"workers", workers},
+          {"punt_received", punt},
+          {"tables", {{"version", tables_->load()->generation}, {"retired_pending", tables_->retired()}}},
+          {"mempool", {{"size", pool_->size}, {"available", rte_mempool_avail_count(pool_)}}},
+          {"drop_reasons", reasons}};
+}
+
+void Dataplane::metrics(config::MetricsWriter& out) {
+  using config::Labels;
+  std::vector<PortTotals> totals;
+  for (const auto& p : ports_) totals.push_back(port_totals(p.port_id));
+  auto per_port = [&](const char* name, const char* help, uint64_t PortTotals::*field) {
+    out.counter(name, help);
+    for (size_t i = 0; i < ports_.size(); ++i) out.sample(Labels{{"port", ports_[i].name}}, totals[i].*field);
+  };
+  per_port("meridian_port_rx_packets_total", "Packets received by the workers", &PortTotals::rx_packets);
+  per_port("meridian_port_rx_bytes_total", "Bytes received by the workers", &PortTotals::rx_bytes);
+  per_port("meridian_port_tx_packets_total", "Packets transmitted", &PortTotals::tx_packets);
+  per_port("meridian_port_tx_bytes_total", "Bytes transmitted", &PortTotals::tx_bytes);
+  per_port("meridian_port_punted_packets_total", "Packets punted to the control lcore", &PortTotals::punted);
+  out.counter("meridian_port_drops_total", "Packets dropped, by port and reason");
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      out.sample(Labels{{"port", ports_[i].name}, {"reason", kDropReasonNames[r]}}, totals[i].drops[r]);
+    }
+  }
+
+  std::vector<rte_eth_stats> hw(ports_.size());
+  for (size_t i = 0; i < ports_.size(); ++i) rte_eth_stats_get(ports_[i].port_id, &hw[i]);
+  auto hw_counter = [&](const char* name, const char* help, uint64_t rte_eth_stats::*field) {
+    out.counter(name, help);
+    for (size_t i = 0; i < ports_.size(); ++i) out.sample(Labels{{"port", ports_[i].name}}, hw[i].*field);
+  };
+  hw_counter("meridian_port_device_rx_packets_total", "Packets received, as counted by the device", &rte_eth_stats::ipackets);
+  hw_counter("meridian_port_device_tx_packets_total", "Packets sent, as counted by the device", &rte_eth_stats::opackets);
+  hw_counter("meridian_port_device_rx_bytes_total", "Bytes received, as counted by the device", &rte_eth_stats::ibytes);
+  hw_counter("meridian_port_device_tx_bytes_total", "Bytes sent, as counted by the device", &rte_eth_stats::obytes);
+  hw_counter("meridian_port_device_rx_missed_total", "Packets the device dropped for lack of RX descriptors", &rte_eth_stats::imissed);
+  hw_counter("meridian_port_device_rx_errors_total", "Erroneous packets received", &rte_eth_stats::ierrors);
+  hw_counter("meridian_port_device_tx_errors_total", "Failed transmissions", &rte_eth_stats::oerrors);
+  hw_counter("meridian_port_device_rx_nombuf_total", "RX buffer allocation failures", &rte_eth_stats::rx_nombuf);
+
+  out.gauge("meridian_port_link_up", "1 when the port's link is up");
+  std::vector<uint32_t> speeds(ports_.size());
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    out.sample(Labels{{"port", ports_[i].name}}, uint64_t{port_link(ports_[i], speeds[i])});
+  }
+  out.gauge("meridian_port_link_speed_bits_per_second", "Negotiated link speed (0 when unknown)");
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    out.sample(Labels{{"port", ports_[i].name}}, uint64_t{speeds[i]} * 1000000);
+  }
+
+  sample_heartbeats();
+  out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
+  for (const auto& w : workers_) out.sample(Labels{{"lcore", std::to_string(w.lcore)}}, counters_[w.index].heartbeat.load());
+  out.counter("meridian_worker_busy_polls_total", "Poll rounds that received packets");
+  for (const auto& w : workers_) out.sample(Labels{{"lcore", std::to_string(w.lcore)}}, counters_[w.index].busy_polls.load());
+  out.counter("meridian_worker_idle_polls_total", "Poll rounds that received nothing");
+  for (const auto& w : workers_) out.sample(Labels{{"lcore", std::to_string(w.lcore)}}, counters_[w.index].idle_polls.load());
+
+  out.counter("meridian_punt_received_total", "Punted frames handled by the control lcore, by EtherType");
+  for (const auto& [type, count] : punt_received_) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%04x", type);
+    out.sample(Labels{{"ethertype", buf}}, count);
+  }
+  out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");
+  out.sample(Labels{}, uint64_t{rte_mempool_avail_count(pool_)});
+  out.gauge("meridian_ready", "1 when every worker is polling");
+  out.sample(Labels{}, uint64_t{health().ready});
+  out.gauge("meridian_uptime_seconds", "Seconds since the data plane started");
+  out.sample(Labels{}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
+}
+
+config::Health Dataplane::health() {
+  sample_heartbeats();
+  config::Health h;
+  const auto now = std::chrono::steady_clock::now();
+  bool all_polling = running_ && !workers_.empty();
+  nlohmann::json workers = nlohmann::json::array();
+  for (const auto& w : workers_) {
+    const auto& hb = heartbeats_[w.index];
+    const bool polling = running_ && hb.seen && hb.value > 0 && now - hb.changed_at < kHeartbeatStale;
+    all_polling = all_polling && polling;
+    workers.push_back({{"lcore", w.lcore},
+                       {"polling", polling},
+                       {"heartbeat", hb.value},
+                       {"ms_since_advance",
+                        hb.seen && hb.value > 0
+                            ? std::chrono::duration_cast<std::chrono::milliseconds>(now - hb.changed_at).count()
+                            : -1}});
+  }
+  nlohmann::json links = nlohmann::json::array();
+  for (const auto& p : ports_) {
+    uint32_t speed = 0;
+    links.push_back({{"port", p.name}, {"link_up", port_link(p, speed)}});
+  }
+  h.ready = all_polling;
+  h.detail = {{"workers_running", running_}, {"workers", workers}, {"ports", links}};
+  return h;
+}
+
+}  // namespace meridian::dataplane

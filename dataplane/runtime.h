@@ -1,0 +1,119 @@
+// The running data plane: mempool, ports, punt ring, RCU-published tables and
+// the worker lcores. It is the config manager's apply backend and the REST
+// API's status provider. The EAL must be initialised before `create`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "api.h"
+#include "counters.h"
+#include "manager.h"
+#include "model.h"
+#include "pipeline.h"
+#include "ports.h"
+#include "rcu_publisher.h"
+#include "worker.h"
+
+namespace meridian::dataplane {
+
+/// Builds the forwarding snapshot for `config`, resolving port names to ids.
+std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
+                                                     const std::vector<PortRuntime>& ports,
+                                                     uint64_t generation);
+
+/// The restart-only differences between two configs, as path errors.
+config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next);
+
+class Dataplane final : public config::ApplyBackend, public config::StatusProvider {
+ public:
+  /// Sets up the mempool, ports, punt ring, RCU and the first tables.
+  /// Workers are not started. On failure returns null and sets `error`.
+  static std::unique_ptr<Dataplane> create(const config::Config& config, std::string& error);
+  ~Dataplane() override;
+
+  /// Launches one worker per non-main lcore of the config.
+  std::string start_workers();
+  /// Signals the workers, waits for them, and reclaims retired tables.
+  void stop_workers();
+  bool workers_running() const { return running_; }
+
+  /// Control-lcore housekeeping, called every few ms: RCU reclamation,
+  /// draining the punt ring, sampling worker heartbeats.
+  void control_tick();
+
+  /// Handler for punted frames of one EtherType; returns true if it took
+  /// ownership of the mbuf. Unhandled frames are freed and counted.
+  using PuntHandler = std::function<bool(rte_mbuf*)>;
+  void set_punt_handler(uint16_t ethertype, PuntHandler handler);
+
+  /// Transmits from the control lcore on the port's own control TX queue.
+  /// Returns how many were sent; the rest are freed and counted.
+  uint16_t control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n);
+
+  // config::ApplyBackend
+  config::FieldErrors check_live_change(const config::Config& running,
+                                        const config::Config& next) override;
+  std::function<void()> prepare(const config::Config& running, const config::Config& next,
+                                config::FieldErrors& errors) override;
+
+  // config::StatusProvider
+  nlohmann::json ports() override;
+  nlohmann::json stats() override;
+  void metrics(config::MetricsWriter& out) override;
+  config::Health health() override;
+
+  // Accessors for meridiand, tests and benches.
+  const std::vector<PortRuntime>& port_list() const { return ports_; }
+  std::optional<uint16_t> port_id(const std::string& name) const;
+  PortTotals port_totals(uint16_t port_id) const;
+  rte_mempool* mempool() const { return pool_; }
+  const ForwardingTables* tables() const { return tables_->load(); }
+  size_t retired_tables() const { return tables_->retired(); }
+  std::vector<WorkerContext>& worker_contexts() { return workers_; }
+  uint64_t heartbeat(unsigned worker) const { return counters_[worker].heartbeat.load(); }
+
+ private:
+  Dataplane() = default;
+  void sample_heartbeats();
+  void drain_punt_ring();
+
+  config::Config config_;
+  unsigned instance_ = 0;
+  rte_mempool* pool_ = nullptr;
+  rte_ring* punt_ring_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::vector<PortRuntime> ports_;
+  Pipeline pipeline_;
+  std::unique_ptr<RcuPublisher<ForwardingTables>> tables_;
+  uint64_t table_versions_ = 0;
+  // One counter block per worker plus a last one for the control lcore.
+  std::unique_ptr<WorkerCounters[]> counter_storage_;
+  std::span<WorkerCounters> counters_;
+  std::vector<WorkerContext> workers_;
+  std::atomic<bool> stop_{false};
+  bool running_ = false;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+
+  struct HeartbeatSample {
+    uint64_t value = 0;
+    std::chrono::steady_clock::time_point changed_at{};
+    bool seen = false;
+  };
+  std::vector<HeartbeatSample> heartbeats_;
+  std::map<uint16_t, PuntHandler> punt_handlers_;
+  std::map<uint16_t, uint64_t> punt_received_;
+};
+
+}  // namespace meridian::dataplane

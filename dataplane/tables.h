@@ -1,0 +1,26 @@
+// The forwarding state workers read: one immutable snapshot per config
+// generation, published with a single pointer store (see rcu_publisher.h).
+// Later modules add their tables here (bridge domains, QoS trees, ...).
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+
+#include "counters.h"
+
+namespace meridian::dataplane {
+
+inline constexpr uint16_t kNoPort = 0xffff;
+
+struct ForwardingTables {
+  uint64_t generation = 0;
+  /// xconnect_peer[p] is the port that frames received on p leave by.
+  std::array<uint16_t, kMaxPorts> xconnect_peer;
+  /// Frames with these EtherTypes (after VLAN tags) go to the control lcore.
+  std::bitset<65536> punt_ethertype;
+
+  ForwardingTables() { xconnect_peer.fill(kNoPort); }
+};
+
+}  // namespace meridian::dataplane

@@ -1,0 +1,140 @@
+#include "worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+namespace meridian::dataplane {
+namespace {
+
+/// Transmits `n` packets on (port, queue), retrying a bounded number of
+/// times; returns how many were sent. Leftovers stay in `pkts[sent..n)`.
+uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, unsigned retries) {
+  uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+  for (unsigned attempt = 0; sent < n && attempt < retries; ++attempt) {
+    sent = static_cast<uint16_t>(sent + rte_eth_tx_burst(port, queue, pkts + sent, n - sent));
+  }
+  return sent;
+}
+
+}  // namespace
+
+void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b) {
+  const StageContext sctx{tables, rte_rdtsc(), ctx.index};
+  for (const auto& stage : *ctx.pipeline) stage->process(b, sctx);
+
+  // Group by egress port, keeping the arrival order within each port.
+  struct TxGroup {
+    uint16_t port;
+    uint16_t n;
+    rte_mbuf* pkts[kMaxBurst];
+  };
+  TxGroup groups[4];  // a burst rarely fans out wider; overflow flushes early
+  uint16_t ngroups = 0;
+  rte_mbuf* punt[kMaxBurst];
+  uint16_t npunt = 0;
+  rte_mbuf* drop[kMaxBurst];
+  uint16_t ndrop = 0;
+  PortCounters* counters = ctx.counters->ports.data();
+
+  auto flush = [&](TxGroup& g) {
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < g.n; ++i) bytes += rte_pktmbuf_pkt_len(g.pkts[i]);
+    const uint16_t sent = transmit(g.port, static_cast<uint16_t>(ctx.index), g.pkts, g.n, ctx.tx_retries);
+    for (uint16_t i = sent; i < g.n; ++i) {
+      bytes -= rte_pktmbuf_pkt_len(g.pkts[i]);
+      drop[ndrop++] = g.pkts[i];
+    }
+    counters[g.port].tx_packets.add(sent);
+    counters[g.port].tx_bytes.add(bytes);
+    if (sent < g.n) counters[g.port].drop(DropReason::kTxFull, g.n - sent);
+    g.n = 0;
+  };
+
+  for (uint16_t i = 0; i < b.count; ++i) {
+    rte_mbuf* m = b.pkts[i];
+    switch (b.verdict[i]) {
+      case Verdict::kForward: {
+        const uint16_t port = b.tx_port[i];
+        TxGroup* g = nullptr;
+        for (uint16_t k = 0; k < ngroups; ++k) {
+          if (groups[k].port == port) g = &groups[k];
+        }
+        if (!g) {
+          if (ngroups == 4) {
+            for (uint16_t k = 0; k < ngroups; ++k) flush(groups[k]);
+            ngroups = 0;
+          }
+          g = &groups[ngroups++];
+          g->port = port;
+          g->n = 0;
+        }
+        g->pkts[g->n++] = m;
+        break;
+      }
+      case Verdict::kPunt:
+        punt[npunt++] = m;
+        break;
+      case Verdict::kDrop:
+        counters[b.rx_port].drop(b.reason[i]);
+        drop[ndrop++] = m;
+        break;
+      case Verdict::kUndecided:
+        counters[b.rx_port].drop(DropReason::kNoDecision);
+        drop[ndrop++] = m;
+        break;
+    }
+  }
+  for (uint16_t k = 0; k < ngroups; ++k) flush(groups[k]);
+
+  if (npunt) {
+    const unsigned queued = rte_ring_enqueue_burst(ctx.punt_ring, reinterpret_cast<void**>(punt), npunt, nullptr);
+    counters[b.rx_port].punted.add(queued);
+    if (queued < npunt) {
+      counters[b.rx_port].drop(DropReason::kPuntRingFull, npunt - queued);
+      for (unsigned i = queued; i < npunt; ++i) drop[ndrop++] = punt[i];
+    }
+  }
+  if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+}
+
+unsigned worker_poll_once(WorkerContext& ctx) {
+  const ForwardingTables* tables = ctx.tables->load();
+  unsigned received = 0;
+  PacketBatch batch;
+  for (const RxQueueRef& q : ctx.rx) {
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, batch.pkts, ctx.burst_size);
+    if (n == 0) continue;
+    received += n;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
+    PortCounters& pc = ctx.counters->ports[q.port];
+    pc.rx_packets.add(n);
+    pc.rx_bytes.add(bytes);
+    batch.reset(q.port, n);
+    process_burst(ctx, *tables, batch);
+  }
+  // `tables` is not used past this point: report quiescence for RCU.
+  rte_rcu_qsbr_quiescent(ctx.qsbr, ctx.index);
+  ctx.counters->heartbeat.add(1);
+  (received ? ctx.counters->busy_polls : ctx.counters->idle_polls).add(1);
+  return received;
+}
+
+int worker_main(void* arg) {
+  auto& ctx = *static_cast<WorkerContext*>(arg);
+  rte_rcu_qsbr_thread_register(ctx.qsbr, ctx.index);
+  rte_rcu_qsbr_thread_online(ctx.qsbr, ctx.index);
+  while (!ctx.stop->load(std::memory_order_relaxed)) {
+    if (worker_poll_once(ctx) == 0 && ctx.idle_sleep_us) {
+      // Going offline while asleep lets RCU reclaim without waiting for us.
+      rte_rcu_qsbr_thread_offline(ctx.qsbr, ctx.index);
+      rte_delay_us_sleep(ctx.idle_sleep_us);
+      rte_rcu_qsbr_thread_online(ctx.qsbr, ctx.index);
+    }
+  }
+  rte_rcu_qsbr_thread_offline(ctx.qsbr, ctx.index);
+  rte_rcu_qsbr_thread_unregister(ctx.qsbr, ctx.index);
+  return 0;
+}
+
+}  // namespace meridian::dataplane

@@ -1,0 +1,52 @@
+// The worker poll loop: rx_burst -> pipeline over the burst -> tx_burst with
+// bounded retry. No heap, no locks, no logging; every packet that is not
+// transmitted is counted under a drop reason.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "counters.h"
+#include "pipeline.h"
+#include "rcu_publisher.h"
+
+namespace meridian::dataplane {
+
+struct RxQueueRef {
+  uint16_t port;
+  uint16_t queue;
+};
+
+/// Everything one worker needs; built by the control lcore before launch and
+/// not changed while the worker runs.
+struct WorkerContext {
+  unsigned index = 0;            // also the worker's TX queue on every port, and RCU thread id
+  unsigned lcore = 0;
+  std::vector<RxQueueRef> rx;    // queues this worker polls
+  uint16_t burst_size = 32;
+  unsigned tx_retries = 4;
+  unsigned idle_sleep_us = 0;
+  const Pipeline* pipeline = nullptr;
+  const RcuPublisher<ForwardingTables>* tables = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  rte_ring* punt_ring = nullptr;
+  WorkerCounters* counters = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+/// Entry point for rte_eal_remote_launch; `arg` is a WorkerContext*.
+int worker_main(void* arg);
+
+/// One poll round over the worker's queues (exposed for tests and benches).
+/// Returns the number of packets received.
+unsigned worker_poll_once(WorkerContext& ctx);
+
+/// Processes one received burst through the pipeline and disposes of every
+/// packet: transmitted, punted or dropped with a counted reason.
+void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& batch);
+
+}  // namespace meridian::dataplane
