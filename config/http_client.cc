@@ -24,16 +24,15 @@ HttpResult exchange(Stream& stream, http::request<http::string_body>& req,
   beast::error_code ec;
   stream.expires_after(timeout);
   http::write(stream, req, ec);
-  if (ec) {
-    out.error = "send: " + ec.message();
-    return out;
-  }
+  // A server may answer before reading the whole body (413) and stop
+  // reading; its reply is still worth reading when the send failed.
+  const beast::error_code send_error = ec;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   http::read(stream, buffer, parser, ec);
   if (ec) {
-    out.error = "receive: " + ec.message();
+    out.error = send_error ? "send: " + send_error.message() : "receive: " + ec.message();
     return out;
   }
   auto& res = parser.get();

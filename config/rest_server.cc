@@ -1,6 +1,8 @@
 #include "rest_server.h"
 
 #include <sys/stat.h>
+
+#include <array>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -100,10 +102,22 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
                       });
   }
 
+  /// Lingering close: stop sending, then discard what the client still sends
+  /// (e.g. the rest of an oversize body) for a moment before closing, so the
+  /// kernel does not answer unread data with a RST that destroys our reply.
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(Protocol::socket::shutdown_send, ignored);
-    stream_.close();
+    stream_.expires_after(std::chrono::seconds(1));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(scratch_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->stream_.close();
+                              self->drain();
+                            });
   }
 
   beast::basic_stream<Protocol> stream_;
@@ -112,6 +126,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   Response response_;
   std::shared_ptr<RestServer::State> state_;
   bool first_request_ = true;
+  std::array<char, 4096> scratch_;
 };
 
 template <class Protocol>

@@ -1,0 +1,145 @@
+// The Beast server over real sockets: Unix and TCP, keep-alive, body cap,
+// concurrent clients, idle timeout.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <thread>
+
+#include "http_client.h"
+#include "rest_server.h"
+
+using namespace meridian::config;
+using nlohmann::json;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+namespace {
+
+struct FakeStatus : StatusProvider {
+  json ports() override { return {{"ports", json::array()}}; }
+  json stats() override { return {{"ports", json::array()}}; }
+  void metrics(MetricsWriter&) override {}
+  Health health() override { return {true, true, json::object()}; }
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_path_ = "/tmp/meridian-rest-" + std::to_string(getpid()) + ".sock";
+    RestServerOptions opts;
+    opts.idle_timeout = std::chrono::seconds(1);
+    opts.request_timeout = std::chrono::seconds(1);
+    server_ = std::make_unique<RestServer>(io_, api_, opts);
+    ASSERT_EQ(server_->listen_unix(socket_path_), "");
+    ASSERT_EQ(server_->listen_tcp("127.0.0.1:0"), "");
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    asio::post(io_, [this] { server_->stop(); });
+    io_.stop();
+    thread_.join();
+  }
+  ApiEndpoint tcp() const { return {"", "127.0.0.1", server_->tcp_port(), ""}; }
+  ApiEndpoint unix_ep() const { return {socket_path_, "", 0, ""}; }
+
+  asio::io_context io_;
+  ConfigManager manager_{*parse_config(json::object()).config, "", 1};
+  FakeStatus status_;
+  Api api_{manager_, status_};
+  std::unique_ptr<RestServer> server_;
+  std::thread thread_;
+  std::string socket_path_;
+};
+
+TEST_F(ServerTest, ServesOverUnixSocketAndTcp) {
+  auto a = http_call(unix_ep(), "GET", "/livez");
+  EXPECT_EQ(a.status, 200) << a.error;
+  auto b = http_call(tcp(), "GET", "/api/v1/config");
+  EXPECT_EQ(b.status, 200) << b.error;
+  EXPECT_EQ(b.headers["etag"], "\"1\"");
+}
+
+TEST_F(ServerTest, OversizeBodyIs413WithJson) {
+  std::string big = "{\"x\": \"" + std::string(kMaxBodyBytes + 10, 'a') + "\"}";
+  auto r = http_call(tcp(), "PUT", "/api/v1/config", big);
+  EXPECT_EQ(r.status, 413) << r.error;
+  EXPECT_EQ(json::parse(r.body)["error"], "request body too large");
+  EXPECT_EQ(manager_.generation(), 1u);
+}
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->tcp_port()));
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> req{http::verb::get, "/livez", 11};
+    req.set(http::field::host, "x");
+    req.keep_alive(true);
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedAfterTimeout) {
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  sock.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->tcp_port()));
+  char byte;
+  beast::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  sock.read_some(asio::buffer(&byte, 1), ec);  // server closes: EOF
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, GarbageRequestIs400) {
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  sock.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->tcp_port()));
+  asio::write(sock, asio::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+  std::string reply;
+  beast::error_code ec;
+  char buf[512];
+  size_t n;
+  while ((n = sock.read_some(asio::buffer(buf), ec)) > 0 && !ec) reply.append(buf, n);
+  EXPECT_NE(reply.find("400"), std::string::npos) << reply;
+}
+
+TEST_F(ServerTest, ConcurrentClients) {
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      for (int k = 0; k < 10; ++k) {
+        auto r = http_call(i % 2 ? tcp() : unix_ep(), "GET", "/api/v1/stats");
+        if (r.status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 80);
+}
+
+TEST(HostPort, Parsing) {
+  std::string h;
+  uint16_t p;
+  EXPECT_TRUE(split_host_port("127.0.0.1:8080", h, p));
+  EXPECT_EQ(h, "127.0.0.1");
+  EXPECT_EQ(p, 8080);
+  EXPECT_TRUE(split_host_port("[::1]:9", h, p));
+  EXPECT_EQ(h, "::1");
+  EXPECT_FALSE(split_host_port("127.0.0.1", h, p));
+  EXPECT_FALSE(split_host_port("127.0.0.1:99999", h, p));
+  EXPECT_TRUE(is_loopback_address("127.0.0.5"));
+  EXPECT_TRUE(is_loopback_address("::1"));
+  EXPECT_FALSE(is_loopback_address("10.0.0.1"));
+}
+
+}  // namespace
