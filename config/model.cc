@@ -21,6 +21,11 @@ bool valid_name(const std::string& s) {
   });
 }
 
+/// Non-negative integer, whether JSON stored it signed or unsigned.
+bool is_non_negative_integer(const nlohmann::json& v) {
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
 bool printable_no_space(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
@@ -46,7 +51,7 @@ void parse_dataplane(const nlohmann::json& j, const std::string& path, Dataplane
   if (!r.ok()) return;
   std::vector<unsigned> lcores;
   if (r.read_array("lcores", [&](const nlohmann::json& v, const std::string& p) {
-        if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxLcore) {
+        if (!is_non_negative_integer(v) || v.get<uint64_t>() > kMaxLcore) {
           r.error(p, "expected an lcore id between 0 and " + std::to_string(kMaxLcore));
           return;
         }
@@ -129,7 +134,7 @@ void parse_punt(const nlohmann::json& j, const std::string& path, PuntConfig& pu
   std::set<uint16_t> seen;
   r.read_array("ethertypes", [&](const nlohmann::json& v, const std::string& p) {
     long value = -1;
-    if (v.is_number_unsigned()) {
+    if (is_non_negative_integer(v)) {
       value = v.get<uint64_t>() > 0xffff ? -1 : static_cast<long>(v.get<uint64_t>());
     } else if (v.is_string()) {
       const auto& s = v.get_ref<const std::string&>();
