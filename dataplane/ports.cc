@@ -14,10 +14,11 @@ namespace {
 
 std::string errstr(int rc) { return std::strerror(rc < 0 ? -rc : rc); }
 
-/// Software PMDs (af_packet, pcap, ring, tap, memif, null) deliver to every
-/// queue they were created with, so all of them must be polled.
-bool is_software_pmd(const std::string& driver) {
-  for (const char* p : {"net_af_packet", "net_pcap", "net_ring", "net_tap", "net_memif", "net_null"}) {
+/// These PMDs create their queues at probe time (af_packet qpairs= sockets
+/// in one fanout group, one pcap file per queue, one ring per queue) and
+/// deliver to all of them, so every queue they offer must be polled.
+bool queues_fixed_at_probe(const std::string& driver) {
+  for (const char* p : {"net_af_packet", "net_pcap", "net_ring"}) {
     if (driver == p) return true;
   }
   return false;
@@ -55,9 +56,12 @@ std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_memp
   if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0) return "dev_info: " + errstr(rc);
   out.driver = info.driver_name ? info.driver_name : "";
 
-  // RX: every queue of a software PMD; one per worker on hardware (RSS spreads).
+  // RX: every queue of a PMD whose queues exist from probe; otherwise one per
+  // worker (RSS spreads flows over them).
   unsigned rxq = cfg.rx_queues ? cfg.rx_queues
-                               : (is_software_pmd(out.driver) ? info.max_rx_queues : workers);
+                               : (queues_fixed_at_probe(out.driver)
+                                      ? info.max_rx_queues
+                                      : std::min<unsigned>(workers, info.max_rx_queues));
   if (rxq == 0 || rxq > info.max_rx_queues) {
     return "needs " + std::to_string(rxq) + " RX queues but the device offers " +
            std::to_string(info.max_rx_queues);

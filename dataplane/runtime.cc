@@ -49,6 +49,7 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
     t->xconnect_peer[b] = a;
   }
   for (uint16_t type : config.punt.ethertypes) t->punt_ethertype.set(type);
+  t->punt_enabled = t->punt_ethertype.any();
   return t;
 }
 

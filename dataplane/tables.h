@@ -19,6 +19,8 @@ struct ForwardingTables {
   std::array<uint16_t, kMaxPorts> xconnect_peer;
   /// Frames with these EtherTypes (after VLAN tags) go to the control lcore.
   std::bitset<65536> punt_ethertype;
+  /// punt_ethertype.any(), precomputed: scanning 8 KiB per burst is not free.
+  bool punt_enabled = false;
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

@@ -18,14 +18,16 @@ uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, un
 
 }  // namespace
 
-void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b) {
-  const StageContext sctx{tables, rte_rdtsc(), ctx.index};
+void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b,
+                   uint64_t now_tsc) {
+  const StageContext sctx{tables, now_tsc, ctx.index};
   for (const auto& stage : *ctx.pipeline) stage->process(b, sctx);
 
   // Group by egress port, keeping the arrival order within each port.
   struct TxGroup {
     uint16_t port;
     uint16_t n;
+    uint64_t bytes;
     rte_mbuf* pkts[kMaxBurst];
   };
   TxGroup groups[4];  // a burst rarely fans out wider; overflow flushes early
@@ -35,10 +37,10 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   rte_mbuf* drop[kMaxBurst];
   uint16_t ndrop = 0;
   PortCounters* counters = ctx.counters->ports.data();
+  TxGroup* last = nullptr;  // most bursts go to one port: skip the search
 
   auto flush = [&](TxGroup& g) {
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < g.n; ++i) bytes += rte_pktmbuf_pkt_len(g.pkts[i]);
+    uint64_t bytes = g.bytes;
     const uint16_t sent = transmit(g.port, static_cast<uint16_t>(ctx.index), g.pkts, g.n, ctx.tx_retries);
     for (uint16_t i = sent; i < g.n; ++i) {
       bytes -= rte_pktmbuf_pkt_len(g.pkts[i]);
@@ -50,14 +52,20 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
     g.n = 0;
   };
 
+  uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < b.count; ++i) {
     rte_mbuf* m = b.pkts[i];
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    rx_bytes += len;
     switch (b.verdict[i]) {
       case Verdict::kForward: {
         const uint16_t port = b.tx_port[i];
-        TxGroup* g = nullptr;
-        for (uint16_t k = 0; k < ngroups; ++k) {
-          if (groups[k].port == port) g = &groups[k];
+        TxGroup* g = last;
+        if (!g || g->port != port) {
+          g = nullptr;
+          for (uint16_t k = 0; k < ngroups; ++k) {
+            if (groups[k].port == port) g = &groups[k];
+          }
         }
         if (!g) {
           if (ngroups == 4) {
@@ -67,8 +75,11 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
           g = &groups[ngroups++];
           g->port = port;
           g->n = 0;
+          g->bytes = 0;
         }
         g->pkts[g->n++] = m;
+        g->bytes += len;
+        last = g;
         break;
       }
       case Verdict::kPunt:
@@ -84,6 +95,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         break;
     }
   }
+  counters[b.rx_port].rx_bytes.add(rx_bytes);
   for (uint16_t k = 0; k < ngroups; ++k) flush(groups[k]);
 
   if (npunt) {
@@ -99,19 +111,16 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
 
 unsigned worker_poll_once(WorkerContext& ctx) {
   const ForwardingTables* tables = ctx.tables->load();
+  const uint64_t now = rte_rdtsc();  // one clock read per poll round
   unsigned received = 0;
   PacketBatch batch;
   for (const RxQueueRef& q : ctx.rx) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, batch.pkts, ctx.burst_size);
     if (n == 0) continue;
     received += n;
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(batch.pkts[i]);
-    PortCounters& pc = ctx.counters->ports[q.port];
-    pc.rx_packets.add(n);
-    pc.rx_bytes.add(bytes);
+    ctx.counters->ports[q.port].rx_packets.add(n);  // rx bytes are summed in process_burst
     batch.reset(q.port, n);
-    process_burst(ctx, *tables, batch);
+    process_burst(ctx, *tables, batch, now);
   }
   // `tables` is not used past this point: report quiescence for RCU.
   rte_rcu_qsbr_quiescent(ctx.qsbr, ctx.index);

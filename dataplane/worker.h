@@ -46,7 +46,9 @@ int worker_main(void* arg);
 unsigned worker_poll_once(WorkerContext& ctx);
 
 /// Processes one received burst through the pipeline and disposes of every
-/// packet: transmitted, punted or dropped with a counted reason.
-void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& batch);
+/// packet: transmitted, punted or dropped with a counted reason. Adds the
+/// burst's bytes to the RX port's rx_bytes (the caller counts rx_packets).
+void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& batch,
+                   uint64_t now_tsc);
 
 }  // namespace meridian::dataplane

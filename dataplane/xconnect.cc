@@ -5,7 +5,7 @@
 namespace meridian::dataplane {
 
 void PuntClassifierStage::process(PacketBatch& b, const StageContext& ctx) const {
-  const bool any_punt = ctx.tables.punt_ethertype.any();
+  const bool any_punt = ctx.tables.punt_enabled;
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
     const rte_mbuf* m = b.pkts[i];
