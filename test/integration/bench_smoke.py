@@ -1,0 +1,25 @@
+"""meridian-bench runs end to end and reports every field the README and
+operators rely on. Figures are not asserted here (bench/ measures them)."""
+import json
+import os
+import subprocess
+import sys
+
+build = os.environ.get("MERIDIAN_BUILD_DIR", "build")
+binary = os.path.join(build, "bench", "meridian-bench")
+res = subprocess.run([binary, "--scenario", "xconnect", "--frame-size", "64", "--duration", "0.3",
+                      "--trials", "1", "--json"], capture_output=True, text=True, timeout=240)
+if res.returncode != 0:
+    print(res.stdout, res.stderr)
+    sys.exit(1)
+line = [l for l in res.stdout.splitlines() if l.startswith('{"baseline')][-1]
+out = json.loads(line)
+for key in ("scenario", "frame_size", "mpps", "gbps_l1", "gbps_l2", "cycles_per_packet", "baseline_mpps", "ratio"):
+    assert key in out, key
+assert out["scenario"] == "xconnect" and out["frame_size"] == 64
+assert out["mpps"] > 0 and out["baseline_mpps"] > 0 and out["cycles_per_packet"] > 0, out
+assert abs(out["gbps_l1"] - out["mpps"] * 84 * 8 / 1000) < 1e-6, out
+assert out["drops"] == 0, out
+bad = subprocess.run([binary, "--scenario", "nope"], capture_output=True, text=True, timeout=30)
+assert bad.returncode == 2 and "unknown scenario" in bad.stderr, bad
+print("1 passed, 0 failed")

@@ -1,0 +1,292 @@
+"""Integration: two host namespaces joined through meridiand in xconnect
+mode, on net_af_packet over veth. Real kernel peers (ping, iperf3), the
+real REST socket, meridianctl, and prometheus_client as the /metrics oracle.
+
+Run as root with Debian's /usr/bin/python3; MERIDIAN_BUILD_DIR points at
+the CMake build tree.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+import lab as labmod  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
+
+
+def ping_loss(lab, ns, dst, count, interval="0.2", v6=False):
+    cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", dst]
+    out = lab.exec(ns, cmd, check=False, timeout=count * float(interval) + 30).stdout
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m, out
+    return int(m.group(1)) - int(m.group(2)), out
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class XconnectIntegration(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="meridian-it-")
+        cls.lab = labmod.Lab(f"mit{os.getpid() % 100000}").up()
+        cls.config_path = os.path.join(cls.workdir, "meridian.json")
+        with open(cls.config_path, "w") as f:
+            json.dump(labmod.lab_config(f"mit-{os.getpid()}"), f)
+        cls.daemon = labmod.Meridiand(cls.lab, BUILD, cls.workdir, cls.config_path,
+                                      ["--api-listen", "127.0.0.1:18181"])
+        cls.daemon.start()
+        cls.api = cls.daemon.api
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.lab.down()
+        if os.environ.get("MERIDIAN_KEEP_LOGS"):
+            print(f"logs kept in {cls.workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    # --- traffic ---------------------------------------------------------
+
+    def test_ping_both_ways_ipv4_and_ipv6(self):
+        for ns, dst, v6 in ((self.lab.h1, labmod.H2_IP, False), (self.lab.h2, labmod.H1_IP, False),
+                            (self.lab.h1, labmod.H2_IP6, True), (self.lab.h2, labmod.H1_IP6, True)):
+            lost, out = ping_loss(self.lab, ns, dst, 5, v6=v6)
+            self.assertEqual(lost, 0, out)
+
+    def test_iperf3_tcp_both_ways(self):
+        server = self.lab.popen(self.lab.h2, ["iperf3", "-s", "-p", "5201"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            for reverse in (False, True):
+                args = ["iperf3", "-c", labmod.H2_IP, "-p", "5201", "-t", "3", "-J"] + (["-R"] if reverse else [])
+                res = self.lab.exec(self.lab.h1, args, check=False, timeout=60)
+                self.assertEqual(res.returncode, 0, res.stdout[-2000:] + res.stderr)
+                report = json.loads(res.stdout)
+                bps = report["end"]["sum_received"]["bits_per_second"]
+                self.assertGreater(bps, 50e6, f"reverse={reverse}: only {bps / 1e6:.1f} Mbit/s")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+    def test_config_patch_during_traffic_keeps_traffic_flowing(self):
+        gen0 = self.api.generation()
+        result = {}
+
+        def pinger():
+            result["lost"], result["out"] = ping_loss(self.lab, self.lab.h1, labmod.H2_IP, 300, interval="0.01")
+
+        t = threading.Thread(target=pinger)
+        t.start()
+        applied = 0
+        time.sleep(0.2)
+        while t.is_alive() and applied < 40:
+            gen = self.api.generation()
+            if applied % 2 == 0:
+                patch = {"xconnect": [{"a": "lab-a", "b": "lab-b"}, {"a": "spare-c", "b": "spare-d"}],
+                         "punt": {"ethertypes": ["0x88cc", "0x88b5"]}}
+            else:
+                patch = {"xconnect": [{"a": "lab-a", "b": "lab-b"}], "punt": {"ethertypes": ["0x88cc"]}}
+            status, headers, body = self.api.call("PATCH", "/api/v1/config", body=patch,
+                                                  headers={"If-Match": f'"{gen}"',
+                                                           "Content-Type": "application/merge-patch+json"})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(headers["etag"], f'"{gen + 1}"')
+            applied += 1
+            time.sleep(0.05)
+        t.join()
+        self.assertGreaterEqual(applied, 10)
+        self.assertEqual(result["lost"], 0, result["out"])
+        self.assertEqual(self.api.generation(), gen0 + applied)
+        # The running config and the file on disk agree.
+        _, _, running = self.api.call("GET", "/api/v1/config")
+        with open(self.config_path) as f:
+            self.assertEqual(json.load(f), running)
+
+    # --- bad input -------------------------------------------------------
+
+    def test_bad_rest_requests_are_4xx_with_paths_and_change_nothing(self):
+        gen = self.api.generation()
+        _, _, before = self.api.call("GET", "/api/v1/config")
+
+        bad = json.loads(json.dumps(before))
+        bad["ports"][1]["mtu"] = "jumbo"
+        del bad["ports"][0]["devargs"]
+        status, headers, body = self.api.call("PUT", "/api/v1/config", body=bad)
+        self.assertEqual(status, 422, body)
+        paths = {d["path"] for d in body["details"]}
+        self.assertIn("/ports/1/mtu", paths)
+        self.assertIn("/ports/0/devargs", paths)
+        self.assertEqual(headers["etag"], f'"{gen}"')
+
+        restart_only = json.loads(json.dumps(before))
+        restart_only["ports"][0]["devargs"] = "net_af_packet0,iface=other"
+        restart_only["dataplane"]["burst_size"] = 16
+        status, _, body = self.api.call("PUT", "/api/v1/config", body=restart_only)
+        self.assertEqual(status, 409, body)
+        paths = {d["path"] for d in body["details"]}
+        self.assertEqual(paths, {"/ports/0/devargs", "/dataplane/burst_size"}, body)
+
+        status, _, body = self.api.call("PATCH", "/api/v1/config", body={"punt": {"ethertypes": []}},
+                                        headers={"If-Match": f'"{gen + 100}"'})
+        self.assertEqual(status, 412, body)
+
+        status, _, body = self.api.call("PUT", "/api/v1/config", raw=b'{"ports": [')
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"], "malformed JSON")
+
+        status, _, body = self.api.call("PUT", "/api/v1/config", raw=b"{" + b" " * (2 << 20) + b"}")
+        self.assertEqual(status, 413)
+        self.assertIn("details", body)
+
+        status, _, body = self.api.call("GET", "/api/v1/nothing-here")
+        self.assertEqual(status, 404)
+        status, headers, _ = self.api.call("DELETE", "/api/v1/config")
+        self.assertEqual(status, 405)
+
+        self.assertEqual(self.api.generation(), gen)
+        _, _, after = self.api.call("GET", "/api/v1/config")
+        self.assertEqual(after, before)
+        lost, out = ping_loss(self.lab, self.lab.h1, labmod.H2_IP, 3)
+        self.assertEqual(lost, 0, out)
+
+    def test_meridianctl_apply(self):
+        gen = self.api.generation()
+        _, _, running = self.api.call("GET", "/api/v1/config")
+        bad = json.loads(json.dumps(running))
+        bad["xconnect"] = [{"a": "lab-a", "b": "no-such-port"}]
+        bad_path = os.path.join(self.workdir, "bad.json")
+        with open(bad_path, "w") as f:
+            json.dump(bad, f)
+        res = self.daemon.ctl("apply", "-f", bad_path)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("/xconnect/0/b", res.stderr)
+        self.assertIn("unknown port", res.stderr)
+
+        good = json.loads(json.dumps(running))
+        good["punt"]["ethertypes"] = ["0x88cc", "0x9000"]
+        good_path = os.path.join(self.workdir, "good.yaml")
+        with open(good_path, "w") as f:
+            json.dump(good, f)  # JSON is YAML: exercises the YAML loader
+        res = self.daemon.ctl("apply", "-f", good_path, "--dry-run")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("would change", res.stdout)
+        self.assertIn("/punt/ethertypes", res.stdout)
+        self.assertEqual(self.api.generation(), gen)
+
+        res = self.daemon.ctl("apply", "-f", good_path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(self.api.generation(), gen + 1)
+
+        res = labmod.run([os.path.join(BUILD, "config", "meridianctl"), "--socket", "/nonexistent.sock",
+                          "show", "ports"], check=False)
+        self.assertEqual(res.returncode, 3, res.stderr)
+        self.assertIn("cannot reach meridiand", res.stderr)
+
+    def test_check_config_flag(self):
+        binary = os.path.join(BUILD, "dataplane", "meridiand")
+        bad_path = os.path.join(self.workdir, "check-bad.yaml")
+        with open(bad_path, "w") as f:
+            f.write("ports:\n  - name: a\n    mtu: 12\n")
+        res = labmod.run([binary, "--check-config", "--config", bad_path], check=False)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("/ports/0/devargs", res.stderr)
+        self.assertIn("/ports/0/mtu", res.stderr)
+        res = labmod.run([binary, "--check-config", "--config", self.config_path], check=False)
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    # --- observability ---------------------------------------------------
+
+    def test_metrics_parse_with_prometheus_client(self):
+        lab = self.lab
+        ping_loss(lab, lab.h1, labmod.H2_IP, 2)
+        status, headers, text = self.api.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        for name in ("meridian_port_rx_packets", "meridian_port_tx_bytes", "meridian_port_drops",
+                     "meridian_worker_heartbeats"):
+            self.assertIn(name, families)
+            self.assertEqual(families[name].type, "counter", name)
+        for fam in families.values():
+            self.assertTrue(fam.name.startswith("meridian_"), fam.name)
+            for s in fam.samples:
+                if fam.type == "counter":
+                    self.assertTrue(s.name.endswith("_total"), s.name)
+        reasons = {s.labels["reason"] for s in families["meridian_port_drops"].samples}
+        self.assertIn("tx_full", reasons)
+        rx = {s.labels["port"]: s.value for s in families["meridian_port_rx_packets"].samples}
+        self.assertGreater(rx["lab-a"], 0)
+        self.assertEqual(families["meridian_ready"].samples[0].value, 1)
+
+    def test_show_commands_and_health(self):
+        res = self.daemon.ctl("show", "ports")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("lab-a", res.stdout)
+        self.assertIn("net_af_packet", res.stdout)
+        res = self.daemon.ctl("show", "stats")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("DROP", res.stdout.upper())
+        res = self.daemon.ctl("show", "stats", "--json")
+        stats = json.loads(res.stdout)
+        self.assertIn("generation", stats)
+        self.assertTrue(all(w["polling"] for w in stats["workers"]))
+        res = self.daemon.ctl("show", "config", "--json")
+        self.assertEqual(json.loads(res.stdout)["ports"][0]["name"], "lab-a")
+        res = self.daemon.ctl("health")
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        status, _, body = self.api.call("GET", "/readyz")
+        self.assertEqual(status, 200, body)
+        status, _, body = self.api.call("GET", "/api/v1/ports")
+        self.assertEqual(body["ports"][0]["link"]["up"], True)
+        self.assertEqual(body["ports"][0]["driver"], "net_af_packet")
+
+    def test_tcp_listener_on_loopback(self):
+        res = self.lab.exec(self.lab.dut, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                           "http://127.0.0.1:18181/livez"], check=False)
+        self.assertEqual(res.stdout, "200")
+
+    def test_request_id_is_echoed_and_logged(self):
+        _, headers, _ = self.api.call("GET", "/api/v1/stats", headers={"X-Request-Id": "it-trace-4242"})
+        self.assertEqual(headers["x-request-id"], "it-trace-4242")
+        time.sleep(0.2)
+        with open(self.daemon.log_path) as f:
+            lines = [json.loads(line) for line in f if line.startswith("{")]
+        traced = [l for l in lines if l.get("trace_id") == "it-trace-4242"]
+        self.assertTrue(traced)
+        for key in ("ts", "level", "module", "msg", "trace_id"):
+            self.assertIn(key, traced[0])
+
+    # --- lifecycle (runs last: name sorts after the others) ---------------
+
+    def test_zz_persisted_config_survives_restart_and_sigterm_exits_0(self):
+        status, headers, body = self.api.call("PATCH", "/api/v1/config",
+                                              body={"punt": {"ethertypes": ["0x88cc", "0x88b7"]}})
+        self.assertEqual(status, 200, body)
+        gen = int(headers["etag"].strip('"'))
+        self.assertEqual(self.daemon.stop(), 0)
+        with open(self.config_path) as f:
+            self.assertIn("0x88b7", json.load(f)["punt"]["ethertypes"])
+        with open(self.daemon.log_path) as f:
+            tail = f.read()[-4000:]
+        self.assertIn('"msg":"stopped"', tail)
+        self.daemon.start()
+        self.assertEqual(self.api.generation(), gen)
+        _, _, running = self.api.call("GET", "/api/v1/config")
+        self.assertIn("0x88b7", running["punt"]["ethertypes"])
+        lost, out = ping_loss(self.lab, self.lab.h1, labmod.H2_IP, 3)
+        self.assertEqual(lost, 0, out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
