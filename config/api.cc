@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "document.h"
@@ -72,8 +74,14 @@ Response Api::handle(const Request& req) {
   Response res;
   try {
     if (!options_.token.empty() && path != "/livez") {
-      auto auth = req[http::field::authorization];
-      if (auth != "Bearer " + options_.token) {
+      const std::string expected_auth = "Bearer " + options_.token;
+      const auto auth = req[http::field::authorization];
+      // Compare in constant time: no early exit that leaks how much matched.
+      unsigned char diff = auth.size() != expected_auth.size();
+      for (size_t i = 0; i < expected_auth.size(); ++i) {
+        diff |= static_cast<unsigned char>(expected_auth[i] ^ (i < auth.size() ? auth[i] : 0));
+      }
+      if (diff != 0) {
         res = error_response(http::status::unauthorized, "authentication required",
                              {{"", "send Authorization: Bearer <token>"}}, req.version(),
                              req.keep_alive());
@@ -109,7 +117,7 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
     return method_not_allowed(req, "GET, PUT, PATCH");
   }
 
-  if (method != http::verb::get && method != http::verb::head) {
+  if (method != http::verb::get) {
     static const std::map<std::string, bool> kKnown = {
         {"/api/v1/ports", true}, {"/api/v1/stats", true}, {"/metrics", true},
         {"/livez", true},        {"/readyz", true},       {"/healthcheck", true}};
@@ -153,12 +161,12 @@ Response Api::config_write(const Request& req, const std::string& query) {
     if (it->second == "true" || it->second == "1" || it->second.empty()) dry_run = true;
     else if (it->second == "false" || it->second == "0") dry_run = false;
     else return error_response(http::status::bad_request, "bad query parameter",
-                               {{"dry_run", "expected true or false"}}, req.version(), req.keep_alive());
+                               {{"", "query parameter dry_run: expected true or false"}}, req.version(), req.keep_alive());
   }
   for (const auto& [key, _] : params) {
     if (key != "dry_run") {
       return error_response(http::status::bad_request, "bad query parameter",
-                            {{key, "unknown query parameter"}}, req.version(), req.keep_alive());
+                            {{"", "unknown query parameter '" + key + "'"}}, req.version(), req.keep_alive());
     }
   }
 
@@ -175,6 +183,9 @@ Response Api::config_write(const Request& req, const std::string& query) {
 
   auto content_type = std::string(req[http::field::content_type]);
   content_type = content_type.substr(0, content_type.find(';'));
+  std::transform(content_type.begin(), content_type.end(), content_type.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  while (!content_type.empty() && content_type.back() == ' ') content_type.pop_back();
   const bool patch = req.method() == http::verb::patch;
   const bool type_ok = content_type.empty() || content_type == "application/json" ||
                        (patch && content_type == "application/merge-patch+json");

@@ -39,7 +39,7 @@ class ObjectReader {
   bool read_array(const std::string& key,
                   const std::function<void(const nlohmann::json&, const std::string&)>& each,
                   bool required = false, size_t max_items = 4096);
-  /// Gives the raw value to `fn` (for unions such as "hugepages": "auto"|bool).
+  /// Gives the raw value to `fn` (for enums and other non-scalar checks).
   bool read_raw(const std::string& key,
                 const std::function<void(const nlohmann::json&, const std::string&)>& fn,
                 bool required = false);

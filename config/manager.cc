@@ -9,6 +9,7 @@ namespace meridian::config {
 nlohmann::json ApplyOutcome::to_json() const {
   nlohmann::json out = {{"generation", generation}, {"dry_run", dry_run}, {"changed", changed},
                         {"diff", diff}};
+  if (dry_run) out["restart_required"] = config::to_json(restart_required);
   if (!error.empty()) {
     out = {{"error", error}, {"details", config::to_json(details)}, {"generation", generation}};
   }
@@ -52,9 +53,18 @@ uint64_t ConfigManager::load_generation(const std::string& persist_path) {
 
 std::string ConfigManager::persist() const {
   if (persist_path_.empty()) return "";
-  std::string err = write_file_atomically(persist_path_, document().dump(2) + "\n");
-  if (err.empty()) err = write_file_atomically(persist_path_ + ".generation",
-                                               std::to_string(generation_) + "\n");
+  // Two atomic writes: the generation first, so a crash between them leaves
+  // a newer generation with the older document (clients re-read), never a
+  // new document under an old generation that a stale If-Match could match.
+  const uint64_t previous = load_generation(persist_path_);
+  std::string err = write_file_atomically(persist_path_ + ".generation",
+                                          std::to_string(generation_) + "\n");
+  if (err.empty()) {
+    err = write_file_atomically(persist_path_, document().dump(2) + "\n");
+    if (!err.empty()) {
+      write_file_atomically(persist_path_ + ".generation", std::to_string(previous) + "\n");
+    }
+  }
   return err;
 }
 
@@ -91,13 +101,16 @@ ApplyOutcome ConfigManager::apply(const nlohmann::json& document, bool dry_run,
   if (!parsed.config) return reject(422, "invalid config", std::move(parsed.errors));
   const Config& next = *parsed.config;
 
-  if (backend_) {
-    FieldErrors live = backend_->check_live_change(running_, next);
-    if (!live.empty()) return reject(409, "change needs a restart", std::move(live));
-  }
+  FieldErrors live;
+  if (backend_) live = backend_->check_live_change(running_, next);
   out.diff = nlohmann::json::diff(to_json(running_), to_json(next));
   out.changed = !out.diff.empty();
-  if (dry_run || !out.changed) return out;
+  if (dry_run) {
+    out.restart_required = std::move(live);  // shown, not refused: nothing is applied
+    return out;
+  }
+  if (!live.empty()) return reject(409, "change needs a restart", std::move(live));
+  if (!out.changed) return out;
 
   std::function<void()> commit;
   if (backend_) {

@@ -35,6 +35,7 @@ struct ApplyOutcome {
   uint64_t generation = 0;  // generation after the call
   bool dry_run = false;
   bool changed = false;
+  FieldErrors restart_required;  // dry run only: paths a real apply would refuse (409)
 
   nlohmann::json to_json() const;
 };

@@ -226,6 +226,10 @@ int main(int argc, char** argv) {
     HttpResult r = call(vm.count("patch") ? "PATCH" : "PUT", target, doc->dump());
     if (r.status != 200) return report_failure(r);
     json body = json::parse(r.body, nullptr, false);
+    if (!body.is_object()) {
+      std::cerr << "meridianctl: server sent invalid JSON\n";
+      return kExitServer;
+    }
     if (as_json) {
       std::cout << body.dump(2) << "\n";
       return 0;
@@ -243,11 +247,16 @@ int main(int argc, char** argv) {
         std::cout << "\n";
       }
     }
+    const json restart = body.value("restart_required", json::array());
+    if (!restart.empty()) {
+      std::cout << "needs a restart (a real apply is refused with 409):\n";
+      for (const auto& d : restart) std::cout << "  " << d.value("path", "") << ": " << d.value("reason", "") << "\n";
+    }
     return 0;
   }
   if (verb == "health" && words.size() == 1) {
     HttpResult r = call("GET", "/healthcheck");
-    if (r.status == 0) return report_failure(r);
+    if (r.status != 200 && r.status != 503) return report_failure(r);
     json body = json::parse(r.body, nullptr, false);
     if (as_json) {
       std::cout << body.dump(2) << "\n";

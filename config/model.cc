@@ -67,7 +67,7 @@ void parse_dataplane(const nlohmann::json& j, const std::string& path, Dataplane
     else if (v == "off") dp.hugepages = HugepageMode::kOff;
     else r.error(p, "expected one of \"auto\", \"on\", \"off\"");
   });
-  if (r.read_string("file_prefix", dp.file_prefix, false, 64) && !valid_name(dp.file_prefix)) {
+  if (r.read_string("file_prefix", dp.file_prefix, false, 32) && !valid_name(dp.file_prefix)) {
     r.error(r.field_path("file_prefix"), "use letters, digits, '_', '-', '.' (max 32)");
   }
   r.read_uint("mbufs", dp.mbufs, 1024, 1u << 24);

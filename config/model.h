@@ -24,7 +24,7 @@ struct DataplaneConfig {
   /// EAL lcores; `main_lcore` runs control, every other listed lcore is a worker.
   std::vector<unsigned> lcores{0, 1};
   unsigned main_lcore = 0;
-  /// Memory for `--no-huge -m N`, or for `--socket-mem` when hugepages are used.
+  /// EAL `-m N` (MiB), with hugepages or with `--no-huge`.
   unsigned memory_mb = 1024;
   HugepageMode hugepages = HugepageMode::kAuto;
   std::string file_prefix = "meridian";

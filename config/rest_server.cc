@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -141,7 +142,13 @@ void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServ
         session->start();
       }
     } else {
+      // e.g. EMFILE: retry after a pause instead of spinning on the error.
       log::warn("rest", "accept failed", {{"error", ec.message()}});
+      auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(100));
+      timer->async_wait([&acceptor, state, timer](beast::error_code) {
+        if (!state->stopped) accept_loop<Protocol>(acceptor, state);
+      });
+      return;
     }
     accept_loop<Protocol>(acceptor, state);
   });

@@ -48,8 +48,10 @@ std::vector<std::string> build_eal_args(const config::Config& c, bool hugepages,
     }
   }
   if (!any_pci) args.push_back("--no-pci");  // never grab a NIC nobody configured
-  // DPDK levels: 8 debug, 7 info, 6 notice, 5 warning, 4 error.
-  const char* level = log_level == "debug" ? "7" : log_level == "error" ? "4" : "5";
+  // DPDK levels: 8 debug, 7 info, 6 notice, 5 warning, 4 error. EAL's own
+  // info level is chatty, so meridiand's info shows DPDK notices.
+  const char* level = log_level == "debug" ? "8" : log_level == "info" ? "6"
+                      : log_level == "error" ? "4" : "5";
   args.push_back(std::string("--log-level=") + level);
   args.insert(args.end(), dp.eal_args.begin(), dp.eal_args.end());
   return args;

@@ -226,7 +226,9 @@ int main(int argc, char** argv) {
     log::info("meridiand", "shutting down", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
     server.stop();
     tick.cancel();
-    io.stop();
+    // Requests already being served get a moment to finish.
+    auto grace = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(300));
+    grace->async_wait([&io, grace](boost::system::error_code) { io.stop(); });
   });
   ::signal(SIGPIPE, SIG_IGN);
 

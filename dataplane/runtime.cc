@@ -33,9 +33,9 @@ unsigned max_mtu(const config::Config& c) {
 
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
-                                                     uint64_t generation) {
+                                                     uint64_t version) {
   auto t = std::make_unique<ForwardingTables>();
-  t->generation = generation;
+  t->version = version;
   auto id_of = [&](const std::string& name) -> uint16_t {
     for (const auto& p : ports) {
       if (p.name == name) return p.port_id;
@@ -288,9 +288,13 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
     tables_->publish(std::make_unique<const ForwardingTables>(*tables));
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
-      if (next.ports[i].promiscuous) rte_eth_promiscuous_enable(p.port_id);
-      else rte_eth_promiscuous_disable(p.port_id);
+      const int rc = next.ports[i].promiscuous ? rte_eth_promiscuous_enable(p.port_id)
+                                               : rte_eth_promiscuous_disable(p.port_id);
       p.promiscuous = rte_eth_promiscuous_get(p.port_id) == 1;
+      if (rc != 0 || p.promiscuous != next.ports[i].promiscuous) {
+        log::warn("port", "promiscuous mode not changed by the PMD",
+                  {{"port", p.name}, {"wanted", next.ports[i].promiscuous}, {"rc", rc}});
+      }
     }
     config_ = next;
   };
@@ -350,7 +354,7 @@ nlohmann::json Dataplane::stats() {
           {"ports", ports},
           {"workers", workers},
           {"punt_received", punt},
-          {"tables", {{"version", tables_->load()->generation}, {"retired_pending", tables_->retired()}}},
+          {"tables", {{"version", tables_->load()->version}, {"retired_pending", tables_->retired()}}},
           {"mempool", {{"size", pool_->size}, {"available", rte_mempool_avail_count(pool_)}}},
           {"drop_reasons", reasons}};
 }

@@ -31,7 +31,7 @@ namespace meridian::dataplane {
 /// Builds the forwarding snapshot for `config`, resolving port names to ids.
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
-                                                     uint64_t generation);
+                                                     uint64_t version);
 
 /// The restart-only differences between two configs, as path errors.
 config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next);

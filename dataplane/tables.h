@@ -14,7 +14,8 @@ namespace meridian::dataplane {
 inline constexpr uint16_t kNoPort = 0xffff;
 
 struct ForwardingTables {
-  uint64_t generation = 0;
+  /// Increments with every publication (not the config generation).
+  uint64_t version = 0;
   /// xconnect_peer[p] is the port that frames received on p leave by.
   std::array<uint16_t, kMaxPorts> xconnect_peer;
   /// Frames with these EtherTypes (after VLAN tags) go to the control lcore.

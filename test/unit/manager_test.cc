@@ -125,6 +125,21 @@ TEST_F(ManagerTest, RestartOnlyChangeIs409) {
   EXPECT_EQ(m.generation(), 1u);
 }
 
+TEST_F(ManagerTest, DryRunShowsRestartOnlyChangesInsteadOfRefusing) {
+  ConfigManager m(base(), path_, 1);
+  RecordingBackend be;
+  be.live_errors = {{"/ports/0/devargs", "cannot change while running"}};
+  m.set_backend(&be);
+  json doc = m.document();
+  doc["ports"][0]["devargs"] = "net_ring9";
+  auto out = m.replace(doc, true, std::nullopt);
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_TRUE(out.changed);
+  ASSERT_EQ(out.restart_required.size(), 1u);
+  EXPECT_EQ(out.to_json()["restart_required"][0]["path"], "/ports/0/devargs");
+  EXPECT_EQ(m.generation(), 1u);
+}
+
 TEST_F(ManagerTest, BackendRefusalIs422AndNothingCommitted) {
   ConfigManager m(base(), path_, 1);
   RecordingBackend be;
