@@ -39,11 +39,6 @@ const char* hugepage_name(HugepageMode m) {
   return "auto";
 }
 
-std::string ethertype_string(uint16_t t) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%04x", t);
-  return buf;
-}
 
 void parse_dataplane(const nlohmann::json& j, const std::string& path, DataplaneConfig& dp,
                      FieldErrors& errors) {
@@ -155,6 +150,12 @@ void parse_punt(const nlohmann::json& j, const std::string& path, PuntConfig& pu
 }
 
 }  // namespace
+
+std::string ethertype_string(uint16_t t) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04x", t);
+  return buf;
+}
 
 std::string device_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
 

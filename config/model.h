@@ -81,6 +81,8 @@ struct Config {
 
 /// Device name of a devargs string: everything before the first comma.
 std::string device_name(const std::string& devargs);
+/// "0x88cc": how EtherTypes are written in the document, the API and metrics.
+std::string ethertype_string(uint16_t ethertype);
 /// True when the device name looks like a PCI address (DDDD:BB:DD.F or BB:DD.F).
 bool is_pci_address(const std::string& device);
 

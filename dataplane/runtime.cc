@@ -344,11 +344,7 @@ nlohmann::json Dataplane::stats() {
     reasons.push_back({{"name", kDropReasonNames[r]}, {"description", kDropReasonHelp[r]}});
   }
   nlohmann::json punt = nlohmann::json::object();
-  for (const auto& [type, count] : punt_received_) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "0x%04x", type);
-    punt[buf] = count;
-  }
+  for (const auto& [type, count] : punt_received_) punt[config::ethertype_string(type)] = count;
   return {{"uptime_seconds",
            std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
           {"ports", ports},
@@ -414,9 +410,7 @@ void Dataplane::metrics(config::MetricsWriter& out) {
 
   out.counter("meridian_punt_received_total", "Punted frames handled by the control lcore, by EtherType");
   for (const auto& [type, count] : punt_received_) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "0x%04x", type);
-    out.sample(Labels{{"ethertype", buf}}, count);
+    out.sample(Labels{{"ethertype", config::ethertype_string(type)}}, count);
   }
   out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");
   out.sample(Labels{}, uint64_t{rte_mempool_avail_count(pool_)});
