@@ -23,6 +23,30 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   const StageContext sctx{tables, now_tsc, ctx.index};
   for (const auto& stage : *ctx.pipeline) stage->process(b, sctx);
 
+  // Fast path: the whole burst leaves by one port (a cross-connect, or one
+  // flow's egress). Transmit straight from the batch, no regrouping.
+  if (b.count && b.verdict[0] == Verdict::kForward) {
+    const uint16_t port = b.tx_port[0];
+    uint64_t bytes = 0;
+    uint16_t i = 0;
+    for (; i < b.count && b.verdict[i] == Verdict::kForward && b.tx_port[i] == port; ++i) {
+      bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    }
+    if (i == b.count) {
+      PortCounters* counters = ctx.counters->ports.data();
+      counters[b.rx_port].rx_bytes.add(bytes);
+      const uint16_t sent = transmit(port, static_cast<uint16_t>(ctx.index), b.pkts, b.count, ctx.tx_retries);
+      if (sent < b.count) {
+        for (uint16_t k = sent; k < b.count; ++k) bytes -= rte_pktmbuf_pkt_len(b.pkts[k]);
+        counters[port].drop(DropReason::kTxFull, b.count - sent);
+        rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
+      }
+      counters[port].tx_packets.add(sent);
+      counters[port].tx_bytes.add(bytes);
+      return;
+    }
+  }
+
   // Group by egress port, keeping the arrival order within each port.
   struct TxGroup {
     uint16_t port;
