@@ -16,6 +16,20 @@ uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, un
   return sent;
 }
 
+/// Sends `n` packets (`bytes` in total) on the worker's queue of `port`,
+/// counts what left and what did not (tx_full), and frees the leftovers.
+void send_counted(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
+  const uint16_t sent = transmit(port, static_cast<uint16_t>(ctx.index), pkts, n, ctx.tx_retries);
+  PortCounters& c = ctx.counters->ports[port];
+  if (sent < n) {
+    for (uint16_t i = sent; i < n; ++i) bytes -= rte_pktmbuf_pkt_len(pkts[i]);
+    c.drop(DropReason::kTxFull, n - sent);
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  }
+  c.tx_packets.add(sent);
+  c.tx_bytes.add(bytes);
+}
+
 }  // namespace
 
 void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b,
@@ -33,16 +47,8 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
       bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
     }
     if (i == b.count) {
-      PortCounters* counters = ctx.counters->ports.data();
-      counters[b.rx_port].rx_bytes.add(bytes);
-      const uint16_t sent = transmit(port, static_cast<uint16_t>(ctx.index), b.pkts, b.count, ctx.tx_retries);
-      if (sent < b.count) {
-        for (uint16_t k = sent; k < b.count; ++k) bytes -= rte_pktmbuf_pkt_len(b.pkts[k]);
-        counters[port].drop(DropReason::kTxFull, b.count - sent);
-        rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
-      }
-      counters[port].tx_packets.add(sent);
-      counters[port].tx_bytes.add(bytes);
+      ctx.counters->ports[b.rx_port].rx_bytes.add(bytes);
+      send_counted(ctx, port, b.pkts, b.count, bytes);
       return;
     }
   }
@@ -64,15 +70,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   TxGroup* last = nullptr;  // most bursts go to one port: skip the search
 
   auto flush = [&](TxGroup& g) {
-    uint64_t bytes = g.bytes;
-    const uint16_t sent = transmit(g.port, static_cast<uint16_t>(ctx.index), g.pkts, g.n, ctx.tx_retries);
-    for (uint16_t i = sent; i < g.n; ++i) {
-      bytes -= rte_pktmbuf_pkt_len(g.pkts[i]);
-      drop[ndrop++] = g.pkts[i];
-    }
-    counters[g.port].tx_packets.add(sent);
-    counters[g.port].tx_bytes.add(bytes);
-    if (sent < g.n) counters[g.port].drop(DropReason::kTxFull, g.n - sent);
+    send_counted(ctx, g.port, g.pkts, g.n, g.bytes);
     g.n = 0;
   };
 
