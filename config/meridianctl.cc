@@ -1,7 +1,7 @@
 // meridianctl: a thin client of meridiand's REST API.
 //
 //   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
-//   meridianctl apply -f FILE [--dry-run] [--patch]
+//   meridianctl apply -f FILE [--dry-run] [--patch] [--if-match N]
 //   meridianctl health
 //
 // Exit codes: 0 ok, 1 the server refused or reported a problem, 2 usage,
@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
       ("file,f", po::value(&file), "config file (JSON or YAML) for apply")
       ("dry-run,n", "apply: validate and show the diff, change nothing")
       ("patch", "apply: send the file as a JSON merge patch instead of a full document")
+      ("if-match", po::value<uint64_t>(), "apply: only if the running generation is still N (else HTTP 412)")
       ("timeout", po::value<unsigned>()->default_value(10), "seconds to wait for meridiand")
       ("command", po::value<std::vector<std::string>>(), "command words");
   po::positional_options_description positional;
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
     std::cout << "usage: meridianctl [options] show ports|stats|config\n"
-                 "       meridianctl [options] apply -f FILE [--dry-run] [--patch]\n"
+                 "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
               << opts;
     return words.empty() && !vm.count("help") ? kExitUsage : 0;
@@ -179,8 +180,11 @@ int main(int argc, char** argv) {
   }
   const bool as_json = vm.count("json") > 0;
   const auto timeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
+  std::map<std::string, std::string> write_headers;
+  if (vm.count("if-match")) write_headers["If-Match"] = "\"" + std::to_string(vm["if-match"].as<uint64_t>()) + "\"";
   auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
-    return http_call(endpoint, method, target, body, {}, timeout);
+    return http_call(endpoint, method, target, body, method == "GET" ? std::map<std::string, std::string>{} : write_headers,
+                     timeout);
   };
 
   const std::string& verb = words[0];

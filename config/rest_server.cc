@@ -199,7 +199,12 @@ std::string RestServer::listen_unix(const std::string& path) {
   }
   auto acceptor = std::make_unique<unix_socket::acceptor>(state_->io);
   acceptor->open(unix_socket(), ec);
-  if (!ec) acceptor->bind(unix_socket::endpoint(path), ec);
+  if (!ec) {
+    // Create the socket file as 0660 directly: no window with looser modes.
+    const mode_t old_mask = ::umask(0117);
+    acceptor->bind(unix_socket::endpoint(path), ec);
+    ::umask(old_mask);
+  }
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "listen on " + path + ": " + ec.message();
   ::chmod(path.c_str(), 0660);

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -184,8 +185,16 @@ class XconnectIntegration(unittest.TestCase):
         self.assertIn("/punt/ethertypes", res.stdout)
         self.assertEqual(self.api.generation(), gen)
 
-        res = self.daemon.ctl("apply", "-f", good_path)
+        res = self.daemon.ctl("apply", "-f", good_path, "--if-match", str(gen))
         self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(self.api.generation(), gen + 1)
+
+        good["punt"]["ethertypes"] = ["0x88cc"]
+        with open(good_path, "w") as f:
+            json.dump(good, f)
+        res = self.daemon.ctl("apply", "-f", good_path, "--if-match", str(gen))  # stale now
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("HTTP 412", res.stderr)
         self.assertEqual(self.api.generation(), gen + 1)
 
         res = labmod.run([os.path.join(BUILD, "config", "meridianctl"), "--socket", "/nonexistent.sock",
@@ -286,6 +295,8 @@ class XconnectIntegration(unittest.TestCase):
         self.assertIn("0x88b7", running["punt"]["ethertypes"])
         lost, out = ping_loss(self.lab, self.lab.h1, labmod.H2_IP, 3)
         self.assertEqual(lost, 0, out)
+        self.assertEqual(self.daemon.stop(signal.SIGINT), 0)
+        self.daemon.start()  # tearDownClass stops it again
 
 
 if __name__ == "__main__":

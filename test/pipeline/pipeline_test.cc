@@ -38,7 +38,9 @@ class EalEnvironment : public ::testing::Environment {
     log::set_level(log::Level::kWarn);
     dataplane::redirect_dpdk_log();
     const std::string prefix = "mrd-pipe-" + std::to_string(getpid());
-    std::vector<std::string> args = {"pipeline_test", "-l", "0,1", "--main-lcore", "0", "--no-huge",
+    // Three lcores on two CPUs: lcores 1 and 2 share CPU 1, so two-worker
+    // layouts can be tested on a 2-core machine (slowly, but for real).
+    std::vector<std::string> args = {"pipeline_test", "--lcores", "0@0,1@1,2@1", "--main-lcore", "0", "--no-huge",
                                      "-m", "512", "--file-prefix", prefix, "--no-pci", "--log-level=4"};
     ASSERT_EQ(dataplane::eal_init(args), "");
     g_test_pool = rte_pktmbuf_pool_create("test_pool", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
@@ -53,18 +55,27 @@ class EalEnvironment : public ::testing::Environment {
 struct RingPort {
   std::string name;      // config name
   std::string ethdev;    // DPDK device name
-  rte_ring* rx = nullptr;
-  rte_ring* tx[2] = {nullptr, nullptr};  // worker queue, control queue
+  rte_ring* rx = nullptr;                   // RX queue 0
+  rte_ring* tx[2] = {nullptr, nullptr};     // worker 0's queue, next queue
+  std::vector<rte_ring*> rxs, txs;          // all queues
 };
 
-RingPort make_ring_port(const std::string& name, unsigned tx_ring_size = 16384) {
+/// A net_ring port: `nrx` RX rings, `ntx` TX rings (one per worker + control).
+RingPort make_ring_port(const std::string& name, unsigned tx_ring_size = 16384, unsigned nrx = 1,
+                        unsigned ntx = 2) {
   RingPort p;
   p.name = name;
   const std::string base = name + std::to_string(++g_unique);
-  p.rx = rte_ring_create((base + "_rx").c_str(), 16384, 0, 0);
-  p.tx[0] = rte_ring_create((base + "_t0").c_str(), tx_ring_size, 0, 0);
-  p.tx[1] = rte_ring_create((base + "_t1").c_str(), 1024, 0, 0);
-  int id = rte_eth_from_rings(base.c_str(), &p.rx, 1, p.tx, 2, 0);
+  for (unsigned q = 0; q < nrx; ++q) {
+    p.rxs.push_back(rte_ring_create((base + "_r" + std::to_string(q)).c_str(), 16384, 0, 0));
+  }
+  for (unsigned q = 0; q < ntx; ++q) {
+    p.txs.push_back(rte_ring_create((base + "_t" + std::to_string(q)).c_str(), q == 0 ? tx_ring_size : 16384, 0, 0));
+  }
+  p.rx = p.rxs[0];
+  p.tx[0] = p.txs[0];
+  p.tx[1] = p.txs[1];
+  int id = rte_eth_from_rings(base.c_str(), p.rxs.data(), nrx, p.txs.data(), ntx, 0);
   EXPECT_GE(id, 0);
   char devname[RTE_ETH_NAME_MAX_LEN];
   rte_eth_dev_get_name_by_port(static_cast<uint16_t>(id), devname);
@@ -73,7 +84,9 @@ RingPort make_ring_port(const std::string& name, unsigned tx_ring_size = 16384) 
 }
 
 void free_ring_port(RingPort& p) {
-  for (rte_ring* r : {p.rx, p.tx[0], p.tx[1]}) {
+  std::vector<rte_ring*> all = p.rxs;
+  all.insert(all.end(), p.txs.begin(), p.txs.end());
+  for (rte_ring* r : all) {
     void* m;
     while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     rte_ring_free(r);
@@ -300,6 +313,48 @@ TEST(Pipeline, ConfigChangesUnderTrafficLoseNothingOfUnchangedObjects) {
   EXPECT_EQ(dp->retired_tables(), 0u);  // every old version was reclaimed
   dp.reset();
   for (auto* p : {&a, &b, &c, &d}) free_ring_port(*p);
+}
+
+TEST(Pipeline, TwoWorkersOwnTheirQueuesAndKeepPerQueueOrder) {
+  // Two RX queues per port; three TX queues (worker 0, worker 1, control).
+  RingPort a = make_ring_port("a", 16384, 2, 3), b = make_ring_port("b", 16384, 2, 3);
+  json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  doc["dataplane"]["lcores"] = {0, 1, 2};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->worker_contexts().size(), 2u);
+  EXPECT_EQ(dp->port_list()[1].control_tx_queue, 2);
+  constexpr uint32_t kPerQueue = 2000;
+  for (uint32_t i = 0; i < kPerQueue; ++i) {
+    ASSERT_EQ(rte_ring_enqueue(a.rxs[0], to_mbuf(frame(i, 64))), 0);
+    ASSERT_EQ(rte_ring_enqueue(a.rxs[1], to_mbuf(frame(500000 + i, 70))), 0);
+  }
+  ASSERT_EQ(dp->start_workers(), "");
+  // Worker w polls RX queue w and transmits on TX queue w: each flow comes
+  // out whole and in order on its own worker's queue, nothing on control's.
+  auto out0 = collect(b.txs[0], kPerQueue, nullptr, 20000ms);
+  auto out1 = collect(b.txs[1], kPerQueue, nullptr, 20000ms);
+  bool ready = false;
+  for (int i = 0; i < 100 && !ready; ++i) {
+    ready = dp->health().ready;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(ready);
+  dp->stop_workers();
+  ASSERT_EQ(out0.size(), kPerQueue);
+  ASSERT_EQ(out1.size(), kPerQueue);
+  for (uint32_t i = 0; i < kPerQueue; ++i) {
+    ASSERT_EQ(out0[i], frame(i, 64));
+    ASSERT_EQ(out1[i], frame(500000 + i, 70));
+  }
+  EXPECT_EQ(rte_ring_count(b.txs[2]), 0u);
+  EXPECT_EQ(dp->port_totals(*dp->port_id("b")).tx_packets, 2 * kPerQueue);
+  auto stats = dp->stats();
+  EXPECT_EQ(stats["workers"].size(), 2u);
+  EXPECT_EQ(stats["workers"][1]["tx_queue"], 1);
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
 }
 
 TEST(Pipeline, ControlLcoreTransmitsOnItsOwnQueue) {
