@@ -114,6 +114,53 @@ class XconnectIntegration(unittest.TestCase):
         with open(self.config_path) as f:
             self.assertEqual(json.load(f), running)
 
+    def test_frames_cross_byte_exact_and_lldp_is_punted(self):
+        """scapy sends crafted frames from h1; tshark on h2 is the oracle."""
+        work = self.workdir
+        sent_path, cap_path = os.path.join(work, "sent.pcap"), os.path.join(work, "cap.pcap")
+        _, _, before = self.api.call("GET", "/api/v1/stats")
+        cap = self.lab.popen(self.lab.h2, ["tshark", "-i", "eth0", "-f", "ether src 02:00:00:00:77:01",
+                                           "-w", cap_path, "-a", "duration:6", "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2.0)  # tshark needs a moment before it captures
+        sender = f"""
+from scapy.all import *
+from scapy.contrib.lldp import *
+src, dst = '02:00:00:00:77:01', '02:00:00:00:77:02'
+frames = [
+    Ether(src=src, dst=dst) / Dot1Q(vlan=100, prio=5) / IP(src='10.9.0.1', dst='10.9.0.2') / UDP(sport=7, dport=9) / Raw(b'a' * 37),
+    Ether(src=src, dst=dst, type=0x88b5) / Raw(bytes(range(46))),
+    Ether(src=src, dst=dst) / IPv6(src='fd00::1', dst='fd00::2') / UDP(sport=1000, dport=2000) / Raw(b'b' * 999),
+    Ether(src=src, dst='ff:ff:ff:ff:ff:ff') / ARP(psrc='10.9.0.1', pdst='10.9.0.2'),
+    Ether(src=src, dst=dst) / IP(src='10.9.0.1', dst='10.9.0.2') / UDP() / Raw(b'c' * 1472),
+]
+lldp = Ether(src=src, dst='01:80:c2:00:00:0e') / LLDPDUChassisID(subtype=4, id=src) / \
+       LLDPDUPortID(subtype=5, id='eth0') / LLDPDUTimeToLive(ttl=120) / LLDPDUEndOfLLDPDU()
+sendp(frames + [lldp], iface='eth0', verbose=False)
+wrpcap('{sent_path}', frames)
+"""
+        self.lab.exec(self.lab.h1, ["/usr/bin/python3", "-c", sender])
+        cap.wait(timeout=20)
+        compare = f"""
+from scapy.all import rdpcap
+sent = [bytes(p) for p in rdpcap('{sent_path}')]
+got = [bytes(p) for p in rdpcap('{cap_path}')]
+missing = [i for i, f in enumerate(sent) if f not in got]
+lldp = [g for g in got if g[12:14] == b'\\x88\\xcc']
+print(len(sent), len(got), missing, len(lldp))
+"""
+        res = labmod.run(["/usr/bin/python3", "-c", compare])
+        n_sent, n_got, missing, n_lldp = res.stdout.split(" ", 3)
+        self.assertEqual(missing, "[]", res.stdout)
+        self.assertEqual(int(n_got), int(n_sent), "extra or duplicated frames: " + res.stdout)
+        self.assertEqual(n_lldp.strip().split()[-1], "0", "LLDP must be punted, not forwarded")
+        _, _, after = self.api.call("GET", "/api/v1/stats")
+        delta = lambda port, key: after["ports"][port][key] - before["ports"][port][key]
+        self.assertEqual(delta(0, "punted"), 1)
+        self.assertEqual(after["punt_received"].get("0x88cc", 0) - before["punt_received"].get("0x88cc", 0), 1)
+        self.assertEqual(delta(0, "drops_total"), 1)  # punt_unhandled: no LLDP agent in this release
+        self.assertEqual(after["ports"][0]["drops"]["punt_unhandled"] - before["ports"][0]["drops"]["punt_unhandled"], 1)
+
     # --- bad input -------------------------------------------------------
 
     def test_bad_rest_requests_are_4xx_with_paths_and_change_nothing(self):
