@@ -32,8 +32,7 @@ std::string mac_string(const rte_ether_addr& mac) {
   return buf;
 }
 
-std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_mempool* pool,
-                       PortRuntime& out) {
+std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRuntime& out) {
   out = PortRuntime{};
   out.name = cfg.name;
   out.devargs = cfg.devargs;
@@ -76,26 +75,34 @@ std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_memp
   out.rx_queues = static_cast<uint16_t>(rxq);
   out.tx_queues = static_cast<uint16_t>(txq);
   out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
+  out.rx_descriptors = static_cast<uint16_t>(cfg.rx_descriptors);
+  out.tx_descriptors = static_cast<uint16_t>(cfg.tx_descriptors);
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &out.rx_descriptors, &out.tx_descriptors); rc != 0) {
+    return "descriptor counts: " + errstr(rc);
+  }
+  out.flow_type_rss_offloads = info.flow_type_rss_offloads;
+  out.tx_offload_capa = info.tx_offload_capa;
+  out.default_txconf = info.default_txconf;
+  return "";
+}
 
+std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRuntime& out) {
+  const uint16_t port_id = out.port_id;
   rte_eth_conf conf{};
   out.rss_requested = cfg.rss;
   const uint64_t wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP;
-  if (cfg.rss && rxq > 1 && (info.flow_type_rss_offloads & wanted) != 0) {
+  if (cfg.rss && out.rx_queues > 1 && (out.flow_type_rss_offloads & wanted) != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & wanted;
+    conf.rx_adv_conf.rss_conf.rss_hf = out.flow_type_rss_offloads & wanted;
     out.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf;
   }
-  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+  if (out.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
   }
   if (int rc = rte_eth_dev_configure(port_id, out.rx_queues, out.tx_queues, &conf); rc != 0) {
     return "configure: " + errstr(rc);
   }
-  uint16_t nb_rxd = static_cast<uint16_t>(cfg.rx_descriptors);
-  uint16_t nb_txd = static_cast<uint16_t>(cfg.tx_descriptors);
-  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd, &nb_txd); rc != 0) {
-    return "descriptor counts: " + errstr(rc);
-  }
+  const uint16_t nb_rxd = out.rx_descriptors, nb_txd = out.tx_descriptors;
   const int socket = rte_eth_dev_socket_id(port_id);
   const unsigned sock = socket < 0 ? 0 : static_cast<unsigned>(socket);
   for (uint16_t q = 0; q < out.rx_queues; ++q) {
@@ -103,7 +110,7 @@ std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_memp
       return "rx queue " + std::to_string(q) + ": " + errstr(rc);
     }
   }
-  rte_eth_txconf txconf = info.default_txconf;
+  rte_eth_txconf txconf = out.default_txconf;
   txconf.offloads = conf.txmode.offloads;
   for (uint16_t q = 0; q < out.tx_queues; ++q) {
     if (int rc = rte_eth_tx_queue_setup(port_id, q, nb_txd, sock, &txconf); rc != 0) {
@@ -121,6 +128,7 @@ std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_memp
   rte_eth_dev_get_mtu(port_id, &current_mtu);
   out.mtu = current_mtu;
   if (int rc = rte_eth_dev_start(port_id); rc != 0) return "start: " + errstr(rc);
+  out.started = true;
   int prc = cfg.promiscuous ? rte_eth_promiscuous_enable(port_id) : rte_eth_promiscuous_disable(port_id);
   if (prc != 0 && prc != -ENOTSUP) return "promiscuous mode: " + errstr(prc);
   out.promiscuous = rte_eth_promiscuous_get(port_id) == 1;
@@ -134,7 +142,10 @@ std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_memp
 }
 
 void port_close(PortRuntime& port) {
-  rte_eth_dev_stop(port.port_id);
+  // A port only probed (startup failed before it was configured) is left as
+  // the EAL made it: a failed start has no side effects on existing devices.
+  if (!port.started && !port.hotplugged) return;
+  if (port.started) rte_eth_dev_stop(port.port_id);
   rte_device* dev = nullptr;
   rte_eth_dev_info info{};
   if (rte_eth_dev_info_get(port.port_id, &info) == 0) dev = info.device;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_mempool.h>
 #include <nlohmann/json.hpp>
@@ -26,15 +27,24 @@ struct PortRuntime {
   unsigned mtu = 0;
   bool promiscuous = false;
   bool hotplugged = false;       // probed by us after EAL init; detached at close
+  bool started = false;
   rte_ether_addr mac{};
+  uint16_t rx_descriptors = 0;   // per queue, after the PMD's adjustment
+  uint16_t tx_descriptors = 0;
+  uint64_t flow_type_rss_offloads = 0;
+  uint64_t tx_offload_capa = 0;
+  rte_eth_txconf default_txconf{};
 };
 
-/// Finds (or hot-plugs) the device, configures queues for `workers` workers
-/// plus a control TX queue, sets MTU/promiscuous/RSS and starts it.
-/// Returns "" or a message naming what failed.
-std::string port_setup(const config::PortConfig& cfg, unsigned workers, rte_mempool* pool,
-                       PortRuntime& out);
-/// Stops and closes the port (and detaches a hot-plugged device).
+/// Finds (or hot-plugs) the device and plans its queues for `workers`
+/// workers plus a control TX queue. Touches no buffers, so the mempool can be
+/// sized from the plan. Returns "" or a message naming what failed.
+std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRuntime& out);
+/// Configures the planned queues on `pool`, sets MTU/promiscuous/RSS and
+/// starts the port. Returns "" or a message naming what failed.
+std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRuntime& port);
+/// Stops and closes a started port and detaches a hot-plugged device; a port
+/// that was only probed is left untouched.
 void port_close(PortRuntime& port);
 
 /// Static facts, link state, rte_eth_stats incl. per-queue, and xstats.

@@ -94,13 +94,27 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     return nullptr;
   }
 
-  // Buffers: enough for every descriptor ring, every worker's in-flight burst
-  // and per-lcore cache, and a full punt ring.
+  // Probe every port first: the queue plan sizes the buffer pool.
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    PortRuntime port;
+    std::string err = port_probe(cfg.ports[i], nworkers, port);
+    if (!err.empty() && !port.hotplugged) {
+      error = "/ports/" + std::to_string(i) + " (" + cfg.ports[i].name + "): " + err;
+      return nullptr;  // the destructor closes the ports probed so far
+    }
+    dp->ports_.push_back(std::move(port));  // closed by the destructor, hot-plugged ones detached
+    if (!err.empty()) {
+      error = "/ports/" + std::to_string(i) + " (" + cfg.ports[i].name + "): " + err;
+      return nullptr;
+    }
+  }
+
+  // Buffers: every RX and TX descriptor of the plan, every worker's in-flight
+  // burst and per-lcore cache, and a full punt ring.
   const unsigned cache = 256;
   uint64_t needed = cfg.dataplane.punt_ring_size + (nworkers + 1) * (cache + kMaxBurst * 2);
-  for (const auto& p : cfg.ports) {
-    const unsigned rxq = p.rx_queues ? p.rx_queues : nworkers;
-    needed += uint64_t{rxq} * p.rx_descriptors + uint64_t{nworkers + 1} * p.tx_descriptors;
+  for (const auto& p : dp->ports_) {
+    needed += uint64_t{p.rx_queues} * p.rx_descriptors + uint64_t{p.tx_queues} * p.tx_descriptors;
   }
   if (cfg.dataplane.mbufs < needed) {
     error = "/dataplane/mbufs: " + std::to_string(cfg.dataplane.mbufs) +
@@ -125,18 +139,11 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     error = std::string("cannot allocate punt ring or RCU state: ") + rte_strerror(rte_errno);
     return nullptr;
   }
-
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
-    PortRuntime port;
-    if (std::string err = port_setup(cfg.ports[i], nworkers, dp->pool_, port); !err.empty()) {
+    if (std::string err = port_start(cfg.ports[i], dp->pool_, dp->ports_[i]); !err.empty()) {
       error = "/ports/" + std::to_string(i) + " (" + cfg.ports[i].name + "): " + err;
-      if (port.port_id < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port(port.port_id) &&
-          port.hotplugged) {
-        port_close(port);
-      }
-      return nullptr;  // the destructor closes the ports already started
+      return nullptr;
     }
-    dp->ports_.push_back(std::move(port));
   }
 
   dp->counter_storage_ = std::make_unique<WorkerCounters[]>(nworkers + 1);

@@ -357,6 +357,40 @@ TEST(Pipeline, TwoWorkersOwnTheirQueuesAndKeepPerQueueOrder) {
   free_ring_port(b);
 }
 
+TEST(Pipeline, StartupFailuresNameTheFieldAndReleaseEverything) {
+  RingPort a = make_ring_port("a"), b = make_ring_port("b");
+  auto fails = [](json doc, const std::string& expect) {
+    auto parsed = config::parse_config(doc);
+    ASSERT_TRUE(parsed.config);
+    std::string error;
+    EXPECT_FALSE(dataplane::Dataplane::create(*parsed.config, error));
+    EXPECT_NE(error.find(expect), std::string::npos) << error;
+  };
+  json doc = config_for({a, b}, json::array());
+  json few = doc;
+  few["dataplane"]["mbufs"] = 1024;
+  fails(few, "/dataplane/mbufs");
+  json missing = doc;
+  missing["ports"][1]["devargs"] = "net_nosuchdriver0";
+  fails(missing, "/ports/1 (b): cannot probe device");
+  json one_tx = doc;  // two workers need two TX queues; port c offers one
+  RingPort c = make_ring_port("c", 16384, 1, 1);
+  one_tx["ports"][1]["devargs"] = c.ethdev;
+  one_tx["dataplane"]["lcores"] = {0, 1, 2};
+  fails(one_tx, "TX queues (one per worker)");
+  json bad_lcore = doc;
+  bad_lcore["dataplane"]["lcores"] = {0, 5};
+  fails(bad_lcore, "/dataplane/lcores");
+  // Nothing leaked or left configured: the same ports start fine afterwards.
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->start_workers(), "");
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+  free_ring_port(c);
+}
+
 TEST(Pipeline, ControlLcoreTransmitsOnItsOwnQueue) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   auto dp = make_dataplane(config_for({a, b}, json::array()));
