@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   auto words = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
-    std::cout << "usage: meridianctl [options] show ports|stats|config\n"
+    std::cout << "usage: meridianctl [options] show ports|stats|config   (stats = show stats)\n"
                  "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
               << opts;
@@ -187,6 +187,8 @@ int main(int argc, char** argv) {
                      timeout);
   };
 
+  // `meridianctl stats` is the short form of `show stats` (as in vppctl).
+  if (words.size() == 1 && words[0] == "stats") words = {"show", "stats"};
   const std::string& verb = words[0];
   if (verb == "show" && words.size() == 2) {
     static const std::map<std::string, std::string> kTargets = {
