@@ -67,12 +67,27 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 std::optional<nlohmann::json> parse_json_text(const std::string& text, std::string& error) {
+  // The parser itself is iterative, but merge_patch, copies and destruction
+  // recurse per level: refuse absurd nesting before it can exhaust the stack.
+  constexpr int kMaxDepth = 64;
+  bool too_deep = false;
+  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) too_deep = true;
+    return !too_deep;
+  };
   try {
-    return nlohmann::json::parse(text);
+    nlohmann::json doc = nlohmann::json::parse(text, limit_depth);
+    if (too_deep) {
+      error = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+      return std::nullopt;
+    }
+    return doc;
   } catch (const nlohmann::json::parse_error& e) {
     error = "parse error at byte " + std::to_string(e.byte) + ": " + e.what();
-    return std::nullopt;
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
+    error = e.what();
   }
+  return std::nullopt;
 }
 
 std::optional<nlohmann::json> parse_yaml_text(const std::string& text, std::string& error) {

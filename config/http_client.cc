@@ -71,6 +71,7 @@ HttpResult http_call(const ApiEndpoint& endpoint, const std::string& method,
   asio::io_context io;
   beast::error_code ec;
   if (!endpoint.unix_path.empty()) {
+    if (endpoint.unix_path.size() >= 108) return {0, "", {}, "socket path too long: " + endpoint.unix_path};
     beast::basic_stream<asio::local::stream_protocol> stream(io);
     stream.expires_after(timeout);
     stream.connect(asio::local::stream_protocol::endpoint(endpoint.unix_path), ec);

@@ -124,9 +124,16 @@ ApplyOutcome ConfigManager::apply(const nlohmann::json& document, bool dry_run,
   Config previous = std::move(running_);
   running_ = next;
   ++generation_;
-  if (std::string err = persist(); !err.empty()) {
+  std::string err;
+  try {
+    err = persist();
+  } catch (const std::exception& e) {  // e.g. a string that is not UTF-8
+    err = e.what();
+  }
+  if (!err.empty()) {
     running_ = std::move(previous);
     --generation_;
+    out.generation = generation_;
     return reject(500, "cannot persist config", {{"", err}});
   }
   if (commit) commit();

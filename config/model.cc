@@ -75,8 +75,9 @@ void parse_dataplane(const nlohmann::json& j, const std::string& path, Dataplane
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 100000);
   dp.eal_args.clear();
   r.read_array("eal_args", [&](const nlohmann::json& v, const std::string& p) {
-    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-      r.error(p, "expected a non-empty string");
+    if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+        v.get_ref<const std::string&>().size() > 256 || !printable_no_space(v.get<std::string>())) {
+      r.error(p, "expected a non-empty printable string without spaces (max 256)");
       return;
     }
     dp.eal_args.push_back(v.get<std::string>());
@@ -99,8 +100,15 @@ void parse_port(const nlohmann::json& j, const std::string& path, PortConfig& po
   if (r.read_string("name", port.name, true, 32) && !valid_name(port.name)) {
     r.error(r.field_path("name"), "use letters, digits, '_', '-', '.' (max 32)");
   }
-  if (r.read_string("devargs", port.devargs, true, 512) && !printable_no_space(port.devargs)) {
-    r.error(r.field_path("devargs"), "must be printable ASCII without spaces");
+  if (r.read_string("devargs", port.devargs, true, 512)) {
+    unsigned b, d, f;
+    char tail;
+    const std::string dev = device_name(port.devargs);
+    if (!printable_no_space(port.devargs)) {
+      r.error(r.field_path("devargs"), "must be printable ASCII without spaces");
+    } else if (std::sscanf(dev.c_str(), "%x:%x.%x%c", &b, &d, &f, &tail) == 3) {
+      r.error(r.field_path("devargs"), "write the full PCI address with its domain, e.g. 0000:" + dev);
+    }
   }
   r.read_uint("rx_queues", port.rx_queues, 0, 64);
   for (const char* key : {"rx_descriptors", "tx_descriptors"}) {
@@ -162,8 +170,7 @@ std::string device_name(const std::string& devargs) { return devargs.substr(0, d
 bool is_pci_address(const std::string& d) {
   unsigned a, b, c, f;
   char tail;
-  return std::sscanf(d.c_str(), "%x:%x:%x.%x%c", &a, &b, &c, &f, &tail) == 4 ||
-         std::sscanf(d.c_str(), "%x:%x.%x%c", &b, &c, &f, &tail) == 3;
+  return std::sscanf(d.c_str(), "%x:%x:%x.%x%c", &a, &b, &c, &f, &tail) == 4;
 }
 
 const PortConfig* Config::find_port(const std::string& name) const {

@@ -1,6 +1,7 @@
 #include "rest_server.h"
 
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <array>
 #include <unistd.h>
@@ -192,10 +193,19 @@ RestServer::~RestServer() { stop(); }
 
 std::string RestServer::listen_unix(const std::string& path) {
   beast::error_code ec;
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return path + ": a Unix socket path must be 1.." + std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+           " characters";
+  }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return path + ": exists and is not a socket";
-    ::unlink(path.c_str());  // stale socket from an earlier run
+    // Replace only a stale socket: one that nobody answers on.
+    unix_socket::socket probe(state_->io);
+    probe.connect(unix_socket::endpoint(path), ec);
+    if (!ec) return path + ": another process is serving on this socket";
+    ec.clear();
+    ::unlink(path.c_str());
   }
   auto acceptor = std::make_unique<unix_socket::acceptor>(state_->io);
   acceptor->open(unix_socket(), ec);

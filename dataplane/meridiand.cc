@@ -60,6 +60,13 @@ config::FieldErrors host_checks(const config::Config& c) {
   return errors;
 }
 
+/// Creates the parent directory of `path` if it has one; never throws.
+void ensure_parent_dir(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,7 +111,12 @@ int main(int argc, char** argv) {
 
   // 1. The config: the file when it exists, else the built-in default.
   nlohmann::json document;
-  const bool from_file = std::filesystem::exists(opt.config_path);
+  std::error_code exists_error;
+  const bool from_file = std::filesystem::exists(opt.config_path, exists_error);
+  if (exists_error) {
+    print_errors("cannot read config", {{"", opt.config_path + ": " + exists_error.message()}});
+    return kExitConfig;
+  }
   if (from_file) {
     std::string error;
     auto doc = config::load_document_file(opt.config_path, error);
@@ -177,7 +189,7 @@ int main(int argc, char** argv) {
   config::ConfigManager manager(cfg, opt.config_path, from_file ? config::ConfigManager::load_generation(opt.config_path) : 1);
   manager.set_backend(dp.get());
   if (!from_file) {
-    std::filesystem::create_directories(std::filesystem::path(opt.config_path).parent_path());
+    ensure_parent_dir(opt.config_path);
     if (std::string err = manager.persist(); !err.empty()) log::warn("config", "cannot persist", {{"error", err}});
   }
 
@@ -186,7 +198,7 @@ int main(int argc, char** argv) {
   config::Api api(manager, *dp, config::ApiOptions{token});
   config::RestServer server(io, api);
   if (opt.api_socket != "none") {
-    std::filesystem::create_directories(std::filesystem::path(opt.api_socket).parent_path());
+    ensure_parent_dir(opt.api_socket);
     if (std::string err = server.listen_unix(opt.api_socket); !err.empty()) {
       log::error("rest", err);
       dp.reset();

@@ -129,9 +129,14 @@ std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRun
   out.mtu = current_mtu;
   if (int rc = rte_eth_dev_start(port_id); rc != 0) return "start: " + errstr(rc);
   out.started = true;
+  // Like a live change, a PMD that refuses the mode is reported, not fatal:
+  // the API shows the device's actual state.
   int prc = cfg.promiscuous ? rte_eth_promiscuous_enable(port_id) : rte_eth_promiscuous_disable(port_id);
-  if (prc != 0 && prc != -ENOTSUP) return "promiscuous mode: " + errstr(prc);
   out.promiscuous = rte_eth_promiscuous_get(port_id) == 1;
+  if (prc != 0 || out.promiscuous != cfg.promiscuous) {
+    log::warn("port", "promiscuous mode not set by the PMD",
+              {{"port", cfg.name}, {"wanted", cfg.promiscuous}, {"rc", prc}});
+  }
   rte_eth_macaddr_get(port_id, &out.mac);
   log::info("port", "started",
             {{"port", cfg.name}, {"port_id", port_id}, {"driver", out.driver},
@@ -184,7 +189,7 @@ nlohmann::json port_json(const PortRuntime& p) {
     std::vector<rte_eth_xstat_name> names(static_cast<size_t>(n));
     const int got = rte_eth_xstats_get(p.port_id, values.data(), static_cast<unsigned>(n));
     const int got_names = rte_eth_xstats_get_names(p.port_id, names.data(), static_cast<unsigned>(n));
-    for (int i = 0; i < std::min(got, got_names); ++i) {
+    for (int i = 0; i < std::min({got, got_names, n}); ++i) {
       if (values[i].id < static_cast<uint64_t>(got_names)) xstats[names[values[i].id].name] = values[i].value;
     }
   }

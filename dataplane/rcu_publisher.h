@@ -27,8 +27,13 @@ class RcuPublisher {
   /// Worker side: the version to use until the next quiescent report.
   const T* load() const { return current_.load(std::memory_order_acquire); }
 
+  /// Control side: room for `n` more retirements, so `publish` cannot fail
+  /// to allocate after the swap (which would free a version still in use).
+  void reserve_retired(size_t n) { retired_.reserve(retired_.size() + n); }
+
   /// Control side: makes `next` current; the old version waits for quiescence.
   void publish(std::unique_ptr<const T> next) {
+    reserve_retired(1);
     const T* old = current_.exchange(next.release(), std::memory_order_acq_rel);
     retired_.emplace_back(rte_rcu_qsbr_start(qsbr_), std::unique_ptr<const T>(old));
   }

@@ -245,22 +245,26 @@ void Dataplane::drain_punt_ring() {
 }
 
 uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n) {
-  PortCounters& c = counters_.back().ports[port_id];
   const PortRuntime* port = nullptr;
   for (const auto& p : ports_) {
-    if (p.port_id == port_id) port = &p;
+    if (p.port_id == port_id && p.started) port = &p;
   }
+  if (!port) {  // not one of ours: nothing to count against
+    rte_pktmbuf_free_bulk(pkts, n);
+    return 0;
+  }
+  PortCounters& c = counters_.back().ports[port_id];
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
   uint16_t sent = 0;
-  if (port && port->control_tx_queue >= 0) {
+  if (port->control_tx_queue >= 0) {
     sent = rte_eth_tx_burst(port_id, static_cast<uint16_t>(port->control_tx_queue), pkts, n);
   }
   for (uint16_t i = sent; i < n; ++i) bytes -= rte_pktmbuf_pkt_len(pkts[i]);
   c.tx_packets.add(sent);
   c.tx_bytes.add(bytes);
   if (sent < n) {
-    c.drop(port && port->control_tx_queue >= 0 ? DropReason::kControlTxFull : DropReason::kNoControlQueue,
+    c.drop(port->control_tx_queue >= 0 ? DropReason::kControlTxFull : DropReason::kNoControlQueue,
            n - sent);
     rte_pktmbuf_free_bulk(pkts + sent, n - sent);
   }
@@ -283,7 +287,10 @@ config::FieldErrors Dataplane::check_live_change(const config::Config& running,
 
 std::function<void()> Dataplane::prepare(const config::Config&, const config::Config& next,
                                          config::FieldErrors& errors) {
-  std::shared_ptr<const ForwardingTables> tables = build_tables(next, ports_, table_versions_ + 1);
+  // Everything that can fail (allocate) happens here, before persisting.
+  auto tables = std::make_shared<std::unique_ptr<const ForwardingTables>>(
+      build_tables(next, ports_, table_versions_ + 1));
+  tables_->reserve_retired(1);
   for (size_t i = 0; i < next.xconnect.size(); ++i) {
     if (!port_id(next.xconnect[i].a) || !port_id(next.xconnect[i].b)) {
       errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
@@ -292,7 +299,7 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   if (!errors.empty()) return nullptr;
   return [this, next, tables]() mutable {
     ++table_versions_;
-    tables_->publish(std::make_unique<const ForwardingTables>(*tables));
+    tables_->publish(std::move(*tables));
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
       const int rc = next.ports[i].promiscuous ? rte_eth_promiscuous_enable(p.port_id)
@@ -303,7 +310,7 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
                   {{"port", p.name}, {"wanted", next.ports[i].promiscuous}, {"rc", rc}});
       }
     }
-    config_ = next;
+    config_ = std::move(next);  // no allocation after the persist step
   };
 }
 

@@ -105,6 +105,19 @@ TEST_F(ApiTest, BadQueryAndHeaderAre400) {
   EXPECT_EQ(api.handle(make(http::verb::patch, "/api/v1/config", "[1]")).result_int(), 400);
 }
 
+TEST_F(ApiTest, DeepNestingAndHugeNumbersAre400NotACrash) {
+  std::string deep;
+  for (int i = 0; i < 200000; ++i) deep += "{\"a\":";
+  deep += "1";
+  for (int i = 0; i < 200000; ++i) deep += "}";
+  auto r = api.handle(make(http::verb::patch, "/api/v1/config", deep));
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_NE(body_of(r)["details"][0]["reason"].get<std::string>().find("nesting"), std::string::npos);
+  auto big = api.handle(make(http::verb::put, "/api/v1/config", R"({"dataplane": {"mbufs": 1e400}})"));
+  EXPECT_EQ(big.result_int(), 400);
+  EXPECT_EQ(manager.generation(), 1u);
+}
+
 TEST_F(ApiTest, WrongContentTypeIs415) {
   auto r = api.handle(make(http::verb::put, "/api/v1/config", "{}", "text/plain"));
   EXPECT_EQ(r.result_int(), 415);

@@ -58,6 +58,8 @@ const BadCase kBad[] = {
     {"ethertype duplicate", R"({"punt": {"ethertypes": ["0x88cc", 35020]}})", "/punt/ethertypes/1", "duplicate"},
     {"bad file prefix", R"({"dataplane": {"file_prefix": "../etc"}})", "/dataplane/file_prefix", "letters"},
     {"port not an object", R"({"ports": [42]})", "/ports/0", "expected object"},
+    {"short pci address", R"({"ports": [{"name":"a","devargs":"3b:00.0"}], "xconnect": []})", "/ports/0/devargs", "full PCI address"},
+    {"eal arg with space", R"({"dataplane": {"eal_args": ["--foo bar"]}})", "/dataplane/eal_args/0", "printable"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};

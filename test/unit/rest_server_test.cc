@@ -127,6 +127,26 @@ TEST_F(ServerTest, ConcurrentClients) {
   EXPECT_EQ(ok.load(), 80);
 }
 
+TEST(ServerSocket, RefusesToStealALiveSocketAndOverlongPaths) {
+  asio::io_context io;
+  ConfigManager manager{*parse_config(json::object()).config, "", 1};
+  struct : StatusProvider {
+    json ports() override { return json::object(); }
+    json stats() override { return json::object(); }
+    void metrics(MetricsWriter&) override {}
+    Health health() override { return {}; }
+  } status;
+  Api api{manager, status};
+  const std::string path = "/tmp/meridian-live-" + std::to_string(getpid()) + ".sock";
+  RestServer first(io, api), second(io, api);
+  ASSERT_EQ(first.listen_unix(path), "");
+  EXPECT_NE(second.listen_unix(path).find("another process"), std::string::npos);
+  EXPECT_NE(second.listen_unix("/tmp/" + std::string(200, 'x')).find("Unix socket path"), std::string::npos);
+  first.stop();
+  EXPECT_EQ(second.listen_unix(path), "");  // stale now: replaced
+  second.stop();
+}
+
 TEST(HostPort, Parsing) {
   std::string h;
   uint16_t p;
