@@ -74,7 +74,7 @@ RingPort make_ring_port(const std::string& name, unsigned tx_ring_size = 16384, 
   }
   p.rx = p.rxs[0];
   p.tx[0] = p.txs[0];
-  p.tx[1] = p.txs[1];
+  p.tx[1] = ntx > 1 ? p.txs[1] : nullptr;
   int id = rte_eth_from_rings(base.c_str(), p.rxs.data(), nrx, p.txs.data(), ntx, 0);
   EXPECT_GE(id, 0);
   char devname[RTE_ETH_NAME_MAX_LEN];
