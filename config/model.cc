@@ -173,13 +173,6 @@ bool is_pci_address(const std::string& d) {
   return std::sscanf(d.c_str(), "%x:%x:%x.%x%c", &a, &b, &c, &f, &tail) == 4;
 }
 
-const PortConfig* Config::find_port(const std::string& name) const {
-  for (const auto& p : ports) {
-    if (p.name == name) return &p;
-  }
-  return nullptr;
-}
-
 bool Config::is_pci(const PortConfig& port) const { return is_pci_address(device_name(port.devargs)); }
 
 ParseResult parse_config(const nlohmann::json& document) {

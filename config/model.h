@@ -75,7 +75,6 @@ struct Config {
   PuntConfig punt;
   bool operator==(const Config&) const = default;
 
-  const PortConfig* find_port(const std::string& name) const;
   bool is_pci(const PortConfig& port) const;
 };
 

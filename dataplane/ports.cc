@@ -146,6 +146,13 @@ std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRun
   return "";
 }
 
+const PortRuntime* find_port(const std::vector<PortRuntime>& ports, const std::string& name) {
+  for (const auto& p : ports) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
 void port_close(PortRuntime& port) {
   // A port only probed (startup failed before it was configured) is left as
   // the EAL made it: a failed start has no side effects on existing devices.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <rte_ethdev.h>
 #include <rte_ether.h>
@@ -43,6 +44,9 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
 /// Configures the planned queues on `pool`, sets MTU/promiscuous/RSS and
 /// starts the port. Returns "" or a message naming what failed.
 std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRuntime& port);
+/// The port called `name`, or null.
+const PortRuntime* find_port(const std::vector<PortRuntime>& ports, const std::string& name);
+
 /// Stops and closes a started port and detaches a hot-plugged device; a port
 /// that was only probed is left untouched.
 void port_close(PortRuntime& port);

@@ -37,10 +37,8 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
   auto t = std::make_unique<ForwardingTables>();
   t->version = version;
   auto id_of = [&](const std::string& name) -> uint16_t {
-    for (const auto& p : ports) {
-      if (p.name == name) return p.port_id;
-    }
-    return kNoPort;
+    const PortRuntime* p = find_port(ports, name);
+    return p ? p->port_id : kNoPort;
   };
   for (const auto& xc : config.xconnect) {
     const uint16_t a = id_of(xc.a), b = id_of(xc.b);
@@ -223,6 +221,11 @@ void Dataplane::sample_heartbeats() {
   }
 }
 
+bool Dataplane::worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const {
+  const auto& hb = heartbeats_[index];
+  return running_ && hb.seen && hb.value > 0 && now - hb.changed_at < kHeartbeatStale;
+}
+
 void Dataplane::set_punt_handler(uint16_t ethertype, PuntHandler handler) {
   punt_handlers_[ethertype] = std::move(handler);
 }
@@ -272,10 +275,8 @@ uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t
 }
 
 std::optional<uint16_t> Dataplane::port_id(const std::string& name) const {
-  for (const auto& p : ports_) {
-    if (p.name == name) return p.port_id;
-  }
-  return std::nullopt;
+  const PortRuntime* p = find_port(ports_, name);
+  return p ? std::optional<uint16_t>(p->port_id) : std::nullopt;
 }
 
 PortTotals Dataplane::port_totals(uint16_t port_id) const { return sum_port(counters_, port_id); }
@@ -341,7 +342,6 @@ nlohmann::json Dataplane::stats() {
   const auto now = std::chrono::steady_clock::now();
   for (const auto& w : workers_) {
     const WorkerCounters& c = counters_[w.index];
-    const auto& hb = heartbeats_[w.index];
     nlohmann::json queues = nlohmann::json::array();
     for (const auto& q : w.rx) queues.push_back({{"port_id", q.port}, {"queue", q.queue}});
     workers.push_back({{"index", w.index},
@@ -349,7 +349,7 @@ nlohmann::json Dataplane::stats() {
                        {"heartbeat", c.heartbeat.load()},
                        {"busy_polls", c.busy_polls.load()},
                        {"idle_polls", c.idle_polls.load()},
-                       {"polling", running_ && hb.seen && now - hb.changed_at < kHeartbeatStale},
+                       {"polling", worker_polling(w.index, now)},
                        {"rx_queues", queues},
                        {"tx_queue", w.index}});
   }
@@ -442,7 +442,7 @@ config::Health Dataplane::health() {
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& w : workers_) {
     const auto& hb = heartbeats_[w.index];
-    const bool polling = running_ && hb.seen && hb.value > 0 && now - hb.changed_at < kHeartbeatStale;
+    const bool polling = worker_polling(w.index, now);
     all_polling = all_polling && polling;
     workers.push_back({{"lcore", w.lcore},
                        {"polling", polling},

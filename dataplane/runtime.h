@@ -47,7 +47,6 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::string start_workers();
   /// Signals the workers, waits for them, and reclaims retired tables.
   void stop_workers();
-  bool workers_running() const { return running_; }
 
   /// Control-lcore housekeeping, called every few ms: RCU reclamation,
   /// draining the punt ring, sampling worker heartbeats.
@@ -79,14 +78,14 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::optional<uint16_t> port_id(const std::string& name) const;
   PortTotals port_totals(uint16_t port_id) const;
   rte_mempool* mempool() const { return pool_; }
-  const ForwardingTables* tables() const { return tables_->load(); }
   size_t retired_tables() const { return tables_->retired(); }
   std::vector<WorkerContext>& worker_contexts() { return workers_; }
-  uint64_t heartbeat(unsigned worker) const { return counters_[worker].heartbeat.load(); }
 
  private:
   Dataplane() = default;
   void sample_heartbeats();
+  /// Running, and the worker's heartbeat advanced within the last second.
+  bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
   void drain_punt_ring();
 
   config::Config config_;
