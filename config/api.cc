@@ -150,6 +150,7 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
     if (path == "/healthcheck" || !h.ready) body["checks"] = h.detail;
     return json_response(h.ready ? http::status::ok : http::status::service_unavailable, body, req);
   }
+  if (auto r = status_.resource(method, path, parse_query(query))) return json_response(r->status, r->body, req);
   return error_response(http::status::not_found, "not found", {{"", "no resource at " + path}},
                         req.version(), req.keep_alive());
 }

@@ -3,6 +3,8 @@
 // call `Api::handle` directly as well as over real sockets.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 
 #include <boost/beast/http.hpp>
@@ -33,6 +35,17 @@ class StatusProvider {
   virtual nlohmann::json stats() = 0;
   virtual void metrics(MetricsWriter& out) = 0;
   virtual Health health() = 0;
+
+  /// A module's own resource (e.g. /api/v1/vxlan/fdb): status and JSON body,
+  /// or nullopt when the path is not the module's (the API answers 404).
+  struct Resource {
+    http::status status = http::status::ok;
+    nlohmann::json body;
+  };
+  virtual std::optional<Resource> resource(http::verb, const std::string& /*path*/,
+                                           const std::map<std::string, std::string>& /*query*/) {
+    return std::nullopt;
+  }
 };
 
 struct ApiOptions {

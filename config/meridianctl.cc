@@ -1,6 +1,8 @@
 // meridianctl: a thin client of meridiand's REST API.
 //
 //   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
+//   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
+//   meridianctl clear vxlan [vni N]
 //   meridianctl apply -f FILE [--dry-run] [--patch] [--if-match N]
 //   meridianctl health
 //
@@ -11,6 +13,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <boost/program_options.hpp>
@@ -122,6 +125,75 @@ void show_stats(const json& body) {
   print_table({"WORKER-LCORE", "HEARTBEAT", "BUSY-POLLS", "IDLE-POLLS", "POLLING"}, workers);
 }
 
+
+void show_fdb(const json& body) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : body.value("entries", json::array())) {
+    const bool remote = e.value("type", "") == "remote";
+    rows.push_back({num(e, "vni"), e.value("mac", ""), e.value("type", ""),
+                    remote ? e.value("vtep", "") : e.value("port", "") + (e.value("vlan", 0) ? "." + num(e, "vlan") : ""),
+                    e.value("static", false) ? "static" : "dynamic", num(e, "age_seconds")});
+  }
+  print_table({"VNI", "MAC", "TYPE", "WHERE", "KIND", "AGE-S"}, rows);
+  std::cout << rows.size() << " entries\n";
+}
+
+void show_neighbors(const json& body) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : body.value("neighbors", json::array())) {
+    rows.push_back({num(n, "vni"), n.value("ip", ""), n.value("mac", ""), n.value("static", false) ? "static" : "learned"});
+  }
+  print_table({"VNI", "IP", "MAC", "KIND"}, rows);
+}
+
+void show_vteps(const json& body) {
+  std::vector<std::vector<std::string>> local;
+  for (const auto& l : body.value("local", json::array())) {
+    local.push_back({l.value("port", ""), l.value("ipv4", "-"), l.value("ipv6", "-"), l.value("mac", "")});
+  }
+  print_table({"LOCAL-PORT", "IPV4", "IPV6", "MAC"}, local);
+  std::cout << "\n";
+  std::vector<std::vector<std::string>> remote;
+  for (const auto& r : body.value("remote", json::array())) {
+    remote.push_back({r.value("ip", ""), r.value("state", ""), r.value("next_hop", "-"), r.value("port", "-"),
+                      r.value("mac", "-"), r.value("flood", false) ? "yes" : "no", num(r, "fdb_entries")});
+  }
+  print_table({"REMOTE-VTEP", "STATE", "NEXT-HOP", "PORT", "MAC", "FLOOD", "FDB"}, remote);
+}
+
+void show_vxlan(const json& body) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> drops;
+  for (const auto& b : body.value("bridge_domains", json::array())) {
+    const json c = b.value("counters", json::object());
+    rows.push_back({num(b, "vni"), b.value("name", ""), num(b, "fdb_entries"), num(c, "encap_packets"),
+                    num(c, "decap_packets"), num(c, "flood_packets"), num(c, "replicas"), num(c, "arp_suppressed"),
+                    num(c, "learns"), num(c, "moves"), num(c, "ages")});
+    const json reasons = c.value("drops", json::object());
+    for (const auto& [reason, count] : reasons.items()) drops.push_back({num(b, "vni"), reason, count.dump()});
+  }
+  print_table({"VNI", "NAME", "FDB", "ENCAP", "DECAP", "FLOOD", "REPLICAS", "ARP-SUPPR", "LEARNS", "MOVES", "AGES"},
+              rows);
+  std::cout << "\n";
+  if (drops.empty()) std::cout << "no drops\n";
+  else print_table({"VNI", "DROP-REASON", "PACKETS"}, drops);
+}
+
+/// Parses "vni N" / "mac M" word pairs into a query string.
+bool filters(const std::vector<std::string>& words, size_t from, const std::set<std::string>& allowed,
+             std::string& query) {
+  for (size_t i = from; i < words.size(); i += 2) {
+    if (!allowed.count(words[i]) || i + 1 >= words.size()) {
+      std::cerr << "meridianctl: expected";
+      for (const auto& a : allowed) std::cerr << " [" << a << " VALUE]";
+      std::cerr << " after '" << words[from - 1] << "'\n";
+      return false;
+    }
+    query += (query.empty() ? "?" : "&") + words[i] + "=" + words[i + 1];
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,6 +227,8 @@ int main(int argc, char** argv) {
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
     std::cout << "usage: meridianctl [options] show ports|stats|config   (stats = show stats)\n"
+                 "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
+                 "       meridianctl [options] clear vxlan [vni N]\n"
                  "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
               << opts;
@@ -190,12 +264,46 @@ int main(int argc, char** argv) {
   // `meridianctl stats` is the short form of `show stats` (as in vppctl).
   if (words.size() == 1 && words[0] == "stats") words = {"show", "stats"};
   const std::string& verb = words[0];
+  static const std::map<std::string, std::pair<std::string, std::set<std::string>>> kVxlanShows = {
+      {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}}},
+      {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}}},
+      {"vteps", {"/api/v1/vxlan/vteps", {}}},
+      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}}}};
+  if (verb == "show" && words.size() >= 2 && kVxlanShows.count(words[1])) {
+    const auto& [target, allowed] = kVxlanShows.at(words[1]);
+    std::string query;
+    if (!filters(words, 2, allowed, query)) return kExitUsage;
+    HttpResult r = call("GET", target + query);
+    if (r.status != 200) return report_failure(r);
+    json body;
+    try {
+      body = json::parse(r.body);
+    } catch (const std::exception& e) {
+      std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
+      return kExitServer;
+    }
+    if (as_json) std::cout << body.dump(2) << "\n";
+    else if (words[1] == "fdb") show_fdb(body);
+    else if (words[1] == "neighbors") show_neighbors(body);
+    else if (words[1] == "vteps") show_vteps(body);
+    else show_vxlan(body);
+    return 0;
+  }
+  if (verb == "clear" && words.size() >= 2 && words[1] == "vxlan") {
+    std::string query;
+    if (!filters(words, 2, {"vni"}, query)) return kExitUsage;
+    HttpResult r = call("POST", "/api/v1/vxlan/counters/clear" + query, "");
+    if (r.status != 200) return report_failure(r);
+    std::cout << (as_json ? r.body : std::string("counters cleared\n"));
+    return 0;
+  }
   if (verb == "show" && words.size() == 2) {
     static const std::map<std::string, std::string> kTargets = {
         {"ports", "/api/v1/ports"}, {"stats", "/api/v1/stats"}, {"config", "/api/v1/config"}};
     auto it = kTargets.find(words[1]);
     if (it == kTargets.end()) {
-      std::cerr << "meridianctl: unknown object '" << words[1] << "' (ports, stats, config)\n";
+      std::cerr << "meridianctl: unknown object '" << words[1]
+                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan)\n";
       return kExitUsage;
     }
     HttpResult r = call("GET", it->second);

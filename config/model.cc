@@ -196,6 +196,9 @@ ParseResult parse_config(const nlohmann::json& document) {
       root.read_raw("punt", [&](const nlohmann::json& v, const std::string& p) {
         parse_punt(v, p, cfg.punt, errors);
       });
+      root.read_raw("vxlan", [&](const nlohmann::json& v, const std::string& p) {
+        parse_vxlan(v, p, cfg.vxlan, errors);
+      });
     }
   }
 
@@ -230,6 +233,14 @@ ParseResult parse_config(const nlohmann::json& document) {
     }
     if (!xc.a.empty() && xc.a == xc.b) errors.push_back({base + "/b", "must differ from a"});
   }
+
+  std::vector<std::string> port_names, patched;
+  for (const auto& p : cfg.ports) port_names.push_back(p.name);
+  for (const auto& x : cfg.xconnect) {
+    patched.push_back(x.a);
+    patched.push_back(x.b);
+  }
+  validate_vxlan(cfg.vxlan, port_names, patched, errors);
 
   if (errors.empty()) result.config = std::move(cfg);
   return result;
@@ -268,6 +279,7 @@ nlohmann::json to_json(const Config& c) {
       {"ports", ports},
       {"xconnect", xconnect},
       {"punt", {{"ethertypes", ethertypes}}},
+      {"vxlan", to_json(c.vxlan)},
   };
 }
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "field_error.h"
+#include "vxlan_model.h"
 
 namespace meridian::config {
 
@@ -73,6 +74,7 @@ struct Config {
   std::vector<PortConfig> ports;
   std::vector<XconnectConfig> xconnect;
   PuntConfig punt;
+  VxlanConfig vxlan;
   bool operator==(const Config&) const = default;
 
   bool is_pci(const PortConfig& port) const;

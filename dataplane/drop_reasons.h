@@ -17,7 +17,19 @@ namespace meridian::dataplane {
   X(kPuntRingFull, "punt_ring_full", "punt ring to the control lcore was full")           \
   X(kControlTxFull, "control_tx_full", "control-plane transmit queue was full")           \
   X(kNoControlQueue, "no_control_queue", "port has no spare TX queue for the control lcore") \
-  X(kPuntUnhandled, "punt_unhandled", "punted frame had no control-plane handler")
+  X(kPuntUnhandled, "punt_unhandled", "punted frame had no control-plane handler")          \
+  X(kNoBridgeDomain, "no_bridge_domain", "access frame on a port/VLAN with no bridge domain") \
+  X(kNotLocalAddress, "not_local_address", "underlay packet not addressed to this VTEP")      \
+  X(kNotVxlan, "not_vxlan", "underlay frame that is neither VXLAN to our UDP port nor ARP/ND") \
+  X(kVxlanMalformed, "vxlan_malformed", "truncated or invalid outer headers, or a fragment") \
+  X(kVxlanNoIFlag, "vxlan_no_i_flag", "VXLAN header without the I (valid VNI) flag")         \
+  X(kVxlanUnknownVni, "vxlan_unknown_vni", "VXLAN VNI with no bridge domain")                \
+  X(kUnderlayUnresolved, "underlay_unresolved", "remote VTEP's next hop not resolved (yet)") \
+  X(kMtuExceeded, "mtu_exceeded", "frame would exceed the egress MTU (never fragmented)")    \
+  X(kSameInterface, "same_interface", "destination MAC is on the ingress attachment")        \
+  X(kSplitHorizon, "split_horizon", "overlay frame for a remote VTEP (never re-encapsulated)") \
+  X(kNoFloodTarget, "no_flood_target", "broadcast/unknown frame with nowhere else to go")    \
+  X(kReplicaNoBuffer, "replica_no_buffer", "no buffer for a head-end replica")
 
 enum class DropReason : uint8_t {
 #define MERIDIAN_DROP_ENUM(e, name, help) e,

@@ -9,6 +9,7 @@
 
 #include <rte_mbuf.h>
 
+#include "counters.h"
 #include "drop_reasons.h"
 #include "tables.h"
 
@@ -16,7 +17,8 @@ namespace meridian::dataplane {
 
 inline constexpr uint16_t kMaxBurst = 64;
 
-enum class Verdict : uint8_t { kUndecided, kForward, kDrop, kPunt };
+/// kConsumed: the stage took ownership (sent replicas, freed or queued it).
+enum class Verdict : uint8_t { kUndecided, kForward, kDrop, kPunt, kConsumed };
 
 struct PacketBatch {
   uint16_t rx_port = 0;
@@ -41,6 +43,28 @@ struct PacketBatch {
     reason[i] = r;
   }
   void punt(uint16_t i) { verdict[i] = Verdict::kPunt; }
+  void consumed(uint16_t i) { verdict[i] = Verdict::kConsumed; }
+};
+
+/// Packets a stage creates (replicas, replies) on top of the burst; the
+/// worker transmits them on its own queues after the burst's verdicts.
+struct TxBuffer {
+  static constexpr uint16_t kCapacity = 256;
+  uint16_t count = 0;
+  rte_mbuf* pkts[kCapacity];
+  uint16_t port[kCapacity];
+  void (*flush_fn)(void* owner, TxBuffer& buffer) = nullptr;
+  void* owner = nullptr;
+
+  void emit(uint16_t p, rte_mbuf* m) {
+    if (count == kCapacity) flush();
+    pkts[count] = m;
+    port[count++] = p;
+  }
+  void flush() {
+    if (count && flush_fn) flush_fn(owner, *this);
+    count = 0;
+  }
 };
 
 /// What a stage may read while processing one burst.
@@ -48,6 +72,8 @@ struct StageContext {
   const ForwardingTables& tables;
   uint64_t now_tsc;
   unsigned worker;
+  TxBuffer* extra = nullptr;               // for packets beyond the burst
+  WorkerCounters* counters = nullptr;      // the worker's own block
 };
 
 class Stage {

@@ -96,9 +96,8 @@ std::string port_start(const config::PortConfig& cfg, rte_mempool* pool, PortRun
     conf.rx_adv_conf.rss_conf.rss_hf = out.flow_type_rss_offloads & wanted;
     out.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf;
   }
-  if (out.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
-    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-  }
+  // No MBUF_FAST_FREE: head-end replication sends reference-counted clones
+  // and chained header segments, which that offload does not allow.
   if (int rc = rte_eth_dev_configure(port_id, out.rx_queues, out.tx_queues, &conf); rc != 0) {
     return "configure: " + errstr(rc);
   }

@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include <algorithm>
+#include <cstring>
 #include <regex>
 
 #include <rte_ethdev.h>
@@ -11,6 +12,8 @@
 
 #include "log.h"
 #include "packet_view.h"
+#include "control.h"
+#include "stage.h"
 #include "xconnect.h"
 
 namespace meridian::dataplane {
@@ -23,6 +26,19 @@ namespace {
 std::atomic<unsigned> g_instances{0};
 constexpr auto kHeartbeatStale = std::chrono::seconds(1);
 
+std::vector<vxlan::PortInfo> port_infos(const std::vector<PortRuntime>& ports) {
+  std::vector<vxlan::PortInfo> out;
+  for (const auto& p : ports) {
+    vxlan::PortInfo i;
+    i.name = p.name;
+    i.id = p.port_id;
+    std::memcpy(i.mac.bytes.data(), p.mac.addr_bytes, 6);
+    i.mtu = p.mtu;
+    out.push_back(i);
+  }
+  return out;
+}
+
 unsigned max_mtu(const config::Config& c) {
   unsigned m = 1500;
   for (const auto& p : c.ports) m = std::max(m, p.mtu);
@@ -33,9 +49,11 @@ unsigned max_mtu(const config::Config& c) {
 
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
-                                                     uint64_t version) {
+                                                     uint64_t version,
+                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan) {
   auto t = std::make_unique<ForwardingTables>();
   t->version = version;
+  t->vxlan = std::move(vxlan);
   auto id_of = [&](const std::string& name) -> uint16_t {
     const PortRuntime* p = find_port(ports, name);
     return p ? p->port_id : kNoPort;
@@ -147,9 +165,34 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->counter_storage_ = std::make_unique<WorkerCounters[]>(nworkers + 1);
   dp->counters_ = std::span<WorkerCounters>(dp->counter_storage_.get(), nworkers + 1);
   dp->heartbeats_.resize(nworkers);
-  dp->pipeline_ = make_xconnect_pipeline();
+  // VXLAN: control side first (it owns the learn ring the stage posts to).
+  Dataplane* self = dp.get();
+  dp->vxlan_ = std::make_unique<vxlan::VxlanControl>(
+      vxlan::ControlIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
+                         return self->control_transmit(port, pkts, n);
+                       }},
+      nworkers, dp->qsbr_);
+  if (std::string err = dp->vxlan_->init(); !err.empty()) {
+    error = err;
+    return nullptr;
+  }
+  config::FieldErrors vxlan_errors;
+  auto pending = dp->vxlan_->prepare(cfg.vxlan, port_infos(dp->ports_), vxlan_errors);
+  if (!pending) {
+    error = vxlan_errors.empty() ? "vxlan: cannot prepare" : vxlan_errors[0].path + ": " + vxlan_errors[0].reason;
+    return nullptr;
+  }
+  dp->vxlan_->commit(std::move(pending));
+  for (uint16_t type : {uint16_t{0x0806}, uint16_t{0x86dd}}) {
+    dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->vxlan_->handle_punt(m); });
+  }
+
+  dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
+  dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring()));
+  dp->pipeline_.push_back(std::make_unique<XconnectStage>());
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
-      dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_));
+      dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_,
+                              dp->vxlan_->tables()));
 
   // Queue ownership: worker w polls every RX queue q with q % workers == w.
   for (auto& w : dp->workers_) {
@@ -174,6 +217,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 Dataplane::~Dataplane() {
   stop_workers();
   if (punt_ring_) drain_punt_ring();
+  vxlan_.reset();
   for (auto& p : ports_) port_close(p);
   tables_.reset();
   rte_ring_free(punt_ring_);
@@ -205,7 +249,13 @@ void Dataplane::stop_workers() {
 void Dataplane::control_tick() {
   tables_->reclaim();
   drain_punt_ring();
+  if (vxlan_ && vxlan_->tick()) republish();
   sample_heartbeats();
+}
+
+void Dataplane::republish() {
+  tables_->publish(build_tables(config_, ports_, ++table_versions_,
+                                vxlan_->tables()));
 }
 
 void Dataplane::sample_heartbeats() {
@@ -288,19 +338,21 @@ config::FieldErrors Dataplane::check_live_change(const config::Config& running,
 
 std::function<void()> Dataplane::prepare(const config::Config&, const config::Config& next,
                                          config::FieldErrors& errors) {
-  // Everything that can fail (allocate) happens here, before persisting.
-  auto tables = std::make_shared<std::unique_ptr<const ForwardingTables>>(
-      build_tables(next, ports_, table_versions_ + 1));
+  // Everything that can fail (tables, hashes, routes) happens here, before
+  // persisting; the commit step only installs what was built.
   tables_->reserve_retired(1);
   for (size_t i = 0; i < next.xconnect.size(); ++i) {
     if (!port_id(next.xconnect[i].a) || !port_id(next.xconnect[i].b)) {
       errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
     }
   }
+  std::shared_ptr<vxlan::VxlanControl::Pending> pending;
+  if (errors.empty()) pending = vxlan_->prepare(next.vxlan, port_infos(ports_), errors);
   if (!errors.empty()) return nullptr;
-  return [this, next, tables]() mutable {
-    ++table_versions_;
-    tables_->publish(std::move(*tables));
+  return [this, next, pending]() mutable {
+    vxlan_->commit(pending);
+    tables_->publish(build_tables(next, ports_, ++table_versions_,
+                                  vxlan_->tables()));
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
       const int rc = next.ports[i].promiscuous ? rte_eth_promiscuous_enable(p.port_id)
@@ -414,6 +466,8 @@ void Dataplane::metrics(config::MetricsWriter& out) {
     out.sample(Labels{{"port", ports_[i].name}}, uint64_t{speeds[i]} * 1000000);
   }
 
+  vxlan_->metrics(out);
+
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
   for (const auto& w : workers_) out.sample(Labels{{"lcore", std::to_string(w.lcore)}}, counters_[w.index].heartbeat.load());
@@ -432,6 +486,55 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.sample(Labels{}, uint64_t{health().ready});
   out.gauge("meridian_uptime_seconds", "Seconds since the data plane started");
   out.sample(Labels{}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
+}
+
+std::optional<config::StatusProvider::Resource> Dataplane::resource(
+    config::http::verb method, const std::string& path, const std::map<std::string, std::string>& query) {
+  using config::http::status;
+  static const std::string kPrefix = "/api/v1/vxlan/";
+  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  const std::string what = path.substr(kPrefix.size());
+  auto error = [](status s, const std::string& field, const std::string& reason) {
+    return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}};
+  };
+  static const std::map<std::string, std::vector<std::string>> kParams = {
+      {"fdb", {"vni", "mac"}}, {"neighbors", {"vni"}}, {"vteps", {}}, {"bridge_domains", {"vni"}},
+      {"counters/clear", {"vni"}}};
+  auto known = kParams.find(what);
+  if (known == kParams.end()) return std::nullopt;
+  const bool is_clear = what == "counters/clear";
+  if (is_clear ? method != config::http::verb::post : method != config::http::verb::get) {
+    return error(status::method_not_allowed, "", std::string("use ") + (is_clear ? "POST" : "GET"));
+  }
+  for (const auto& [key, value] : query) {
+    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
+      return error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
+    }
+  }
+  std::optional<uint32_t> vni;
+  if (auto it = query.find("vni"); it != query.end()) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
+      return error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
+    }
+    vni = static_cast<uint32_t>(v);
+  }
+  std::optional<config::MacAddress> mac;
+  if (auto it = query.find("mac"); it != query.end()) {
+    mac = config::parse_mac(it->second);
+    if (!mac) return error(status::bad_request, "?mac", "mac: expected a MAC address like 02:00:00:00:00:01");
+  }
+  if (vni && !vxlan_->has_vni(*vni)) {
+    return error(status::not_found, "?vni", "no bridge domain with VNI " + std::to_string(*vni));
+  }
+  if (what == "fdb") return Resource{status::ok, vxlan_->fdb_json(vni, mac)};
+  if (what == "neighbors") return Resource{status::ok, vxlan_->neighbors_json(vni)};
+  if (what == "vteps") return Resource{status::ok, vxlan_->vteps_json()};
+  if (what == "bridge_domains") return Resource{status::ok, vxlan_->bridge_domains_json(vni)};
+  vxlan_->clear(vni);
+  log::info("vxlan", "counters cleared", {{"vni", vni ? nlohmann::json(*vni) : nlohmann::json("all")}});
+  return Resource{status::ok, {{"cleared", vni ? nlohmann::json(*vni) : nlohmann::json("all")}}};
 }
 
 config::Health Dataplane::health() {

@@ -26,12 +26,17 @@
 #include "rcu_publisher.h"
 #include "worker.h"
 
+namespace meridian::vxlan {
+class VxlanControl;
+}
+
 namespace meridian::dataplane {
 
 /// Builds the forwarding snapshot for `config`, resolving port names to ids.
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
-                                                     uint64_t version);
+                                                     uint64_t version,
+                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan = nullptr);
 
 /// The restart-only differences between two configs, as path errors.
 config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next);
@@ -72,6 +77,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   nlohmann::json stats() override;
   void metrics(config::MetricsWriter& out) override;
   config::Health health() override;
+  std::optional<Resource> resource(config::http::verb method, const std::string& path,
+                                   const std::map<std::string, std::string>& query) override;
 
   // Accessors for meridiand, tests and benches.
   const std::vector<PortRuntime>& port_list() const { return ports_; }
@@ -80,6 +87,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   rte_mempool* mempool() const { return pool_; }
   size_t retired_tables() const { return tables_->retired(); }
   std::vector<WorkerContext>& worker_contexts() { return workers_; }
+  vxlan::VxlanControl* vxlan() { return vxlan_.get(); }
 
  private:
   Dataplane() = default;
@@ -87,6 +95,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// Running, and the worker's heartbeat advanced within the last second.
   bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
   void drain_punt_ring();
+  void republish();
 
   config::Config config_;
   unsigned instance_ = 0;
@@ -113,6 +122,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::vector<HeartbeatSample> heartbeats_;
   std::map<uint16_t, PuntHandler> punt_handlers_;
   std::map<uint16_t, uint64_t> punt_received_;
+  std::unique_ptr<vxlan::VxlanControl> vxlan_;
 };
 
 }  // namespace meridian::dataplane

@@ -6,8 +6,13 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <memory>
 
 #include "counters.h"
+
+namespace meridian::vxlan {
+struct VxlanTables;
+}
 
 namespace meridian::dataplane {
 
@@ -22,6 +27,8 @@ struct ForwardingTables {
   std::bitset<65536> punt_ethertype;
   /// punt_ethertype.any(), precomputed: scanning 8 KiB per burst is not free.
   bool punt_enabled = false;
+  /// Bridge domains, VTEPs and port roles; null when no VXLAN is configured.
+  std::shared_ptr<const vxlan::VxlanTables> vxlan;
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

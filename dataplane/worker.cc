@@ -30,11 +30,40 @@ void send_counted(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n
   c.tx_bytes.add(bytes);
 }
 
+/// TxBuffer flush: sends a stage's extra packets grouped by port, keeping
+/// the order within each port.
+void flush_extra(void* owner, TxBuffer& buf) {
+  auto& ctx = *static_cast<WorkerContext*>(owner);
+  rte_mbuf* group[TxBuffer::kCapacity];
+  bool sent[TxBuffer::kCapacity] = {};
+  for (uint16_t i = 0; i < buf.count; ++i) {
+    if (sent[i]) continue;
+    const uint16_t port = buf.port[i];
+    uint16_t n = 0;
+    uint64_t bytes = 0;
+    for (uint16_t k = i; k < buf.count; ++k) {
+      if (sent[k] || buf.port[k] != port) continue;
+      sent[k] = true;
+      group[n++] = buf.pkts[k];
+      bytes += rte_pktmbuf_pkt_len(buf.pkts[k]);
+    }
+    send_counted(ctx, port, group, n, bytes);
+  }
+}
+
 }  // namespace
 
 void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b,
                    uint64_t now_tsc) {
-  const StageContext sctx{tables, now_tsc, ctx.index};
+  // Received bytes are counted before stages rewrite the packets (encap, decap).
+  uint64_t rx_bytes = 0;
+  for (uint16_t i = 0; i < b.count; ++i) rx_bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+  ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
+
+  TxBuffer extra;
+  extra.flush_fn = flush_extra;
+  extra.owner = &ctx;
+  const StageContext sctx{tables, now_tsc, ctx.index, &extra, ctx.counters};
   for (const auto& stage : *ctx.pipeline) stage->process(b, sctx);
 
   // Fast path: the whole burst leaves by one port (a cross-connect, or one
@@ -47,8 +76,8 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
       bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
     }
     if (i == b.count) {
-      ctx.counters->ports[b.rx_port].rx_bytes.add(bytes);
       send_counted(ctx, port, b.pkts, b.count, bytes);
+      extra.flush();
       return;
     }
   }
@@ -74,11 +103,8 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
     g.n = 0;
   };
 
-  uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < b.count; ++i) {
     rte_mbuf* m = b.pkts[i];
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
-    rx_bytes += len;
     switch (b.verdict[i]) {
       case Verdict::kForward: {
         const uint16_t port = b.tx_port[i];
@@ -100,7 +126,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
           g->bytes = 0;
         }
         g->pkts[g->n++] = m;
-        g->bytes += len;
+        g->bytes += rte_pktmbuf_pkt_len(m);
         last = g;
         break;
       }
@@ -111,14 +137,16 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         counters[b.rx_port].drop(b.reason[i]);
         drop[ndrop++] = m;
         break;
+      case Verdict::kConsumed:
+        break;
       case Verdict::kUndecided:
         counters[b.rx_port].drop(DropReason::kNoDecision);
         drop[ndrop++] = m;
         break;
     }
   }
-  counters[b.rx_port].rx_bytes.add(rx_bytes);
   for (uint16_t k = 0; k < ngroups; ++k) flush(groups[k]);
+  extra.flush();
 
   if (npunt) {
     const unsigned queued = rte_ring_enqueue_burst(ctx.punt_ring, reinterpret_cast<void**>(punt), npunt, nullptr);

@@ -1,0 +1,83 @@
+// Underlay next-hop resolution with simulated time: retries, timeouts,
+// re-probing with the MAC still usable, failure and recovery.
+#include <gtest/gtest.h>
+
+#include "resolver.h"
+
+namespace meridian::vxlan {
+namespace {
+
+IpAddress ip(const char* s) { return *config::parse_ip(s); }
+MacAddress mac(const char* s) { return *config::parse_mac(s); }
+
+TEST(Resolver, SolicitsRetriesThenFailsAndRetriesLater) {
+  NeighborResolver r({1.0, 3, 300, 5.0});
+  r.want(ip("10.1.0.2"), 1, 100.0);
+  std::vector<NeighborResolver::Solicit> out;
+  r.tick(100.0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_FALSE(out[0].unicast_to.has_value());
+  r.tick(100.5, out);  // not yet due
+  EXPECT_EQ(out.size(), 1u);
+  r.tick(101.0, out);
+  r.tick(102.0, out);
+  EXPECT_EQ(out.size(), 3u);
+  r.tick(103.0, out);  // third try unanswered: failed, no new solicitation
+  EXPECT_EQ(out.size(), 3u);
+  EXPECT_EQ(r.entries().at(ip("10.1.0.2")).state, NeighborResolver::State::kFailed);
+  EXPECT_FALSE(r.lookup(ip("10.1.0.2")));
+  r.tick(107.9, out);
+  EXPECT_EQ(out.size(), 3u);
+  r.tick(108.0, out);  // failed_retry elapsed: try again
+  EXPECT_EQ(out.size(), 4u);
+}
+
+TEST(Resolver, ReplyResolvesAndProbeKeepsMacUsable) {
+  NeighborResolver r({1.0, 3, 300, 5.0});
+  const auto a = ip("fd01::2");
+  r.want(a, 2, 0);
+  std::vector<NeighborResolver::Solicit> out;
+  r.tick(0, out);
+  EXPECT_TRUE(r.on_reply(a, mac("02:00:00:00:00:02"), 0.2));
+  EXPECT_FALSE(r.on_reply(a, mac("02:00:00:00:00:02"), 0.3)) << "same MAC is not a change";
+  EXPECT_EQ(*r.lookup(a), mac("02:00:00:00:00:02"));
+  out.clear();
+  r.tick(300.3, out);  // reachable time over: unicast probe, MAC still usable
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].unicast_to);
+  EXPECT_EQ(*out[0].unicast_to, mac("02:00:00:00:00:02"));
+  EXPECT_TRUE(r.lookup(a));
+  EXPECT_EQ(r.entries().at(a).state, NeighborResolver::State::kProbing);
+  // Unanswered probes: the MAC is withdrawn and tick reports the change.
+  r.tick(301.3, out);
+  r.tick(302.3, out);
+  EXPECT_TRUE(r.tick(303.3, out));
+  EXPECT_FALSE(r.lookup(a));
+  // A new MAC announced later is taken.
+  EXPECT_TRUE(r.on_reply(a, mac("02:00:00:00:00:03"), 304));
+  EXPECT_EQ(*r.lookup(a), mac("02:00:00:00:00:03"));
+}
+
+TEST(Resolver, UnsolicitedRepliesForUnknownAddressesAreIgnored) {
+  NeighborResolver r;
+  EXPECT_FALSE(r.on_reply(ip("10.9.9.9"), mac("02:00:00:00:00:09"), 1));
+  EXPECT_TRUE(r.entries().empty());
+}
+
+TEST(Resolver, RetainForgetsAddressesNoLongerNeeded) {
+  NeighborResolver r;
+  r.want(ip("10.1.0.2"), 1, 0);
+  r.want(ip("10.1.0.3"), 1, 0);
+  r.retain({{ip("10.1.0.3"), 1}});
+  EXPECT_EQ(r.entries().size(), 1u);
+  EXPECT_TRUE(r.entries().count(ip("10.1.0.3")));
+  // Moving to another port restarts resolution there.
+  r.on_reply(ip("10.1.0.3"), mac("02:00:00:00:00:03"), 0);
+  r.want(ip("10.1.0.3"), 2, 1);
+  EXPECT_FALSE(r.lookup(ip("10.1.0.3")));
+  EXPECT_EQ(r.entries().at(ip("10.1.0.3")).port, 2);
+}
+
+}  // namespace
+}  // namespace meridian::vxlan

@@ -1,0 +1,185 @@
+// Per-bridge-domain state that outlives config generations: the FDB (MAC ->
+// local attachment or remote VTEP) and the ARP/ND suppression table (IP ->
+// MAC), both on rte_hash with lock-free readers, plus counters.
+//
+// Writers: the control lcore only (it applies learn events that workers
+// post on a ring). Readers: workers, lock-free. A deleted FDB key's slot is
+// handed back to rte_hash only after an RCU grace period, so a worker that
+// found the key reads a stale-but-valid entry, never a recycled one.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rte_hash.h>
+#include <rte_rcu_qsbr.h>
+
+#include "counters.h"
+#include "net_types.h"
+
+namespace meridian::vxlan {
+
+using config::IpAddress;
+using config::MacAddress;
+using dataplane::DropReason;
+using dataplane::kDropReasonCount;
+using dataplane::SingleWriterCounter;
+
+/// Where a MAC lives, packed in 64 bits so one atomic store moves it.
+/// 0 means "no entry yet" (a reader that races an insert treats it as a miss).
+namespace location {
+inline constexpr uint64_t kLocal = 1ULL << 62;
+inline constexpr uint64_t kRemote = 1ULL << 61;
+inline constexpr uint64_t local(uint16_t port, uint16_t vlan) { return kLocal | uint64_t{vlan} << 16 | port; }
+inline constexpr uint64_t remote(uint16_t vtep_slot) { return kRemote | vtep_slot; }
+inline constexpr bool is_local(uint64_t l) { return l & kLocal; }
+inline constexpr bool is_remote(uint64_t l) { return l & kRemote; }
+inline constexpr uint16_t port(uint64_t l) { return static_cast<uint16_t>(l); }
+inline constexpr uint16_t vlan(uint64_t l) { return static_cast<uint16_t>(l >> 16 & 0xfff); }
+inline constexpr uint16_t vtep(uint64_t l) { return static_cast<uint16_t>(l); }
+}  // namespace location
+
+struct FdbEntry {
+  std::atomic<uint64_t> location{0};
+  std::atomic<uint32_t> last_seen{0};  // seconds on the TSC clock; refreshed by workers
+  bool is_static = false;              // control-owned
+};
+
+/// Counters one worker writes for one bridge domain.
+struct alignas(dataplane::kCacheLine) BdWorkerCounters {
+  SingleWriterCounter encap_packets, encap_bytes, decap_packets, decap_bytes;
+  SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost;
+  std::array<SingleWriterCounter, kDropReasonCount> drops;
+};
+
+/// Plain sums, for the API and /metrics.
+struct BdCounterTotals {
+  uint64_t encap_packets = 0, encap_bytes = 0, decap_packets = 0, decap_bytes = 0;
+  uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0;
+  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+  BdCounterTotals minus(const BdCounterTotals& baseline) const;
+};
+
+/// Packs a MAC into the 48 low bits of a hash data word.
+inline uint64_t pack_mac(const uint8_t* m) {
+  return uint64_t{m[0]} << 40 | uint64_t{m[1]} << 32 | uint64_t{m[2]} << 24 | uint64_t{m[3]} << 16 |
+         uint64_t{m[4]} << 8 | m[5];
+}
+inline void unpack_mac(uint64_t v, uint8_t* m) {
+  for (int i = 5; i >= 0; --i, v >>= 8) m[i] = static_cast<uint8_t>(v);
+}
+/// FDB key: the MAC in 8 bytes (two zero pad bytes), so keys compare as one word.
+inline uint64_t fdb_key(const uint8_t* mac) {
+  uint64_t k = 0;
+  __builtin_memcpy(&k, mac, 6);
+  return k;
+}
+/// Neighbour key: IPv6, or IPv4-mapped IPv6 (::ffff:a.b.c.d).
+struct NeighborKey {
+  uint8_t bytes[16];
+};
+NeighborKey neighbor_key(const uint8_t* ip, bool ipv6);
+
+class BridgeDomainState {
+ public:
+  /// Creates the hash tables; null and `error` set on failure.
+  static std::shared_ptr<BridgeDomainState> create(uint32_t vni, unsigned max_fdb_entries, unsigned workers,
+                                                   rte_rcu_qsbr* qsbr, std::string& error);
+  ~BridgeDomainState();
+  BridgeDomainState(const BridgeDomainState&) = delete;
+  BridgeDomainState& operator=(const BridgeDomainState&) = delete;
+
+  uint32_t vni() const { return vni_; }
+
+  // ---- worker side (lock-free reads) ----
+  /// The entry for `mac`, or null. The entry's location may still read 0.
+  const FdbEntry* lookup(const uint8_t* mac) const {
+    const uint64_t key = fdb_key(mac);
+    const int32_t pos = rte_hash_lookup(fdb_, &key);
+    return pos >= 0 ? &entries_[pos] : nullptr;
+  }
+  FdbEntry* lookup_mutable(const uint8_t* mac) const {
+    const uint64_t key = fdb_key(mac);
+    const int32_t pos = rte_hash_lookup(fdb_, &key);
+    return pos >= 0 ? &entries_[pos] : nullptr;
+  }
+  /// Packed MAC (bit 48 = static) or nullopt.
+  std::optional<uint64_t> neighbor(const uint8_t* ip, bool ipv6) const {
+    const NeighborKey key = neighbor_key(ip, ipv6);
+    void* data = nullptr;
+    if (rte_hash_lookup_data(neighbors_, &key, &data) < 0) return std::nullopt;
+    return reinterpret_cast<uintptr_t>(data);
+  }
+  BdWorkerCounters& counters(unsigned worker) { return worker_counters_[worker]; }
+
+  // ---- control side (single writer) ----
+  enum class LearnResult { kAdded, kMoved, kRefreshed, kStaticKept, kLimit, kFailed };
+  /// Learns or moves a dynamic entry, `now_s` on the workers' clock.
+  LearnResult learn(const MacAddress& mac, uint64_t loc, uint32_t now_s);
+  /// Installs a static entry (replacing a dynamic one). False when the table is full.
+  bool add_static(const MacAddress& mac, uint64_t loc);
+  void remove(const MacAddress& mac);
+  /// Removes dynamic entries idle longer than `aging_s`; returns how many.
+  unsigned age(uint32_t now_s, uint32_t aging_s);
+  /// Drops dynamic entries (all, or those pointing at `loc` when set).
+  unsigned flush_dynamic(std::optional<uint64_t> only_loc = std::nullopt);
+  /// Hands slots of deleted keys back to rte_hash once readers moved on.
+  void reclaim();
+  bool set_neighbor(const IpAddress& ip, const MacAddress& mac, bool is_static);
+  void remove_neighbor(const IpAddress& ip);
+
+  struct FdbRecord {
+    MacAddress mac;
+    uint64_t location;
+    uint32_t last_seen;
+    bool is_static;
+  };
+  std::vector<FdbRecord> fdb_records() const;
+  struct NeighborRecord {
+    IpAddress ip;
+    MacAddress mac;
+    bool is_static;
+  };
+  std::vector<NeighborRecord> neighbor_records() const;
+  size_t fdb_size() const { return fdb_count_; }
+  size_t neighbor_size() const { return neighbor_count_; }
+  unsigned max_entries() const { return max_entries_; }
+  void set_max_entries(unsigned n) { max_entries_ = n; }
+  /// Counts the FDB references to each VTEP slot (for slot garbage collection).
+  void count_vtep_refs(std::vector<unsigned>& refs) const;
+
+  BdCounterTotals totals() const;
+  BdCounterTotals baseline;  // set by "clear"; the API subtracts it, /metrics does not
+  unsigned max_entries_at_creation = 0;
+  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0;
+
+ private:
+  BridgeDomainState() = default;
+  void erase_at(int32_t pos, const uint64_t& key);
+
+  uint32_t vni_ = 0;
+  unsigned max_entries_ = 0;
+  unsigned workers_ = 0;
+  rte_hash* fdb_ = nullptr;
+  rte_hash* neighbors_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::unique_ptr<FdbEntry[]> entries_;
+  size_t fdb_count_ = 0;
+  size_t neighbor_count_ = 0;
+  std::unique_ptr<BdWorkerCounters[]> worker_counters_;
+  struct PendingFree {
+    uint64_t token;
+    int32_t position;
+    rte_hash* table;
+  };
+  std::deque<PendingFree> pending_free_;
+};
+
+}  // namespace meridian::vxlan

@@ -1,0 +1,746 @@
+#include "control.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <set>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
+
+#include "log.h"
+
+namespace meridian::vxlan {
+namespace {
+
+std::atomic<unsigned> g_ids{0};
+
+uint32_t ipv4_host_order(const IpAddress& ip) {
+  return uint32_t{ip.bytes[0]} << 24 | uint32_t{ip.bytes[1]} << 16 | uint32_t{ip.bytes[2]} << 8 | ip.bytes[3];
+}
+
+}  // namespace
+
+// ---- underlay routes ---------------------------------------------------------
+
+UnderlayRoutes::~UnderlayRoutes() {
+  if (lpm4_) rte_lpm_free(lpm4_);
+  if (lpm6_) rte_lpm6_free(lpm6_);
+}
+
+std::shared_ptr<UnderlayRoutes> UnderlayRoutes::build(const config::VtepConfig& vtep, std::string& error) {
+  std::shared_ptr<UnderlayRoutes> r(new UnderlayRoutes());
+  r->vtep_ = vtep;
+  const unsigned id = g_ids.fetch_add(1);
+  const uint32_t rules = static_cast<uint32_t>(vtep.routes.size() + vtep.interfaces.size() + 16);
+  // Each table costs tens of MiB (rte_lpm's tbl24): only create the families in use.
+  bool any4 = false, any6 = false;
+  for (const auto& u : vtep.interfaces) {
+    any4 = any4 || u.ipv4.has_value();
+    any6 = any6 || u.ipv6.has_value();
+  }
+  if (any4) {
+    rte_lpm_config c4{};
+    c4.max_rules = rules;
+    c4.number_tbl8s = 256;
+    r->lpm4_ = rte_lpm_create(("mrd_lpm4_" + std::to_string(id)).c_str(), SOCKET_ID_ANY, &c4);
+  }
+  if (any6) {
+    rte_lpm6_config c6{};
+    c6.max_rules = rules;
+    c6.number_tbl8s = 1024;
+    r->lpm6_ = rte_lpm6_create(("mrd_lpm6_" + std::to_string(id)).c_str(), SOCKET_ID_ANY, &c6);
+  }
+  if ((any4 && !r->lpm4_) || (any6 && !r->lpm6_)) {
+    error = std::string("cannot create the underlay routing table: ") + rte_strerror(rte_errno);
+    return nullptr;
+  }
+  auto add = [&](const config::IpPrefix& p, Hop hop) {
+    const uint32_t index = static_cast<uint32_t>(r->hops_.size());
+    r->hops_.push_back(hop);
+    const config::IpPrefix net = p.network();
+    if (!(net.address.is_v4() ? static_cast<void*>(r->lpm4_) : static_cast<void*>(r->lpm6_))) return;  // no interface of that family
+    const int rc = net.address.is_v4() ? rte_lpm_add(r->lpm4_, ipv4_host_order(net.address), net.length, index)
+                                       : rte_lpm6_add(r->lpm6_, net.address.bytes.data(), net.length, index);
+    if (rc < 0 && error.empty()) error = "cannot add route " + to_string(p) + ": " + rte_strerror(-rc);
+  };
+  for (const auto& rt : vtep.routes) add(rt.prefix, {false, rt.next_hop});
+  // Connected prefixes last: an equal static prefix must not override on-link reachability.
+  for (const auto& u : vtep.interfaces) {
+    if (u.ipv4) add(*u.ipv4, {true, {}});
+    if (u.ipv6) add(*u.ipv6, {true, {}});
+  }
+  if (!error.empty()) return nullptr;
+  return r;
+}
+
+bool UnderlayRoutes::on_link(const IpAddress& ip) const {
+  for (const auto& u : vtep_.interfaces) {
+    const auto& p = ip.is_v4() ? u.ipv4 : u.ipv6;
+    if (p && p->contains(ip)) return true;
+  }
+  return false;
+}
+
+std::optional<UnderlayRoutes::NextHop> UnderlayRoutes::lookup(const IpAddress& ip) const {
+  uint32_t index = 0;
+  if (ip.is_v4() ? !lpm4_ : !lpm6_) return std::nullopt;
+  const int rc = ip.is_v4() ? rte_lpm_lookup(lpm4_, ipv4_host_order(ip), &index)
+                            : rte_lpm6_lookup(lpm6_, ip.bytes.data(), &index);
+  if (rc != 0 || index >= hops_.size()) return std::nullopt;
+  const IpAddress neighbor = hops_[index].direct ? ip : hops_[index].gateway;
+  for (const auto& u : vtep_.interfaces) {
+    const auto& p = neighbor.is_v4() ? u.ipv4 : u.ipv6;
+    if (p && p->contains(neighbor)) return NextHop{neighbor, u.port};
+  }
+  return std::nullopt;
+}
+
+// ---- control -----------------------------------------------------------------
+
+struct VxlanControl::Pending {
+  config::VxlanConfig config;
+  std::vector<PortInfo> ports;
+  std::map<uint32_t, std::shared_ptr<BridgeDomainState>> bds;
+  std::shared_ptr<UnderlayRoutes> routes;
+};
+
+VxlanControl::VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr)
+    : io_(std::move(io)), workers_(workers), qsbr_(qsbr), tsc_hz_(std::max<uint64_t>(rte_get_tsc_hz(), 1)) {}
+
+VxlanControl::~VxlanControl() {
+  if (ring_) {
+    LearnEvent ev[64];
+    while (rte_ring_sc_dequeue_burst_elem(ring_, ev, sizeof(LearnEvent), 64, nullptr) > 0) {
+    }
+    rte_ring_free(ring_);
+  }
+}
+
+std::string VxlanControl::init() {
+  const std::string name = "mrd_learn_" + std::to_string(g_ids.fetch_add(1));
+  ring_ = rte_ring_create_elem(name.c_str(), sizeof(LearnEvent), 8192, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (!ring_) return std::string("cannot create the learn ring: ") + rte_strerror(rte_errno);
+  return "";
+}
+
+uint32_t VxlanControl::now_seconds() const { return static_cast<uint32_t>(rte_rdtsc() / tsc_hz_); }
+double VxlanControl::now() const { return static_cast<double>(rte_rdtsc()) / static_cast<double>(tsc_hz_); }
+
+std::shared_ptr<VxlanControl::Pending> VxlanControl::prepare(const config::VxlanConfig& next,
+                                                             const std::vector<PortInfo>& ports,
+                                                             config::FieldErrors& errors) {
+  auto p = std::make_shared<Pending>();
+  p->config = next;
+  p->ports = ports;
+  auto running = [&](const std::string& name) {
+    return std::any_of(ports.begin(), ports.end(), [&](const PortInfo& i) { return i.name == name; });
+  };
+  for (size_t i = 0; i < next.vtep.interfaces.size(); ++i) {
+    if (!running(next.vtep.interfaces[i].port)) {
+      errors.push_back({"/vxlan/vtep/interfaces/" + std::to_string(i) + "/port", "port is not running"});
+    }
+  }
+  for (size_t b = 0; b < next.bridge_domains.size(); ++b) {
+    const auto& bd = next.bridge_domains[b];
+    const std::string base = "/vxlan/bridge_domains/" + std::to_string(b);
+    for (size_t a = 0; a < bd.attachments.size(); ++a) {
+      if (!running(bd.attachments[a].port)) {
+        errors.push_back({base + "/attachments/" + std::to_string(a) + "/port", "port is not running"});
+      }
+    }
+    auto existing = bds_.find(bd.vni);
+    if (existing != bds_.end()) {
+      // The hash was sized when the bridge domain was created.
+      const unsigned created = existing->second->max_entries_at_creation;
+      if (bd.max_fdb_entries > created) {
+        errors.push_back({base + "/max_fdb_entries",
+                          "cannot be raised above " + std::to_string(created) +
+                              " while the bridge domain exists (its table was sized at creation); "
+                              "remove and re-add the bridge domain, or restart"});
+      }
+      p->bds[bd.vni] = existing->second;
+      continue;
+    }
+    std::string error;
+    auto state = BridgeDomainState::create(bd.vni, bd.max_fdb_entries, workers_, qsbr_, error);
+    if (!state) {
+      errors.push_back({base, error});
+      continue;
+    }
+    p->bds[bd.vni] = std::move(state);
+  }
+  // Routes are rebuilt only when the interfaces or routes change.
+  if (routes_ && next.vtep.interfaces == config_.vtep.interfaces && next.vtep.routes == config_.vtep.routes) {
+    p->routes = routes_;
+  } else {
+    std::string error;
+    p->routes = UnderlayRoutes::build(next.vtep, error);
+    if (!p->routes) errors.push_back({"/vxlan/vtep/routes", error});
+  }
+  if (!errors.empty()) return nullptr;
+  return p;
+}
+
+void VxlanControl::commit(std::shared_ptr<Pending> p) {
+  const config::VxlanConfig old = std::move(config_);
+  config_ = std::move(p->config);
+  ports_ = std::move(p->ports);
+  routes_ = std::move(p->routes);
+  bds_ = std::move(p->bds);
+
+  std::map<uint32_t, const config::BridgeDomainConfig*> old_bds;
+  for (const auto& bd : old.bridge_domains) old_bds[bd.vni] = &bd;
+  for (const auto& bd : config_.bridge_domains) {
+    auto& state = *bds_[bd.vni];
+    state.set_max_entries(bd.max_fdb_entries);
+    const config::BridgeDomainConfig* before = old_bds.count(bd.vni) ? old_bds[bd.vni] : nullptr;
+    // Static FDB: drop those no longer configured, (re)install the rest.
+    std::set<MacAddress> now_static;
+    for (const auto& e : bd.static_fdb) now_static.insert(e.mac);
+    if (before) {
+      for (const auto& e : before->static_fdb) {
+        if (!now_static.count(e.mac)) state.remove(e.mac);
+      }
+    }
+    // Dynamic entries on attachments that left the bridge domain are stale.
+    std::set<config::Attachment> atts(bd.attachments.begin(), bd.attachments.end());
+    if (before) {
+      for (const auto& a : before->attachments) {
+        const PortInfo* port = port_by_name(a.port);
+        if (!atts.count(a) && port) state.flush_dynamic(location::local(port->id, static_cast<uint16_t>(a.vlan)));
+      }
+    }
+    std::set<IpAddress> now_neighbors;
+    for (const auto& n : bd.static_neighbors) now_neighbors.insert(n.ip);
+    if (before) {
+      for (const auto& n : before->static_neighbors) {
+        if (!now_neighbors.count(n.ip)) state.remove_neighbor(n.ip);
+      }
+    }
+    for (const auto& n : bd.static_neighbors) state.set_neighbor(n.ip, n.mac, true);
+  }
+  reconcile_slots();
+  for (const auto& bd : config_.bridge_domains) {
+    auto& state = *bds_[bd.vni];
+    for (const auto& e : bd.static_fdb) {
+      uint64_t loc = 0;
+      if (e.local) {
+        const PortInfo* port = port_by_name(e.local->port);
+        if (port) loc = location::local(port->id, static_cast<uint16_t>(e.local->vlan));
+      } else if (auto slot = slot_for(*e.vtep, false)) {
+        loc = location::remote(*slot);
+      }
+      if (!loc || !state.add_static(e.mac, loc)) {
+        log::warn("vxlan", "static FDB entry not installed",
+                  {{"vni", bd.vni}, {"mac", to_string(e.mac)}, {"reason", loc ? "table full" : "no VTEP slot"}});
+      }
+    }
+  }
+  resolver_.set_timing({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
+  resolve_all(now());
+  dirty_ = true;
+}
+
+const PortInfo* VxlanControl::port_by_id(uint16_t id) const {
+  for (const auto& p : ports_) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+const PortInfo* VxlanControl::port_by_name(const std::string& name) const {
+  for (const auto& p : ports_) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const config::UnderlayInterface* VxlanControl::interface_on(uint16_t port_id) const {
+  const PortInfo* port = port_by_id(port_id);
+  if (!port) return nullptr;
+  for (const auto& u : config_.vtep.interfaces) {
+    if (u.port == port->name) return &u;
+  }
+  return nullptr;
+}
+
+std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create) {
+  if (auto it = slot_by_ip_.find(ip); it != slot_by_ip_.end()) return it->second;
+  if (!create) return std::nullopt;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.in_use) continue;
+    if (s.quarantined) {
+      if (rte_rcu_qsbr_check(qsbr_, s.quarantine_token, false) != 1) continue;
+      s.quarantined = false;
+    }
+    s = Slot{};
+    s.in_use = true;
+    s.ip = ip;
+    slot_by_ip_[ip] = static_cast<uint16_t>(i);
+    dirty_ = true;
+    return static_cast<uint16_t>(i);
+  }
+  if (slots_.size() >= kMaxRemoteVteps) return std::nullopt;
+  slots_.push_back(Slot{});
+  slots_.back().in_use = true;
+  slots_.back().ip = ip;
+  const auto index = static_cast<uint16_t>(slots_.size() - 1);
+  slot_by_ip_[ip] = index;
+  dirty_ = true;
+  return index;
+}
+
+void VxlanControl::reconcile_slots() {
+  for (auto& s : slots_) {
+    s.flood = false;
+    s.statics = 0;
+  }
+  for (const auto& bd : config_.bridge_domains) {
+    for (const auto& ip : bd.flood) {
+      if (auto slot = slot_for(ip, true)) slots_[*slot].flood = true;
+    }
+    for (const auto& e : bd.static_fdb) {
+      if (!e.vtep) continue;
+      if (auto slot = slot_for(*e.vtep, true)) ++slots_[*slot].statics;
+    }
+  }
+  gc_slots();
+}
+
+void VxlanControl::gc_slots() {
+  std::vector<unsigned> refs(slots_.size(), 0);
+  for (const auto& [vni, bd] : bds_) bd->count_vtep_refs(refs);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    s.fdb_refs = refs[i];
+    if (!s.in_use || s.flood || s.statics || s.fdb_refs) continue;
+    slot_by_ip_.erase(s.ip);
+    next_hop_by_slot_.erase(static_cast<uint16_t>(i));
+    s.in_use = false;
+    s.quarantined = true;  // old snapshots and FDB readers may still name it
+    s.quarantine_token = rte_rcu_qsbr_start(qsbr_);
+    dirty_ = true;
+  }
+}
+
+void VxlanControl::resolve_all(double t) {
+  std::map<IpAddress, uint16_t> wanted;
+  std::map<uint16_t, IpAddress> hops;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].in_use || !routes_) continue;
+    auto hop = routes_->lookup(slots_[i].ip);
+    if (!hop) continue;
+    const PortInfo* port = port_by_name(hop->port);
+    if (!port) continue;
+    wanted[hop->neighbor] = port->id;
+    hops[static_cast<uint16_t>(i)] = hop->neighbor;
+  }
+  resolver_.retain(wanted);
+  for (const auto& [ip, port] : wanted) resolver_.want(ip, port, t);
+  if (hops != next_hop_by_slot_) dirty_ = true;
+  next_hop_by_slot_ = std::move(hops);
+}
+
+void VxlanControl::send(uint16_t port, const uint8_t* frame, size_t len) {
+  rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
+  if (!m) return;
+  auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  if (!d) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  std::memcpy(d, frame, len);
+  io_.transmit(port, &m, 1);
+}
+
+void VxlanControl::solicit(const NeighborResolver::Solicit& s) {
+  const config::UnderlayInterface* u = interface_on(s.port);
+  const PortInfo* port = port_by_id(s.port);
+  if (!u || !port) return;
+  uint8_t frame[kNdFrame];
+  if (s.ip.is_v4()) {
+    if (!u->ipv4) return;
+    static const uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, kZero[6] = {};
+    const uint8_t* dst = s.unicast_to ? s.unicast_to->bytes.data() : kBroadcast;
+    send(s.port, frame,
+         build_arp(frame, kArpRequest, dst, port->mac.bytes.data(), u->ipv4->address.bytes.data(), kZero,
+                   s.ip.bytes.data()));
+  } else {
+    if (!u->ipv6) return;
+    const size_t n = build_ns(frame, port->mac.bytes.data(), u->ipv6->address.bytes.data(), s.ip.bytes.data());
+    if (s.unicast_to) {
+      // A reachability probe goes to the neighbour itself (RFC 4861 §7.3.3).
+      std::memcpy(frame, s.unicast_to->bytes.data(), 6);
+      uint8_t* ip = frame + kEthHeader;
+      std::memcpy(ip + 24, s.ip.bytes.data(), 16);
+      uint8_t* icmp = ip + kIpv6Header;
+      icmp[2] = icmp[3] = 0;
+      const uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, 32, kProtoIcmpv6);
+      put16(icmp + 2, checksum_finish(checksum_add(icmp, 32, sum)));
+    }
+    send(s.port, frame, n);
+  }
+}
+
+bool VxlanControl::handle_punt(rte_mbuf* m) {
+  const config::UnderlayInterface* u = interface_on(m->port);
+  const PortInfo* port = port_by_id(m->port);
+  if (!u || !port || rte_pktmbuf_data_len(m) < kEthHeader) return false;
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const size_t len = rte_pktmbuf_data_len(m);
+  const double t = now();
+  bool handled = false;
+  if (be16(f + 12) == kEtherArp) {
+    ArpView a;
+    if (!parse_arp(f + kEthHeader, len - kEthHeader, a)) return false;
+    MacAddress sender;
+    std::memcpy(sender.bytes.data(), a.sender_mac, 6);
+    if (resolver_.on_reply(IpAddress::v4(a.sender_ip), sender, t)) dirty_ = true;
+    if (a.op == kArpRequest && u->ipv4 && std::memcmp(a.target_ip, u->ipv4->address.bytes.data(), 4) == 0) {
+      uint8_t reply[kArpFrame];
+      send(m->port, reply,
+           build_arp(reply, kArpReply, a.sender_mac, port->mac.bytes.data(), a.target_ip, a.sender_mac, a.sender_ip));
+      handled = true;
+    } else {
+      handled = a.op == kArpReply && resolver_.lookup(IpAddress::v4(a.sender_ip)).has_value();
+    }
+  } else if (be16(f + 12) == kEtherIpv6) {
+    NdView nd;
+    if (!parse_nd(f + kEthHeader, len - kEthHeader, nd)) return false;
+    if (nd.type == kNdNeighborSolicit && u->ipv6 && std::memcmp(nd.target, u->ipv6->address.bytes.data(), 16) == 0) {
+      static const uint8_t kUnspecified[16] = {};
+      if (std::memcmp(nd.src_ip, kUnspecified, 16) != 0) {  // DAD probes get no answer from us
+        if (nd.link_addr) {
+          MacAddress mac;
+          std::memcpy(mac.bytes.data(), nd.link_addr, 6);
+          if (resolver_.on_reply(IpAddress::v6(nd.src_ip), mac, t)) dirty_ = true;
+        }
+        uint8_t reply[kNdFrame];
+        send(m->port, reply, build_na(reply, f + 6, port->mac.bytes.data(), nd.target, nd.src_ip, true));
+      }
+      handled = true;
+    } else if (nd.type == kNdNeighborAdvert && nd.link_addr) {
+      MacAddress mac;
+      std::memcpy(mac.bytes.data(), nd.link_addr, 6);
+      if (resolver_.on_reply(IpAddress::v6(nd.target), mac, t)) dirty_ = true;
+      handled = resolver_.lookup(IpAddress::v6(nd.target)).has_value();
+    }
+  }
+  if (handled) rte_pktmbuf_free(m);
+  return handled;
+}
+
+void VxlanControl::apply_events() {
+  LearnEvent ev[64];
+  for (int round = 0; round < 64; ++round) {  // bounded: the control lcore has other work
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(ring_, ev, sizeof(LearnEvent), 64, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const LearnEvent& e = ev[i];
+      auto it = bds_.find(e.vni);
+      if (it == bds_.end()) continue;  // the bridge domain went away meanwhile
+      BridgeDomainState& bd = *it->second;
+      if (e.kind == LearnKind::kNeighbor) {
+        MacAddress mac;
+        std::memcpy(mac.bytes.data(), e.mac, 6);
+        bd.set_neighbor(e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip), mac, false);
+        continue;
+      }
+      MacAddress mac;
+      std::memcpy(mac.bytes.data(), e.mac, 6);
+      uint64_t loc;
+      if (e.kind == LearnKind::kLocal) {
+        loc = location::local(e.port, e.vlan);
+      } else {
+        const IpAddress vtep = e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip);
+        const bool fresh = slot_by_ip_.count(vtep) == 0;
+        auto slot = slot_for(vtep, true);
+        if (!slot) {
+          ++bd.learn_limit;
+          continue;
+        }
+        loc = location::remote(*slot);
+        if (fresh) resolve_all(now());
+        // Glean the next hop from the outer header when the VTEP is on-link.
+        MacAddress outer;
+        std::memcpy(outer.bytes.data(), e.outer_mac, 6);
+        if (!outer.is_zero() && routes_ && routes_->on_link(vtep) && !resolver_.lookup(vtep)) {
+          if (resolver_.on_reply(vtep, outer, now())) dirty_ = true;
+        }
+      }
+      bd.learn(mac, loc, e.now_s);
+    }
+    if (n < 64) break;
+  }
+}
+
+bool VxlanControl::tick() {
+  if (!ring_) return false;
+  apply_events();
+  const double t = now();
+  if (t - last_slow_tick_ >= 0.1) {
+    last_slow_tick_ = t;
+    std::vector<NeighborResolver::Solicit> out;
+    if (resolver_.tick(t, out)) dirty_ = true;
+    for (const auto& s : out) solicit(s);
+    const uint32_t now_s = now_seconds();
+    if (now_s != last_age_s_) {
+      last_age_s_ = now_s;
+      for (const auto& bd : config_.bridge_domains) {
+        auto it = bds_.find(bd.vni);
+        if (it != bds_.end()) it->second->age(now_s, bd.aging_seconds);
+      }
+      gc_slots();
+      resolve_all(t);
+    }
+    for (const auto& [vni, bd] : bds_) bd->reclaim();
+  }
+  if (!dirty_) return false;
+  tables_.reset();
+  return true;
+}
+
+std::shared_ptr<const VxlanTables> VxlanControl::tables() {
+  if (tables_ && !dirty_) return tables_;
+  auto t = std::make_shared<VxlanTables>();
+  const auto& v = config_.vtep;
+  t->udp_port = static_cast<uint16_t>(v.udp_port);
+  t->source_port_min = static_cast<uint16_t>(v.source_port_min);
+  t->source_port_max = static_cast<uint16_t>(v.source_port_max);
+  t->dscp = v.dscp ? static_cast<int>(*v.dscp) : -1;
+  t->tsc_hz = tsc_hz_;
+  for (const auto& u : v.interfaces) {
+    const PortInfo* port = port_by_name(u.port);
+    if (!port || port->id >= dataplane::kMaxPorts) continue;
+    t->role[port->id] = PortRole::kUnderlay;
+    UnderlayPort& up = t->underlay[port->id];
+    up.has_ipv4 = u.ipv4.has_value();
+    up.has_ipv6 = u.ipv6.has_value();
+    if (u.ipv4) std::memcpy(up.ipv4, u.ipv4->address.bytes.data(), 4);
+    if (u.ipv6) std::memcpy(up.ipv6, u.ipv6->address.bytes.data(), 16);
+    std::memcpy(up.mac, port->mac.bytes.data(), 6);
+    up.mtu = static_cast<uint16_t>(port->mtu);
+  }
+  t->vteps.resize(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    RemoteVtep& r = t->vteps[i];
+    r.in_use = s.in_use;
+    r.ip = s.ip;
+    if (!s.in_use) continue;
+    auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
+    if (hop == next_hop_by_slot_.end()) continue;
+    auto mac = resolver_.lookup(hop->second);
+    const auto& entries = resolver_.entries();
+    auto entry = entries.find(hop->second);
+    if (!mac || entry == entries.end()) continue;
+    const PortInfo* port = port_by_id(entry->second.port);
+    const config::UnderlayInterface* u = port ? interface_on(port->id) : nullptr;
+    if (!u) continue;
+    const auto& src = s.ip.is_v4() ? u->ipv4 : u->ipv6;
+    if (!src) continue;
+    OuterParams p;
+    p.dst_mac = mac->bytes.data();
+    p.src_mac = port->mac.bytes.data();
+    p.src_ip = src->address.bytes.data();
+    p.dst_ip = s.ip.bytes.data();
+    p.ipv6 = !s.ip.is_v4();
+    p.udp_port = static_cast<uint16_t>(v.udp_port);
+    p.ttl = static_cast<uint8_t>(v.ttl);
+    build_outer_template(r.outer, p);
+    r.port = port->id;
+    r.mtu = static_cast<uint16_t>(port->mtu);
+    r.resolved = true;
+  }
+  for (const auto& bd : config_.bridge_domains) {
+    auto it = bds_.find(bd.vni);
+    if (it == bds_.end()) continue;
+    const auto index = static_cast<uint16_t>(t->bds.size());
+    BdTables b;
+    b.vni = bd.vni;
+    b.learning = bd.learning;
+    b.arp_suppression = bd.arp_suppression;
+    b.state = it->second;
+    for (const auto& a : bd.attachments) {
+      const PortInfo* port = port_by_name(a.port);
+      if (!port || port->id >= dataplane::kMaxPorts) continue;
+      b.locals.push_back({port->id, static_cast<uint16_t>(a.vlan)});
+      t->role[port->id] = PortRole::kAccess;
+      if (!t->access[port->id]) t->access[port->id] = std::make_unique<AccessPort>();
+      t->access[port->id]->bd_by_vlan[a.vlan] = index;
+    }
+    for (const auto& ip : bd.flood) {
+      if (auto s = slot_by_ip_.find(ip); s != slot_by_ip_.end()) b.flood_vteps.push_back(s->second);
+    }
+    t->bd_by_vni[bd.vni] = index;
+    t->bds.push_back(std::move(b));
+  }
+  tables_ = std::move(t);
+  dirty_ = false;
+  return tables_;
+}
+
+// ---- API views -----------------------------------------------------------------
+
+nlohmann::json VxlanControl::location_json(uint64_t loc) const {
+  if (location::is_local(loc)) {
+    const PortInfo* port = port_by_id(location::port(loc));
+    return {{"type", "local"}, {"port", port ? port->name : std::to_string(location::port(loc))},
+            {"vlan", location::vlan(loc)}};
+  }
+  const uint16_t slot = location::vtep(loc);
+  const std::string ip = slot < slots_.size() ? to_string(slots_[slot].ip) : "?";
+  return {{"type", "remote"}, {"vtep", ip}};
+}
+
+nlohmann::json VxlanControl::fdb_json(std::optional<uint32_t> vni, std::optional<MacAddress> mac) const {
+  nlohmann::json entries = nlohmann::json::array();
+  const uint32_t now_s = now_seconds();
+  for (const auto& [id, bd] : bds_) {
+    if (vni && *vni != id) continue;
+    auto records = bd->fdb_records();
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.mac < b.mac; });
+    for (const auto& r : records) {
+      if (mac && *mac != r.mac) continue;
+      nlohmann::json e = location_json(r.location);
+      e["vni"] = id;
+      e["mac"] = to_string(r.mac);
+      e["static"] = r.is_static;
+      if (!r.is_static) e["age_seconds"] = now_s >= r.last_seen ? now_s - r.last_seen : 0;
+      entries.push_back(e);
+    }
+  }
+  return {{"entries", entries}};
+}
+
+nlohmann::json VxlanControl::neighbors_json(std::optional<uint32_t> vni) const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, bd] : bds_) {
+    if (vni && *vni != id) continue;
+    auto records = bd->neighbor_records();
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.ip < b.ip; });
+    for (const auto& r : records) {
+      out.push_back({{"vni", id}, {"ip", to_string(r.ip)}, {"mac", to_string(r.mac)}, {"static", r.is_static}});
+    }
+  }
+  return {{"neighbors", out}};
+}
+
+nlohmann::json VxlanControl::vteps_json() const {
+  nlohmann::json local = nlohmann::json::array();
+  for (const auto& u : config_.vtep.interfaces) {
+    nlohmann::json o = {{"port", u.port}};
+    if (u.ipv4) o["ipv4"] = to_string(*u.ipv4);
+    if (u.ipv6) o["ipv6"] = to_string(*u.ipv6);
+    if (const PortInfo* p = port_by_name(u.port)) o["mac"] = to_string(p->mac);
+    local.push_back(o);
+  }
+  nlohmann::json remote = nlohmann::json::array();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (!s.in_use) continue;
+    nlohmann::json o = {{"ip", to_string(s.ip)},     {"slot", i},
+                        {"flood", s.flood},          {"static_fdb_entries", s.statics},
+                        {"fdb_entries", s.fdb_refs}, {"state", "no_route"}};
+    auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
+    if (hop != next_hop_by_slot_.end()) {
+      o["next_hop"] = to_string(hop->second);
+      const auto& entries = resolver_.entries();
+      if (auto e = entries.find(hop->second); e != entries.end()) {
+        o["state"] = NeighborResolver::state_name(e->second.state);
+        if (const PortInfo* p = port_by_id(e->second.port)) o["port"] = p->name;
+        if (e->second.has_mac) o["mac"] = to_string(e->second.mac);
+      }
+    }
+    remote.push_back(o);
+  }
+  return {{"local", local}, {"remote", remote}};
+}
+
+namespace {
+
+nlohmann::json counters_json(const BdCounterTotals& t) {
+  nlohmann::json drops = nlohmann::json::object();
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    if (t.drops[r]) drops[dataplane::kDropReasonNames[r]] = t.drops[r];
+  }
+  return {{"encap_packets", t.encap_packets}, {"encap_bytes", t.encap_bytes},
+          {"decap_packets", t.decap_packets}, {"decap_bytes", t.decap_bytes},
+          {"flood_packets", t.flood_packets}, {"replicas", t.replicas},
+          {"arp_suppressed", t.arp_suppressed}, {"learns", t.learns},
+          {"moves", t.moves},                 {"ages", t.ages},
+          {"learn_limit", t.learn_limit},     {"learn_events_lost", t.learn_events_lost},
+          {"drops", drops}};
+}
+
+}  // namespace
+
+nlohmann::json VxlanControl::bridge_domains_json(std::optional<uint32_t> vni) const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& bd : config_.bridge_domains) {
+    if (vni && *vni != bd.vni) continue;
+    auto it = bds_.find(bd.vni);
+    if (it == bds_.end()) continue;
+    const auto& s = *it->second;
+    out.push_back({{"vni", bd.vni},
+                   {"name", bd.name},
+                   {"fdb_entries", s.fdb_size()},
+                   {"fdb_limit", s.max_entries()},
+                   {"neighbors", s.neighbor_size()},
+                   {"counters", counters_json(s.totals().minus(s.baseline))}});
+  }
+  return {{"bridge_domains", out}};
+}
+
+bool VxlanControl::clear(std::optional<uint32_t> vni) {
+  if (vni && !bds_.count(*vni)) return false;
+  for (auto& [id, bd] : bds_) {
+    if (!vni || *vni == id) bd->baseline = bd->totals();
+  }
+  return true;
+}
+
+void VxlanControl::metrics(config::MetricsWriter& out) const {
+  using config::Labels;
+  std::vector<std::pair<std::string, BdCounterTotals>> totals;
+  for (const auto& [id, bd] : bds_) totals.emplace_back(std::to_string(id), bd->totals());
+  auto family = [&](const char* name, const char* help, uint64_t BdCounterTotals::*field) {
+    out.counter(name, help);
+    for (const auto& [vni, t] : totals) out.sample(Labels{{"vni", vni}}, t.*field);
+  };
+  family("meridian_vxlan_encap_packets_total", "Frames encapsulated towards remote VTEPs", &BdCounterTotals::encap_packets);
+  family("meridian_vxlan_encap_bytes_total", "Inner bytes encapsulated", &BdCounterTotals::encap_bytes);
+  family("meridian_vxlan_decap_packets_total", "Frames decapsulated from remote VTEPs", &BdCounterTotals::decap_packets);
+  family("meridian_vxlan_decap_bytes_total", "Inner bytes decapsulated", &BdCounterTotals::decap_bytes);
+  family("meridian_vxlan_flood_packets_total", "Broadcast/unknown/multicast frames flooded", &BdCounterTotals::flood_packets);
+  family("meridian_vxlan_replicas_total", "Copies sent by flooding (local and head-end)", &BdCounterTotals::replicas);
+  family("meridian_vxlan_arp_suppressed_total", "ARP/ND requests answered locally", &BdCounterTotals::arp_suppressed);
+  family("meridian_vxlan_fdb_learns_total", "MAC addresses learned", &BdCounterTotals::learns);
+  family("meridian_vxlan_fdb_moves_total", "MAC addresses that moved", &BdCounterTotals::moves);
+  family("meridian_vxlan_fdb_ages_total", "MAC addresses aged out", &BdCounterTotals::ages);
+  family("meridian_vxlan_fdb_learn_limit_total", "Learns refused because the FDB was full", &BdCounterTotals::learn_limit);
+  family("meridian_vxlan_learn_events_lost_total", "Learn events lost to a full learn ring", &BdCounterTotals::learn_events_lost);
+  out.counter("meridian_vxlan_drops_total", "Frames dropped in a bridge domain, by reason");
+  for (const auto& [vni, t] : totals) {
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      if (t.drops[r]) out.sample(Labels{{"vni", vni}, {"reason", dataplane::kDropReasonNames[r]}}, t.drops[r]);
+    }
+  }
+  out.gauge("meridian_vxlan_fdb_entries", "MAC addresses in the bridge domain's FDB");
+  for (const auto& [id, bd] : bds_) out.sample(Labels{{"vni", std::to_string(id)}}, uint64_t{bd->fdb_size()});
+  uint64_t resolved = 0, total = 0;
+  for (const auto& s : slots_) {
+    if (!s.in_use) continue;
+    ++total;
+  }
+  for (const auto& [slot, hop] : next_hop_by_slot_) resolved += resolver_.lookup(hop).has_value();
+  out.gauge("meridian_vxlan_remote_vteps", "Remote VTEPs known (flood lists, static and learned)");
+  out.sample(Labels{}, total);
+  out.gauge("meridian_vxlan_remote_vteps_resolved", "Remote VTEPs whose underlay next hop is resolved");
+  out.sample(Labels{}, resolved);
+}
+
+}  // namespace meridian::vxlan

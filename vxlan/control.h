@@ -1,0 +1,147 @@
+// The VTEP's control side, run on the control lcore: it turns the "vxlan"
+// config section into snapshots (VxlanTables), owns the bridge-domain state
+// (the only FDB writer: applies workers' learn events, ages entries,
+// installs static entries), allocates remote-VTEP slots, routes VTEPs over
+// the underlay (rte_lpm / rte_lpm6), resolves next hops with ARP/ND and
+// answers ARP/ND for the VTEP's own addresses.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "metrics.h"
+#include "model.h"
+#include "resolver.h"
+#include "stage.h"
+#include "tables.h"
+
+struct rte_lpm;
+struct rte_lpm6;
+
+namespace meridian::vxlan {
+
+/// What the control side needs to know about a running port.
+struct PortInfo {
+  std::string name;
+  uint16_t id = 0;
+  MacAddress mac;
+  unsigned mtu = 1500;
+};
+
+/// How the control side sends frames: a buffer pool and the control TX queue.
+struct ControlIo {
+  rte_mempool* pool = nullptr;
+  std::function<uint16_t(uint16_t port, rte_mbuf** pkts, uint16_t n)> transmit;
+};
+
+/// The underlay routing table for one config generation.
+class UnderlayRoutes {
+ public:
+  ~UnderlayRoutes();
+  /// Builds LPM tables for the interfaces' on-link prefixes and the static routes.
+  static std::shared_ptr<UnderlayRoutes> build(const config::VtepConfig& vtep, std::string& error);
+  struct NextHop {
+    IpAddress neighbor;  // the VTEP itself when on-link, else the gateway
+    std::string port;
+  };
+  std::optional<NextHop> lookup(const IpAddress& ip) const;
+  bool on_link(const IpAddress& ip) const;
+
+ private:
+  struct Hop {
+    bool direct;
+    IpAddress gateway;
+  };
+  config::VtepConfig vtep_;
+  rte_lpm* lpm4_ = nullptr;
+  rte_lpm6* lpm6_ = nullptr;
+  std::vector<Hop> hops_;
+};
+
+class VxlanControl {
+ public:
+  VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr);
+  ~VxlanControl();
+  /// "" or why the learn ring could not be created.
+  std::string init();
+  rte_ring* learn_ring() const { return ring_; }
+
+  /// A validated-but-not-installed config: new bridge-domain tables and the
+  /// routing table are built here, where failing is still allowed.
+  struct Pending;
+  std::shared_ptr<Pending> prepare(const config::VxlanConfig& next, const std::vector<PortInfo>& ports,
+                                   config::FieldErrors& errors);
+  void commit(std::shared_ptr<Pending> pending);
+
+  /// The snapshot for workers (rebuilt when something changed).
+  std::shared_ptr<const VxlanTables> tables();
+  /// Housekeeping: learn events, aging, next-hop resolution, VTEP slot GC.
+  /// Returns true when the snapshot changed and should be republished.
+  bool tick();
+  /// Punted underlay ARP/ND. Returns true when it took the frame.
+  bool handle_punt(rte_mbuf* m);
+
+  nlohmann::json fdb_json(std::optional<uint32_t> vni, std::optional<MacAddress> mac) const;
+  nlohmann::json neighbors_json(std::optional<uint32_t> vni) const;
+  nlohmann::json vteps_json() const;
+  nlohmann::json bridge_domains_json(std::optional<uint32_t> vni) const;
+  /// Sets the "clear" baseline; false when `vni` is not configured.
+  bool clear(std::optional<uint32_t> vni);
+  void metrics(config::MetricsWriter& out) const;
+  bool has_vni(uint32_t vni) const { return bds_.count(vni) != 0; }
+
+  /// The workers' clock in seconds (TSC based).
+  uint32_t now_seconds() const;
+
+ private:
+  struct Slot {
+    bool in_use = false;
+    IpAddress ip;
+    bool flood = false;     // on some flood list
+    unsigned statics = 0;   // static FDB entries naming it
+    unsigned fdb_refs = 0;  // dynamic entries (recounted by gc)
+    uint64_t quarantine_token = 0;
+    bool quarantined = false;
+  };
+  std::optional<uint16_t> slot_for(const IpAddress& ip, bool create);
+  void reconcile_slots();
+  void gc_slots();
+  void resolve_all(double now);
+  void apply_events();
+  void solicit(const NeighborResolver::Solicit& s);
+  void send(uint16_t port, const uint8_t* frame, size_t len);
+  const PortInfo* port_by_id(uint16_t id) const;
+  const PortInfo* port_by_name(const std::string& name) const;
+  const config::UnderlayInterface* interface_on(uint16_t port_id) const;
+  nlohmann::json location_json(uint64_t loc) const;
+  double now() const;
+
+  ControlIo io_;
+  unsigned workers_;
+  rte_rcu_qsbr* qsbr_;
+  rte_ring* ring_ = nullptr;
+  uint64_t tsc_hz_ = 1;
+  config::VxlanConfig config_;
+  std::vector<PortInfo> ports_;
+  std::map<uint32_t, std::shared_ptr<BridgeDomainState>> bds_;
+  std::shared_ptr<UnderlayRoutes> routes_;
+  std::vector<Slot> slots_;
+  std::map<IpAddress, uint16_t> slot_by_ip_;
+  NeighborResolver resolver_;
+  std::map<uint16_t, IpAddress> next_hop_by_slot_;  // resolved neighbour address of each slot
+  bool dirty_ = true;
+  std::shared_ptr<const VxlanTables> tables_;
+  double last_slow_tick_ = 0;
+  uint32_t last_age_s_ = 0;
+};
+
+}  // namespace meridian::vxlan

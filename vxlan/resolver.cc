@@ -1,0 +1,84 @@
+#include "resolver.h"
+
+namespace meridian::vxlan {
+
+const char* NeighborResolver::state_name(State s) {
+  switch (s) {
+    case State::kIncomplete: return "incomplete";
+    case State::kReachable: return "reachable";
+    case State::kProbing: return "probing";
+    case State::kFailed: return "failed";
+  }
+  return "?";
+}
+
+void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now) {
+  auto [it, inserted] = entries_.try_emplace(ip);
+  if (!inserted && it->second.port == port) return;
+  it->second = Entry{};
+  it->second.port = port;
+  it->second.next_action = now;  // solicit on the next tick
+}
+
+void NeighborResolver::retain(const std::map<IpAddress, uint16_t>& keep) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto k = keep.find(it->first);
+    if (k == keep.end() || k->second != it->second.port) it = entries_.erase(it);
+    else ++it;
+  }
+}
+
+bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, double now) {
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) return false;
+  Entry& e = it->second;
+  const bool changed = !e.has_mac || e.mac != mac || e.state == State::kFailed || e.state == State::kIncomplete;
+  e.mac = mac;
+  e.has_mac = true;
+  e.state = State::kReachable;
+  e.tries = 0;
+  e.resolved_at = now;
+  e.next_action = now + timing_.reachable_time;
+  return changed;
+}
+
+bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
+  bool changed = false;
+  for (auto& [ip, e] : entries_) {
+    if (now < e.next_action) continue;
+    switch (e.state) {
+      case State::kReachable:
+        e.state = State::kProbing;
+        e.tries = 0;
+        [[fallthrough]];
+      case State::kProbing:
+      case State::kIncomplete:
+        if (e.tries >= timing_.max_tries) {
+          changed = changed || e.has_mac;
+          e.state = State::kFailed;
+          e.has_mac = false;
+          e.next_action = now + timing_.failed_retry;
+          break;
+        }
+        ++e.tries;
+        out.push_back({ip, e.port, e.state == State::kProbing ? std::optional(e.mac) : std::nullopt});
+        e.next_action = now + timing_.retry_interval;
+        break;
+      case State::kFailed:
+        e.state = State::kIncomplete;
+        e.tries = 1;
+        out.push_back({ip, e.port, std::nullopt});
+        e.next_action = now + timing_.retry_interval;
+        break;
+    }
+  }
+  return changed;
+}
+
+std::optional<MacAddress> NeighborResolver::lookup(const IpAddress& ip) const {
+  auto it = entries_.find(ip);
+  if (it == entries_.end() || !it->second.has_mac) return std::nullopt;
+  return it->second.mac;
+}
+
+}  // namespace meridian::vxlan

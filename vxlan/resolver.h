@@ -1,0 +1,73 @@
+// Underlay next-hop resolution (ARP for IPv4, ND for IPv6) as a pure state
+// machine driven by the caller's clock, so retries, timeouts and refreshes
+// are unit-tested with simulated time. The control lcore owns one; it sends
+// the solicitations `tick` asks for and feeds replies to `on_reply`.
+//
+//   incomplete --reply--> reachable --timeout--> probing --reply--> reachable
+//       |                                            |
+//       +--max_tries--> failed <--------max_tries----+
+//   failed: retried every `failed_retry` seconds (a VTEP may come back).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net_types.h"
+
+namespace meridian::vxlan {
+
+using config::IpAddress;
+using config::MacAddress;
+
+struct ResolverTiming {
+  double retry_interval = 1.0;   // between solicitations while unresolved
+  unsigned max_tries = 3;
+  double reachable_time = 300;   // then re-probe (the MAC stays usable while probing)
+  double failed_retry = 5.0;
+};
+
+class NeighborResolver {
+ public:
+  enum class State { kIncomplete, kReachable, kProbing, kFailed };
+  struct Entry {
+    uint16_t port = 0;
+    State state = State::kIncomplete;
+    MacAddress mac;
+    bool has_mac = false;
+    unsigned tries = 0;
+    double next_action = 0;
+    double resolved_at = 0;
+  };
+  struct Solicit {
+    IpAddress ip;
+    uint16_t port;
+    std::optional<MacAddress> unicast_to;  // probes go unicast to the known MAC
+  };
+
+  explicit NeighborResolver(ResolverTiming timing = {}) : timing_(timing) {}
+  void set_timing(ResolverTiming t) { timing_ = t; }
+
+  /// Starts resolving `ip` on `port` (no-op when already tracked there).
+  void want(const IpAddress& ip, uint16_t port, double now);
+  /// Stops tracking addresses not in `keep`.
+  void retain(const std::map<IpAddress, uint16_t>& keep);
+  /// A reply (or any authoritative sighting) of ip -> mac. Returns true when
+  /// the usable MAC changed (callers rebuild rewrites).
+  bool on_reply(const IpAddress& ip, const MacAddress& mac, double now);
+  /// Advances timers; appends due solicitations. Returns true when some
+  /// entry lost or gained a usable MAC.
+  bool tick(double now, std::vector<Solicit>& out);
+
+  /// The usable MAC for `ip` (reachable or probing), if any.
+  std::optional<MacAddress> lookup(const IpAddress& ip) const;
+  const std::map<IpAddress, Entry>& entries() const { return entries_; }
+  static const char* state_name(State s);
+
+ private:
+  ResolverTiming timing_;
+  std::map<IpAddress, Entry> entries_;
+};
+
+}  // namespace meridian::vxlan

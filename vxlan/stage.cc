@@ -1,0 +1,456 @@
+#include "stage.h"
+
+#include <cstring>
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+namespace meridian::vxlan {
+
+using dataplane::PacketBatch;
+using dataplane::StageContext;
+
+namespace {
+
+inline bool mac_is_multicast(const uint8_t* mac) { return mac[0] & 1; }
+
+/// Everything one burst's packets share.
+struct Ctx {
+  const VxlanTables& vx;
+  PacketBatch& b;
+  const StageContext& sc;
+  rte_mempool* pool;
+  rte_ring* ring;
+  uint32_t now_s;
+  // The last learn event posted in this burst: a flow's packets do not each post one.
+  uint64_t last_key = 0;
+  uint32_t last_vni = 0;
+  uint64_t last_loc = 0;
+
+  void drop(uint16_t i, BdWorkerCounters* c, DropReason r) {
+    b.drop(i, r);
+    if (c) c->drops[static_cast<size_t>(r)].add(1);
+  }
+  /// A replica that could not be made or sent: counted, the burst goes on.
+  void drop_replica(BdWorkerCounters& c, DropReason r) {
+    c.drops[static_cast<size_t>(r)].add(1);
+    sc.counters->ports[b.rx_port].drop(r);
+  }
+
+  void post(const LearnEvent& ev, BdWorkerCounters& c) {
+    if (rte_ring_mp_enqueue_elem(ring, const_cast<LearnEvent*>(&ev), sizeof ev) != 0) c.learn_events_lost.add(1);
+  }
+
+  void learn_mac(const BdTables& bd, BdWorkerCounters& c, const uint8_t* mac, uint64_t loc, const uint8_t* vtep_ip,
+                 bool ipv6, const uint8_t* outer_mac = nullptr) {
+    if (mac_is_multicast(mac)) return;
+    FdbEntry* e = bd.state->lookup_mutable(mac);
+    if (e) {
+      const uint64_t cur = e->location.load(std::memory_order_acquire);
+      bool same = cur == loc;
+      if (!same && vtep_ip && location::is_remote(cur)) {
+        const uint16_t slot = location::vtep(cur);
+        same = slot < vx.vteps.size() && vx.vteps[slot].in_use && vx.vteps[slot].ip.is_v4() == !ipv6 &&
+               std::memcmp(vx.vteps[slot].ip.bytes.data(), vtep_ip, ipv6 ? 16 : 4) == 0;
+      }
+      if (same || e->is_static) {
+        if (e->last_seen.load(std::memory_order_relaxed) != now_s) e->last_seen.store(now_s, std::memory_order_relaxed);
+        return;
+      }
+    }
+    const uint64_t key = fdb_key(mac);
+    if (key == last_key && bd.vni == last_vni && loc == last_loc) return;
+    last_key = key;
+    last_vni = bd.vni;
+    last_loc = loc;
+    LearnEvent ev{};
+    ev.kind = vtep_ip ? LearnKind::kRemote : LearnKind::kLocal;
+    ev.vni = bd.vni;
+    ev.now_s = now_s;
+    std::memcpy(ev.mac, mac, 6);
+    if (vtep_ip) {
+      ev.ipv6 = ipv6;
+      std::memcpy(ev.ip, vtep_ip, ipv6 ? 16 : 4);
+      if (outer_mac) std::memcpy(ev.outer_mac, outer_mac, 6);
+    } else {
+      ev.port = location::port(loc);
+      ev.vlan = location::vlan(loc);
+    }
+    post(ev, c);
+  }
+
+  void learn_neighbor(const BdTables& bd, BdWorkerCounters& c, const uint8_t* ip, bool ipv6, const uint8_t* mac) {
+    if (mac_is_multicast(mac)) return;
+    auto known = bd.state->neighbor(ip, ipv6);
+    if (known && (*known & 0xffffffffffffULL) == pack_mac(mac)) return;
+    if (known && (*known >> 48 & 1)) return;  // static entries are not learned over
+    LearnEvent ev{};
+    ev.kind = LearnKind::kNeighbor;
+    ev.vni = bd.vni;
+    ev.ipv6 = ipv6;
+    std::memcpy(ev.ip, ip, ipv6 ? 16 : 4);
+    std::memcpy(ev.mac, mac, 6);
+    post(ev, c);
+  }
+};
+
+/// Inserts an 802.1Q tag after the MACs (the frame is untagged inside a BD).
+bool push_vlan(rte_mbuf* m, uint16_t vlan) {
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kVlanTag));
+  if (!p) return false;
+  std::memmove(p, p + kVlanTag, 12);
+  put16(p + 12, kEtherVlan);
+  put16(p + 14, vlan);
+  return true;
+}
+
+void pop_vlan(rte_mbuf* m) {
+  auto* p = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memmove(p + kVlanTag, p, 12);
+  rte_pktmbuf_adj(m, kVlanTag);
+}
+
+/// Fills the IPv6 outer UDP checksum (mandatory for IPv6, RFC 8200 §8.1).
+/// `payload_sum`, when given, is the raw sum of the inner frame (shared by replicas).
+void finish_udp6(rte_mbuf* m, uint8_t* outer, const uint32_t* payload_sum) {
+  uint8_t* ip = outer + kEthHeader;
+  uint8_t* udp = ip + kIpv6Header;
+  const uint16_t udp_len = be16(udp + 4);
+  uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, kProtoUdp);
+  if (payload_sum) {
+    sum = checksum_add(udp, kUdpHeader + kVxlanHeader, sum) + *payload_sum;
+  } else if (m->nb_segs == 1) {
+    sum = checksum_add(udp, udp_len, sum);
+  } else {
+    uint16_t raw = 0;
+    rte_raw_cksum_mbuf(m, kEthHeader + kIpv6Header, udp_len, &raw);
+    sum += raw;
+  }
+  uint16_t c = checksum_finish(sum);
+  put16(udp + 6, c == 0 ? 0xffff : c);
+}
+
+struct EncapParams {
+  uint16_t sport;
+  uint8_t dscp;
+};
+
+EncapParams encap_params(const VxlanTables& vx, const rte_mbuf* m) {
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint16_t len = rte_pktmbuf_data_len(m);
+  return {source_port(inner_flow_hash(f, len), vx.source_port_min, vx.source_port_max),
+          static_cast<uint8_t>(vx.dscp >= 0 ? vx.dscp : inner_dscp(f, len))};
+}
+
+bool fits_mtu(const RemoteVtep& v, uint32_t inner_len) {
+  return inner_len + v.outer.length - kEthHeader <= v.mtu;
+}
+
+/// Unicast encapsulation in place: outer headers go into the headroom.
+void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const RemoteVtep& v) {
+  rte_mbuf* m = x.b.pkts[i];
+  if (!v.resolved) return x.drop(i, &c, DropReason::kUnderlayUnresolved);
+  const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+  if (!fits_mtu(v, inner_len)) return x.drop(i, &c, DropReason::kMtuExceeded);
+  const EncapParams p = encap_params(x.vx, m);
+  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, v.outer.length));
+  if (!out) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
+  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len));
+  if (v.outer.ipv6) finish_udp6(m, out, nullptr);
+  c.encap_packets.add(1);
+  c.encap_bytes.add(inner_len);
+  x.b.forward(i, v.port);
+}
+
+void deliver_local(Ctx& x, uint16_t i, BdWorkerCounters& c, const LocalTarget& t) {
+  if (t.vlan && !push_vlan(x.b.pkts[i], t.vlan)) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
+  x.b.forward(i, t.port);
+}
+
+/// A replica for a local attachment: a clone of the (untagged) frame, with a
+/// fresh 16-byte header segment carrying MACs and tag when the attachment is tagged.
+rte_mbuf* local_replica(Ctx& x, rte_mbuf* m, uint16_t vlan) {
+  rte_mbuf* clone = rte_pktmbuf_clone(m, x.pool);
+  if (!clone || !vlan) return clone;
+  rte_mbuf* hdr = rte_pktmbuf_alloc(x.pool);
+  auto* h = hdr ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, 12 + kVlanTag)) : nullptr;
+  if (!h) {
+    rte_pktmbuf_free(hdr);
+    rte_pktmbuf_free(clone);
+    return nullptr;
+  }
+  std::memcpy(h, rte_pktmbuf_mtod(m, const uint8_t*), 12);
+  put16(h + 12, kEtherVlan);
+  put16(h + 14, vlan);
+  rte_pktmbuf_adj(clone, 12);
+  if (rte_pktmbuf_chain(hdr, clone) != 0) {
+    rte_pktmbuf_free(hdr);
+    rte_pktmbuf_free(clone);
+    return nullptr;
+  }
+  return hdr;
+}
+
+/// A replica for a remote VTEP: outer headers in a fresh segment chained to a
+/// clone of the inner frame. The payload is shared, never copied.
+rte_mbuf* vxlan_replica(Ctx& x, rte_mbuf* m, const BdTables& bd, const RemoteVtep& v, const EncapParams& p,
+                        const uint32_t* payload_sum) {
+  rte_mbuf* hdr = rte_pktmbuf_alloc(x.pool);
+  if (!hdr) return nullptr;
+  rte_mbuf* clone = rte_pktmbuf_clone(m, x.pool);
+  auto* out = clone ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, v.outer.length)) : nullptr;
+  if (!out) {
+    rte_pktmbuf_free(clone);
+    rte_pktmbuf_free(hdr);
+    return nullptr;
+  }
+  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m)));
+  if (rte_pktmbuf_chain(hdr, clone) != 0) {
+    rte_pktmbuf_free(hdr);
+    rte_pktmbuf_free(clone);
+    return nullptr;
+  }
+  if (v.outer.ipv6) finish_udp6(hdr, out, payload_sum);
+  return hdr;
+}
+
+/// Broadcast, unknown unicast and multicast: every local attachment but the
+/// ingress one, plus (from the access side only) every VTEP on the flood list.
+void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const LocalTarget* ingress) {
+  rte_mbuf* m = x.b.pkts[i];
+  const bool from_overlay = ingress == nullptr;
+  unsigned targets = 0;
+  const LocalTarget* only_local = nullptr;
+  for (const auto& t : bd.locals) {
+    if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
+    ++targets;
+    only_local = &t;
+  }
+  const size_t remote_count = from_overlay ? 0 : bd.flood_vteps.size();
+  targets += static_cast<unsigned>(remote_count);
+  if (targets == 0) return x.drop(i, &c, DropReason::kNoFloodTarget);
+  c.flood_packets.add(1);
+  // One target: the frame itself goes, no replica needed.
+  if (targets == 1) {
+    c.replicas.add(1);
+    if (remote_count) return encap_unicast(x, i, bd, c, x.vx.vteps[bd.flood_vteps[0]]);
+    return deliver_local(x, i, c, *only_local);
+  }
+
+  for (const auto& t : bd.locals) {
+    if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
+    rte_mbuf* r = local_replica(x, m, t.vlan);
+    if (!r) {
+      x.drop_replica(c, DropReason::kReplicaNoBuffer);
+      continue;
+    }
+    c.replicas.add(1);
+    x.sc.extra->emit(t.port, r);
+  }
+  if (remote_count) {
+    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+    const EncapParams p = encap_params(x.vx, m);
+    uint32_t payload_sum = 0;
+    bool have_sum = false;
+    for (uint16_t slot : bd.flood_vteps) {
+      const RemoteVtep& v = x.vx.vteps[slot];
+      if (!v.resolved) {
+        x.drop_replica(c, DropReason::kUnderlayUnresolved);
+        continue;
+      }
+      if (!fits_mtu(v, inner_len)) {
+        x.drop_replica(c, DropReason::kMtuExceeded);
+        continue;
+      }
+      if (v.outer.ipv6 && !have_sum) {
+        uint16_t raw = 0;
+        rte_raw_cksum_mbuf(m, 0, inner_len, &raw);
+        payload_sum = raw;
+        have_sum = true;
+      }
+      rte_mbuf* r = vxlan_replica(x, m, bd, v, p, v.outer.ipv6 ? &payload_sum : nullptr);
+      if (!r) {
+        x.drop_replica(c, DropReason::kReplicaNoBuffer);
+        continue;
+      }
+      c.replicas.add(1);
+      c.encap_packets.add(1);
+      c.encap_bytes.add(inner_len);
+      x.sc.extra->emit(v.port, r);
+    }
+  }
+  x.b.consumed(i);
+  rte_pktmbuf_free(m);  // the replicas hold their own references
+}
+
+/// Writes `reply` (an untagged frame) over the received frame, keeping its
+/// VLAN tag, and sends it back out of the ingress port.
+void reply_in_place(Ctx& x, uint16_t i, const uint8_t* reply, size_t reply_len, bool tagged) {
+  rte_mbuf* m = x.b.pkts[i];
+  auto* d = rte_pktmbuf_mtod(m, uint8_t*);
+  const size_t l2 = tagged ? 16 : 12;
+  const size_t total = l2 + reply_len - 12;
+  if (rte_pktmbuf_data_len(m) < total) {
+    if (!rte_pktmbuf_append(m, static_cast<uint16_t>(total - rte_pktmbuf_data_len(m)))) return;
+  } else {
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - total));
+  }
+  std::memcpy(d, reply, 12);
+  std::memcpy(d + l2, reply + 12, reply_len - 12);
+  x.b.forward(i, x.b.rx_port);
+}
+
+/// ARP/ND on the access side: snoop replies/advertisements into the
+/// suppression table; answer requests for known addresses. True when the
+/// frame was answered (and must not be flooded).
+bool access_neighbor(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const uint8_t* f, size_t len,
+                     size_t l2, uint16_t type, bool tagged) {
+  if (type == kEtherArp) {
+    ArpView a;
+    if (!parse_arp(f + l2, len - l2, a)) return false;
+    const bool gratuitous = std::memcmp(a.sender_ip, a.target_ip, 4) == 0;
+    const bool zero_sender = a.sender_ip[0] == 0 && a.sender_ip[1] == 0 && a.sender_ip[2] == 0 && a.sender_ip[3] == 0;
+    if (!zero_sender && (a.op == kArpReply || gratuitous)) x.learn_neighbor(bd, c, a.sender_ip, false, a.sender_mac);
+    if (!bd.arp_suppression || a.op != kArpRequest || gratuitous) return false;
+    auto known = bd.state->neighbor(a.target_ip, false);
+    if (!known) return false;
+    uint8_t mac[6];
+    unpack_mac(*known, mac);
+    if (std::memcmp(mac, a.sender_mac, 6) == 0) return false;  // asking about itself (probe)
+    uint8_t reply[kArpFrame];
+    build_arp(reply, kArpReply, a.sender_mac, mac, a.target_ip, a.sender_mac, a.sender_ip);
+    reply_in_place(x, i, reply, sizeof reply, tagged);
+    c.arp_suppressed.add(1);
+    return true;
+  }
+  if (type == kEtherIpv6 && len >= l2 + kIpv6Header + 24 && f[l2 + 6] == kProtoIcmpv6) {
+    NdView nd;
+    if (!parse_nd(f + l2, len - l2, nd)) return false;
+    if (nd.type == kNdNeighborAdvert && nd.link_addr) x.learn_neighbor(bd, c, nd.target, true, nd.link_addr);
+    if (!bd.arp_suppression || nd.type != kNdNeighborSolicit) return false;
+    static const uint8_t kUnspecified[16] = {};
+    if (std::memcmp(nd.src_ip, kUnspecified, 16) == 0) return false;  // DAD probes go through
+    auto known = bd.state->neighbor(nd.target, true);
+    if (!known) return false;
+    uint8_t mac[6], target[16], asker_ip[16], asker_mac[6];
+    unpack_mac(*known, mac);
+    std::memcpy(target, nd.target, 16);
+    std::memcpy(asker_ip, nd.src_ip, 16);
+    std::memcpy(asker_mac, f + 6, 6);
+    uint8_t reply[kNdFrame];
+    build_na(reply, asker_mac, mac, target, asker_ip, true);
+    reply_in_place(x, i, reply, sizeof reply, tagged);
+    c.arp_suppressed.add(1);
+    return true;
+  }
+  return false;
+}
+
+void access_ingress(Ctx& x, uint16_t i) {
+  rte_mbuf* m = x.b.pkts[i];
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const size_t len = rte_pktmbuf_data_len(m);
+  uint16_t vlan = 0;
+  size_t l2 = kEthHeader;
+  uint16_t type = be16(f + 12);
+  if (type == kEtherVlan) {
+    if (len < kEthHeader + kVlanTag) return x.drop(i, nullptr, DropReason::kRuntFrame);
+    vlan = be16(f + 14) & 0x0fff;
+    type = be16(f + 16);
+    l2 += kVlanTag;
+  }
+  const AccessPort* ap = x.vx.access[x.b.rx_port].get();
+  const uint16_t bdi = ap ? ap->bd_by_vlan[vlan] : kNoBd;
+  if (bdi == kNoBd) return x.drop(i, nullptr, DropReason::kNoBridgeDomain);
+  const BdTables& bd = x.vx.bds[bdi];
+  BdWorkerCounters& c = bd.state->counters(x.sc.worker);
+  const LocalTarget ingress{x.b.rx_port, vlan};
+
+  if (bd.learning) x.learn_mac(bd, c, f + 6, location::local(ingress.port, vlan), nullptr, false);
+  if ((type == kEtherArp || type == kEtherIpv6) && access_neighbor(x, i, bd, c, f, len, l2, type, vlan != 0)) return;
+  if (vlan) pop_vlan(m);
+  f = rte_pktmbuf_mtod(m, const uint8_t*);
+
+  if (mac_is_multicast(f)) return flood(x, i, bd, c, &ingress);
+  const FdbEntry* e = bd.state->lookup(f);
+  const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
+  if (location::is_local(loc)) {
+    const LocalTarget t{location::port(loc), location::vlan(loc)};
+    if (t.port == ingress.port && t.vlan == ingress.vlan) return x.drop(i, &c, DropReason::kSameInterface);
+    return deliver_local(x, i, c, t);
+  }
+  if (location::is_remote(loc) && location::vtep(loc) < x.vx.vteps.size()) {
+    return encap_unicast(x, i, bd, c, x.vx.vteps[location::vtep(loc)]);
+  }
+  flood(x, i, bd, c, &ingress);
+}
+
+void underlay_ingress(Ctx& x, uint16_t i) {
+  rte_mbuf* m = x.b.pkts[i];
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  OuterView ov;
+  switch (classify_underlay(f, rte_pktmbuf_data_len(m), x.vx.udp_port, ov)) {
+    case UnderlayStatus::kVxlan: break;
+    case UnderlayStatus::kArp:
+    case UnderlayStatus::kNeighborDiscovery: return x.b.punt(i);
+    case UnderlayStatus::kNotVxlan:
+    case UnderlayStatus::kOtherEtherType: return x.drop(i, nullptr, DropReason::kNotVxlan);
+    case UnderlayStatus::kNoIFlag: return x.drop(i, nullptr, DropReason::kVxlanNoIFlag);
+    default: return x.drop(i, nullptr, DropReason::kVxlanMalformed);
+  }
+  const UnderlayPort& up = x.vx.underlay[x.b.rx_port];
+  const bool ours = ov.ipv6 ? up.has_ipv6 && std::memcmp(ov.dst_ip, up.ipv6, 16) == 0
+                            : up.has_ipv4 && std::memcmp(ov.dst_ip, up.ipv4, 4) == 0;
+  if (!ours) return x.drop(i, nullptr, DropReason::kNotLocalAddress);
+  const BdTables* bdp = x.vx.bd_for_vni(ov.vni);
+  if (!bdp) return x.drop(i, nullptr, DropReason::kVxlanUnknownVni);
+  const BdTables& bd = *bdp;
+  BdWorkerCounters& c = bd.state->counters(x.sc.worker);
+  const uint8_t* inner = f + ov.inner_offset;
+  if (bd.learning) x.learn_mac(bd, c, inner + 6, location::kRemote, ov.src_ip, ov.ipv6, f + 6);
+
+  rte_pktmbuf_adj(m, ov.inner_offset);
+  const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
+  if (pkt_len > ov.inner_length) rte_pktmbuf_trim(m, static_cast<uint16_t>(pkt_len - ov.inner_length));
+  c.decap_packets.add(1);
+  c.decap_bytes.add(ov.inner_length);
+
+  const size_t len = rte_pktmbuf_data_len(m);
+  const uint16_t type = be16(inner + 12);
+  if (type == kEtherArp) {
+    ArpView a;
+    if (parse_arp(inner + kEthHeader, len - kEthHeader, a) &&
+        (a.op == kArpReply || std::memcmp(a.sender_ip, a.target_ip, 4) == 0)) {
+      x.learn_neighbor(bd, c, a.sender_ip, false, a.sender_mac);
+    }
+  } else if (type == kEtherIpv6 && len >= kEthHeader + kIpv6Header + 24 && inner[kEthHeader + 6] == kProtoIcmpv6) {
+    NdView nd;
+    if (parse_nd(inner + kEthHeader, len - kEthHeader, nd) && nd.type == kNdNeighborAdvert && nd.link_addr) {
+      x.learn_neighbor(bd, c, nd.target, true, nd.link_addr);
+    }
+  }
+
+  if (mac_is_multicast(inner)) return flood(x, i, bd, c, nullptr);
+  const FdbEntry* e = bd.state->lookup(inner);
+  const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
+  if (location::is_local(loc)) return deliver_local(x, i, c, {location::port(loc), location::vlan(loc)});
+  if (location::is_remote(loc)) return x.drop(i, &c, DropReason::kSplitHorizon);
+  flood(x, i, bd, c, nullptr);
+}
+
+}  // namespace
+
+void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
+  const VxlanTables* vx = sc.tables.vxlan.get();
+  if (!vx || b.rx_port >= dataplane::kMaxPorts) return;
+  const PortRole role = vx->role[b.rx_port];
+  if (role == PortRole::kNone) return;
+  Ctx x{*vx, b, sc, pool_, learn_ring_, static_cast<uint32_t>(sc.now_tsc / vx->tsc_hz)};
+  for (uint16_t i = 0; i < b.count; ++i) {
+    if (!b.undecided(i)) continue;
+    if (role == PortRole::kAccess) access_ingress(x, i);
+    else underlay_ingress(x, i);
+  }
+}
+
+}  // namespace meridian::vxlan

@@ -1,0 +1,52 @@
+// The VTEP data path as one pipeline stage over a burst:
+//   access port  -> bridge domain by VLAN -> learn source -> ARP/ND
+//                   suppression -> local deliver | VXLAN encap | flood (HER)
+//   underlay port -> ARP/ND punt | checks (ours, UDP port, I flag, VNI)
+//                   -> decap -> learn source -> local deliver | local flood
+// Learning never writes the FDB here: workers post LearnEvents on a ring
+// and the control lcore (the only writer) applies them.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "pipeline.h"
+#include "tables.h"
+
+namespace meridian::vxlan {
+
+enum class LearnKind : uint8_t { kLocal = 1, kRemote = 2, kNeighbor = 3 };
+
+/// One learn request from a worker (a multiple of 4 bytes for rte_ring_elem).
+struct LearnEvent {
+  LearnKind kind;
+  uint8_t ipv6;
+  uint16_t port;
+  uint16_t vlan;
+  uint8_t mac[6];
+  uint32_t vni;
+  uint32_t now_s;
+  uint8_t ip[16];
+  uint8_t outer_mac[6];  // kRemote: the outer source MAC (gleaned for on-link VTEPs)
+  uint8_t pad[2];
+};
+static_assert(sizeof(LearnEvent) % 4 == 0);
+
+class VxlanStage final : public dataplane::Stage {
+ public:
+  /// `pool` supplies replica headers and clones; `learn_ring` carries
+  /// LearnEvents to the control lcore (multi-producer).
+  VxlanStage(rte_mempool* pool, rte_ring* learn_ring) : pool_(pool), learn_ring_(learn_ring) {}
+  const char* name() const override { return "vxlan"; }
+  void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
+
+  struct Burst;
+
+ private:
+  rte_mempool* pool_;
+  rte_ring* learn_ring_;
+};
+
+}  // namespace meridian::vxlan

@@ -1,0 +1,345 @@
+#include "wire.h"
+
+namespace meridian::vxlan {
+
+uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum) {
+  uint64_t acc = sum;
+  size_t i = 0;
+  for (; i + 1 < len; i += 2) acc += uint32_t{data[i]} << 8 | data[i + 1];
+  if (i < len) acc += uint32_t{data[i]} << 8;
+  while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
+  return static_cast<uint32_t>(acc);
+}
+
+uint16_t checksum_finish(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum & 0xffff);
+}
+
+uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes) {
+  uint32_t sum = checksum_add(ip, 10, 0);
+  sum = checksum_add(ip + 12, ihl_bytes - 12, sum);
+  return checksum_finish(sum);
+}
+
+uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header) {
+  uint32_t sum = checksum_add(src, 16, 0);
+  sum = checksum_add(dst, 16, sum);
+  uint64_t acc = uint64_t{sum} + (upper_len >> 16) + (upper_len & 0xffff) + next_header;
+  while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
+  return static_cast<uint32_t>(acc);
+}
+
+void build_outer_template(OuterTemplate& t, const OuterParams& p) {
+  t = OuterTemplate{};
+  t.ipv6 = p.ipv6;
+  t.length = static_cast<uint8_t>(p.ipv6 ? kOuterV6 : kOuterV4);
+  uint8_t* b = t.bytes;
+  std::memcpy(b, p.dst_mac, 6);
+  std::memcpy(b + 6, p.src_mac, 6);
+  put16(b + 12, p.ipv6 ? kEtherIpv6 : kEtherIpv4);
+  uint8_t* ip = b + kEthHeader;
+  uint8_t* udp;
+  if (p.ipv6) {
+    ip[0] = 0x60;
+    ip[6] = kProtoUdp;
+    ip[7] = p.ttl;
+    std::memcpy(ip + 8, p.src_ip, 16);
+    std::memcpy(ip + 24, p.dst_ip, 16);
+    udp = ip + kIpv6Header;
+  } else {
+    ip[0] = 0x45;
+    ip[6] = 0x40;  // DF: VXLAN frames are never fragmented
+    ip[8] = p.ttl;
+    ip[9] = kProtoUdp;
+    std::memcpy(ip + 12, p.src_ip, 4);
+    std::memcpy(ip + 16, p.dst_ip, 4);
+    udp = ip + kIpv4Header;
+  }
+  put16(udp + 2, p.udp_port);
+  udp[kUdpHeader] = kVxlanFlagI;
+}
+
+void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t src_port, uint8_t dscp,
+                 uint16_t inner_len) {
+  dscp &= 0x3f;
+  std::memcpy(out, t.bytes, t.length);
+  uint8_t* ip = out + kEthHeader;
+  const uint16_t udp_len = static_cast<uint16_t>(inner_len + kUdpHeader + kVxlanHeader);
+  uint8_t* udp;
+  if (t.ipv6) {
+    ip[0] = static_cast<uint8_t>(0x60 | dscp >> 2);
+    ip[1] = static_cast<uint8_t>((dscp & 3) << 6);
+    put16(ip + 4, udp_len);
+    udp = ip + kIpv6Header;
+  } else {
+    ip[1] = static_cast<uint8_t>(dscp << 2);
+    put16(ip + 2, static_cast<uint16_t>(udp_len + kIpv4Header));
+    put16(ip + 10, ipv4_header_checksum(ip, kIpv4Header));
+    udp = ip + kIpv4Header;
+  }
+  put16(udp, src_port);
+  put16(udp + 4, udp_len);
+  uint8_t* vx = udp + kUdpHeader;
+  vx[4] = static_cast<uint8_t>(vni >> 16);
+  vx[5] = static_cast<uint8_t>(vni >> 8);
+  vx[6] = static_cast<uint8_t>(vni);
+}
+
+namespace {
+
+inline uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+inline uint64_t load_bytes(const uint8_t* p, size_t n) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return v;
+}
+
+}  // namespace
+
+uint32_t inner_flow_hash(const uint8_t* f, size_t len) {
+  if (len < kEthHeader) return 0;
+  uint64_t h = mix(0, load_bytes(f, 8));
+  h = mix(h, load_bytes(f + 8, 6));
+  size_t off = 12;
+  uint16_t type = be16(f + off);
+  if (type == kEtherVlan && len >= off + 6) {
+    off += 4;
+    type = be16(f + off);
+  }
+  off += 2;
+  h = mix(h, type);
+  if (type == kEtherIpv4 && len >= off + kIpv4Header) {
+    const uint8_t* ip = f + off;
+    const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
+    h = mix(h, load_bytes(ip + 12, 8));
+    h = mix(h, ip[9]);
+    const bool first_fragment = (be16(ip + 6) & 0x1fff) == 0;
+    if (first_fragment && (ip[9] == kProtoUdp || ip[9] == kProtoTcp) && ihl >= kIpv4Header &&
+        len >= off + ihl + 4) {
+      h = mix(h, load_bytes(ip + ihl, 4));
+    }
+  } else if (type == kEtherIpv6 && len >= off + kIpv6Header) {
+    const uint8_t* ip = f + off;
+    h = mix(h, load_bytes(ip + 8, 8));
+    h = mix(h, load_bytes(ip + 16, 8));
+    h = mix(h, load_bytes(ip + 24, 8));
+    h = mix(h, load_bytes(ip + 32, 8));
+    h = mix(h, ip[6]);
+    if ((ip[6] == kProtoUdp || ip[6] == kProtoTcp) && len >= off + kIpv6Header + 4) {
+      h = mix(h, load_bytes(ip + kIpv6Header, 4));
+    }
+  }
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 32;
+  return static_cast<uint32_t>(h);
+}
+
+uint8_t inner_dscp(const uint8_t* f, size_t len) {
+  if (len < kEthHeader) return 0;
+  size_t off = 12;
+  uint16_t type = be16(f + off);
+  if (type == kEtherVlan && len >= off + 6) {
+    off += 4;
+    type = be16(f + off);
+  }
+  off += 2;
+  if (type == kEtherIpv4 && len > off + 1 && (f[off] >> 4) == 4) return f[off + 1] >> 2;
+  if (type == kEtherIpv6 && len > off + 1 && (f[off] >> 4) == 6) {
+    return static_cast<uint8_t>(((f[off] & 0x0f) << 2) | (f[off + 1] >> 6));
+  }
+  return 0;
+}
+
+const char* underlay_status_name(UnderlayStatus s) {
+  switch (s) {
+#define MERIDIAN_US_NAME(e, n) \
+  case UnderlayStatus::e:      \
+    return n;
+    MERIDIAN_UNDERLAY_STATUS(MERIDIAN_US_NAME)
+#undef MERIDIAN_US_NAME
+  }
+  return "?";
+}
+
+UnderlayStatus classify_underlay(const uint8_t* f, size_t len, uint16_t vxlan_port, OuterView& out) {
+  out = OuterView{};
+  if (len < kEthHeader) return UnderlayStatus::kTruncated;
+  const uint16_t type = be16(f + 12);
+  out.l3_offset = kEthHeader;
+  const uint8_t* ip = f + kEthHeader;
+  const size_t l3_len = len - kEthHeader;
+  const uint8_t* udp;
+  size_t udp_avail;
+  if (type == kEtherArp) return UnderlayStatus::kArp;
+  if (type == kEtherIpv4) {
+    if (l3_len < kIpv4Header) return UnderlayStatus::kTruncated;
+    const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
+    const size_t total = be16(ip + 2);
+    if ((ip[0] >> 4) != 4 || ihl < kIpv4Header) return UnderlayStatus::kBadIpHeader;
+    if (l3_len < ihl || total < ihl || total > l3_len) return UnderlayStatus::kTruncated;
+    if (checksum_finish(checksum_add(ip, ihl, 0)) != 0) return UnderlayStatus::kBadIpHeader;
+    if ((be16(ip + 6) & 0x3fff) != 0) return UnderlayStatus::kFragment;  // MF or offset
+    if (ip[9] != kProtoUdp) return UnderlayStatus::kNotVxlan;
+    out.src_ip = ip + 12;
+    out.dst_ip = ip + 16;
+    udp = ip + ihl;
+    udp_avail = total - ihl;
+  } else if (type == kEtherIpv6) {
+    if (l3_len < kIpv6Header) return UnderlayStatus::kTruncated;
+    if ((ip[0] >> 4) != 6) return UnderlayStatus::kBadIpHeader;
+    const size_t payload = be16(ip + 4);
+    if (payload > l3_len - kIpv6Header) return UnderlayStatus::kTruncated;
+    out.ipv6 = true;
+    out.src_ip = ip + 8;
+    out.dst_ip = ip + 24;
+    if (ip[6] == kProtoIcmpv6) {
+      if (payload >= 1 && (ip[kIpv6Header] == kNdNeighborSolicit || ip[kIpv6Header] == kNdNeighborAdvert)) {
+        return UnderlayStatus::kNeighborDiscovery;
+      }
+      return UnderlayStatus::kNotVxlan;
+    }
+    if (ip[6] == 44) return UnderlayStatus::kFragment;
+    if (ip[6] != kProtoUdp) return UnderlayStatus::kNotVxlan;  // extension headers are not walked
+    udp = ip + kIpv6Header;
+    udp_avail = payload;
+  } else {
+    return UnderlayStatus::kOtherEtherType;
+  }
+  if (udp_avail < kUdpHeader) return UnderlayStatus::kTruncated;
+  if (be16(udp + 2) != vxlan_port) return UnderlayStatus::kNotVxlan;
+  const size_t udp_len = be16(udp + 4);
+  if (udp_len < kUdpHeader + kVxlanHeader + kEthHeader || udp_len > udp_avail) return UnderlayStatus::kTruncated;
+  const uint8_t* vx = udp + kUdpHeader;
+  if (!(vx[0] & kVxlanFlagI)) return UnderlayStatus::kNoIFlag;
+  out.vni = uint32_t{vx[4]} << 16 | uint32_t{vx[5]} << 8 | vx[6];
+  out.inner_offset = static_cast<uint16_t>(vx + kVxlanHeader - f);
+  out.inner_length = static_cast<uint16_t>(udp_len - kUdpHeader - kVxlanHeader);
+  return UnderlayStatus::kVxlan;
+}
+
+bool parse_arp(const uint8_t* b, size_t len, ArpView& out) {
+  if (len < 28) return false;
+  if (be16(b) != 1 || be16(b + 2) != kEtherIpv4 || b[4] != 6 || b[5] != 4) return false;
+  out.op = be16(b + 6);
+  if (out.op != kArpRequest && out.op != kArpReply) return false;
+  out.sender_mac = b + 8;
+  out.sender_ip = b + 14;
+  out.target_mac = b + 18;
+  out.target_ip = b + 24;
+  return true;
+}
+
+size_t build_arp(uint8_t* o, uint16_t op, const uint8_t* eth_dst, const uint8_t* sender_mac,
+                 const uint8_t* sender_ip, const uint8_t* target_mac, const uint8_t* target_ip) {
+  // Every argument may point into `o` (a reply built in place over the
+  // request), so all of them are copied out before anything is written.
+  uint8_t dst[6], smac[6], sip[4], tmac[6], tip[4];
+  std::memcpy(dst, eth_dst, 6);
+  std::memcpy(smac, sender_mac, 6);
+  std::memcpy(sip, sender_ip, 4);
+  std::memcpy(tmac, target_mac, 6);
+  std::memcpy(tip, target_ip, 4);
+  std::memcpy(o, dst, 6);
+  std::memcpy(o + 6, smac, 6);
+  put16(o + 12, kEtherArp);
+  put16(o + 14, 1);  // htype Ethernet
+  put16(o + 16, kEtherIpv4);
+  o[18] = 6;
+  o[19] = 4;
+  put16(o + 20, op);
+  std::memcpy(o + 22, smac, 6);  // sender hardware address
+  std::memcpy(o + 28, sip, 4);   // sender protocol address
+  std::memcpy(o + 32, tmac, 6);  // target hardware address
+  std::memcpy(o + 38, tip, 4);   // target protocol address
+  return kArpFrame;
+}
+
+bool parse_nd(const uint8_t* ip, size_t len, NdView& out) {
+  out = NdView{};
+  if (len < kIpv6Header + 24 || (ip[0] >> 4) != 6 || ip[6] != kProtoIcmpv6 || ip[7] != 255) return false;
+  const size_t payload = be16(ip + 4);
+  if (payload < 24 || payload > len - kIpv6Header) return false;
+  const uint8_t* icmp = ip + kIpv6Header;
+  if ((icmp[0] != kNdNeighborSolicit && icmp[0] != kNdNeighborAdvert) || icmp[1] != 0) return false;
+  uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, static_cast<uint32_t>(payload), kProtoIcmpv6);
+  if (checksum_finish(checksum_add(icmp, payload, sum)) != 0) return false;
+  out.type = icmp[0];
+  out.src_ip = ip + 8;
+  out.dst_ip = ip + 24;
+  out.target = icmp + 8;
+  if (out.target[0] == 0xff) return false;  // target must not be multicast
+  out.solicited = icmp[4] & 0x40;
+  out.override_flag = icmp[4] & 0x20;
+  const uint8_t wanted = icmp[0] == kNdNeighborSolicit ? 1 : 2;  // source / target link-layer address
+  for (size_t off = 24; off + 2 <= payload;) {
+    const size_t opt_len = size_t{icmp[off + 1]} * 8;
+    if (opt_len == 0 || off + opt_len > payload) return false;
+    if (icmp[off] == wanted && opt_len >= 8) out.link_addr = icmp + off + 2;
+    off += opt_len;
+  }
+  return true;
+}
+
+void solicited_node(const uint8_t* target, uint8_t* group_ip, uint8_t* group_mac) {
+  static const uint8_t kPrefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+  std::memcpy(group_ip, kPrefix, 13);
+  std::memcpy(group_ip + 13, target + 13, 3);
+  group_mac[0] = 0x33;
+  group_mac[1] = 0x33;
+  std::memcpy(group_mac + 2, group_ip + 12, 4);
+}
+
+namespace {
+
+size_t build_nd(uint8_t* o, const uint8_t* eth_dst, const uint8_t* eth_src, const uint8_t* src_ip,
+                const uint8_t* dst_ip, uint8_t type, uint8_t flags, const uint8_t* target, uint8_t option) {
+  uint8_t tgt[16], sip[16], dip[16], dmac[6], smac[6];
+  std::memcpy(tgt, target, 16);
+  std::memcpy(sip, src_ip, 16);
+  std::memcpy(dip, dst_ip, 16);
+  std::memcpy(dmac, eth_dst, 6);
+  std::memcpy(smac, eth_src, 6);
+  std::memset(o, 0, kNdFrame);
+  std::memcpy(o, dmac, 6);
+  std::memcpy(o + 6, smac, 6);
+  put16(o + 12, kEtherIpv6);
+  uint8_t* ip = o + kEthHeader;
+  ip[0] = 0x60;
+  put16(ip + 4, 32);
+  ip[6] = kProtoIcmpv6;
+  ip[7] = 255;
+  std::memcpy(ip + 8, sip, 16);
+  std::memcpy(ip + 24, dip, 16);
+  uint8_t* icmp = ip + kIpv6Header;
+  icmp[0] = type;
+  icmp[4] = flags;
+  std::memcpy(icmp + 8, tgt, 16);
+  icmp[24] = option;
+  icmp[25] = 1;
+  std::memcpy(icmp + 26, smac, 6);
+  const uint32_t sum = ipv6_pseudo_sum(sip, dip, 32, kProtoIcmpv6);
+  put16(icmp + 2, checksum_finish(checksum_add(icmp, 32, sum)));
+  return kNdFrame;
+}
+
+}  // namespace
+
+size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target) {
+  uint8_t group_ip[16], group_mac[6];
+  solicited_node(target, group_ip, group_mac);
+  return build_nd(out, group_mac, src_mac, src_ip, group_ip, kNdNeighborSolicit, 0, target, 1);
+}
+
+size_t build_na(uint8_t* out, const uint8_t* eth_dst, const uint8_t* target_mac, const uint8_t* target,
+                const uint8_t* dst_ip, bool solicited) {
+  return build_nd(out, eth_dst, target_mac, target, dst_ip, kNdNeighborAdvert,
+                  static_cast<uint8_t>((solicited ? 0x40 : 0) | 0x20), target, 2);
+}
+
+}  // namespace meridian::vxlan
