@@ -131,6 +131,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         break;
       }
       case Verdict::kPunt:
+        m->port = b.rx_port;  // not every PMD sets it; the control side dispatches on it
         punt[npunt++] = m;
         break;
       case Verdict::kDrop:
