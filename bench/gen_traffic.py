@@ -9,12 +9,19 @@ import argparse
 import sys
 
 from scapy.all import Ether, IP, UDP, Raw, wrpcap  # Debian's python3-scapy
+from scapy.layers.vxlan import VXLAN
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--frame-size", type=int, default=64, help="bytes on the wire incl. FCS (64..9018)")
     ap.add_argument("--flows", type=int, default=1024, help="distinct 5-tuples (1..65536)")
+    ap.add_argument("--macs", type=int, default=0,
+                    help="cycle destination/source MACs over this many addresses (02:00:00:01:xx:xx / "
+                         "02:00:00:02:xx:xx); 0 = one fixed pair")
+    ap.add_argument("--kind", choices=("plain", "vxlan", "broadcast"), default="plain",
+                    help="plain frames; the same inside VXLAN (10.1.0.2 -> 10.1.0.1, VNI 100; frame-size "
+                         "is the inner frame's); or broadcast frames")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     if not 64 <= args.frame_size <= 9018:
@@ -26,11 +33,23 @@ def main() -> int:
     l2_len = args.frame_size - 4
     frames = []
     for i in range(args.flows):
-        hdr = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        src, dst = "02:00:00:00:00:01", "02:00:00:00:00:02"
+        if args.macs:
+            k = i % args.macs
+            src, dst = f"02:00:00:02:{k >> 8:02x}:{k & 0xff:02x}", f"02:00:00:01:{k >> 8:02x}:{k & 0xff:02x}"
+        if args.kind == "broadcast":
+            dst = "ff:ff:ff:ff:ff:ff"
+        hdr = (Ether(src=src, dst=dst)
                / IP(src=f"10.{(i >> 8) & 0xff}.{i & 0xff}.1", dst="10.255.0.1", ttl=64)
                / UDP(sport=1024 + (i % 60000), dport=5001))
         pad = max(0, l2_len - len(hdr))
-        frames.append(hdr / Raw(bytes(pad)))
+        frame = hdr / Raw(bytes(pad))
+        if args.kind == "vxlan":
+            frame = (Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01")
+                     / IP(src="10.1.0.2", dst="10.1.0.1", ttl=64, flags="DF")
+                     / UDP(sport=49152 + (i % 16384), dport=4789, chksum=0)
+                     / VXLAN(vni=100, flags=0x08) / frame)
+        frames.append(frame)
     wrpcap(args.output, frames)
     return 0
 

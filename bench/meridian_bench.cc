@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -25,6 +26,7 @@
 
 #include "eal.h"
 #include "log.h"
+#include "control.h"
 #include "runtime.h"
 
 namespace po = boost::program_options;
@@ -95,7 +97,10 @@ int main(int argc, char** argv) {
   po::options_description desc("meridian-bench options");
   desc.add_options()
       ("help,h", "show this help")
-      ("scenario", po::value(&scenario)->default_value("xconnect"), "scenario: xconnect")
+      ("scenario", po::value(&scenario)->default_value("xconnect"),
+       "xconnect | vxlan-encap | vxlan-decap | vxlan-her")
+      ("macs", po::value<unsigned>()->default_value(1024), "vxlan: MAC addresses in the bridge domain")
+      ("vteps", po::value<unsigned>()->default_value(8), "vxlan-her: remote VTEPs on the flood list (1..64)")
       ("frame-size", po::value(&frame_size)->default_value(64), "frame size on the wire incl. FCS")
       ("flows", po::value(&flows)->default_value(1024), "distinct flows in the generated capture")
       ("pcap", po::value(&pcap), "replay this capture instead of generating one")
@@ -117,10 +122,18 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
-  if (scenario != "xconnect") {
-    std::cerr << "meridian-bench: unknown scenario '" << scenario << "' (available: xconnect)\n";
+  static const std::set<std::string> kScenarios = {"xconnect", "vxlan-encap", "vxlan-decap", "vxlan-her"};
+  if (!kScenarios.count(scenario)) {
+    std::cerr << "meridian-bench: unknown scenario '" << scenario
+              << "' (available: xconnect, vxlan-encap, vxlan-decap, vxlan-her)\n";
     return 2;
   }
+  const unsigned macs = vm["macs"].as<unsigned>(), vteps = vm["vteps"].as<unsigned>();
+  if (macs == 0 || macs > 65536 || vteps == 0 || vteps > 64) {
+    std::cerr << "meridian-bench: macs 1..65536, vteps 1..64\n";
+    return 2;
+  }
+  const bool is_vxlan = scenario != "xconnect";
   if (frame_size < 64 || frame_size > 9018 || trials == 0 || trials > 100 || duration <= 0 ||
       duration > 60 || burst == 0 || burst > dataplane::kMaxBurst) {
     std::cerr << "meridian-bench: frame-size 64..9018, trials 1..100, duration (0,60], burst 1..64\n";
@@ -136,8 +149,10 @@ int main(int argc, char** argv) {
     char tmpl[] = "/tmp/meridian-bench-XXXXXX";
     tmpdir = mkdtemp(tmpl);
     pcap = tmpdir + "/traffic.pcap";
+    const std::string kind = scenario == "vxlan-decap" ? "vxlan" : scenario == "vxlan-her" ? "broadcast" : "plain";
     const std::string cmd = "/usr/bin/python3 " MERIDIAN_SOURCE_DIR "/bench/gen_traffic.py --frame-size " +
-                            std::to_string(frame_size) + " --flows " + std::to_string(flows) + " -o " + pcap;
+                            std::to_string(frame_size) + " --flows " + std::to_string(flows) + " --kind " + kind +
+                            (is_vxlan ? " --macs " + std::to_string(macs) : std::string()) + " -o " + pcap;
     if (std::system(cmd.c_str()) != 0) {
       std::cerr << "meridian-bench: traffic generation failed: " << cmd << "\n";
       return 1;
@@ -149,7 +164,41 @@ int main(int argc, char** argv) {
                              {"burst_size", burst}, {"mbufs", 32768}, {"memory_mb", 1024}}},
               {"ports", {{{"name", "source"}, {"devargs", "net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1"}},
                          {{"name", "sink"}, {"devargs", "net_null0,no-rx=1"}}}},
-              {"xconnect", {{{"a", "source"}, {"b", "sink"}}}}};
+              {"xconnect", json::array()}};
+  if (!is_vxlan) {
+    doc["xconnect"] = {{{"a", "source"}, {"b", "sink"}}};
+  } else {
+    // encap/her: source = access, sink = underlay; decap: the other way round.
+    // Next hops are static (net_null answers no ARP); FDB entries for the
+    // generated destination MACs are static too, so every frame is known
+    // unicast (encap/decap) or flooded (her), and sources are learned live.
+    const bool decap = scenario == "vxlan-decap";
+    const std::string access = decap ? "sink" : "source", underlay = decap ? "source" : "sink";
+    json neighbors = json::array(), flood = json::array(), fdb = json::array();
+    for (unsigned v = 0; v < (scenario == "vxlan-her" ? vteps : 1); ++v) {
+      const std::string ip = "10.1." + std::to_string((v + 2) >> 8) + "." + std::to_string((v + 2) & 0xff);
+      char mac[18];
+      std::snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", 1 + (v >> 8), (v + 2) & 0xff);
+      neighbors.push_back({{"ip", ip}, {"mac", mac}});
+      flood.push_back(ip);
+    }
+    if (scenario != "vxlan-her") {
+      for (unsigned k = 0; k < macs; ++k) {
+        char mac[18];
+        std::snprintf(mac, sizeof mac, "02:00:00:01:%02x:%02x", k >> 8, k & 0xff);
+        json e = {{"mac", mac}};
+        if (decap) e["port"] = access;
+        else e["vtep"] = "10.1.0.2";
+        fdb.push_back(e);
+      }
+    }
+    doc["vxlan"] = {{"vtep", {{"interfaces", {{{"port", underlay}, {"ipv4", "10.1.0.1/16"}}}}, {"neighbors", neighbors}}},
+                    {"bridge_domains", {{{"vni", 100},
+                                         {"attachments", {{{"port", access}}}},
+                                         {"max_fdb_entries", std::max(16384u, 4 * macs)},
+                                         {"flood", scenario == "vxlan-her" ? flood : json::array()},
+                                         {"static_fdb", fdb}}}}};
+  }
   auto parsed = config::parse_config(doc);
   if (!parsed.config) {
     std::cerr << "meridian-bench: " << parsed.errors[0].path << ": " << parsed.errors[0].reason << "\n";
@@ -181,7 +230,13 @@ int main(int argc, char** argv) {
     const uint64_t before = dp->port_totals(sink).tx_packets;
     const uint64_t start = rte_rdtsc();
     dp->start_workers();
-    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    // The control lcore does what it does in meridiand: housekeeping every 10 ms
+    // (learn events, aging, RCU reclamation).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      dp->control_tick();
+    }
     dp->stop_workers();
     const uint64_t end = rte_rdtsc();
     Trial m;
@@ -192,6 +247,7 @@ int main(int argc, char** argv) {
   }
   const auto totals_src = dp->port_totals(src);
   const auto totals_sink = dp->port_totals(sink);
+  json vxlan_counters = is_vxlan ? dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0] : json();
   dp.reset();
   rte_eal_cleanup();
   if (!tmpdir.empty()) std::filesystem::remove_all(tmpdir);
@@ -222,7 +278,20 @@ int main(int argc, char** argv) {
               {"trial_baseline_mpps", base_mpps},
               {"trial_ratios", ratios},
               {"drops", totals_src.drops_total() + totals_sink.drops_total()},
+              {"source_rx_packets", totals_src.rx_packets},
+              {"sink_tx_packets", totals_sink.tx_packets},
               {"tsc_hz", hz}};
+  if (is_vxlan) {
+    out["bridge_domain"] = vxlan_counters;
+    out["macs"] = macs;
+    if (scenario == "vxlan-her") {
+      // Output packets are replicas: the ratio compares replicas/s to the
+      // baseline's forwarded packets/s.
+      out["vteps"] = vteps;
+      out["replicas_per_second"] = m * 1e6;
+      out["input_mpps"] = m / vteps;
+    }
+  }
   if (as_json) {
     std::cout << out.dump() << "\n";
   } else {

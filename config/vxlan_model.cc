@@ -97,6 +97,15 @@ void parse_vtep(const nlohmann::json& j, const std::string& path, VtepConfig& v,
     v.routes.emplace_back();
     parse_route(e, p, v.routes.back(), errors);
   }, false, 4096);
+  r.read_array("neighbors", [&](const nlohmann::json& e, const std::string& p) {
+    ObjectReader n(e, p, errors);
+    if (!n.ok()) return;
+    UnderlayNeighbor nb;
+    read_typed(n, "ip", nb.ip, parse_ip, "an IP address", true);
+    read_typed(n, "mac", nb.mac, parse_mac, "a MAC address like 02:00:00:00:00:01", true);
+    if (nb.mac.is_multicast() || nb.mac.is_zero()) n.error(n.field_path("mac"), "must be a unicast MAC");
+    v.neighbors.push_back(nb);
+  }, false, 4096);
 }
 
 void parse_attachment(ObjectReader& r, Attachment& a, bool port_required) {
@@ -216,6 +225,14 @@ void validate_vxlan(const VxlanConfig& vx, const std::vector<std::string>& port_
     }
   }
 
+  std::set<IpAddress> static_neighbors;
+  for (size_t i = 0; i < vx.vtep.neighbors.size(); ++i) {
+    const auto& n = vx.vtep.neighbors[i];
+    const std::string base = "/vxlan/vtep/neighbors/" + std::to_string(i);
+    if (!static_neighbors.insert(n.ip).second) errors.push_back({base + "/ip", "duplicate neighbor"});
+    if (!on_link(n.ip)) errors.push_back({base + "/ip", to_string(n.ip) + " is not on-link on any underlay interface"});
+  }
+
   std::map<unsigned, size_t> vnis;
   std::map<std::pair<std::string, unsigned>, std::string> attached;
   for (size_t b = 0; b < vx.bridge_domains.size(); ++b) {
@@ -295,6 +312,8 @@ nlohmann::json to_json(const VxlanConfig& vx) {
   }
   nlohmann::json routes = nlohmann::json::array();
   for (const auto& r : v.routes) routes.push_back({{"prefix", to_string(r.prefix)}, {"next_hop", to_string(r.next_hop)}});
+  nlohmann::json neighbors = nlohmann::json::array();
+  for (const auto& n : v.neighbors) neighbors.push_back({{"ip", to_string(n.ip)}, {"mac", to_string(n.mac)}});
   nlohmann::json bds = nlohmann::json::array();
   for (const auto& bd : vx.bridge_domains) {
     nlohmann::json atts = nlohmann::json::array();
@@ -327,7 +346,8 @@ nlohmann::json to_json(const VxlanConfig& vx) {
                          {"ttl", v.ttl},
                          {"neighbor_timeout_seconds", v.neighbor_timeout_seconds},
                          {"interfaces", interfaces},
-                         {"routes", routes}};
+                         {"routes", routes},
+                         {"neighbors", neighbors}};
   if (v.dscp) vtep["dscp"] = *v.dscp;
   else vtep["dscp"] = "copy";
   return {{"vtep", vtep}, {"bridge_domains", bds}};

@@ -32,6 +32,13 @@ struct UnderlayRoute {
   bool operator==(const UnderlayRoute&) const = default;
 };
 
+/// A next hop whose MAC is configured instead of resolved (static ARP/ND).
+struct UnderlayNeighbor {
+  IpAddress ip;
+  MacAddress mac;
+  bool operator==(const UnderlayNeighbor&) const = default;
+};
+
 struct VtepConfig {
   unsigned udp_port = 4789;
   /// Outer UDP source ports are drawn from a hash of the inner flow (RFC 7348 §5).
@@ -42,6 +49,7 @@ struct VtepConfig {
   std::optional<unsigned> dscp;
   std::vector<UnderlayInterface> interfaces;
   std::vector<UnderlayRoute> routes;
+  std::vector<UnderlayNeighbor> neighbors;
   /// Seconds a resolved underlay neighbour stays valid before re-resolution.
   unsigned neighbor_timeout_seconds = 300;
   bool operator==(const VtepConfig&) const = default;

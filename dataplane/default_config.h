@@ -1,5 +1,7 @@
 // The built-in default config: the embedded lab that `scripts/demo` builds
-// (two host namespaces patched together through meridiand on af_packet).
+// (scripts/lab.py VxlanLab): hostA behind the access port, Meridian as the
+// VTEP 10.1.0.1 / fd01::1 on the underlay port, bridge domain VNI 100
+// flooding to two Linux kernel VTEPs.
 #pragma once
 
 namespace meridian::dataplane {
@@ -14,11 +16,19 @@ inline constexpr const char* kDefaultConfig = R"json({
     "idle_sleep_us": 20
   },
   "ports": [
-    {"name": "lab-a", "devargs": "net_af_packet0,iface=mlab-a,qpairs=2", "rx_descriptors": 1024},
-    {"name": "lab-b", "devargs": "net_af_packet1,iface=mlab-b,qpairs=2", "rx_descriptors": 1024}
+    {"name": "access", "devargs": "net_af_packet0,iface=mvx-a,qpairs=2"},
+    {"name": "underlay", "devargs": "net_af_packet1,iface=mvx-u,qpairs=2"}
   ],
-  "xconnect": [{"a": "lab-a", "b": "lab-b"}],
-  "punt": {"ethertypes": ["0x88cc"]}
+  "punt": {"ethertypes": ["0x88cc"]},
+  "vxlan": {
+    "vtep": {"interfaces": [{"port": "underlay", "ipv4": "10.1.0.1/24", "ipv6": "fd01::1/64"}]},
+    "bridge_domains": [{
+      "vni": 100,
+      "name": "media",
+      "attachments": [{"port": "access", "vlan": 0}],
+      "flood": ["10.1.0.2", "10.1.0.3"]
+    }]
+  }
 })json";
 
 }  // namespace meridian::dataplane

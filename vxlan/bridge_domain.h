@@ -38,6 +38,8 @@ inline constexpr uint64_t kLocal = 1ULL << 62;
 inline constexpr uint64_t kRemote = 1ULL << 61;
 inline constexpr uint64_t local(uint16_t port, uint16_t vlan) { return kLocal | uint64_t{vlan} << 16 | port; }
 inline constexpr uint64_t remote(uint16_t vtep_slot) { return kRemote | vtep_slot; }
+/// "Behind some remote VTEP, slot not known here" (decap learning compares by IP).
+inline constexpr uint64_t kRemoteUnknownSlot = kRemote | 0xffff;
 inline constexpr bool is_local(uint64_t l) { return l & kLocal; }
 inline constexpr bool is_remote(uint64_t l) { return l & kRemote; }
 inline constexpr uint16_t port(uint64_t l) { return static_cast<uint16_t>(l); }
@@ -110,6 +112,11 @@ class BridgeDomainState {
     const int32_t pos = rte_hash_lookup(fdb_, &key);
     return pos >= 0 ? &entries_[pos] : nullptr;
   }
+  /// Bulk lookup of up to 64 keys (fdb_key values): positions < 0 are misses.
+  void lookup_bulk(const void** keys, unsigned n, int32_t* positions) const {
+    rte_hash_lookup_bulk(fdb_, keys, n, positions);
+  }
+  FdbEntry* entry_at(int32_t position) const { return position >= 0 ? &entries_[position] : nullptr; }
   /// Packed MAC (bit 48 = static) or nullopt.
   std::optional<uint64_t> neighbor(const uint8_t* ip, bool ipv6) const {
     const NeighborKey key = neighbor_key(ip, ipv6);

@@ -240,6 +240,20 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
     }
   }
   resolver_.set_timing({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
+  // Static next hops: replace the resolver's table of them wholesale.
+  NeighborResolver fresh({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
+  for (const auto& [ip, e] : resolver_.entries()) {
+    if (e.state != NeighborResolver::State::kStatic) fresh.adopt(ip, e);
+  }
+  for (const auto& n : config_.vtep.neighbors) {
+    if (!routes_) break;
+    for (const auto& u : config_.vtep.interfaces) {
+      const auto& p = n.ip.is_v4() ? u.ipv4 : u.ipv6;
+      const PortInfo* port = port_by_name(u.port);
+      if (p && port && p->contains(n.ip)) fresh.set_static(n.ip, port->id, n.mac);
+    }
+  }
+  resolver_ = std::move(fresh);
   resolve_all(now());
   dirty_ = true;
 }

@@ -8,29 +8,42 @@ const char* NeighborResolver::state_name(State s) {
     case State::kReachable: return "reachable";
     case State::kProbing: return "probing";
     case State::kFailed: return "failed";
+    case State::kStatic: return "static";
   }
   return "?";
 }
 
 void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now) {
   auto [it, inserted] = entries_.try_emplace(ip);
-  if (!inserted && it->second.port == port) return;
+  if (!inserted && (it->second.port == port || it->second.state == State::kStatic)) return;
   it->second = Entry{};
   it->second.port = port;
   it->second.next_action = now;  // solicit on the next tick
 }
 
+void NeighborResolver::set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac) {
+  Entry& e = entries_[ip];
+  e = Entry{};
+  e.port = port;
+  e.state = State::kStatic;
+  e.mac = mac;
+  e.has_mac = true;
+}
+
 void NeighborResolver::retain(const std::map<IpAddress, uint16_t>& keep) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto k = keep.find(it->first);
-    if (k == keep.end() || k->second != it->second.port) it = entries_.erase(it);
-    else ++it;
+    if (it->second.state != State::kStatic && (k == keep.end() || k->second != it->second.port)) {
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
 bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, double now) {
   auto it = entries_.find(ip);
-  if (it == entries_.end()) return false;
+  if (it == entries_.end() || it->second.state == State::kStatic) return false;
   Entry& e = it->second;
   const bool changed = !e.has_mac || e.mac != mac || e.state == State::kFailed || e.state == State::kIncomplete;
   e.mac = mac;
@@ -45,7 +58,7 @@ bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, doub
 bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
   bool changed = false;
   for (auto& [ip, e] : entries_) {
-    if (now < e.next_action) continue;
+    if (e.state == State::kStatic || now < e.next_action) continue;
     switch (e.state) {
       case State::kReachable:
         e.state = State::kProbing;
@@ -63,6 +76,8 @@ bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
         ++e.tries;
         out.push_back({ip, e.port, e.state == State::kProbing ? std::optional(e.mac) : std::nullopt});
         e.next_action = now + timing_.retry_interval;
+        break;
+      case State::kStatic:
         break;
       case State::kFailed:
         e.state = State::kIncomplete;

@@ -30,7 +30,7 @@ struct ResolverTiming {
 
 class NeighborResolver {
  public:
-  enum class State { kIncomplete, kReachable, kProbing, kFailed };
+  enum class State { kIncomplete, kReachable, kProbing, kFailed, kStatic };
   struct Entry {
     uint16_t port = 0;
     State state = State::kIncomplete;
@@ -51,6 +51,10 @@ class NeighborResolver {
 
   /// Starts resolving `ip` on `port` (no-op when already tracked there).
   void want(const IpAddress& ip, uint16_t port, double now);
+  /// Pins ip -> mac (configured); never solicited, never expires.
+  void set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac);
+  /// Takes over an entry as it is (used when rebuilding the table).
+  void adopt(const IpAddress& ip, const Entry& e) { entries_[ip] = e; }
   /// Stops tracking addresses not in `keep`.
   void retain(const std::map<IpAddress, uint16_t>& keep);
   /// A reply (or any authoritative sighting) of ip -> mac. Returns true when

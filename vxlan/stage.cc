@@ -16,6 +16,8 @@ inline bool mac_is_multicast(const uint8_t* mac) { return mac[0] & 1; }
 
 /// Everything one burst's packets share.
 struct Ctx {
+  Ctx(const VxlanTables& v, PacketBatch& batch, const StageContext& c, rte_mempool* p, rte_ring* r, uint32_t now)
+      : vx(v), b(batch), sc(c), pool(p), ring(r), now_s(now) {}
   const VxlanTables& vx;
   PacketBatch& b;
   const StageContext& sc;
@@ -26,6 +28,19 @@ struct Ctx {
   uint64_t last_key = 0;
   uint32_t last_vni = 0;
   uint64_t last_loc = 0;
+  // FDB positions looked up in bulk for the whole burst (when every packet
+  // is in one bridge domain): source and destination MAC of packet i.
+  const BridgeDomainState* bulk_state = nullptr;
+  uint16_t bulk_inner_offset = 0;
+  int32_t src_pos[dataplane::kMaxBurst];
+  int32_t dst_pos[dataplane::kMaxBurst];
+
+  FdbEntry* src_entry(uint16_t i, const BdTables& bd, const uint8_t* mac) const {
+    return bulk_state == bd.state.get() ? bd.state->entry_at(src_pos[i]) : bd.state->lookup_mutable(mac);
+  }
+  const FdbEntry* dst_entry(uint16_t i, const BdTables& bd, const uint8_t* mac) const {
+    return bulk_state == bd.state.get() ? bd.state->entry_at(dst_pos[i]) : bd.state->lookup(mac);
+  }
 
   void drop(uint16_t i, BdWorkerCounters* c, DropReason r) {
     b.drop(i, r);
@@ -41,10 +56,10 @@ struct Ctx {
     if (rte_ring_mp_enqueue_elem(ring, const_cast<LearnEvent*>(&ev), sizeof ev) != 0) c.learn_events_lost.add(1);
   }
 
-  void learn_mac(const BdTables& bd, BdWorkerCounters& c, const uint8_t* mac, uint64_t loc, const uint8_t* vtep_ip,
-                 bool ipv6, const uint8_t* outer_mac = nullptr) {
+  void learn_mac(uint16_t i, const BdTables& bd, BdWorkerCounters& c, const uint8_t* mac, uint64_t loc,
+                 const uint8_t* vtep_ip, bool ipv6, const uint8_t* outer_mac = nullptr) {
     if (mac_is_multicast(mac)) return;
-    FdbEntry* e = bd.state->lookup_mutable(mac);
+    FdbEntry* e = src_entry(i, bd, mac);
     if (e) {
       const uint64_t cur = e->location.load(std::memory_order_acquire);
       bool same = cur == loc;
@@ -366,13 +381,13 @@ void access_ingress(Ctx& x, uint16_t i) {
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
   const LocalTarget ingress{x.b.rx_port, vlan};
 
-  if (bd.learning) x.learn_mac(bd, c, f + 6, location::local(ingress.port, vlan), nullptr, false);
+  if (bd.learning) x.learn_mac(i, bd, c, f + 6, location::local(ingress.port, vlan), nullptr, false);
   if ((type == kEtherArp || type == kEtherIpv6) && access_neighbor(x, i, bd, c, f, len, l2, type, vlan != 0)) return;
   if (vlan) pop_vlan(m);
   f = rte_pktmbuf_mtod(m, const uint8_t*);
 
   if (mac_is_multicast(f)) return flood(x, i, bd, c, &ingress);
-  const FdbEntry* e = bd.state->lookup(f);
+  const FdbEntry* e = x.dst_entry(i, bd, f);
   const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
   if (location::is_local(loc)) {
     const LocalTarget t{location::port(loc), location::vlan(loc)};
@@ -407,7 +422,8 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   const BdTables& bd = *bdp;
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
   const uint8_t* inner = f + ov.inner_offset;
-  if (bd.learning) x.learn_mac(bd, c, inner + 6, location::kRemote, ov.src_ip, ov.ipv6, f + 6);
+  if (x.bulk_state == bd.state.get() && ov.inner_offset != x.bulk_inner_offset) x.bulk_state = nullptr;
+  if (bd.learning) x.learn_mac(i, bd, c, inner + 6, location::kRemoteUnknownSlot, ov.src_ip, ov.ipv6, f + 6);
 
   rte_pktmbuf_adj(m, ov.inner_offset);
   const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
@@ -431,11 +447,61 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   }
 
   if (mac_is_multicast(inner)) return flood(x, i, bd, c, nullptr);
-  const FdbEntry* e = bd.state->lookup(inner);
+  const FdbEntry* e = x.dst_entry(i, bd, inner);
   const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
   if (location::is_local(loc)) return deliver_local(x, i, c, {location::port(loc), location::vlan(loc)});
   if (location::is_remote(loc)) return x.drop(i, &c, DropReason::kSplitHorizon);
   flood(x, i, bd, c, nullptr);
+}
+
+/// When a whole burst belongs to one bridge domain (the common case), looks
+/// up every source and destination MAC with two bulk lookups (rte_hash
+/// prefetches across keys) instead of 2 x n single ones. The per-packet code
+/// re-checks everything and falls back to single lookups otherwise.
+void bulk_lookup(Ctx& x, PortRole role) {
+  PacketBatch& b = x.b;
+  if (b.count < 4) return;
+  uint64_t src_keys[dataplane::kMaxBurst], dst_keys[dataplane::kMaxBurst];
+  const void* src_ptrs[dataplane::kMaxBurst];
+  const void* dst_ptrs[dataplane::kMaxBurst];
+  const BdTables* common = nullptr;
+  uint16_t inner_offset = 0;
+  for (uint16_t i = 0; i < b.count; ++i) {
+    const rte_mbuf* m = b.pkts[i];
+    const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const size_t len = rte_pktmbuf_data_len(m);
+    const BdTables* bd = nullptr;
+    const uint8_t* frame = f;
+    if (role == PortRole::kAccess) {
+      if (len < kEthHeader + kVlanTag) return;
+      const uint16_t vlan = be16(f + 12) == kEtherVlan ? (be16(f + 14) & 0x0fff) : 0;
+      const AccessPort* ap = x.vx.access[b.rx_port].get();
+      const uint16_t bdi = ap ? ap->bd_by_vlan[vlan] : kNoBd;
+      if (bdi == kNoBd) return;
+      bd = &x.vx.bds[bdi];
+    } else {
+      // Outer IPv4 without options or IPv6: the inner frame sits at a fixed offset.
+      const uint16_t type = len >= kEthHeader ? be16(f + 12) : 0;
+      const size_t off = type == kEtherIpv4 && (f[14] == 0x45) ? kOuterV4 : type == kEtherIpv6 ? kOuterV6 : 0;
+      if (!off || len < off + kEthHeader) return;
+      if (inner_offset && off != inner_offset) return;
+      inner_offset = static_cast<uint16_t>(off);
+      const uint8_t* vni = f + off - 4;
+      bd = x.vx.bd_for_vni(uint32_t{vni[0]} << 16 | uint32_t{vni[1]} << 8 | vni[2]);
+      if (!bd) return;
+      frame = f + off;
+    }
+    if (common && bd != common) return;
+    common = bd;
+    dst_keys[i] = fdb_key(frame);
+    src_keys[i] = fdb_key(frame + 6);
+    dst_ptrs[i] = &dst_keys[i];
+    src_ptrs[i] = &src_keys[i];
+  }
+  common->state->lookup_bulk(src_ptrs, b.count, x.src_pos);
+  common->state->lookup_bulk(dst_ptrs, b.count, x.dst_pos);
+  x.bulk_state = common->state.get();
+  x.bulk_inner_offset = inner_offset;
 }
 
 }  // namespace
@@ -445,7 +511,8 @@ void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
   if (!vx || b.rx_port >= dataplane::kMaxPorts) return;
   const PortRole role = vx->role[b.rx_port];
   if (role == PortRole::kNone) return;
-  Ctx x{*vx, b, sc, pool_, learn_ring_, static_cast<uint32_t>(sc.now_tsc / vx->tsc_hz)};
+  Ctx x(*vx, b, sc, pool_, learn_ring_, static_cast<uint32_t>(sc.now_tsc / vx->tsc_hz));
+  bulk_lookup(x, role);
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
     if (role == PortRole::kAccess) access_ingress(x, i);

@@ -81,3 +81,22 @@ TEST(Resolver, RetainForgetsAddressesNoLongerNeeded) {
 
 }  // namespace
 }  // namespace meridian::vxlan
+
+namespace meridian::vxlan {
+namespace {
+
+TEST(Resolver, StaticEntriesAreNeverSolicitedNorOverriddenNorForgotten) {
+  NeighborResolver r;
+  r.set_static(ip("10.1.0.9"), 1, mac("02:00:00:00:00:09"));
+  std::vector<NeighborResolver::Solicit> out;
+  r.want(ip("10.1.0.9"), 1, 0);
+  r.tick(1000, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.on_reply(ip("10.1.0.9"), mac("02:00:00:00:00:0a"), 1));
+  EXPECT_EQ(*r.lookup(ip("10.1.0.9")), mac("02:00:00:00:00:09"));
+  r.retain({});
+  EXPECT_TRUE(r.lookup(ip("10.1.0.9")));
+}
+
+}  // namespace
+}  // namespace meridian::vxlan
