@@ -24,6 +24,8 @@ namespace meridian::dataplane {
   X(kVxlanMalformed, "vxlan_malformed", "truncated or invalid outer headers, or a fragment") \
   X(kVxlanNoIFlag, "vxlan_no_i_flag", "VXLAN header without the I (valid VNI) flag")         \
   X(kVxlanUnknownVni, "vxlan_unknown_vni", "VXLAN VNI with no bridge domain")                \
+  X(kVxlanInnerVlan, "vxlan_inner_vlan", "decapsulated frame carries a VLAN tag (RFC 7348 6.1)") \
+  X(kEcnNotCapable, "ecn_ce_not_ect", "outer CE over a not-ECN-capable inner packet (RFC 6040)") \
   X(kUnderlayUnresolved, "underlay_unresolved", "remote VTEP's next hop not resolved (yet)") \
   X(kMtuExceeded, "mtu_exceeded", "frame would exceed the egress MTU (never fragmented)")    \
   X(kSameInterface, "same_interface", "destination MAC is on the ingress attachment")        \

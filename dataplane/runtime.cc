@@ -254,8 +254,8 @@ void Dataplane::control_tick() {
 }
 
 void Dataplane::republish() {
-  tables_->publish(build_tables(config_, ports_, ++table_versions_,
-                                vxlan_->tables()));
+  tables_->publish(build_tables(config_, ports_, ++table_versions_, vxlan_->tables()));
+  vxlan_->published();
 }
 
 void Dataplane::sample_heartbeats() {
@@ -351,8 +351,8 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   if (!errors.empty()) return nullptr;
   return [this, next, pending]() mutable {
     vxlan_->commit(pending);
-    tables_->publish(build_tables(next, ports_, ++table_versions_,
-                                  vxlan_->tables()));
+    tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables()));
+    vxlan_->published();
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
       const int rc = next.ports[i].promiscuous ? rte_eth_promiscuous_enable(p.port_id)

@@ -89,7 +89,7 @@ BridgeDomainState::~BridgeDomainState() {
 void BridgeDomainState::erase_at(int32_t pos, const uint64_t& key) {
   if (rte_hash_del_key(fdb_, &key) < 0) return;
   entries_[pos].location.store(0, std::memory_order_release);
-  entries_[pos].is_static = false;
+  entries_[pos].is_static.store(false, std::memory_order_relaxed);
   --fdb_count_;
   // Readers that found the key before the delete may still read entries_[pos].
   pending_free_.push_back({rte_rcu_qsbr_start(qsbr_), pos, fdb_});
@@ -107,7 +107,7 @@ BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, u
   const int32_t found = rte_hash_lookup(fdb_, &key);
   if (found >= 0) {
     FdbEntry& e = entries_[found];
-    if (e.is_static) return LearnResult::kStaticKept;
+    if (e.is_static.load(std::memory_order_relaxed)) return LearnResult::kStaticKept;
     e.last_seen.store(now_s, std::memory_order_relaxed);
     if (e.location.load(std::memory_order_relaxed) == loc) return LearnResult::kRefreshed;
     e.location.store(loc, std::memory_order_release);
@@ -125,7 +125,7 @@ BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, u
     return LearnResult::kFailed;
   }
   FdbEntry& e = entries_[pos];
-  e.is_static = false;
+  e.is_static.store(false, std::memory_order_relaxed);
   e.last_seen.store(now_s, std::memory_order_relaxed);
   e.location.store(loc, std::memory_order_release);
   ++fdb_count_;
@@ -136,6 +136,17 @@ BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, u
 bool BridgeDomainState::add_static(const MacAddress& mac, uint64_t loc) {
   const uint64_t key = fdb_key(mac.bytes.data());
   int32_t pos = rte_hash_lookup(fdb_, &key);
+  if (pos < 0 && fdb_count_ >= max_entries_) {
+    const void* k;
+    void* data;
+    uint32_t next = 0;
+    int32_t victim;
+    while ((victim = rte_hash_iterate(fdb_, &k, &data, &next)) >= 0) {
+      if (entries_[victim].is_static.load(std::memory_order_relaxed)) continue;
+      erase_at(victim, *static_cast<const uint64_t*>(k));
+      break;
+    }
+  }
   if (pos < 0) {
     if (fdb_count_ >= max_entries_) return false;
     reclaim();
@@ -144,7 +155,7 @@ bool BridgeDomainState::add_static(const MacAddress& mac, uint64_t loc) {
     ++fdb_count_;
   }
   FdbEntry& e = entries_[pos];
-  e.is_static = true;
+  e.is_static.store(true, std::memory_order_relaxed);
   e.location.store(loc, std::memory_order_release);
   return true;
 }
@@ -165,7 +176,7 @@ unsigned BridgeDomainState::age(uint32_t now_s, uint32_t aging_s) {
   while ((pos = rte_hash_iterate(fdb_, &key, &data, &next)) >= 0) {
     const FdbEntry& e = entries_[pos];
     const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
-    if (!e.is_static && now_s > seen && now_s - seen >= aging_s) {
+    if (!e.is_static.load(std::memory_order_relaxed) && now_s > seen && now_s - seen >= aging_s) {
       victims.emplace_back(pos, *static_cast<const uint64_t*>(key));
     }
   }
@@ -186,7 +197,7 @@ unsigned BridgeDomainState::flush_dynamic(std::optional<uint64_t> only_loc) {
   int32_t pos;
   while ((pos = rte_hash_iterate(fdb_, &key, &data, &next)) >= 0) {
     const FdbEntry& e = entries_[pos];
-    if (e.is_static) continue;
+    if (e.is_static.load(std::memory_order_relaxed)) continue;
     if (only_loc && e.location.load(std::memory_order_relaxed) != *only_loc) continue;
     victims.emplace_back(pos, *static_cast<const uint64_t*>(key));
   }
@@ -200,6 +211,22 @@ bool BridgeDomainState::set_neighbor(const IpAddress& ip, const MacAddress& mac,
   const bool exists = rte_hash_lookup_data(neighbors_, &key, &old) >= 0;
   const uint64_t old_value = reinterpret_cast<uintptr_t>(old);
   if (exists && (old_value >> 48 & 1) && !is_static) return false;  // learning never overrides config
+  if (!exists && neighbor_count_ >= max_entries_ && is_static) {
+    const void* k;
+    void* data;
+    uint32_t next = 0;
+    while (rte_hash_iterate(neighbors_, &k, &data, &next) >= 0) {
+      if (reinterpret_cast<uintptr_t>(data) >> 48 & 1) continue;
+      NeighborKey victim;
+      std::memcpy(&victim, k, sizeof victim);
+      const int32_t pos = rte_hash_del_key(neighbors_, &victim);
+      if (pos >= 0) {
+        --neighbor_count_;
+        pending_free_.push_back({rte_rcu_qsbr_start(qsbr_), pos, neighbors_});
+      }
+      break;
+    }
+  }
   if (!exists && neighbor_count_ >= max_entries_) return false;
   const uint64_t value = pack_mac(mac.bytes.data()) | (is_static ? 1ULL << 48 : 0);
   if (exists && old_value == value) return false;
@@ -233,7 +260,7 @@ std::vector<BridgeDomainState::FdbRecord> BridgeDomainState::fdb_records() const
     std::memcpy(r.mac.bytes.data(), key, 6);
     r.location = e.location.load(std::memory_order_acquire);
     r.last_seen = e.last_seen.load(std::memory_order_relaxed);
-    r.is_static = e.is_static;
+    r.is_static = e.is_static.load(std::memory_order_relaxed);
     if (r.location) out.push_back(r);
   }
   return out;

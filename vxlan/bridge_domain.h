@@ -50,7 +50,7 @@ inline constexpr uint16_t vtep(uint64_t l) { return static_cast<uint16_t>(l); }
 struct FdbEntry {
   std::atomic<uint64_t> location{0};
   std::atomic<uint32_t> last_seen{0};  // seconds on the TSC clock; refreshed by workers
-  bool is_static = false;              // control-owned
+  std::atomic<bool> is_static{false};  // written by the control lcore only
 };
 
 /// Counters one worker writes for one bridge domain.
@@ -130,7 +130,8 @@ class BridgeDomainState {
   enum class LearnResult { kAdded, kMoved, kRefreshed, kStaticKept, kLimit, kFailed };
   /// Learns or moves a dynamic entry, `now_s` on the workers' clock.
   LearnResult learn(const MacAddress& mac, uint64_t loc, uint32_t now_s);
-  /// Installs a static entry (replacing a dynamic one). False when the table is full.
+  /// Installs a static entry (replacing a dynamic one; at the limit, a
+  /// dynamic entry is evicted to make room: configuration wins over learning).
   bool add_static(const MacAddress& mac, uint64_t loc);
   void remove(const MacAddress& mac);
   /// Removes dynamic entries idle longer than `aging_s`; returns how many.
@@ -139,6 +140,7 @@ class BridgeDomainState {
   unsigned flush_dynamic(std::optional<uint64_t> only_loc = std::nullopt);
   /// Hands slots of deleted keys back to rte_hash once readers moved on.
   void reclaim();
+  /// Learned entries are refused at the limit; static ones evict a learned one.
   bool set_neighbor(const IpAddress& ip, const MacAddress& mac, bool is_static);
   void remove_neighbor(const IpAddress& ip);
 

@@ -220,7 +220,21 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
         if (!now_neighbors.count(n.ip)) state.remove_neighbor(n.ip);
       }
     }
-    for (const auto& n : bd.static_neighbors) state.set_neighbor(n.ip, n.mac, true);
+    for (const auto& n : bd.static_neighbors) {
+      if (!state.set_neighbor(n.ip, n.mac, true)) {
+        log::warn("vxlan", "static neighbor not installed", {{"vni", bd.vni}, {"ip", to_string(n.ip)}});
+      }
+      neighbor_seen_.erase({bd.vni, n.ip});
+    }
+  }
+  attachments_.clear();
+  for (const auto& bd : config_.bridge_domains) {
+    for (const auto& a : bd.attachments) {
+      if (const PortInfo* port = port_by_name(a.port)) attachments_.insert({bd.vni, port->id, static_cast<uint16_t>(a.vlan)});
+    }
+  }
+  for (auto it = neighbor_seen_.begin(); it != neighbor_seen_.end();) {
+    it = bds_.count(it->first.first) ? std::next(it) : neighbor_seen_.erase(it);
   }
   reconcile_slots();
   for (const auto& bd : config_.bridge_domains) {
@@ -286,7 +300,7 @@ std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create)
   if (!create) return std::nullopt;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    if (s.in_use) continue;
+    if (s.in_use || s.retiring) continue;
     if (s.quarantined) {
       if (rte_rcu_qsbr_check(qsbr_, s.quarantine_token, false) != 1) continue;
       s.quarantined = false;
@@ -335,8 +349,7 @@ void VxlanControl::gc_slots() {
     slot_by_ip_.erase(s.ip);
     next_hop_by_slot_.erase(static_cast<uint16_t>(i));
     s.in_use = false;
-    s.quarantined = true;  // old snapshots and FDB readers may still name it
-    s.quarantine_token = rte_rcu_qsbr_start(qsbr_);
+    s.retiring = true;  // old snapshots and FDB readers may still name it: see published()
     dirty_ = true;
   }
 }
@@ -400,6 +413,15 @@ void VxlanControl::solicit(const NeighborResolver::Solicit& s) {
   }
 }
 
+void VxlanControl::published() {
+  for (auto& s : slots_) {
+    if (!s.retiring) continue;
+    s.retiring = false;
+    s.quarantined = true;
+    s.quarantine_token = rte_rcu_qsbr_start(qsbr_);
+  }
+}
+
 bool VxlanControl::handle_punt(rte_mbuf* m) {
   const config::UnderlayInterface* u = interface_on(m->port);
   const PortInfo* port = port_by_id(m->port);
@@ -460,13 +482,19 @@ void VxlanControl::apply_events() {
       if (e.kind == LearnKind::kNeighbor) {
         MacAddress mac;
         std::memcpy(mac.bytes.data(), e.mac, 6);
-        bd.set_neighbor(e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip), mac, false);
+        const IpAddress ip = e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip);
+        bd.set_neighbor(ip, mac, false);
+        if (bd.neighbor(ip.bytes.data(), e.ipv6) && !(*bd.neighbor(ip.bytes.data(), e.ipv6) >> 48 & 1)) {
+          neighbor_seen_[{e.vni, ip}] = now_seconds();
+        }
         continue;
       }
       MacAddress mac;
       std::memcpy(mac.bytes.data(), e.mac, 6);
       uint64_t loc;
       if (e.kind == LearnKind::kLocal) {
+        // Posted by a worker on an older snapshot for an attachment since removed?
+        if (!attachments_.count({e.vni, e.port, e.vlan})) continue;
         loc = location::local(e.port, e.vlan);
       } else {
         const IpAddress vtep = e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip);
@@ -506,6 +534,19 @@ bool VxlanControl::tick() {
       for (const auto& bd : config_.bridge_domains) {
         auto it = bds_.find(bd.vni);
         if (it != bds_.end()) it->second->age(now_s, bd.aging_seconds);
+      }
+      // Learned suppression entries expire like FDB entries; a host that
+      // still answers ARP is learned again from its next reply.
+      std::map<uint32_t, unsigned> aging;
+      for (const auto& bd : config_.bridge_domains) aging[bd.vni] = bd.aging_seconds;
+      for (auto it = neighbor_seen_.begin(); it != neighbor_seen_.end();) {
+        const auto& [vni, ip] = it->first;
+        if (now_s - it->second < aging[vni]) {
+          ++it;
+          continue;
+        }
+        if (auto bd = bds_.find(vni); bd != bds_.end()) bd->second->remove_neighbor(ip);
+        it = neighbor_seen_.erase(it);
       }
       gc_slots();
       resolve_all(t);

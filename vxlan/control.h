@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -87,6 +89,9 @@ class VxlanControl {
   /// Housekeeping: learn events, aging, next-hop resolution, VTEP slot GC.
   /// Returns true when the snapshot changed and should be republished.
   bool tick();
+  /// Called after a snapshot from `tables()` was published: slots retired
+  /// before it start their grace period only now.
+  void published();
   /// Punted underlay ARP/ND. Returns true when it took the frame.
   bool handle_punt(rte_mbuf* m);
 
@@ -111,6 +116,7 @@ class VxlanControl {
     unsigned fdb_refs = 0;  // dynamic entries (recounted by gc)
     uint64_t quarantine_token = 0;
     bool quarantined = false;
+    bool retiring = false;  // unused, waiting for the snapshot without it to be published
   };
   std::optional<uint16_t> slot_for(const IpAddress& ip, bool create);
   void reconcile_slots();
@@ -141,6 +147,10 @@ class VxlanControl {
   bool dirty_ = true;
   std::shared_ptr<const VxlanTables> tables_;
   double last_slow_tick_ = 0;
+  // Learned suppression entries: when each was last confirmed (they age like the FDB).
+  std::map<std::pair<uint32_t, IpAddress>, uint32_t> neighbor_seen_;
+  // (vni, port id, vlan) of every attachment: learn events for others are stale.
+  std::set<std::tuple<uint32_t, uint16_t, uint16_t>> attachments_;
   uint32_t last_age_s_ = 0;
 };
 

@@ -68,7 +68,7 @@ struct Ctx {
         same = slot < vx.vteps.size() && vx.vteps[slot].in_use && vx.vteps[slot].ip.is_v4() == !ipv6 &&
                std::memcmp(vx.vteps[slot].ip.bytes.data(), vtep_ip, ipv6 ? 16 : 4) == 0;
       }
-      if (same || e->is_static) {
+      if (same || e->is_static.load(std::memory_order_relaxed)) {
         if (e->last_seen.load(std::memory_order_relaxed) != now_s) e->last_seen.store(now_s, std::memory_order_relaxed);
         return;
       }
@@ -137,9 +137,9 @@ void finish_udp6(rte_mbuf* m, uint8_t* outer, const uint32_t* payload_sum) {
   } else if (m->nb_segs == 1) {
     sum = checksum_add(udp, udp_len, sum);
   } else {
-    uint16_t raw = 0;
+    uint16_t raw = 0;  // summed in memory order: swap to the network-order sum
     rte_raw_cksum_mbuf(m, kEthHeader + kIpv6Header, udp_len, &raw);
-    sum += raw;
+    sum += rte_be_to_cpu_16(raw);
   }
   uint16_t c = checksum_finish(sum);
   put16(udp + 6, c == 0 ? 0xffff : c);
@@ -148,13 +148,14 @@ void finish_udp6(rte_mbuf* m, uint8_t* outer, const uint32_t* payload_sum) {
 struct EncapParams {
   uint16_t sport;
   uint8_t dscp;
+  uint8_t ecn;
 };
 
 EncapParams encap_params(const VxlanTables& vx, const rte_mbuf* m) {
   const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint16_t len = rte_pktmbuf_data_len(m);
   return {source_port(inner_flow_hash(f, len), vx.source_port_min, vx.source_port_max),
-          static_cast<uint8_t>(vx.dscp >= 0 ? vx.dscp : inner_dscp(f, len))};
+          static_cast<uint8_t>(vx.dscp >= 0 ? vx.dscp : inner_dscp(f, len)), inner_ecn(f, len)};
 }
 
 bool fits_mtu(const RemoteVtep& v, uint32_t inner_len) {
@@ -170,7 +171,7 @@ void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, 
   const EncapParams p = encap_params(x.vx, m);
   auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, v.outer.length));
   if (!out) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
-  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len));
+  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
   if (v.outer.ipv6) finish_udp6(m, out, nullptr);
   c.encap_packets.add(1);
   c.encap_bytes.add(inner_len);
@@ -219,7 +220,7 @@ rte_mbuf* vxlan_replica(Ctx& x, rte_mbuf* m, const BdTables& bd, const RemoteVte
     rte_pktmbuf_free(hdr);
     return nullptr;
   }
-  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m)));
+  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m)), p.ecn);
   if (rte_pktmbuf_chain(hdr, clone) != 0) {
     rte_pktmbuf_free(hdr);
     rte_pktmbuf_free(clone);
@@ -247,9 +248,10 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   c.flood_packets.add(1);
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
-    c.replicas.add(1);
-    if (remote_count) return encap_unicast(x, i, bd, c, x.vx.vteps[bd.flood_vteps[0]]);
-    return deliver_local(x, i, c, *only_local);
+    if (remote_count) encap_unicast(x, i, bd, c, x.vx.vteps[bd.flood_vteps[0]]);
+    else deliver_local(x, i, c, *only_local);
+    if (x.b.verdict[i] == dataplane::Verdict::kForward) c.replicas.add(1);
+    return;
   }
 
   for (const auto& t : bd.locals) {
@@ -278,9 +280,9 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
         continue;
       }
       if (v.outer.ipv6 && !have_sum) {
-        uint16_t raw = 0;
+        uint16_t raw = 0;  // summed in memory order: swap to the network-order sum
         rte_raw_cksum_mbuf(m, 0, inner_len, &raw);
-        payload_sum = raw;
+        payload_sum = rte_be_to_cpu_16(raw);
         have_sum = true;
       }
       rte_mbuf* r = vxlan_replica(x, m, bd, v, p, v.outer.ipv6 ? &payload_sum : nullptr);
@@ -300,19 +302,22 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
 
 /// Writes `reply` (an untagged frame) over the received frame, keeping its
 /// VLAN tag, and sends it back out of the ingress port.
-void reply_in_place(Ctx& x, uint16_t i, const uint8_t* reply, size_t reply_len, bool tagged) {
+bool reply_in_place(Ctx& x, uint16_t i, const uint8_t* reply, size_t reply_len, bool tagged) {
   rte_mbuf* m = x.b.pkts[i];
   auto* d = rte_pktmbuf_mtod(m, uint8_t*);
   const size_t l2 = tagged ? 16 : 12;
   const size_t total = l2 + reply_len - 12;
   if (rte_pktmbuf_data_len(m) < total) {
-    if (!rte_pktmbuf_append(m, static_cast<uint16_t>(total - rte_pktmbuf_data_len(m)))) return;
+    if (m->nb_segs != 1 || !rte_pktmbuf_append(m, static_cast<uint16_t>(total - rte_pktmbuf_data_len(m)))) {
+      return false;
+    }
   } else {
     rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - total));
   }
   std::memcpy(d, reply, 12);
   std::memcpy(d + l2, reply + 12, reply_len - 12);
   x.b.forward(i, x.b.rx_port);
+  return true;
 }
 
 /// ARP/ND on the access side: snoop replies/advertisements into the
@@ -334,7 +339,7 @@ bool access_neighbor(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c
     if (std::memcmp(mac, a.sender_mac, 6) == 0) return false;  // asking about itself (probe)
     uint8_t reply[kArpFrame];
     build_arp(reply, kArpReply, a.sender_mac, mac, a.target_ip, a.sender_mac, a.sender_ip);
-    reply_in_place(x, i, reply, sizeof reply, tagged);
+    if (!reply_in_place(x, i, reply, sizeof reply, tagged)) return false;  // then it is flooded
     c.arp_suppressed.add(1);
     return true;
   }
@@ -354,7 +359,7 @@ bool access_neighbor(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c
     std::memcpy(asker_mac, f + 6, 6);
     uint8_t reply[kNdFrame];
     build_na(reply, asker_mac, mac, target, asker_ip, true);
-    reply_in_place(x, i, reply, sizeof reply, tagged);
+    if (!reply_in_place(x, i, reply, sizeof reply, tagged)) return false;  // then it is flooded
     c.arp_suppressed.add(1);
     return true;
   }
@@ -368,7 +373,8 @@ void access_ingress(Ctx& x, uint16_t i) {
   uint16_t vlan = 0;
   size_t l2 = kEthHeader;
   uint16_t type = be16(f + 12);
-  if (type == kEtherVlan) {
+  const bool tagged = type == kEtherVlan;  // VID 0 (priority tag) counts as untagged, tag removed
+  if (tagged) {
     if (len < kEthHeader + kVlanTag) return x.drop(i, nullptr, DropReason::kRuntFrame);
     vlan = be16(f + 14) & 0x0fff;
     type = be16(f + 16);
@@ -382,8 +388,8 @@ void access_ingress(Ctx& x, uint16_t i) {
   const LocalTarget ingress{x.b.rx_port, vlan};
 
   if (bd.learning) x.learn_mac(i, bd, c, f + 6, location::local(ingress.port, vlan), nullptr, false);
-  if ((type == kEtherArp || type == kEtherIpv6) && access_neighbor(x, i, bd, c, f, len, l2, type, vlan != 0)) return;
-  if (vlan) pop_vlan(m);
+  if ((type == kEtherArp || type == kEtherIpv6) && access_neighbor(x, i, bd, c, f, len, l2, type, tagged)) return;
+  if (tagged) pop_vlan(m);
   f = rte_pktmbuf_mtod(m, const uint8_t*);
 
   if (mac_is_multicast(f)) return flood(x, i, bd, c, &ingress);
@@ -422,10 +428,16 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   const BdTables& bd = *bdp;
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
   const uint8_t* inner = f + ov.inner_offset;
+  // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag are discarded.
+  if (be16(inner + 12) == kEtherVlan) return x.drop(i, &c, DropReason::kVxlanInnerVlan);
   if (x.bulk_state == bd.state.get() && ov.inner_offset != x.bulk_inner_offset) x.bulk_state = nullptr;
   if (bd.learning) x.learn_mac(i, bd, c, inner + 6, location::kRemoteUnknownSlot, ov.src_ip, ov.ipv6, f + 6);
 
+  const uint8_t ecn = outer_ecn(f + ov.l3_offset, ov.ipv6);
   rte_pktmbuf_adj(m, ov.inner_offset);
+  if (!ecn_decapsulate(ecn, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m))) {
+    return x.drop(i, &c, DropReason::kEcnNotCapable);
+  }
   const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
   if (pkt_len > ov.inner_length) rte_pktmbuf_trim(m, static_cast<uint16_t>(pkt_len - ov.inner_length));
   c.decap_packets.add(1);
@@ -482,7 +494,9 @@ void bulk_lookup(Ctx& x, PortRole role) {
     } else {
       // Outer IPv4 without options or IPv6: the inner frame sits at a fixed offset.
       const uint16_t type = len >= kEthHeader ? be16(f + 12) : 0;
-      const size_t off = type == kEtherIpv4 && (f[14] == 0x45) ? kOuterV4 : type == kEtherIpv6 ? kOuterV6 : 0;
+      const size_t off = type == kEtherIpv4 && len > kEthHeader && f[14] == 0x45 ? kOuterV4
+                         : type == kEtherIpv6                               ? kOuterV6
+                                                                            : 0;
       if (!off || len < off + kEthHeader) return;
       if (inner_offset && off != inner_offset) return;
       inner_offset = static_cast<uint16_t>(off);

@@ -68,8 +68,9 @@ void build_outer_template(OuterTemplate& t, const OuterParams& p) {
 }
 
 void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t src_port, uint8_t dscp,
-                 uint16_t inner_len) {
+                 uint16_t inner_len, uint8_t ecn) {
   dscp &= 0x3f;
+  ecn &= 3;
   // Constant sizes: the compiler emits a few vector moves, not a rep movs.
   if (t.ipv6) std::memcpy(out, t.bytes, kOuterV6);
   else std::memcpy(out, t.bytes, kOuterV4);
@@ -78,11 +79,11 @@ void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t sr
   uint8_t* udp;
   if (t.ipv6) {
     ip[0] = static_cast<uint8_t>(0x60 | dscp >> 2);
-    ip[1] = static_cast<uint8_t>((dscp & 3) << 6);
+    ip[1] = static_cast<uint8_t>((dscp & 3) << 6 | ecn << 4);
     put16(ip + 4, udp_len);
     udp = ip + kIpv6Header;
   } else {
-    ip[1] = static_cast<uint8_t>(dscp << 2);
+    ip[1] = static_cast<uint8_t>(dscp << 2 | ecn);
     put16(ip + 2, static_cast<uint16_t>(udp_len + kIpv4Header));
     put16(ip + 10, ipv4_header_checksum(ip, kIpv4Header));
     udp = ip + kIpv4Header;
@@ -163,6 +164,55 @@ uint8_t inner_dscp(const uint8_t* f, size_t len) {
     return static_cast<uint8_t>(((f[off] & 0x0f) << 2) | (f[off + 1] >> 6));
   }
   return 0;
+}
+
+namespace {
+
+/// Offset of the inner IP header (after at most one VLAN tag) and its version, or 0.
+size_t inner_ip(const uint8_t* f, size_t len, uint8_t& version) {
+  version = 0;
+  if (len < kEthHeader) return 0;
+  size_t off = 12;
+  uint16_t type = be16(f + off);
+  if (type == kEtherVlan && len >= off + 6) {
+    off += 4;
+    type = be16(f + off);
+  }
+  off += 2;
+  if (type == kEtherIpv4 && len >= off + kIpv4Header && (f[off] >> 4) == 4) version = 4;
+  else if (type == kEtherIpv6 && len >= off + kIpv6Header && (f[off] >> 4) == 6) version = 6;
+  return version ? off : 0;
+}
+
+}  // namespace
+
+uint8_t inner_ecn(const uint8_t* f, size_t len) {
+  uint8_t v;
+  const size_t off = inner_ip(f, len, v);
+  if (!off) return 0;
+  return v == 4 ? f[off + 1] & 3 : (f[off + 1] >> 4) & 3;
+}
+
+bool ecn_decapsulate(uint8_t outer, uint8_t* f, size_t len) {
+  if ((outer & 3) != 3) return true;  // only CE is propagated
+  uint8_t v;
+  const size_t off = inner_ip(f, len, v);
+  if (!off) return true;  // not IP: nothing to mark
+  uint8_t* ip = f + off;
+  const uint8_t inner = v == 4 ? ip[1] & 3 : (ip[1] >> 4) & 3;
+  if (inner == 0) return false;
+  if (inner == 3) return true;
+  if (v == 4) {
+    // Incremental checksum update (RFC 1624) for the changed TOS byte.
+    const uint16_t old_word = be16(ip);
+    ip[1] |= 3;
+    const uint16_t new_word = be16(ip);
+    uint32_t sum = static_cast<uint16_t>(~be16(ip + 10)) + static_cast<uint16_t>(~old_word) + uint32_t{new_word};
+    put16(ip + 10, checksum_finish(sum));
+  } else {
+    ip[1] |= 0x30;
+  }
+  return true;
 }
 
 const char* underlay_status_name(UnderlayStatus s) {

@@ -71,9 +71,10 @@ void build_outer_template(OuterTemplate& t, const OuterParams& p);
 
 /// Writes the outer headers at `out` for an inner frame of `inner_len`
 /// bytes. IPv4: DF set, header checksum, UDP checksum 0. IPv6: the UDP
-/// checksum is left 0 for the caller (it covers the payload).
+/// checksum is left 0 for the caller (it covers the payload). `ecn` is the
+/// outer ECN field (RFC 6040 normal mode: the inner packet's, copied).
 void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t src_port, uint8_t dscp,
-                 uint16_t inner_len);
+                 uint16_t inner_len, uint8_t ecn = 0);
 
 /// Offset of the UDP header within the outer headers.
 inline size_t outer_udp_offset(bool ipv6) { return kEthHeader + (ipv6 ? kIpv6Header : kIpv4Header); }
@@ -88,6 +89,15 @@ inline uint16_t source_port(uint32_t hash, uint16_t min, uint16_t max) {
 }
 /// DSCP of the inner IPv4/IPv6 packet (after at most one VLAN tag), 0 otherwise.
 uint8_t inner_dscp(const uint8_t* frame, size_t len);
+/// ECN field of the inner IPv4/IPv6 packet (after at most one VLAN tag), 0 otherwise.
+uint8_t inner_ecn(const uint8_t* frame, size_t len);
+/// Outer ECN field of an underlay packet whose IP header starts at `ip`.
+inline uint8_t outer_ecn(const uint8_t* ip, bool ipv6) { return ipv6 ? (ip[1] >> 4) & 3 : ip[1] & 3; }
+/// RFC 6040 decapsulation (normal mode): an outer CE over an ECN-capable
+/// inner packet marks the inner packet CE (IPv4 checksum updated). Returns
+/// false when the outer is CE but the inner is not ECN-capable (RFC 6040 §4.2:
+/// drop, the congestion signal cannot be passed on).
+bool ecn_decapsulate(uint8_t outer, uint8_t* inner_frame, size_t len);
 
 // ---- decapsulation and underlay classification -----------------------------
 

@@ -709,6 +709,55 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   free_ring_port(ul);
 }
 
+
+/// Verifies an IPv6 VXLAN frame's UDP checksum the way a receiver does.
+bool udp6_checksum_ok(const std::vector<uint8_t>& f) {
+  const uint8_t* ip = f.data() + 14;
+  const uint8_t* udp = ip + 40;
+  const uint16_t len = vxlan::be16(udp + 4);
+  if (vxlan::be16(udp + 6) == 0) return false;
+  const uint32_t sum = vxlan::ipv6_pseudo_sum(ip + 8, ip + 24, len, vxlan::kProtoUdp);
+  return vxlan::checksum_finish(vxlan::checksum_add(udp, len, sum)) == 0;
+}
+
+TEST(PipelineVxlan, Ipv6UnderlayRepliesAndUnicastCarryValidUdpChecksums) {
+  RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
+  json doc = config_for({acc, ul}, json::array());
+  doc["vxlan"] = json::parse(R"({
+    "vtep": {"interfaces": [{"port": "ul", "ipv6": "fd01::1/64"}],
+             "neighbors": [{"ip": "fd01::2", "mac": "02:00:00:00:01:02"}, {"ip": "fd01::3", "mac": "02:00:00:00:01:03"}]},
+    "bridge_domains": [{"vni": 200, "attachments": [{"port": "acc"}], "flood": ["fd01::2", "fd01::3"],
+                        "static_fdb": [{"mac": "02:bb:00:00:00:01", "vtep": "fd01::2"}]}]
+  })");
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  auto vteps = dp->vxlan()->vteps_json();
+  for (const auto& v : vteps["remote"]) ASSERT_EQ(v["state"], "static") << vteps.dump();
+  ASSERT_EQ(dp->start_workers(), "");
+  // Odd lengths exercise the checksum's trailing byte; 2 targets use replicas.
+  const auto bcast = eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", 7, 201);
+  const auto uni = eth_frame("02:bb:00:00:00:01", "02:aa:00:00:00:01", 8, 333);
+  inject(acc, {bcast, uni});
+  auto out = take(ul.tx[0], 3, dp.get());
+  dp->stop_workers();
+  ASSERT_EQ(out.size(), 3u);
+  unsigned replicas = 0;
+  for (rte_mbuf* m : out) {
+    replicas += m->nb_segs == 2;
+    auto bytes = bytes_of(m);
+    rte_pktmbuf_free(m);
+    vxlan::OuterView ov;
+    ASSERT_EQ(vxlan::classify_underlay(bytes.data(), bytes.size(), 4789, ov), vxlan::UnderlayStatus::kVxlan);
+    EXPECT_TRUE(ov.ipv6);
+    EXPECT_EQ(ov.vni, 200u);
+    EXPECT_TRUE(udp6_checksum_ok(bytes)) << "frame of " << bytes.size() << " bytes, " << (m->nb_segs == 2 ? "replica" : "unicast");
+  }
+  EXPECT_EQ(replicas, 2u);
+  dp.reset();
+  free_ring_port(acc);
+  free_ring_port(ul);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
