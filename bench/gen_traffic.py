@@ -22,6 +22,8 @@ def main() -> int:
     ap.add_argument("--kind", choices=("plain", "vxlan", "broadcast"), default="plain",
                     help="plain frames; the same inside VXLAN (10.1.0.2 -> 10.1.0.1, VNI 100; frame-size "
                          "is the inner frame's); or broadcast frames")
+    ap.add_argument("--imix", action="store_true",
+                    help="simple IMIX instead of --frame-size: 64, 570 and 1518 B frames in a 7:4:1 mix")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     if not 64 <= args.frame_size <= 9018:
@@ -30,9 +32,10 @@ def main() -> int:
     if not 1 <= args.flows <= 65536:
         print("gen_traffic: --flows must be 1..65536", file=sys.stderr)
         return 2
-    l2_len = args.frame_size - 4
+    imix = [64] * 7 + [570] * 4 + [1518]
     frames = []
     for i in range(args.flows):
+        l2_len = (imix[i % len(imix)] if args.imix else args.frame_size) - 4
         src, dst = "02:00:00:00:00:01", "02:00:00:00:00:02"
         if args.macs:
             k = i % args.macs

@@ -79,9 +79,13 @@ inline void unpack_mac(uint64_t v, uint8_t* m) {
 }
 /// FDB key: the MAC in 8 bytes (two zero pad bytes), so keys compare as one word.
 inline uint64_t fdb_key(const uint8_t* mac) {
-  uint64_t k = 0;
-  __builtin_memcpy(&k, mac, 6);
-  return k;
+  // Two whole loads, not a 6-byte copy into a zeroed word: partial stores
+  // followed by an 8-byte load stall store-to-load forwarding.
+  uint32_t lo;
+  uint16_t hi;
+  __builtin_memcpy(&lo, mac, 4);
+  __builtin_memcpy(&hi, mac + 4, 2);
+  return uint64_t{lo} | uint64_t{hi} << 32;
 }
 /// Neighbour key: IPv6, or IPv4-mapped IPv6 (::ffff:a.b.c.d).
 struct NeighborKey {

@@ -104,9 +104,23 @@ inline uint64_t mix(uint64_t h, uint64_t v) {
 }
 
 inline uint64_t load_bytes(const uint8_t* p, size_t n) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);
-  return v;
+  // Whole-width loads only (a partial copy into a zeroed word would stall
+  // store-to-load forwarding when the word is read back).
+  uint64_t v;
+  uint32_t w;
+  uint16_t h;
+  switch (n) {
+    case 8:
+      std::memcpy(&v, p, 8);
+      return v;
+    case 6:
+      std::memcpy(&w, p, 4);
+      std::memcpy(&h, p + 4, 2);
+      return uint64_t{w} | uint64_t{h} << 32;
+    default:
+      std::memcpy(&w, p, 4);
+      return w;
+  }
 }
 
 }  // namespace
