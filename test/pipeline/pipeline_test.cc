@@ -549,6 +549,20 @@ TEST(VxlanFdb, LearnMoveAgeStaticAndLimitWithSimulatedTime) {
   EXPECT_EQ(bd->age(2000 + 300, 300), 15u);
   bd->reclaim();
   EXPECT_EQ(bd->learn(mac_of("02:00:00:00:02:00"), here, 2400), R::kAdded);
+
+  // Suppression table: learned entries update, static ones win and stay.
+  const auto ip = *config::parse_ip("10.100.0.2"), ip6 = *config::parse_ip("fd00:100::2");
+  EXPECT_TRUE(bd->set_neighbor(ip, mac_of("02:bb:00:00:00:01"), false));
+  EXPECT_EQ(*bd->neighbor(ip.bytes.data(), false) & 0xffffffffffffULL, vxlan::pack_mac(mac_of("02:bb:00:00:00:01").bytes.data()));
+  EXPECT_TRUE(bd->set_neighbor(ip, mac_of("02:bb:00:00:00:02"), false)) << "a learned entry moves";
+  EXPECT_TRUE(bd->set_neighbor(ip, mac_of("02:bb:00:00:00:09"), true));
+  EXPECT_FALSE(bd->set_neighbor(ip, mac_of("02:bb:00:00:00:03"), false)) << "learning never overrides config";
+  EXPECT_EQ(*bd->neighbor(ip.bytes.data(), false) >> 48 & 1, 1u);
+  EXPECT_FALSE(bd->neighbor(ip6.bytes.data(), true)) << "IPv4 and IPv6 keys are distinct";
+  EXPECT_TRUE(bd->set_neighbor(ip6, mac_of("02:bb:00:00:00:01"), false));
+  bd->remove_neighbor(ip);
+  EXPECT_FALSE(bd->neighbor(ip.bytes.data(), false));
+  EXPECT_EQ(bd->neighbor_size(), 1u);
   bd.reset();
   rte_free(qsbr);
 }
