@@ -184,9 +184,18 @@ bool filters(const std::vector<std::string>& words, size_t from, const std::set<
              std::string& query) {
   for (size_t i = from; i < words.size(); i += 2) {
     if (!allowed.count(words[i]) || i + 1 >= words.size()) {
-      std::cerr << "meridianctl: expected";
-      for (const auto& a : allowed) std::cerr << " [" << a << " VALUE]";
-      std::cerr << " after '" << words[from - 1] << "'\n";
+      std::cerr << "meridianctl: unexpected '" << words[i] << "' after '" << words[from - 1] << "'";
+      if (!allowed.empty()) {
+        std::cerr << " (expected";
+        for (const auto& a : allowed) std::cerr << " [" << a << " VALUE]";
+        std::cerr << ")";
+      }
+      std::cerr << "\n";
+      return false;
+    }
+    // Values go into the query string: only what a VNI or MAC can contain.
+    if (words[i + 1].find_first_not_of("0123456789abcdefABCDEF:") != std::string::npos) {
+      std::cerr << "meridianctl: " << words[i] << ": '" << words[i + 1] << "' is not a valid value\n";
       return false;
     }
     query += (query.empty() ? "?" : "&") + words[i] + "=" + words[i + 1];
@@ -264,16 +273,29 @@ int main(int argc, char** argv) {
   // `meridianctl stats` is the short form of `show stats` (as in vppctl).
   if (words.size() == 1 && words[0] == "stats") words = {"show", "stats"};
   const std::string& verb = words[0];
-  static const std::map<std::string, std::pair<std::string, std::set<std::string>>> kVxlanShows = {
-      {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}}},
-      {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}}},
-      {"vteps", {"/api/v1/vxlan/vteps", {}}},
-      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}}}};
-  if (verb == "show" && words.size() >= 2 && kVxlanShows.count(words[1])) {
-    const auto& [target, allowed] = kVxlanShows.at(words[1]);
+  struct ShowTarget {
+    std::string path;
+    std::set<std::string> filters;   // "vni", "mac": word pairs after the object
+    void (*print)(const json&);      // null: always JSON
+  };
+  static const std::map<std::string, ShowTarget> kShows = {
+      {"ports", {"/api/v1/ports", {}, show_ports}},
+      {"stats", {"/api/v1/stats", {}, show_stats}},
+      {"config", {"/api/v1/config", {}, nullptr}},
+      {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb}},
+      {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},
+      {"vteps", {"/api/v1/vxlan/vteps", {}, show_vteps}},
+      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}, show_vxlan}}};
+  if (verb == "show" && words.size() >= 2) {
+    auto it = kShows.find(words[1]);
+    if (it == kShows.end()) {
+      std::cerr << "meridianctl: unknown object '" << words[1]
+                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan)\n";
+      return kExitUsage;
+    }
     std::string query;
-    if (!filters(words, 2, allowed, query)) return kExitUsage;
-    HttpResult r = call("GET", target + query);
+    if (!filters(words, 2, it->second.filters, query)) return kExitUsage;
+    HttpResult r = call("GET", it->second.path + query);
     if (r.status != 200) return report_failure(r);
     json body;
     try {
@@ -282,11 +304,8 @@ int main(int argc, char** argv) {
       std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
       return kExitServer;
     }
-    if (as_json) std::cout << body.dump(2) << "\n";
-    else if (words[1] == "fdb") show_fdb(body);
-    else if (words[1] == "neighbors") show_neighbors(body);
-    else if (words[1] == "vteps") show_vteps(body);
-    else show_vxlan(body);
+    if (as_json || !it->second.print) std::cout << body.dump(2) << "\n";
+    else it->second.print(body);
     return 0;
   }
   if (verb == "clear" && words.size() >= 2 && words[1] == "vxlan") {
@@ -295,33 +314,6 @@ int main(int argc, char** argv) {
     HttpResult r = call("POST", "/api/v1/vxlan/counters/clear" + query, "");
     if (r.status != 200) return report_failure(r);
     std::cout << (as_json ? r.body : std::string("counters cleared\n"));
-    return 0;
-  }
-  if (verb == "show" && words.size() == 2) {
-    static const std::map<std::string, std::string> kTargets = {
-        {"ports", "/api/v1/ports"}, {"stats", "/api/v1/stats"}, {"config", "/api/v1/config"}};
-    auto it = kTargets.find(words[1]);
-    if (it == kTargets.end()) {
-      std::cerr << "meridianctl: unknown object '" << words[1]
-                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan)\n";
-      return kExitUsage;
-    }
-    HttpResult r = call("GET", it->second);
-    if (r.status != 200) return report_failure(r);
-    json body;
-    try {
-      body = json::parse(r.body);
-    } catch (const std::exception& e) {
-      std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
-      return kExitServer;
-    }
-    if (as_json || words[1] == "config") {
-      std::cout << body.dump(2) << "\n";
-    } else if (words[1] == "ports") {
-      show_ports(body);
-    } else {
-      show_stats(body);
-    }
     return 0;
   }
   if (verb == "apply" && words.size() == 1) {

@@ -10,7 +10,6 @@ summary and cleans up.
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys

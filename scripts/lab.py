@@ -15,6 +15,7 @@ stops only the processes this module started, by PID.
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,15 @@ import time
 
 H1_IP, H2_IP = "10.77.0.1", "10.77.0.2"
 H1_IP6, H2_IP6 = "fd77::1", "fd77::2"
+
+
+def ping_loss(lab, ns, dst, count, interval="0.2", v6=False):
+    """Pings from namespace `ns`; returns (lost packets, ping's output)."""
+    cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", dst]
+    out = lab.exec(ns, cmd, check=False, timeout=count * float(interval) + 30).stdout
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m, out
+    return int(m.group(1)) - int(m.group(2)), out
 
 
 def run(cmd, check=True, timeout=60, **kw):

@@ -166,43 +166,36 @@ void BridgeDomainState::remove(const MacAddress& mac) {
   if (pos >= 0) erase_at(pos, key);
 }
 
-unsigned BridgeDomainState::age(uint32_t now_s, uint32_t aging_s) {
-  unsigned aged = 0;
+unsigned BridgeDomainState::erase_dynamic_if(const std::function<bool(const FdbEntry&)>& doomed) {
   const void* key;
   void* data;
   uint32_t next = 0;
-  std::vector<std::pair<int32_t, uint64_t>> victims;
+  std::vector<std::pair<int32_t, uint64_t>> victims;  // collected first: no deletes while iterating
   int32_t pos;
   while ((pos = rte_hash_iterate(fdb_, &key, &data, &next)) >= 0) {
     const FdbEntry& e = entries_[pos];
-    const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
-    if (!e.is_static.load(std::memory_order_relaxed) && now_s > seen && now_s - seen >= aging_s) {
+    if (!e.is_static.load(std::memory_order_relaxed) && doomed(e)) {
       victims.emplace_back(pos, *static_cast<const uint64_t*>(key));
     }
   }
-  for (const auto& [p, k] : victims) {
-    erase_at(p, k);
-    ++aged;
-  }
+  for (const auto& [p, k] : victims) erase_at(p, k);
+  return static_cast<unsigned>(victims.size());
+}
+
+unsigned BridgeDomainState::age(uint32_t now_s, uint32_t aging_s) {
+  const unsigned aged = erase_dynamic_if([&](const FdbEntry& e) {
+    const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
+    return now_s > seen && now_s - seen >= aging_s;
+  });
   ages += aged;
   reclaim();
   return aged;
 }
 
 unsigned BridgeDomainState::flush_dynamic(std::optional<uint64_t> only_loc) {
-  const void* key;
-  void* data;
-  uint32_t next = 0;
-  std::vector<std::pair<int32_t, uint64_t>> victims;
-  int32_t pos;
-  while ((pos = rte_hash_iterate(fdb_, &key, &data, &next)) >= 0) {
-    const FdbEntry& e = entries_[pos];
-    if (e.is_static.load(std::memory_order_relaxed)) continue;
-    if (only_loc && e.location.load(std::memory_order_relaxed) != *only_loc) continue;
-    victims.emplace_back(pos, *static_cast<const uint64_t*>(key));
-  }
-  for (const auto& [p, k] : victims) erase_at(p, k);
-  return static_cast<unsigned>(victims.size());
+  return erase_dynamic_if([&](const FdbEntry& e) {
+    return !only_loc || e.location.load(std::memory_order_relaxed) == *only_loc;
+  });
 }
 
 bool BridgeDomainState::set_neighbor(const IpAddress& ip, const MacAddress& mac, bool is_static) {

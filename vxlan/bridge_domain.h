@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,6 +177,7 @@ class BridgeDomainState {
  private:
   BridgeDomainState() = default;
   void erase_at(int32_t pos, const uint64_t& key);
+  unsigned erase_dynamic_if(const std::function<bool(const FdbEntry&)>& doomed);
 
   uint32_t vni_ = 0;
   unsigned max_entries_ = 0;

@@ -123,19 +123,37 @@ inline uint64_t load_bytes(const uint8_t* p, size_t n) {
   }
 }
 
+/// Offset just past the EtherType (after at most one VLAN tag); `type` is
+/// that EtherType. The frame must hold an Ethernet header.
+size_t inner_l3(const uint8_t* f, size_t len, uint16_t& type) {
+  size_t off = 12;
+  type = be16(f + off);
+  if (type == kEtherVlan && len >= off + 6) {
+    off += 4;
+    type = be16(f + off);
+  }
+  return off + 2;
+}
+
+/// Offset of the inner IP header (after at most one VLAN tag) and its version, or 0.
+size_t inner_ip(const uint8_t* f, size_t len, uint8_t& version) {
+  version = 0;
+  if (len < kEthHeader) return 0;
+  uint16_t type;
+  const size_t off = inner_l3(f, len, type);
+  if (type == kEtherIpv4 && len >= off + kIpv4Header && (f[off] >> 4) == 4) version = 4;
+  else if (type == kEtherIpv6 && len >= off + kIpv6Header && (f[off] >> 4) == 6) version = 6;
+  return version ? off : 0;
+}
+
 }  // namespace
 
 uint32_t inner_flow_hash(const uint8_t* f, size_t len) {
   if (len < kEthHeader) return 0;
   uint64_t h = mix(0, load_bytes(f, 8));
   h = mix(h, load_bytes(f + 8, 6));
-  size_t off = 12;
-  uint16_t type = be16(f + off);
-  if (type == kEtherVlan && len >= off + 6) {
-    off += 4;
-    type = be16(f + off);
-  }
-  off += 2;
+  uint16_t type;
+  const size_t off = inner_l3(f, len, type);
   h = mix(h, type);
   if (type == kEtherIpv4 && len >= off + kIpv4Header) {
     const uint8_t* ip = f + off;
@@ -165,40 +183,16 @@ uint32_t inner_flow_hash(const uint8_t* f, size_t len) {
 }
 
 uint8_t inner_dscp(const uint8_t* f, size_t len) {
+  // Only the first two bytes of the IP header are needed.
   if (len < kEthHeader) return 0;
-  size_t off = 12;
-  uint16_t type = be16(f + off);
-  if (type == kEtherVlan && len >= off + 6) {
-    off += 4;
-    type = be16(f + off);
-  }
-  off += 2;
-  if (type == kEtherIpv4 && len > off + 1 && (f[off] >> 4) == 4) return f[off + 1] >> 2;
-  if (type == kEtherIpv6 && len > off + 1 && (f[off] >> 4) == 6) {
-    return static_cast<uint8_t>(((f[off] & 0x0f) << 2) | (f[off + 1] >> 6));
-  }
+  uint16_t type;
+  const size_t off = inner_l3(f, len, type);
+  if (len < off + 2) return 0;
+  if (type == kEtherIpv4 && (f[off] >> 4) == 4) return f[off + 1] >> 2;
+  if (type == kEtherIpv6 && (f[off] >> 4) == 6) return static_cast<uint8_t>(((f[off] & 0x0f) << 2) | (f[off + 1] >> 6));
   return 0;
 }
 
-namespace {
-
-/// Offset of the inner IP header (after at most one VLAN tag) and its version, or 0.
-size_t inner_ip(const uint8_t* f, size_t len, uint8_t& version) {
-  version = 0;
-  if (len < kEthHeader) return 0;
-  size_t off = 12;
-  uint16_t type = be16(f + off);
-  if (type == kEtherVlan && len >= off + 6) {
-    off += 4;
-    type = be16(f + off);
-  }
-  off += 2;
-  if (type == kEtherIpv4 && len >= off + kIpv4Header && (f[off] >> 4) == 4) version = 4;
-  else if (type == kEtherIpv6 && len >= off + kIpv6Header && (f[off] >> 4) == 6) version = 6;
-  return version ? off : 0;
-}
-
-}  // namespace
 
 uint8_t inner_ecn(const uint8_t* f, size_t len) {
   uint8_t v;

@@ -23,19 +23,12 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import lab as labmod  # noqa: E402
+from lab import ping_loss  # noqa: E402
 from lab import (DUT_UL_IP, DUT_UL_IP6, HA_IP, HA_IP6, HA_MAC, HB1_IP, HB1_IP6, HB1_MAC, HB2_IP,  # noqa: E402
                  HB2_IP6, HB2_MAC, V1_UL_IP, V1_UL_IP6, V2_UL_IP, V2_UL_IP6, VNI, VX_HOST_MTU)
 
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
 MARKER_ETHERTYPE = 0x88b5  # IEEE local experimental: nothing else on the lab uses it
-
-
-def ping_loss(lab, ns, dst, count, interval="0.2", v6=False):
-    cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", dst]
-    out = lab.exec(ns, cmd, check=False, timeout=count * float(interval) + 30).stdout
-    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    assert m, out
-    return int(m.group(1)) - int(m.group(2)), out
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=10):

@@ -7,7 +7,6 @@ the CMake build tree.
 """
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,17 +19,10 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import lab as labmod  # noqa: E402
+from lab import ping_loss  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
-
-
-def ping_loss(lab, ns, dst, count, interval="0.2", v6=False):
-    cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", dst]
-    out = lab.exec(ns, cmd, check=False, timeout=count * float(interval) + 30).stdout
-    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    assert m, out
-    return int(m.group(1)) - int(m.group(2)), out
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
