@@ -188,7 +188,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   }
 
   dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
-  dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring()));
+  dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
   dp->pipeline_.push_back(std::make_unique<XconnectStage>());
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
       dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_,

@@ -67,6 +67,7 @@ std::shared_ptr<BridgeDomainState> BridgeDomainState::create(uint32_t vni, unsig
   bd->workers_ = workers;
   bd->qsbr_ = qsbr;
   const unsigned id = g_tables.fetch_add(1);
+  bd->id_ = id + 1;  // 0 never names a bridge domain (empty cache entries)
   // Slack above the limit: deleted slots wait out a grace period before reuse.
   const unsigned capacity = max_fdb_entries + 256;
   bd->fdb_ = make_hash("mrd_fdb_" + std::to_string(id), capacity, sizeof(uint64_t));
@@ -88,6 +89,7 @@ BridgeDomainState::~BridgeDomainState() {
 
 void BridgeDomainState::erase_at(int32_t pos, const uint64_t& key) {
   if (rte_hash_del_key(fdb_, &key) < 0) return;
+  generation_.fetch_add(1, std::memory_order_release);
   entries_[pos].location.store(0, std::memory_order_release);
   entries_[pos].is_static.store(false, std::memory_order_relaxed);
   --fdb_count_;

@@ -122,6 +122,11 @@ class BridgeDomainState {
     rte_hash_lookup_bulk(fdb_, keys, n, positions);
   }
   FdbEntry* entry_at(int32_t position) const { return position >= 0 ? &entries_[position] : nullptr; }
+  /// Advances whenever a key is deleted (its position may later be reused):
+  /// per-worker caches of key -> position are valid only for one generation.
+  uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
+  /// Unique for the life of the process (addresses can be reused, this cannot).
+  uint64_t id() const { return id_; }
   /// Packed MAC (bit 48 = static) or nullopt.
   std::optional<uint64_t> neighbor(const uint8_t* ip, bool ipv6) const {
     const NeighborKey key = neighbor_key(ip, ipv6);
@@ -186,6 +191,8 @@ class BridgeDomainState {
   rte_hash* neighbors_ = nullptr;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<FdbEntry[]> entries_;
+  std::atomic<uint32_t> generation_{0};
+  uint64_t id_ = 0;
   size_t fdb_count_ = 0;
   size_t neighbor_count_ = 0;
   std::unique_ptr<BdWorkerCounters[]> worker_counters_;

@@ -31,6 +31,7 @@ struct Ctx {
   // FDB positions looked up in bulk for the whole burst (when every packet
   // is in one bridge domain): source and destination MAC of packet i.
   const BridgeDomainState* bulk_state = nullptr;
+  VxlanStage::EmcEntry* emc = nullptr;
   uint16_t bulk_inner_offset = 0;
   int32_t src_pos[dataplane::kMaxBurst];
   int32_t dst_pos[dataplane::kMaxBurst];
@@ -512,13 +513,48 @@ void bulk_lookup(Ctx& x, PortRole role) {
     dst_ptrs[i] = &dst_keys[i];
     src_ptrs[i] = &src_keys[i];
   }
-  common->state->lookup_bulk(src_ptrs, b.count, x.src_pos);
-  common->state->lookup_bulk(dst_ptrs, b.count, x.dst_pos);
-  x.bulk_state = common->state.get();
+  // Exact-match cache first; only the misses go to rte_hash (in bulk).
+  const BridgeDomainState* state = common->state.get();
+  const uint32_t gen = state->generation();
+  const uint64_t bd_id = state->id();
+  VxlanStage::EmcEntry* emc = x.emc;
+  auto slot_of = [&](uint64_t key) -> VxlanStage::EmcEntry& {
+    const uint64_t h = (key ^ bd_id << 48) * 0x9e3779b97f4a7c15ULL;
+    return emc[h >> 51];  // 13 bits: kEmcEntries == 8192
+  };
+  for (int side = 0; side < 2; ++side) {
+    const uint64_t* keys = side ? dst_keys : src_keys;
+    const void** ptrs = side ? dst_ptrs : src_ptrs;
+    int32_t* pos = side ? x.dst_pos : x.src_pos;
+    const void* miss_ptrs[dataplane::kMaxBurst];
+    uint16_t miss_index[dataplane::kMaxBurst];
+    unsigned misses = 0;
+    for (uint16_t i = 0; i < b.count; ++i) {
+      const VxlanStage::EmcEntry& e = slot_of(keys[i]);
+      if (e.key == keys[i] && e.bd == bd_id && e.generation == gen) {
+        pos[i] = e.position;
+      } else {
+        miss_index[misses] = i;
+        miss_ptrs[misses++] = ptrs[i];
+      }
+    }
+    if (!misses) continue;
+    int32_t found[dataplane::kMaxBurst];
+    state->lookup_bulk(miss_ptrs, misses, found);
+    for (unsigned k = 0; k < misses; ++k) {
+      const uint16_t i = miss_index[k];
+      pos[i] = found[k];
+      if (found[k] >= 0) slot_of(keys[i]) = {keys[i], bd_id, gen, found[k]};
+    }
+  }
+  x.bulk_state = state;
   x.bulk_inner_offset = inner_offset;
 }
 
 }  // namespace
+
+VxlanStage::VxlanStage(rte_mempool* pool, rte_ring* learn_ring, unsigned workers)
+    : pool_(pool), learn_ring_(learn_ring), emc_(std::make_unique<EmcEntry[]>(size_t{workers} * kEmcEntries)) {}
 
 void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
   const VxlanTables* vx = sc.tables.vxlan.get();
@@ -526,6 +562,7 @@ void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
   const PortRole role = vx->role[b.rx_port];
   if (role == PortRole::kNone) return;
   Ctx x(*vx, b, sc, pool_, learn_ring_, static_cast<uint32_t>(sc.now_tsc / vx->tsc_hz));
+  x.emc = emc(sc.worker);
   bulk_lookup(x, role);
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;

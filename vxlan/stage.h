@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -38,15 +39,26 @@ class VxlanStage final : public dataplane::Stage {
  public:
   /// `pool` supplies replica headers and clones; `learn_ring` carries
   /// LearnEvents to the control lcore (multi-producer).
-  VxlanStage(rte_mempool* pool, rte_ring* learn_ring) : pool_(pool), learn_ring_(learn_ring) {}
+  VxlanStage(rte_mempool* pool, rte_ring* learn_ring, unsigned workers);
   const char* name() const override { return "vxlan"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
 
-  struct Burst;
+  /// A per-worker exact-match cache in front of the FDB (as OVS's EMC):
+  /// (bridge domain, MAC) -> hash position, valid for one FDB generation.
+  /// Direct-mapped; only hits are cached. Each worker writes only its own.
+  struct EmcEntry {
+    uint64_t key = 0;
+    uint64_t bd = 0;  // BridgeDomainState::id()
+    uint32_t generation = 0;
+    int32_t position = -1;
+  };
+  static constexpr size_t kEmcEntries = 8192;
+  EmcEntry* emc(unsigned worker) const { return emc_.get() + size_t{worker} * kEmcEntries; }
 
  private:
   rte_mempool* pool_;
   rte_ring* learn_ring_;
+  std::unique_ptr<EmcEntry[]> emc_;
 };
 
 }  // namespace meridian::vxlan
