@@ -630,9 +630,9 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
     for (const auto& ip : bd.flood) {
       if (auto s = slot_by_ip_.find(ip); s != slot_by_ip_.end()) b.flood_vteps.push_back(s->second);
     }
-    t->bd_by_vni[bd.vni] = index;
     t->bds.push_back(std::move(b));
   }
+  t->index_vnis();
   tables_ = std::move(t);
   dirty_ = false;
   return tables_;

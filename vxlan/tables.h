@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "bridge_domain.h"
@@ -64,16 +63,42 @@ struct VxlanTables {
   std::array<std::unique_ptr<AccessPort>, dataplane::kMaxPorts> access;
   std::array<UnderlayPort, dataplane::kMaxPorts> underlay{};
   std::vector<BdTables> bds;
-  std::unordered_map<uint32_t, uint16_t> bd_by_vni;
+  /// VNI -> index into bds: open addressing, linear probing, power-of-two
+  /// size at least twice the bridge domains (a VNI of 0 marks a free slot).
+  struct VniSlot {
+    uint32_t vni = 0;
+    uint16_t bd = kNoBd;
+  };
+  std::vector<VniSlot> vni_slots;
   std::vector<RemoteVtep> vteps;  // indexed by slot
   uint16_t udp_port = kDefaultVxlanPort;
   uint16_t source_port_min = 49152, source_port_max = 65535;
   int dscp = -1;  // -1: copy the inner DSCP
   uint64_t tsc_hz = 1;
 
+  static size_t vni_hash(uint32_t vni) { return static_cast<size_t>((vni * 0x9e3779b1u) >> 8); }
   const BdTables* bd_for_vni(uint32_t vni) const {
-    auto it = bd_by_vni.find(vni);
-    return it == bd_by_vni.end() ? nullptr : &bds[it->second];
+    if (vni_slots.empty() || vni == 0) return nullptr;
+    const size_t mask = vni_slots.size() - 1;
+    for (size_t i = vni_hash(vni) & mask;; i = (i + 1) & mask) {
+      const VniSlot& s = vni_slots[i];
+      if (s.vni == vni) return &bds[s.bd];
+      if (s.vni == 0) return nullptr;
+    }
+  }
+  /// Builds vni_slots from bds.
+  void index_vnis() {
+    size_t size = 8;
+    while (size < 2 * bds.size()) size *= 2;
+    vni_slots.assign(size, VniSlot{});
+    for (size_t b = 0; b < bds.size(); ++b) {
+      for (size_t i = vni_hash(bds[b].vni) & (size - 1);; i = (i + 1) & (size - 1)) {
+        if (vni_slots[i].vni == 0) {
+          vni_slots[i] = {bds[b].vni, static_cast<uint16_t>(b)};
+          break;
+        }
+      }
+    }
   }
 };
 

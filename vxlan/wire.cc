@@ -5,6 +5,11 @@ namespace meridian::vxlan {
 uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum) {
   uint64_t acc = sum;
   size_t i = 0;
+  // Four bytes at a time: the one's-complement sum of 32-bit big-endian words
+  // folds to the same 16-bit sum (RFC 1071), in a quarter of the additions.
+  for (; i + 3 < len; i += 4) acc += be32(data + i);
+  acc = (acc & 0xffffffff) + (acc >> 32);
+  acc = (acc >> 16) + (acc & 0xffff) + 0;  // keep it a 16-bit-word sum
   for (; i + 1 < len; i += 2) acc += uint32_t{data[i]} << 8 | data[i + 1];
   if (i < len) acc += uint32_t{data[i]} << 8;
   while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
