@@ -89,6 +89,7 @@ void parse_vtep(const nlohmann::json& j, const std::string& path, VtepConfig& v,
     else r.error(p, "expected \"copy\" or a DSCP value between 0 and 63");
   });
   r.read_uint("neighbor_timeout_seconds", v.neighbor_timeout_seconds, 10, 86400);
+  r.read_bool("icmp_too_big", v.icmp_too_big);
   r.read_array("interfaces", [&](const nlohmann::json& e, const std::string& p) {
     v.interfaces.emplace_back();
     parse_interface(e, p, v.interfaces.back(), errors);
@@ -345,6 +346,7 @@ nlohmann::json to_json(const VxlanConfig& vx) {
                          {"source_port_max", v.source_port_max},
                          {"ttl", v.ttl},
                          {"neighbor_timeout_seconds", v.neighbor_timeout_seconds},
+                         {"icmp_too_big", v.icmp_too_big},
                          {"interfaces", interfaces},
                          {"routes", routes},
                          {"neighbors", neighbors}};

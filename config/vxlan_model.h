@@ -50,6 +50,9 @@ struct VtepConfig {
   std::vector<UnderlayInterface> interfaces;
   std::vector<UnderlayRoute> routes;
   std::vector<UnderlayNeighbor> neighbors;
+  /// Answer a unicast frame too big for the underlay with ICMP Fragmentation
+  /// Needed (IPv4 with DF) / Packet Too Big (IPv6) to the inner source.
+  bool icmp_too_big = false;
   /// Seconds a resolved underlay neighbour stays valid before re-resolution.
   unsigned neighbor_timeout_seconds = 300;
   bool operator==(const VtepConfig&) const = default;

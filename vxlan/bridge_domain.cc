@@ -49,6 +49,7 @@ BdCounterTotals BdCounterTotals::minus(const BdCounterTotals& b) const {
   sub(r.replicas, b.replicas);
   sub(r.arp_suppressed, b.arp_suppressed);
   sub(r.learn_events_lost, b.learn_events_lost);
+  sub(r.icmp_too_big, b.icmp_too_big);
   sub(r.learns, b.learns);
   sub(r.moves, b.moves);
   sub(r.ages, b.ages);
@@ -297,6 +298,7 @@ BdCounterTotals BridgeDomainState::totals() const {
     t.replicas += c.replicas.load();
     t.arp_suppressed += c.arp_suppressed.load();
     t.learn_events_lost += c.learn_events_lost.load();
+    t.icmp_too_big += c.icmp_too_big.load();
     for (size_t i = 0; i < kDropReasonCount; ++i) t.drops[i] += c.drops[i].load();
   }
   t.learns = learns;

@@ -57,14 +57,14 @@ struct FdbEntry {
 /// Counters one worker writes for one bridge domain.
 struct alignas(dataplane::kCacheLine) BdWorkerCounters {
   SingleWriterCounter encap_packets, encap_bytes, decap_packets, decap_bytes;
-  SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost;
+  SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost, icmp_too_big;
   std::array<SingleWriterCounter, kDropReasonCount> drops;
 };
 
 /// Plain sums, for the API and /metrics.
 struct BdCounterTotals {
   uint64_t encap_packets = 0, encap_bytes = 0, decap_packets = 0, decap_bytes = 0;
-  uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0;
+  uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0, icmp_too_big = 0;
   uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
   BdCounterTotals minus(const BdCounterTotals& baseline) const;

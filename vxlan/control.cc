@@ -566,6 +566,7 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
   t->source_port_min = static_cast<uint16_t>(v.source_port_min);
   t->source_port_max = static_cast<uint16_t>(v.source_port_max);
   t->dscp = v.dscp ? static_cast<int>(*v.dscp) : -1;
+  t->icmp_too_big = v.icmp_too_big;
   t->tsc_hz = tsc_hz_;
   for (const auto& u : v.interfaces) {
     const PortInfo* port = port_by_name(u.port);
@@ -728,6 +729,7 @@ nlohmann::json counters_json(const BdCounterTotals& t) {
           {"arp_suppressed", t.arp_suppressed}, {"learns", t.learns},
           {"moves", t.moves},                 {"ages", t.ages},
           {"learn_limit", t.learn_limit},     {"learn_events_lost", t.learn_events_lost},
+          {"icmp_too_big", t.icmp_too_big},
           {"drops", drops}};
 }
 
@@ -777,6 +779,7 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
   family("meridian_vxlan_fdb_moves_total", "MAC addresses that moved", &BdCounterTotals::moves);
   family("meridian_vxlan_fdb_ages_total", "MAC addresses aged out", &BdCounterTotals::ages);
   family("meridian_vxlan_fdb_learn_limit_total", "Learns refused because the FDB was full", &BdCounterTotals::learn_limit);
+  family("meridian_vxlan_icmp_too_big_total", "ICMP Fragmentation Needed / Packet Too Big sent for oversize frames", &BdCounterTotals::icmp_too_big);
   family("meridian_vxlan_learn_events_lost_total", "Learn events lost to a full learn ring", &BdCounterTotals::learn_events_lost);
   out.counter("meridian_vxlan_drops_total", "Frames dropped in a bridge domain, by reason");
   for (const auto& [vni, t] : totals) {

@@ -163,12 +163,35 @@ bool fits_mtu(const RemoteVtep& v, uint32_t inner_len) {
   return inner_len + v.outer.length - kEthHeader <= v.mtu;
 }
 
+void deliver_local(Ctx& x, uint16_t i, BdWorkerCounters& c, const LocalTarget& t);
+
+/// A unicast frame too big for the tunnel: dropped (counted as
+/// mtu_exceeded) and, when configured, answered with ICMP "too big" in place
+/// back out of the ingress attachment.
+void too_big(Ctx& x, uint16_t i, BdWorkerCounters& c, const RemoteVtep& v, const LocalTarget* ingress) {
+  rte_mbuf* m = x.b.pkts[i];
+  uint8_t reply[kTooBigMax];
+  const uint16_t inner_mtu = static_cast<uint16_t>(v.mtu - (v.outer.length - kEthHeader) - kEthHeader);
+  const size_t n = x.vx.icmp_too_big && ingress && m->nb_segs == 1
+                       ? build_too_big(reply, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu)
+                       : 0;
+  if (!n) return x.drop(i, &c, DropReason::kMtuExceeded);
+  // The original is not delivered: count it, then reuse its buffer for the reply.
+  c.drops[static_cast<size_t>(DropReason::kMtuExceeded)].add(1);
+  x.sc.counters->ports[x.b.rx_port].drop(DropReason::kMtuExceeded);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - n));
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), reply, n);
+  c.icmp_too_big.add(1);
+  deliver_local(x, i, c, *ingress);
+}
+
 /// Unicast encapsulation in place: outer headers go into the headroom.
-void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const RemoteVtep& v) {
+void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const RemoteVtep& v,
+                   const LocalTarget* ingress = nullptr) {
   rte_mbuf* m = x.b.pkts[i];
   if (!v.resolved) return x.drop(i, &c, DropReason::kUnderlayUnresolved);
   const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-  if (!fits_mtu(v, inner_len)) return x.drop(i, &c, DropReason::kMtuExceeded);
+  if (!fits_mtu(v, inner_len)) return too_big(x, i, c, v, ingress);
   const EncapParams p = encap_params(x.vx, m);
   auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, v.outer.length));
   if (!out) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
@@ -402,7 +425,7 @@ void access_ingress(Ctx& x, uint16_t i) {
     return deliver_local(x, i, c, t);
   }
   if (location::is_remote(loc) && location::vtep(loc) < x.vx.vteps.size()) {
-    return encap_unicast(x, i, bd, c, x.vx.vteps[location::vtep(loc)]);
+    return encap_unicast(x, i, bd, c, x.vx.vteps[location::vtep(loc)], &ingress);
   }
   flood(x, i, bd, c, &ingress);
 }

@@ -169,6 +169,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Any input as an inner frame.
   (void)inner_flow_hash(data, size);
   FUZZ_CHECK(inner_dscp(data, size) < 64);
+  FUZZ_CHECK(inner_ecn(data, size) < 4);
+  {
+    // ICMP "too big": bounded, and a reply is itself never answered.
+    std::vector<uint8_t> reply(kTooBigMax);
+    const size_t n = build_too_big(reply.data(), data, size, 1450);
+    FUZZ_CHECK(n <= kTooBigMax);
+    if (n) {
+      std::vector<uint8_t> again(kTooBigMax);
+      FUZZ_CHECK(build_too_big(again.data(), reply.data(), n, 1450) == 0);
+    }
+    // CE propagation keeps the length and never touches non-IP frames' bytes.
+    std::vector<uint8_t> copy(data, data + size);
+    (void)ecn_decapsulate(3, copy.data(), copy.size());
+  }
   if (size >= 1) build_in_place(data, size);
   return 0;
 }

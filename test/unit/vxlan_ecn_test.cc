@@ -72,3 +72,71 @@ TEST(VxlanEcn, DecapPropagatesCeOnlyToEcnCapableInnerPackets) {
 
 }  // namespace
 }  // namespace meridian::vxlan
+
+namespace meridian::vxlan {
+namespace {
+
+TEST(VxlanTooBig, Ipv4FragmentationNeededQuotesTheHeaderAndComesFromTheDestination) {
+  auto f = ipv4_frame(0);
+  const uint8_t dst_mac[6] = {2, 0xbb, 0, 0, 0, 1}, src_mac[6] = {2, 0xaa, 0, 0, 0, 1};
+  std::memcpy(f.data(), dst_mac, 6);
+  std::memcpy(f.data() + 6, src_mac, 6);
+  uint8_t* ip = f.data() + 14;
+  put16(ip + 6, 0x4000);  // DF
+  put16(ip + 10, 0);
+  put16(ip + 10, ipv4_header_checksum(ip, 20));
+  uint8_t out[kTooBigMax];
+  const size_t n = build_too_big(out, f.data(), f.size(), 1450);
+  ASSERT_EQ(n, 14u + 20 + 8 + 28);
+  EXPECT_EQ(std::memcmp(out, src_mac, 6), 0);
+  EXPECT_EQ(std::memcmp(out + 6, dst_mac, 6), 0);
+  const uint8_t* oip = out + 14;
+  EXPECT_EQ(checksum_finish(checksum_add(oip, 20, 0)), 0);
+  EXPECT_EQ(std::memcmp(oip + 12, ip + 16, 4), 0) << "from the original destination";
+  EXPECT_EQ(std::memcmp(oip + 16, ip + 12, 4), 0) << "to the original source";
+  const uint8_t* icmp = oip + 20;
+  EXPECT_EQ(icmp[0], 3);
+  EXPECT_EQ(icmp[1], 4);
+  EXPECT_EQ(be16(icmp + 6), 1450);
+  EXPECT_EQ(checksum_finish(checksum_add(icmp, 36, 0)), 0);
+  EXPECT_EQ(std::memcmp(icmp + 8, ip, 28), 0) << "quotes the IP header and 8 bytes";
+
+  put16(ip + 6, 0);  // no DF: the sender allows fragmentation, which we never do: no reply
+  EXPECT_EQ(build_too_big(out, f.data(), f.size(), 1450), 0u);
+  std::vector<uint8_t> arp(42, 0);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  EXPECT_EQ(build_too_big(out, arp.data(), arp.size(), 1450), 0u);
+}
+
+TEST(VxlanTooBig, Ipv6PacketTooBigFitsTheMinimumMtuAndNeverAnswersAnError) {
+  std::vector<uint8_t> f(14 + 40 + 1400, 0x5a);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  uint8_t* ip = f.data() + 14;
+  std::memset(ip, 0, 40);
+  ip[0] = 0x60;
+  put16(ip + 4, 1400);
+  ip[6] = kProtoUdp;
+  ip[7] = 64;
+  ip[8] = 0xfd;
+  ip[23] = 1;
+  ip[24] = 0xfd;
+  ip[39] = 2;
+  uint8_t out[kTooBigMax];
+  const size_t n = build_too_big(out, f.data(), f.size(), 1430);
+  ASSERT_EQ(n, kTooBigMax);
+  EXPECT_LE(n - 14, 1280u) << "an ICMPv6 error fits the IPv6 minimum MTU";
+  const uint8_t* oip = out + 14;
+  const uint8_t* icmp = oip + 40;
+  EXPECT_EQ(icmp[0], 2);
+  EXPECT_EQ(be16(icmp + 6), 1430);
+  const uint16_t plen = be16(oip + 4);
+  EXPECT_EQ(checksum_finish(checksum_add(icmp, plen, ipv6_pseudo_sum(oip + 8, oip + 24, plen, kProtoIcmpv6))), 0);
+  ip[6] = kProtoIcmpv6;
+  ip[40] = 1;  // destination unreachable: an error, never answered
+  EXPECT_EQ(build_too_big(out, f.data(), f.size(), 1430), 0u);
+}
+
+}  // namespace
+}  // namespace meridian::vxlan
