@@ -9,6 +9,7 @@ namespace meridian::vxlan {
 namespace {
 
 std::atomic<unsigned> g_tables{0};
+std::atomic<uint32_t> g_fdb_generation{1};
 
 rte_hash* make_hash(const std::string& name, unsigned entries, unsigned key_len) {
   rte_hash_parameters p{};
@@ -68,7 +69,8 @@ std::shared_ptr<BridgeDomainState> BridgeDomainState::create(uint32_t vni, unsig
   bd->workers_ = workers;
   bd->qsbr_ = qsbr;
   const unsigned id = g_tables.fetch_add(1);
-  bd->id_ = id + 1;  // 0 never names a bridge domain (empty cache entries)
+  bd->id_ = (id % 0xffff) + 1;  // never 0: empty cache entries carry tag 0
+  g_fdb_generation.fetch_add(1, std::memory_order_release);
   // Slack above the limit: deleted slots wait out a grace period before reuse.
   const unsigned capacity = max_fdb_entries + 256;
   bd->fdb_ = make_hash("mrd_fdb_" + std::to_string(id), capacity, sizeof(uint64_t));
@@ -83,14 +85,17 @@ std::shared_ptr<BridgeDomainState> BridgeDomainState::create(uint32_t vni, unsig
   return bd;
 }
 
+uint32_t BridgeDomainState::generation() const { return g_fdb_generation.load(std::memory_order_acquire); }
+
 BridgeDomainState::~BridgeDomainState() {
+  g_fdb_generation.fetch_add(1, std::memory_order_release);
   rte_hash_free(fdb_);
   rte_hash_free(neighbors_);
 }
 
 void BridgeDomainState::erase_at(int32_t pos, const uint64_t& key) {
   if (rte_hash_del_key(fdb_, &key) < 0) return;
-  generation_.fetch_add(1, std::memory_order_release);
+  g_fdb_generation.fetch_add(1, std::memory_order_release);
   entries_[pos].location.store(0, std::memory_order_release);
   entries_[pos].is_static.store(false, std::memory_order_relaxed);
   --fdb_count_;

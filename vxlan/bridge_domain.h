@@ -122,10 +122,13 @@ class BridgeDomainState {
     rte_hash_lookup_bulk(fdb_, keys, n, positions);
   }
   FdbEntry* entry_at(int32_t position) const { return position >= 0 ? &entries_[position] : nullptr; }
-  /// Advances whenever a key is deleted (its position may later be reused):
-  /// per-worker caches of key -> position are valid only for one generation.
-  uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
-  /// Unique for the life of the process (addresses can be reused, this cannot).
+  /// One process-wide generation, advanced whenever any FDB deletes a key
+  /// (its position may be reused) and whenever a bridge domain is created or
+  /// destroyed (its cache tag may be reused): per-worker caches of
+  /// key -> position are valid only within one generation. Deletes are rare
+  /// (aging runs once a second), so invalidating every cache costs nothing.
+  uint32_t generation() const;
+  /// 1..65535, a tag for cache keys (recycled; see generation()).
   uint64_t id() const { return id_; }
   /// Packed MAC (bit 48 = static) or nullopt.
   std::optional<uint64_t> neighbor(const uint8_t* ip, bool ipv6) const {
@@ -191,7 +194,6 @@ class BridgeDomainState {
   rte_hash* neighbors_ = nullptr;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<FdbEntry[]> entries_;
-  std::atomic<uint32_t> generation_{0};
   uint64_t id_ = 0;
   size_t fdb_count_ = 0;
   size_t neighbor_count_ = 0;

@@ -539,11 +539,10 @@ void bulk_lookup(Ctx& x, PortRole role) {
   // Exact-match cache first; only the misses go to rte_hash (in bulk).
   const BridgeDomainState* state = common->state.get();
   const uint32_t gen = state->generation();
-  const uint64_t bd_id = state->id();
+  const uint64_t bd_tag = state->id() << 48;
   VxlanStage::EmcEntry* emc = x.emc;
-  auto slot_of = [&](uint64_t key) -> VxlanStage::EmcEntry& {
-    const uint64_t h = (key ^ bd_id << 48) * 0x9e3779b97f4a7c15ULL;
-    return emc[h >> 51];  // 13 bits: kEmcEntries == 8192
+  auto slot_of = [&](uint64_t tagged) -> VxlanStage::EmcEntry& {
+    return emc[(tagged * 0x9e3779b97f4a7c15ULL) >> 52];  // 12 bits: kEmcEntries == 4096
   };
   for (int side = 0; side < 2; ++side) {
     const uint64_t* keys = side ? dst_keys : src_keys;
@@ -553,8 +552,9 @@ void bulk_lookup(Ctx& x, PortRole role) {
     uint16_t miss_index[dataplane::kMaxBurst];
     unsigned misses = 0;
     for (uint16_t i = 0; i < b.count; ++i) {
-      const VxlanStage::EmcEntry& e = slot_of(keys[i]);
-      if (e.key == keys[i] && e.bd == bd_id && e.generation == gen) {
+      const uint64_t tagged = keys[i] | bd_tag;
+      const VxlanStage::EmcEntry& e = slot_of(tagged);
+      if (e.tagged_key == tagged && e.generation == gen) {
         pos[i] = e.position;
       } else {
         miss_index[misses] = i;
@@ -567,7 +567,7 @@ void bulk_lookup(Ctx& x, PortRole role) {
     for (unsigned k = 0; k < misses; ++k) {
       const uint16_t i = miss_index[k];
       pos[i] = found[k];
-      if (found[k] >= 0) slot_of(keys[i]) = {keys[i], bd_id, gen, found[k]};
+      if (found[k] >= 0) slot_of(keys[i] | bd_tag) = {keys[i] | bd_tag, gen, found[k]};
     }
   }
   x.bulk_state = state;

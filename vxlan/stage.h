@@ -47,12 +47,12 @@ class VxlanStage final : public dataplane::Stage {
   /// (bridge domain, MAC) -> hash position, valid for one FDB generation.
   /// Direct-mapped; only hits are cached. Each worker writes only its own.
   struct EmcEntry {
-    uint64_t key = 0;
-    uint64_t bd = 0;  // BridgeDomainState::id()
+    uint64_t tagged_key = 0;  // MAC in the low 48 bits, BridgeDomainState::id() in the high 16
     uint32_t generation = 0;
     int32_t position = -1;
   };
-  static constexpr size_t kEmcEntries = 8192;
+  static_assert(sizeof(EmcEntry) == 16, "four entries per cache line");
+  static constexpr size_t kEmcEntries = 4096;  // 64 KiB per worker
   EmcEntry* emc(unsigned worker) const { return emc_.get() + size_t{worker} * kEmcEntries; }
 
  private:
