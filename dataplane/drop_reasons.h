@@ -23,6 +23,7 @@ namespace meridian::dataplane {
   X(kNotVxlan, "not_vxlan", "underlay frame that is neither VXLAN to our UDP port nor ARP/ND") \
   X(kVxlanMalformed, "vxlan_malformed", "truncated or invalid outer headers, or a fragment") \
   X(kVxlanNoIFlag, "vxlan_no_i_flag", "VXLAN header without the I (valid VNI) flag")         \
+  X(kUdpChecksum, "udp_checksum", "IPv6 outer UDP checksum zero or wrong")                   \
   X(kVxlanUnknownVni, "vxlan_unknown_vni", "VXLAN VNI with no bridge domain")                \
   X(kVxlanInnerVlan, "vxlan_inner_vlan", "decapsulated frame carries a VLAN tag (RFC 7348 6.1)") \
   X(kEcnNotCapable, "ecn_ce_not_ect", "outer CE over a not-ECN-capable inner packet (RFC 6040)") \

@@ -441,6 +441,7 @@ void underlay_ingress(Ctx& x, uint16_t i) {
     case UnderlayStatus::kNotVxlan:
     case UnderlayStatus::kOtherEtherType: return x.drop(i, nullptr, DropReason::kNotVxlan);
     case UnderlayStatus::kNoIFlag: return x.drop(i, nullptr, DropReason::kVxlanNoIFlag);
+    case UnderlayStatus::kBadChecksum: return x.drop(i, nullptr, DropReason::kUdpChecksum);
     default: return x.drop(i, nullptr, DropReason::kVxlanMalformed);
   }
   const UnderlayPort& up = x.vx.underlay[x.b.rx_port];

@@ -103,6 +103,16 @@ void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t sr
   vx[6] = static_cast<uint8_t>(vni);
 }
 
+void finish_udp6_checksum(uint8_t* outer) {
+  uint8_t* ip = outer + kEthHeader;
+  uint8_t* udp = ip + kIpv6Header;
+  const uint16_t udp_len = be16(udp + 4);
+  put16(udp + 6, 0);
+  const uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, kProtoUdp);
+  const uint16_t c = checksum_finish(checksum_add(udp, udp_len, sum));
+  put16(udp + 6, c == 0 ? 0xffff : c);
+}
+
 namespace {
 
 inline uint64_t mix(uint64_t h, uint64_t v) {
@@ -291,6 +301,11 @@ UnderlayStatus classify_underlay(const uint8_t* f, size_t len, uint16_t vxlan_po
   if (udp_len < kUdpHeader + kVxlanHeader + kEthHeader || udp_len > udp_avail) return UnderlayStatus::kTruncated;
   const uint8_t* vx = udp + kUdpHeader;
   if (!(vx[0] & kVxlanFlagI)) return UnderlayStatus::kNoIFlag;
+  if (out.ipv6) {
+    if (be16(udp + 6) == 0) return UnderlayStatus::kBadChecksum;
+    const uint32_t sum = ipv6_pseudo_sum(out.src_ip, out.dst_ip, static_cast<uint32_t>(udp_len), kProtoUdp);
+    if (checksum_finish(checksum_add(udp, udp_len, sum)) != 0) return UnderlayStatus::kBadChecksum;
+  }
   out.vni = uint32_t{vx[4]} << 16 | uint32_t{vx[5]} << 8 | vx[6];
   out.inner_offset = static_cast<uint16_t>(vx + kVxlanHeader - f);
   out.inner_length = static_cast<uint16_t>(udp_len - kUdpHeader - kVxlanHeader);

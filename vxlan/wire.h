@@ -76,6 +76,10 @@ void build_outer_template(OuterTemplate& t, const OuterParams& p);
 void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t src_port, uint8_t dscp,
                  uint16_t inner_len, uint8_t ecn = 0);
 
+/// Fills the UDP checksum of an IPv6 outer header built by write_outer, for
+/// a contiguous frame (`outer` at the Ethernet header; the inner frame follows).
+void finish_udp6_checksum(uint8_t* outer);
+
 /// Offset of the UDP header within the outer headers.
 inline size_t outer_udp_offset(bool ipv6) { return kEthHeader + (ipv6 ? kIpv6Header : kIpv4Header); }
 
@@ -110,6 +114,7 @@ bool ecn_decapsulate(uint8_t outer, uint8_t* inner_frame, size_t len);
   X(kFragment, "fragment")                                                           \
   X(kNotVxlan, "not_vxlan")                                                          \
   X(kNoIFlag, "no_i_flag")                                                           \
+  X(kBadChecksum, "bad_checksum")                                                    \
   X(kOtherEtherType, "other_ethertype")
 
 enum class UnderlayStatus : uint8_t {
@@ -132,7 +137,10 @@ struct OuterView {
 
 /// Classifies an untagged underlay frame: ARP, ND (NS/NA), VXLAN to
 /// `vxlan_port` with the I flag and a full inner Ethernet header, or why not.
-/// Checks IPv4 header length, checksum and total length, IPv6 payload length.
+/// Checks IPv4 header length, checksum and total length, IPv6 payload length,
+/// and over IPv6 the UDP checksum, which must not be zero (RFC 8200 §8.1; the
+/// Linux kernel drops such VXLAN frames too). Structural problems are
+/// reported before a bad checksum.
 UnderlayStatus classify_underlay(const uint8_t* frame, size_t len, uint16_t vxlan_port, OuterView& out);
 
 // ---- path MTU signalling --------------------------------------------------------

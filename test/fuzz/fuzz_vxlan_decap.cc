@@ -49,6 +49,7 @@ void check_vxlan(const uint8_t* data, size_t size, const OuterView& v) {
   std::vector<uint8_t> out(t.length + inner_len);
   write_outer(out.data(), t, v.vni, sport, dscp, static_cast<uint16_t>(inner_len));
   std::memcpy(out.data() + t.length, inner, inner_len);
+  if (v.ipv6) finish_udp6_checksum(out.data());
   OuterView back;
   FUZZ_CHECK(classify_underlay(out.data(), out.size(), kDefaultVxlanPort, back) == UnderlayStatus::kVxlan);
   FUZZ_CHECK(back.vni == v.vni && back.ipv6 == v.ipv6 && back.inner_offset == t.length);

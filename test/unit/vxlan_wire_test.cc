@@ -323,13 +323,35 @@ TEST(VxlanClassify, NotVxlan) {
 TEST(VxlanClassify, NoIFlag) {
   for (Bytes f : {bytes(g::kVxlanV4), bytes(g::kVxlanV6)}) {
     const size_t vx = outer_udp_offset(f[12] == 0x86) + kUdpHeader;
-    f[vx] = 0x00;  // IPv6 UDP checksum now stale: the classifier does not verify it
+    const bool v6 = f[12] == 0x86;
+    f[vx] = 0x00;  // (a missing I flag is reported before the then-stale IPv6 checksum)
     EXPECT_EQ(classify(f), UnderlayStatus::kNoIFlag);
     f[vx] = 0xf7;  // every flag but I
     EXPECT_EQ(classify(f), UnderlayStatus::kNoIFlag);
     f[vx] = 0xff;  // reserved flags set too: still VXLAN (RFC 7348: ignored on receipt)
+    if (v6) {
+      EXPECT_EQ(classify(f), UnderlayStatus::kBadChecksum) << "the IPv6 UDP checksum is verified";
+      finish_udp6_checksum(f.data());
+    }
     EXPECT_EQ(classify(f), UnderlayStatus::kVxlan);
   }
+}
+
+TEST(VxlanClassify, Ipv6UdpChecksumMustBePresentAndRight) {
+  Bytes f = bytes(g::kVxlanV6);
+  ASSERT_EQ(classify(f), UnderlayStatus::kVxlan);
+  const size_t udp = outer_udp_offset(true);
+  Bytes zero = f;
+  zero[udp + 6] = zero[udp + 7] = 0;
+  EXPECT_EQ(classify(zero), UnderlayStatus::kBadChecksum) << "zero checksum over IPv6 (RFC 8200 8.1)";
+  Bytes flipped = f;
+  flipped.back() ^= 0x01;  // one payload bit
+  EXPECT_EQ(classify(flipped), UnderlayStatus::kBadChecksum);
+  finish_udp6_checksum(flipped.data());
+  EXPECT_EQ(classify(flipped), UnderlayStatus::kVxlan);
+  Bytes v4 = bytes(g::kVxlanV4);
+  v4.back() ^= 0x01;
+  EXPECT_EQ(classify(v4), UnderlayStatus::kVxlan) << "IPv4 VXLAN sends UDP checksum 0: not verified";
 }
 
 TEST(VxlanClassify, ArpNdAndOthers) {
