@@ -98,7 +98,6 @@ struct VxlanConfig {
   VtepConfig vtep;
   std::vector<BridgeDomainConfig> bridge_domains;
   bool operator==(const VxlanConfig&) const = default;
-  bool enabled() const { return !bridge_domains.empty() || !vtep.interfaces.empty(); }
 };
 
 inline constexpr unsigned kMaxBridgeDomains = 4096;

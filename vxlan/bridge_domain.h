@@ -107,11 +107,8 @@ class BridgeDomainState {
 
   // ---- worker side (lock-free reads) ----
   /// The entry for `mac`, or null. The entry's location may still read 0.
-  const FdbEntry* lookup(const uint8_t* mac) const {
-    const uint64_t key = fdb_key(mac);
-    const int32_t pos = rte_hash_lookup(fdb_, &key);
-    return pos >= 0 ? &entries_[pos] : nullptr;
-  }
+  const FdbEntry* lookup(const uint8_t* mac) const { return lookup_mutable(mac); }
+  /// Workers write only `last_seen` through it.
   FdbEntry* lookup_mutable(const uint8_t* mac) const {
     const uint64_t key = fdb_key(mac);
     const int32_t pos = rte_hash_lookup(fdb_, &key);

@@ -253,7 +253,6 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
       }
     }
   }
-  resolver_.set_timing({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
   // Static next hops: replace the resolver's table of them wholesale.
   NeighborResolver fresh({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
   for (const auto& [ip, e] : resolver_.entries()) {

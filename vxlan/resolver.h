@@ -47,7 +47,6 @@ class NeighborResolver {
   };
 
   explicit NeighborResolver(ResolverTiming timing = {}) : timing_(timing) {}
-  void set_timing(ResolverTiming t) { timing_ = t; }
 
   /// Starts resolving `ip` on `port` (no-op when already tracked there).
   void want(const IpAddress& ip, uint16_t port, double now);

@@ -129,14 +129,13 @@ void pop_vlan(rte_mbuf* m) {
 /// Fills the IPv6 outer UDP checksum (mandatory for IPv6, RFC 8200 §8.1).
 /// `payload_sum`, when given, is the raw sum of the inner frame (shared by replicas).
 void finish_udp6(rte_mbuf* m, uint8_t* outer, const uint32_t* payload_sum) {
+  if (!payload_sum && m->nb_segs == 1) return finish_udp6_checksum(outer);
   uint8_t* ip = outer + kEthHeader;
   uint8_t* udp = ip + kIpv6Header;
   const uint16_t udp_len = be16(udp + 4);
   uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, kProtoUdp);
   if (payload_sum) {
     sum = checksum_add(udp, kUdpHeader + kVxlanHeader, sum) + *payload_sum;
-  } else if (m->nb_segs == 1) {
-    sum = checksum_add(udp, udp_len, sum);
   } else {
     uint16_t raw = 0;  // summed in memory order: swap to the network-order sum
     rte_raw_cksum_mbuf(m, kEthHeader + kIpv6Header, udp_len, &raw);
