@@ -1,0 +1,468 @@
+#include "htb.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace meridian::qos {
+
+namespace {
+
+/// Picoseconds per byte at `bps`, scaled by 2^20 (exact for round rates, and
+/// within 1e-9 otherwise, so 100 Gbit/s with 64-byte packets stays accurate).
+uint64_t ps_per_byte_mult(uint64_t bps) {
+  const unsigned __int128 num = static_cast<unsigned __int128>(8 * kPicosPerSecond) << 20;
+  return static_cast<uint64_t>((num + bps / 2) / bps);
+}
+
+int64_t cost_ps(uint64_t bytes, uint64_t mult) {
+  return static_cast<int64_t>((static_cast<unsigned __int128>(bytes) * mult) >> 20);
+}
+
+uint64_t xorshift(uint64_t& s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+}  // namespace
+
+uint64_t default_burst(uint64_t rate_bps) { return rate_bps / 8000 + 1600; }
+
+std::string check_tree(const TreeSpec& tree) {
+  const size_t n = tree.classes.size();
+  if (n == 0) return "the tree has no classes";
+  unsigned roots = 0;
+  std::vector<bool> has_child(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const ClassSpec& c = tree.classes[i];
+    if (c.parent == kNone) {
+      ++roots;
+    } else if (c.parent >= n || c.parent == i) {
+      return "class " + std::to_string(i) + ": unknown parent";
+    } else {
+      has_child[c.parent] = true;
+    }
+    if (c.rate_bps < 8) return "class " + std::to_string(i) + ": rate below 8 bit/s";
+    if (c.ceil_bps < c.rate_bps) return "class " + std::to_string(i) + ": ceil below rate";
+    if (c.prio >= kPrios) return "class " + std::to_string(i) + ": prio above 7";
+    if (c.limit_packets == 0) return "class " + std::to_string(i) + ": queue limit of 0 packets";
+    if (c.ecn && (c.ecn->kmin_bytes >= c.ecn->kmax_bytes || !(c.ecn->pmax > 0 && c.ecn->pmax <= 1))) {
+      return "class " + std::to_string(i) + ": ECN needs kmin < kmax and 0 < pmax <= 1";
+    }
+  }
+  if (roots != 1) return "the tree needs exactly one root, found " + std::to_string(roots);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t x = static_cast<uint32_t>(i);
+    size_t depth = 0;
+    while (tree.classes[x].parent != kNone) {
+      x = tree.classes[x].parent;
+      if (++depth > n) return "class " + std::to_string(i) + ": parent cycle";
+    }
+    if (depth >= kMaxLevels) return "class " + std::to_string(i) + ": deeper than 8 levels";
+  }
+  if (tree.default_class >= n || has_child[tree.default_class]) return "the default class must be a leaf";
+  return {};
+}
+
+void fill_default_quanta(TreeSpec& tree) {
+  const size_t n = tree.classes.size();
+  std::vector<uint64_t> min_child_rate(n + 1, UINT64_MAX);  // [n] stands for "no parent"
+  auto slot = [&](const ClassSpec& c) { return c.parent == kNone ? n : c.parent; };
+  for (const auto& c : tree.classes) min_child_rate[slot(c)] = std::min(min_child_rate[slot(c)], c.rate_bps);
+  for (auto& c : tree.classes) {
+    if (c.quantum) continue;
+    const unsigned __int128 q = static_cast<unsigned __int128>(1600) * c.rate_bps / min_child_rate[slot(c)];
+    c.quantum = static_cast<uint32_t>(std::min<unsigned __int128>(q, 1u << 20));
+  }
+}
+
+HtbScheduler::HtbScheduler(TreeSpec tree, uint32_t capacity, uint64_t now_ps)
+    : classes_(tree.classes.size()),
+      default_class_(tree.default_class),
+      wheel_(kWheelSlots, kNone),
+      pkt_(capacity),
+      pkt_len_(capacity),
+      pkt_next_(capacity) {
+  fill_default_quanta(tree);
+  for (auto& r : row_) r.fill(kNone);
+  std::vector<unsigned> depth(classes_.size(), 0);
+  for (uint32_t i = 0; i < classes_.size(); ++i) {
+    for (uint32_t x = i; tree.classes[x].parent != kNone; x = tree.classes[x].parent) ++depth[i];
+  }
+  for (uint32_t i = 0; i < classes_.size(); ++i) {
+    Class& c = classes_[i];
+    c.parent = tree.classes[i].parent;
+    if (c.parent != kNone) classes_[c.parent].leaf = false;
+    c.feed.fill(kNone);
+    configure(c, tree.classes[i]);
+    c.tokens = c.burst_ps;
+    c.ctokens = c.cburst_ps;
+    c.t_c = now_ps;
+  }
+  for (uint32_t i = 0; i < classes_.size(); ++i) {
+    Class& c = classes_[i];
+    c.level = c.leaf ? 0 : static_cast<uint8_t>(kMaxLevels - 1 - depth[i]);
+  }
+  for (uint32_t i = 0; i < capacity; ++i) pkt_next_[i] = i + 1 < capacity ? i + 1 : kNone;
+  free_head_ = capacity ? 0 : kNone;
+  wheel_now_slot_ = now_ps >> kWheelShift;
+}
+
+void HtbScheduler::configure(Class& c, const ClassSpec& spec) {
+  c.spec = spec;
+  if (c.spec.quantum == 0) c.spec.quantum = 1600;
+  c.rate_mult = ps_per_byte_mult(spec.rate_bps);
+  c.ceil_mult = ps_per_byte_mult(spec.ceil_bps);
+  c.burst_ps = cost_ps(spec.burst_bytes, c.rate_mult);
+  c.cburst_ps = cost_ps(spec.cburst_bytes, c.ceil_mult);
+  c.tokens = std::min(c.tokens, c.burst_ps);
+  c.ctokens = std::min(c.ctokens, c.cburst_ps);
+}
+
+void HtbScheduler::refresh(Class& c, uint64_t now) {
+  if (now <= c.t_c) return;
+  const int64_t elapsed = static_cast<int64_t>(std::min<uint64_t>(now - c.t_c, uint64_t{1} << 60));
+  c.tokens = std::min(c.tokens + elapsed, c.burst_ps);
+  c.ctokens = std::min(c.ctokens + elapsed, c.cburst_ps);
+  c.t_c = now;
+}
+
+HtbScheduler::Mode HtbScheduler::compute_mode(const Class& c) const {
+  if (c.ctokens < 0) return Mode::kRed;
+  if (c.tokens >= 0) return Mode::kGreen;
+  // A root has nobody to borrow from: over its rate it waits like a red class.
+  return c.parent == kNone ? Mode::kRed : Mode::kYellow;
+}
+
+uint8_t HtbScheduler::demand(const Class& c) const {
+  if (!c.leaf) return c.feed_mask;
+  return c.q_packets ? static_cast<uint8_t>(1u << c.spec.prio) : 0;
+}
+
+HtbScheduler::ListNode& HtbScheduler::node(uint32_t c, ListKind kind, uint8_t prio) {
+  return classes_[c].nodes[static_cast<size_t>(kind)][prio];
+}
+
+void HtbScheduler::list_insert(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio) {
+  ListNode& n = node(c, kind, prio);
+  // A class keeps what is left of its deficit (capped at one quantum) when
+  // it rejoins a list.
+  n.deficit = std::min<int64_t>(n.deficit, classes_[c].spec.quantum);
+  if (head == kNone) {
+    n.prev = n.next = c;
+    head = c;
+    return;
+  }
+  const uint32_t tail = node(head, kind, prio).prev;
+  n.prev = tail;
+  n.next = head;
+  node(tail, kind, prio).next = c;
+  node(head, kind, prio).prev = c;
+}
+
+void HtbScheduler::list_remove(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio) {
+  ListNode& n = node(c, kind, prio);
+  if (n.next == c) {
+    head = kNone;
+  } else {
+    node(n.prev, kind, prio).next = n.next;
+    node(n.next, kind, prio).prev = n.prev;
+    if (head == c) head = n.next;
+  }
+  n.prev = n.next = kNone;
+}
+
+uint32_t HtbScheduler::drr_pick(uint32_t& head, ListKind kind, uint8_t prio) {
+  uint32_t c = head;
+  while (node(c, kind, prio).deficit <= 0) {
+    node(c, kind, prio).deficit += classes_[c].spec.quantum;
+    head = node(c, kind, prio).next;
+    c = head;
+  }
+  return c;
+}
+
+void HtbScheduler::detach(uint32_t ci) {
+  Class& c = classes_[ci];
+  for (uint8_t mask = c.row_mask; mask; mask &= mask - 1) {
+    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+    list_remove(row_[c.level][p], ci, ListKind::kRow, p);
+    if (row_[c.level][p] == kNone) row_mask_[c.level] &= static_cast<uint8_t>(~(1u << p));
+  }
+  if (!row_mask_[c.level]) level_mask_ &= static_cast<uint8_t>(~(1u << c.level));
+  for (uint8_t mask = c.offer_mask; mask; mask &= mask - 1) {
+    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+    Class& parent = classes_[c.parent];
+    list_remove(parent.feed[p], ci, ListKind::kFeed, p);
+    if (parent.feed[p] == kNone) parent.feed_mask &= static_cast<uint8_t>(~(1u << p));
+  }
+  c.row_mask = c.offer_mask = 0;
+}
+
+bool HtbScheduler::place(uint32_t ci, uint64_t now) {
+  Class& c = classes_[ci];
+  refresh(c, now);
+  const Mode m = compute_mode(c);
+  c.mode = m;
+  const uint8_t want = demand(c);
+  const bool held = now < c.held_until;
+  if ((m != Mode::kGreen || held) && want) {
+    uint64_t wait;
+    if (c.ctokens < 0) wait = static_cast<uint64_t>(-c.ctokens);
+    else if (c.tokens < 0) wait = static_cast<uint64_t>(-c.tokens);
+    else wait = c.held_until - now;
+    wheel_schedule(ci, now + wait);
+  } else if (c.on_wheel) {
+    wheel_cancel(ci);
+  }
+  // Green (and not held by an ancestor's ceil): in the rows of its level.
+  // Not red: in the parent's feeds too, so its place in the parent's DRR
+  // round survives green/yellow flips and holds. A green class is never
+  // reached through a feed: lower levels are served first. A held class is
+  // only reachable through a lender below the red ancestor, which would be
+  // red itself and out of the feeds.
+  const uint8_t row = m == Mode::kGreen && !held ? want : 0;
+  const uint8_t offer = m != Mode::kRed && c.parent != kNone ? want : 0;
+  const bool offer_changed = offer != c.offer_mask;
+  for (uint8_t mask = c.row_mask & ~row; mask; mask &= mask - 1) {
+    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+    list_remove(row_[c.level][p], ci, ListKind::kRow, p);
+    if (row_[c.level][p] == kNone) row_mask_[c.level] &= static_cast<uint8_t>(~(1u << p));
+  }
+  for (uint8_t mask = row & ~c.row_mask; mask; mask &= mask - 1) {
+    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+    list_insert(row_[c.level][p], ci, ListKind::kRow, p);
+    row_mask_[c.level] |= static_cast<uint8_t>(1u << p);
+  }
+  if (row_mask_[c.level]) level_mask_ |= static_cast<uint8_t>(1u << c.level);
+  else level_mask_ &= static_cast<uint8_t>(~(1u << c.level));
+  if (offer_changed) {
+    Class& parent = classes_[c.parent];
+    for (uint8_t mask = c.offer_mask & ~offer; mask; mask &= mask - 1) {
+      const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+      list_remove(parent.feed[p], ci, ListKind::kFeed, p);
+      if (parent.feed[p] == kNone) parent.feed_mask &= static_cast<uint8_t>(~(1u << p));
+    }
+    for (uint8_t mask = offer & ~c.offer_mask; mask; mask &= mask - 1) {
+      const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+      list_insert(parent.feed[p], ci, ListKind::kFeed, p);
+      parent.feed_mask |= static_cast<uint8_t>(1u << p);
+    }
+  }
+  c.row_mask = row;
+  c.offer_mask = offer;
+  return offer_changed;
+}
+
+void HtbScheduler::place_upwards(uint32_t c, uint64_t now) {
+  while (c != kNone && place(c, now)) c = classes_[c].parent;
+}
+
+void HtbScheduler::wheel_schedule(uint32_t ci, uint64_t when) {
+  const uint64_t width = uint64_t{1} << kWheelShift;
+  uint64_t slot = (when + width - 1) >> kWheelShift;  // never early
+  slot = std::clamp(slot, wheel_now_slot_, wheel_now_slot_ + kWheelSlots - 1);
+  Class& c = classes_[ci];
+  if (c.on_wheel) {
+    if (c.w_slot == slot) return;
+    wheel_cancel(ci);
+  }
+  const uint32_t pos = static_cast<uint32_t>(slot & (kWheelSlots - 1));
+  c.w_slot = slot;
+  c.w_prev = kNone;
+  c.w_next = wheel_[pos];
+  if (c.w_next != kNone) classes_[c.w_next].w_prev = ci;
+  wheel_[pos] = ci;
+  wheel_bits_[pos >> 6] |= uint64_t{1} << (pos & 63);
+  c.on_wheel = true;
+  ++wheel_count_;
+}
+
+void HtbScheduler::wheel_cancel(uint32_t ci) {
+  Class& c = classes_[ci];
+  if (!c.on_wheel) return;
+  const uint32_t pos = static_cast<uint32_t>(c.w_slot & (kWheelSlots - 1));
+  if (c.w_prev != kNone) classes_[c.w_prev].w_next = c.w_next;
+  else wheel_[pos] = c.w_next;
+  if (c.w_next != kNone) classes_[c.w_next].w_prev = c.w_prev;
+  if (wheel_[pos] == kNone) wheel_bits_[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
+  c.on_wheel = false;
+  --wheel_count_;
+}
+
+void HtbScheduler::wheel_advance(uint64_t now) {
+  const uint64_t target = now >> kWheelShift;  // slots starting at or before now are due
+  if (target < wheel_now_slot_) return;
+  // Detach every due class first, then move the wheel past `target`, so a
+  // class re-scheduled while being placed lands in a future slot.
+  uint32_t due = kNone;
+  const uint64_t last = std::min(target, wheel_now_slot_ + kWheelSlots - 1);
+  for (uint64_t s = wheel_now_slot_; s <= last && wheel_count_;) {
+    const uint32_t pos = static_cast<uint32_t>(s & (kWheelSlots - 1));
+    const uint64_t word = wheel_bits_[pos >> 6] >> (pos & 63);
+    if (!word) {
+      s += 64 - (pos & 63);
+      continue;
+    }
+    s += std::countr_zero(word);
+    if (s > last) break;
+    const uint32_t p = static_cast<uint32_t>(s & (kWheelSlots - 1));
+    while (wheel_[p] != kNone) {
+      const uint32_t ci = wheel_[p];
+      wheel_cancel(ci);
+      classes_[ci].w_next = due;
+      due = ci;
+    }
+    ++s;
+  }
+  wheel_now_slot_ = target + 1;
+  while (due != kNone) {
+    const uint32_t ci = due;
+    due = classes_[ci].w_next;
+    classes_[ci].w_next = kNone;
+    place_upwards(ci, now);
+  }
+}
+
+uint64_t HtbScheduler::next_wakeup() const {
+  if (!wheel_count_) return UINT64_MAX;
+  for (uint64_t s = wheel_now_slot_; s < wheel_now_slot_ + kWheelSlots;) {
+    const uint32_t pos = static_cast<uint32_t>(s & (kWheelSlots - 1));
+    const uint64_t word = wheel_bits_[pos >> 6] >> (pos & 63);
+    if (!word) {
+      s += 64 - (pos & 63);
+      continue;
+    }
+    return (s + std::countr_zero(word)) << kWheelShift;
+  }
+  return UINT64_MAX;
+}
+
+EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t length, bool ect, uint64_t now) {
+  Class& c = classes_[leaf];
+  if (!c.leaf || free_head_ == kNone || c.q_packets >= c.spec.limit_packets ||
+      (c.spec.limit_bytes && c.q_bytes + length > c.spec.limit_bytes)) {
+    ++c.stats.drops;
+    return EnqueueResult::kDropped;
+  }
+  EnqueueResult result = EnqueueResult::kQueued;
+  if (c.spec.ecn && ect) {
+    const EcnProfile& e = *c.spec.ecn;
+    bool mark = c.q_bytes >= e.kmax_bytes;
+    if (!mark && c.q_bytes > e.kmin_bytes) {
+      const double p = e.pmax * static_cast<double>(c.q_bytes - e.kmin_bytes) /
+                       static_cast<double>(e.kmax_bytes - e.kmin_bytes);
+      mark = static_cast<double>(xorshift(rng_) >> 11) * 0x1.0p-53 < p;
+    }
+    if (mark) {
+      ++c.stats.ecn_marks;
+      result = EnqueueResult::kQueuedMarkCe;
+    }
+  }
+  const uint32_t n = free_head_;
+  free_head_ = pkt_next_[n];
+  pkt_[n] = packet;
+  pkt_len_[n] = length;
+  pkt_next_[n] = kNone;
+  if (c.q_tail != kNone) pkt_next_[c.q_tail] = n;
+  else c.q_head = n;
+  c.q_tail = n;
+  ++c.q_packets;
+  c.q_bytes += length;
+  ++queued_;
+  if (c.q_packets == 1) place_upwards(leaf, now);
+  return result;
+}
+
+Dequeued HtbScheduler::pop(uint32_t leaf) {
+  Class& c = classes_[leaf];
+  const uint32_t n = c.q_head;
+  c.q_head = pkt_next_[n];
+  if (c.q_head == kNone) c.q_tail = kNone;
+  --c.q_packets;
+  c.q_bytes -= pkt_len_[n];
+  --queued_;
+  pkt_next_[n] = free_head_;
+  free_head_ = n;
+  return {pkt_[n], pkt_len_[n], leaf};
+}
+
+uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
+  for (uint32_t a = classes_[ci].parent; a != kNone; a = classes_[a].parent) {
+    refresh(classes_[a], now);
+    if (classes_[a].ctokens < 0) return a;
+  }
+  return kNone;
+}
+
+void HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now) {
+  for (uint32_t ci = leaf; ci != kNone; ci = classes_[ci].parent) {
+    Class& c = classes_[ci];
+    refresh(c, now);
+    const Mode before = compute_mode(c);
+    if (c.level >= lend_level) {
+      if (c.level == lend_level) ++c.stats.lends;
+      c.tokens -= cost_ps(wire, c.rate_mult);
+    } else {
+      ++c.stats.borrows;
+    }
+    c.ctokens -= cost_ps(wire, c.ceil_mult);
+    c.stats.bytes += wire;
+    ++c.stats.packets;
+    if (compute_mode(c) > before) ++c.stats.overlimits;
+  }
+  for (uint32_t ci = leaf; ci != kNone; ci = classes_[ci].parent) place(ci, now);
+}
+
+std::optional<Dequeued> HtbScheduler::dequeue(uint64_t now) {
+  wheel_advance(now);
+  while (level_mask_) {
+    const uint8_t level = static_cast<uint8_t>(std::countr_zero(level_mask_));
+    const uint8_t prio = static_cast<uint8_t>(std::countr_zero(row_mask_[level]));
+    const uint32_t top = drr_pick(row_[level][prio], ListKind::kRow, prio);
+    // Ceil holds at every level: an ancestor over its ceil holds the class
+    // back until that ancestor's ctokens recover.
+    if (const uint32_t a = red_ancestor(top, now); a != kNone) {
+      classes_[top].held_until = now + static_cast<uint64_t>(-classes_[a].ctokens);
+      ++classes_[top].stats.overlimits;
+      place_upwards(top, now);
+      continue;
+    }
+    uint32_t c = top;
+    while (!classes_[c].leaf) c = drr_pick(classes_[c].feed[prio], ListKind::kFeed, prio);
+    const Dequeued d = pop(c);
+    const uint32_t wire = d.length + classes_[c].spec.overhead;
+    node(top, ListKind::kRow, prio).deficit -= wire;
+    for (uint32_t x = c; x != top; x = classes_[x].parent) node(x, ListKind::kFeed, prio).deficit -= wire;
+    charge(c, level, wire, now);
+    return d;
+  }
+  return std::nullopt;
+}
+
+void HtbScheduler::update_class(uint32_t ci, const ClassSpec& spec, uint64_t now) {
+  Class& c = classes_[ci];
+  // Take the class out of its lists under its old prio, then re-place it.
+  const bool offered = c.offer_mask != 0;
+  refresh(c, now);
+  detach(ci);
+  ClassSpec s = spec;
+  s.parent = c.spec.parent;
+  if (!s.quantum) s.quantum = c.spec.quantum;
+  configure(c, s);
+  if (offered) place_upwards(c.parent, now);
+  place_upwards(ci, now);
+}
+
+int64_t HtbScheduler::tokens_bytes(uint32_t ci) const {
+  const Class& c = classes_[ci];
+  return static_cast<int64_t>((static_cast<__int128>(c.tokens) << 20) / static_cast<__int128>(c.rate_mult));
+}
+
+int64_t HtbScheduler::ctokens_bytes(uint32_t ci) const {
+  const Class& c = classes_[ci];
+  return static_cast<int64_t>((static_cast<__int128>(c.ctokens) << 20) / static_cast<__int128>(c.ceil_mult));
+}
+
+}  // namespace meridian::qos
