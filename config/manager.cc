@@ -10,6 +10,7 @@ nlohmann::json ApplyOutcome::to_json() const {
   nlohmann::json out = {{"generation", generation}, {"dry_run", dry_run}, {"changed", changed},
                         {"diff", diff}};
   if (dry_run) out["restart_required"] = config::to_json(restart_required);
+  if (!warnings.empty()) out["warnings"] = config::to_json(warnings);
   if (!error.empty()) {
     out = {{"error", error}, {"details", config::to_json(details)}, {"generation", generation}};
   }
@@ -100,6 +101,7 @@ ApplyOutcome ConfigManager::apply(const nlohmann::json& document, bool dry_run,
   ParseResult parsed = parse_config(document);
   if (!parsed.config) return reject(422, "invalid config", std::move(parsed.errors));
   const Config& next = *parsed.config;
+  out.warnings = std::move(parsed.warnings);
 
   FieldErrors live;
   if (backend_) live = backend_->check_live_change(running_, next);

@@ -36,6 +36,7 @@ struct ApplyOutcome {
   bool dry_run = false;
   bool changed = false;
   FieldErrors restart_required;  // dry run only: paths a real apply would refuse (409)
+  FieldErrors warnings;          // accepted, but the operator should know (e.g. over-subscribed QoS)
 
   nlohmann::json to_json() const;
 };

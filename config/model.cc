@@ -199,6 +199,9 @@ ParseResult parse_config(const nlohmann::json& document) {
       root.read_raw("vxlan", [&](const nlohmann::json& v, const std::string& p) {
         parse_vxlan(v, p, cfg.vxlan, errors);
       });
+      root.read_raw("qos", [&](const nlohmann::json& v, const std::string& p) {
+        parse_qos(v, p, cfg.qos, errors);
+      });
     }
   }
 
@@ -241,6 +244,7 @@ ParseResult parse_config(const nlohmann::json& document) {
     patched.push_back(x.b);
   }
   validate_vxlan(cfg.vxlan, port_names, patched, errors);
+  validate_qos(cfg.qos, port_names, errors, result.warnings);
 
   if (errors.empty()) result.config = std::move(cfg);
   return result;
@@ -280,6 +284,7 @@ nlohmann::json to_json(const Config& c) {
       {"xconnect", xconnect},
       {"punt", {{"ethertypes", ethertypes}}},
       {"vxlan", to_json(c.vxlan)},
+      {"qos", to_json(c.qos)},
   };
 }
 

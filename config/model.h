@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "field_error.h"
+#include "qos_model.h"
 #include "vxlan_model.h"
 
 namespace meridian::config {
@@ -75,6 +76,7 @@ struct Config {
   std::vector<XconnectConfig> xconnect;
   PuntConfig punt;
   VxlanConfig vxlan;
+  QosConfig qos;
   bool operator==(const Config&) const = default;
 
   bool is_pci(const PortConfig& port) const;
@@ -90,6 +92,8 @@ bool is_pci_address(const std::string& device);
 struct ParseResult {
   std::optional<Config> config;  // set only when `errors` is empty
   FieldErrors errors;
+  /// Accepted but worth telling the operator (e.g. over-subscribed QoS rates).
+  FieldErrors warnings;
 };
 
 ParseResult parse_config(const nlohmann::json& document);

@@ -85,6 +85,18 @@ config::FieldErrors restart_only_changes(const config::Config& running, const co
   return errors;
 }
 
+/// QoS trees are validated (a dry run checks them fully) but the egress
+/// scheduler is not on the data path yet: applying one is refused rather than
+/// silently accepted and not enforced.
+static config::FieldErrors refuse_unenforced_qos(const config::Config& cfg) {
+  config::FieldErrors errors;
+  for (size_t i = 0; i < cfg.qos.ports.size(); ++i) {
+    errors.push_back({"/qos/ports/" + std::to_string(i),
+                      "QoS trees are validated but not yet enforced on the data path; use ?dry_run=true to check one"});
+  }
+  return errors;
+}
+
 std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::string& error) {
   std::unique_ptr<Dataplane> dp(new Dataplane());
   dp->config_ = cfg;
@@ -174,6 +186,10 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
       nworkers, dp->qsbr_);
   if (std::string err = dp->vxlan_->init(); !err.empty()) {
     error = err;
+    return nullptr;
+  }
+  if (config::FieldErrors q = refuse_unenforced_qos(cfg); !q.empty()) {
+    error = q[0].path + ": " + q[0].reason;
     return nullptr;
   }
   config::FieldErrors vxlan_errors;
@@ -346,6 +362,7 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
       errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
     }
   }
+  for (auto& e : refuse_unenforced_qos(next)) errors.push_back(std::move(e));
   std::shared_ptr<vxlan::VxlanControl::Pending> pending;
   if (errors.empty()) pending = vxlan_->prepare(next.vxlan, port_infos(ports_), errors);
   if (!errors.empty()) return nullptr;

@@ -46,6 +46,7 @@ struct EcnProfile {
   uint64_t kmin_bytes = 0;
   uint64_t kmax_bytes = 0;
   double pmax = 0;
+  bool operator==(const EcnProfile&) const = default;
 };
 
 /// One class, with every value resolved to numbers (the config layer parses units).

@@ -321,6 +321,32 @@ TEST(Pipeline, ConfigChangesUnderTrafficLoseNothingOfUnchangedObjects) {
   for (auto* p : {&a, &b, &c, &d}) free_ring_port(*p);
 }
 
+TEST(Pipeline, QosTreeIsCheckedByDryRunButNotAppliedUntilEnforced) {
+  RingPort a = make_ring_port("a"), b = make_ring_port("b");
+  json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  config::ConfigManager manager(*config::parse_config(doc).config, "", 1);
+  manager.set_backend(dp.get());
+  const json qos = {{"ports", {{{"port", "b"}, {"default_class", "bulk"},
+                                {"classes", {{{"id", "root"}, {"rate", "1gbit"}},
+                                             {{"id", "bulk"}, {"parent", "root"}, {"rate", "600mbit"}},
+                                             {{"id", "gold"}, {"parent", "root"}, {"rate", "600mbit"}}}}}}}};
+  auto dry = manager.merge_patch({{"qos", qos}}, true, std::nullopt);
+  EXPECT_EQ(dry.http_status, 200) << dry.to_json().dump();
+  ASSERT_EQ(dry.warnings.size(), 1u);  // 600 + 600 over 1000, not strict: a warning
+  EXPECT_EQ(dry.warnings[0].path, "/qos/ports/0/classes/0/rate");
+  auto real = manager.merge_patch({{"qos", qos}}, false, std::nullopt);
+  EXPECT_EQ(real.http_status, 422);
+  ASSERT_FALSE(real.details.empty());
+  EXPECT_EQ(real.details[0].path, "/qos/ports/0");
+  EXPECT_EQ(manager.generation(), 1u);
+  EXPECT_TRUE(manager.running().qos.ports.empty());
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+}
+
 TEST(Pipeline, TwoWorkersOwnTheirQueuesAndKeepPerQueueOrder) {
   // Two RX queues per port; three TX queues (worker 0, worker 1, control).
   RingPort a = make_ring_port("a", 16384, 2, 3), b = make_ring_port("b", 16384, 2, 3);
