@@ -41,8 +41,10 @@ bool read_rate(ObjectReader& r, const std::string& key, uint64_t& out, bool requ
   return true;
 }
 
-bool read_size(ObjectReader& r, const std::string& key, uint64_t& out, uint64_t max) {
-  if (!read_quantity(r, key, out, parse_size, "a size such as \"1500b\", \"64kb\" or \"2mb\"")) return false;
+bool read_size(ObjectReader& r, const std::string& key, uint64_t& out, uint64_t max, bool required = false) {
+  if (!read_quantity(r, key, out, parse_size, "a size such as \"1500b\", \"64kb\" or \"2mb\"", required)) {
+    return false;
+  }
   if (out > max) {
     r.error(r.field_path(key), "at most " + format_size(max));
     return false;
@@ -54,8 +56,7 @@ void parse_ecn(const nlohmann::json& j, const std::string& path, QosEcn& e, Fiel
   ObjectReader r(j, path, errors);
   if (!r.ok()) return;
   read_size(r, "kmin", e.kmin_bytes, 1ULL << 32);
-  read_size(r, "kmax", e.kmax_bytes, 1ULL << 32);
-  if (!j.contains("kmax")) r.error(r.field_path("kmax"), "required");
+  read_size(r, "kmax", e.kmax_bytes, 1ULL << 32, true);
   r.read_raw("pmax", [&](const nlohmann::json& v, const std::string& p) {
     if (!v.is_number() || !(v.get<double>() > 0 && v.get<double>() <= 1)) {
       r.error(p, "expected a probability in (0, 1]");

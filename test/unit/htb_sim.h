@@ -12,7 +12,6 @@
 
 namespace meridian::qos::sim {
 
-inline constexpr uint64_t kPs = 1;
 inline constexpr uint64_t kMs = 1'000'000'000ULL;
 inline constexpr uint64_t kSecond = kPicosPerSecond;
 

@@ -190,7 +190,8 @@ TEST(Htb, UnderloadedLeafGetsItsDemandAndTheRestIsLent) {
   s.add({kB, 1000});
   s.run_until(3 * kSecond);
   EXPECT_NEAR(mbit(s.rate_bps({kA1}, kSecond, 3 * kSecond)), 5, 0.1);
-  // The 25 A1 leaves unused: A2 (A's other child) and B share it by quantum (rates 10:60? no: A2 borrows from A first).
+  // The 25 A1 leaves unused is lent on (by A to A2, by the root to A and B): the link stays full
+  // and nobody falls below its rate.
   EXPECT_NEAR(mbit(s.rate_bps({kA1, kA2, kB}, kSecond, 3 * kSecond)), 100, 1.0);
   EXPECT_GE(mbit(s.rate_bps({kA2}, kSecond, 3 * kSecond)), 10 * 0.98);
   EXPECT_GE(mbit(s.rate_bps({kB}, kSecond, 3 * kSecond)), 60 * 0.98);
