@@ -2,6 +2,7 @@
 //
 //   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
 //   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
+//   meridianctl show qos [port P]
 //   meridianctl clear vxlan [vni N]
 //   meridianctl apply -f FILE [--dry-run] [--patch] [--if-match N]
 //   meridianctl health
@@ -179,7 +180,43 @@ void show_vxlan(const json& body) {
   else print_table({"VNI", "DROP-REASON", "PACKETS"}, drops);
 }
 
-/// Parses "vni N" / "mac M" word pairs into a query string.
+/// Wire bits/s as an operator reads them: 30.0G, 512.3M, 9.6K.
+std::string human_rate(const json& j, const char* key) {
+  const double v = j.value(key, 0.0);
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1);
+  if (v >= 1e9) out << v / 1e9 << "G";
+  else if (v >= 1e6) out << v / 1e6 << "M";
+  else if (v >= 1e3) out << v / 1e3 << "K";
+  else out << std::setprecision(0) << v;
+  return out.str();
+}
+
+void show_qos(const json& body) {
+  bool first = true;
+  for (const auto& p : body.value("ports", json::array())) {
+    if (!first) std::cout << "\n";
+    first = false;
+    std::cout << "port " << p.value("port", "") << ": default class " << p.value("default_class", "") << ", "
+              << num(p, "rules") << " rules, run by worker " << num(p, "owner_worker")
+              << (p.value("stats_fresh", false) ? "" : " (counters from the last sample)") << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : p.value("classes", json::array())) {
+      const json st = c.value("stats", json::object());
+      rows.push_back({c.value("id", ""), c["parent"].is_string() ? c["parent"].get<std::string>() : "-",
+                      c.value("rate", ""), c.value("ceil", ""), num(c, "prio"), human_rate(st, "rate_estimate_bps"),
+                      num(st, "packets"), num(st, "bytes"), num(st, "drops"), num(st, "overlimits"), num(st, "lends"),
+                      num(st, "borrows"), num(st, "tokens_bytes"), num(st, "ctokens_bytes"),
+                      c.value("leaf", false) ? num(st, "queue_packets") : "-", st.value("mode", "")});
+    }
+    print_table({"CLASS", "PARENT", "RATE", "CEIL", "PRIO", "NOW-BPS", "PACKETS", "BYTES", "DROPS", "OVERLIMITS",
+                 "LENDS", "BORROWS", "TOKENS", "CTOKENS", "QUEUE", "MODE"},
+                rows);
+  }
+  if (first) std::cout << "no QoS trees\n";
+}
+
+/// Parses "vni N" / "mac M" / "port P" word pairs into a query string.
 bool filters(const std::vector<std::string>& words, size_t from, const std::set<std::string>& allowed,
              std::string& query) {
   for (size_t i = from; i < words.size(); i += 2) {
@@ -193,8 +230,11 @@ bool filters(const std::vector<std::string>& words, size_t from, const std::set<
       std::cerr << "\n";
       return false;
     }
-    // Values go into the query string: only what a VNI or MAC can contain.
-    if (words[i + 1].find_first_not_of("0123456789abcdefABCDEF:") != std::string::npos) {
+    // Values go into the query string: only what a VNI, MAC or port name can contain.
+    const char* allowed_chars = words[i] == "port"
+                                    ? "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"
+                                    : "0123456789abcdefABCDEF:";
+    if (words[i + 1].empty() || words[i + 1].find_first_not_of(allowed_chars) != std::string::npos) {
       std::cerr << "meridianctl: " << words[i] << ": '" << words[i + 1] << "' is not a valid value\n";
       return false;
     }
@@ -237,6 +277,7 @@ int main(int argc, char** argv) {
   if (vm.count("help") || words.empty()) {
     std::cout << "usage: meridianctl [options] show ports|stats|config   (stats = show stats)\n"
                  "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
+                 "       meridianctl [options] show qos [port P]\n"
                  "       meridianctl [options] clear vxlan [vni N]\n"
                  "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
@@ -285,12 +326,13 @@ int main(int argc, char** argv) {
       {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb}},
       {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},
       {"vteps", {"/api/v1/vxlan/vteps", {}, show_vteps}},
-      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}, show_vxlan}}};
+      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}, show_vxlan}},
+      {"qos", {"/api/v1/qos/classes", {"port"}, show_qos}}};
   if (verb == "show" && words.size() >= 2) {
     auto it = kShows.find(words[1]);
     if (it == kShows.end()) {
       std::cerr << "meridianctl: unknown object '" << words[1]
-                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan)\n";
+                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan, qos)\n";
       return kExitUsage;
     }
     std::string query;

@@ -163,7 +163,8 @@ void parse_flow(ObjectReader& r, FlowMatch& f) {
 
 void read_small_list(ObjectReader& r, const std::string& key, std::vector<unsigned>& out, unsigned max) {
   r.read_array(key, [&](const nlohmann::json& v, const std::string& p) {
-    if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
+    // is_number_integer: documents built in code hold signed integers.
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<uint64_t>() > max) {
       r.error(p, "expected an integer 0.." + std::to_string(max));
       return;
     }

@@ -32,7 +32,9 @@ namespace meridian::dataplane {
   X(kSameInterface, "same_interface", "destination MAC is on the ingress attachment")        \
   X(kSplitHorizon, "split_horizon", "overlay frame for a remote VTEP (never re-encapsulated)") \
   X(kNoFloodTarget, "no_flood_target", "broadcast/unknown frame with nowhere else to go")    \
-  X(kReplicaNoBuffer, "replica_no_buffer", "no buffer for a head-end replica")
+  X(kReplicaNoBuffer, "replica_no_buffer", "no buffer for a head-end replica")               \
+  X(kQosTailDrop, "qos_tail_drop", "QoS leaf queue at its packet/byte limit, or the tree's buffer pool full") \
+  X(kQosHandoffFull, "qos_handoff_full", "ring to the worker owning the QoS port was full")
 
 enum class DropReason : uint8_t {
 #define MERIDIAN_DROP_ENUM(e, name, help) e,

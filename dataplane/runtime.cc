@@ -13,6 +13,7 @@
 #include "log.h"
 #include "packet_view.h"
 #include "control.h"
+#include "qos_control.h"
 #include "stage.h"
 #include "xconnect.h"
 
@@ -50,10 +51,15 @@ unsigned max_mtu(const config::Config& c) {
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
                                                      uint64_t version,
-                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan) {
+                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan,
+                                                     const qos::QosControl* qos) {
   auto t = std::make_unique<ForwardingTables>();
   t->version = version;
   t->vxlan = std::move(vxlan);
+  if (qos) {
+    t->qos = qos->plans();
+    for (const auto& plan : t->qos) t->qos_enabled = t->qos_enabled || plan;
+  }
   auto id_of = [&](const std::string& name) -> uint16_t {
     const PortRuntime* p = find_port(ports, name);
     return p ? p->port_id : kNoPort;
@@ -81,18 +87,6 @@ config::FieldErrors restart_only_changes(const config::Config& running, const co
                              ? "cannot change while running"
                              : "cannot add or remove this while running";
     errors.push_back({path, reason + "; edit the config file and restart meridiand"});
-  }
-  return errors;
-}
-
-/// QoS trees are validated (a dry run checks them fully) but the egress
-/// scheduler is not on the data path yet: applying one is refused rather than
-/// silently accepted and not enforced.
-static config::FieldErrors refuse_unenforced_qos(const config::Config& cfg) {
-  config::FieldErrors errors;
-  for (size_t i = 0; i < cfg.qos.ports.size(); ++i) {
-    errors.push_back({"/qos/ports/" + std::to_string(i),
-                      "QoS trees are validated but not yet enforced on the data path; use ?dry_run=true to check one"});
   }
   return errors;
 }
@@ -188,9 +182,20 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     error = err;
     return nullptr;
   }
-  if (config::FieldErrors q = refuse_unenforced_qos(cfg); !q.empty()) {
-    error = q[0].path + ": " + q[0].reason;
-    return nullptr;
+  // QoS: one egress runtime per port; trees may hold at most half the
+  // buffers, so shaping cannot starve reception.
+  std::vector<qos::QosPortInfo> qos_ports;
+  for (const auto& p : dp->ports_) qos_ports.push_back({p.name, p.port_id});
+  dp->qos_ = std::make_unique<qos::QosControl>(std::move(qos_ports), nworkers, cfg.dataplane.mbufs / 2,
+                                               qos::TscClock(rte_rdtsc(), rte_get_tsc_hz()));
+  {
+    config::FieldErrors qos_errors;
+    auto plans = dp->qos_->prepare(cfg.qos, static_cast<uint16_t>(cfg.vxlan.vtep.udp_port), qos_errors);
+    if (!plans) {
+      error = qos_errors.empty() ? "qos: cannot prepare" : qos_errors[0].path + ": " + qos_errors[0].reason;
+      return nullptr;
+    }
+    dp->qos_->commit(plans);
   }
   config::FieldErrors vxlan_errors;
   auto pending = dp->vxlan_->prepare(cfg.vxlan, port_infos(dp->ports_), vxlan_errors);
@@ -208,7 +213,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->pipeline_.push_back(std::make_unique<XconnectStage>());
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
       dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_,
-                              dp->vxlan_->tables()));
+                              dp->vxlan_->tables(), dp->qos_.get()));
 
   // Queue ownership: worker w polls every RX queue q with q % workers == w.
   for (auto& w : dp->workers_) {
@@ -226,6 +231,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     w.punt_ring = dp->punt_ring_;
     w.counters = &dp->counter_storage_[w.index];
     w.stop = &dp->stop_;
+    w.egress = dp->qos_->egress();
+    w.qos_owned = dp->qos_->owned_by(w.index);
+    w.clock = &dp->qos_->clock();
   }
   return dp;
 }
@@ -234,6 +242,7 @@ Dataplane::~Dataplane() {
   stop_workers();
   if (punt_ring_) drain_punt_ring();
   vxlan_.reset();
+  qos_.reset();  // frees what the trees still hold
   for (auto& p : ports_) port_close(p);
   tables_.reset();
   rte_ring_free(punt_ring_);
@@ -266,11 +275,12 @@ void Dataplane::control_tick() {
   tables_->reclaim();
   drain_punt_ring();
   if (vxlan_ && vxlan_->tick()) republish();
+  if (qos_) qos_->tick(running_);
   sample_heartbeats();
 }
 
 void Dataplane::republish() {
-  tables_->publish(build_tables(config_, ports_, ++table_versions_, vxlan_->tables()));
+  tables_->publish(build_tables(config_, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
   vxlan_->published();
 }
 
@@ -362,13 +372,15 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
       errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
     }
   }
-  for (auto& e : refuse_unenforced_qos(next)) errors.push_back(std::move(e));
   std::shared_ptr<vxlan::VxlanControl::Pending> pending;
   if (errors.empty()) pending = vxlan_->prepare(next.vxlan, port_infos(ports_), errors);
+  std::shared_ptr<qos::QosPlans> qos_plans;
+  if (errors.empty()) qos_plans = qos_->prepare(next.qos, static_cast<uint16_t>(next.vxlan.vtep.udp_port), errors);
   if (!errors.empty()) return nullptr;
-  return [this, next, pending]() mutable {
+  return [this, next, pending, qos_plans]() mutable {
     vxlan_->commit(pending);
-    tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables()));
+    qos_->commit(qos_plans);
+    tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
     vxlan_->published();
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
@@ -484,6 +496,7 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   }
 
   vxlan_->metrics(out);
+  qos_->metrics(out, running_);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -508,12 +521,23 @@ void Dataplane::metrics(config::MetricsWriter& out) {
 std::optional<config::StatusProvider::Resource> Dataplane::resource(
     config::http::verb method, const std::string& path, const std::map<std::string, std::string>& query) {
   using config::http::status;
-  static const std::string kPrefix = "/api/v1/vxlan/";
-  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
-  const std::string what = path.substr(kPrefix.size());
   auto error = [](status s, const std::string& field, const std::string& reason) {
     return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}};
   };
+  if (path == "/api/v1/qos/classes") {
+    if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
+    std::optional<uint16_t> port;
+    for (const auto& [key, value] : query) {
+      if (key != "port") return error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
+      port = port_id(value);
+      if (!port) return error(status::not_found, "?port", "no port named '" + value + "'");
+      if (!qos_->shaped(*port)) return error(status::not_found, "?port", "port '" + value + "' has no QoS tree");
+    }
+    return Resource{status::ok, qos_->classes_json(port, running_)};
+  }
+  static const std::string kPrefix = "/api/v1/vxlan/";
+  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  const std::string what = path.substr(kPrefix.size());
   static const std::map<std::string, std::vector<std::string>> kParams = {
       {"fdb", {"vni", "mac"}}, {"neighbors", {"vni"}}, {"vteps", {}}, {"bridge_domains", {"vni"}},
       {"counters/clear", {"vni"}}};

@@ -29,6 +29,9 @@
 namespace meridian::vxlan {
 class VxlanControl;
 }
+namespace meridian::qos {
+class QosControl;
+}
 
 namespace meridian::dataplane {
 
@@ -36,7 +39,8 @@ namespace meridian::dataplane {
 std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
                                                      const std::vector<PortRuntime>& ports,
                                                      uint64_t version,
-                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan = nullptr);
+                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan = nullptr,
+                                                     const qos::QosControl* qos = nullptr);
 
 /// The restart-only differences between two configs, as path errors.
 config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next);
@@ -88,6 +92,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   size_t retired_tables() const { return tables_->retired(); }
   std::vector<WorkerContext>& worker_contexts() { return workers_; }
   vxlan::VxlanControl* vxlan() { return vxlan_.get(); }
+  qos::QosControl* qos() { return qos_.get(); }
 
  private:
   Dataplane() = default;
@@ -123,6 +128,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::map<uint16_t, PuntHandler> punt_handlers_;
   std::map<uint16_t, uint64_t> punt_received_;
   std::unique_ptr<vxlan::VxlanControl> vxlan_;
+  std::unique_ptr<qos::QosControl> qos_;
 };
 
 }  // namespace meridian::dataplane

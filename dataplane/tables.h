@@ -1,6 +1,6 @@
 // The forwarding state workers read: one immutable snapshot per config
 // generation, published with a single pointer store (see rcu_publisher.h).
-// Later modules add their tables here (bridge domains, QoS trees, ...).
+// Later modules add their tables here.
 #pragma once
 
 #include <array>
@@ -12,6 +12,9 @@
 
 namespace meridian::vxlan {
 struct VxlanTables;
+}
+namespace meridian::qos {
+struct QosPlan;
 }
 
 namespace meridian::dataplane {
@@ -29,6 +32,10 @@ struct ForwardingTables {
   bool punt_enabled = false;
   /// Bridge domains, VTEPs and port roles; null when no VXLAN is configured.
   std::shared_ptr<const vxlan::VxlanTables> vxlan;
+  /// Per egress port: the compiled HTB tree and classifier, or null (the
+  /// port is not shaped). qos_enabled: any of them set.
+  std::array<std::shared_ptr<const qos::QosPlan>, kMaxPorts> qos;
+  bool qos_enabled = false;
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

@@ -3,6 +3,8 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include "egress.h"
+
 namespace meridian::dataplane {
 namespace {
 
@@ -30,6 +32,24 @@ void send_counted(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n
   c.tx_bytes.add(bytes);
 }
 
+qos::TxTarget qos_tx(WorkerContext& ctx, uint16_t port) {
+  return {port, static_cast<uint16_t>(ctx.index), &ctx.counters->ports[port]};
+}
+
+/// Every packet the worker sends to a port passes here: a shaped port's
+/// packets go to its HTB tree (on the owner worker, or handed to it),
+/// others straight to the worker's TX queue.
+void send_to_port(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
+  const ForwardingTables* t = ctx.round_tables;
+  if (t && t->qos_enabled && t->qos[port] && ctx.egress) {
+    qos::EgressPort& e = *ctx.egress[port];
+    if (e.owner() != ctx.index) return e.hand_off(pkts, n, ctx.counters->ports[port]);
+    if (e.active() != t->qos[port].get()) e.adopt(t->qos[port].get(), ctx.round_now_ps, qos_tx(ctx, port));
+    return e.enqueue(pkts, n, ctx.round_now_ps, ctx.counters->ports[port]);
+  }
+  send_counted(ctx, port, pkts, n, bytes);
+}
+
 /// TxBuffer flush: sends a stage's extra packets grouped by port, keeping
 /// the order within each port.
 void flush_extra(void* owner, TxBuffer& buf) {
@@ -47,7 +67,7 @@ void flush_extra(void* owner, TxBuffer& buf) {
       group[n++] = buf.pkts[k];
       bytes += rte_pktmbuf_pkt_len(buf.pkts[k]);
     }
-    send_counted(ctx, port, group, n, bytes);
+    send_to_port(ctx, port, group, n, bytes);
   }
 }
 
@@ -55,10 +75,17 @@ void flush_extra(void* owner, TxBuffer& buf) {
 
 void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b,
                    uint64_t now_tsc) {
-  // Received bytes are counted before stages rewrite the packets (encap, decap).
+  // Received bytes are counted before stages rewrite the packets (encap,
+  // decap). Not every PMD sets mbuf->port; the punt dispatch and the QoS
+  // ingress-port rules read it.
   uint64_t rx_bytes = 0;
-  for (uint16_t i = 0; i < b.count; ++i) rx_bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+  for (uint16_t i = 0; i < b.count; ++i) {
+    rx_bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    b.pkts[i]->port = b.rx_port;
+  }
   ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
+  ctx.round_tables = &tables;
+  ctx.round_now_ps = ctx.clock ? ctx.clock->to_ps(now_tsc) : 0;
 
   TxBuffer extra;
   extra.flush_fn = flush_extra;
@@ -76,7 +103,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
       bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
     }
     if (i == b.count) {
-      send_counted(ctx, port, b.pkts, b.count, bytes);
+      send_to_port(ctx, port, b.pkts, b.count, bytes);
       extra.flush();
       return;
     }
@@ -99,7 +126,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   TxGroup* last = nullptr;  // most bursts go to one port: skip the search
 
   auto flush = [&](TxGroup& g) {
-    send_counted(ctx, g.port, g.pkts, g.n, g.bytes);
+    send_to_port(ctx, g.port, g.pkts, g.n, g.bytes);
     g.n = 0;
   };
 
@@ -131,7 +158,6 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         break;
       }
       case Verdict::kPunt:
-        m->port = b.rx_port;  // not every PMD sets it; the control side dispatches on it
         punt[npunt++] = m;
         break;
       case Verdict::kDrop:
@@ -163,6 +189,13 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
 unsigned worker_poll_once(WorkerContext& ctx) {
   const ForwardingTables* tables = ctx.tables->load();
   const uint64_t now = rte_rdtsc();  // one clock read per poll round
+  const uint64_t now_ps = ctx.clock ? ctx.clock->to_ps(now) : 0;
+  // A new QoS plan is adopted before any packet of this round reaches it;
+  // the old one stays alive until our quiescent report below.
+  for (uint16_t p : ctx.qos_owned) {
+    qos::EgressPort& e = *ctx.egress[p];
+    if (const qos::QosPlan* plan = tables->qos[p].get(); plan != e.active()) e.adopt(plan, now_ps, qos_tx(ctx, p));
+  }
   unsigned received = 0;
   PacketBatch batch;
   for (const RxQueueRef& q : ctx.rx) {
@@ -173,11 +206,17 @@ unsigned worker_poll_once(WorkerContext& ctx) {
     batch.reset(q.port, n);
     process_burst(ctx, *tables, batch, now);
   }
+  unsigned released = 0;
+  for (uint16_t p : ctx.qos_owned) {
+    qos::EgressPort& e = *ctx.egress[p];
+    if (e.active() || e.busy()) released += e.service(now_ps, qos_tx(ctx, p));
+  }
+  ctx.round_tables = nullptr;
   // `tables` is not used past this point: report quiescence for RCU.
   rte_rcu_qsbr_quiescent(ctx.qsbr, ctx.index);
   ctx.counters->heartbeat.add(1);
   (received ? ctx.counters->busy_polls : ctx.counters->idle_polls).add(1);
-  return received;
+  return received + released;
 }
 
 int worker_main(void* arg) {

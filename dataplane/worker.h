@@ -14,6 +14,11 @@
 #include "pipeline.h"
 #include "rcu_publisher.h"
 
+namespace meridian::qos {
+class EgressPort;
+class TscClock;
+}  // namespace meridian::qos
+
 namespace meridian::dataplane {
 
 struct RxQueueRef {
@@ -36,13 +41,23 @@ struct WorkerContext {
   rte_ring* punt_ring = nullptr;
   WorkerCounters* counters = nullptr;
   const std::atomic<bool>* stop = nullptr;
+  /// QoS: the per-port egress runtimes ([kMaxPorts], null where no port),
+  /// the ports whose trees this worker runs, and the scheduler's clock.
+  qos::EgressPort* const* egress = nullptr;
+  std::vector<uint16_t> qos_owned;
+  const qos::TscClock* clock = nullptr;
+
+  // Set by the worker at the start of each burst (its own, not shared).
+  const ForwardingTables* round_tables = nullptr;
+  uint64_t round_now_ps = 0;
 };
 
 /// Entry point for rte_eal_remote_launch; `arg` is a WorkerContext*.
 int worker_main(void* arg);
 
-/// One poll round over the worker's queues (exposed for tests and benches).
-/// Returns the number of packets received.
+/// One poll round over the worker's queues (exposed for tests and benches):
+/// adopt new QoS plans, receive and process, release what the QoS trees
+/// allow. Returns the packets received plus those the trees released.
 unsigned worker_poll_once(WorkerContext& ctx);
 
 /// Processes one received burst through the pipeline and disposes of every

@@ -125,14 +125,22 @@ class HtbScheduler {
   /// bucket depths.
   void update_class(uint32_t index, const ClassSpec& spec, uint64_t now_ps);
 
-  /// Removes every queued packet, calling `release(packet)` for each (for
-  /// handing a tree's buffers back when it is replaced).
+  /// Removes every packet queued on leaf `c`, in order, calling
+  /// `release(const Dequeued&)` for each (moving them to a replacement tree).
+  /// Nothing is charged or counted as sent.
+  template <class Fn>
+  void drain_class(uint32_t c, Fn&& release) {
+    if (classes_[c].q_head == kNone) return;
+    while (classes_[c].q_head != kNone) release(pop(c));
+    place_upwards(c, classes_[c].t_c);
+  }
+  /// drain_class over every leaf (shutdown, or freeing a replaced tree).
   template <class Fn>
   void drain(Fn&& release) {
-    for (uint32_t c = 0; c < classes_.size(); ++c) {
-      while (classes_[c].q_head != kNone) release(pop(c).packet);
-    }
+    for (uint32_t c = 0; c < classes_.size(); ++c) drain_class(c, release);
   }
+  /// Carries a class's counters over from the tree this one replaces.
+  void restore_stats(uint32_t c, const ClassStats& stats) { classes_[c].stats = stats; }
 
   // Introspection for stats and tests.
   size_t size() const { return classes_.size(); }

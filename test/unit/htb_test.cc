@@ -224,7 +224,7 @@ TEST(Htb, TailDropAtTheQueueLimitIsCounted) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->packet, 0u);
   uint64_t released = 0;
-  tiny.drain([&](uintptr_t) { ++released; });
+  tiny.drain([&](const Dequeued&) { ++released; });
   EXPECT_EQ(released, 2u);
   EXPECT_EQ(tiny.queued_total(), 0u);
 }

@@ -1,0 +1,136 @@
+#include "classifier.h"
+
+#include <cstring>
+
+#include "packet_view.h"
+
+namespace meridian::qos {
+namespace {
+
+using dataplane::PacketView;
+
+/// Fills `f` from a parsed view; returns the outer traffic class byte.
+uint8_t read_flow(const uint8_t* data, const PacketView& v, FlowKeys& f) {
+  f = FlowKeys{};
+  if (v.ip_version == 0) return 0;
+  const uint8_t* ip = data + v.l3_offset;
+  f.ip_version = v.ip_version;
+  f.protocol = v.l4_proto;
+  uint8_t traffic_class;
+  if (v.ip_version == 4) {
+    std::memcpy(f.src.data(), ip + 12, 4);
+    std::memcpy(f.dst.data(), ip + 16, 4);
+    traffic_class = ip[1];
+  } else {
+    std::memcpy(f.src.data(), ip + 8, 16);
+    std::memcpy(f.dst.data(), ip + 24, 16);
+    traffic_class = static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+  }
+  if (v.l4_offset) {
+    f.has_ports = true;
+    f.src_port = v.src_port;
+    f.dst_port = v.dst_port;
+  }
+  return traffic_class;
+}
+
+constexpr size_t kVxlanHeader = 8, kUdpHeader = 8;
+
+}  // namespace
+
+void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, uint16_t vxlan_udp_port,
+                      PacketKeys& k) {
+  k = PacketKeys{};
+  k.ingress_port = ingress_port;
+  PacketView v;
+  dataplane::parse_packet(data, len, v);  // partial views are fine: see the header
+  if (v.vlan_count) {
+    k.tagged = true;
+    k.pcp = v.vlan_pcp(0);
+  }
+  const uint8_t tc = read_flow(data, v, k.outer);
+  if (k.outer.ip_version == 0) return;
+  k.l3_offset = v.l3_offset;
+  k.dscp = tc >> 2;
+  k.ecn = tc & 3;
+  if (k.outer.protocol != dataplane::kIpProtoUdp || !k.outer.has_ports || k.outer.dst_port != vxlan_udp_port) {
+    return;
+  }
+  const size_t vx = size_t{v.l4_offset} + kUdpHeader;
+  if (len < vx + kVxlanHeader || !(data[vx] & 0x08)) return;
+  k.has_vni = true;
+  k.vni = uint32_t{data[vx + 4]} << 16 | uint32_t{data[vx + 5]} << 8 | data[vx + 6];
+  const size_t inner = vx + kVxlanHeader;
+  PacketView iv;
+  dataplane::parse_packet(data + inner, len - inner, iv);
+  read_flow(data + inner, iv, k.inner);
+}
+
+bool PrefixMatch::matches(uint8_t version, const std::array<uint8_t, 16>& addr) const {
+  if (version != ip_version) return false;
+  const unsigned full = length / 8, rest = length % 8;
+  if (std::memcmp(addr.data(), bytes.data(), full) != 0) return false;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (addr[full] & mask) == (bytes[full] & mask);
+}
+
+bool FlowMatchSpec::matches(const FlowKeys& f) const {
+  if (protocol && (f.ip_version == 0 || f.protocol != *protocol)) return false;
+  if (src && !src->matches(f.ip_version, f.src)) return false;
+  if (dst && !dst->matches(f.ip_version, f.dst)) return false;
+  if (src_ports && (!f.has_ports || f.src_port < src_ports->first || f.src_port > src_ports->last)) return false;
+  if (dst_ports && (!f.has_ports || f.dst_port < dst_ports->first || f.dst_port > dst_ports->last)) return false;
+  return true;
+}
+
+bool RuleSpec::matches(const PacketKeys& k) const {
+  if (dscp_mask && (k.outer.ip_version == 0 || !(dscp_mask >> k.dscp & 1))) return false;
+  if (pcp_mask && (!k.tagged || !(pcp_mask >> k.pcp & 1))) return false;
+  if (vni && (!k.has_vni || k.vni != *vni)) return false;
+  if (ingress_port && k.ingress_port != *ingress_port) return false;
+  if (!outer.matches(k.outer)) return false;
+  if (inner && (!k.has_vni || !inner->matches(k.inner))) return false;
+  return true;
+}
+
+namespace {
+
+/// Replaces the outer traffic class byte, keeping the IPv4 checksum right
+/// by the RFC 1624 incremental update (HC' = ~(~HC + ~m + m')).
+void set_traffic_class(uint8_t* frame, size_t len, const PacketKeys& k, uint8_t tc) {
+  if (k.outer.ip_version == 0) return;
+  uint8_t* ip = frame + k.l3_offset;
+  if (k.outer.ip_version == 4) {
+    if (len < size_t{k.l3_offset} + 20) return;
+    const uint16_t old_word = static_cast<uint16_t>(ip[0] << 8 | ip[1]);
+    ip[1] = tc;
+    const uint16_t new_word = static_cast<uint16_t>(ip[0] << 8 | ip[1]);
+    uint32_t sum = static_cast<uint16_t>(~(ip[10] << 8 | ip[11]));
+    sum += static_cast<uint16_t>(~old_word);
+    sum += new_word;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    const uint16_t check = static_cast<uint16_t>(~sum);
+    ip[10] = static_cast<uint8_t>(check >> 8);
+    ip[11] = static_cast<uint8_t>(check);
+  } else {
+    if (len < size_t{k.l3_offset} + 40) return;
+    ip[0] = static_cast<uint8_t>((ip[0] & 0xf0) | tc >> 4);
+    ip[1] = static_cast<uint8_t>((ip[1] & 0x0f) | (tc & 0x0f) << 4);
+  }
+}
+
+}  // namespace
+
+void rewrite_dscp(uint8_t* frame, size_t len, const PacketKeys& k, uint8_t dscp) {
+  set_traffic_class(frame, len, k, static_cast<uint8_t>(dscp << 2 | k.ecn));
+}
+
+void mark_ce(uint8_t* frame, size_t len, const PacketKeys& k) {
+  if (k.ecn == 0) return;  // never on a not-ECN-capable packet
+  const uint8_t* ip = frame + k.l3_offset;
+  const uint8_t tc = k.outer.ip_version == 4 ? ip[1] : static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+  set_traffic_class(frame, len, k, static_cast<uint8_t>(tc | 3));
+}
+
+}  // namespace meridian::qos

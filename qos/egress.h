@@ -1,0 +1,165 @@
+// The HTB scheduler on the data path: one EgressPort per DPDK port, run by
+// the worker that owns the port (port id % workers). Packets any worker
+// forwards to a QoS port are classified and queued there; every poll round
+// the owner releases what the tree allows into its own TX queue.
+//
+//   forwarding stage -> send_to_port -> [owner] classify, remark, enqueue
+//                                     \ [other worker] handoff ring -> owner
+//   owner, each round: adopt a new plan, drain the ring, dequeue -> tx_burst
+//
+// Config changes arrive as a new QosPlan in the RCU-published tables. A plan
+// with the same tree shape shares the running scheduler and only updates
+// class parameters (queued packets and token levels stay). A new shape gets
+// a fresh scheduler, and the owner moves every queued packet over: to the
+// class with the same id when it is still a leaf, else through the new
+// classifier. Counters of classes that keep their id carry over.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "classifier.h"
+#include "counters.h"
+#include "htb.h"
+#include "pipeline.h"
+#include "qos_model.h"
+
+namespace meridian::qos {
+
+/// TSC cycles to the scheduler's picoseconds, from a base taken at start-up
+/// (64-bit picoseconds last 213 days from the base).
+class TscClock {
+ public:
+  TscClock(uint64_t base_tsc, uint64_t tsc_hz);
+  uint64_t to_ps(uint64_t tsc) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(tsc - base_) * mult_) >> kShift);
+  }
+
+ private:
+  static constexpr unsigned kShift = 24;
+  uint64_t base_;
+  uint64_t mult_;  // picoseconds per cycle << kShift
+};
+
+struct LeafAction {
+  int16_t dscp_remark = -1;  // -1: keep the packet's DSCP
+};
+
+/// One port's compiled QoS. Immutable once published, except the scheduler,
+/// which only the port's owner worker touches.
+struct QosPlan {
+  config::QosPort source;  // what it was compiled from: an unchanged port keeps its plan
+  uint16_t port = 0;
+  uint64_t id = 0;  // unique per built plan, for matching stats snapshots
+  uint16_t vxlan_udp_port = 4789;
+  TreeSpec tree;    // every value resolved, quanta filled
+  std::vector<std::string> class_ids;
+  std::unordered_map<std::string, uint32_t> index_of;
+  Classifier classifier;
+  std::vector<LeafAction> actions;
+  std::shared_ptr<HtbScheduler> scheduler;
+};
+
+/// Name -> DPDK port id, for ingress-port rules.
+using PortIdOf = std::function<std::optional<uint16_t>(const std::string&)>;
+
+/// Compiles `cfg` (already validated) into a plan. When `previous` has the
+/// same tree shape (ids, parents, order) the plan shares its scheduler: a
+/// lightweight change. `capacity` bounds the packets the tree may hold.
+std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, uint16_t port, const PortIdOf& port_id_of,
+                                          uint16_t vxlan_udp_port, uint32_t capacity,
+                                          const std::shared_ptr<const QosPlan>& previous, uint64_t now_ps,
+                                          uint64_t plan_id);
+
+/// True when `a` and `b` are the same tree shape (a lightweight change).
+bool same_shape(const TreeSpec& a, const std::vector<std::string>& a_ids, const TreeSpec& b,
+                const std::vector<std::string>& b_ids);
+
+/// What the control lcore reads of one class.
+struct ClassSnapshot {
+  ClassStats stats;
+  int64_t tokens_bytes = 0, ctokens_bytes = 0;
+  uint32_t queue_packets = 0;
+  uint64_t queue_bytes = 0;
+  HtbScheduler::Mode mode = HtbScheduler::Mode::kGreen;
+};
+ClassSnapshot snapshot_class(const HtbScheduler& s, uint32_t c);
+
+/// Where the owner sends what the scheduler releases.
+struct TxTarget {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+  dataplane::PortCounters* counters = nullptr;  // the owner's block for `port`
+};
+
+class EgressPort {
+ public:
+  /// `handoff_slots` 0: a single worker, nothing is ever handed over.
+  EgressPort(uint16_t port, unsigned owner, unsigned handoff_slots);
+  ~EgressPort();
+  EgressPort(const EgressPort&) = delete;
+  EgressPort& operator=(const EgressPort&) = delete;
+
+  unsigned owner() const { return owner_; }
+
+  // ---- any worker ----------------------------------------------------------
+  /// Non-owner workers: passes `n` packets to the owner; frees and counts
+  /// (qos_handoff_full) what does not fit.
+  void hand_off(rte_mbuf** pkts, uint16_t n, dataplane::PortCounters& counters);
+
+  // ---- owner worker only ---------------------------------------------------
+  /// Makes `plan` (null: QoS removed) the running one; see the header comment.
+  /// Packets that cannot move are sent straight out (plan removed) or counted.
+  void adopt(const QosPlan* plan, uint64_t now_ps, const TxTarget& tx);
+  /// The plan the owner runs. The control lcore reads it too (acquire), to
+  /// keep that plan alive until the owner has moved off it.
+  const QosPlan* active() const { return active_.load(std::memory_order_acquire); }
+  /// Classifies, rewrites and queues packets for this port.
+  void enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, dataplane::PortCounters& counters);
+  /// Drains the handoff ring, releases what the tree allows at `now_ps` and
+  /// transmits; returns the packets sent. Serves a pending stats request.
+  unsigned service(uint64_t now_ps, const TxTarget& tx);
+  /// Anything waiting here (queued, in the ring or not yet transmitted)?
+  bool busy() const;
+
+  // ---- control lcore -------------------------------------------------------
+  /// Asks the owner for a copy of every class of its running plan. Returns
+  /// false while an earlier request is still outstanding.
+  bool request_snapshot(size_t classes);
+  /// The finished snapshot, if the owner has answered the last request.
+  /// `taken_ps`: the owner's clock when it copied the counters.
+  const std::vector<ClassSnapshot>* snapshot_ready(uint64_t& plan_id, uint64_t& taken_ps) const;
+  /// Reads the running plan directly: only while no worker runs.
+  void snapshot_now(std::vector<ClassSnapshot>& out, uint64_t& plan_id) const;
+  /// Frees whatever is still held (shutdown, workers stopped).
+  void release_all();
+
+ private:
+  void flush_pending(const TxTarget& tx);
+  void send_unshaped(rte_mbuf* m, const TxTarget& tx);
+  /// Restructure: moves every queued packet of `prev` into `next` (or out
+  /// unshaped when QoS is removed).
+  void move_queued(const QosPlan& prev, const QosPlan* next, uint64_t now_ps, const TxTarget& tx);
+  void serve_snapshot(uint64_t now_ps);
+
+  unsigned owner_;
+  rte_ring* handoff_ = nullptr;
+  std::atomic<const QosPlan*> active_{nullptr};  // stored last in adopt()
+  rte_mbuf* pending_[dataplane::kMaxBurst];
+  uint16_t npending_ = 0;
+  // Stats mailbox: the control lcore sizes `snapshot_` and bumps `request_`;
+  // the owner fills it and publishes `done_` (release).
+  std::atomic<uint64_t> request_{0}, done_{0};
+  std::vector<ClassSnapshot> snapshot_;
+  uint64_t snapshot_plan_ = 0;
+  uint64_t snapshot_ps_ = 0;
+};
+
+}  // namespace meridian::qos
