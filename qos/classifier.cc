@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "packet_view.h"
+#include "wire.h"
 
 namespace meridian::qos {
 namespace {
@@ -16,25 +17,20 @@ uint8_t read_flow(const uint8_t* data, const PacketView& v, FlowKeys& f) {
   const uint8_t* ip = data + v.l3_offset;
   f.ip_version = v.ip_version;
   f.protocol = v.l4_proto;
-  uint8_t traffic_class;
   if (v.ip_version == 4) {
     std::memcpy(f.src.data(), ip + 12, 4);
     std::memcpy(f.dst.data(), ip + 16, 4);
-    traffic_class = ip[1];
   } else {
     std::memcpy(f.src.data(), ip + 8, 16);
     std::memcpy(f.dst.data(), ip + 24, 16);
-    traffic_class = static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
   }
   if (v.l4_offset) {
     f.has_ports = true;
     f.src_port = v.src_port;
     f.dst_port = v.dst_port;
   }
-  return traffic_class;
+  return vxlan::traffic_class(ip, v.ip_version);
 }
-
-constexpr size_t kVxlanHeader = 8, kUdpHeader = 8;
 
 }  // namespace
 
@@ -56,11 +52,11 @@ void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, ui
   if (k.outer.protocol != dataplane::kIpProtoUdp || !k.outer.has_ports || k.outer.dst_port != vxlan_udp_port) {
     return;
   }
-  const size_t vx = size_t{v.l4_offset} + kUdpHeader;
-  if (len < vx + kVxlanHeader || !(data[vx] & 0x08)) return;
+  const size_t vx = size_t{v.l4_offset} + vxlan::kUdpHeader;
+  if (len < vx + vxlan::kVxlanHeader || !(data[vx] & vxlan::kVxlanFlagI)) return;
   k.has_vni = true;
   k.vni = uint32_t{data[vx + 4]} << 16 | uint32_t{data[vx + 5]} << 8 | data[vx + 6];
-  const size_t inner = vx + kVxlanHeader;
+  const size_t inner = vx + vxlan::kVxlanHeader;
   PacketView iv;
   dataplane::parse_packet(data + inner, len - inner, iv);
   read_flow(data + inner, iv, k.inner);
@@ -96,41 +92,27 @@ bool RuleSpec::matches(const PacketKeys& k) const {
 
 namespace {
 
-/// Replaces the outer traffic class byte, keeping the IPv4 checksum right
-/// by the RFC 1624 incremental update (HC' = ~(~HC + ~m + m')).
-void set_traffic_class(uint8_t* frame, size_t len, const PacketKeys& k, uint8_t tc) {
-  if (k.outer.ip_version == 0) return;
-  uint8_t* ip = frame + k.l3_offset;
-  if (k.outer.ip_version == 4) {
-    if (len < size_t{k.l3_offset} + 20) return;
-    const uint16_t old_word = static_cast<uint16_t>(ip[0] << 8 | ip[1]);
-    ip[1] = tc;
-    const uint16_t new_word = static_cast<uint16_t>(ip[0] << 8 | ip[1]);
-    uint32_t sum = static_cast<uint16_t>(~(ip[10] << 8 | ip[11]));
-    sum += static_cast<uint16_t>(~old_word);
-    sum += new_word;
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    const uint16_t check = static_cast<uint16_t>(~sum);
-    ip[10] = static_cast<uint8_t>(check >> 8);
-    ip[11] = static_cast<uint8_t>(check);
-  } else {
-    if (len < size_t{k.l3_offset} + 40) return;
-    ip[0] = static_cast<uint8_t>((ip[0] & 0xf0) | tc >> 4);
-    ip[1] = static_cast<uint8_t>((ip[1] & 0x0f) | (tc & 0x0f) << 4);
-  }
+/// The outer IP header when it lies within `len` bytes, else null.
+uint8_t* outer_ip(uint8_t* frame, size_t len, const PacketKeys& k) {
+  if (k.outer.ip_version == 0) return nullptr;
+  const size_t header = k.outer.ip_version == 4 ? vxlan::kIpv4Header : vxlan::kIpv6Header;
+  return len >= size_t{k.l3_offset} + header ? frame + k.l3_offset : nullptr;
 }
 
 }  // namespace
 
 void rewrite_dscp(uint8_t* frame, size_t len, const PacketKeys& k, uint8_t dscp) {
-  set_traffic_class(frame, len, k, static_cast<uint8_t>(dscp << 2 | k.ecn));
+  if (uint8_t* ip = outer_ip(frame, len, k)) {
+    vxlan::set_traffic_class(ip, k.outer.ip_version, static_cast<uint8_t>(dscp << 2 | (vxlan::traffic_class(ip, k.outer.ip_version) & 3)));
+  }
 }
 
 void mark_ce(uint8_t* frame, size_t len, const PacketKeys& k) {
-  if (k.ecn == 0) return;  // never on a not-ECN-capable packet
-  const uint8_t* ip = frame + k.l3_offset;
-  const uint8_t tc = k.outer.ip_version == 4 ? ip[1] : static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
-  set_traffic_class(frame, len, k, static_cast<uint8_t>(tc | 3));
+  uint8_t* ip = outer_ip(frame, len, k);
+  if (!ip) return;
+  const uint8_t tc = vxlan::traffic_class(ip, k.outer.ip_version);
+  if ((tc & 3) == 0) return;  // never on a not-ECN-capable packet
+  vxlan::set_traffic_class(ip, k.outer.ip_version, tc | 3);
 }
 
 }  // namespace meridian::qos

@@ -34,8 +34,7 @@ FlowMatchSpec compile_flow(const config::FlowMatch& f) {
   return s;
 }
 
-}  // namespace
-
+/// The same tree shape (ids, parents, order): a lightweight change.
 bool same_shape(const TreeSpec& a, const std::vector<std::string>& a_ids, const TreeSpec& b,
                 const std::vector<std::string>& b_ids) {
   if (a_ids != b_ids || a.classes.size() != b.classes.size()) return false;
@@ -45,13 +44,14 @@ bool same_shape(const TreeSpec& a, const std::vector<std::string>& a_ids, const 
   return true;
 }
 
-std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, uint16_t port, const PortIdOf& port_id_of,
+}  // namespace
+
+std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, const PortIdOf& port_id_of,
                                           uint16_t vxlan_udp_port, uint32_t capacity,
                                           const std::shared_ptr<const QosPlan>& previous, uint64_t now_ps,
                                           uint64_t plan_id) {
   auto plan = std::make_shared<QosPlan>();
   plan->source = cfg;
-  plan->port = port;
   plan->id = plan_id;
   plan->vxlan_udp_port = vxlan_udp_port;
   for (uint32_t i = 0; i < cfg.classes.size(); ++i) {
@@ -94,6 +94,10 @@ std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, uint16_t p
     s.outer = compile_flow(r.outer);
     if (r.inner) s.inner = compile_flow(*r.inner);
     rules.push_back(s);
+  }
+  plan->reads_headers = !rules.empty();
+  for (uint32_t i = 0; i < cfg.classes.size(); ++i) {
+    plan->reads_headers = plan->reads_headers || cfg.classes[i].dscp_remark || cfg.classes[i].ecn;
   }
   plan->classifier = Classifier(std::move(rules), plan->tree.default_class);
 
@@ -150,7 +154,7 @@ void EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCount
     uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
     const size_t len = rte_pktmbuf_data_len(m);
     PacketKeys keys;
-    read_packet_keys(data, len, m->port, plan.vxlan_udp_port, keys);
+    if (plan.reads_headers) read_packet_keys(data, len, m->port, plan.vxlan_udp_port, keys);
     const uint32_t leaf = plan.classifier.classify(keys);
     const EnqueueResult r =
         sched.enqueue(leaf, reinterpret_cast<uintptr_t>(m), rte_pktmbuf_pkt_len(m), keys.ecn != 0, now_ps);

@@ -17,7 +17,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,7 +58,6 @@ struct LeafAction {
 /// which only the port's owner worker touches.
 struct QosPlan {
   config::QosPort source;  // what it was compiled from: an unchanged port keeps its plan
-  uint16_t port = 0;
   uint64_t id = 0;  // unique per built plan, for matching stats snapshots
   uint16_t vxlan_udp_port = 4789;
   TreeSpec tree;    // every value resolved, quanta filled
@@ -64,6 +65,9 @@ struct QosPlan {
   std::unordered_map<std::string, uint32_t> index_of;
   Classifier classifier;
   std::vector<LeafAction> actions;
+  /// False when no rule, remark or ECN profile reads the headers: every
+  /// packet goes to the default class unparsed.
+  bool reads_headers = true;
   std::shared_ptr<HtbScheduler> scheduler;
 };
 
@@ -73,14 +77,10 @@ using PortIdOf = std::function<std::optional<uint16_t>(const std::string&)>;
 /// Compiles `cfg` (already validated) into a plan. When `previous` has the
 /// same tree shape (ids, parents, order) the plan shares its scheduler: a
 /// lightweight change. `capacity` bounds the packets the tree may hold.
-std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, uint16_t port, const PortIdOf& port_id_of,
+std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, const PortIdOf& port_id_of,
                                           uint16_t vxlan_udp_port, uint32_t capacity,
                                           const std::shared_ptr<const QosPlan>& previous, uint64_t now_ps,
                                           uint64_t plan_id);
-
-/// True when `a` and `b` are the same tree shape (a lightweight change).
-bool same_shape(const TreeSpec& a, const std::vector<std::string>& a_ids, const TreeSpec& b,
-                const std::vector<std::string>& b_ids);
 
 /// What the control lcore reads of one class.
 struct ClassSnapshot {

@@ -72,7 +72,7 @@ std::shared_ptr<QosPlans> QosControl::prepare(const config::QosConfig& cfg, uint
       continue;
     }
     try {
-      (*plans)[*id] = build_plan(q, *id, port_id_of, vxlan_udp_port, capacity, current_[*id], now_ps, ++plan_ids_);
+      (*plans)[*id] = build_plan(q, port_id_of, vxlan_udp_port, capacity, current_[*id], now_ps, ++plan_ids_);
     } catch (const std::exception& e) {
       errors.push_back({path, std::string("cannot build the QoS tree: ") + e.what()});
     }

@@ -224,20 +224,24 @@ bool ecn_decapsulate(uint8_t outer, uint8_t* f, size_t len) {
   const size_t off = inner_ip(f, len, v);
   if (!off) return true;  // not IP: nothing to mark
   uint8_t* ip = f + off;
-  const uint8_t inner = v == 4 ? ip[1] & 3 : (ip[1] >> 4) & 3;
-  if (inner == 0) return false;
-  if (inner == 3) return true;
-  if (v == 4) {
-    // Incremental checksum update (RFC 1624) for the changed TOS byte.
-    const uint16_t old_word = be16(ip);
-    ip[1] |= 3;
-    const uint16_t new_word = be16(ip);
-    uint32_t sum = static_cast<uint16_t>(~be16(ip + 10)) + static_cast<uint16_t>(~old_word) + uint32_t{new_word};
-    put16(ip + 10, checksum_finish(sum));
-  } else {
-    ip[1] |= 0x30;
-  }
+  const uint8_t tc = traffic_class(ip, v);
+  if ((tc & 3) == 0) return false;
+  if ((tc & 3) != 3) set_traffic_class(ip, v, tc | 3);
   return true;
+}
+
+void set_traffic_class(uint8_t* ip, uint8_t version, uint8_t tc) {
+  if (version != 4) {
+    ip[0] = static_cast<uint8_t>((ip[0] & 0xf0) | tc >> 4);
+    ip[1] = static_cast<uint8_t>((ip[1] & 0x0f) | (tc & 0x0f) << 4);
+    return;
+  }
+  // HC' = ~(~HC + ~m + m') over the 16-bit word holding the TOS byte.
+  const uint16_t old_word = be16(ip);
+  ip[1] = tc;
+  const uint16_t new_word = be16(ip);
+  const uint32_t sum = static_cast<uint16_t>(~be16(ip + 10)) + static_cast<uint16_t>(~old_word) + uint32_t{new_word};
+  put16(ip + 10, checksum_finish(sum));
 }
 
 const char* underlay_status_name(UnderlayStatus s) {

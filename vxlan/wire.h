@@ -95,6 +95,13 @@ inline uint16_t source_port(uint32_t hash, uint16_t min, uint16_t max) {
 uint8_t inner_dscp(const uint8_t* frame, size_t len);
 /// ECN field of the inner IPv4/IPv6 packet (after at most one VLAN tag), 0 otherwise.
 uint8_t inner_ecn(const uint8_t* frame, size_t len);
+/// Traffic class byte (DSCP << 2 | ECN) of the IPv4 or IPv6 header at `ip`.
+inline uint8_t traffic_class(const uint8_t* ip, uint8_t version) {
+  return version == 4 ? ip[1] : static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+}
+/// Rewrites that byte; IPv4 keeps a valid header checksum by the RFC 1624
+/// incremental update. The caller guarantees the header is present.
+void set_traffic_class(uint8_t* ip, uint8_t version, uint8_t tc);
 /// Outer ECN field of an underlay packet whose IP header starts at `ip`.
 inline uint8_t outer_ecn(const uint8_t* ip, bool ipv6) { return ipv6 ? (ip[1] >> 4) & 3 : ip[1] & 3; }
 /// RFC 6040 decapsulation (normal mode): an outer CE over an ECN-capable

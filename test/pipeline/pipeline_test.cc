@@ -698,6 +698,45 @@ TEST(Pipeline, QosChangesKeepQueuedPackets) {
   free_ring_port(b);
 }
 
+// Two workers forward to one shaped port: the worker that does not own the
+// port's tree hands its packets over through the ring, and everything leaves
+// by the owner's TX queue, each source flow in order.
+TEST(Pipeline, QosTreeOnTwoWorkersRunsOnTheOwner) {
+  RingPort a = make_ring_port("a", 16384, 2, 3), b = make_ring_port("b", 16384, 2, 3);
+  json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  doc["dataplane"]["lcores"] = {0, 1, 2};
+  doc["qos"] = {{"ports", {{{"port", "b"}, {"default_class", "all"},
+                            {"classes", {{{"id", "root"}, {"rate", "10gbit"}},
+                                         {{"id", "all"}, {"parent", "root"}, {"rate", "10gbit"},
+                                          {"limit_packets", 5000}}}}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  const unsigned owner = *dp->port_id("b") % 2;
+  constexpr uint32_t kPerQueue = 1000;
+  for (uint32_t i = 0; i < kPerQueue; ++i) {
+    ASSERT_EQ(rte_ring_enqueue(a.rxs[0], to_mbuf(udp_frame(7000, 0, 100, i))), 0);
+    ASSERT_EQ(rte_ring_enqueue(a.rxs[1], to_mbuf(udp_frame(7001, 0, 100, i))), 0);
+  }
+  ASSERT_EQ(dp->start_workers(), "");
+  auto out = collect(b.txs[owner], 2 * kPerQueue, dp.get(), 20000ms);
+  dp->stop_workers();
+  ASSERT_EQ(out.size(), 2 * kPerQueue);
+  EXPECT_EQ(rte_ring_count(b.txs[1 - owner]), 0u);
+  uint32_t next[2] = {0, 0};
+  for (const auto& f : out) {
+    const unsigned flow = f[37] == (7001 & 0xff) ? 1 : 0;
+    ASSERT_EQ(f, udp_frame(flow ? 7001 : 7000, 0, 100, next[flow]));
+    ++next[flow];
+  }
+  const auto totals = dp->port_totals(*dp->port_id("b"));
+  EXPECT_EQ(totals.tx_packets, 2 * kPerQueue);
+  EXPECT_EQ(totals.drops_total(), 0u);
+  EXPECT_EQ(class_named(qos_classes(*dp, "b"), "all")["stats"]["packets"], 2 * kPerQueue);
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+}
+
 // ---- VXLAN VTEP through the real worker loop ----------------------------------
 
 
