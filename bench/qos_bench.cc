@@ -10,7 +10,7 @@
 // One "item" = one packet dequeued + enqueued.
 //
 // HTB tree (depth 4: root -> level-1 -> level-2 -> leaves, fan-outs a*b*c):
-//   - The simulated clock advances by each dequeued packet's wire time on a
+//   - The simulated clock advances by the dequeued packets' wire time on a
 //     100 Gbit/s link (64 B + 24 B overhead = 7.04 ns), so token refills,
 //     mode changes and the timing wheel run as they would at line rate.
 //   - Root: rate = ceil = 10 Tbit/s, never limiting.
@@ -166,18 +166,14 @@ struct HtbCase {
     }
   }
 
-  /// One burst: kBurst dequeues (the clock advancing by each packet's wire
-  /// time), then kBurst enqueues back to the same leaves. False if the
+  /// One burst, as the egress stage runs it: kBurst dequeues at one time,
+  /// the clock then advancing by their wire time, and kBurst enqueues back
+  /// to the same leaves. False if the
   /// scheduler had nothing to send (must not happen: root never limits).
   bool step() {
     Dequeued out[kBurst];
-    uint32_t n = 0;
-    for (; n < kBurst; ++n) {
-      std::optional<Dequeued> d = sched->dequeue(now);
-      if (!d) break;
-      out[n] = *d;
-      now += wire_ps;
-    }
+    const unsigned n = sched->dequeue_burst(now, out, kBurst);
+    now += n * wire_ps;
     for (uint32_t i = 0; i < n; ++i) sched->enqueue(out[i].leaf, out[i].packet, out[i].length, false, now);
     return n == kBurst;
   }

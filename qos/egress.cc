@@ -202,11 +202,9 @@ unsigned EgressPort::service(uint64_t now_ps, const TxTarget& tx) {
   }
   if (const QosPlan* plan = active_.load(std::memory_order_relaxed)) {
     HtbScheduler& sched = *plan->scheduler;
-    while (npending_ < kMaxBurst) {
-      const std::optional<Dequeued> d = sched.dequeue(now_ps);
-      if (!d) break;
-      pending_[npending_++] = reinterpret_cast<rte_mbuf*>(d->packet);
-    }
+    Dequeued out[kMaxBurst];
+    const unsigned n = sched.dequeue_burst(now_ps, out, kMaxBurst - npending_);
+    for (unsigned i = 0; i < n; ++i) pending_[npending_++] = reinterpret_cast<rte_mbuf*>(out[i].packet);
   }
   const uint16_t ready = npending_;
   flush_pending(tx);

@@ -79,11 +79,11 @@ void fill_default_quanta(TreeSpec& tree) {
 
 HtbScheduler::HtbScheduler(TreeSpec tree, uint32_t capacity, uint64_t now_ps)
     : classes_(tree.classes.size()),
+      specs_(tree.classes.size()),
       default_class_(tree.default_class),
       wheel_(kWheelSlots, kNone),
-      pkt_(capacity),
-      pkt_len_(capacity),
-      pkt_next_(capacity) {
+      slots_(capacity) {
+  static_assert(sizeof(Class) == 256, "a class is four cache lines");
   fill_default_quanta(tree);
   for (auto& r : row_) r.fill(kNone);
   std::vector<unsigned> depth(classes_.size(), 0);
@@ -91,33 +91,44 @@ HtbScheduler::HtbScheduler(TreeSpec tree, uint32_t capacity, uint64_t now_ps)
     for (uint32_t x = i; tree.classes[x].parent != kNone; x = tree.classes[x].parent) ++depth[i];
   }
   for (uint32_t i = 0; i < classes_.size(); ++i) {
-    Class& c = classes_[i];
-    c.parent = tree.classes[i].parent;
-    if (c.parent != kNone) classes_[c.parent].leaf = false;
-    c.feed.fill(kNone);
-    configure(c, tree.classes[i]);
-    c.tokens = c.burst_ps;
-    c.ctokens = c.cburst_ps;
-    c.t_c = now_ps;
+    const uint32_t parent = tree.classes[i].parent;
+    classes_[i].parent = parent;
+    if (parent != kNone && classes_[parent].leaf) {
+      classes_[parent].leaf = false;
+      classes_[parent].inner = static_cast<uint32_t>(inner_.size());
+      inner_.emplace_back().feed.fill(kNone);
+    }
   }
   for (uint32_t i = 0; i < classes_.size(); ++i) {
     Class& c = classes_[i];
+    configure(i, tree.classes[i]);
+    c.tokens = c.burst_ps;
+    c.ctokens = c.cburst_ps;
+    c.t_c = now_ps;
     c.level = c.leaf ? 0 : static_cast<uint8_t>(kMaxLevels - 1 - depth[i]);
   }
-  for (uint32_t i = 0; i < capacity; ++i) pkt_next_[i] = i + 1 < capacity ? i + 1 : kNone;
+  for (uint32_t i = 0; i < capacity; ++i) slots_[i].next = i + 1 < capacity ? i + 1 : kNone;
   free_head_ = capacity ? 0 : kNone;
   wheel_now_slot_ = now_ps >> kWheelShift;
 }
 
-void HtbScheduler::configure(Class& c, const ClassSpec& spec) {
-  c.spec = spec;
-  if (c.spec.quantum == 0) c.spec.quantum = 1600;
-  c.rate_mult = ps_per_byte_mult(spec.rate_bps);
-  c.ceil_mult = ps_per_byte_mult(spec.ceil_bps);
-  c.burst_ps = cost_ps(spec.burst_bytes, c.rate_mult);
-  c.cburst_ps = cost_ps(spec.cburst_bytes, c.ceil_mult);
+void HtbScheduler::configure(uint32_t ci, const ClassSpec& spec) {
+  Class& c = classes_[ci];
+  ClassSpec& s = specs_[ci];
+  s = spec;
+  if (s.quantum == 0) s.quantum = 1600;
+  c.rate_mult = ps_per_byte_mult(s.rate_bps);
+  c.ceil_mult = ps_per_byte_mult(s.ceil_bps);
+  c.burst_ps = cost_ps(s.burst_bytes, c.rate_mult);
+  c.cburst_ps = cost_ps(s.cburst_bytes, c.ceil_mult);
   c.tokens = std::min(c.tokens, c.burst_ps);
   c.ctokens = std::min(c.ctokens, c.cburst_ps);
+  c.prio = s.prio;
+  c.quantum = s.quantum;
+  c.overhead = s.overhead;
+  c.limit_packets = s.limit_packets;
+  c.byte_limit = s.limit_bytes != 0;
+  c.ecn = s.ecn.has_value();
 }
 
 void HtbScheduler::refresh(Class& c, uint64_t now) {
@@ -137,28 +148,31 @@ HtbScheduler::Mode HtbScheduler::compute_mode(const Class& c) const {
 
 uint8_t HtbScheduler::demand(const Class& c) const {
   if (!c.leaf) return c.feed_mask;
-  return c.q_packets ? static_cast<uint8_t>(1u << c.spec.prio) : 0;
+  return c.q_packets ? static_cast<uint8_t>(1u << c.prio) : 0;
 }
 
-HtbScheduler::ListNode& HtbScheduler::node(uint32_t c, ListKind kind, uint8_t prio) {
-  return classes_[c].nodes[static_cast<size_t>(kind)][prio];
+HtbScheduler::ListNode& HtbScheduler::node(uint32_t ci, ListKind kind, uint8_t prio) {
+  Class& c = classes_[ci];
+  const auto k = static_cast<size_t>(kind);
+  return c.leaf ? c.own[k] : inner_[c.inner].nodes[k][prio];
 }
 
 void HtbScheduler::list_insert(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio) {
   ListNode& n = node(c, kind, prio);
   // A class keeps what is left of its deficit (capped at one quantum) when
   // it rejoins a list.
-  n.deficit = std::min<int64_t>(n.deficit, classes_[c].spec.quantum);
+  n.deficit = std::min<int32_t>(n.deficit, static_cast<int32_t>(classes_[c].quantum));
   if (head == kNone) {
     n.prev = n.next = c;
     head = c;
     return;
   }
-  const uint32_t tail = node(head, kind, prio).prev;
+  ListNode& h = node(head, kind, prio);
+  const uint32_t tail = h.prev;
   n.prev = tail;
   n.next = head;
   node(tail, kind, prio).next = c;
-  node(head, kind, prio).prev = c;
+  h.prev = c;
 }
 
 void HtbScheduler::list_remove(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio) {
@@ -175,27 +189,35 @@ void HtbScheduler::list_remove(uint32_t& head, uint32_t c, ListKind kind, uint8_
 
 uint32_t HtbScheduler::drr_pick(uint32_t& head, ListKind kind, uint8_t prio) {
   uint32_t c = head;
-  while (node(c, kind, prio).deficit <= 0) {
-    node(c, kind, prio).deficit += classes_[c].spec.quantum;
-    head = node(c, kind, prio).next;
+  for (ListNode* n = &node(c, kind, prio); n->deficit <= 0; n = &node(c, kind, prio)) {
+    n->deficit += static_cast<int32_t>(classes_[c].quantum);
+    head = n->next;
     c = head;
   }
   return c;
 }
 
+void HtbScheduler::row_remove(uint32_t ci, uint8_t p) {
+  const uint8_t level = classes_[ci].level;
+  list_remove(row_[level][p], ci, ListKind::kRow, p);
+  if (row_[level][p] == kNone) {
+    row_mask_[level] &= static_cast<uint8_t>(~(1u << p));
+    if (!row_mask_[level]) level_mask_ &= static_cast<uint8_t>(~(1u << level));
+  }
+}
+
+void HtbScheduler::feed_remove(uint32_t ci, uint8_t p) {
+  const uint32_t parent = classes_[ci].parent;
+  uint32_t& head = feed_head(parent, p);
+  list_remove(head, ci, ListKind::kFeed, p);
+  if (head == kNone) classes_[parent].feed_mask &= static_cast<uint8_t>(~(1u << p));
+}
+
 void HtbScheduler::detach(uint32_t ci) {
   Class& c = classes_[ci];
-  for (uint8_t mask = c.row_mask; mask; mask &= mask - 1) {
-    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-    list_remove(row_[c.level][p], ci, ListKind::kRow, p);
-    if (row_[c.level][p] == kNone) row_mask_[c.level] &= static_cast<uint8_t>(~(1u << p));
-  }
-  if (!row_mask_[c.level]) level_mask_ &= static_cast<uint8_t>(~(1u << c.level));
+  for (uint8_t mask = c.row_mask; mask; mask &= mask - 1) row_remove(ci, static_cast<uint8_t>(std::countr_zero(mask)));
   for (uint8_t mask = c.offer_mask; mask; mask &= mask - 1) {
-    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-    Class& parent = classes_[c.parent];
-    list_remove(parent.feed[p], ci, ListKind::kFeed, p);
-    if (parent.feed[p] == kNone) parent.feed_mask &= static_cast<uint8_t>(~(1u << p));
+    feed_remove(ci, static_cast<uint8_t>(std::countr_zero(mask)));
   }
   c.row_mask = c.offer_mask = 0;
 }
@@ -224,35 +246,29 @@ bool HtbScheduler::place(uint32_t ci, uint64_t now) {
   // red itself and out of the feeds.
   const uint8_t row = m == Mode::kGreen && !held ? want : 0;
   const uint8_t offer = m != Mode::kRed && c.parent != kNone ? want : 0;
-  const bool offer_changed = offer != c.offer_mask;
-  for (uint8_t mask = c.row_mask & ~row; mask; mask &= mask - 1) {
-    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-    list_remove(row_[c.level][p], ci, ListKind::kRow, p);
-    if (row_[c.level][p] == kNone) row_mask_[c.level] &= static_cast<uint8_t>(~(1u << p));
-  }
-  for (uint8_t mask = row & ~c.row_mask; mask; mask &= mask - 1) {
-    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-    list_insert(row_[c.level][p], ci, ListKind::kRow, p);
-    row_mask_[c.level] |= static_cast<uint8_t>(1u << p);
-  }
-  if (row_mask_[c.level]) level_mask_ |= static_cast<uint8_t>(1u << c.level);
-  else level_mask_ &= static_cast<uint8_t>(~(1u << c.level));
-  if (offer_changed) {
-    Class& parent = classes_[c.parent];
-    for (uint8_t mask = c.offer_mask & ~offer; mask; mask &= mask - 1) {
-      const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-      list_remove(parent.feed[p], ci, ListKind::kFeed, p);
-      if (parent.feed[p] == kNone) parent.feed_mask &= static_cast<uint8_t>(~(1u << p));
+  if (row != c.row_mask) {
+    for (uint8_t mask = c.row_mask & ~row; mask; mask &= mask - 1) {
+      row_remove(ci, static_cast<uint8_t>(std::countr_zero(mask)));
     }
-    for (uint8_t mask = offer & ~c.offer_mask; mask; mask &= mask - 1) {
+    for (uint8_t mask = row & ~c.row_mask; mask; mask &= mask - 1) {
       const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
-      list_insert(parent.feed[p], ci, ListKind::kFeed, p);
-      parent.feed_mask |= static_cast<uint8_t>(1u << p);
+      list_insert(row_[c.level][p], ci, ListKind::kRow, p);
+      row_mask_[c.level] |= static_cast<uint8_t>(1u << p);
+      level_mask_ |= static_cast<uint8_t>(1u << c.level);
     }
+    c.row_mask = row;
   }
-  c.row_mask = row;
+  if (offer == c.offer_mask) return false;
+  for (uint8_t mask = c.offer_mask & ~offer; mask; mask &= mask - 1) {
+    feed_remove(ci, static_cast<uint8_t>(std::countr_zero(mask)));
+  }
+  for (uint8_t mask = offer & ~c.offer_mask; mask; mask &= mask - 1) {
+    const uint8_t p = static_cast<uint8_t>(std::countr_zero(mask));
+    list_insert(feed_head(c.parent, p), ci, ListKind::kFeed, p);
+    classes_[c.parent].feed_mask |= static_cast<uint8_t>(1u << p);
+  }
   c.offer_mask = offer;
-  return offer_changed;
+  return true;
 }
 
 void HtbScheduler::place_upwards(uint32_t c, uint64_t now) {
@@ -308,12 +324,18 @@ void HtbScheduler::wheel_advance(uint64_t now) {
     s += std::countr_zero(word);
     if (s > last) break;
     const uint32_t p = static_cast<uint32_t>(s & (kWheelSlots - 1));
-    while (wheel_[p] != kNone) {
-      const uint32_t ci = wheel_[p];
-      wheel_cancel(ci);
-      classes_[ci].w_next = due;
+    // The whole slot goes: unlink it in one step, not class by class.
+    for (uint32_t ci = wheel_[p]; ci != kNone;) {
+      Class& c = classes_[ci];
+      const uint32_t next = c.w_next;
+      c.on_wheel = false;
+      c.w_next = due;
       due = ci;
+      --wheel_count_;
+      ci = next;
     }
+    wheel_[p] = kNone;
+    wheel_bits_[p >> 6] &= ~(uint64_t{1} << (p & 63));
     ++s;
   }
   wheel_now_slot_ = target + 1;
@@ -341,14 +363,14 @@ uint64_t HtbScheduler::next_wakeup() const {
 
 EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t length, bool ect, uint64_t now) {
   Class& c = classes_[leaf];
-  if (!c.leaf || free_head_ == kNone || c.q_packets >= c.spec.limit_packets ||
-      (c.spec.limit_bytes && c.q_bytes + length > c.spec.limit_bytes)) {
+  if (!c.leaf || free_head_ == kNone || c.q_packets >= c.limit_packets ||
+      (c.byte_limit && c.q_bytes + length > specs_[leaf].limit_bytes)) {
     ++c.stats.drops;
     return EnqueueResult::kDropped;
   }
   EnqueueResult result = EnqueueResult::kQueued;
-  if (c.spec.ecn && ect) {
-    const EcnProfile& e = *c.spec.ecn;
+  if (c.ecn && ect) {
+    const EcnProfile& e = *specs_[leaf].ecn;
     bool mark = c.q_bytes >= e.kmax_bytes;
     if (!mark && c.q_bytes > e.kmin_bytes) {
       const double p = e.pmax * static_cast<double>(c.q_bytes - e.kmin_bytes) /
@@ -361,11 +383,10 @@ EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t le
     }
   }
   const uint32_t n = free_head_;
-  free_head_ = pkt_next_[n];
-  pkt_[n] = packet;
-  pkt_len_[n] = length;
-  pkt_next_[n] = kNone;
-  if (c.q_tail != kNone) pkt_next_[c.q_tail] = n;
+  PacketSlot& slot = slots_[n];
+  free_head_ = slot.next;
+  slot = {packet, length, kNone};
+  if (c.q_tail != kNone) slots_[c.q_tail].next = n;
   else c.q_head = n;
   c.q_tail = n;
   ++c.q_packets;
@@ -378,14 +399,16 @@ EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t le
 Dequeued HtbScheduler::pop(uint32_t leaf) {
   Class& c = classes_[leaf];
   const uint32_t n = c.q_head;
-  c.q_head = pkt_next_[n];
+  PacketSlot& slot = slots_[n];
+  c.q_head = slot.next;
   if (c.q_head == kNone) c.q_tail = kNone;
+  else __builtin_prefetch(&slots_[c.q_head]);  // DRR usually serves this leaf again next
   --c.q_packets;
-  c.q_bytes -= pkt_len_[n];
+  c.q_bytes -= slot.length;
   --queued_;
-  pkt_next_[n] = free_head_;
+  slot.next = free_head_;
   free_head_ = n;
-  return {pkt_[n], pkt_len_[n], leaf};
+  return {slot.packet, slot.length, leaf};
 }
 
 uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
@@ -397,7 +420,12 @@ uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
 }
 
 void HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now) {
-  for (uint32_t ci = leaf; ci != kNone; ci = classes_[ci].parent) {
+  // One walk up: charge, then re-place only a class whose mode moved or whose
+  // demand changed (the leaf's queue emptied, or a child's offer to it
+  // changed). A class left in place whose tokens fell further just wakes
+  // early from the wheel and is re-placed then.
+  bool demand_changed = classes_[leaf].q_packets == 0;
+  for (uint32_t ci = leaf; ci != kNone;) {
     Class& c = classes_[ci];
     refresh(c, now);
     const Mode before = compute_mode(c);
@@ -410,13 +438,15 @@ void HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint
     c.ctokens -= cost_ps(wire, c.ceil_mult);
     c.stats.bytes += wire;
     ++c.stats.packets;
-    if (compute_mode(c) > before) ++c.stats.overlimits;
+    const Mode after = compute_mode(c);
+    if (after > before) ++c.stats.overlimits;
+    const uint32_t parent = c.parent;
+    demand_changed = (demand_changed || after != c.mode) && place(ci, now);
+    ci = parent;
   }
-  for (uint32_t ci = leaf; ci != kNone; ci = classes_[ci].parent) place(ci, now);
 }
 
-std::optional<Dequeued> HtbScheduler::dequeue(uint64_t now) {
-  wheel_advance(now);
+bool HtbScheduler::dequeue_one(uint64_t now, Dequeued& out) {
   while (level_mask_) {
     const uint8_t level = static_cast<uint8_t>(std::countr_zero(level_mask_));
     const uint8_t prio = static_cast<uint8_t>(std::countr_zero(row_mask_[level]));
@@ -430,15 +460,31 @@ std::optional<Dequeued> HtbScheduler::dequeue(uint64_t now) {
       continue;
     }
     uint32_t c = top;
-    while (!classes_[c].leaf) c = drr_pick(classes_[c].feed[prio], ListKind::kFeed, prio);
-    const Dequeued d = pop(c);
-    const uint32_t wire = d.length + classes_[c].spec.overhead;
-    node(top, ListKind::kRow, prio).deficit -= wire;
-    for (uint32_t x = c; x != top; x = classes_[x].parent) node(x, ListKind::kFeed, prio).deficit -= wire;
+    while (!classes_[c].leaf) c = drr_pick(feed_head(c, prio), ListKind::kFeed, prio);
+    out = pop(c);
+    const uint32_t wire = out.length + classes_[c].overhead;
+    node(top, ListKind::kRow, prio).deficit -= static_cast<int32_t>(wire);
+    for (uint32_t x = c; x != top; x = classes_[x].parent) {
+      node(x, ListKind::kFeed, prio).deficit -= static_cast<int32_t>(wire);
+    }
     charge(c, level, wire, now);
-    return d;
+    return true;
   }
-  return std::nullopt;
+  return false;
+}
+
+std::optional<Dequeued> HtbScheduler::dequeue(uint64_t now) {
+  wheel_advance(now);
+  Dequeued d;
+  if (!dequeue_one(now, d)) return std::nullopt;
+  return d;
+}
+
+unsigned HtbScheduler::dequeue_burst(uint64_t now, Dequeued* out, unsigned max) {
+  wheel_advance(now);
+  unsigned n = 0;
+  while (n < max && dequeue_one(now, out[n])) ++n;
+  return n;
 }
 
 void HtbScheduler::update_class(uint32_t ci, const ClassSpec& spec, uint64_t now) {
@@ -448,9 +494,9 @@ void HtbScheduler::update_class(uint32_t ci, const ClassSpec& spec, uint64_t now
   refresh(c, now);
   detach(ci);
   ClassSpec s = spec;
-  s.parent = c.spec.parent;
-  if (!s.quantum) s.quantum = c.spec.quantum;
-  configure(c, s);
+  s.parent = specs_[ci].parent;
+  if (!s.quantum) s.quantum = specs_[ci].quantum;
+  configure(ci, s);
   if (offered) place_upwards(c.parent, now);
   place_upwards(ci, now);
 }

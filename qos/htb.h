@@ -24,6 +24,13 @@
 //     borrow at that prio (Linux's structure, with DRR lists instead of rb-trees);
 //   - a timing wheel (Carousel) of non-green classes, keyed by the time their
 //     mode changes, with a bitmap over the slots.
+//
+// Layout, for the per-packet cost at 64K leaves (bench/qos_bench.cc): a class
+// is four cache lines ordered by how often they are touched (buckets, then
+// counters, then queue and lists, then the wheel); leaves keep their two list
+// nodes inline (they sit at one prio), inner classes keep their per-prio
+// nodes and feed heads aside; a queued packet is one 16-byte record. A charge
+// only re-places a class whose mode or demand changed.
 #pragma once
 
 #include <array>
@@ -117,6 +124,9 @@ class HtbScheduler {
   /// The next packet to send at `now_ps`, or nothing when every backlogged
   /// class waits for tokens (see next_wakeup).
   std::optional<Dequeued> dequeue(uint64_t now_ps);
+  /// Up to `max` packets in the order dequeue() would give them at `now_ps`,
+  /// with the wheel advanced once (the egress stage's burst). Returns the count.
+  unsigned dequeue_burst(uint64_t now_ps, Dequeued* out, unsigned max);
   /// Earliest time a waiting class may become sendable (UINT64_MAX if none).
   uint64_t next_wakeup() const;
 
@@ -144,7 +154,7 @@ class HtbScheduler {
 
   // Introspection for stats and tests.
   size_t size() const { return classes_.size(); }
-  const ClassSpec& spec(uint32_t c) const { return classes_[c].spec; }
+  const ClassSpec& spec(uint32_t c) const { return specs_[c]; }
   const ClassStats& stats(uint32_t c) const { return classes_[c].stats; }
   /// Token levels in bytes at the class's rate (negative: owed).
   int64_t tokens_bytes(uint32_t c) const;
@@ -164,40 +174,56 @@ class HtbScheduler {
   enum class ListKind : uint8_t { kRow, kFeed };
   struct ListNode {
     uint32_t prev = kNone, next = kNone;
-    int64_t deficit = 0;
+    int32_t deficit = 0;  // DRR: at most quantum (< 2^25), down to minus one packet
   };
-  struct Class {
-    ClassSpec spec;
-    uint32_t parent = kNone;
-    uint8_t level = 0;  // leaves 0; inner classes 7 - depth
-    bool leaf = true;
-    // Buckets, in picoseconds of transmission at rate / ceil.
+  struct alignas(64) Class {
+    // Line 0: the buckets, refreshed and charged at every level per packet;
+    // in picoseconds of transmission at rate / ceil.
     int64_t tokens = 0, ctokens = 0;
     int64_t burst_ps = 0, cburst_ps = 0;
     uint64_t rate_mult = 0, ceil_mult = 0;  // ps per byte, << 20
     uint64_t t_c = 0;                       // time of the last token update
+    uint32_t parent = kNone;
+    uint8_t level = 0;  // leaves 0; inner classes 7 - depth
     Mode mode = Mode::kGreen;
-    uint64_t held_until = 0;  // an ancestor's ceil holds this class back until then
+    bool leaf = true;
+    uint8_t prio = 0;
+    // Line 1: counters (every level per packet) and the DRR weight.
+    ClassStats stats;
+    uint32_t quantum = 0;
+    uint16_t overhead = 0;
     // Where the class sits, one list per prio: the rows of its level while
     // green (`row_mask`), its parent's feeds while not red (`offer_mask`).
     uint8_t row_mask = 0;
     uint8_t offer_mask = 0;
-    std::array<std::array<ListNode, kPrios>, 2> nodes;  // [ListKind][prio]
-    // Inner classes: yellow children wanting to borrow, per prio (list heads).
-    std::array<uint32_t, kPrios> feed;
-    uint8_t feed_mask = 0;
-    // Timing wheel membership.
-    uint32_t w_prev = kNone, w_next = kNone;
-    uint64_t w_slot = 0;
-    bool on_wheel = false;
-    // Leaf FIFO (indices into the node pool).
+    // Line 2: the leaf's queue (indices into the packet pool) and list nodes.
     uint32_t q_head = kNone, q_tail = kNone;
-    uint32_t q_packets = 0;
+    uint32_t q_packets = 0, limit_packets = 0;
     uint64_t q_bytes = 0;
-    ClassStats stats;
+    uint64_t held_until = 0;  // an ancestor's ceil holds this class back until then
+    std::array<ListNode, 2> own;  // a leaf's [ListKind] nodes at its prio
+    uint32_t inner = kNone;       // inner classes: index into inner_
+    uint8_t feed_mask = 0;        // inner classes: prios with yellow children
+    bool on_wheel = false;
+    bool byte_limit = false;      // spec limit_bytes set
+    bool ecn = false;             // spec ecn set
+    // Line 3: timing wheel membership.
+    uint64_t w_slot = 0;
+    uint32_t w_prev = kNone, w_next = kNone;
+  };
+  /// Per-prio list nodes and feed heads of an inner class (inner classes can
+  /// sit in rows and feeds at several prios at once; leaves at one).
+  struct InnerLists {
+    std::array<std::array<ListNode, kPrios>, 2> nodes;  // [ListKind][prio]
+    std::array<uint32_t, kPrios> feed;                  // yellow children wanting to borrow
+  };
+  struct PacketSlot {
+    uintptr_t packet;
+    uint32_t length;
+    uint32_t next;
   };
 
-  void configure(Class& c, const ClassSpec& spec);
+  void configure(uint32_t c, const ClassSpec& spec);
   void refresh(Class& c, uint64_t now);
   Mode compute_mode(const Class& c) const;
   /// Puts `c` where its mode and demand say; returns true when what it offers
@@ -210,19 +236,26 @@ class HtbScheduler {
 
   // DRR lists over ListNode[prio]: `head` is the class served next.
   ListNode& node(uint32_t c, ListKind kind, uint8_t prio);
+  uint32_t& feed_head(uint32_t parent, uint8_t prio) { return inner_[classes_[parent].inner].feed[prio]; }
   void list_insert(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio);
   void list_remove(uint32_t& head, uint32_t c, ListKind kind, uint8_t prio);
   uint32_t drr_pick(uint32_t& head, ListKind kind, uint8_t prio);
+  void row_remove(uint32_t c, uint8_t prio);
+  void feed_remove(uint32_t c, uint8_t prio);
 
   void wheel_schedule(uint32_t c, uint64_t when);
   void wheel_cancel(uint32_t c);
   void wheel_advance(uint64_t now);
 
+  /// One packet at `now` (wheel already advanced); false when none may go.
+  bool dequeue_one(uint64_t now, Dequeued& out);
   Dequeued pop(uint32_t leaf);
   uint32_t red_ancestor(uint32_t c, uint64_t now);
   void charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now);
 
   std::vector<Class> classes_;
+  std::vector<ClassSpec> specs_;  // as configured (quantum filled in)
+  std::vector<InnerLists> inner_;
   uint32_t default_class_ = kNone;
   // Rows: green classes per level and prio.
   std::array<std::array<uint32_t, kPrios>, kMaxLevels> row_{};
@@ -233,10 +266,9 @@ class HtbScheduler {
   std::array<uint64_t, kWheelSlots / 64> wheel_bits_{};
   uint64_t wheel_now_slot_ = 0;               // every slot before this one has been run
   uint32_t wheel_count_ = 0;
-  // Packet node pool shared by all leaves.
-  std::vector<uintptr_t> pkt_;
-  std::vector<uint32_t> pkt_len_;
-  std::vector<uint32_t> pkt_next_;
+  // Packet pool shared by all leaves, with a LIFO free list (recently freed
+  // records are still in cache).
+  std::vector<PacketSlot> slots_;
   uint32_t free_head_ = kNone;
   uint32_t queued_ = 0;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;  // xorshift state for ECN marking
