@@ -81,8 +81,8 @@ HtbScheduler::HtbScheduler(TreeSpec tree, uint32_t capacity, uint64_t now_ps)
     : classes_(tree.classes.size()),
       specs_(tree.classes.size()),
       default_class_(tree.default_class),
-      wheel_(kWheelSlots, kNone),
-      slots_(capacity) {
+      wheel_(kWheelSlots),
+      capacity_(capacity) {
   static_assert(sizeof(Class) == 256, "a class is four cache lines");
   fill_default_quanta(tree);
   for (auto& r : row_) r.fill(kNone);
@@ -107,8 +107,14 @@ HtbScheduler::HtbScheduler(TreeSpec tree, uint32_t capacity, uint64_t now_ps)
     c.t_c = now_ps;
     c.level = c.leaf ? 0 : static_cast<uint8_t>(kMaxLevels - 1 - depth[i]);
   }
-  for (uint32_t i = 0; i < capacity; ++i) slots_[i].next = i + 1 < capacity ? i + 1 : kNone;
-  free_head_ = capacity ? 0 : kNone;
+  // A leaf holding q packets from offset o spans ceil((o + q) / 4) chunks,
+  // at most q / 4 + 2 (o <= 3): enough for `capacity` packets spread over any
+  // number of leaves.
+  const uint64_t leaves = static_cast<uint64_t>(classes_.size() - inner_.size());
+  const uint64_t n_chunks = capacity / kChunkPackets + 2 * std::min<uint64_t>(leaves, capacity) + 1;
+  chunks_.resize(n_chunks);
+  for (uint64_t i = 0; i < n_chunks; ++i) chunks_[i].next = i + 1 < n_chunks ? static_cast<uint32_t>(i + 1) : kNone;
+  free_chunk_ = 0;
   wheel_now_slot_ = now_ps >> kWheelShift;
 }
 
@@ -194,6 +200,10 @@ uint32_t HtbScheduler::drr_pick(uint32_t& head, ListKind kind, uint8_t prio) {
     head = n->next;
     c = head;
   }
+  // The class after this one is likely served soon: start loading it.
+  const Class& next = classes_[node(c, kind, prio).next];
+  __builtin_prefetch(&next.tokens);
+  __builtin_prefetch(&next.q_head);
   return c;
 }
 
@@ -282,27 +292,19 @@ void HtbScheduler::wheel_schedule(uint32_t ci, uint64_t when) {
   Class& c = classes_[ci];
   if (c.on_wheel) {
     if (c.w_slot == slot) return;
-    wheel_cancel(ci);
+  } else {
+    c.on_wheel = true;
+    ++wheel_count_;
   }
-  const uint32_t pos = static_cast<uint32_t>(slot & (kWheelSlots - 1));
   c.w_slot = slot;
-  c.w_prev = kNone;
-  c.w_next = wheel_[pos];
-  if (c.w_next != kNone) classes_[c.w_next].w_prev = ci;
-  wheel_[pos] = ci;
+  const uint32_t pos = static_cast<uint32_t>(slot & (kWheelSlots - 1));
+  wheel_[pos].push_back(ci);
   wheel_bits_[pos >> 6] |= uint64_t{1} << (pos & 63);
-  c.on_wheel = true;
-  ++wheel_count_;
 }
 
 void HtbScheduler::wheel_cancel(uint32_t ci) {
   Class& c = classes_[ci];
   if (!c.on_wheel) return;
-  const uint32_t pos = static_cast<uint32_t>(c.w_slot & (kWheelSlots - 1));
-  if (c.w_prev != kNone) classes_[c.w_prev].w_next = c.w_next;
-  else wheel_[pos] = c.w_next;
-  if (c.w_next != kNone) classes_[c.w_next].w_prev = c.w_prev;
-  if (wheel_[pos] == kNone) wheel_bits_[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
   c.on_wheel = false;
   --wheel_count_;
 }
@@ -310,9 +312,9 @@ void HtbScheduler::wheel_cancel(uint32_t ci) {
 void HtbScheduler::wheel_advance(uint64_t now) {
   const uint64_t target = now >> kWheelShift;  // slots starting at or before now are due
   if (target < wheel_now_slot_) return;
-  // Detach every due class first, then move the wheel past `target`, so a
+  // Take every due class off first, then move the wheel past `target`, so a
   // class re-scheduled while being placed lands in a future slot.
-  uint32_t due = kNone;
+  due_.clear();
   const uint64_t last = std::min(target, wheel_now_slot_ + kWheelSlots - 1);
   for (uint64_t s = wheel_now_slot_; s <= last && wheel_count_;) {
     const uint32_t pos = static_cast<uint32_t>(s & (kWheelSlots - 1));
@@ -324,26 +326,30 @@ void HtbScheduler::wheel_advance(uint64_t now) {
     s += std::countr_zero(word);
     if (s > last) break;
     const uint32_t p = static_cast<uint32_t>(s & (kWheelSlots - 1));
-    // The whole slot goes: unlink it in one step, not class by class.
-    for (uint32_t ci = wheel_[p]; ci != kNone;) {
-      Class& c = classes_[ci];
-      const uint32_t next = c.w_next;
-      c.on_wheel = false;
-      c.w_next = due;
-      due = ci;
-      --wheel_count_;
-      ci = next;
+    std::vector<uint32_t>& entries = wheel_[p];
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i + kAhead < entries.size()) __builtin_prefetch(&classes_[entries[i + kAhead]].w_slot);
+      Class& c = classes_[entries[i]];
+      if (c.on_wheel && c.w_slot == s) {
+        c.on_wheel = false;
+        --wheel_count_;
+        due_.push_back(entries[i]);
+      }
     }
-    wheel_[p] = kNone;
+    entries.clear();
     wheel_bits_[p >> 6] &= ~(uint64_t{1} << (p & 63));
     ++s;
   }
   wheel_now_slot_ = target + 1;
-  while (due != kNone) {
-    const uint32_t ci = due;
-    due = classes_[ci].w_next;
-    classes_[ci].w_next = kNone;
-    place_upwards(ci, now);
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < due_.size(); ++i) {
+    if (i + kAhead < due_.size()) {
+      const Class& next = classes_[due_[i + kAhead]];
+      __builtin_prefetch(&next.tokens);
+      __builtin_prefetch(&next.q_head);
+    }
+    place_upwards(due_[i], now);
   }
 }
 
@@ -363,7 +369,7 @@ uint64_t HtbScheduler::next_wakeup() const {
 
 EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t length, bool ect, uint64_t now) {
   Class& c = classes_[leaf];
-  if (!c.leaf || free_head_ == kNone || c.q_packets >= c.limit_packets ||
+  if (!c.leaf || queued_ >= capacity_ || c.q_packets >= c.limit_packets ||
       (c.byte_limit && c.q_bytes + length > specs_[leaf].limit_bytes)) {
     ++c.stats.drops;
     return EnqueueResult::kDropped;
@@ -382,13 +388,22 @@ EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t le
       result = EnqueueResult::kQueuedMarkCe;
     }
   }
-  const uint32_t n = free_head_;
-  PacketSlot& slot = slots_[n];
-  free_head_ = slot.next;
-  slot = {packet, length, kNone};
-  if (c.q_tail != kNone) slots_[c.q_tail].next = n;
-  else c.q_head = n;
-  c.q_tail = n;
+  const unsigned pos = (c.q_offset + c.q_packets) % kChunkPackets;
+  if (c.q_packets == 0 || pos == 0) {  // a fresh chunk at the tail
+    const uint32_t k = free_chunk_;
+    free_chunk_ = chunks_[k].next;
+    chunks_[k].next = kNone;
+    if (c.q_packets == 0) {
+      c.q_head = k;
+      c.q_offset = 0;
+    } else {
+      chunks_[c.q_tail].next = k;
+    }
+    c.q_tail = k;
+  }
+  Chunk& tail = chunks_[c.q_tail];
+  tail.packet[pos] = packet;
+  tail.length[pos] = length;
   ++c.q_packets;
   c.q_bytes += length;
   ++queued_;
@@ -398,17 +413,22 @@ EnqueueResult HtbScheduler::enqueue(uint32_t leaf, uintptr_t packet, uint32_t le
 
 Dequeued HtbScheduler::pop(uint32_t leaf) {
   Class& c = classes_[leaf];
-  const uint32_t n = c.q_head;
-  PacketSlot& slot = slots_[n];
-  c.q_head = slot.next;
-  if (c.q_head == kNone) c.q_tail = kNone;
-  else __builtin_prefetch(&slots_[c.q_head]);  // DRR usually serves this leaf again next
+  const uint32_t k = c.q_head;
+  Chunk& head = chunks_[k];
+  const Dequeued d{head.packet[c.q_offset], head.length[c.q_offset], leaf};
+  // Entering a chunk: start loading the next one, four packets ahead.
+  if (c.q_offset == 0 && head.next != kNone) __builtin_prefetch(&chunks_[head.next]);
   --c.q_packets;
-  c.q_bytes -= slot.length;
+  c.q_bytes -= d.length;
   --queued_;
-  slot.next = free_head_;
-  free_head_ = n;
-  return {slot.packet, slot.length, leaf};
+  if (++c.q_offset == kChunkPackets || c.q_packets == 0) {
+    c.q_head = head.next;
+    c.q_offset = 0;
+    if (c.q_packets == 0) c.q_tail = c.q_head = kNone;
+    head.next = free_chunk_;
+    free_chunk_ = k;
+  }
+  return d;
 }
 
 uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
@@ -419,12 +439,13 @@ uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
   return kNone;
 }
 
-void HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now) {
+bool HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now) {
   // One walk up: charge, then re-place only a class whose mode moved or whose
   // demand changed (the leaf's queue emptied, or a child's offer to it
   // changed). A class left in place whose tokens fell further just wakes
   // early from the wheel and is re-placed then.
   bool demand_changed = classes_[leaf].q_packets == 0;
+  bool changed = demand_changed;
   for (uint32_t ci = leaf; ci != kNone;) {
     Class& c = classes_[ci];
     refresh(c, now);
@@ -441,12 +462,19 @@ void HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint
     const Mode after = compute_mode(c);
     if (after > before) ++c.stats.overlimits;
     const uint32_t parent = c.parent;
-    demand_changed = (demand_changed || after != c.mode) && place(ci, now);
+    if (demand_changed || after != c.mode) {
+      demand_changed = place(ci, now);
+      changed = true;  // rows or feeds may have moved
+    } else {
+      demand_changed = false;
+      changed |= after != before;  // e.g. an ancestor whose placement was already stale
+    }
     ci = parent;
   }
+  return changed;
 }
 
-bool HtbScheduler::dequeue_one(uint64_t now, Dequeued& out) {
+unsigned HtbScheduler::dequeue_run(uint64_t now, Dequeued* out, unsigned max) {
   while (level_mask_) {
     const uint8_t level = static_cast<uint8_t>(std::countr_zero(level_mask_));
     const uint8_t prio = static_cast<uint8_t>(std::countr_zero(row_mask_[level]));
@@ -459,31 +487,49 @@ bool HtbScheduler::dequeue_one(uint64_t now, Dequeued& out) {
       place_upwards(top, now);
       continue;
     }
+    uint32_t path[kMaxLevels];  // the feed nodes from the leaf up to below `top`
+    unsigned depth = 0;
     uint32_t c = top;
-    while (!classes_[c].leaf) c = drr_pick(feed_head(c, prio), ListKind::kFeed, prio);
-    out = pop(c);
-    const uint32_t wire = out.length + classes_[c].overhead;
-    node(top, ListKind::kRow, prio).deficit -= static_cast<int32_t>(wire);
-    for (uint32_t x = c; x != top; x = classes_[x].parent) {
-      node(x, ListKind::kFeed, prio).deficit -= static_cast<int32_t>(wire);
+    while (!classes_[c].leaf) {
+      c = drr_pick(feed_head(c, prio), ListKind::kFeed, prio);
+      path[depth++] = c;
     }
-    charge(c, level, wire, now);
-    return true;
+    // Send from this leaf while the next dequeue would pick it again: at one
+    // `now`, that holds until a charge moves some mode on the path (or
+    // re-places a class), the leaf empties, or a DRR deficit on the path runs
+    // out. Exactly the per-packet decisions, without re-selecting each time.
+    ListNode& row_node = node(top, ListKind::kRow, prio);
+    const uint16_t overhead = classes_[c].overhead;
+    unsigned n = 0;
+    for (;;) {
+      out[n] = pop(c);
+      const uint32_t wire = out[n].length + overhead;
+      ++n;
+      int32_t min_deficit = row_node.deficit -= static_cast<int32_t>(wire);
+      for (unsigned i = 0; i < depth; ++i) {
+        min_deficit = std::min(min_deficit, node(path[i], ListKind::kFeed, prio).deficit -= static_cast<int32_t>(wire));
+      }
+      if (charge(c, level, wire, now) || n == max || min_deficit <= 0) return n;
+    }
   }
-  return false;
+  return 0;
 }
 
 std::optional<Dequeued> HtbScheduler::dequeue(uint64_t now) {
   wheel_advance(now);
   Dequeued d;
-  if (!dequeue_one(now, d)) return std::nullopt;
+  if (!dequeue_run(now, &d, 1)) return std::nullopt;
   return d;
 }
 
 unsigned HtbScheduler::dequeue_burst(uint64_t now, Dequeued* out, unsigned max) {
   wheel_advance(now);
   unsigned n = 0;
-  while (n < max && dequeue_one(now, out[n])) ++n;
+  while (n < max) {
+    const unsigned got = dequeue_run(now, out + n, max - n);
+    if (!got) break;
+    n += got;
+  }
   return n;
 }
 

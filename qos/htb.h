@@ -140,8 +140,8 @@ class HtbScheduler {
   /// Nothing is charged or counted as sent.
   template <class Fn>
   void drain_class(uint32_t c, Fn&& release) {
-    if (classes_[c].q_head == kNone) return;
-    while (classes_[c].q_head != kNone) release(pop(c));
+    if (classes_[c].q_packets == 0) return;
+    while (classes_[c].q_packets) release(pop(c));
     place_upwards(c, classes_[c].t_c);
   }
   /// drain_class over every leaf (shutdown, or freeing a replaced tree).
@@ -190,26 +190,27 @@ class HtbScheduler {
     uint8_t prio = 0;
     // Line 1: counters (every level per packet) and the DRR weight.
     ClassStats stats;
-    uint32_t quantum = 0;
+    uint32_t limit_packets = 0;
     uint16_t overhead = 0;
     // Where the class sits, one list per prio: the rows of its level while
     // green (`row_mask`), its parent's feeds while not red (`offer_mask`).
     uint8_t row_mask = 0;
     uint8_t offer_mask = 0;
-    // Line 2: the leaf's queue (indices into the packet pool) and list nodes.
+    // Line 2: the leaf's queue (chunk indices; the first packet sits at
+    // q_offset in q_head, the rest follow contiguously) and list nodes.
     uint32_t q_head = kNone, q_tail = kNone;
-    uint32_t q_packets = 0, limit_packets = 0;
+    uint32_t q_packets = 0, quantum = 0;
     uint64_t q_bytes = 0;
     uint64_t held_until = 0;  // an ancestor's ceil holds this class back until then
     std::array<ListNode, 2> own;  // a leaf's [ListKind] nodes at its prio
     uint32_t inner = kNone;       // inner classes: index into inner_
     uint8_t feed_mask = 0;        // inner classes: prios with yellow children
-    bool on_wheel = false;
     bool byte_limit = false;      // spec limit_bytes set
     bool ecn = false;             // spec ecn set
-    // Line 3: timing wheel membership.
+    uint8_t q_offset = 0;
+    // Line 3: timing wheel membership (the one slot entry that counts).
     uint64_t w_slot = 0;
-    uint32_t w_prev = kNone, w_next = kNone;
+    bool on_wheel = false;
   };
   /// Per-prio list nodes and feed heads of an inner class (inner classes can
   /// sit in rows and feeds at several prios at once; leaves at one).
@@ -217,9 +218,12 @@ class HtbScheduler {
     std::array<std::array<ListNode, kPrios>, 2> nodes;  // [ListKind][prio]
     std::array<uint32_t, kPrios> feed;                  // yellow children wanting to borrow
   };
-  struct PacketSlot {
-    uintptr_t packet;
-    uint32_t length;
+  /// Queued packets, four to a cache line: a leaf's queue is a chain of
+  /// chunks, so popping a run of packets misses once per four, not per packet.
+  static constexpr unsigned kChunkPackets = 4;
+  struct alignas(64) Chunk {
+    std::array<uintptr_t, kChunkPackets> packet;
+    std::array<uint32_t, kChunkPackets> length;
     uint32_t next;
   };
 
@@ -247,11 +251,14 @@ class HtbScheduler {
   void wheel_cancel(uint32_t c);
   void wheel_advance(uint64_t now);
 
-  /// One packet at `now` (wheel already advanced); false when none may go.
-  bool dequeue_one(uint64_t now, Dequeued& out);
+  /// Packets at `now` (wheel already advanced), up to `max`, from the one
+  /// leaf the rules pick next; 0 when none may go.
+  unsigned dequeue_run(uint64_t now, Dequeued* out, unsigned max);
   Dequeued pop(uint32_t leaf);
   uint32_t red_ancestor(uint32_t c, uint64_t now);
-  void charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now);
+  /// Charges one packet up the path; true when a mode on it moved or a
+  /// class was re-placed (so the next pick may differ).
+  bool charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now);
 
   std::vector<Class> classes_;
   std::vector<ClassSpec> specs_;  // as configured (quantum filled in)
@@ -262,14 +269,19 @@ class HtbScheduler {
   std::array<uint8_t, kMaxLevels> row_mask_{};
   uint8_t level_mask_ = 0;
   // Timing wheel.
-  std::vector<uint32_t> wheel_;               // slot -> first class
+  // Slot -> classes scheduled there. A cancelled or moved class leaves its
+  // entry behind (skipped when the slot runs: on_wheel/w_slot disagree), so
+  // cancelling touches no neighbours and a due slot is an array to prefetch.
+  std::vector<std::vector<uint32_t>> wheel_;
+  std::vector<uint32_t> due_;                 // scratch for wheel_advance
   std::array<uint64_t, kWheelSlots / 64> wheel_bits_{};
   uint64_t wheel_now_slot_ = 0;               // every slot before this one has been run
   uint32_t wheel_count_ = 0;
-  // Packet pool shared by all leaves, with a LIFO free list (recently freed
-  // records are still in cache).
-  std::vector<PacketSlot> slots_;
-  uint32_t free_head_ = kNone;
+  // Chunk pool shared by all leaves, with a LIFO free list (recently freed
+  // chunks are still in cache). Sized so `capacity` packets always fit.
+  std::vector<Chunk> chunks_;
+  uint32_t free_chunk_ = kNone;
+  uint32_t capacity_ = 0;
   uint32_t queued_ = 0;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;  // xorshift state for ECN marking
 };
