@@ -14,12 +14,17 @@
 //     100 Gbit/s link (64 B + 24 B overhead = 7.04 ns), so token refills,
 //     mode changes and the timing wheel run as they would at line rate.
 //   - Root: rate = ceil = 10 Tbit/s, never limiting.
-//   - Every other class: ceil = 10 Tbit/s, rate = its share of half the link
-//     (leaves 50 Gbit/s / N). With all leaves backlogged each leaf gets about
-//     twice its rate, with 10% backlogged about 20x, so leaves and inner
-//     classes keep flipping between green and yellow and borrow from every
-//     level above (the HTB path that matters); "borrow_frac" reports the share
-//     of packets sent on borrowed tokens.
+//   - Every other class: ceil = 10 Tbit/s, rate = its share of the link
+//     divided by `oversub` (leaves 100 Gbit/s / oversub / N):
+//       oversub:1  rates carry the load (rte_sched's model: every queue has
+//                  its rate). All backlogged, nobody borrows; with 10%
+//                  backlogged the active leaves borrow the idle ones' share.
+//       oversub:2  rates sum to half the link: with all leaves backlogged each
+//                  gets about twice its rate, so every class keeps flipping
+//                  between green and yellow and borrows from every level
+//                  above (HTB's hardest path: a wheel wake and re-placements
+//                  for about every second packet).
+//     "borrow_frac" reports the share of packets sent on borrowed tokens.
 //
 // rte_sched (DPDK 22.11, librte_sched from libdpdk), one port at 100 Gbit/s,
 // one subport, pipes matched to the leaves:
@@ -123,7 +128,7 @@ ClassSpec make_class(uint32_t parent, uint64_t rate, uint64_t ceil) {
 }
 
 struct HtbCase {
-  uint32_t leaves = 0, backlog_pct = 0;
+  uint32_t leaves = 0, backlog_pct = 0, oversub = 1;
   uint32_t first_leaf = 0;
   uint32_t population = 0;
   std::vector<uint32_t> backlogged;  // class indices
@@ -131,9 +136,9 @@ struct HtbCase {
   uint64_t now = 0;
   uint64_t wire_ps = 0;
 
-  HtbCase(uint32_t n, uint32_t pct) : leaves(n), backlog_pct(pct) {
+  HtbCase(uint32_t n, uint32_t pct, uint32_t over) : leaves(n), backlog_pct(pct), oversub(over) {
     const Shape s = shape_for(n);
-    const uint64_t leaf_rate = kLinkBps / 2 / n;
+    const uint64_t leaf_rate = kLinkBps / oversub / n;
     TreeSpec tree;
     tree.classes.push_back(make_class(kNone, kRootBps, kRootBps));
     for (uint32_t i = 0; i < s.a; ++i) tree.classes.push_back(make_class(0, leaf_rate * s.b * s.c, kRootBps));
@@ -195,9 +200,10 @@ std::unique_ptr<HtbCase> g_htb;
 void BM_Htb(benchmark::State& state) {
   const auto leaves = static_cast<uint32_t>(state.range(0));
   const auto pct = static_cast<uint32_t>(state.range(1));
-  if (!g_htb || g_htb->leaves != leaves || g_htb->backlog_pct != pct) {
+  const auto oversub = static_cast<uint32_t>(state.range(2));
+  if (!g_htb || g_htb->leaves != leaves || g_htb->backlog_pct != pct || g_htb->oversub != oversub) {
     g_htb.reset();
-    g_htb = std::make_unique<HtbCase>(leaves, pct);
+    g_htb = std::make_unique<HtbCase>(leaves, pct, oversub);
   }
   HtbCase& h = *g_htb;
   const uint64_t borrows0 = h.sum_borrows();
@@ -420,7 +426,11 @@ int main(int argc, char** argv) {
   // Interleave the two schedulers per case, so both see the same machine state.
   for (int64_t leaves : {16, 1024, 65536}) {
     for (int64_t pct : {100, 10}) {
-      benchmark::RegisterBenchmark("BM_Htb", BM_Htb)->ArgNames({"leaves", "backlog"})->Args({leaves, pct});
+      for (int64_t oversub : {1, 2}) {
+        benchmark::RegisterBenchmark("BM_Htb", BM_Htb)
+            ->ArgNames({"leaves", "backlog", "oversub"})
+            ->Args({leaves, pct, oversub});
+      }
       benchmark::RegisterBenchmark("BM_RteSched", BM_RteSched)->ArgNames({"leaves", "backlog"})->Args({leaves, pct});
     }
   }

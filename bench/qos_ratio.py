@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Runs bench/qos_bench with repetitions and prints HTB against rte_sched.
 
-For every (leaves, backlog%) case: median Mpps of meridian's HTB and of DPDK's
-rte_sched from the same run, their ratio (target >= 1.0), and for HTB the
-growth of ns/packet from 16 to 64K leaves (target <= 1.5x).
+For every (leaves, backlog%) case: median Mpps of meridian's HTB, with rates
+that carry the load (oversub 1) and with rates at half the link (oversub 2,
+borrowing at every level), and of DPDK's rte_sched, all from the same run; the
+ratios (target >= 1.0), and for HTB the growth of ns/packet from 16 to 64K
+leaves (target <= 1.5x).
 
 Missed targets are printed as "target missed"; the exit status is non-zero
 only on errors (the binary failing, a benchmark reporting an error, missing
@@ -27,7 +29,7 @@ GROWTH_TARGET = 1.5
 
 
 def parse_name(name):
-    """'BM_Htb/leaves:16/backlog:100' -> ('BM_Htb', 16, 100)."""
+    """'BM_Htb/leaves:16/backlog:100/oversub:2' -> ('BM_Htb', 16, 100, 2); oversub None if absent."""
     parts = name.split("/")
     fields = {}
     for p in parts[1:]:
@@ -39,7 +41,7 @@ def parse_name(name):
                 pass
     if "leaves" not in fields or "backlog" not in fields:
         return None
-    return parts[0], fields["leaves"], fields["backlog"]
+    return parts[0], fields["leaves"], fields["backlog"], fields.get("oversub")
 
 
 def run(binary, repetitions, min_time, extra):
@@ -64,7 +66,7 @@ def run(binary, repetitions, min_time, extra):
 
 
 def collect(doc):
-    """{(bench, leaves, backlog): {'mpps': median, 'ns': median}} from per-repetition runs."""
+    """{(bench, leaves, backlog, oversub): {'mpps': median, 'ns': median}} from per-repetition runs."""
     samples = {}
     errors = []
     for b in doc.get("benchmarks", []):
@@ -113,49 +115,56 @@ def main():
         print("error: no results", file=sys.stderr)
         return 2
 
+    oversubs = sorted({k[3] for k in res if k[0] == "BM_Htb"})
     print()
     print("medians of %d repetitions, burst 32, 64 B packets" % args.repetitions)
-    hdr = "%8s %9s %10s %15s %7s  %s" % ("leaves", "backlog%", "HTB Mpps", "rte_sched Mpps", "ratio",
-                                         "(target >= %.1fx)" % RATIO_TARGET)
+    hdr = "%8s %9s %8s %10s %15s %7s  %s" % ("leaves", "backlog%", "oversub", "HTB Mpps", "rte_sched Mpps",
+                                             "ratio", "(target >= %.1fx)" % RATIO_TARGET)
     print(hdr)
     print("-" * len(hdr))
     missing = []
     for leaves, backlog in cases:
-        h = res.get(("BM_Htb", leaves, backlog))
-        r = res.get(("BM_RteSched", leaves, backlog))
-        if h is None or r is None:
-            missing.append("%d/%d" % (leaves, backlog))
-        hm = "%10.2f" % h["mpps"] if h else "%10s" % "-"
-        rm = "%15.2f" % r["mpps"] if r else "%15s" % "-"
-        if h and r:
-            ratio = h["mpps"] / r["mpps"]
-            verdict = "ok" if ratio >= RATIO_TARGET else "target missed"
-            print("%8d %9d %s %s %6.2fx  %s" % (leaves, backlog, hm, rm, ratio, verdict))
-        else:
-            print("%8d %9d %s %s %7s" % (leaves, backlog, hm, rm, "-"))
+        r = res.get(("BM_RteSched", leaves, backlog, None))
+        for oversub in oversubs:
+            h = res.get(("BM_Htb", leaves, backlog, oversub))
+            if h is None or r is None:
+                missing.append("%d/%d/%d" % (leaves, backlog, oversub))
+            hm = "%10.2f" % h["mpps"] if h else "%10s" % "-"
+            rm = "%15.2f" % r["mpps"] if r else "%15s" % "-"
+            if h and r:
+                ratio = h["mpps"] / r["mpps"]
+                verdict = "ok" if ratio >= RATIO_TARGET else "target missed"
+                print("%8d %9d %8d %s %s %6.2fx  %s" % (leaves, backlog, oversub, hm, rm, ratio, verdict))
+            else:
+                print("%8d %9d %8d %s %s %7s" % (leaves, backlog, oversub, hm, rm, "-"))
 
     print()
     print("HTB ns/packet growth, 16 -> 65536 leaves (target <= %.1fx)" % GROWTH_TARGET)
+    for oversub in oversubs:
+        for backlog in sorted({c[1] for c in cases}, reverse=True):
+            lo = res.get(("BM_Htb", 16, backlog, oversub))
+            hi = res.get(("BM_Htb", 65536, backlog, oversub))
+            if not lo or not hi:
+                print("  oversub %d, backlog %3d%%: -" % (oversub, backlog))
+                continue
+            growth = hi["ns"] / lo["ns"]
+            verdict = "ok" if growth <= GROWTH_TARGET else "target missed"
+            print("  oversub %d, backlog %3d%%: %.1f ns -> %.1f ns = %.2fx  %s"
+                  % (oversub, backlog, lo["ns"], hi["ns"], growth, verdict))
     for backlog in sorted({c[1] for c in cases}, reverse=True):
-        lo = res.get(("BM_Htb", 16, backlog))
-        hi = res.get(("BM_Htb", 65536, backlog))
-        if not lo or not hi:
-            print("  backlog %3d%%: -" % backlog)
-            continue
-        growth = hi["ns"] / lo["ns"]
-        verdict = "ok" if growth <= GROWTH_TARGET else "target missed"
-        print("  backlog %3d%%: %.1f ns -> %.1f ns = %.2fx  %s" % (backlog, lo["ns"], hi["ns"], growth, verdict))
-        rlo = res.get(("BM_RteSched", 16, backlog))
-        rhi = res.get(("BM_RteSched", 65536, backlog))
+        rlo = res.get(("BM_RteSched", 16, backlog, None))
+        rhi = res.get(("BM_RteSched", 65536, backlog, None))
         if rlo and rhi:
-            print("      (rte_sched: %.1f ns -> %.1f ns = %.2fx)" % (rlo["ns"], rhi["ns"], rhi["ns"] / rlo["ns"]))
+            print("  (rte_sched, backlog %3d%%: %.1f ns -> %.1f ns = %.2fx)"
+                  % (backlog, rlo["ns"], rhi["ns"], rhi["ns"] / rlo["ns"]))
 
     print()
     print("HTB share of packets sent on borrowed tokens:")
     for leaves, backlog in cases:
-        h = res.get(("BM_Htb", leaves, backlog))
-        if h and "borrow_frac" in h:
-            print("  %6d leaves, %3d%%: %.3f" % (leaves, backlog, h["borrow_frac"]))
+        for oversub in oversubs:
+            h = res.get(("BM_Htb", leaves, backlog, oversub))
+            if h and "borrow_frac" in h:
+                print("  %6d leaves, %3d%%, oversub %d: %.3f" % (leaves, backlog, oversub, h["borrow_frac"]))
     if missing:
         print("error: missing results for " + ", ".join(missing), file=sys.stderr)
         return 2
