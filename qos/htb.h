@@ -29,7 +29,7 @@
 // is four cache lines ordered by how often they are touched (buckets, then
 // counters, then queue and lists, then the wheel); leaves keep their two list
 // nodes inline (they sit at one prio), inner classes keep their per-prio
-// nodes and feed heads aside; a queued packet is one 16-byte record. A charge
+// nodes and feed heads aside; queued packets sit four to a 64-byte chunk. A charge
 // only re-places a class whose mode or demand changed.
 #pragma once
 
@@ -188,7 +188,7 @@ class HtbScheduler {
     Mode mode = Mode::kGreen;
     bool leaf = true;
     uint8_t prio = 0;
-    // Line 1: counters (every level per packet) and the DRR weight.
+    // Line 1: counters (every level per packet), the queue limit and overhead.
     ClassStats stats;
     uint32_t limit_packets = 0;
     uint16_t overhead = 0;

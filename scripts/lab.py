@@ -16,9 +16,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 H1_IP, H2_IP = "10.77.0.1", "10.77.0.2"
@@ -398,3 +401,34 @@ class Meridiand:
     def ctl(self, *args, check=False):
         binary = os.path.join(self.build_dir, "config", "meridianctl")
         return run([binary, "--socket", self.socket] + list(args), check=check)
+
+
+class LabRun:
+    """A lab brought up, `config` written to a fresh work directory and
+    meridiand started on it. close() undoes all of it, and runs by itself when
+    start-up fails half way (unittest skips tearDownClass after a failed
+    setUpClass). MERIDIAN_KEEP_LOGS=1 keeps the work directory."""
+
+    def __init__(self, lab, config, workdir_prefix, build_dir, extra_args=()):
+        self.lab, self.daemon = lab, None
+        self.workdir = tempfile.mkdtemp(prefix=workdir_prefix)
+        self.config_path = os.path.join(self.workdir, "meridian.json")
+        try:
+            lab.up()
+            with open(self.config_path, "w") as f:
+                json.dump(config, f)
+            self.daemon = Meridiand(lab, build_dir, self.workdir, self.config_path, extra_args)
+            self.daemon.start()
+        except BaseException:
+            self.close()
+            raise
+        self.api = self.daemon.api
+
+    def close(self):
+        if self.daemon:
+            self.daemon.stop()
+        self.lab.down()
+        if os.environ.get("MERIDIAN_KEEP_LOGS"):
+            print(f"logs kept in {self.workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)

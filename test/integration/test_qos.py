@@ -10,10 +10,8 @@ the CMake build tree.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -50,16 +48,17 @@ QOS_TREE = {"ports": [{
 class QosIntegration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix="meridian-qos-")
-        cls.lab = labmod.Lab(f"mqs{os.getpid() % 100000}").up()
-        cls.config_path = os.path.join(cls.workdir, "meridian.json")
-        with open(cls.config_path, "w") as f:
-            json.dump(labmod.lab_config(f"mqs-{os.getpid()}", spare_ports=False), f)
-        cls.daemon = labmod.Meridiand(cls.lab, BUILD, cls.workdir, cls.config_path)
-        cls.daemon.start()
-        cls.api = cls.daemon.api
-        cls.servers = [cls.lab.popen(cls.lab.h2, ["iperf3", "-s", "-J", "-p", str(p)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL) for p in PORTS.values()]
+        cls.run = labmod.LabRun(labmod.Lab(f"mqs{os.getpid() % 100000}"),
+                                labmod.lab_config(f"mqs-{os.getpid()}", spare_ports=False), "meridian-qos-", BUILD)
+        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
+        cls.servers = []
+        try:
+            for p in PORTS.values():
+                cls.servers.append(cls.lab.popen(cls.lab.h2, ["iperf3", "-s", "-J", "-p", str(p)],
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        except BaseException:
+            cls.tearDownClass()  # unittest skips tearDownClass when setUpClass fails
+            raise
         time.sleep(0.5)
 
     @classmethod
@@ -67,12 +66,7 @@ class QosIntegration(unittest.TestCase):
         for s in cls.servers:
             s.terminate()
             s.wait(timeout=10)
-        cls.daemon.stop()
-        cls.lab.down()
-        if os.environ.get("MERIDIAN_KEEP_LOGS"):
-            print(f"logs kept in {cls.workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        cls.run.close()
 
     def set_qos(self, tree):
         status, _, body = self.api.call("PATCH", "/api/v1/config", body={"qos": tree},

@@ -12,11 +12,9 @@ the CMake build tree.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -145,30 +143,14 @@ def scapy_frame(ns, lab, body, timeout=60):
 class VxlanInterop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix="meridian-vx-")
-        cls.lab = labmod.VxlanLab(f"mvx{os.getpid() % 100000}")
-        cls.daemon = None
-        try:
-            cls.lab.up()
-            cls.config_path = os.path.join(cls.workdir, "meridian.json")
-            with open(cls.config_path, "w") as f:
-                json.dump(labmod.vxlan_lab_config(f"mvx-{os.getpid()}"), f)
-            cls.daemon = labmod.Meridiand(cls.lab, BUILD, cls.workdir, cls.config_path)
-            cls.daemon.start()
-        except BaseException:
-            cls.tearDownClass()  # unittest skips tearDownClass when setUpClass fails
-            raise
-        cls.api = cls.daemon.api
+        cls.run = labmod.LabRun(labmod.VxlanLab(f"mvx{os.getpid() % 100000}"),
+                                labmod.vxlan_lab_config(f"mvx-{os.getpid()}"), "meridian-vx-", BUILD)
+        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
+        cls.workdir = cls.run.workdir
 
     @classmethod
     def tearDownClass(cls):
-        if cls.daemon:
-            cls.daemon.stop()
-        cls.lab.down()
-        if os.environ.get("MERIDIAN_KEEP_LOGS"):
-            print(f"logs and captures kept in {cls.workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        cls.run.close()
 
     # --- helpers -----------------------------------------------------------
 

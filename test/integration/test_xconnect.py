@@ -7,11 +7,9 @@ the CMake build tree.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -29,24 +27,14 @@ BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "bui
 class XconnectIntegration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix="meridian-it-")
-        cls.lab = labmod.Lab(f"mit{os.getpid() % 100000}").up()
-        cls.config_path = os.path.join(cls.workdir, "meridian.json")
-        with open(cls.config_path, "w") as f:
-            json.dump(labmod.lab_config(f"mit-{os.getpid()}"), f)
-        cls.daemon = labmod.Meridiand(cls.lab, BUILD, cls.workdir, cls.config_path,
-                                      ["--api-listen", "127.0.0.1:18181"])
-        cls.daemon.start()
-        cls.api = cls.daemon.api
+        cls.run = labmod.LabRun(labmod.Lab(f"mit{os.getpid() % 100000}"), labmod.lab_config(f"mit-{os.getpid()}"),
+                                "meridian-it-", BUILD, ["--api-listen", "127.0.0.1:18181"])
+        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
+        cls.workdir, cls.config_path = cls.run.workdir, cls.run.config_path
 
     @classmethod
     def tearDownClass(cls):
-        cls.daemon.stop()
-        cls.lab.down()
-        if os.environ.get("MERIDIAN_KEEP_LOGS"):
-            print(f"logs kept in {cls.workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        cls.run.close()
 
     # --- traffic ---------------------------------------------------------
 
