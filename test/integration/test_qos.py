@@ -48,9 +48,9 @@ QOS_TREE = {"ports": [{
 class QosIntegration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.run = labmod.LabRun(labmod.Lab(f"mqs{os.getpid() % 100000}"),
+        cls.lab_run = labmod.LabRun(labmod.Lab(f"mqs{os.getpid() % 100000}"),
                                 labmod.lab_config(f"mqs-{os.getpid()}", spare_ports=False), "meridian-qos-", BUILD)
-        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
+        cls.lab, cls.daemon, cls.api = cls.lab_run.lab, cls.lab_run.daemon, cls.lab_run.api
         cls.servers = []
         try:
             for p in PORTS.values():
@@ -66,7 +66,7 @@ class QosIntegration(unittest.TestCase):
         for s in cls.servers:
             s.terminate()
             s.wait(timeout=10)
-        cls.run.close()
+        cls.lab_run.close()
 
     def set_qos(self, tree):
         status, _, body = self.api.call("PATCH", "/api/v1/config", body={"qos": tree},

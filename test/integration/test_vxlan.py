@@ -143,14 +143,14 @@ def scapy_frame(ns, lab, body, timeout=60):
 class VxlanInterop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.run = labmod.LabRun(labmod.VxlanLab(f"mvx{os.getpid() % 100000}"),
+        cls.lab_run = labmod.LabRun(labmod.VxlanLab(f"mvx{os.getpid() % 100000}"),
                                 labmod.vxlan_lab_config(f"mvx-{os.getpid()}"), "meridian-vx-", BUILD)
-        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
-        cls.workdir = cls.run.workdir
+        cls.lab, cls.daemon, cls.api = cls.lab_run.lab, cls.lab_run.daemon, cls.lab_run.api
+        cls.workdir = cls.lab_run.workdir
 
     @classmethod
     def tearDownClass(cls):
-        cls.run.close()
+        cls.lab_run.close()
 
     # --- helpers -----------------------------------------------------------
 

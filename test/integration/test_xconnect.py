@@ -27,14 +27,14 @@ BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "bui
 class XconnectIntegration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.run = labmod.LabRun(labmod.Lab(f"mit{os.getpid() % 100000}"), labmod.lab_config(f"mit-{os.getpid()}"),
+        cls.lab_run = labmod.LabRun(labmod.Lab(f"mit{os.getpid() % 100000}"), labmod.lab_config(f"mit-{os.getpid()}"),
                                 "meridian-it-", BUILD, ["--api-listen", "127.0.0.1:18181"])
-        cls.lab, cls.daemon, cls.api = cls.run.lab, cls.run.daemon, cls.run.api
-        cls.workdir, cls.config_path = cls.run.workdir, cls.run.config_path
+        cls.lab, cls.daemon, cls.api = cls.lab_run.lab, cls.lab_run.daemon, cls.lab_run.api
+        cls.workdir, cls.config_path = cls.lab_run.workdir, cls.lab_run.config_path
 
     @classmethod
     def tearDownClass(cls):
-        cls.run.close()
+        cls.lab_run.close()
 
     # --- traffic ---------------------------------------------------------
 
