@@ -193,6 +193,12 @@ void HtbScheduler::list_remove(uint32_t& head, uint32_t c, ListKind kind, uint8_
   n.prev = n.next = kNone;
 }
 
+void HtbScheduler::prefetch_class(uint32_t ci) const {
+  const Class& c = classes_[ci];
+  __builtin_prefetch(&c.tokens);
+  __builtin_prefetch(&c.q_head);
+}
+
 uint32_t HtbScheduler::drr_pick(uint32_t& head, ListKind kind, uint8_t prio) {
   uint32_t c = head;
   for (ListNode* n = &node(c, kind, prio); n->deficit <= 0; n = &node(c, kind, prio)) {
@@ -201,10 +207,27 @@ uint32_t HtbScheduler::drr_pick(uint32_t& head, ListKind kind, uint8_t prio) {
     c = head;
   }
   // The class after this one is likely served soon: start loading it.
-  const Class& next = classes_[node(c, kind, prio).next];
-  __builtin_prefetch(&next.tokens);
-  __builtin_prefetch(&next.q_head);
+  prefetch_class(node(c, kind, prio).next);
   return c;
+}
+
+void HtbScheduler::look_ahead(Lookahead& l) {
+  if (l.cls == kNone) return;
+  const Class& c = classes_[l.cls];  // prefetched by the previous step
+  if (c.leaf) {
+    if (c.q_head != kNone) __builtin_prefetch(&chunks_[c.q_head]);
+    l.cls = kNone;
+    return;
+  }
+  const uint32_t& feed = inner_[c.inner].feed[l.prio];
+  if (!l.feeds_loaded) {
+    __builtin_prefetch(&feed);
+    l.feeds_loaded = true;
+    return;
+  }
+  l.feeds_loaded = false;
+  l.cls = feed;
+  if (feed != kNone) prefetch_class(feed);
 }
 
 void HtbScheduler::row_remove(uint32_t ci, uint8_t p) {
@@ -439,24 +462,35 @@ uint32_t HtbScheduler::red_ancestor(uint32_t ci, uint64_t now) {
   return kNone;
 }
 
-bool HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now) {
+bool HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now, RunPath* record) {
   // One walk up: charge, then re-place only a class whose mode moved or whose
-  // demand changed (the leaf's queue emptied, or a child's offer to it
-  // changed). A class left in place whose tokens fell further just wakes
-  // early from the wheel and is re-placed then.
-  bool demand_changed = classes_[leaf].q_packets == 0;
-  bool changed = demand_changed;
+  // demand changed (a child's offer to it changed). A class left in place
+  // whose tokens fell further just wakes early from the wheel and is
+  // re-placed then. A leaf that emptied stays in its lists (dequeue_run).
+  bool demand_changed = false;
+  bool changed = false;
   for (uint32_t ci = leaf; ci != kNone;) {
     Class& c = classes_[ci];
     refresh(c, now);
     const Mode before = compute_mode(c);
+    int64_t cost_tokens = 0;
     if (c.level >= lend_level) {
       if (c.level == lend_level) ++c.stats.lends;
-      c.tokens -= cost_ps(wire, c.rate_mult);
+      cost_tokens = cost_ps(wire, c.rate_mult);
+      c.tokens -= cost_tokens;
     } else {
       ++c.stats.borrows;
     }
-    c.ctokens -= cost_ps(wire, c.ceil_mult);
+    const int64_t cost_ctokens = cost_ps(wire, c.ceil_mult);
+    c.ctokens -= cost_ctokens;
+    if (record) {
+      const unsigned i = record->size++;
+      if (c.level <= lend_level) record->lender = i;
+      record->cls[i] = &c;
+      record->cost_tokens[i] = cost_tokens;
+      record->cost_ctokens[i] = cost_ctokens;
+      record->wire = wire;
+    }
     c.stats.bytes += wire;
     ++c.stats.packets;
     const Mode after = compute_mode(c);
@@ -472,6 +506,39 @@ bool HtbScheduler::charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint
     ci = parent;
   }
   return changed;
+}
+
+bool HtbScheduler::charge_in_run(RunPath& path, uint32_t wire) {
+  if (wire != path.wire) {
+    for (unsigned i = 0; i < path.size; ++i) {
+      path.cost_tokens[i] = i >= path.lender ? cost_ps(wire, path.cls[i]->rate_mult) : 0;
+      path.cost_ctokens[i] = cost_ps(wire, path.cls[i]->ceil_mult);
+    }
+    path.wire = wire;
+  }
+  // Same `now` as the run's first charge: nothing to refresh. A mode moves
+  // only when a non-negative bucket would go negative.
+  for (unsigned i = 0; i < path.size; ++i) {
+    const Class& c = *path.cls[i];
+    if (c.ctokens < path.cost_ctokens[i]) return false;
+    if (c.tokens >= 0 && c.tokens < path.cost_tokens[i]) return false;
+  }
+  for (unsigned i = 0; i < path.size; ++i) {
+    path.cls[i]->tokens -= path.cost_tokens[i];
+    path.cls[i]->ctokens -= path.cost_ctokens[i];
+  }
+  return true;
+}
+
+void HtbScheduler::count_run(const RunPath& path, uint64_t packets, uint64_t wire_bytes) {
+  if (!packets) return;
+  for (unsigned i = 0; i < path.size; ++i) {
+    ClassStats& s = path.cls[i]->stats;
+    s.packets += packets;
+    s.bytes += wire_bytes;
+    if (i < path.lender) s.borrows += packets;
+    if (i == path.lender) s.lends += packets;
+  }
 }
 
 unsigned HtbScheduler::dequeue_run(uint64_t now, Dequeued* out, unsigned max) {
@@ -494,12 +561,27 @@ unsigned HtbScheduler::dequeue_run(uint64_t now, Dequeued* out, unsigned max) {
       c = drr_pick(feed_head(c, prio), ListKind::kFeed, prio);
       path[depth++] = c;
     }
+    Class& leaf = classes_[c];
+    if (!leaf.q_packets) {  // emptied earlier and not refilled: leave the lists now
+      place_upwards(c, now);
+      continue;
+    }
+    if (const uint32_t k = chunks_[leaf.q_head].next; k != kNone) __builtin_prefetch(&chunks_[k]);
+    if (ahead_[0].cls == kNone) ahead_[0] = {node(c, depth ? ListKind::kFeed : ListKind::kRow, prio).next, prio, false};
+    if (ahead_[1].cls == kNone && depth) ahead_[1] = {node(top, ListKind::kRow, prio).next, prio, false};
+    look_ahead(ahead_[0]);
+    look_ahead(ahead_[1]);
     // Send from this leaf while the next dequeue would pick it again: at one
     // `now`, that holds until a charge moves some mode on the path (or
     // re-places a class), the leaf empties, or a DRR deficit on the path runs
     // out. Exactly the per-packet decisions, without re-selecting each time.
+    // The first packet takes the full charge(); while that changes nothing,
+    // the next ones only subtract their costs (charge_in_run), which is the
+    // same arithmetic, until one would move a mode or empty the leaf.
     ListNode& row_node = node(top, ListKind::kRow, prio);
-    const uint16_t overhead = classes_[c].overhead;
+    const uint16_t overhead = leaf.overhead;
+    RunPath run_path;
+    uint64_t in_run = 0, in_run_bytes = 0;  // packets charged by charge_in_run
     unsigned n = 0;
     for (;;) {
       out[n] = pop(c);
@@ -509,7 +591,27 @@ unsigned HtbScheduler::dequeue_run(uint64_t now, Dequeued* out, unsigned max) {
       for (unsigned i = 0; i < depth; ++i) {
         min_deficit = std::min(min_deficit, node(path[i], ListKind::kFeed, prio).deficit -= static_cast<int32_t>(wire));
       }
-      if (charge(c, level, wire, now) || n == max || min_deficit <= 0) return n;
+      bool changed;
+      if (n > 1 && charge_in_run(run_path, wire)) {
+        changed = false;
+        ++in_run;
+        in_run_bytes += wire;
+      } else {
+        changed = charge(c, level, wire, now, n == 1 ? &run_path : nullptr);
+      }
+      if (!leaf.q_packets) {
+        // An emptied leaf stays where it is in its lists, and the DRR round
+        // moves past it: refilled before its next turn (the common case
+        // under load), it costs no list operations at all; still empty
+        // then, it leaves the lists when picked (above).
+        uint32_t& head = depth ? feed_head(leaf.parent, prio) : row_[level][prio];
+        if (head == c) head = node(c, depth ? ListKind::kFeed : ListKind::kRow, prio).next;
+        changed = true;
+      }
+      if (changed || n == max || min_deficit <= 0) {
+        count_run(run_path, in_run, in_run_bytes);
+        return n;
+      }
     }
   }
   return 0;

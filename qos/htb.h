@@ -251,14 +251,45 @@ class HtbScheduler {
   void wheel_cancel(uint32_t c);
   void wheel_advance(uint64_t now);
 
+  /// Loads ahead for the runs likely next (rte_sched's grinders, in spirit):
+  /// the leaf after the current one in its list, and the first leaf under
+  /// the next class of the row. Each step issues one dependent prefetch
+  /// (class lines, an inner class's feed heads, a leaf's first chunk), so at
+  /// 64K leaves the next pick finds its lines in cache instead of missing
+  /// three times in a row.
+  struct Lookahead {
+    uint32_t cls = kNone;
+    uint8_t prio = 0;
+    bool feeds_loaded = false;  // inner class: its feed heads were prefetched
+  };
+  void look_ahead(Lookahead& l);
+  void prefetch_class(uint32_t c) const;
+  std::array<Lookahead, 2> ahead_{};
+
   /// Packets at `now` (wheel already advanced), up to `max`, from the one
   /// leaf the rules pick next; 0 when none may go.
   unsigned dequeue_run(uint64_t now, Dequeued* out, unsigned max);
   Dequeued pop(uint32_t leaf);
   uint32_t red_ancestor(uint32_t c, uint64_t now);
+  /// The classes a run's packets are charged to, leaf to root, as the first
+  /// packet's charge() left them, with the bucket costs of one wire length.
+  struct RunPath {
+    std::array<Class*, kMaxLevels> cls;
+    std::array<int64_t, kMaxLevels> cost_tokens, cost_ctokens;
+    unsigned size = 0;
+    unsigned lender = 0;  // index of the lender: rate tokens are charged from here up
+    uint32_t wire = 0;    // the costs are for this many wire bytes
+  };
   /// Charges one packet up the path; true when a mode on it moved or a
-  /// class was re-placed (so the next pick may differ).
-  bool charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now);
+  /// class was re-placed (so the next pick may differ). Records the path in
+  /// `record` when given.
+  bool charge(uint32_t leaf, uint8_t lend_level, uint32_t wire, uint64_t now, RunPath* record);
+  /// The rest of a run after a charge() that changed nothing: subtracts the
+  /// packet's costs when no bucket on the path crosses zero (no mode can
+  /// move, so charge() would change nothing either); false, and nothing
+  /// charged, otherwise. Counters are added per run (count_run).
+  bool charge_in_run(RunPath& path, uint32_t wire);
+  void count_run(const RunPath& path, uint64_t packets, uint64_t wire_bytes);
 
   std::vector<Class> classes_;
   std::vector<ClassSpec> specs_;  // as configured (quantum filled in)

@@ -277,6 +277,52 @@ TEST(Htb, BurstDequeueMatchesPacketByPacket) {
   }
 }
 
+// A leaf that empties stays in its lists until its next turn (a refill in
+// between costs nothing). Left empty, it must neither block the lenders above
+// it nor be served; refilled, it is served on its own rate again.
+TEST(Htb, EmptiedLeafNeitherBlocksBorrowersNorLosesItsPlace) {
+  enum : uint32_t { kTop, kGreen, kBorrower };
+  TreeSpec t;
+  t.classes = {cls(kNone, 100 * kMbit), cls(kTop, 90 * kMbit, 100 * kMbit), cls(kTop, kMbit, 100 * kMbit)};
+  t.default_class = kGreen;
+  ASSERT_EQ(check_tree(t), "");
+  HtbScheduler h(t, 256, 0);
+  ASSERT_NE(h.enqueue(kGreen, 1, 1500, false, 0), EnqueueResult::kDropped);
+  auto d = h.dequeue(0);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->leaf, kGreen);
+  EXPECT_EQ(h.mode(kGreen), HtbScheduler::Mode::kGreen);  // empty, green, still listed
+  // The borrower's own 1 Mbit burst covers one packet; the rest is lent by
+  // the root (14 KB of burst at once), past the empty green leaf.
+  for (uint32_t i = 0; i < 20; ++i) h.enqueue(kBorrower, 100 + i, 1500, false, 0);
+  unsigned sent = 0;
+  while (auto b = h.dequeue(0)) {
+    EXPECT_EQ(b->leaf, kBorrower);
+    ++sent;
+  }
+  EXPECT_GE(sent, 5u);
+  EXPECT_GT(h.stats(kBorrower).borrows, 0u);
+  // Refilled: the green leaf goes first (level 0 before lenders) once the
+  // root's ceil has recovered.
+  h.enqueue(kGreen, 2, 1500, false, 0);
+  const uint64_t later = h.next_wakeup();
+  ASSERT_NE(later, UINT64_MAX);
+  d = h.dequeue(later + kMs);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->leaf, kGreen);
+  EXPECT_EQ(d->packet, 2u);
+  // Drained completely: nothing left to send, however long we wait.
+  uint64_t now = later + kMs;
+  while (h.queued_total()) {
+    now += kMs;
+    while (h.dequeue(now)) {
+    }
+  }
+  EXPECT_FALSE(h.dequeue(now + kSecond));
+  EXPECT_EQ(h.stats(kGreen).packets, 2u);
+  EXPECT_EQ(h.stats(kBorrower).packets, 20u);
+}
+
 // Packets are stored four to a chunk: FIFO order holds across chunk
 // boundaries, and a full pool fits however the packets spread over leaves.
 TEST(Htb, QueuesKeepOrderAndTheFullCapacityFits) {
