@@ -30,7 +30,9 @@
 // counters, then queue and lists, then the wheel); leaves keep their two list
 // nodes inline (they sit at one prio), inner classes keep their per-prio
 // nodes and feed heads aside; queued packets sit four to a 64-byte chunk. A charge
-// only re-places a class whose mode or demand changed.
+// only re-places a class whose mode or demand changed, a run's later packets
+// only subtract their costs, and an emptied leaf stays listed until its next
+// turn (usually refilled by then).
 #pragma once
 
 #include <array>
