@@ -383,7 +383,6 @@ DecodeError decode(std::span<const uint8_t> in, Message& m) {
     }
     case MessageType::kSignaling: {
       m.target = r.port();
-      r.p = in.data() + kHeaderSize + kPortIdentitySize;
       while (r.p < end) {
         if (end - r.p < static_cast<ptrdiff_t>(kTlvHeaderSize)) return DecodeError::kBadTlv;
         const auto type = static_cast<TlvType>(r.u16());

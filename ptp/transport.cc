@@ -1,5 +1,6 @@
 #include "transport.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "packet_view.h"
@@ -10,11 +11,7 @@ namespace meridian::ptp {
 namespace {
 
 constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
-
-void put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
+using vxlan::put16;
 
 }  // namespace
 
@@ -92,12 +89,7 @@ size_t build_frame(const FrameAddresses& a, bool event, std::span<const uint8_t>
     std::memcpy(ip + 12, a.src_ip.data(), 4);
     std::memcpy(ip + 16, a.dst_ip.data(), 4);
     put16(ip + 10, vxlan::ipv4_header_checksum(ip, kIpv4));
-    uint8_t pseudo[12];
-    std::memcpy(pseudo, ip + 12, 8);
-    pseudo[8] = 0;
-    pseudo[9] = dataplane::kIpProtoUdp;
-    put16(pseudo + 10, udp_len);
-    sum = vxlan::checksum_add(pseudo, sizeof pseudo, 0);
+    sum = vxlan::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, dataplane::kIpProtoUdp);
   } else {
     put16(f + 12, dataplane::kEtherTypeIPv6);
     uint8_t* ip = f + kEth;
@@ -123,7 +115,8 @@ bool locate(std::span<const uint8_t> frame, PtpLocation& loc) {
   dataplane::PacketView v;
   const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
   if (v.ethertype == kEtherTypePtp && v.l3_offset <= frame.size()) {
-    loc = PtpLocation{Transport::kL2, v.l3_offset, static_cast<uint16_t>(frame.size() - v.l3_offset), false, 0};
+    const size_t payload = std::min<size_t>(frame.size() - v.l3_offset, UINT16_MAX);
+    loc = PtpLocation{Transport::kL2, v.l3_offset, static_cast<uint16_t>(payload), false, 0};
     if (loc.length >= 1) loc.event_port = (frame[v.l3_offset] & 0x0f) < 0x8;
     return true;
   }

@@ -36,6 +36,12 @@ uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes) {
   return checksum_finish(sum);
 }
 
+uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol) {
+  uint32_t sum = checksum_add(src, 4, 0);
+  sum = checksum_add(dst, 4, sum);
+  return sum + upper_len + protocol;
+}
+
 uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header) {
   uint32_t sum = checksum_add(src, 16, 0);
   sum = checksum_add(dst, 16, sum);

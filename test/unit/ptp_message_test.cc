@@ -210,6 +210,13 @@ TEST(PtpMessage, PeekAndCorrectionUpdateInPlace) {
   EXPECT_FALSE(peek(b, t, flags, domain));
 }
 
+TEST(PtpMessage, IdentitiesAndStatesPrintAsLinuxptpDoes) {
+  EXPECT_EQ(to_string(PortIdentity{kId, 3}), "001b21.fffe.123456-3");
+  EXPECT_STREQ(port_state_name(PortState::kSlave), "slave");
+  EXPECT_STREQ(port_state_name(PortState::kPreMaster), "pre_master");
+  EXPECT_STREQ(message_type_name(MessageType::kPdelayRespFollowUp), "pdelay_resp_follow_up");
+}
+
 TEST(PtpTransport, FramesAreFoundAgainWithValidChecksums) {
   Message m = make(MessageType::kDelayReq);
   const auto msg = bytes_of(m);
@@ -241,12 +248,7 @@ TEST(PtpTransport, FramesAreFoundAgainWithValidChecksums) {
     const uint16_t udp_len = static_cast<uint16_t>(8 + msg.size());
     if (tr == Transport::kUdpIpv4) {
       EXPECT_EQ(vxlan::ipv4_header_checksum(ip, 20), ip[10] << 8 | ip[11]);
-      uint8_t pseudo[12] = {};
-      std::copy(ip + 12, ip + 20, pseudo);
-      pseudo[9] = 17;
-      pseudo[10] = static_cast<uint8_t>(udp_len >> 8);
-      pseudo[11] = static_cast<uint8_t>(udp_len);
-      sum = vxlan::checksum_add(pseudo, 12, 0);
+      sum = vxlan::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, 17);
       EXPECT_EQ(ip[16], 224);
     } else {
       sum = vxlan::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, 17);
