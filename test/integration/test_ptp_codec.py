@@ -117,9 +117,10 @@ class DecodePtp4l(unittest.TestCase):
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         cap = os.path.join(cls.dir, "ptp4l.pcap")
         cls.pcap = cap
-        cls.procs.append(subprocess.Popen(
+        cls.tcpdump = subprocess.Popen(
             ["ip", "netns", "exec", S, "tcpdump", "-i", "ptps", "-U", "-w", cap, "-s", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.procs.append(cls.tcpdump)
         time.sleep(1.0)
         # (transport flag, extra master config, extra slave config)
         pairs = {
@@ -154,6 +155,9 @@ class DecodePtp4l(unittest.TestCase):
                 sh("ip", "netns", "exec", S, "timeout", "5", "pmc", flag, "-i", "ptps", "-b", "1", "-d", domain,
                    f"GET {q}", check=False)
         time.sleep(1.0)
+        # Close the capture before reading it: both readers must see the same frames.
+        cls.tcpdump.terminate()
+        cls.tcpdump.wait(timeout=10)
 
     @classmethod
     def tearDownClass(cls):
@@ -173,7 +177,8 @@ class DecodePtp4l(unittest.TestCase):
 
     def test_every_ptp4l_frame_decodes_as_tshark_reads_it(self):
         for p in self.procs:
-            self.assertIsNone(p.poll(), f"{p.args} exited early")
+            if p is not self.tcpdump:
+                self.assertIsNone(p.poll(), f"{p.args} exited early")
         out = sh(TOOL, "decode", self.pcap).stdout
         frames = json.loads(out)
         ptp = [f for f in frames if f.get("ptp")]
