@@ -1,0 +1,209 @@
+// A whole PTP instance (ordinary or boundary clock) as pure logic: PtpNode
+// (data sets, BMCA, port states) plus the timestamped message exchanges of
+// each port, the slave synchronizer and management answers. The DPDK glue
+// feeds it decoded messages with their receive base readings, sends what
+// it asks for, and reports transmit base readings back; the simulator does
+// the same over a modelled link. Base readings are the free-running base
+// (TSC or NIC clock) in ns; the clock maps them to PTP time.
+//
+// Per port, by state:
+//   MASTER        Sync every 2^logSyncInterval (two-step: a Follow_Up with
+//                 the transmit time once the glue reports it; one-step: the
+//                 glue writes the origin timestamp as it sends), Announce
+//                 (PtpNode), Delay_Resp to each Delay_Req.
+//   SLAVE/UNCAL.  Sync (+ Follow_Up) from the parent feeds the synchronizer;
+//                 a Delay_Req follows a Sync once per 2^logMinDelayReqInterval
+//                 (jittered), and its Delay_Resp completes the exchange.
+//   any running   P2P ports exchange Pdelay_Req/Resp/Resp_Follow_Up; every
+//                 port answers Management GETs of the five data sets.
+// The servo locking moves UNCALIBRATED to SLAVE; a new parent restarts the
+// synchronizer; losing the parent puts the clock in holdover.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "clock.h"
+#include "clock_class.h"
+#include "node.h"
+#include "synchronizer.h"
+
+namespace meridian::ptp {
+
+/// Where a reply goes: `length` 0 is the port's multicast group; otherwise
+/// the requester's address (6 bytes MAC, 4 IPv4, 16 IPv6).
+struct PeerAddress {
+  std::array<uint8_t, 16> bytes{};
+  uint8_t length = 0;
+  bool operator==(const PeerAddress&) const = default;
+};
+
+struct InstanceConfig {
+  NodeConfig node;
+  SynchronizerConfig sync = SynchronizerConfig::defaults_for(false);
+  bool two_step = true;
+  int64_t ingress_latency_ns = 0;  // receive timestamps are this late
+  int64_t egress_latency_ns = 0;   // transmit timestamps are this early
+  HoldoverPolicy holdover;
+  uint16_t peer_delay_window = 16; // Pdelay exchanges in the link-delay median
+  /// A grandmaster-capable clock with a time reference of its own (the
+  /// host clock, GNSS): its class follows set_reference(). Otherwise the
+  /// clock is a boundary/ordinary clock whose class follows its slave port.
+  bool has_reference = false;
+};
+
+struct TxRequest {
+  uint16_t port = 1;
+  Message message;
+  PeerAddress to;
+  bool event = false;          // UDP 319; the glue timestamps it
+  uint64_t cookie = 0;         // nonzero: report the transmit base with tx_done()
+  /// One-step: call PtpInstance::stamp_one_step() with the transmit base
+  /// just before encoding (a Sync's originTimestamp, a Pdelay_Resp's
+  /// turnaround time).
+  bool one_step = false;
+  int64_t request_receipt_ns = 0;  // one-step Pdelay_Resp: t2
+};
+
+#define MERIDIAN_PTP_RX_DROPS(X)                                                   \
+  X(kOtherDomain, "other_domain", "domainNumber is not this instance's")           \
+  X(kPortNotRunning, "port_not_running", "port initializing, faulty or disabled")  \
+  X(kNotFromParent, "not_from_parent", "Sync/Follow_Up/Delay_Resp from a port that is not our parent") \
+  X(kNotSlave, "not_slave", "Sync or Delay_Resp while not SLAVE/UNCALIBRATED")     \
+  X(kNotMaster, "not_master", "Delay_Req while not MASTER")                       \
+  X(kUnmatched, "unmatched", "Follow_Up, Delay_Resp or Pdelay reply without its request") \
+  X(kNotForUs, "not_for_us", "Management or Delay_Resp addressed to another port") \
+  X(kUnsupported, "unsupported", "message kind this instance does not handle")
+
+enum class RxDrop : uint8_t {
+#define MERIDIAN_PTP_RXD_ENUM(e, n, d) e,
+  MERIDIAN_PTP_RX_DROPS(MERIDIAN_PTP_RXD_ENUM)
+#undef MERIDIAN_PTP_RXD_ENUM
+  kCount
+};
+const char* rx_drop_name(RxDrop d);
+
+struct PortCounters {
+  std::array<uint64_t, 16> rx{};  // by messageType
+  std::array<uint64_t, 16> tx{};
+  std::array<uint64_t, static_cast<size_t>(RxDrop::kCount)> drops{};
+};
+
+class PtpInstance {
+ public:
+  PtpInstance(const InstanceConfig& config, PtpClock& clock);
+
+  void start(int64_t base_now);
+  /// A message received on `port` with its receive base reading.
+  void receive(uint16_t port, const Message& m, int64_t rx_base, const PeerAddress& from, int64_t base_now);
+  /// Timers: Announce, Sync, Delay_Req, Pdelay_Req, timeouts, holdover.
+  void tick(int64_t base_now);
+  /// The frame of a TxRequest with this cookie left at base `tx_base`.
+  void tx_done(uint64_t cookie, int64_t tx_base, int64_t base_now);
+  /// What to send, in order (cleared by the call).
+  std::vector<TxRequest> take_outgoing();
+  /// Writes what only the send time knows into a one-step message: a Sync's
+  /// originTimestamp, or a Pdelay_Resp's turnaround (correctionField +=
+  /// t3 - t2, requestReceiptTimestamp zero; §11.4.3).
+  void stamp_one_step(TxRequest& tx, int64_t tx_base) const;
+
+  const PtpNode& node() const { return node_; }
+  PtpNode& node() { return node_; }
+  const ClockSynchronizer& synchronizer() const { return sync_; }
+  const PortCounters& counters(uint16_t port) const { return ports_.at(port - 1).counters; }
+  /// A grandmaster's own time reference (the host clock, read only; GNSS):
+  /// our clock minus the reference, measured at base `base`. It steers the
+  /// clock through its own servo whenever no port is a slave, and its lock
+  /// decides the grandmaster's class (6 locked).
+  void reference_sample(int64_t offset_ns, int64_t base, double interval_s);
+  /// The reference went away: holdover (7, then 140/248 out of spec).
+  void reference_lost(int64_t base_now);
+  /// The clockClass this instance announces now (role, lock, holdover).
+  uint8_t clock_class() const { return node_.defaults().quality.clock_class; }
+  bool in_holdover() const { return in_holdover_; }
+  int64_t peer_delay_ns(uint16_t port) const { return ports_.at(port - 1).peer_delay; }
+
+ private:
+  struct PendingSync {
+    bool valid = false;
+    uint16_t sequence = 0;
+    int64_t rx_base = 0;
+    int64_t correction_ns = 0;
+    int8_t log_interval = 0;
+  };
+  struct PendingFollowUp {
+    bool valid = false;
+    uint16_t sequence = 0;
+    int64_t origin_ns = 0;
+    int64_t correction_ns = 0;
+  };
+  struct PendingDelay {
+    bool sent = false, stamped = false;
+    uint16_t sequence = 0;
+    int64_t t3 = 0, base_t3 = 0;
+  };
+  struct PendingPdelay {
+    bool sent = false, stamped = false, have_resp = false;
+    uint16_t sequence = 0;
+    int64_t t1 = 0, t2 = 0, t4 = 0, resp_correction_ns = 0;
+    PortIdentity responder;
+  };
+  struct Port {
+    int64_t next_sync = 0;
+    uint16_t sync_sequence = 0;
+    int64_t next_delay_req = 0;
+    uint16_t delay_sequence = 0;
+    int64_t next_pdelay = 0;
+    uint16_t pdelay_sequence = 0;
+    PendingSync sync;
+    PendingFollowUp follow_up;
+    PendingDelay delay;
+    PendingPdelay pdelay;
+    std::vector<int64_t> link_delays;  // ring of recent peer delays
+    size_t link_next = 0;
+    int64_t peer_delay = 0;
+    // Pdelay_Resp sent two-step, waiting for its transmit time.
+    std::vector<std::pair<uint64_t, Message>> pdelay_followups;
+    PortCounters counters;
+  };
+
+  TxRequest& send(uint16_t port, Message m, bool event, const PeerAddress& to, uint64_t cookie = 0,
+                  bool one_step = false);
+  Header header_for(uint16_t port, MessageType type, uint16_t sequence, int8_t log_interval) const;
+  void drop(uint16_t port, RxDrop reason) { ++ports_[port - 1].counters.drops[static_cast<size_t>(reason)]; }
+  bool from_parent(const Message& m) const;
+  void on_sync(uint16_t port, const Message& m, int64_t rx_base, int64_t base_now);
+  void on_follow_up(uint16_t port, const Message& m, int64_t base_now);
+  void complete_sync(uint16_t port, int64_t origin_ns, int64_t correction_ns, int64_t base_now);
+  void on_delay_req(uint16_t port, const Message& m, int64_t rx_base, const PeerAddress& from);
+  void on_delay_resp(uint16_t port, const Message& m);
+  void on_pdelay_req(uint16_t port, const Message& m, int64_t rx_base, const PeerAddress& from);
+  void on_pdelay_resp(uint16_t port, const Message& m, int64_t rx_base);
+  void on_pdelay_resp_follow_up(uint16_t port, const Message& m);
+  void complete_pdelay(uint16_t port, int64_t t3, int64_t fup_correction_ns);
+  void on_management(uint16_t port, const Message& m, const PeerAddress& from);
+  void follow_state(int64_t base_now);
+  int64_t interval_ns(int8_t log) const;
+  int64_t jitter(int64_t interval);
+  int64_t rx_time(int64_t rx_base) const { return clock_.time_at(rx_base - config_.ingress_latency_ns); }
+
+  InstanceConfig config_;
+  PtpClock& clock_;
+  PtpNode node_;
+  ClockSynchronizer sync_;
+  std::vector<Port> ports_;
+  std::vector<TxRequest> out_;
+  uint64_t parent_changes_seen_ = 0;
+  bool had_parent_ = false;
+  bool in_holdover_ = false;
+  int64_t holdover_since_ = 0;
+  bool was_locked_ = false;
+  TimeSource reference_ = TimeSource::kFreeRunning;
+  Servo reference_servo_;
+  void update_clock_class(int64_t base_now);
+  uint64_t rng_ = 0x853c49e6748fea9bull;
+  uint64_t next_cookie_ = 1;
+};
+
+}  // namespace meridian::ptp
