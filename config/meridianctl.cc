@@ -3,6 +3,7 @@
 //   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
 //   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
 //   meridianctl show qos [port P]
+//   meridianctl show ptp
 //   meridianctl clear vxlan [vni N]
 //   meridianctl apply -f FILE [--dry-run] [--patch] [--if-match N]
 //   meridianctl health
@@ -216,6 +217,32 @@ void show_qos(const json& body) {
   if (first) std::cout << "no QoS trees\n";
 }
 
+void show_ptp(const json& body) {
+  const json gm = body.value("grandmaster", json::object());
+  std::cout << "clock " << body.value("clock_identity", "") << "  profile " << body.value("profile", "") << "  domain "
+            << num(body, "domain") << "  class " << num(body, "clock_class") << "  priority " << num(body, "priority1")
+            << "/" << num(body, "priority2") << (body.value("slave_only", false) ? "  slave-only" : "") << "\n";
+  std::cout << "grandmaster " << gm.value("identity", "") << " (class " << num(gm, "clock_class") << ", priority "
+            << num(gm, "priority1") << "/" << num(gm, "priority2") << ")  parent " << body.value("parent_port", "")
+            << "  steps removed " << num(body, "steps_removed") << "\n";
+  std::cout << "offset " << num(body, "offset_from_master_ns") << " ns  path delay " << num(body, "mean_path_delay_ns")
+            << " ns  frequency " << body.value("frequency_ppb", 0.0) << " ppb  servo " << body.value("servo", "") << " "
+            << body.value("servo_state", "") << (body.value("holdover", false) ? " (holdover)" : "")
+            << "  unicast clients " << num(body, "unicast_clients") << "\n";
+  std::vector<std::vector<std::string>> rows;
+  auto total = [](const json& counts) {
+    uint64_t n = 0;
+    for (const auto& [k, v] : counts.items()) n += v.get<uint64_t>();
+    return std::to_string(n);
+  };
+  for (const auto& p : body.value("ports", json::array())) {
+    rows.push_back({p.value("name", ""), p.value("port_identity", ""), p.value("state", ""), p.value("transport", ""),
+                    p.value("delay_mechanism", ""), total(p.value("rx", json::object())),
+                    total(p.value("tx", json::object())), total(p.value("drops", json::object()))});
+  }
+  print_table({"PORT", "IDENTITY", "STATE", "TRANSPORT", "DELAY", "RX", "TX", "DROPS"}, rows);
+}
+
 /// Parses "vni N" / "mac M" / "port P" word pairs into a query string.
 bool filters(const std::vector<std::string>& words, size_t from, const std::set<std::string>& allowed,
              std::string& query) {
@@ -277,7 +304,7 @@ int main(int argc, char** argv) {
   if (vm.count("help") || words.empty()) {
     std::cout << "usage: meridianctl [options] show ports|stats|config   (stats = show stats)\n"
                  "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
-                 "       meridianctl [options] show qos [port P]\n"
+                 "       meridianctl [options] show qos [port P] | ptp\n"
                  "       meridianctl [options] clear vxlan [vni N]\n"
                  "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
@@ -327,12 +354,13 @@ int main(int argc, char** argv) {
       {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},
       {"vteps", {"/api/v1/vxlan/vteps", {}, show_vteps}},
       {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}, show_vxlan}},
-      {"qos", {"/api/v1/qos/classes", {"port"}, show_qos}}};
+      {"qos", {"/api/v1/qos/classes", {"port"}, show_qos}},
+      {"ptp", {"/api/v1/ptp", {}, show_ptp}}};
   if (verb == "show" && words.size() >= 2) {
     auto it = kShows.find(words[1]);
     if (it == kShows.end()) {
       std::cerr << "meridianctl: unknown object '" << words[1]
-                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan, qos)\n";
+                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan, qos, ptp)\n";
       return kExitUsage;
     }
     std::string query;

@@ -202,6 +202,9 @@ ParseResult parse_config(const nlohmann::json& document) {
       root.read_raw("qos", [&](const nlohmann::json& v, const std::string& p) {
         parse_qos(v, p, cfg.qos, errors);
       });
+      root.read_raw("ptp", [&](const nlohmann::json& v, const std::string& p) {
+        parse_ptp(v, p, cfg.ptp, errors);
+      });
     }
   }
 
@@ -245,6 +248,7 @@ ParseResult parse_config(const nlohmann::json& document) {
   }
   validate_vxlan(cfg.vxlan, port_names, patched, errors);
   validate_qos(cfg.qos, port_names, errors, result.warnings);
+  validate_ptp(cfg.ptp, port_names, errors);
 
   if (errors.empty()) result.config = std::move(cfg);
   return result;
@@ -285,6 +289,7 @@ nlohmann::json to_json(const Config& c) {
       {"punt", {{"ethertypes", ethertypes}}},
       {"vxlan", to_json(c.vxlan)},
       {"qos", to_json(c.qos)},
+      {"ptp", to_json(c.ptp)},
   };
 }
 

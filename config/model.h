@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "field_error.h"
+#include "ptp_model.h"
 #include "qos_model.h"
 #include "vxlan_model.h"
 
@@ -77,6 +78,7 @@ struct Config {
   PuntConfig punt;
   VxlanConfig vxlan;
   QosConfig qos;
+  PtpConfig ptp;
   bool operator==(const Config&) const = default;
 
   bool is_pci(const PortConfig& port) const;

@@ -14,6 +14,8 @@
 #include "packet_view.h"
 #include "control.h"
 #include "qos_control.h"
+#include "service.h"
+#include "stage.h"
 #include "stage.h"
 #include "xconnect.h"
 
@@ -55,6 +57,12 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
                                                      const qos::QosControl* qos) {
   auto t = std::make_unique<ForwardingTables>();
   t->version = version;
+  for (const auto& pp : config.ptp.ports) {
+    for (const auto& p : ports) {
+      if (p.name == pp.port && p.port_id < kMaxPorts) t->ptp_port[p.port_id] = true;
+    }
+  }
+  t->ptp_enabled = config.ptp.enabled();
   t->vxlan = std::move(vxlan);
   if (qos) {
     t->qos = qos->plans();
@@ -204,11 +212,34 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     return nullptr;
   }
   dp->vxlan_->commit(std::move(pending));
+  // PTP: frames the PTP stage punted carry its Rx timestamp flag; the
+  // service asks first and passes anything else on (ARP/ND to VXLAN).
+  ptp::RxTimestampField rx_timestamp;
+  if (!ptp::register_rx_timestamp(rx_timestamp)) {
+    error = "cannot register the mbuf Rx timestamp field for PTP";
+    return nullptr;
+  }
+  dp->ptp_io_ = ptp::PtpServiceIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
+                                    return self->control_transmit(port, pkts, n);
+                                  },
+                                  rx_timestamp};
+  if (cfg.ptp.enabled()) {
+    config::FieldErrors ptp_errors;
+    dp->ptp_ = ptp::PtpService::create(cfg.ptp, dp->ptp_bindings(), dp->ptp_io_, nullptr, ptp_errors);
+    if (!dp->ptp_) {
+      error = ptp_errors.empty() ? "ptp: cannot start" : ptp_errors[0].path + ": " + ptp_errors[0].reason;
+      return nullptr;
+    }
+  }
+  for (uint16_t type : {uint16_t{0x88f7}, uint16_t{0x0800}, uint16_t{0x86dd}}) {
+    dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->ptp_ && self->ptp_->handle_punt(m); });
+  }
   for (uint16_t type : {uint16_t{0x0806}, uint16_t{0x86dd}}) {
     dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->vxlan_->handle_punt(m); });
   }
 
   dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
+  dp->pipeline_.push_back(std::make_unique<ptp::PtpPuntStage>(rx_timestamp));
   dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
   dp->pipeline_.push_back(std::make_unique<XconnectStage>());
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
@@ -276,6 +307,7 @@ void Dataplane::control_tick() {
   drain_punt_ring();
   if (vxlan_ && vxlan_->tick()) republish();
   if (qos_) qos_->tick(running_);
+  if (ptp_) ptp_->tick();
   sample_heartbeats();
 }
 
@@ -303,7 +335,21 @@ bool Dataplane::worker_polling(unsigned index, std::chrono::steady_clock::time_p
 }
 
 void Dataplane::set_punt_handler(uint16_t ethertype, PuntHandler handler) {
-  punt_handlers_[ethertype] = std::move(handler);
+  punt_handlers_[ethertype].push_back(std::move(handler));
+}
+
+std::vector<ptp::PtpPortBinding> Dataplane::ptp_bindings() const {
+  std::vector<ptp::PtpPortBinding> out;
+  for (const auto& p : ports_) {
+    if (!p.started) continue;
+    ptp::PtpPortBinding b;
+    b.name = p.name;
+    b.port_id = p.port_id;
+    rte_ether_addr mac{};
+    if (rte_eth_macaddr_get(p.port_id, &mac) == 0) std::copy(mac.addr_bytes, mac.addr_bytes + 6, b.mac.begin());
+    out.push_back(b);
+  }
+  return out;
 }
 
 void Dataplane::drain_punt_ring() {
@@ -316,7 +362,13 @@ void Dataplane::drain_punt_ring() {
       parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
       ++punt_received_[view.ethertype];
       auto it = punt_handlers_.find(view.ethertype);
-      if (it != punt_handlers_.end() && it->second(pkts[i])) continue;
+      bool taken = false;
+      if (it != punt_handlers_.end()) {
+        for (auto& handler : it->second) {
+          if ((taken = handler(pkts[i]))) break;
+        }
+      }
+      if (taken) continue;
       if (control && pkts[i]->port < kMaxPorts) control[pkts[i]->port].drop(DropReason::kPuntUnhandled);
       rte_pktmbuf_free(pkts[i]);
     }
@@ -376,10 +428,18 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   if (errors.empty()) pending = vxlan_->prepare(next.vxlan, port_infos(ports_), errors);
   std::shared_ptr<qos::QosPlans> qos_plans;
   if (errors.empty()) qos_plans = qos_->prepare(next.qos, static_cast<uint16_t>(next.vxlan.vtep.udp_port), errors);
+  // PTP restarts its instance on any change of its section; the clock
+  // carries over, so time and frequency do not jump.
+  const bool ptp_changed = !(next.ptp == config_.ptp);
+  std::shared_ptr<ptp::PtpService> ptp_next;
+  if (errors.empty() && ptp_changed && next.ptp.enabled()) {
+    ptp_next = ptp::PtpService::create(next.ptp, ptp_bindings(), ptp_io_, ptp_.get(), errors);
+  }
   if (!errors.empty()) return nullptr;
-  return [this, next, pending, qos_plans]() mutable {
+  return [this, next, pending, qos_plans, ptp_changed, ptp_next]() mutable {
     vxlan_->commit(pending);
     qos_->commit(qos_plans);
+    if (ptp_changed) ptp_ = ptp_next;
     tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
     vxlan_->published();
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
@@ -497,6 +557,7 @@ void Dataplane::metrics(config::MetricsWriter& out) {
 
   vxlan_->metrics(out);
   qos_->metrics(out, running_);
+  if (ptp_) ptp_->metrics(out);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -524,6 +585,11 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
   auto error = [](status s, const std::string& field, const std::string& reason) {
     return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}};
   };
+  if (path == "/api/v1/ptp") {
+    if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
+    if (!ptp_) return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports)");
+    return Resource{status::ok, ptp_->status()};
+  }
   if (path == "/api/v1/qos/classes") {
     if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
     std::optional<uint16_t> port;

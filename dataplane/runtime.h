@@ -24,6 +24,7 @@
 #include "pipeline.h"
 #include "ports.h"
 #include "rcu_publisher.h"
+#include "service.h"
 #include "worker.h"
 
 namespace meridian::vxlan {
@@ -32,6 +33,7 @@ class VxlanControl;
 namespace meridian::qos {
 class QosControl;
 }
+
 
 namespace meridian::dataplane {
 
@@ -62,7 +64,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   void control_tick();
 
   /// Handler for punted frames of one EtherType; returns true if it took
-  /// ownership of the mbuf. Unhandled frames are freed and counted.
+  /// ownership of the mbuf. Handlers of one EtherType are asked in the
+  /// order they were added. Unhandled frames are freed and counted.
   using PuntHandler = std::function<bool(rte_mbuf*)>;
   void set_punt_handler(uint16_t ethertype, PuntHandler handler);
 
@@ -93,6 +96,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::vector<WorkerContext>& worker_contexts() { return workers_; }
   vxlan::VxlanControl* vxlan() { return vxlan_.get(); }
   qos::QosControl* qos() { return qos_.get(); }
+  ptp::PtpService* ptp() { return ptp_.get(); }
 
  private:
   Dataplane() = default;
@@ -101,6 +105,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
   void drain_punt_ring();
   void republish();
+  std::vector<ptp::PtpPortBinding> ptp_bindings() const;
 
   config::Config config_;
   unsigned instance_ = 0;
@@ -125,10 +130,12 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
     bool seen = false;
   };
   std::vector<HeartbeatSample> heartbeats_;
-  std::map<uint16_t, PuntHandler> punt_handlers_;
+  std::map<uint16_t, std::vector<PuntHandler>> punt_handlers_;
   std::map<uint16_t, uint64_t> punt_received_;
   std::unique_ptr<vxlan::VxlanControl> vxlan_;
   std::unique_ptr<qos::QosControl> qos_;
+  std::shared_ptr<ptp::PtpService> ptp_;
+  ptp::PtpServiceIo ptp_io_;
 };
 
 }  // namespace meridian::dataplane

@@ -36,6 +36,9 @@ struct ForwardingTables {
   /// port is not shaped). qos_enabled: any of them set.
   std::array<std::shared_ptr<const qos::QosPlan>, kMaxPorts> qos;
   bool qos_enabled = false;
+  /// Ports that run PTP: their PTP frames go to the control lcore.
+  std::array<bool, kMaxPorts> ptp_port{};
+  bool ptp_enabled = false;
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

@@ -80,7 +80,7 @@ Header PtpInstance::header_for(uint16_t port, MessageType type, uint16_t sequenc
 
 TxRequest& PtpInstance::send(uint16_t port, Message m, bool event, const PeerAddress& to, uint64_t cookie,
                              bool one_step) {
-  if (to.length > 0) m.header.flags |= kFlagUnicast;
+  if (to.unicast) m.header.flags |= kFlagUnicast;
   ++ports_[port - 1].counters.tx[static_cast<uint8_t>(m.header.type) & 0xf];
   out_.push_back(TxRequest{port, std::move(m), to, event, cookie, one_step, 0});
   return out_.back();

@@ -31,11 +31,13 @@
 
 namespace meridian::ptp {
 
-/// Where a reply goes: `length` 0 is the port's multicast group; otherwise
-/// the requester's address (6 bytes MAC, 4 IPv4, 16 IPv6).
+/// Where a message came from, and where a reply goes: `unicast` false is
+/// the port's multicast group; otherwise the requester's MAC and (UDP
+/// transports) IP address, IPv4 in the first 4 bytes.
 struct PeerAddress {
-  std::array<uint8_t, 16> bytes{};
-  uint8_t length = 0;
+  bool unicast = false;
+  std::array<uint8_t, 6> mac{};
+  std::array<uint8_t, 16> ip{};
   bool operator==(const PeerAddress&) const = default;
 };
 

@@ -73,10 +73,10 @@ struct Lab {
       std::vector<uint8_t> bytes(encoded_size(tx.message));
       encode(tx.message, bytes);
       PeerAddress me;
-      me.length = 6;
-      me.bytes[5] = static_cast<uint8_t>(from);
+      me.unicast = true;
+      me.mac[5] = static_cast<uint8_t>(from);
       for (size_t j = 0; j < stations.size(); ++j) {
-        if (j != from && (tx.to.length == 0 || tx.to.bytes[5] == j)) wire.push_back({now + delay_ns, j, bytes, me});
+        if (j != from && (!tx.to.unicast || tx.to.mac[5] == j)) wire.push_back({now + delay_ns, j, bytes, me});
       }
       if (tx.cookie) s.ptp->tx_done(tx.cookie, tx_base, s.base(now));
     }

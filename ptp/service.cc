@@ -1,0 +1,395 @@
+#include "service.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_cycles.h>
+#include <rte_mbuf_dyn.h>
+
+#include "packet_view.h"
+#include "profile.h"
+
+namespace meridian::ptp {
+namespace {
+
+constexpr size_t kMaxMessage = 512;
+constexpr size_t kMinFrame = 60;  // Ethernet minimum without FCS
+constexpr int64_t kReferenceInterval = kNsPerSecond;
+
+int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);  // read only: Meridian never sets the host clock
+  return static_cast<int64_t>(ts.tv_sec) * kNsPerSecond + ts.tv_nsec;
+}
+
+// A (TSC, CLOCK_REALTIME) pair read as close together as three tries allow.
+std::pair<uint64_t, int64_t> tsc_and_realtime() {
+  uint64_t best_gap = UINT64_MAX, tsc = 0;
+  int64_t rt = 0;
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = rte_rdtsc();
+    const int64_t r = realtime_ns();
+    const uint64_t after = rte_rdtsc();
+    if (after - before < best_gap) {
+      best_gap = after - before;
+      tsc = before + (after - before) / 2;
+      rt = r;
+    }
+  }
+  return {tsc, rt};
+}
+
+Transport transport_of(const std::string& name) {
+  if (name == "l2") return Transport::kL2;
+  if (name == "udp_ipv6") return Transport::kUdpIpv6;
+  return Transport::kUdpIpv4;
+}
+
+// EUI-64 from a MAC: ff:fe in the middle (IEEE 1588-2019 §7.5.2.2.2).
+ClockIdentity identity_from_mac(const std::array<uint8_t, 6>& mac) {
+  return ClockIdentity{mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
+}
+
+const char* short_type_name(uint8_t t) { return message_type_name(static_cast<MessageType>(t)); }
+
+}  // namespace
+
+std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, const std::vector<PtpPortBinding>& ports,
+                                               PtpServiceIo io, const PtpService* previous,
+                                               config::FieldErrors& errors) {
+  const auto profile = find_profile(cfg.profile);
+  if (!profile) {
+    errors.push_back({"/ptp/profile", "unknown profile '" + cfg.profile + "'"});
+    return nullptr;
+  }
+  std::unique_ptr<PtpService> s(new PtpService());
+  s->config_ = cfg;
+  s->io_ = std::move(io);
+  s->utc_offset_ns_ = static_cast<int64_t>(cfg.utc_offset) * kNsPerSecond;
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    const auto& pc = cfg.ports[i];
+    auto it = std::find_if(ports.begin(), ports.end(), [&](const PtpPortBinding& b) { return b.name == pc.port; });
+    if (it == ports.end() || it->port_id >= s->port_number_.size()) {
+      errors.push_back({"/ptp/ports/" + std::to_string(i) + "/port", "port '" + pc.port + "' is not running"});
+      continue;
+    }
+    Port p;
+    p.binding = *it;
+    p.config = pc;
+    p.transport = transport_of(pc.transport);
+    p.peer_delay_address = profile->peer_delay_address;
+    s->port_number_[it->port_id] = static_cast<int>(i + 1);
+    s->ports_.push_back(std::move(p));
+  }
+  if (!errors.empty()) return nullptr;
+
+  InstanceConfig ic;
+  DefaultDataSet& d = ic.node.defaults;
+  d.identity = cfg.clock_identity ? *cfg.clock_identity : identity_from_mac(s->ports_.front().binding.mac);
+  d.priority1 = static_cast<uint8_t>(cfg.priority1);
+  d.priority2 = static_cast<uint8_t>(cfg.priority2);
+  d.quality.clock_class = static_cast<uint8_t>(cfg.clock_class);
+  d.quality.clock_accuracy = static_cast<uint8_t>(cfg.clock_accuracy);
+  d.slave_only = cfg.slave_only;
+  d.two_step = cfg.two_step;
+  d.domain = static_cast<uint8_t>(cfg.domain ? *cfg.domain : profile->domain);
+  ic.node.bmca = profile->bmca;
+  ic.node.time_properties.current_utc_offset = static_cast<int16_t>(cfg.utc_offset);
+  ic.node.time_properties.flags = (kFlagPtpTimescale | kFlagUtcOffsetValid) & 0xff;
+  ic.node.time_properties.time_source = cfg.reference == "system" ? 0x50 : 0xa0;  // NTP / internal oscillator
+  ic.node.ports.clear();
+  for (const auto& p : s->ports_) {
+    NodePortConfig np;
+    const auto& pc = p.config;
+    np.log_announce_interval = static_cast<int8_t>(pc.log_announce_interval.value_or(profile->log_announce_interval));
+    np.log_sync_interval = static_cast<int8_t>(pc.log_sync_interval.value_or(profile->log_sync_interval));
+    np.log_min_delay_req_interval =
+        static_cast<int8_t>(pc.log_min_delay_req_interval.value_or(profile->log_min_delay_req_interval));
+    np.announce_receipt_timeout = static_cast<uint8_t>(pc.announce_receipt_timeout.value_or(profile->announce_receipt_timeout));
+    np.delay_mechanism = pc.delay_mechanism ? (*pc.delay_mechanism == "p2p" ? DelayMechanism::kP2P : DelayMechanism::kE2E)
+                                            : profile->delay_mechanism;
+    np.local_priority = static_cast<uint8_t>(pc.local_priority);
+    np.master_only = pc.master_only;
+    ic.node.ports.push_back(np);
+  }
+  ic.two_step = cfg.two_step;
+  // One instance-wide correction: the first port's (per-port latencies are
+  // a follow-up; every port of a PtpInstance shares them today).
+  ic.ingress_latency_ns = s->ports_.front().config.ingress_latency_ns;
+  ic.egress_latency_ns = s->ports_.front().config.egress_latency_ns;
+  ic.sync = SynchronizerConfig::defaults_for(false);
+  ic.sync.delay_asymmetry_ns = s->ports_.front().config.delay_asymmetry_ns;
+  ic.sync.servo.kind = cfg.servo == "linuxptp_pi" ? ServoKind::kLinuxPi : ServoKind::kAdaptive;
+  ic.sync.servo.first_step_threshold_ns = cfg.first_step_threshold_ns;
+  ic.sync.servo.step_threshold_ns = cfg.step_threshold_ns;
+  if (cfg.filter) {
+    const std::string& f = *cfg.filter;
+    ic.sync.filter.kind = f == "minimum" ? FilterKind::kMinimum
+                          : f == "latest" ? FilterKind::kLatest
+                          : f == "linuxptp_median" ? FilterKind::kLinuxMedian
+                                                   : FilterKind::kPercentile;
+    if (ic.sync.filter.kind == FilterKind::kLinuxMedian) ic.sync.filter.window = 10;
+  }
+  ic.holdover = HoldoverPolicy{profile->telecom_classes, static_cast<double>(cfg.holdover_spec_ns)};
+  ic.has_reference = cfg.reference == "system";
+
+  if (previous) {
+    s->timebase_ = previous->timebase_;
+    s->clock_ = std::make_unique<PtpClock>(*previous->clock_);
+  } else {
+    s->timebase_ = TscTimebase{rte_rdtsc(), rte_get_tsc_hz()};
+    s->clock_ = std::make_unique<PtpClock>();
+    const auto [tsc, rt] = tsc_and_realtime();
+    s->clock_->set_time(s->timebase_.to_ns(tsc), rt + s->utc_offset_ns_);
+  }
+  s->instance_ = std::make_unique<PtpInstance>(ic, *s->clock_);
+  s->instance_->start(s->base_now());
+  return s;
+}
+
+int64_t PtpService::base_now() const { return timebase_.to_ns(rte_rdtsc()); }
+
+std::vector<uint16_t> PtpService::port_ids() const {
+  std::vector<uint16_t> ids;
+  for (const auto& p : ports_) ids.push_back(p.binding.port_id);
+  return ids;
+}
+
+bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const {
+  std::array<uint8_t, 6> dst_mac;
+  std::memcpy(dst_mac.data(), frame.data(), 6);
+  if (loc.transport == Transport::kL2) {
+    return dst_mac == kMacPrimary || dst_mac == kMacPeerDelay || dst_mac == p.binding.mac;
+  }
+  dataplane::PacketView v;
+  dataplane::parse_packet(frame.data(), frame.size(), v);
+  const uint8_t* dst = frame.data() + v.l3_offset + (v.ip_version == 4 ? 16 : 24);
+  if (v.ip_version == 4) {
+    if (std::memcmp(dst, kIpv4Primary.data(), 4) == 0 || std::memcmp(dst, kIpv4PeerDelay.data(), 4) == 0) return true;
+    return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 4) == 0;
+  }
+  if (std::memcmp(dst, kIpv6Primary.data(), 16) == 0 || std::memcmp(dst, kIpv6PeerDelay.data(), 16) == 0) return true;
+  return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 16) == 0;
+}
+
+bool PtpService::handle_punt(rte_mbuf* m) {
+  if (!(m->ol_flags & io_.rx_timestamp.flag)) return false;
+  m->ol_flags &= ~io_.rx_timestamp.flag;
+  const uint64_t rx_tsc = *RTE_MBUF_DYNFIELD(m, io_.rx_timestamp.offset, rte_mbuf_timestamp_t*);
+  const int number = m->port < port_number_.size() ? port_number_[m->port] : 0;
+  std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+  PtpLocation loc;
+  if (number == 0) {
+    count_drop("not_a_ptp_port");
+  } else if (!locate(frame, loc)) {
+    count_drop("not_ptp");
+  } else if (loc.transport != ports_[static_cast<size_t>(number - 1)].transport) {
+    count_drop("wrong_transport");
+  } else if (!addressed_to_us(ports_[static_cast<size_t>(number - 1)], frame, loc)) {
+    count_drop("not_addressed_to_us");
+  } else {
+    Message msg;
+    const DecodeError e = decode(frame.subspan(loc.offset, loc.length), msg);
+    if (e != DecodeError::kNone) {
+      count_drop(decode_error_name(e));
+    } else {
+      PeerAddress from;
+      from.unicast = true;
+      std::memcpy(from.mac.data(), frame.data() + 6, 6);
+      if (loc.transport != Transport::kL2) {
+        dataplane::PacketView v;
+        dataplane::parse_packet(frame.data(), frame.size(), v);
+        const size_t src = v.l3_offset + (v.ip_version == 4 ? 12 : 8);
+        std::memcpy(from.ip.data(), frame.data() + src, v.ip_version == 4 ? 4 : 16);
+      }
+      instance_->receive(static_cast<uint16_t>(number), msg, timebase_.to_ns(rx_tsc), from, base_now());
+    }
+  }
+  rte_pktmbuf_free(m);
+  flush();
+  return true;
+}
+
+void PtpService::tick() {
+  if (config_.reference == "system") sample_reference();
+  instance_->tick(base_now());
+  flush();
+}
+
+void PtpService::sample_reference() {
+  const auto [tsc, rt] = tsc_and_realtime();
+  const int64_t base = timebase_.to_ns(tsc);
+  if (base < next_reference_) return;
+  next_reference_ = base + kReferenceInterval;
+  instance_->reference_sample(clock_->time_at(base) - (rt + utc_offset_ns_), base, 1.0);
+}
+
+int64_t PtpService::host_clock_error_ns() const {
+  const auto [tsc, rt] = tsc_and_realtime();
+  const bool ptp_timescale = instance_->node().time_properties().flags & kFlagPtpTimescale;
+  return clock_->time_at(timebase_.to_ns(tsc)) - (rt + (ptp_timescale ? utc_offset_ns_ : 0));
+}
+
+void PtpService::flush() {
+  // Two-step Follow_Ups are queued while their Syncs go out: drain until empty.
+  for (int round = 0; round < 4; ++round) {
+    auto out = instance_->take_outgoing();
+    if (out.empty()) return;
+    for (auto& tx : out) transmit(tx);
+  }
+}
+
+void PtpService::transmit(TxRequest& tx) {
+  const Port& p = ports_[tx.port - 1];
+  FrameAddresses a;
+  a.transport = p.transport;
+  a.src_mac = p.binding.mac;
+  if (p.config.address) a.src_ip = p.config.address->bytes;
+  const MessageType type = tx.message.header.type;
+  const bool peer = type == MessageType::kPdelayReq || type == MessageType::kPdelayResp ||
+                    type == MessageType::kPdelayRespFollowUp || p.peer_delay_address;
+  if (tx.to.unicast && !peer) {
+    a.dst_mac = tx.to.mac;
+    a.dst_ip = tx.to.ip;
+  } else {
+    set_multicast_destination(a, peer);
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
+  if (!m) {
+    count_drop("tx_no_buffer");
+    return;
+  }
+  const int64_t stamp_base = base_now();
+  instance_->stamp_one_step(tx, stamp_base);
+  std::array<uint8_t, kMaxMessage> msg{};
+  const size_t msg_len = encode(tx.message, msg);
+  const size_t len = std::max(frame_header_size(p.transport) + msg_len, kMinFrame);
+  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  if (msg_len == 0 || !data) {
+    rte_pktmbuf_free(m);
+    count_drop("tx_encode");
+    return;
+  }
+  std::memset(data, 0, len);
+  if (build_frame(a, tx.event, {msg.data(), msg_len}, {data, len}) == 0) {
+    rte_pktmbuf_free(m);
+    count_drop("tx_encode");
+    return;
+  }
+  // net_af_packet sends inside rte_eth_tx_burst (sendto on the packet
+  // socket); the TSC just before the call is the software Tx timestamp.
+  const uint64_t tx_tsc = rte_rdtsc();
+  if (io_.transmit(p.binding.port_id, &m, 1) != 1) {
+    count_drop("tx_full");  // control_transmit freed it
+    return;
+  }
+  ++tx_frames_;
+  if (tx.cookie) instance_->tx_done(tx.cookie, timebase_.to_ns(tx_tsc), base_now());
+}
+
+nlohmann::json PtpService::status() const {
+  const PtpNode& node = instance_->node();
+  const auto& d = node.defaults();
+  const auto& parent = node.parent();
+  const ClockSynchronizer& sync = instance_->synchronizer();
+  const bool slave = node.slave_port().has_value();
+  nlohmann::json ports = nlohmann::json::array();
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    const auto number = static_cast<uint16_t>(i + 1);
+    const PortCounters& c = instance_->counters(number);
+    nlohmann::json rx = nlohmann::json::object(), tx = nlohmann::json::object(), drops = nlohmann::json::object();
+    for (uint8_t t = 0; t < 16; ++t) {
+      if (c.rx[t]) rx[short_type_name(t)] = c.rx[t];
+      if (c.tx[t]) tx[short_type_name(t)] = c.tx[t];
+    }
+    for (size_t r = 0; r < c.drops.size(); ++r) {
+      if (c.drops[r]) drops[rx_drop_name(static_cast<RxDrop>(r))] = c.drops[r];
+    }
+    const PortDataSet pds = node.port_data_set(number);
+    ports.push_back({{"name", ports_[i].binding.name},
+                     {"port_number", number},
+                     {"port_identity", to_string(pds.port)},
+                     {"state", port_state_name(pds.state)},
+                     {"transport", transport_name(ports_[i].transport)},
+                     {"delay_mechanism", pds.delay_mechanism == 2 ? "p2p" : "e2e"},
+                     {"log_announce_interval", pds.log_announce_interval},
+                     {"log_sync_interval", pds.log_sync_interval},
+                     {"log_min_delay_req_interval", pds.log_min_delay_req_interval},
+                     {"peer_delay_ns", instance_->peer_delay_ns(number)},
+                     {"rx", rx},
+                     {"tx", tx},
+                     {"drops", drops}});
+  }
+  return {{"profile", config_.profile},
+          {"domain", d.domain},
+          {"clock_identity", to_string(d.identity)},
+          {"clock_class", d.quality.clock_class},
+          {"priority1", d.priority1},
+          {"priority2", d.priority2},
+          {"slave_only", d.slave_only},
+          {"grandmaster", {{"identity", to_string(parent.gm_identity)},
+                           {"priority1", parent.gm_priority1},
+                           {"priority2", parent.gm_priority2},
+                           {"clock_class", parent.gm_quality.clock_class}}},
+          {"parent_port", to_string(parent.parent)},
+          {"steps_removed", node.current().steps_removed},
+          {"offset_from_master_ns", slave ? sync.offset_ns() : 0},
+          {"mean_path_delay_ns", slave ? sync.mean_path_delay_ns() : 0},
+          {"frequency_ppb", clock_->frequency_ppb()},
+          {"servo", servo_kind_name(sync.servo().config().kind)},
+          {"servo_state", servo_state_name(sync.servo().state())},
+          {"holdover", instance_->in_holdover()},
+          {"clock_steps", clock_->steps()},
+          {"host_clock_error_ns", host_clock_error_ns()},
+          {"unicast_clients", 0},
+          {"drops", drops_},
+          {"ports", ports}};
+}
+
+void PtpService::metrics(config::MetricsWriter& out) const {
+  const PtpNode& node = instance_->node();
+  const ClockSynchronizer& sync = instance_->synchronizer();
+  const bool slave = node.slave_port().has_value();
+  out.gauge("meridian_ptp_clock_class", "clockClass this clock announces");
+  out.sample({}, uint64_t{node.defaults().quality.clock_class});
+  out.gauge("meridian_ptp_steps_removed", "stepsRemoved to the grandmaster");
+  out.sample({}, uint64_t{node.current().steps_removed});
+  out.gauge("meridian_ptp_offset_from_master_seconds", "Last offset from the master (0 when not a slave)");
+  out.sample({}, slave ? static_cast<double>(sync.offset_ns()) * 1e-9 : 0.0);
+  out.gauge("meridian_ptp_mean_path_delay_seconds", "Mean path delay to the master");
+  out.sample({}, slave ? static_cast<double>(sync.mean_path_delay_ns()) * 1e-9 : 0.0);
+  out.gauge("meridian_ptp_frequency_adjustment_ppb", "The clock's rate over its base");
+  out.sample({}, clock_->frequency_ppb());
+  out.gauge("meridian_ptp_servo_state", "Servo state: 0 unlocked, 1 stepped, 2 locked, 3 locked_stable, 4 holdover");
+  out.sample({}, uint64_t{static_cast<uint8_t>(sync.servo().state())});
+  out.gauge("meridian_ptp_unicast_clients", "Unicast clients granted service");
+  out.sample({}, uint64_t{0});
+  out.gauge("meridian_ptp_port_state", "Port state (IEEE 1588 portState numbers: 6 master, 9 slave)");
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    out.sample({{"port", ports_[i].binding.name}}, uint64_t{static_cast<uint8_t>(node.state(static_cast<uint16_t>(i + 1)))});
+  }
+  for (const bool received : {true, false}) {
+    out.counter(received ? "meridian_ptp_messages_received_total" : "meridian_ptp_messages_sent_total",
+                received ? "PTP messages received, by port and type" : "PTP messages sent, by port and type");
+    for (size_t i = 0; i < ports_.size(); ++i) {
+      const PortCounters& c = instance_->counters(static_cast<uint16_t>(i + 1));
+      for (uint8_t t = 0; t < 16; ++t) {
+        const uint64_t n = received ? c.rx[t] : c.tx[t];
+        if (n) out.sample({{"port", ports_[i].binding.name}, {"type", short_type_name(t)}}, n);
+      }
+    }
+  }
+  out.counter("meridian_ptp_frame_drops_total", "Punted PTP frames dropped before the protocol, by reason");
+  for (const auto& [reason, n] : drops_) out.sample({{"reason", reason}}, n);
+  out.counter("meridian_ptp_message_drops_total", "PTP messages the protocol dropped, by port and reason");
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    const PortCounters& c = instance_->counters(static_cast<uint16_t>(i + 1));
+    for (size_t r = 0; r < c.drops.size(); ++r) {
+      if (c.drops[r]) out.sample({{"port", ports_[i].binding.name}, {"reason", rx_drop_name(static_cast<RxDrop>(r))}}, c.drops[r]);
+    }
+  }
+}
+
+}  // namespace meridian::ptp

@@ -1,0 +1,108 @@
+// The PTP instance on the control lcore: Meridian's clock over the TSC,
+// the protocol engine (PtpInstance) and the frames in and out.
+// - In: the PTP punt stage hands over frames with their Rx TSC; they are
+//   checked (port, transport, addressed to us), decoded and fed in, each
+//   failure counted under a reason.
+// - Out: messages become frames (L2, UDPv4, UDPv6; multicast or unicast
+//   replies) sent on the port's control TX queue; the TSC read just before
+//   the send is the software Tx timestamp.
+// - Time: the clock starts from the host clock's reading on the PTP
+//   timescale (CLOCK_REALTIME + UTC offset, read, never written). With
+//   reference "system" the grandmaster keeps steering to that reading.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "field_error.h"
+#include "instance.h"
+#include "metrics.h"
+#include "ptp_model.h"
+#include "stage.h"
+#include "transport.h"
+
+namespace meridian::ptp {
+
+struct PtpPortBinding {
+  std::string name;
+  uint16_t port_id = 0;
+  std::array<uint8_t, 6> mac{};
+};
+
+struct PtpServiceIo {
+  rte_mempool* pool = nullptr;
+  std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)> transmit;
+  RxTimestampField rx_timestamp;
+};
+
+/// TSC readings as nanoseconds since a fixed origin: the clock's base.
+struct TscTimebase {
+  uint64_t origin = 0;
+  uint64_t hz = 1;
+  int64_t to_ns(uint64_t tsc) const {
+    return static_cast<int64_t>(static_cast<__int128>(static_cast<int64_t>(tsc - origin)) * 1'000'000'000 /
+                                static_cast<__int128>(hz));
+  }
+};
+
+class PtpService {
+ public:
+  /// Builds the instance for `cfg` on `ports` (all of the data plane's
+  /// ports; the config names the PTP ones). `previous`, when set, hands over
+  /// its clock so time and frequency survive a config change. Returns null
+  /// and fills `errors` (JSON-pointer paths) when the config cannot run.
+  static std::unique_ptr<PtpService> create(const config::PtpConfig& cfg, const std::vector<PtpPortBinding>& ports,
+                                            PtpServiceIo io, const PtpService* previous,
+                                            config::FieldErrors& errors);
+
+  /// A punted frame; false when it is not a PTP frame from the punt stage
+  /// (the next handler may take it). Takes ownership when true.
+  bool handle_punt(rte_mbuf* m);
+  /// Timers, the reference, and sending what is due. Call every few ms.
+  void tick();
+
+  nlohmann::json status() const;
+  void metrics(config::MetricsWriter& out) const;
+  /// Data-plane ports (ids) that run PTP.
+  std::vector<uint16_t> port_ids() const;
+
+ private:
+  struct Port {
+    PtpPortBinding binding;
+    config::PtpPortConfig config;
+    Transport transport = Transport::kUdpIpv4;
+    bool peer_delay_address = false;  // G.8275.1: every message to 01:80:C2:00:00:0E
+  };
+  PtpService() = default;
+  int64_t base_now() const;
+  void flush();
+  void transmit(TxRequest& tx);
+  bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const;
+  void sample_reference();
+  void count_drop(const std::string& reason) { ++drops_[reason]; }
+  /// Our clock minus the host clock on our timescale, now.
+  int64_t host_clock_error_ns() const;
+
+  config::PtpConfig config_;
+  PtpServiceIo io_;
+  TscTimebase timebase_;
+  std::unique_ptr<PtpClock> clock_;
+  std::unique_ptr<PtpInstance> instance_;
+  std::vector<Port> ports_;
+  std::array<int, 256> port_number_{};  // port id -> 1-based PTP port, 0 = none
+  int64_t utc_offset_ns_ = 0;
+  int64_t next_reference_ = 0;
+  std::map<std::string, uint64_t> drops_;
+  uint64_t tx_frames_ = 0;
+};
+
+}  // namespace meridian::ptp

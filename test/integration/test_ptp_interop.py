@@ -1,0 +1,225 @@
+"""Integration: meridiand's PTP instance against linuxptp 3.1.1 on a veth.
+
+    [h1: ptp4l, pmc, eth0] --veth-- [dut: mlab-a = meridiand's port "lab-a"]
+
+meridiand runs PTP on lab-a over net_af_packet with software timestamps
+(the TSC of the poll round, and of the send). ptp4l runs with software
+timestamping, free_running 1 and its own uds_address, so nothing here
+adjusts the host clock. One meridiand serves the whole class; the scenarios
+change its config live through the REST API.
+
+1. Meridian grandmaster (reference "system": it steers its own clock to the
+   host clock, read only), ptp4l its slave: ptp4l's PARENT_DATA_SET names
+   Meridian's clock, and ptp4l's master offsets are recorded.
+2. pmc over the wire (-2 -i eth0 -b 1) is answered by Meridian for the five
+   data sets.
+3. BMCA: lowering ptp4l's priority1 (pmc SET over its UDS) makes it
+   grandmaster within announceReceiptTimeout x announce interval + 2 s, and
+   raising it again gives the role back.
+4. ptp4l grandmaster, Meridian slave-only: Meridian's clock against the host
+   clock (the truth: ptp4l's clock is CLOCK_REALTIME) after it locks.
+5. The same over UDPv4.
+
+The accuracy figures are printed and bounded loosely (tens of microseconds);
+the issue's 1.5 us / 1 us targets are not met yet with these software
+timestamps (README, PTP status).
+
+Run as root with Debian's /usr/bin/python3; MERIDIAN_BUILD_DIR points at
+the CMake build tree.
+"""
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+import lab as labmod  # noqa: E402
+
+BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
+MERIDIAN_IP = "10.77.0.10"
+ANNOUNCE_S, RECEIPT_TIMEOUT = 2, 3  # default profile: logAnnounceInterval 1, announceReceiptTimeout 3
+
+
+def ptp_section(transport="l2", priority1=100, slave_only=False):
+    port = {"port": "lab-a", "transport": transport}
+    if transport != "l2":
+        port["address"] = MERIDIAN_IP
+    # A merge patch keeps what it does not name: say every field that changes.
+    return {"profile": "default_e2e", "priority1": priority1, "slave_only": slave_only, "ports": [port],
+            "reference": "none" if slave_only else "system"}
+
+
+def offsets(log_text):
+    return [int(m.group(1)) for m in re.finditer(r"master offset\s+(-?\d+)", log_text)]
+
+
+def summary(values):
+    return (statistics.mean(values), (sum(v * v for v in values) / len(values)) ** 0.5)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class PtpInterop(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="meridian-ptp-interop-")
+        config = labmod.lab_config(f"mpi-{os.getpid()}", spare_ports=False)
+        config["xconnect"] = []
+        # Busy polling: the poll round's TSC is the receive timestamp.
+        config["dataplane"]["idle_sleep_us"] = 0
+        config["ptp"] = ptp_section()
+        cls.ptp4l = None
+        cls.lab_run = labmod.LabRun(labmod.Lab(f"mpi{os.getpid() % 100000}"), config, "meridian-ptp-", BUILD)
+        cls.lab, cls.api = cls.lab_run.lab, cls.lab_run.api
+        cls.uds = os.path.join(cls.dir, "ptp4l.sock")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_ptp4l()
+        cls.lab_run.close()
+        if not os.environ.get("MERIDIAN_KEEP_LOGS"):
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    # --- helpers -----------------------------------------------------------------
+
+    @classmethod
+    def start_ptp4l(cls, name, transport_flag, priority1=128, slave_only=False):
+        cls.stop_ptp4l()
+        conf = os.path.join(cls.dir, f"{name}.conf")
+        with open(conf, "w") as f:
+            f.write(f"[global]\nuds_address {cls.uds}\nfree_running 1\npriority1 {priority1}\n"
+                    f"slaveOnly {1 if slave_only else 0}\nsummary_interval 0\n")
+        cls.ptp4l_log = os.path.join(cls.dir, f"{name}.log")
+        log = open(cls.ptp4l_log, "w")
+        # Off the worker's CPU (1): the worker busy-polls there.
+        cls.ptp4l = cls.lab.popen(cls.lab.h1, ["taskset", "-c", "0", "ptp4l", transport_flag, "-S", "-i", "eth0",
+                                               "-f", conf, "-m"], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    @classmethod
+    def stop_ptp4l(cls):
+        if cls.ptp4l and cls.ptp4l.poll() is None:
+            cls.ptp4l.terminate()
+            try:
+                cls.ptp4l.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                cls.ptp4l.kill()
+                cls.ptp4l.wait()
+        cls.ptp4l = None
+
+    def pmc(self, *args, timeout=10):
+        out = self.lab.exec(self.lab.h1, ["timeout", str(timeout), "pmc"] + list(args), check=False,
+                            timeout=timeout + 5)
+        return out.stdout
+
+    def pmc_uds(self, command):
+        return self.pmc("-u", "-b", "0", "-s", self.uds, "-i", os.path.join(self.dir, "pmc.sock"), command)
+
+    def status(self):
+        code, _, body = self.api.call("GET", "/api/v1/ptp")
+        self.assertEqual(code, 200, body)
+        return body
+
+    def set_ptp(self, section):
+        code, _, body = self.api.call("PATCH", "/api/v1/config", body={"ptp": section},
+                                      headers={"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(code, 200, body)
+
+    def wait_for(self, predicate, seconds, step=0.25):
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            if predicate():
+                return time.monotonic() - start
+            time.sleep(step)
+        return None
+
+    def port_state(self):
+        return self.status()["ports"][0]["state"]
+
+    def ptp4l_text(self):
+        with open(self.ptp4l_log) as f:
+            return f.read()
+
+    # --- scenarios (run in order: names sort) ----------------------------------------
+
+    def test_1_meridian_grandmaster_ptp4l_slave(self):
+        self.set_ptp(ptp_section("l2", priority1=100))
+        self.start_ptp4l("gm-l2", "-2", priority1=128)
+        me = self.status()["clock_identity"]
+        self.assertIsNotNone(self.wait_for(lambda: len(offsets(self.ptp4l_text())) >= 3, 40), self.ptp4l_text())
+        parent = self.pmc_uds("GET PARENT_DATA_SET")
+        self.assertRegex(parent, rf"grandmasterIdentity\s+{re.escape(me)}", parent)
+        self.assertEqual(self.port_state(), "master")
+        time.sleep(30)
+        values = offsets(self.ptp4l_text())[3:]
+        self.assertGreaterEqual(len(values), 8)
+        mean, rms = summary(values)
+        print(f"\nptp4l (slave of Meridian, L2) master offset over {len(values)} samples: "
+              f"mean {mean:.0f} ns, rms {rms:.0f} ns", file=sys.stderr)
+        self.assertLess(abs(mean), 50_000)
+        self.assertLess(rms, 50_000)
+        # Meridian's own clock stays on the host clock it steers to.
+        self.assertLess(abs(self.status()["host_clock_error_ns"]), 2_000)
+
+    def test_2_pmc_over_the_wire(self):
+        me = self.status()["clock_identity"]
+        out = self.pmc("-2", "-i", "eth0", "-b", "1", "-d", "0", "GET DEFAULT_DATA_SET", "GET CURRENT_DATA_SET",
+                       "GET PARENT_DATA_SET", "GET TIME_PROPERTIES_DATA_SET", "GET PORT_DATA_SET")
+        # Meridian's answers (ptp4l on h1 answers too, with its own identity).
+        ours = [block for block in out.split("\n\t") if me in block]
+        text = "\n".join(ours)
+        for data_set in ("DEFAULT_DATA_SET", "CURRENT_DATA_SET", "PARENT_DATA_SET", "TIME_PROPERTIES_DATA_SET",
+                         "PORT_DATA_SET"):
+            self.assertIn(data_set, out, out)
+        self.assertRegex(out, rf"{re.escape(me)}-1 seq \d+ RESPONSE MANAGEMENT DEFAULT_DATA_SET", out)
+        self.assertRegex(out, r"priority1\s+100", out)
+        self.assertRegex(out, rf"{re.escape(me)}-1 seq \d+ RESPONSE MANAGEMENT PORT_DATA_SET[\s\S]*?portState\s+MASTER",
+                         out)
+        self.assertTrue(text or out)
+
+    def test_3_bmca_follows_priority1(self):
+        self.assertEqual(self.port_state(), "master")
+        bound = RECEIPT_TIMEOUT * ANNOUNCE_S + 2
+        self.pmc_uds("SET PRIORITY1 50")
+        # Meridian is locked to its reference (class 6): per 1588 §9.3.3 it
+        # then goes PASSIVE (P1) rather than SLAVE under a better master.
+        took = self.wait_for(lambda: self.port_state() in ("passive", "slave", "uncalibrated"), bound)
+        self.assertIsNotNone(took, f"Meridian did not yield within {bound} s: {self.status()}")
+        print(f"\nBMCA: ptp4l priority1 50 -> Meridian {self.port_state()} after {took:.1f} s", file=sys.stderr)
+        self.assertRegex(self.pmc_uds("GET PORT_DATA_SET"), r"portState\s+MASTER")
+        self.pmc_uds("SET PRIORITY1 200")
+        took = self.wait_for(lambda: self.port_state() == "master", bound)
+        self.assertIsNotNone(took, f"Meridian did not take the role back within {bound} s: {self.status()}")
+        print(f"BMCA: ptp4l priority1 200 -> Meridian master after {took:.1f} s", file=sys.stderr)
+
+    def check_meridian_slave(self, transport, flag):
+        self.start_ptp4l(f"slave-{transport}", flag, priority1=50)
+        self.set_ptp(ptp_section(transport, priority1=128, slave_only=True))
+        took = self.wait_for(lambda: self.status()["servo_state"] in ("locked", "locked_stable"), 60)
+        self.assertIsNotNone(took, self.status())
+        status = self.status()
+        self.assertEqual(status["ports"][0]["state"], "slave")
+        self.assertEqual(status["clock_class"], 255)
+        time.sleep(15)  # settle
+        errors = []
+        for _ in range(30):
+            errors.append(self.status()["host_clock_error_ns"])
+            time.sleep(1)
+        mean, rms = summary(errors)
+        print(f"\nMeridian (slave of ptp4l, {transport}) clock minus host clock over {len(errors)} s: "
+              f"mean {mean:.0f} ns, rms {rms:.0f} ns; locked after {took:.1f} s", file=sys.stderr)
+        self.assertLess(abs(mean), 50_000)
+        self.assertLess(rms, 50_000)
+        parent = self.status()["grandmaster"]["identity"]
+        self.assertRegex(self.pmc_uds("GET DEFAULT_DATA_SET"), rf"clockIdentity\s+{re.escape(parent)}")
+
+    def test_4_ptp4l_grandmaster_meridian_slave_l2(self):
+        self.check_meridian_slave("l2", "-2")
+
+    def test_5_ptp4l_grandmaster_meridian_slave_udpv4(self):
+        self.check_meridian_slave("udp_ipv4", "-4")

@@ -1,0 +1,124 @@
+// The "ptp" config section: defaults, round trip, profiles, and a table of
+// invalid sections each rejected at its JSON pointer.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "model.h"
+#include "profile.h"
+
+namespace meridian::config {
+namespace {
+
+using json = nlohmann::json;
+
+json base() {
+  return json::parse(R"({
+    "ports": [
+      {"name": "p0", "devargs": "net_null0"},
+      {"name": "p1", "devargs": "net_null1"}
+    ],
+    "ptp": {
+      "profile": "smpte_2059_2",
+      "priority1": 100,
+      "clock_identity": "02:00:00:ff:fe:00:00:01",
+      "reference": "system",
+      "ports": [
+        {"port": "p0", "transport": "udp_ipv4", "address": "10.0.0.1", "log_sync_interval": -4},
+        {"port": "p1", "transport": "l2", "delay_mechanism": "p2p", "local_priority": 10}
+      ]
+    }
+  })");
+}
+
+TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
+  const auto r = parse_config(base());
+  ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
+  const PtpConfig& p = r.config->ptp;
+  EXPECT_TRUE(p.enabled());
+  EXPECT_EQ(p.profile, "smpte_2059_2");
+  EXPECT_FALSE(p.domain);  // the profile's (127)
+  EXPECT_EQ(p.priority1, 100u);
+  ASSERT_TRUE(p.clock_identity);
+  EXPECT_EQ((*p.clock_identity)[7], 1);
+  ASSERT_EQ(p.ports.size(), 2u);
+  EXPECT_EQ(*p.ports[0].log_sync_interval, -4);
+  EXPECT_EQ(*p.ports[1].delay_mechanism, "p2p");
+  const auto again = parse_config(to_json(*r.config));
+  ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
+  EXPECT_EQ(again.config->ptp, p);
+}
+
+TEST(PtpConfig, AbsentSectionIsOff) {
+  json doc = base();
+  doc.erase("ptp");
+  const auto r = parse_config(doc);
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_FALSE(r.config->ptp.enabled());
+}
+
+TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
+  struct Case {
+    const char* name;
+    std::function<void(json&)> change;
+    const char* path;
+  };
+  const Case cases[] = {
+      {"unknown profile", [](json& p) { p["profile"] = "ieee802_1as"; }, "/ptp/profile"},
+      {"domain range", [](json& p) { p["domain"] = 256; }, "/ptp/domain"},
+      {"priority type", [](json& p) { p["priority1"] = "high"; }, "/ptp/priority1"},
+      {"bad identity", [](json& p) { p["clock_identity"] = "02:00:00:ff:fe:00:00"; }, "/ptp/clock_identity"},
+      {"unknown reference", [](json& p) { p["reference"] = "gps"; }, "/ptp/reference"},
+      {"unknown servo", [](json& p) { p["servo"] = "pid"; }, "/ptp/servo"},
+      {"unknown filter", [](json& p) { p["filter"] = "mean"; }, "/ptp/filter"},
+      {"unknown field", [](json& p) { p["priority3"] = 1; }, "/ptp/priority3"},
+      {"unknown port", [](json& p) { p["ports"][0]["port"] = "p9"; }, "/ptp/ports/0/port"},
+      {"port twice", [](json& p) { p["ports"][1]["port"] = "p0"; }, "/ptp/ports/1/port"},
+      {"missing port", [](json& p) { p["ports"][0].erase("port"); }, "/ptp/ports/0/port"},
+      {"unknown transport", [](json& p) { p["ports"][0]["transport"] = "udp"; }, "/ptp/ports/0/transport"},
+      {"udp without address", [](json& p) { p["ports"][0].erase("address"); }, "/ptp/ports/0/address"},
+      {"wrong family", [](json& p) { p["ports"][0]["address"] = "fd00::1"; }, "/ptp/ports/0/address"},
+      {"multicast address", [](json& p) { p["ports"][0]["address"] = "224.0.1.129"; }, "/ptp/ports/0/address"},
+      {"sync interval range", [](json& p) { p["ports"][0]["log_sync_interval"] = -8; }, "/ptp/ports/0/log_sync_interval"},
+      {"announce interval type", [](json& p) { p["ports"][0]["log_announce_interval"] = 0.5; },
+       "/ptp/ports/0/log_announce_interval"},
+      {"receipt timeout range", [](json& p) { p["ports"][0]["announce_receipt_timeout"] = 1; },
+       "/ptp/ports/0/announce_receipt_timeout"},
+      {"unknown delay mechanism", [](json& p) { p["ports"][1]["delay_mechanism"] = "auto"; },
+       "/ptp/ports/1/delay_mechanism"},
+      {"latency range", [](json& p) { p["ports"][0]["ingress_latency_ns"] = 2'000'000; },
+       "/ptp/ports/0/ingress_latency_ns"},
+      {"g8275.1 over udp", [](json& p) { p["profile"] = "g8275_1"; }, "/ptp/ports/0/transport"},
+      {"g8275.2 needs unicast", [](json& p) { p["profile"] = "g8275_2"; }, "/ptp/profile"},
+      {"slave-only with reference", [](json& p) { p["slave_only"] = true; }, "/ptp/reference"},
+  };
+  for (const auto& c : cases) {
+    json doc = base();
+    c.change(doc["ptp"]);
+    const auto r = parse_config(doc);
+    ASSERT_FALSE(r.errors.empty()) << c.name;
+    bool found = false;
+    for (const auto& e : r.errors) found = found || e.path == c.path;
+    EXPECT_TRUE(found) << c.name << ": " << to_json(r.errors).dump();
+    EXPECT_FALSE(r.config) << c.name;
+  }
+}
+
+TEST(PtpConfig, EveryProfileNameHasItsDefaults) {
+  for (const auto& name : ptp_profile_names()) {
+    const auto p = ptp::find_profile(name);
+    ASSERT_TRUE(p) << name;
+  }
+  EXPECT_EQ(ptp::find_profile("smpte_2059_2")->domain, 127);
+  EXPECT_EQ(ptp::find_profile("smpte_2059_2")->log_sync_interval, -3);
+  EXPECT_EQ(ptp::find_profile("smpte_2059_2")->log_announce_interval, -2);
+  EXPECT_EQ(ptp::find_profile("g8275_1")->domain, 24);
+  EXPECT_EQ(ptp::find_profile("g8275_1")->bmca, ptp::BmcaKind::kTelecom);
+  EXPECT_TRUE(ptp::find_profile("g8275_1")->peer_delay_address);
+  EXPECT_EQ(ptp::find_profile("g8275_2")->domain, 44);
+  EXPECT_EQ(ptp::find_profile("default_p2p")->delay_mechanism, ptp::DelayMechanism::kP2P);
+  EXPECT_FALSE(ptp::find_profile("ieee802_1as"));
+}
+
+}  // namespace
+}  // namespace meridian::config
