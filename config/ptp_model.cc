@@ -127,6 +127,7 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   r.read_uint("first_step_threshold_ns", c.first_step_threshold_ns, 0, 1'000'000'000);
   r.read_uint("step_threshold_ns", c.step_threshold_ns, 0, 1'000'000'000);
   r.read_uint("holdover_spec_ns", c.holdover_spec_ns, 1, 1'000'000'000);
+  r.read_bool("unicast_listen", c.unicast_listen);
   c.ports.clear();
   r.read_array("ports", [&](const nlohmann::json& v, const std::string& p) {
     c.ports.emplace_back();
@@ -189,6 +190,7 @@ nlohmann::json to_json(const PtpConfig& c) {
                    {"first_step_threshold_ns", c.first_step_threshold_ns},
                    {"step_threshold_ns", c.step_threshold_ns},
                    {"holdover_spec_ns", c.holdover_spec_ns},
+                   {"unicast_listen", c.unicast_listen},
                    {"ports", ports}};
   if (c.domain) j["domain"] = *c.domain;
   if (c.clock_identity) j["clock_identity"] = clock_identity_string(*c.clock_identity);

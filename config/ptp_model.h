@@ -55,6 +55,8 @@ struct PtpConfig {
   unsigned first_step_threshold_ns = 20'000;
   unsigned step_threshold_ns = 0;
   unsigned holdover_spec_ns = 1'000;
+  /// Grant unicast negotiation requests (ptp4l's unicast_listen).
+  bool unicast_listen = false;
   std::vector<PtpPortConfig> ports;
   bool operator==(const PtpConfig&) const = default;
   bool enabled() const { return !ports.empty(); }

@@ -59,7 +59,12 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
   t->version = version;
   for (const auto& pp : config.ptp.ports) {
     for (const auto& p : ports) {
-      if (p.name == pp.port && p.port_id < kMaxPorts) t->ptp_port[p.port_id] = true;
+      if (p.name != pp.port || p.port_id >= kMaxPorts) continue;
+      t->ptp_port[p.port_id] = true;
+      if (pp.address) {
+        t->ptp_address_family[p.port_id] = pp.address->family;
+        t->ptp_address[p.port_id] = pp.address->bytes;
+      }
     }
   }
   t->ptp_enabled = config.ptp.enabled();
@@ -231,7 +236,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
       return nullptr;
     }
   }
-  for (uint16_t type : {uint16_t{0x88f7}, uint16_t{0x0800}, uint16_t{0x86dd}}) {
+  for (uint16_t type : {uint16_t{0x88f7}, uint16_t{0x0800}, uint16_t{0x86dd}, uint16_t{0x0806}}) {
     dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->ptp_ && self->ptp_->handle_punt(m); });
   }
   for (uint16_t type : {uint16_t{0x0806}, uint16_t{0x86dd}}) {

@@ -39,6 +39,10 @@ struct ForwardingTables {
   /// Ports that run PTP: their PTP frames go to the control lcore.
   std::array<bool, kMaxPorts> ptp_port{};
   bool ptp_enabled = false;
+  /// The PTP port's own address (family 4 or 6; 0: none), whose ARP and
+  /// neighbour solicitations the PTP service answers.
+  std::array<uint8_t, kMaxPorts> ptp_address_family{};
+  std::array<std::array<uint8_t, 16>, kMaxPorts> ptp_address{};
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

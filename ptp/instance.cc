@@ -7,11 +7,12 @@ namespace meridian::ptp {
 namespace {
 
 constexpr uint64_t kCookieTag = 1ull << 63;
+constexpr uint64_t kCookieUnicast = 1ull << 62;  // the low 24 bits name the unicast client
 uint64_t make_cookie(uint16_t port, MessageType type, uint16_t sequence, uint64_t serial) {
-  return kCookieTag | (uint64_t{port} << 44) | (uint64_t{static_cast<uint8_t>(type)} << 40) |
+  return kCookieTag | ((uint64_t{port} & 0x3fff) << 44) | (uint64_t{static_cast<uint8_t>(type)} << 40) |
          (uint64_t{sequence} << 24) | (serial & 0xffffff);
 }
-uint16_t cookie_port(uint64_t c) { return static_cast<uint16_t>((c >> 44) & 0xffff); }
+uint16_t cookie_port(uint64_t c) { return static_cast<uint16_t>((c >> 44) & 0x3fff); }
 MessageType cookie_type(uint64_t c) { return static_cast<MessageType>((c >> 40) & 0xf); }
 uint16_t cookie_sequence(uint64_t c) { return static_cast<uint16_t>((c >> 24) & 0xffff); }
 
@@ -43,7 +44,8 @@ PtpInstance::PtpInstance(const InstanceConfig& config, PtpClock& clock)
       node_(config.node),
       sync_(clock, config.sync),
       ports_(config.node.ports.size()),
-      reference_servo_(config.sync.servo, clock.frequency_ppb()) {}
+      reference_servo_(config.sync.servo, clock.frequency_ppb()),
+      unicast_(config.unicast) {}
 
 int64_t PtpInstance::interval_ns(int8_t log) const {
   return static_cast<int64_t>(std::ldexp(1e9, std::clamp<int>(log, -7, 7)));
@@ -125,7 +127,7 @@ void PtpInstance::receive(uint16_t port, const Message& m, int64_t rx_base, cons
     case MessageType::kPdelayResp: return on_pdelay_resp(port, m, rx_base);
     case MessageType::kPdelayRespFollowUp: return on_pdelay_resp_follow_up(port, m);
     case MessageType::kManagement: return on_management(port, m, from);
-    case MessageType::kSignaling: return drop(port, RxDrop::kUnsupported);
+    case MessageType::kSignaling: return on_signaling(port, m, from, base_now);
   }
 }
 
@@ -329,6 +331,45 @@ void PtpInstance::on_management(uint16_t port, const Message& m, const PeerAddre
   send(port, std::move(resp), false, (m.header.flags & kFlagUnicast) ? from : PeerAddress{});
 }
 
+// ---- unicast negotiation (server) ------------------------------------------------
+
+void PtpInstance::on_signaling(uint16_t port, const Message& m, const PeerAddress& from, int64_t base_now) {
+  if (!config_.unicast_server || !from.unicast) return drop(port, RxDrop::kUnsupported);
+  auto reply = unicast_.on_signaling(port, m, from, base_now);
+  if (!reply) return;
+  Message r = std::move(*reply);
+  const PortIdentity target = r.target;
+  auto tlvs = std::move(r.unicast);
+  r.header = header_for(port, MessageType::kSignaling, signaling_sequence_++, kNoInterval);
+  r.target = target;
+  r.unicast = std::move(tlvs);
+  send(port, std::move(r), false, from);
+}
+
+void PtpInstance::serve_unicast(uint32_t index, UnicastKind kind, int64_t base_now) {
+  UnicastClient& c = unicast_.client(index);
+  if (node_.state(c.port) != PortState::kMaster) return;
+  UnicastGrant& g = c.grants[static_cast<size_t>(kind)];
+  if (kind == UnicastKind::kAnnounce) {
+    Message a = node_.announce_template(c.port);
+    a.header.sequence_id = g.sequence++;
+    a.header.log_interval = g.log_period;
+    a.timestamp = to_timestamp(clock_.time_at(base_now));
+    send(c.port, std::move(a), false, c.address);
+    return;
+  }
+  Message sync;
+  sync.header = header_for(c.port, MessageType::kSync, g.sequence++, g.log_period);
+  if (config_.two_step) {
+    sync.header.flags |= kFlagTwoStep;
+    const uint64_t cookie = make_cookie(c.port, MessageType::kSync, sync.header.sequence_id, index) | kCookieUnicast;
+    send(c.port, std::move(sync), true, c.address, cookie);
+  } else {
+    sync.timestamp = to_timestamp(clock_.time_at(base_now));
+    send(c.port, std::move(sync), true, c.address, 0, true);
+  }
+}
+
 // ---- timers, transmit times, state ------------------------------------------------
 
 void PtpInstance::tick(int64_t base_now) {
@@ -338,6 +379,9 @@ void PtpInstance::tick(int64_t base_now) {
     send(a.port, std::move(a.message), false, PeerAddress{});
   }
   follow_state(base_now);
+  if (config_.unicast_server) {
+    unicast_.poll(base_now, [&](uint32_t client, UnicastKind kind) { serve_unicast(client, kind, base_now); });
+  }
   for (uint16_t i = 0; i < ports_.size(); ++i) {
     const auto port = static_cast<uint16_t>(i + 1);
     Port& p = ports_[i];
@@ -381,6 +425,16 @@ void PtpInstance::tx_done(uint64_t cookie, int64_t tx_base, int64_t base_now) {
   switch (cookie_type(cookie)) {
     case MessageType::kSync: {
       Message fup;
+      if (cookie & kCookieUnicast) {
+        const uint32_t index = static_cast<uint32_t>(cookie & 0xffffff);
+        if (index >= unicast_.size()) return;
+        const UnicastClient& c = unicast_.client(index);
+        fup.header = header_for(port, MessageType::kFollowUp, seq,
+                                c.grants[static_cast<size_t>(UnicastKind::kSync)].log_period);
+        fup.timestamp = to_timestamp(t);
+        send(port, std::move(fup), false, c.address);
+        return;
+      }
       fup.header = header_for(port, MessageType::kFollowUp, seq, config_.node.ports[port - 1].log_sync_interval);
       fup.timestamp = to_timestamp(t);
       send(port, std::move(fup), false, PeerAddress{});

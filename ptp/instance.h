@@ -16,6 +16,10 @@
 //                 (jittered), and its Delay_Resp completes the exchange.
 //   any running   P2P ports exchange Pdelay_Req/Resp/Resp_Follow_Up; every
 //                 port answers Management GETs of the five data sets.
+//   unicast       with unicast_server, Signaling requests are granted
+//                 (UnicastServer) and each client gets its own Announce and
+//                 Sync (+ Follow_Up) at its granted rates while the port is
+//                 MASTER; its unicast Delay_Reqs get unicast Delay_Resps.
 // The servo locking moves UNCALIBRATED to SLAVE; a new parent restarts the
 // synchronizer; losing the parent puts the clock in holdover.
 #pragma once
@@ -27,19 +31,11 @@
 #include "clock.h"
 #include "clock_class.h"
 #include "node.h"
+#include "peer.h"
 #include "synchronizer.h"
+#include "unicast.h"
 
 namespace meridian::ptp {
-
-/// Where a message came from, and where a reply goes: `unicast` false is
-/// the port's multicast group; otherwise the requester's MAC and (UDP
-/// transports) IP address, IPv4 in the first 4 bytes.
-struct PeerAddress {
-  bool unicast = false;
-  std::array<uint8_t, 6> mac{};
-  std::array<uint8_t, 16> ip{};
-  bool operator==(const PeerAddress&) const = default;
-};
 
 struct InstanceConfig {
   NodeConfig node;
@@ -53,6 +49,9 @@ struct InstanceConfig {
   /// host clock, GNSS): its class follows set_reference(). Otherwise the
   /// clock is a boundary/ordinary clock whose class follows its slave port.
   bool has_reference = false;
+  /// Grant unicast negotiation requests (§16.1) on master ports.
+  bool unicast_server = false;
+  UnicastPolicy unicast;
 };
 
 struct TxRequest {
@@ -124,6 +123,8 @@ class PtpInstance {
   /// The clockClass this instance announces now (role, lock, holdover).
   uint8_t clock_class() const { return node_.defaults().quality.clock_class; }
   bool in_holdover() const { return in_holdover_; }
+  /// Unicast clients holding a live grant.
+  size_t unicast_clients(int64_t base_now) const { return unicast_.active_clients(base_now); }
   int64_t peer_delay_ns(uint16_t port) const { return ports_.at(port - 1).peer_delay; }
 
  private:
@@ -185,6 +186,8 @@ class PtpInstance {
   void on_pdelay_resp_follow_up(uint16_t port, const Message& m);
   void complete_pdelay(uint16_t port, int64_t t3, int64_t fup_correction_ns);
   void on_management(uint16_t port, const Message& m, const PeerAddress& from);
+  void on_signaling(uint16_t port, const Message& m, const PeerAddress& from, int64_t base_now);
+  void serve_unicast(uint32_t client, UnicastKind kind, int64_t base_now);
   void follow_state(int64_t base_now);
   int64_t interval_ns(int8_t log) const;
   int64_t jitter(int64_t interval);
@@ -203,6 +206,8 @@ class PtpInstance {
   bool was_locked_ = false;
   TimeSource reference_ = TimeSource::kFreeRunning;
   Servo reference_servo_;
+  UnicastServer unicast_;
+  uint16_t signaling_sequence_ = 0;
   void update_clock_class(int64_t base_now);
   uint64_t rng_ = 0x853c49e6748fea9bull;
   uint64_t next_cookie_ = 1;

@@ -239,15 +239,21 @@ PortDataSet PtpNode::port_data_set(uint16_t port) const {
 
 Message PtpNode::make_announce(uint16_t port, int64_t now_ns) {
   Port& p = ports_[port - 1];
+  Message m = announce_template(port);
+  m.header.sequence_id = p.announce_sequence++;
+  m.timestamp = to_timestamp(now_ns);
+  return m;
+}
+
+Message PtpNode::announce_template(uint16_t port) const {
+  const Port& p = ports_[port - 1];
   Message m;
   m.header.type = MessageType::kAnnounce;
   m.header.major_sdo_id = config_.major_sdo_id;
   m.header.domain = config_.defaults.domain;
   m.header.flags = static_cast<uint16_t>(config_.announce_flags | time_properties_.flags);
   m.header.source = PortIdentity{config_.defaults.identity, port};
-  m.header.sequence_id = p.announce_sequence++;
   m.header.log_interval = p.config.log_announce_interval;
-  m.timestamp = to_timestamp(now_ns);
   m.announce.current_utc_offset = time_properties_.current_utc_offset;
   m.announce.priority1 = parent_.gm_priority1;
   m.announce.gm_quality = parent_.gm_quality;

@@ -89,6 +89,9 @@ class PtpNode {
   /// Bumped whenever the slave port's parent changes (the servo restarts).
   uint64_t parent_changes() const { return parent_changes_; }
   const ForeignMasters& foreign_masters(uint16_t port) const { return ports_.at(port - 1).foreign; }
+  /// An Announce as `port` sends it now (parent data set, stepsRemoved,
+  /// time properties); sequenceId and originTimestamp are the caller's.
+  Message announce_template(uint16_t port) const;
 
  private:
   struct Port {

@@ -10,6 +10,7 @@
 
 #include "packet_view.h"
 #include "profile.h"
+#include "wire.h"
 
 namespace meridian::ptp {
 namespace {
@@ -134,6 +135,7 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
   }
   ic.holdover = HoldoverPolicy{profile->telecom_classes, static_cast<double>(cfg.holdover_spec_ns)};
   ic.has_reference = cfg.reference == "system";
+  ic.unicast_server = cfg.unicast_listen;
 
   if (previous) {
     s->timebase_ = previous->timebase_;
@@ -174,6 +176,45 @@ bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, 
   return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 16) == 0;
 }
 
+bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame) {
+  if (!p.config.address) return false;
+  dataplane::PacketView v;
+  dataplane::parse_packet(frame.data(), frame.size(), v);
+  std::array<uint8_t, vxlan::kNdFrame> reply{};
+  size_t len = 0;
+  if (v.ethertype == vxlan::kEtherArp && p.config.address->is_v4()) {
+    vxlan::ArpView arp;
+    if (!vxlan::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) || arp.op != vxlan::kArpRequest ||
+        std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
+      return false;
+    }
+    len = vxlan::build_arp(reply.data(), vxlan::kArpReply, arp.sender_mac, p.binding.mac.data(),
+                           p.config.address->bytes.data(), arp.sender_mac, arp.sender_ip);
+  } else if (v.ip_version == 6 && !p.config.address->is_v4()) {
+    vxlan::NdView nd;
+    if (!vxlan::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd) || nd.type != 135 ||
+        std::memcmp(nd.target, p.config.address->bytes.data(), 16) != 0) {
+      return false;
+    }
+    len = vxlan::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
+  } else {
+    return false;
+  }
+  rte_mbuf* out = rte_pktmbuf_alloc(io_.pool);
+  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(std::max(len, kMinFrame))))
+                   : nullptr;
+  if (!data) {
+    if (out) rte_pktmbuf_free(out);
+    count_drop("tx_no_buffer");
+    return true;
+  }
+  std::memset(data, 0, std::max(len, kMinFrame));
+  std::memcpy(data, reply.data(), len);
+  if (io_.transmit(p.binding.port_id, &out, 1) != 1) count_drop("tx_full");
+  ++neighbor_replies_;
+  return true;
+}
+
 bool PtpService::handle_punt(rte_mbuf* m) {
   if (!(m->ol_flags & io_.rx_timestamp.flag)) return false;
   m->ol_flags &= ~io_.rx_timestamp.flag;
@@ -181,6 +222,14 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   const int number = m->port < port_number_.size() ? port_number_[m->port] : 0;
   std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
   PtpLocation loc;
+  const Port* port = number ? &ports_[static_cast<size_t>(number - 1)] : nullptr;
+  if (port && port->config.address &&
+      PtpPuntStage::neighbor_solicitation(frame, port->config.address->family, port->config.address->bytes.data())) {
+    // Ours: answered and freed. Not ours: the next handler (VXLAN) decides.
+    if (!answer_neighbor(*port, frame)) return false;
+    rte_pktmbuf_free(m);
+    return true;
+  }
   if (number == 0) {
     count_drop("not_a_ptp_port");
   } else if (!locate(frame, loc)) {
@@ -343,7 +392,8 @@ nlohmann::json PtpService::status() const {
           {"holdover", instance_->in_holdover()},
           {"clock_steps", clock_->steps()},
           {"host_clock_error_ns", host_clock_error_ns()},
-          {"unicast_clients", 0},
+          {"unicast_clients", instance_->unicast_clients(base_now())},
+          {"neighbor_replies", neighbor_replies_},
           {"drops", drops_},
           {"ports", ports}};
 }
@@ -365,7 +415,7 @@ void PtpService::metrics(config::MetricsWriter& out) const {
   out.gauge("meridian_ptp_servo_state", "Servo state: 0 unlocked, 1 stepped, 2 locked, 3 locked_stable, 4 holdover");
   out.sample({}, uint64_t{static_cast<uint8_t>(sync.servo().state())});
   out.gauge("meridian_ptp_unicast_clients", "Unicast clients granted service");
-  out.sample({}, uint64_t{0});
+  out.sample({}, uint64_t{instance_->unicast_clients(base_now())});
   out.gauge("meridian_ptp_port_state", "Port state (IEEE 1588 portState numbers: 6 master, 9 slave)");
   for (size_t i = 0; i < ports_.size(); ++i) {
     out.sample({{"port", ports_[i].binding.name}}, uint64_t{static_cast<uint8_t>(node.state(static_cast<uint16_t>(i + 1)))});

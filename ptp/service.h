@@ -89,6 +89,9 @@ class PtpService {
   bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const;
   void sample_reference();
   void count_drop(const std::string& reason) { ++drops_[reason]; }
+  /// ARP request / neighbour solicitation for the port's PTP address:
+  /// answers it and returns true; false when the address is not ours.
+  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
 
@@ -103,6 +106,7 @@ class PtpService {
   int64_t next_reference_ = 0;
   std::map<std::string, uint64_t> drops_;
   uint64_t tx_frames_ = 0;
+  uint64_t neighbor_replies_ = 0;
 };
 
 }  // namespace meridian::ptp

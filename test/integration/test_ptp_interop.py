@@ -19,6 +19,9 @@ change its config live through the REST API.
 4. ptp4l grandmaster, Meridian slave-only: Meridian's clock against the host
    clock (the truth: ptp4l's clock is CLOCK_REALTIME) after it locks.
 5. The same over UDPv4.
+6. Unicast negotiation: ptp4l as a unicast client (unicast_master_table
+   naming Meridian's address, resolved by ARP that Meridian answers) is
+   granted Announce, Sync and Delay_Resp and follows Meridian.
 
 The accuracy figures are printed and bounded loosely (tens of microseconds);
 the issue's 1.5 us / 1 us targets are not met yet with these software
@@ -88,12 +91,12 @@ class PtpInterop(unittest.TestCase):
     # --- helpers -----------------------------------------------------------------
 
     @classmethod
-    def start_ptp4l(cls, name, transport_flag, priority1=128, slave_only=False):
+    def start_ptp4l(cls, name, transport_flag, priority1=128, slave_only=False, extra=""):
         cls.stop_ptp4l()
         conf = os.path.join(cls.dir, f"{name}.conf")
         with open(conf, "w") as f:
             f.write(f"[global]\nuds_address {cls.uds}\nfree_running 1\npriority1 {priority1}\n"
-                    f"slaveOnly {1 if slave_only else 0}\nsummary_interval 0\n")
+                    f"slaveOnly {1 if slave_only else 0}\nsummary_interval 0\n{extra}")
         cls.ptp4l_log = os.path.join(cls.dir, f"{name}.log")
         log = open(cls.ptp4l_log, "w")
         # Off the worker's CPU (1): the worker busy-polls there.
@@ -223,3 +226,25 @@ class PtpInterop(unittest.TestCase):
 
     def test_5_ptp4l_grandmaster_meridian_slave_udpv4(self):
         self.check_meridian_slave("udp_ipv4", "-4")
+
+    def test_6_unicast_negotiation_ptp4l_client(self):
+        section = ptp_section("udp_ipv4", priority1=100)
+        section["unicast_listen"] = True
+        self.set_ptp(section)
+        self.lab.exec(self.lab.h1, ["ip", "neigh", "flush", "dev", "eth0"], check=False)
+        self.start_ptp4l("unicast-client", "-4", slave_only=True,
+                         extra="unicast_req_duration 60\n[unicast_master_table]\ntable_id 1\nlogQueryInterval 0\n"
+                               f"UDPv4 {MERIDIAN_IP}\n[eth0]\nunicast_master_table 1\n")
+        took = self.wait_for(lambda: self.status()["unicast_clients"] == 1 and len(offsets(self.ptp4l_text())) >= 3, 60)
+        self.assertIsNotNone(took, f"{self.status()}\n{self.ptp4l_text()}")
+        status = self.status()
+        self.assertGreaterEqual(status.get("neighbor_replies", 0), 1)  # ptp4l resolved us by ARP
+        tx = status["ports"][0]["tx"]
+        self.assertGreater(tx.get("signaling", 0), 0)
+        self.assertRegex(self.pmc_uds("GET PARENT_DATA_SET"),
+                         rf"grandmasterIdentity\s+{re.escape(status['clock_identity'])}")
+        values = offsets(self.ptp4l_text())
+        mean, rms = summary(values[2:] or values)
+        print(f"\nunicast: ptp4l granted and synchronised after {took:.1f} s; master offset mean {mean:.0f} ns, "
+              f"rms {rms:.0f} ns over {len(values)} samples", file=sys.stderr)
+        self.assertLess(abs(mean), 50_000)
