@@ -128,6 +128,7 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   r.read_uint("step_threshold_ns", c.step_threshold_ns, 0, 1'000'000'000);
   r.read_uint("holdover_spec_ns", c.holdover_spec_ns, 1, 1'000'000'000);
   r.read_bool("unicast_listen", c.unicast_listen);
+  r.read_bool("transparent_clock", c.transparent_clock);
   c.ports.clear();
   r.read_array("ports", [&](const nlohmann::json& v, const std::string& p) {
     c.ports.emplace_back();
@@ -191,6 +192,7 @@ nlohmann::json to_json(const PtpConfig& c) {
                    {"step_threshold_ns", c.step_threshold_ns},
                    {"holdover_spec_ns", c.holdover_spec_ns},
                    {"unicast_listen", c.unicast_listen},
+                   {"transparent_clock", c.transparent_clock},
                    {"ports", ports}};
   if (c.domain) j["domain"] = *c.domain;
   if (c.clock_identity) j["clock_identity"] = clock_identity_string(*c.clock_identity);

@@ -57,6 +57,8 @@ struct PtpConfig {
   unsigned holdover_spec_ns = 1'000;
   /// Grant unicast negotiation requests (ptp4l's unicast_listen).
   bool unicast_listen = false;
+  /// End-to-end transparent clock on every forwarded PTP event message.
+  bool transparent_clock = false;
   std::vector<PtpPortConfig> ports;
   bool operator==(const PtpConfig&) const = default;
   bool enabled() const { return !ports.empty(); }

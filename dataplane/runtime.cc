@@ -68,6 +68,8 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
     }
   }
   t->ptp_enabled = config.ptp.enabled();
+  t->ptp_tc_enabled = config.ptp.transparent_clock;
+  t->ptp_tc_vxlan_port = static_cast<uint16_t>(config.vxlan.vtep.udp_port);
   t->vxlan = std::move(vxlan);
   if (qos) {
     t->qos = qos->plans();
@@ -245,6 +247,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 
   dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
   dp->pipeline_.push_back(std::make_unique<ptp::PtpPuntStage>(rx_timestamp));
+  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz());
+  dp->ptp_tc_ = tc.get();
+  dp->pipeline_.push_back(std::move(tc));
   dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
   dp->pipeline_.push_back(std::make_unique<XconnectStage>());
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
@@ -563,6 +568,12 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   vxlan_->metrics(out);
   qos_->metrics(out, running_);
   if (ptp_) ptp_->metrics(out);
+  const auto tc = ptp_tc_->totals();
+  out.counter("meridian_ptp_tc_corrected_total", "Forwarded PTP messages the transparent clock corrected, by kind");
+  out.sample(Labels{{"kind", "event"}}, tc.corrected);
+  out.sample(Labels{{"kind", "follow_up"}}, tc.followups_corrected);
+  out.counter("meridian_ptp_tc_follow_up_unmatched_total", "Forwarded Follow_Ups whose Sync residence was not found");
+  out.sample(Labels{}, tc.followups_unmatched);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -592,8 +603,18 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
   };
   if (path == "/api/v1/ptp") {
     if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
-    if (!ptp_) return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports)");
-    return Resource{status::ok, ptp_->status()};
+    const auto tc = ptp_tc_->totals();
+    nlohmann::json tc_json{{"enabled", config_.ptp.transparent_clock},
+                           {"corrected", tc.corrected},
+                           {"follow_ups_corrected", tc.followups_corrected},
+                           {"follow_ups_unmatched", tc.followups_unmatched}};
+    if (!ptp_) {
+      if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
+      return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");
+    }
+    nlohmann::json body = ptp_->status();
+    body["transparent_clock"] = tc_json;
+    return Resource{status::ok, body};
   }
   if (path == "/api/v1/qos/classes") {
     if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");

@@ -136,6 +136,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::unique_ptr<qos::QosControl> qos_;
   std::shared_ptr<ptp::PtpService> ptp_;
   ptp::PtpServiceIo ptp_io_;
+  const ptp::PtpTransparentStage* ptp_tc_ = nullptr;  // owned by pipeline_
 };
 
 }  // namespace meridian::dataplane

@@ -43,6 +43,10 @@ struct ForwardingTables {
   /// neighbour solicitations the PTP service answers.
   std::array<uint8_t, kMaxPorts> ptp_address_family{};
   std::array<std::array<uint8_t, 16>, kMaxPorts> ptp_address{};
+  /// End-to-end transparent clock on forwarded PTP (and PTP inside VXLAN
+  /// to this UDP port).
+  bool ptp_tc_enabled = false;
+  uint16_t ptp_tc_vxlan_port = 4789;
 
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };

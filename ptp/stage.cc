@@ -5,7 +5,10 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
+#include <rte_cycles.h>
+
 #include "packet_view.h"
+#include "transparent.h"
 #include "transport.h"
 
 namespace meridian::ptp {
@@ -50,6 +53,81 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
     m->ol_flags |= field_.flag;
     b.punt(i);
   }
+}
+
+}  // namespace meridian::ptp
+
+namespace meridian::ptp {
+
+PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz)
+    : tsc_hz_(tsc_hz), slots_(new Slot[kSlots]), counters_(new Counters[workers + 1]), workers_(workers + 1) {}
+
+// A seqlock per slot: the key is cleared while the residence changes, so a
+// reader that sees the same key before and after read a whole entry.
+void PtpTransparentStage::park(uint64_t key, int64_t residence) const {
+  Slot& s = slots_[key % kSlots];
+  s.key.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  s.residence.store(residence, std::memory_order_relaxed);
+  s.key.store(key, std::memory_order_release);
+}
+
+bool PtpTransparentStage::take(uint64_t key, int64_t& residence) const {
+  Slot& s = slots_[key % kSlots];
+  if (s.key.load(std::memory_order_acquire) != key) return false;
+  residence = s.residence.load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  uint64_t expected = key;
+  return s.key.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+}
+
+void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
+  if (!ctx.tables.ptp_tc_enabled) return;
+  Counters& c = counters_[ctx.worker < workers_ ? ctx.worker : workers_ - 1];
+  const uint64_t now = rte_rdtsc();
+  const int64_t residence_ns = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);
+  const int64_t scaled = residence_ns * 65536;
+  for (uint16_t i = 0; i < b.count; ++i) {
+    if (!b.undecided(i)) continue;
+    rte_mbuf* m = b.pkts[i];
+    const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
+    TcFrame f;
+    if (!tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) continue;
+    switch (f.type) {
+      case MessageType::kSync:
+        if (f.flags & kFlagTwoStep) {
+          park(tc_key(f), scaled);
+          break;
+        }
+        [[fallthrough]];
+      case MessageType::kDelayReq:
+        tc_add_correction(frame, f, scaled);
+        ++c.corrected;
+        break;
+      case MessageType::kFollowUp: {
+        int64_t parked = 0;
+        if (take(tc_key(f), parked)) {
+          tc_add_correction(frame, f, parked);
+          ++c.followups_corrected;
+        } else {
+          ++c.followups_unmatched;
+        }
+        break;
+      }
+      default:
+        break;  // an E2E TC forwards the rest unchanged
+    }
+  }
+}
+
+PtpTransparentStage::Counters PtpTransparentStage::totals() const {
+  Counters t;
+  for (unsigned w = 0; w < workers_; ++w) {
+    t.corrected += counters_[w].corrected;
+    t.followups_corrected += counters_[w].followups_corrected;
+    t.followups_unmatched += counters_[w].followups_unmatched;
+  }
+  return t;
 }
 
 }  // namespace meridian::ptp

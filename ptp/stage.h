@@ -6,7 +6,9 @@
 // peers can resolve it. Everything else passes on.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "pipeline.h"
@@ -31,6 +33,48 @@ class PtpPuntStage final : public dataplane::Stage {
 
  private:
   RxTimestampField field_;
+};
+
+}  // namespace meridian::ptp
+
+namespace meridian::ptp {
+
+/// The end-to-end transparent clock on the forwarding path: every PTP event
+/// message a worker forwards (Sync, Delay_Req; also inside VXLAN) gains its
+/// residence time in the correctionField. For a two-step Sync the residence
+/// goes into its Follow_Up instead: the Sync's is parked in a table shared
+/// by the workers (Sync and Follow_Up travel on different UDP ports and may
+/// land on different workers) and added when the Follow_Up passes.
+/// Residence runs from the poll round's TSC (the receive timestamp) to the
+/// stage; the few hundred ns left until tx_burst, and any QoS queueing on a
+/// shaped egress port, are not in it.
+class PtpTransparentStage final : public dataplane::Stage {
+ public:
+  struct Counters {
+    uint64_t corrected = 0;             // event messages corrected in place
+    uint64_t followups_corrected = 0;
+    uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
+    uint64_t bytes_pad[5] = {};         // one cache line per worker
+  };
+  PtpTransparentStage(unsigned workers, uint64_t tsc_hz);
+  const char* name() const override { return "ptp-tc"; }
+  void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
+  /// Sums over the workers (read by the control lcore).
+  Counters totals() const;
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> key{0};
+    std::atomic<int64_t> residence{0};
+  };
+  static constexpr size_t kSlots = 4096;
+  void park(uint64_t key, int64_t residence) const;
+  bool take(uint64_t key, int64_t& residence) const;
+
+  uint64_t tsc_hz_;
+  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Counters[]> counters_;
+  unsigned workers_;
 };
 
 }  // namespace meridian::ptp
