@@ -3,13 +3,16 @@
 // frame. Properties: a decoded message re-encodes, and decoding that gives
 // the same message (unknown TLVs were skipped, so only what was understood
 // is compared); the management data sets decode from any dataField without
-// reading past it; peek() agrees with decode() on the header.
+// reading past it; peek() agrees with decode() on the header. The transparent
+// clock's locate (also inside VXLAN) stays inside the frame, and adding a
+// residence leaves the message where it was.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "message.h"
+#include "transparent.h"
 #include "transport.h"
 
 using namespace meridian::ptp;
@@ -21,6 +24,15 @@ using namespace meridian::ptp;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<uint8_t> frame(data, data + size);  // exact-size heap copy: ASan sees any overread
+  TcFrame tc;
+  if (tc_locate(frame, 4789, tc)) {
+    FUZZ_CHECK(size_t{tc.ptp_offset} + kHeaderSize <= frame.size());
+    for (uint8_t i = 0; i < tc.checksum_count; ++i) FUZZ_CHECK(size_t{tc.checksums[i]} + 2 <= frame.size());
+    std::vector<uint8_t> corrected(frame);
+    tc_add_correction(corrected, tc, int64_t{1000} * 65536);
+    TcFrame again;
+    FUZZ_CHECK(tc_locate(corrected, 4789, again) && again.ptp_offset == tc.ptp_offset && again.type == tc.type);
+  }
   std::span<const uint8_t> payload(frame);
   PtpLocation loc;
   if (locate(frame, loc)) {

@@ -158,9 +158,9 @@ class PtpInterop(unittest.TestCase):
         parent = self.pmc_uds("GET PARENT_DATA_SET")
         self.assertRegex(parent, rf"grandmasterIdentity\s+{re.escape(me)}", parent)
         self.assertEqual(self.port_state(), "master")
-        time.sleep(30)
+        time.sleep(20)
         values = offsets(self.ptp4l_text())[3:]
-        self.assertGreaterEqual(len(values), 8)
+        self.assertGreaterEqual(len(values), 5)
         mean, rms = summary(values)
         print(f"\nptp4l (slave of Meridian, L2) master offset over {len(values)} samples: "
               f"mean {mean:.0f} ns, rms {rms:.0f} ns", file=sys.stderr)
@@ -208,9 +208,9 @@ class PtpInterop(unittest.TestCase):
         status = self.status()
         self.assertEqual(status["ports"][0]["state"], "slave")
         self.assertEqual(status["clock_class"], 255)
-        time.sleep(15)  # settle
+        time.sleep(10)  # settle
         errors = []
-        for _ in range(30):
+        for _ in range(20):
             errors.append(self.status()["host_clock_error_ns"])
             time.sleep(1)
         mean, rms = summary(errors)
