@@ -249,6 +249,14 @@ ParseResult parse_config(const nlohmann::json& document) {
   validate_vxlan(cfg.vxlan, port_names, patched, errors);
   validate_qos(cfg.qos, port_names, errors, result.warnings);
   validate_ptp(cfg.ptp, port_names, errors);
+  // PTP's software receive stamp is the poll round's TSC: a worker asleep
+  // between rounds stamps a frame up to idle_sleep_us late.
+  if ((cfg.ptp.enabled() || cfg.ptp.transparent_clock) && cfg.dataplane.idle_sleep_us > 0) {
+    result.warnings.push_back({"/dataplane/idle_sleep_us",
+                               "PTP timestamps are taken per poll round: sleeping " +
+                                   std::to_string(cfg.dataplane.idle_sleep_us) +
+                                   " us when idle adds up to that much error; use 0 with PTP"});
+  }
 
   if (errors.empty()) result.config = std::move(cfg);
   return result;

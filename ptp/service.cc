@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
 #include "packet_view.h"
@@ -81,6 +82,9 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     p.config = pc;
     p.transport = transport_of(pc.transport);
     p.peer_delay_address = profile->peer_delay_address;
+    // Probe for a NIC PTP clock; leave it off until the hardware path exists.
+    p.timesync_rc = rte_eth_timesync_enable(it->port_id);
+    if (p.timesync_rc == 0) rte_eth_timesync_disable(it->port_id);
     s->port_number_[it->port_id] = static_cast<int>(i + 1);
     s->ports_.push_back(std::move(p));
   }
@@ -367,6 +371,11 @@ nlohmann::json PtpService::status() const {
                      {"log_sync_interval", pds.log_sync_interval},
                      {"log_min_delay_req_interval", pds.log_min_delay_req_interval},
                      {"peer_delay_ns", instance_->peer_delay_ns(number)},
+                     {"timestamping", "software"},
+                     {"hardware_timestamping",
+                      ports_[i].timesync_rc == 0 ? std::string("available (not used yet)")
+                                                 : "unavailable: rte_eth_timesync_enable returned " +
+                                                       std::to_string(ports_[i].timesync_rc)},
                      {"rx", rx},
                      {"tx", tx},
                      {"drops", drops}});

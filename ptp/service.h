@@ -81,6 +81,10 @@ class PtpService {
     config::PtpPortConfig config;
     Transport transport = Transport::kUdpIpv4;
     bool peer_delay_address = false;  // G.8275.1: every message to 01:80:C2:00:00:0E
+    /// What rte_eth_timesync_enable said: 0 when the PMD has a PTP clock.
+    /// The hardware path is not written yet, so every port uses software
+    /// timestamps; status reports which ports could do better.
+    int timesync_rc = 0;
   };
   PtpService() = default;
   int64_t base_now() const;

@@ -49,6 +49,16 @@ TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   EXPECT_EQ(again.config->ptp, p);
 }
 
+TEST(PtpConfig, IdleSleepWithPtpIsWarnedAbout) {
+  json doc = base();
+  EXPECT_TRUE(parse_config(doc).warnings.empty());
+  doc["dataplane"] = {{"idle_sleep_us", 20}};
+  const auto r = parse_config(doc);
+  ASSERT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].path, "/dataplane/idle_sleep_us");
+}
+
 TEST(PtpConfig, AbsentSectionIsOff) {
   json doc = base();
   doc.erase("ptp");
