@@ -227,8 +227,11 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
   PtpLocation loc;
   const Port* port = number ? &ports_[static_cast<size_t>(number - 1)] : nullptr;
+  dataplane::PacketView view;
+  dataplane::parse_packet(frame.data(), frame.size(), view);
   if (port && port->config.address &&
-      PtpPuntStage::neighbor_solicitation(frame, port->config.address->family, port->config.address->bytes.data())) {
+      PtpPuntStage::neighbor_solicitation(frame, view, port->config.address->family,
+                                          port->config.address->bytes.data())) {
     // Ours: answered and freed. Not ours: the next handler (VXLAN) decides.
     if (!answer_neighbor(*port, frame)) return false;
     rte_pktmbuf_free(m);
@@ -338,7 +341,6 @@ void PtpService::transmit(TxRequest& tx) {
     count_drop("tx_full");  // control_transmit freed it
     return;
   }
-  ++tx_frames_;
   if (tx.cookie) instance_->tx_done(tx.cookie, timebase_.to_ns(tx_tsc), base_now());
 }
 

@@ -109,7 +109,6 @@ class PtpService {
   int64_t utc_offset_ns_ = 0;
   int64_t next_reference_ = 0;
   std::map<std::string, uint64_t> drops_;
-  uint64_t tx_frames_ = 0;
   uint64_t neighbor_replies_ = 0;
 };
 

@@ -2,10 +2,9 @@
 
 #include <cstring>
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
-
-#include <rte_cycles.h>
 
 #include "packet_view.h"
 #include "transparent.h"
@@ -25,10 +24,9 @@ bool register_rx_timestamp(RxTimestampField& field) {
 // ARP requests and IPv6 neighbour solicitations (no extension headers)
 // whose target is `address`: a unicast PTP peer resolving the port's PTP
 // address. Any other ARP/ND passes on untouched (xconnect, VXLAN).
-bool PtpPuntStage::neighbor_solicitation(std::span<const uint8_t> frame, uint8_t family, const uint8_t* address) {
+bool PtpPuntStage::neighbor_solicitation(std::span<const uint8_t> frame, const dataplane::PacketView& v,
+                                         uint8_t family, const uint8_t* address) {
   if (family == 0) return false;
-  dataplane::PacketView v;
-  dataplane::parse_packet(frame.data(), frame.size(), v);
   if (family == 4) {
     const size_t target = size_t{v.l3_offset} + 24;  // ARP target protocol address
     return v.ethertype == 0x0806 && frame.size() >= target + 4 && std::memcmp(frame.data() + target, address, 4) == 0;
@@ -44,9 +42,13 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
     if (!b.undecided(i)) continue;
     rte_mbuf* m = b.pkts[i];
     const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+    // One parse serves both questions.
+    dataplane::PacketView v;
+    const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
     PtpLocation loc;
-    if (!locate(frame, loc) &&
-        !neighbor_solicitation(frame, ctx.tables.ptp_address_family[b.rx_port], ctx.tables.ptp_address[b.rx_port].data())) {
+    if (!locate(frame, v, status, loc) &&
+        !neighbor_solicitation(frame, v, ctx.tables.ptp_address_family[b.rx_port],
+                               ctx.tables.ptp_address[b.rx_port].data())) {
       continue;
     }
     *RTE_MBUF_DYNFIELD(m, field_.offset, rte_mbuf_timestamp_t*) = ctx.now_tsc;

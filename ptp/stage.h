@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 
+#include "packet_view.h"
 #include "pipeline.h"
 
 namespace meridian::ptp {
@@ -29,7 +30,8 @@ class PtpPuntStage final : public dataplane::Stage {
   explicit PtpPuntStage(RxTimestampField field) : field_(field) {}
   const char* name() const override { return "ptp-punt"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
-  static bool neighbor_solicitation(std::span<const uint8_t> frame, uint8_t family, const uint8_t* address);
+  static bool neighbor_solicitation(std::span<const uint8_t> frame, const dataplane::PacketView& view, uint8_t family,
+                                    const uint8_t* address);
 
  private:
   RxTimestampField field_;
@@ -50,11 +52,10 @@ namespace meridian::ptp {
 /// shaped egress port, are not in it.
 class PtpTransparentStage final : public dataplane::Stage {
  public:
-  struct Counters {
+  struct alignas(64) Counters {       // one cache line per worker
     uint64_t corrected = 0;             // event messages corrected in place
     uint64_t followups_corrected = 0;
     uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
-    uint64_t bytes_pad[5] = {};         // one cache line per worker
   };
   PtpTransparentStage(unsigned workers, uint64_t tsc_hz);
   const char* name() const override { return "ptp-tc"; }

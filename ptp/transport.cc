@@ -114,6 +114,11 @@ size_t build_frame(const FrameAddresses& a, bool event, std::span<const uint8_t>
 bool locate(std::span<const uint8_t> frame, PtpLocation& loc) {
   dataplane::PacketView v;
   const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
+  return locate(frame, v, status, loc);
+}
+
+bool locate(std::span<const uint8_t> frame, const dataplane::PacketView& v, dataplane::ParseStatus status,
+            PtpLocation& loc) {
   if (v.ethertype == kEtherTypePtp && v.l3_offset <= frame.size()) {
     const size_t payload = std::min<size_t>(frame.size() - v.l3_offset, UINT16_MAX);
     loc = PtpLocation{Transport::kL2, v.l3_offset, static_cast<uint16_t>(payload), false, 0};

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <span>
 
+#include "packet_view.h"
+
 namespace meridian::ptp {
 
 enum class Transport : uint8_t { kL2, kUdpIpv4, kUdpIpv6 };
@@ -57,5 +59,9 @@ struct PtpLocation {
 /// False when the frame carries no PTP (other EtherType, other UDP port,
 /// fragments, truncated headers).
 bool locate(std::span<const uint8_t> frame, PtpLocation& loc);
+/// The same on a frame the caller has parsed already (`view`, `status`
+/// from dataplane::parse_packet), so a stage parses each packet once.
+bool locate(std::span<const uint8_t> frame, const dataplane::PacketView& view, dataplane::ParseStatus status,
+            PtpLocation& loc);
 
 }  // namespace meridian::ptp
