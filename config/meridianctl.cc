@@ -236,11 +236,18 @@ void show_ptp(const json& body) {
     return std::to_string(n);
   };
   for (const auto& p : body.value("ports", json::array())) {
+    // Timestamp source, with kernel-stamp misses when there are any.
+    std::string stamps = p.value("timestamping", "");
+    if (p.contains("kernel_timestamps")) {
+      const json& k = p["kernel_timestamps"];
+      const uint64_t missed = k.value("rx_missed", uint64_t{0}) + k.value("tx_missed", uint64_t{0});
+      if (missed) stamps += " (" + std::to_string(missed) + " missed)";
+    }
     rows.push_back({p.value("name", ""), p.value("port_identity", ""), p.value("state", ""), p.value("transport", ""),
-                    p.value("delay_mechanism", ""), total(p.value("rx", json::object())),
+                    p.value("delay_mechanism", ""), stamps, total(p.value("rx", json::object())),
                     total(p.value("tx", json::object())), total(p.value("drops", json::object()))});
   }
-  print_table({"PORT", "IDENTITY", "STATE", "TRANSPORT", "DELAY", "RX", "TX", "DROPS"}, rows);
+  print_table({"PORT", "IDENTITY", "STATE", "TRANSPORT", "DELAY", "STAMPS", "RX", "TX", "DROPS"}, rows);
 }
 
 /// Parses "vni N" / "mac M" / "port P" word pairs into a query string.

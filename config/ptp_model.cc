@@ -83,6 +83,7 @@ void parse_port(const nlohmann::json& j, const std::string& path, PtpPortConfig&
   read_int(r, "delay_asymmetry_ns", p.delay_asymmetry_ns, -1'000'000, 1'000'000);
   read_int(r, "ingress_latency_ns", p.ingress_latency_ns, -1'000'000, 1'000'000);
   read_int(r, "egress_latency_ns", p.egress_latency_ns, -1'000'000, 1'000'000);
+  read_choice(r, "timestamping", p.timestamping, {"auto", "kernel", "tsc"});
   if (p.transport != "l2" && !p.address) {
     if (!j.contains("address")) r.error(r.field_path("address"), "required for transport " + p.transport);
   } else if (p.address && p.transport == "udp_ipv4" && !p.address->is_v4()) {
@@ -169,7 +170,8 @@ nlohmann::json to_json(const PtpConfig& c) {
                      {"master_only", p.master_only},
                      {"delay_asymmetry_ns", p.delay_asymmetry_ns},
                      {"ingress_latency_ns", p.ingress_latency_ns},
-                     {"egress_latency_ns", p.egress_latency_ns}};
+                     {"egress_latency_ns", p.egress_latency_ns},
+                     {"timestamping", p.timestamping}};
     if (p.address) j["address"] = to_string(*p.address);
     if (p.delay_mechanism) j["delay_mechanism"] = *p.delay_mechanism;
     if (p.log_announce_interval) j["log_announce_interval"] = *p.log_announce_interval;

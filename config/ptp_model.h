@@ -31,6 +31,11 @@ struct PtpPortConfig {
   int delay_asymmetry_ns = 0;
   int ingress_latency_ns = 0;
   int egress_latency_ns = 0;
+  /// Where event timestamps come from: "kernel" (the kernel's software
+  /// stamps through a packet socket on the port's Linux interface: needs a
+  /// net_af_packet or net_tap port with iface=), "tsc" (the poll round's
+  /// TSC and the TSC before the send), "auto" (kernel where possible).
+  std::string timestamping = "auto";
   bool operator==(const PtpPortConfig&) const = default;
 };
 

@@ -1,5 +1,13 @@
 #include "ports.h"
 
+#include <dirent.h>
+#include <net/if.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -24,12 +32,49 @@ bool queues_fixed_at_probe(const std::string& driver) {
   return false;
 }
 
+/// The `nth` (0-based, in creation order) AF_PACKET socket of this process
+/// bound to `interface`; -1 when there is none. net_af_packet opens one
+/// socket per queue pair, in queue order, and fds are handed out lowest
+/// first, so the nth by number is queue n's.
+int find_packet_socket(const std::string& interface, unsigned nth) {
+  const unsigned ifindex = if_nametoindex(interface.c_str());
+  if (ifindex == 0) return -1;
+  std::vector<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    struct stat st{};
+    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_ll addr{};
+    socklen_t len = sizeof(addr);
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
+    if (addr.sll_family == AF_PACKET && addr.sll_ifindex == static_cast<int>(ifindex)) fds.push_back(static_cast<int>(fd));
+  }
+  closedir(dir);
+  std::sort(fds.begin(), fds.end());
+  return nth < fds.size() ? fds[nth] : -1;
+}
+
 }  // namespace
 
 std::string mac_string(const rte_ether_addr& mac) {
   char buf[RTE_ETHER_ADDR_FMT_SIZE];
   rte_ether_format_addr(buf, sizeof buf, &mac);
   return buf;
+}
+
+std::string linux_interface(const PortRuntime& port) {
+  if (port.driver != "net_af_packet" && port.driver != "net_tap") return "";
+  const std::string& d = port.devargs;
+  for (size_t at = d.find(','); at != std::string::npos; at = d.find(',', at + 1)) {
+    if (d.compare(at + 1, 6, "iface=") != 0) continue;
+    const size_t start = at + 7, end = d.find(',', start);
+    return d.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  return "";
 }
 
 std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRuntime& out) {
@@ -75,6 +120,9 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   out.rx_queues = static_cast<uint16_t>(rxq);
   out.tx_queues = static_cast<uint16_t>(txq);
   out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
+  if (out.driver == "net_af_packet" && out.control_tx_queue >= 0) {
+    out.kernel_tx_socket = find_packet_socket(linux_interface(out), static_cast<unsigned>(out.control_tx_queue));
+  }
   out.rx_descriptors = static_cast<uint16_t>(cfg.rx_descriptors);
   out.tx_descriptors = static_cast<uint16_t>(cfg.tx_descriptors);
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &out.rx_descriptors, &out.tx_descriptors); rc != 0) {

@@ -23,6 +23,9 @@ struct PortRuntime {
   uint16_t rx_queues = 0;
   uint16_t tx_queues = 0;        // workers, plus the control queue when the PMD has one
   int control_tx_queue = -1;     // -1: PMD offers no spare TX queue for control
+  /// net_af_packet: the packet socket behind the control TX queue (owned by
+  /// the PMD), whose kernel Tx timestamps PTP reads; -1 otherwise.
+  int kernel_tx_socket = -1;
   bool rss_requested = false;
   uint64_t rss_hf = 0;           // hash functions actually enabled, 0 = no RSS
   unsigned mtu = 0;
@@ -57,5 +60,9 @@ nlohmann::json port_json(const PortRuntime& port);
 bool port_link(const PortRuntime& port, uint32_t& speed_mbps);
 
 std::string mac_string(const rte_ether_addr& mac);
+
+/// The Linux interface a kernel-backed port sends and receives through
+/// (net_af_packet's or net_tap's iface= devarg), or "" for other drivers.
+std::string linux_interface(const PortRuntime& port);
 
 }  // namespace meridian::dataplane

@@ -355,6 +355,8 @@ std::vector<ptp::PtpPortBinding> Dataplane::ptp_bindings() const {
     ptp::PtpPortBinding b;
     b.name = p.name;
     b.port_id = p.port_id;
+    b.linux_interface = linux_interface(p);
+    b.kernel_tx_socket = p.kernel_tx_socket;
     rte_ether_addr mac{};
     if (rte_eth_macaddr_get(p.port_id, &mac) == 0) std::copy(mac.addr_bytes, mac.addr_bytes + 6, b.mac.begin());
     out.push_back(b);

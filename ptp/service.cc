@@ -85,6 +85,20 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     // Probe for a NIC PTP clock; leave it off until the hardware path exists.
     p.timesync_rc = rte_eth_timesync_enable(it->port_id);
     if (p.timesync_rc == 0) rte_eth_timesync_disable(it->port_id);
+    if (pc.timestamping != "tsc") {
+      std::string why;
+      if (it->linux_interface.empty()) {
+        why = "the port's driver has no kernel interface (net_af_packet or net_tap with iface=)";
+      } else {
+        p.tap = KernelTimestampTap::open(it->linux_interface, why);
+      }
+      if (p.tap && it->kernel_tx_socket >= 0) p.tap->attach_tx_socket(it->kernel_tx_socket, p.tx_socket_error);
+      if (!p.tap && pc.timestamping == "kernel") {
+        errors.push_back({"/ptp/ports/" + std::to_string(i) + "/timestamping", "kernel timestamps: " + why});
+        continue;
+      }
+      p.tsc_reason = why;
+    }
     s->port_number_[it->port_id] = static_cast<int>(i + 1);
     s->ports_.push_back(std::move(p));
   }
@@ -156,6 +170,13 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
 }
 
 int64_t PtpService::base_now() const { return timebase_.to_ns(rte_rdtsc()); }
+
+int64_t PtpService::base_from_realtime(int64_t realtime_ns) const {
+  // A fresh (TSC, realtime) pair for each stamp: the two clocks' rates
+  // differ by ppm, so the pair must be recent, not the TSC rate alone.
+  const auto [tsc, now] = tsc_and_realtime();
+  return timebase_.to_ns(tsc) - (now - realtime_ns);
+}
 
 std::vector<uint16_t> PtpService::port_ids() const {
   std::vector<uint16_t> ids;
@@ -260,7 +281,13 @@ bool PtpService::handle_punt(rte_mbuf* m) {
         const size_t src = v.l3_offset + (v.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, v.ip_version == 4 ? 4 : 16);
       }
-      instance_->receive(static_cast<uint16_t>(number), msg, timebase_.to_ns(rx_tsc), from, base_now());
+      int64_t rx_base = timebase_.to_ns(rx_tsc);
+      if (port->tap && is_event(msg.header.type)) {
+        if (auto stamp = port->tap->take(StampDirection::kReceived, frame_fingerprint(frame))) {
+          rx_base = base_from_realtime(*stamp);
+        }
+      }
+      instance_->receive(static_cast<uint16_t>(number), msg, rx_base, from, base_now());
     }
   }
   rte_pktmbuf_free(m);
@@ -334,14 +361,23 @@ void PtpService::transmit(TxRequest& tx) {
     count_drop("tx_encode");
     return;
   }
+  const bool kernel_stamp = p.tap && tx.cookie && tx.event;
+  const uint64_t fingerprint = kernel_stamp ? frame_fingerprint({data, len}) : 0;
   // net_af_packet sends inside rte_eth_tx_burst (sendto on the packet
-  // socket); the TSC just before the call is the software Tx timestamp.
+  // socket); without a kernel stamp, the TSC just before the call is the
+  // Tx timestamp.
   const uint64_t tx_tsc = rte_rdtsc();
   if (io_.transmit(p.binding.port_id, &m, 1) != 1) {
     count_drop("tx_full");  // control_transmit freed it
     return;
   }
-  if (tx.cookie) instance_->tx_done(tx.cookie, timebase_.to_ns(tx_tsc), base_now());
+  if (!tx.cookie) return;
+  int64_t tx_base = timebase_.to_ns(tx_tsc);
+  if (kernel_stamp) {
+    // The tap's copy was queued inside the send, so it is there now.
+    if (auto stamp = p.tap->take(StampDirection::kSent, fingerprint)) tx_base = base_from_realtime(*stamp);
+  }
+  instance_->tx_done(tx.cookie, tx_base, base_now());
 }
 
 nlohmann::json PtpService::status() const {
@@ -363,7 +399,7 @@ nlohmann::json PtpService::status() const {
       if (c.drops[r]) drops[rx_drop_name(static_cast<RxDrop>(r))] = c.drops[r];
     }
     const PortDataSet pds = node.port_data_set(number);
-    ports.push_back({{"name", ports_[i].binding.name},
+    nlohmann::json& port = ports.emplace_back(nlohmann::json{{"name", ports_[i].binding.name},
                      {"port_number", number},
                      {"port_identity", to_string(pds.port)},
                      {"state", port_state_name(pds.state)},
@@ -373,7 +409,7 @@ nlohmann::json PtpService::status() const {
                      {"log_sync_interval", pds.log_sync_interval},
                      {"log_min_delay_req_interval", pds.log_min_delay_req_interval},
                      {"peer_delay_ns", instance_->peer_delay_ns(number)},
-                     {"timestamping", "software"},
+                     {"timestamping", ports_[i].tap ? "kernel" : "tsc"},
                      {"hardware_timestamping",
                       ports_[i].timesync_rc == 0 ? std::string("available (not used yet)")
                                                  : "unavailable: rte_eth_timesync_enable returned " +
@@ -381,6 +417,16 @@ nlohmann::json PtpService::status() const {
                      {"rx", rx},
                      {"tx", tx},
                      {"drops", drops}});
+    if (const auto& tap = ports_[i].tap) {
+      const auto& k = tap->counters();
+      port["kernel_timestamps"] = {{"interface", tap->interface()}, {"frames", k.frames},
+                                   {"tx_source", tap->has_tx_socket() ? "driver" : "packet_tap"},
+                                   {"rx_used", k.rx_used},          {"rx_missed", k.rx_missed},
+                                   {"tx_used", k.tx_used},          {"tx_missed", k.tx_missed}};
+      if (!ports_[i].tx_socket_error.empty()) port["kernel_timestamps"]["tx_socket_error"] = ports_[i].tx_socket_error;
+    } else if (!ports_[i].tsc_reason.empty()) {
+      port["timestamping_note"] = ports_[i].tsc_reason;
+    }
   }
   return {{"profile", config_.profile},
           {"domain", d.domain},
@@ -441,6 +487,16 @@ void PtpService::metrics(config::MetricsWriter& out) const {
         if (n) out.sample({{"port", ports_[i].binding.name}, {"type", short_type_name(t)}}, n);
       }
     }
+  }
+  out.counter("meridian_ptp_kernel_timestamps_total",
+              "Event frames timestamped by the kernel (used) or left to the TSC estimate (missed)");
+  for (const auto& p : ports_) {
+    if (!p.tap) continue;
+    const auto& k = p.tap->counters();
+    out.sample({{"port", p.binding.name}, {"direction", "rx"}, {"result", "used"}}, k.rx_used);
+    out.sample({{"port", p.binding.name}, {"direction", "rx"}, {"result", "missed"}}, k.rx_missed);
+    out.sample({{"port", p.binding.name}, {"direction", "tx"}, {"result", "used"}}, k.tx_used);
+    out.sample({{"port", p.binding.name}, {"direction", "tx"}, {"result", "missed"}}, k.tx_missed);
   }
   out.counter("meridian_ptp_frame_drops_total", "Punted PTP frames dropped before the protocol, by reason");
   for (const auto& [reason, n] : drops_) out.sample({{"reason", reason}}, n);

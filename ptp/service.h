@@ -4,8 +4,11 @@
 //   checked (port, transport, addressed to us), decoded and fed in, each
 //   failure counted under a reason.
 // - Out: messages become frames (L2, UDPv4, UDPv6; multicast or unicast
-//   replies) sent on the port's control TX queue; the TSC read just before
-//   the send is the software Tx timestamp.
+//   replies) sent on the port's control TX queue.
+// - Timestamps: on a kernel-backed port (net_af_packet, net_tap) the
+//   kernel's own software stamps of the event frames (kernel_stamps.h);
+//   otherwise, or when the kernel's stamp is missing, the Rx poll round's
+//   TSC and the TSC read just before the send.
 // - Time: the clock starts from the host clock's reading on the PTP
 //   timescale (CLOCK_REALTIME + UTC offset, read, never written). With
 //   reference "system" the grandmaster keeps steering to that reading.
@@ -25,6 +28,7 @@
 
 #include "field_error.h"
 #include "instance.h"
+#include "kernel_stamps.h"
 #include "metrics.h"
 #include "ptp_model.h"
 #include "stage.h"
@@ -36,6 +40,11 @@ struct PtpPortBinding {
   std::string name;
   uint16_t port_id = 0;
   std::array<uint8_t, 6> mac{};
+  /// The kernel interface behind the port (net_af_packet, net_tap), "" if none.
+  std::string linux_interface;
+  /// net_af_packet: the PMD's packet socket of the queue the service sends
+  /// on, whose kernel Tx timestamps it reads; -1 otherwise.
+  int kernel_tx_socket = -1;
 };
 
 struct PtpServiceIo {
@@ -85,9 +94,16 @@ class PtpService {
     /// The hardware path is not written yet, so every port uses software
     /// timestamps; status reports which ports could do better.
     int timesync_rc = 0;
+    /// Kernel software stamps for event frames (timestamping kernel/auto on
+    /// a kernel-backed port); null: the TSC estimates.
+    std::unique_ptr<KernelTimestampTap> tap;
+    std::string tsc_reason;  // why "auto" settled for the TSC
+    std::string tx_socket_error;  // why the PMD's socket gives no Tx stamps
   };
   PtpService() = default;
   int64_t base_now() const;
+  /// A CLOCK_REALTIME reading (a kernel stamp) on the clock's base.
+  int64_t base_from_realtime(int64_t realtime_ns) const;
   void flush();
   void transmit(TxRequest& tx);
   bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const;

@@ -2,8 +2,9 @@
 
     [h1: ptp4l, pmc, eth0] --veth-- [dut: mlab-a = meridiand's port "lab-a"]
 
-meridiand runs PTP on lab-a over net_af_packet with software timestamps
-(the TSC of the poll round, and of the send). ptp4l runs with software
+meridiand runs PTP on lab-a over net_af_packet with the kernel's software
+timestamps (Rx: a filtered packet socket on mlab-a; Tx: the PMD socket's
+error queue, stamped in veth_xmit), as ptp4l's software timestamping. ptp4l runs with software
 timestamping, free_running 1 and its own uds_address, so nothing here
 adjusts the host clock. One meridiand serves the whole class; the scenarios
 change its config live through the REST API.
@@ -23,9 +24,9 @@ change its config live through the REST API.
    naming Meridian's address, resolved by ARP that Meridian answers) is
    granted Announce, Sync and Delay_Resp and follows Meridian.
 
-The accuracy figures are printed and bounded loosely (tens of microseconds);
-the issue's 1.5 us / 1 us targets are not met yet with these software
-timestamps (README, PTP status).
+Scenarios 1, 4 and 5 are held to the issue's target (|mean| <= 1.5 us,
+rms <= 1 us; 1 over 60 s); the unicast figures are printed and bounded
+loosely (tens of microseconds).
 
 Run as root with Debian's /usr/bin/python3; MERIDIAN_BUILD_DIR points at
 the CMake build tree.
@@ -46,11 +47,14 @@ import lab as labmod  # noqa: E402
 
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
 MERIDIAN_IP = "10.77.0.10"
+SPIKE_NS = 10_000  # beyond this: a host scheduling spike (assert_on_target)
 ANNOUNCE_S, RECEIPT_TIMEOUT = 2, 3  # default profile: logAnnounceInterval 1, announceReceiptTimeout 3
 
 
-def ptp_section(transport="l2", priority1=100, slave_only=False):
+def ptp_section(transport="l2", priority1=100, slave_only=False, log_sync_interval=None):
     port = {"port": "lab-a", "transport": transport}
+    if log_sync_interval is not None:
+        port["log_sync_interval"] = log_sync_interval
     if transport != "l2":
         port["address"] = MERIDIAN_IP
     # A merge patch keeps what it does not name: say every field that changes.
@@ -91,12 +95,12 @@ class PtpInterop(unittest.TestCase):
     # --- helpers -----------------------------------------------------------------
 
     @classmethod
-    def start_ptp4l(cls, name, transport_flag, priority1=128, slave_only=False, extra=""):
+    def start_ptp4l(cls, name, transport_flag, priority1=128, slave_only=False, extra="", summary_interval=0):
         cls.stop_ptp4l()
         conf = os.path.join(cls.dir, f"{name}.conf")
         with open(conf, "w") as f:
             f.write(f"[global]\nuds_address {cls.uds}\nfree_running 1\npriority1 {priority1}\n"
-                    f"slaveOnly {1 if slave_only else 0}\nsummary_interval 0\n{extra}")
+                    f"slaveOnly {1 if slave_only else 0}\nsummary_interval {summary_interval}\n{extra}")
         cls.ptp4l_log = os.path.join(cls.dir, f"{name}.log")
         log = open(cls.ptp4l_log, "w")
         # Off the worker's CPU (1): the worker busy-polls there.
@@ -141,6 +145,22 @@ class PtpInterop(unittest.TestCase):
             time.sleep(step)
         return None
 
+    def assert_on_target(self, values, what):
+        """The issue's target: |mean| <= 1.5 us, rms <= 1 us (two ptp4l on a
+        veth here: rms about 0.5 us). A host scheduling spike between the two
+        ends' stamps shows as a single value of tens of us (one of 30, in one
+        run of six here); spikes are counted and bounded, and the figures are
+        printed with and without them."""
+        spikes = [v for v in values if abs(v) > SPIKE_NS]
+        steady = [v for v in values if abs(v) <= SPIKE_NS]
+        self.assertLessEqual(len(spikes), max(1, len(values) // 20), values)
+        mean, rms = summary(steady)
+        raw_mean, raw_rms = summary(values)
+        print(f"\n{what} over {len(values)} samples: mean {mean:.0f} ns, rms {rms:.0f} ns; {len(spikes)} spikes "
+              f"{spikes} (with them: mean {raw_mean:.0f} ns, rms {raw_rms:.0f} ns)", file=sys.stderr)
+        self.assertLess(abs(mean), 1_500, values)
+        self.assertLess(rms, 1_000, values)
+
     def port_state(self):
         return self.status()["ports"][0]["state"]
 
@@ -151,25 +171,29 @@ class PtpInterop(unittest.TestCase):
     # --- scenarios (run in order: names sort) ----------------------------------------
 
     def test_1_meridian_grandmaster_ptp4l_slave(self):
-        self.set_ptp(ptp_section("l2", priority1=100))
-        self.start_ptp4l("gm-l2", "-2", priority1=128)
+        self.set_ptp(ptp_section("l2", priority1=100, log_sync_interval=-1))
+        self.start_ptp4l("gm-l2", "-2", priority1=128, summary_interval=-1)  # every offset, not summaries
         me = self.status()["clock_identity"]
         self.assertIsNotNone(self.wait_for(lambda: len(offsets(self.ptp4l_text())) >= 3, 40), self.ptp4l_text())
         parent = self.pmc_uds("GET PARENT_DATA_SET")
         self.assertRegex(parent, rf"grandmasterIdentity\s+{re.escape(me)}", parent)
         self.assertEqual(self.port_state(), "master")
-        time.sleep(20)
+        time.sleep(60)
         values = offsets(self.ptp4l_text())[3:]
-        self.assertGreaterEqual(len(values), 5)
-        mean, rms = summary(values)
-        print(f"\nptp4l (slave of Meridian, L2) master offset over {len(values)} samples: "
-              f"mean {mean:.0f} ns, rms {rms:.0f} ns", file=sys.stderr)
-        self.assertLess(abs(mean), 50_000)
-        self.assertLess(rms, 50_000)
+        self.assertGreaterEqual(len(values), 20)
+        self.assert_on_target(values, "ptp4l (slave of Meridian, L2) master offset")
+        # Kernel software stamps: Rx from the tap, Tx from the PMD socket's
+        # error queue (driver time), every event frame matched.
+        port = self.status()["ports"][0]
+        self.assertEqual(port["timestamping"], "kernel", port)
+        k = port["kernel_timestamps"]
+        print(f"kernel timestamps: {k}", file=sys.stderr)
         # Meridian's own clock stays on the host clock it steers to.
         self.assertLess(abs(self.status()["host_clock_error_ns"]), 2_000)
-        port = self.status()["ports"][0]
-        self.assertEqual(port["timestamping"], "software")
+        self.assertEqual(k["tx_source"], "driver", k)
+        self.assertGreater(k["rx_used"], 0, k)
+        self.assertGreater(k["tx_used"], 0, k)
+        self.assertLessEqual(k["rx_missed"] + k["tx_missed"], (k["rx_used"] + k["tx_used"]) // 100, k)
         if port["hardware_timestamping"].startswith("unavailable"):
             print(f"hardware timestamping path SKIPPED (not passed): net_af_packet has no PTP clock "
                   f"({port['hardware_timestamping']})", file=sys.stderr)
@@ -218,11 +242,8 @@ class PtpInterop(unittest.TestCase):
         for _ in range(20):
             errors.append(self.status()["host_clock_error_ns"])
             time.sleep(1)
-        mean, rms = summary(errors)
-        print(f"\nMeridian (slave of ptp4l, {transport}) clock minus host clock over {len(errors)} s: "
-              f"mean {mean:.0f} ns, rms {rms:.0f} ns; locked after {took:.1f} s", file=sys.stderr)
-        self.assertLess(abs(mean), 50_000)
-        self.assertLess(rms, 50_000)
+        print(f"\nMeridian (slave of ptp4l, {transport}) locked after {took:.1f} s", file=sys.stderr)
+        self.assert_on_target(errors, f"Meridian (slave of ptp4l, {transport}) clock minus host clock, 1/s,")
         parent = self.status()["grandmaster"]["identity"]
         self.assertRegex(self.pmc_uds("GET DEFAULT_DATA_SET"), rf"clockIdentity\s+{re.escape(parent)}")
 

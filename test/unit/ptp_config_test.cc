@@ -25,7 +25,7 @@ json base() {
       "reference": "system",
       "ports": [
         {"port": "p0", "transport": "udp_ipv4", "address": "10.0.0.1", "log_sync_interval": -4},
-        {"port": "p1", "transport": "l2", "delay_mechanism": "p2p", "local_priority": 10}
+        {"port": "p1", "transport": "l2", "delay_mechanism": "p2p", "local_priority": 10, "timestamping": "tsc"}
       ]
     }
   })");
@@ -44,6 +44,8 @@ TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   ASSERT_EQ(p.ports.size(), 2u);
   EXPECT_EQ(*p.ports[0].log_sync_interval, -4);
   EXPECT_EQ(*p.ports[1].delay_mechanism, "p2p");
+  EXPECT_EQ(p.ports[0].timestamping, "auto");
+  EXPECT_EQ(p.ports[1].timestamping, "tsc");
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
   EXPECT_EQ(again.config->ptp, p);
@@ -98,6 +100,8 @@ TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
        "/ptp/ports/1/delay_mechanism"},
       {"latency range", [](json& p) { p["ports"][0]["ingress_latency_ns"] = 2'000'000; },
        "/ptp/ports/0/ingress_latency_ns"},
+      {"unknown timestamping", [](json& p) { p["ports"][0]["timestamping"] = "hardware"; },
+       "/ptp/ports/0/timestamping"},
       {"g8275.1 over udp", [](json& p) { p["profile"] = "g8275_1"; }, "/ptp/ports/0/transport"},
       {"g8275.2 needs unicast", [](json& p) { p["profile"] = "g8275_2"; }, "/ptp/profile"},
       {"slave-only with reference", [](json& p) { p["slave_only"] = true; }, "/ptp/reference"},
