@@ -247,7 +247,12 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 
   dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
   dp->pipeline_.push_back(std::make_unique<ptp::PtpPuntStage>(rx_timestamp));
-  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz());
+  std::vector<std::string> kernel_interfaces;  // by port id: the TC's kernel receive stamps
+  for (const auto& p : dp->ports_) {
+    if (kernel_interfaces.size() <= p.port_id) kernel_interfaces.resize(p.port_id + 1u);
+    kernel_interfaces[p.port_id] = linux_interface(p);
+  }
+  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz(), std::move(kernel_interfaces));
   dp->ptp_tc_ = tc.get();
   dp->pipeline_.push_back(std::move(tc));
   dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
@@ -576,6 +581,10 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.sample(Labels{{"kind", "follow_up"}}, tc.followups_corrected);
   out.counter("meridian_ptp_tc_follow_up_unmatched_total", "Forwarded Follow_Ups whose Sync residence was not found");
   out.sample(Labels{}, tc.followups_unmatched);
+  out.counter("meridian_ptp_tc_ingress_stamps_total",
+              "Transparent-clock residences by receive timestamp: the kernel's, or the poll round's TSC");
+  out.sample(Labels{{"source", "kernel"}}, tc.kernel_ingress);
+  out.sample(Labels{{"source", "tsc"}}, tc.tsc_ingress);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -609,7 +618,9 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
     nlohmann::json tc_json{{"enabled", config_.ptp.transparent_clock},
                            {"corrected", tc.corrected},
                            {"follow_ups_corrected", tc.followups_corrected},
-                           {"follow_ups_unmatched", tc.followups_unmatched}};
+                           {"follow_ups_unmatched", tc.followups_unmatched},
+                           {"kernel_ingress", tc.kernel_ingress},
+                           {"tsc_ingress", tc.tsc_ingress}};
     if (!ptp_) {
       if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
       return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");

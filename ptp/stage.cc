@@ -1,11 +1,16 @@
 #include "stage.h"
 
+#include <time.h>
+
 #include <cstring>
+#include <optional>
 
 #include <rte_cycles.h>
+#include <rte_spinlock.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
+#include "kernel_stamps.h"
 #include "packet_view.h"
 #include "transparent.h"
 #include "transport.h"
@@ -61,34 +66,83 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
 
 namespace meridian::ptp {
 
-PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz)
-    : tsc_hz_(tsc_hz), slots_(new Slot[kSlots]), counters_(new Counters[workers + 1]), workers_(workers + 1) {}
+struct PtpTransparentStage::IngressTap {
+  rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
+  std::string interface;
+  bool tried = false;  // opened once, on the first event frame from the port
+  std::unique_ptr<KernelTimestampTap> tap;
+};
 
-// A seqlock per slot: the key is cleared while the residence changes, so a
+PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces)
+    : tsc_hz_(tsc_hz), slots_(new Slot[kSlots]), counters_(new Counters[workers + 1]), workers_(workers + 1) {
+  for (auto& name : kernel_interfaces) {
+    auto t = std::make_unique<IngressTap>();
+    t->interface = std::move(name);
+    taps_.push_back(std::move(t));
+  }
+}
+
+PtpTransparentStage::~PtpTransparentStage() = default;
+
+// A seqlock per slot: the key is cleared while the entry changes, so a
 // reader that sees the same key before and after read a whole entry.
-void PtpTransparentStage::park(uint64_t key, int64_t residence) const {
+void PtpTransparentStage::park(uint64_t key, const Parked& p) const {
   Slot& s = slots_[key % kSlots];
   s.key.store(0, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  s.residence.store(residence, std::memory_order_relaxed);
+  s.tsc_residence.store(p.tsc_residence, std::memory_order_relaxed);
+  s.fingerprint.store(p.fingerprint, std::memory_order_relaxed);
+  s.stage_tsc.store(p.stage_tsc, std::memory_order_relaxed);
+  s.rx_port.store(p.rx_port, std::memory_order_relaxed);
   s.key.store(key, std::memory_order_release);
 }
 
-bool PtpTransparentStage::take(uint64_t key, int64_t& residence) const {
+bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
   Slot& s = slots_[key % kSlots];
   if (s.key.load(std::memory_order_acquire) != key) return false;
-  residence = s.residence.load(std::memory_order_relaxed);
+  p.tsc_residence = s.tsc_residence.load(std::memory_order_relaxed);
+  p.fingerprint = s.fingerprint.load(std::memory_order_relaxed);
+  p.stage_tsc = s.stage_tsc.load(std::memory_order_relaxed);
+  p.rx_port = s.rx_port.load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
   uint64_t expected = key;
   return s.key.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+}
+
+int64_t PtpTransparentStage::residence(const Parked& p, Counters& c) const {
+  IngressTap* t = p.rx_port < taps_.size() ? taps_[p.rx_port].get() : nullptr;
+  if (t && !t->interface.empty()) {
+    std::optional<int64_t> received;
+    rte_spinlock_lock(&t->lock);
+    if (!t->tried) {
+      t->tried = true;
+      std::string error;  // no tap: TSC residences, counted as such
+      t->tap = KernelTimestampTap::open(t->interface, error);
+    }
+    if (t->tap) received = t->tap->take(StampDirection::kReceived, p.fingerprint);
+    rte_spinlock_unlock(&t->lock);
+    if (received) {
+      timespec ts{};
+      const uint64_t tsc_now = rte_rdtsc();
+      clock_gettime(CLOCK_REALTIME, &ts);  // read only
+      const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+      const int64_t stage = now - static_cast<int64_t>((tsc_now - p.stage_tsc) * 1'000'000'000 / tsc_hz_);
+      const int64_t r = stage - *received;
+      if (r >= 0 && r < 1'000'000'000) {  // else a clock step in between: keep the TSC figure
+        ++c.kernel_ingress;
+        return r;
+      }
+    }
+  }
+  ++c.tsc_ingress;
+  return p.tsc_residence;
 }
 
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   if (!ctx.tables.ptp_tc_enabled) return;
   Counters& c = counters_[ctx.worker < workers_ ? ctx.worker : workers_ - 1];
   const uint64_t now = rte_rdtsc();
-  const int64_t residence_ns = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);
-  const int64_t scaled = residence_ns * 65536;
+  const int64_t tsc_residence = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
     rte_mbuf* m = b.pkts[i];
@@ -97,19 +151,20 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
     if (!tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) continue;
     switch (f.type) {
       case MessageType::kSync:
-        if (f.flags & kFlagTwoStep) {
-          park(tc_key(f), scaled);
+      case MessageType::kDelayReq: {
+        const Parked p{tsc_residence, frame_fingerprint(frame), now, b.rx_port};
+        if (f.type == MessageType::kSync && (f.flags & kFlagTwoStep)) {
+          park(tc_key(f), p);
           break;
         }
-        [[fallthrough]];
-      case MessageType::kDelayReq:
-        tc_add_correction(frame, f, scaled);
+        tc_add_correction(frame, f, residence(p, c) * 65536);
         ++c.corrected;
         break;
+      }
       case MessageType::kFollowUp: {
-        int64_t parked = 0;
-        if (take(tc_key(f), parked)) {
-          tc_add_correction(frame, f, parked);
+        Parked p;
+        if (take(tc_key(f), p)) {
+          tc_add_correction(frame, f, residence(p, c) * 65536);
           ++c.followups_corrected;
         } else {
           ++c.followups_unmatched;
@@ -128,6 +183,8 @@ PtpTransparentStage::Counters PtpTransparentStage::totals() const {
     t.corrected += counters_[w].corrected;
     t.followups_corrected += counters_[w].followups_corrected;
     t.followups_unmatched += counters_[w].followups_unmatched;
+    t.kernel_ingress += counters_[w].kernel_ingress;
+    t.tsc_ingress += counters_[w].tsc_ingress;
   }
   return t;
 }

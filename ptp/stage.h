@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "packet_view.h"
 #include "pipeline.h"
@@ -47,33 +49,58 @@ namespace meridian::ptp {
 /// goes into its Follow_Up instead: the Sync's is parked in a table shared
 /// by the workers (Sync and Follow_Up travel on different UDP ports and may
 /// land on different workers) and added when the Follow_Up passes.
-/// Residence runs from the poll round's TSC (the receive timestamp) to the
-/// stage; the few hundred ns left until tx_burst, and any QoS queueing on a
-/// shaped egress port, are not in it.
+/// Residence runs from the receive timestamp to the stage. On a
+/// kernel-backed ingress port (net_af_packet, net_tap) the receive
+/// timestamp is the kernel's (netif_rx, through a KernelTimestampTap shared
+/// by the workers and opened on first use); otherwise, and for PTP inside
+/// VXLAN, which the tap's filter does not pass, the poll round's TSC. The
+/// time from the stage to the wire (the rest of the pipeline, tx_burst,
+/// the kernel's send path) and any QoS queueing on a shaped egress port are
+/// not in it.
 class PtpTransparentStage final : public dataplane::Stage {
  public:
   struct alignas(64) Counters {       // one cache line per worker
     uint64_t corrected = 0;             // event messages corrected in place
     uint64_t followups_corrected = 0;
     uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
+    uint64_t kernel_ingress = 0;        // residences from the kernel's receive stamp
+    uint64_t tsc_ingress = 0;           // residences from the poll round's TSC
   };
-  PtpTransparentStage(unsigned workers, uint64_t tsc_hz);
+  /// `kernel_interfaces[port id]`: the port's Linux interface, "" if none.
+  PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces = {});
+  ~PtpTransparentStage() override;
   const char* name() const override { return "ptp-tc"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
   /// Sums over the workers (read by the control lcore).
   Counters totals() const;
 
  private:
+  /// What a two-step Sync leaves for its Follow_Up.
+  struct Parked {
+    int64_t tsc_residence = 0;  // poll round to stage, ns
+    uint64_t fingerprint = 0;   // of the Sync as received
+    uint64_t stage_tsc = 0;
+    uint16_t rx_port = 0;
+  };
   struct Slot {
     std::atomic<uint64_t> key{0};
-    std::atomic<int64_t> residence{0};
+    std::atomic<int64_t> tsc_residence{0};
+    std::atomic<uint64_t> fingerprint{0};
+    std::atomic<uint64_t> stage_tsc{0};
+    std::atomic<uint16_t> rx_port{0};
   };
+  struct IngressTap;
   static constexpr size_t kSlots = 4096;
-  void park(uint64_t key, int64_t residence) const;
-  bool take(uint64_t key, int64_t& residence) const;
+  void park(uint64_t key, const Parked& p) const;
+  bool take(uint64_t key, Parked& p) const;
+  /// Residence in ns from the kernel's receive stamp of the frame with
+  /// `fingerprint` on `rx_port` to `stage_tsc`; TSC residence when the port
+  /// has no tap or the stamp is not found.
+  int64_t residence(const Parked& p, Counters& c) const;
 
   uint64_t tsc_hz_;
   std::unique_ptr<Slot[]> slots_;
+  std::vector<std::unique_ptr<IngressTap>> taps_;  // by port id
   std::unique_ptr<Counters[]> counters_;
   unsigned workers_;
 };

@@ -333,6 +333,28 @@ class PtpTransparentClock(unittest.TestCase):
                           "-e", "ptp.v2.correction.ns"], check=False).stdout.split()
         return [int(v) for v in out if v.strip().lstrip("-").isdigit()]
 
+    def messages(self, path):
+        """(messageType, sequenceId) -> (capture time in ns, correctionField ns)."""
+        out = labmod.run(["tshark", "-r", path, "-T", "fields", "-e", "frame.time_epoch", "-e", "ptp.v2.messagetype",
+                          "-e", "ptp.v2.sequenceid", "-e", "ptp.v2.correction.ns"], check=False).stdout
+        found = {}
+        for line in out.splitlines():
+            f = line.split("\t")
+            if len(f) == 4 and f[1] and f[2]:
+                found[(int(f[1], 16), int(f[2]))] = (int(float(f[0]) * 1e9), int(f[3] or 0))
+        return found
+
+    def uncorrected_transit(self, sent, received, event, carrier):
+        """Per exchange: the event message's transit between the two captures
+        (the kernel's stamps at each end) minus the residence Meridian wrote
+        (into `carrier`: the Follow_Up of a Sync, the Delay_Req itself): the
+        links plus whatever residence Meridian could not see."""
+        left = []
+        for (kind, seq), (t_sent, _) in sent.items():
+            if kind == event and (kind, seq) in received and (carrier, seq) in received:
+                left.append(received[(kind, seq)][0] - t_sent - received[(carrier, seq)][1])
+        return left
+
     def test_residence_time_is_added_and_the_slave_follows(self):
         self.start(self.lab.h1, "gm", "priority1 10\n")
         slave_log = self.start(self.lab.h2, "slave", "slaveOnly 1\n")
@@ -363,4 +385,13 @@ class PtpTransparentClock(unittest.TestCase):
         print(f"\nTC: Follow_Up residence median {statistics.median(follow_ups)} ns, Delay_Req "
               f"{statistics.median(delay_reqs)} ns; slave master offset mean {mean:.0f} ns, rms {rms:.0f} ns; "
               f"{tc}", file=sys.stderr)
+        h1, h2 = self.messages(pcap_h1), self.messages(pcap_h2)
+        for name, left in (("Sync", self.uncorrected_transit(h1, h2, 0, 8)),
+                           ("Delay_Req", self.uncorrected_transit(h2, h1, 1, 1))):
+            if len(left) > 3:
+                q1, q2, q3 = statistics.quantiles(left, n=4)
+                print(f"TC: {name} transit minus residence (links + unseen residence): median {q2:.0f} ns, "
+                      f"interquartile range {q3 - q1:.0f} ns over {len(left)}", file=sys.stderr)
+        # The residence starts at the kernel's receive stamp on mlab-a/mlab-b.
+        self.assertGreater(tc["kernel_ingress"], tc["tsc_ingress"], tc)
         self.assertLess(abs(mean), 50_000)
