@@ -37,6 +37,19 @@ def ping_loss(lab, ns, dst, count, interval="0.2", v6=False):
     return int(m.group(1)) - int(m.group(2)), out
 
 
+def stop_process(p, timeout=5):
+    """Ends a process this test started (by its Popen, never by name):
+    SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
+    if p is None or p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def run(cmd, check=True, timeout=60, **kw):
     return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True, **kw)
 

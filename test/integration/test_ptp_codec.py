@@ -23,6 +23,9 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import lab as labmod  # noqa: E402
+
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 TOOL = os.path.join(BUILD, "test", "ptp_pcap_tool")
 
@@ -162,13 +165,7 @@ class DecodePtp4l(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for p in reversed(cls.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            labmod.stop_process(p)
         for log in cls.logs:
             log.close()
         for ns in (cls.NS_M, cls.NS_S):

@@ -110,13 +110,7 @@ class PtpInterop(unittest.TestCase):
 
     @classmethod
     def stop_ptp4l(cls):
-        if cls.ptp4l and cls.ptp4l.poll() is None:
-            cls.ptp4l.terminate()
-            try:
-                cls.ptp4l.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                cls.ptp4l.kill()
-                cls.ptp4l.wait()
+        labmod.stop_process(cls.ptp4l)
         cls.ptp4l = None
 
     def pmc(self, *args, timeout=10):
@@ -299,13 +293,7 @@ class PtpTransparentClock(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for p in cls.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            labmod.stop_process(p)
         cls.lab_run.close()
         if not os.environ.get("MERIDIAN_KEEP_LOGS"):
             shutil.rmtree(cls.dir, ignore_errors=True)
