@@ -22,6 +22,7 @@ struct Scenario {
   double noise_ns;
   double exp_mean_ns;
   bool hardware;
+  double spike_ns = 0;  // one Sync delayed this much, 1..8 s into the run (by seed)
 };
 
 double median(std::vector<double> v) {
@@ -55,6 +56,10 @@ Result run(const Scenario& s, const SynchronizerConfig& config, int seeds) {
     link.timestamp_noise_ns = s.noise_ns;
     link.exponential_delay_mean_ns = s.exp_mean_ns;
     link.seed = static_cast<uint64_t>(seed);
+    if (s.spike_ns > 0) {
+      link.sync_spike_at_s = 1 + (seed - 1) % 8;  // while the servo is still acquiring
+      link.sync_spike_ns = s.spike_ns;
+    }
     const auto summary = sim::summarize(sim::run_link(link, config));
     if (summary.lock_time_s < 0) {
       ++never;
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
       {"hw_8hz", 8, 20, 0, true},
       {"sw_1hz_exp10us", 1, 500, 10'000, false},
       {"sw_8hz_exp10us", 8, 500, 10'000, false},
+      {"sw_1hz_spike100us", 1, 500, 0, false, 100'000},
   };
   if (!json) {
     std::printf("%-16s %-9s %9s %9s %9s %6s\n", "scenario", "servo", "lock_s", "rms_ns", "mean_ns", "never");

@@ -446,6 +446,9 @@ nlohmann::json PtpService::status() const {
           {"frequency_ppb", clock_->frequency_ppb()},
           {"servo", servo_kind_name(sync.servo().config().kind)},
           {"servo_state", servo_state_name(sync.servo().state())},
+          {"servo_noise_ns", sync.servo().measurement_noise_ns()},
+          {"servo_outliers", sync.servo().outliers()},
+          {"servo_reacquisitions", sync.servo().reacquisitions()},
           {"holdover", instance_->in_holdover()},
           {"clock_steps", clock_->steps()},
           {"host_clock_error_ns", host_clock_error_ns()},
@@ -471,6 +474,10 @@ void PtpService::metrics(config::MetricsWriter& out) const {
   out.sample({}, clock_->frequency_ppb());
   out.gauge("meridian_ptp_servo_state", "Servo state: 0 unlocked, 1 stepped, 2 locked, 3 locked_stable, 4 holdover");
   out.sample({}, uint64_t{static_cast<uint8_t>(sync.servo().state())});
+  out.counter("meridian_ptp_servo_events_total",
+              "Offsets the servo held back as outliers, and times it found its state wrong and re-learnt the rate");
+  out.sample({{"event", "outlier"}}, sync.servo().outliers());
+  out.sample({{"event", "reacquisition"}}, sync.servo().reacquisitions());
   out.gauge("meridian_ptp_unicast_clients", "Unicast clients granted service");
   out.sample({}, uint64_t{instance_->unicast_clients(base_now())});
   out.gauge("meridian_ptp_port_state", "Port state (IEEE 1588 portState numbers: 6 master, 9 slave)");

@@ -11,8 +11,14 @@ constexpr double kInitialRateVariance = 1e10;  // (100 ppm)^2: the base's rate i
 constexpr double kOutlierSigmas2 = 36.0;       // six sigma, squared
 constexpr uint32_t kOutliersBeforeAccepting = 3;
 constexpr uint32_t kNoiseLearnAfter = 4;       // samples before the noise estimate adapts
-constexpr uint32_t kGateAfter = 16;            // samples before outliers are held back
+constexpr uint32_t kGateAfter = 4;             // samples before outliers are held back
 constexpr double kNoiseLearnWindow = 32.0;
+constexpr double kNoiseClipSigmas2 = 9.0;      // an innovation counts at most 3 sigma as noise
+constexpr double kBiasWeight = 0.25;           // EWMA of normalised innovations (about 4 samples)
+constexpr double kBiasLimit = 2.0;             // its one sigma is 0.38 when the state is right
+constexpr uint32_t kAcquisitionSamples = 32;   // the bias test runs while the rate is young
+constexpr double kMedianAbsPerSigma = 0.6745;  // median |x| of a unit normal
+constexpr uint32_t kFloorAfter = 7;            // second differences before the floor counts
 constexpr double kNoiseFloorVariance = 1.0;    // 1 ns: below any timestamp resolution
 
 double initial_noise_variance(bool hardware) { return hardware ? 100.0 * 100.0 : 1000.0 * 1000.0; }
@@ -42,6 +48,7 @@ void Servo::reset(double current_frequency_ppb) {
   count_ = 0;
   stable_run_ = 0;
   outlier_run_ = 0;
+  bias_ = 0;
   frequency_ = current_frequency_ppb;
   pi_drift_ = -current_frequency_ppb;  // linuxptp's sign: drift is what the clock runs fast by
   rate_ = current_frequency_ppb;
@@ -49,15 +56,50 @@ void Servo::reset(double current_frequency_ppb) {
   p00_ = p01_ = p11_ = 0;
   noise_var_ = initial_noise_variance(config_.hardware_timestamps);
   innovation_ewma_ = noise_var_;
+  innovation_mean_ = 0;
+  applied_ns_ = 0;
+  phases_ = 0;
+  residual_count_ = 0;
+  noise_floor_var_ = 0;
+}
+
+// The master's phase against our base (the measured offset minus what our
+// own frequency settings and steps put there) is a straight line plus noise,
+// whatever the servo believes. So each sample's residual against the line
+// through the two before it measures the noise alone, with a variance of
+// (1 + (1 + a)^2 + a^2) sigma^2 for spacing ratio a. Their median over a
+// window ignores a spike (it touches three) and needs no state: it is the
+// floor under the learnt noise, so the outlier gate is never tighter than
+// the scatter the measurements really show. Packet selection smooths the
+// offsets, so the floor can sit below the innovations' noise, never above.
+void Servo::learn_noise_floor(double z, double dt) {
+  const double phase = z - applied_ns_;
+  if (phases_ >= 2 && phase_dt_ > 0 && dt > 0) {
+    const double a = dt / phase_dt_;
+    const double r = phase - phase_[1] - (phase_[1] - phase_[0]) * a;
+    residuals_[residual_count_ % kFloorWindow] = std::fabs(r) / std::sqrt(1 + (1 + a) * (1 + a) + a * a);
+    ++residual_count_;
+  }
+  phase_[0] = phase_[1];
+  phase_[1] = phase;
+  phase_dt_ = dt;
+  phases_ = std::min<uint32_t>(phases_ + 1, 2);
+  if (residual_count_ < kFloorAfter) return;  // a spike touches three: let more outvote it
+  const uint32_t n = std::min(residual_count_, kFloorWindow);
+  std::array<double, kFloorWindow> sorted = residuals_;
+  std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
+  const double sigma = sorted[n / 2] / kMedianAbsPerSigma;
+  noise_floor_var_ = sigma * sigma;
 }
 
 double Servo::clamp_frequency(double ppb) const {
   return std::clamp(ppb, -config_.max_frequency_ppb, config_.max_frequency_ppb);
 }
 
-ServoAction Servo::locked_state(double offset_ns) {
+ServoAction Servo::locked_state(double offset_ns, bool outlier) {
   ServoAction a;
-  if (config_.stable_threshold_ns > 0 && std::fabs(offset_ns) < static_cast<double>(config_.stable_threshold_ns)) {
+  if (!outlier && config_.stable_threshold_ns > 0 &&
+      std::fabs(offset_ns) < static_cast<double>(config_.stable_threshold_ns)) {
     ++stable_run_;
   } else {
     stable_run_ = 0;
@@ -162,10 +204,12 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     p11_ = kInitialRateVariance;
     last_local_ = local_ns;
     count_ = 1;
+    learn_noise_floor(z, 0);
     if ((first_update_ && beyond(config_.first_step_threshold_ns, offset_ns)) ||
         beyond(config_.step_threshold_ns, offset_ns)) {
       a.step = true;
       a.step_ns = -offset_ns;
+      applied_ns_ += static_cast<double>(a.step_ns);
       last_local_ -= offset_ns;
       offset_ = 0;
       state_ = ServoState::kStepped;
@@ -182,6 +226,7 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     return a;
   }
   last_local_ = local_ns;
+  applied_ns_ += frequency_ * dt;  // ppb * s = ns
 
   // Predict.
   const double q = config_.wander_ppb2_per_s;
@@ -197,6 +242,8 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     // The master's time moved: step to it, keep the rate.
     a.step = true;
     a.step_ns = -offset_ns;
+    applied_ns_ += static_cast<double>(a.step_ns);
+    phases_ = 0;  // the master's phase jumped: a new line
     last_local_ -= offset_ns;
     offset_ = 0;
     p00_ = noise_var_;
@@ -210,23 +257,42 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     return a;
   }
 
-  double innovation = z - offset_;
-  const double predicted_var = p00_;
+  learn_noise_floor(z, dt);
+  noise_var_ = std::max(noise_var_, noise_floor_var_);
+  const double innovation = z - offset_;
+  const double innovation_var = p00_ + noise_var_;
   bool update = true;
-  if (count_ >= kGateAfter && innovation * innovation > kOutlierSigmas2 * (p00_ + noise_var_)) {
+  const bool outlier = count_ >= kGateAfter && innovation * innovation > kOutlierSigmas2 * innovation_var;
+  // While the rate is young, a spike the gate could not yet tell from noise
+  // leaves the state wrong: the innovations then run on one side, each
+  // inside the gate but together far from zero. (Once settled, packet
+  // selection makes innovations correlated enough to trip this; the gate
+  // and the three-in-a-row rule guard that phase.)
+  if (!outlier) bias_ += kBiasWeight * (innovation / std::sqrt(innovation_var) - bias_);
+  const bool biased = count_ >= kGateAfter && count_ < kAcquisitionSamples && std::fabs(bias_) > kBiasLimit;
+  if (outlier) {
     ++outliers_;
     if (++outlier_run_ < kOutliersBeforeAccepting) {
       update = false;
     } else {
-      p00_ += innovation * innovation;  // the master really moved: take it with a gain near one
-      outlier_run_ = 0;
+      reacquire(innovation);  // three in a row: the state is wrong, not the samples
     }
+  } else if (biased) {
+    reacquire(innovation);
   } else {
     outlier_run_ = 0;
-    if (count_ >= kNoiseLearnAfter) {
+    if (count_ >= kNoiseLearnAfter && p00_ <= noise_var_) {
+      // Only while the state is known better than the noise: otherwise the
+      // innovation says little about the noise. Around the innovations' own
+      // mean and clipped at 3 sigma, so a wrong state's steady innovations
+      // never pass for noise (the filter would then trust that state ever
+      // more: the runaway this replaced).
       const double alpha = 1.0 / std::min<double>(count_, kNoiseLearnWindow);
-      innovation_ewma_ += alpha * (innovation * innovation - predicted_var - innovation_ewma_);
-      noise_var_ = std::max(kNoiseFloorVariance, innovation_ewma_);
+      innovation_mean_ += alpha * (innovation - innovation_mean_);
+      const double scatter = (innovation - innovation_mean_) * (innovation - innovation_mean_);
+      const double heard = std::min(scatter, kNoiseClipSigmas2 * innovation_var) - p00_;
+      innovation_ewma_ += alpha * (heard - innovation_ewma_);
+      noise_var_ = std::max({kNoiseFloorVariance, innovation_ewma_, noise_floor_var_});
     }
   }
   if (update) {
@@ -244,10 +310,22 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
   frequency_ = clamp_frequency(rate_ - offset_ / horizon);
   ++count_;
   first_update_ = false;
-  a = locked_state(offset_);
+  a = locked_state(z, !update);
   a.set_frequency = true;
   a.frequency_ppb = frequency_;
   return a;
+}
+
+// The master moved, or a spike during acquisition spoiled the rate: take
+// the offset with a gain near one and re-learn the rate from the samples to
+// come.
+void Servo::reacquire(double innovation) {
+  p00_ += innovation * innovation;
+  p01_ = 0;
+  p11_ = std::max(p11_, kInitialRateVariance);
+  outlier_run_ = 0;
+  bias_ = 0;
+  ++reacquisitions_;
 }
 
 ServoAction Servo::enter_holdover() {

@@ -7,7 +7,14 @@
 //   acquisition takes a few samples, and fall to the bandwidth the measured
 //   noise and the oscillator's wander justify, so the locked loop averages
 //   over many samples. Innovations beyond six sigma are held back as
-//   outliers until three in a row say the master really moved.
+//   outliers. Three in a row, or a run on one side while the rate is young,
+//   say the state itself is wrong (the master moved, or a spike during
+//   acquisition spoiled the rate before the filter could tell it from
+//   noise), and the filter re-acquires: it takes the offset and re-learns
+//   the rate. The learnt noise counts innovations around their mean and at
+//   most three sigma, with a model-free floor from the phase's second
+//   differences, so no run of innovations talks the filter into ignoring
+//   its measurements.
 // - kLinuxPi: linuxptp's PI servo (pi.c) from its documented constants, for
 //   operators who want ptp4l's behaviour and as the bench baseline:
 //   kp = min(kp_scale * T^-0.3, 0.7 / T), ki = min(ki_scale * T^0.4, 0.3 / T),
@@ -18,6 +25,7 @@
 // adds step_ns to our clock; frequency_ppb is our clock's rate over its base.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 namespace meridian::ptp {
@@ -36,7 +44,8 @@ struct ServoConfig {
   /// Step (re-acquire) whenever an offset exceeds this (0: only the first).
   int64_t step_threshold_ns = 0;
   double max_frequency_ppb = 500'000;
-  /// locked-stable: |offset| below this for `stable_samples` samples in a row.
+  /// locked-stable: measured |offset| below this for `stable_samples`
+  /// samples in a row, none of them held back as an outlier.
   int64_t stable_threshold_ns = 1'000;
   uint32_t stable_samples = 8;
   // kLinuxPi: 0 picks linuxptp's defaults for the timestamping mode.
@@ -79,12 +88,17 @@ class Servo {
   /// Three-sigma bound on the phase error `seconds` into holdover.
   double holdover_error_bound_ns(double seconds) const;
   uint64_t outliers() const { return outliers_; }
+  /// Times the adaptive filter found its state inconsistent and re-learnt.
+  uint64_t reacquisitions() const { return reacquisitions_; }
   const ServoConfig& config() const { return config_; }
 
  private:
   ServoAction sample_pi(int64_t offset_ns, int64_t local_ns, double interval_s);
   ServoAction sample_adaptive(int64_t offset_ns, int64_t local_ns, double interval_s);
-  ServoAction locked_state(double offset_ns);
+  ServoAction locked_state(double offset_ns, bool outlier = false);
+  /// The model-free noise floor from the phase's second differences.
+  void learn_noise_floor(double offset_ns, double dt);
+  void reacquire(double innovation);
   double clamp_frequency(double ppb) const;
 
   ServoConfig config_;
@@ -93,6 +107,7 @@ class Servo {
   uint32_t stable_run_ = 0;
   bool first_update_ = true;     // no step or lock yet since construction
   uint64_t outliers_ = 0;
+  uint64_t reacquisitions_ = 0;
   double frequency_ = 0;         // last frequency set
   int64_t last_local_ = 0;
   // kLinuxPi
@@ -102,8 +117,21 @@ class Servo {
   double offset_ = 0, rate_ = 0;
   double p00_ = 0, p01_ = 0, p11_ = 0;
   double noise_var_ = 0;         // measurement noise variance, learnt
-  double innovation_ewma_ = 0;   // of innovation^2
+  double innovation_ewma_ = 0;   // of the innovations' scatter around their mean
+  double innovation_mean_ = 0;
   uint32_t outlier_run_ = 0;
+  double bias_ = 0;              // EWMA of innovation / its sigma
+  // The base-referenced phase (offset minus what our own frequency settings
+  // and steps put there) of the last two samples, their spacing, and the
+  // newest second differences of it.
+  double applied_ns_ = 0;
+  double phase_[2] = {0, 0};
+  double phase_dt_ = 0;
+  uint32_t phases_ = 0;
+  static constexpr uint32_t kFloorWindow = 16;
+  std::array<double, kFloorWindow> residuals_{};
+  uint32_t residual_count_ = 0;
+  double noise_floor_var_ = 0;
 };
 
 }  // namespace meridian::ptp

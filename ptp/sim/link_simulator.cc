@@ -53,6 +53,7 @@ Trace run_link(const LinkConfig& link, const SynchronizerConfig& sync_config, co
 
   auto lost = [&](double t) { return t >= link.master_loss_start_s && t < link.master_loss_end_s; };
   bool in_holdover = false;
+  bool spiked = false;
   // A Delay_Req leaves a few milliseconds after the first Sync received once
   // its interval has passed, as Meridian's slave port sends them: each
   // exchange then pairs with a Sync taken moments before.
@@ -67,7 +68,11 @@ Trace run_link(const LinkConfig& link, const SynchronizerConfig& sync_config, co
     const double noise_master = gauss(link.master_timestamp_noise_ns);
     if (sync_next) {
       next_sync += link.sync_interval_s;
-      const double rx = t + d + link.asymmetry_ns / kNs;
+      double rx = t + d + link.asymmetry_ns / kNs;
+      if (link.sync_spike_at_s >= 0 && t >= link.sync_spike_at_s && !spiked) {
+        rx += link.sync_spike_ns / kNs;
+        spiked = true;
+      }
       if (lost(t)) {
         if (!in_holdover && t - link.master_loss_start_s >= link.holdover_after_s) {
           sync.holdover(base.at(t));

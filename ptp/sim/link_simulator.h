@@ -27,6 +27,8 @@ struct LinkConfig {
   double fixed_delay_ns = 30'000;         // each direction
   double exponential_delay_mean_ns = 0;   // queueing, each direction, independent
   double asymmetry_ns = 0;                // extra master-to-slave delay
+  double sync_spike_at_s = -1;            // the first Sync sent from then on is delayed
+  double sync_spike_ns = 0;               // by this much (a host scheduling spike)
   double initial_offset_ns = 2'500'000;   // slave clock minus master at start
   double master_loss_start_s = -1;        // no messages in [start, end)
   double master_loss_end_s = -1;
