@@ -579,12 +579,20 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.counter("meridian_ptp_tc_corrected_total", "Forwarded PTP messages the transparent clock corrected, by kind");
   out.sample(Labels{{"kind", "event"}}, tc.corrected);
   out.sample(Labels{{"kind", "follow_up"}}, tc.followups_corrected);
+  out.sample(Labels{{"kind", "delay_resp"}}, tc.delay_resps_corrected);
   out.counter("meridian_ptp_tc_follow_up_unmatched_total", "Forwarded Follow_Ups whose Sync residence was not found");
   out.sample(Labels{}, tc.followups_unmatched);
+  out.counter("meridian_ptp_tc_delay_resp_unmatched_total",
+              "Forwarded Delay_Resps whose Delay_Req residence was not found (the request took another path)");
+  out.sample(Labels{}, tc.delay_resps_unmatched);
   out.counter("meridian_ptp_tc_ingress_stamps_total",
               "Transparent-clock residences by receive timestamp: the kernel's, or the poll round's TSC");
   out.sample(Labels{{"source", "kernel"}}, tc.kernel_ingress);
   out.sample(Labels{{"source", "tsc"}}, tc.tsc_ingress);
+  out.counter("meridian_ptp_tc_egress_stamps_total",
+              "Transparent-clock residences by departure: the kernel's send stamp, or the stage");
+  out.sample(Labels{{"source", "kernel"}}, tc.kernel_egress);
+  out.sample(Labels{{"source", "stage"}}, tc.stage_egress);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -619,8 +627,12 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
                            {"corrected", tc.corrected},
                            {"follow_ups_corrected", tc.followups_corrected},
                            {"follow_ups_unmatched", tc.followups_unmatched},
+                           {"delay_resps_corrected", tc.delay_resps_corrected},
+                           {"delay_resps_unmatched", tc.delay_resps_unmatched},
                            {"kernel_ingress", tc.kernel_ingress},
-                           {"tsc_ingress", tc.tsc_ingress}};
+                           {"tsc_ingress", tc.tsc_ingress},
+                           {"kernel_egress", tc.kernel_egress},
+                           {"stage_egress", tc.stage_egress}};
     if (!ptp_) {
       if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
       return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");

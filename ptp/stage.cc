@@ -109,33 +109,51 @@ bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
   return s.key.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
 }
 
-int64_t PtpTransparentStage::residence(const Parked& p, Counters& c) const {
-  IngressTap* t = p.rx_port < taps_.size() ? taps_[p.rx_port].get() : nullptr;
-  if (t && !t->interface.empty()) {
-    std::optional<int64_t> received;
-    rte_spinlock_lock(&t->lock);
-    if (!t->tried) {
-      t->tried = true;
-      std::string error;  // no tap: TSC residences, counted as such
-      t->tap = KernelTimestampTap::open(t->interface, error);
-    }
-    if (t->tap) received = t->tap->take(StampDirection::kReceived, p.fingerprint);
-    rte_spinlock_unlock(&t->lock);
-    if (received) {
-      timespec ts{};
-      const uint64_t tsc_now = rte_rdtsc();
-      clock_gettime(CLOCK_REALTIME, &ts);  // read only
-      const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-      const int64_t stage = now - static_cast<int64_t>((tsc_now - p.stage_tsc) * 1'000'000'000 / tsc_hz_);
-      const int64_t r = stage - *received;
-      if (r >= 0 && r < 1'000'000'000) {  // else a clock step in between: keep the TSC figure
-        ++c.kernel_ingress;
-        return r;
-      }
-    }
+std::optional<int64_t> PtpTransparentStage::kernel_stamp(uint16_t port, StampDirection dir,
+                                                         uint64_t fingerprint) const {
+  IngressTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
+  if (!t || t->interface.empty()) return std::nullopt;
+  std::optional<int64_t> stamp;
+  rte_spinlock_lock(&t->lock);
+  if (!t->tried) {
+    t->tried = true;
+    std::string error;  // no tap: TSC residences, counted as such
+    t->tap = KernelTimestampTap::open(t->interface, error);
   }
-  ++c.tsc_ingress;
-  return p.tsc_residence;
+  if (t->tap) stamp = t->tap->take(dir, fingerprint);
+  rte_spinlock_unlock(&t->lock);
+  return stamp;
+}
+
+int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters& c) const {
+  const std::optional<int64_t> received = kernel_stamp(p.rx_port, StampDirection::kReceived, p.fingerprint);
+  std::optional<int64_t> sent;
+  for (uint16_t port = 0; departed && !sent && port < taps_.size(); ++port) {
+    if (port != p.rx_port) sent = kernel_stamp(port, StampDirection::kSent, p.fingerprint);
+  }
+  if (!received && !sent) {
+    ++c.tsc_ingress;
+    ++c.stage_egress;
+    return p.tsc_residence;
+  }
+  // The stage on the kernel's clock (CLOCK_REALTIME, read only), and the
+  // poll round before it, for the end that has no kernel stamp.
+  timespec ts{};
+  const uint64_t tsc_now = rte_rdtsc();
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  const int64_t stage = now - static_cast<int64_t>((tsc_now - p.stage_tsc) * 1'000'000'000 / tsc_hz_);
+  const int64_t start = received ? *received : stage - p.tsc_residence;
+  const int64_t end = sent ? *sent : stage;
+  const int64_t r = end - start;
+  if (r < 0 || r >= 1'000'000'000) {  // a clock step in between: keep the TSC figure
+    ++c.tsc_ingress;
+    ++c.stage_egress;
+    return p.tsc_residence;
+  }
+  ++(received ? c.kernel_ingress : c.tsc_ingress);
+  ++(sent ? c.kernel_egress : c.stage_egress);
+  return r;
 }
 
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
@@ -153,21 +171,31 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
       case MessageType::kSync:
       case MessageType::kDelayReq: {
         const Parked p{tsc_residence, frame_fingerprint(frame), now, b.rx_port};
-        if (f.type == MessageType::kSync && (f.flags & kFlagTwoStep)) {
+        if (f.type == MessageType::kDelayReq || (f.flags & kFlagTwoStep)) {
           park(tc_key(f), p);
           break;
         }
-        tc_add_correction(frame, f, residence(p, c) * 65536);
+        tc_add_correction(frame, f, residence(p, false, c) * 65536);
         ++c.corrected;
         break;
       }
       case MessageType::kFollowUp: {
         Parked p;
         if (take(tc_key(f), p)) {
-          tc_add_correction(frame, f, residence(p, c) * 65536);
+          tc_add_correction(frame, f, residence(p, true, c) * 65536);
           ++c.followups_corrected;
         } else {
           ++c.followups_unmatched;
+        }
+        break;
+      }
+      case MessageType::kDelayResp: {
+        Parked p;
+        if (take(tc_key(f), p)) {
+          tc_add_correction(frame, f, residence(p, true, c) * 65536);
+          ++c.delay_resps_corrected;
+        } else {
+          ++c.delay_resps_unmatched;
         }
         break;
       }
@@ -185,6 +213,10 @@ PtpTransparentStage::Counters PtpTransparentStage::totals() const {
     t.followups_unmatched += counters_[w].followups_unmatched;
     t.kernel_ingress += counters_[w].kernel_ingress;
     t.tsc_ingress += counters_[w].tsc_ingress;
+    t.kernel_egress += counters_[w].kernel_egress;
+    t.stage_egress += counters_[w].stage_egress;
+    t.delay_resps_corrected += counters_[w].delay_resps_corrected;
+    t.delay_resps_unmatched += counters_[w].delay_resps_unmatched;
   }
   return t;
 }

@@ -9,10 +9,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "kernel_stamps.h"
 #include "packet_view.h"
 #include "pipeline.h"
 
@@ -45,17 +47,24 @@ namespace meridian::ptp {
 
 /// The end-to-end transparent clock on the forwarding path: every PTP event
 /// message a worker forwards (Sync, Delay_Req; also inside VXLAN) gains its
-/// residence time in the correctionField. For a two-step Sync the residence
-/// goes into its Follow_Up instead: the Sync's is parked in a table shared
-/// by the workers (Sync and Follow_Up travel on different UDP ports and may
-/// land on different workers) and added when the Follow_Up passes.
-/// Residence runs from the receive timestamp to the stage. On a
-/// kernel-backed ingress port (net_af_packet, net_tap) the receive
-/// timestamp is the kernel's (netif_rx, through a KernelTimestampTap shared
-/// by the workers and opened on first use); otherwise, and for PTP inside
-/// VXLAN, which the tap's filter does not pass, the poll round's TSC. The
-/// time from the stage to the wire (the rest of the pipeline, tx_burst,
-/// the kernel's send path) and any QoS queueing on a shaped egress port are
+/// residence time. A one-step Sync carries it in its own correctionField,
+/// written as it passes the stage. Two-step, as a two-step TC may (1588-2019
+/// §10.2.2.3, §11.5.3): a two-step Sync's residence goes into its Follow_Up
+/// and a Delay_Req's into the Delay_Resp that answers it. Both are parked in
+/// a table shared by the workers (the pairs travel on different UDP ports
+/// and may land on different workers) and added when the second message
+/// passes, by which time the first has left: its residence can end at its
+/// real departure, not at the stage.
+/// On kernel-backed ports (net_af_packet, net_tap) both ends are the
+/// kernel's own software stamps, as a linuxptp peer's: a KernelTimestampTap
+/// per port (shared by the workers, opened on first use) gives the receive
+/// stamp (netif_rx) on the ingress port and the send stamp (the packet tap
+/// in dev_queue_xmit; with qdisc_bypass=0 in the port's devargs, since the
+/// PMD's default bypass skips the taps) on whichever port sent the same
+/// bytes. Without one, the residence starts at the poll round's TSC and
+/// ends at the stage, which misses the kernel's receive and send paths
+/// (tens of microseconds on veth). PTP inside VXLAN, which the taps' filter
+/// does not pass, takes the TSC. QoS queueing on a shaped egress port is
 /// not in it.
 class PtpTransparentStage final : public dataplane::Stage {
  public:
@@ -65,6 +74,10 @@ class PtpTransparentStage final : public dataplane::Stage {
     uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
     uint64_t kernel_ingress = 0;        // residences from the kernel's receive stamp
     uint64_t tsc_ingress = 0;           // residences from the poll round's TSC
+    uint64_t kernel_egress = 0;         // residences ending at the kernel's send stamp
+    uint64_t stage_egress = 0;          // residences ending at the stage
+    uint64_t delay_resps_corrected = 0;
+    uint64_t delay_resps_unmatched = 0; // no parked Delay_Req (it took another path, or too old)
   };
   /// `kernel_interfaces[port id]`: the port's Linux interface, "" if none.
   PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces = {});
@@ -75,7 +88,8 @@ class PtpTransparentStage final : public dataplane::Stage {
   Counters totals() const;
 
  private:
-  /// What a two-step Sync leaves for its Follow_Up.
+  /// What a two-step Sync leaves for its Follow_Up, a Delay_Req for its
+  /// Delay_Resp.
   struct Parked {
     int64_t tsc_residence = 0;  // poll round to stage, ns
     uint64_t fingerprint = 0;   // of the Sync as received
@@ -93,10 +107,14 @@ class PtpTransparentStage final : public dataplane::Stage {
   static constexpr size_t kSlots = 4096;
   void park(uint64_t key, const Parked& p) const;
   bool take(uint64_t key, Parked& p) const;
-  /// Residence in ns from the kernel's receive stamp of the frame with
-  /// `fingerprint` on `rx_port` to `stage_tsc`; TSC residence when the port
-  /// has no tap or the stamp is not found.
-  int64_t residence(const Parked& p, Counters& c) const;
+  /// The kernel's stamp of the frame with `fingerprint` in direction `dir`
+  /// on `port`, when the port has a tap and it saw the frame.
+  std::optional<int64_t> kernel_stamp(uint16_t port, StampDirection dir, uint64_t fingerprint) const;
+  /// Residence in ns: from the kernel's receive stamp on `rx_port` (else the
+  /// poll round) to the kernel's send stamp on another port (else
+  /// `stage_tsc`). `departed`: the message has left (two-step), so a send
+  /// stamp may exist.
+  int64_t residence(const Parked& p, bool departed, Counters& c) const;
 
   uint64_t tsc_hz_;
   std::unique_ptr<Slot[]> slots_;

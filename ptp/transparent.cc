@@ -25,6 +25,11 @@ bool fill(std::span<const uint8_t> frame, const PtpLocation& loc, TcFrame& out) 
   out.sequence = be16(h + 30);
   std::memcpy(out.source.clock.data(), h + 20, 8);
   out.source.port = be16(h + 28);
+  if (type == MessageType::kDelayResp) {
+    if (loc.length < kHeaderSize + 20) return false;  // receiveTimestamp, requestingPortIdentity
+    std::memcpy(out.requesting.clock.data(), h + kHeaderSize + 10, 8);
+    out.requesting.port = be16(h + kHeaderSize + 18);
+  }
   return true;
 }
 
@@ -92,11 +97,14 @@ void tc_add_correction(std::span<uint8_t> frame, const TcFrame& f, int64_t scale
 }
 
 uint64_t tc_key(const TcFrame& f) {
+  const bool delay = f.type == MessageType::kDelayReq || f.type == MessageType::kDelayResp;
+  const PortIdentity& id = f.type == MessageType::kDelayResp ? f.requesting : f.source;
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
-  for (uint8_t b : f.source.clock) mix(b);
-  mix(static_cast<uint8_t>(f.source.port >> 8));
-  mix(static_cast<uint8_t>(f.source.port));
+  mix(delay ? 1 : 0);  // a Sync and a Delay_Req of one sequence number never meet
+  for (uint8_t b : id.clock) mix(b);
+  mix(static_cast<uint8_t>(id.port >> 8));
+  mix(static_cast<uint8_t>(id.port));
   mix(static_cast<uint8_t>(f.sequence >> 8));
   mix(static_cast<uint8_t>(f.sequence));
   mix(f.domain);

@@ -21,6 +21,7 @@ struct TcFrame {
   uint8_t domain = 0;
   uint16_t sequence = 0;
   PortIdentity source;
+  PortIdentity requesting;         // Delay_Resp: the Delay_Req's sender
   bool in_vxlan = false;
 };
 
@@ -36,7 +37,9 @@ void tc_add_correction(std::span<uint8_t> frame, const TcFrame& f, int64_t scale
 /// `after` (same length, even).
 uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after);
 
-/// A key for matching a two-step Sync with its Follow_Up.
+/// A key for matching a two-step Sync with its Follow_Up (both keyed by
+/// their source), and a Delay_Req with its Delay_Resp (keyed by the
+/// Delay_Req's sender: the Delay_Resp's requestingPortIdentity).
 uint64_t tc_key(const TcFrame& f);
 
 }  // namespace meridian::ptp

@@ -26,7 +26,8 @@ change its config live through the REST API.
 
 Scenarios 1, 4 and 5 are held to the issue's target (|mean| <= 1.5 us,
 rms <= 1 us; 1 over 60 s); the unicast figures are printed and bounded
-loosely (tens of microseconds).
+loosely (tens of microseconds). PtpTransparentClock holds the slave behind
+the transparent clock to |mean| <= 3 us, rms <= 5 us.
 
 Run as root with Debian's /usr/bin/python3; MERIDIAN_BUILD_DIR points at
 the CMake build tree.
@@ -68,6 +69,22 @@ def offsets(log_text):
 
 def summary(values):
     return (statistics.mean(values), (sum(v * v for v in values) / len(values)) ** 0.5)
+
+
+def assert_offsets(test, values, what, mean_bound_ns, rms_bound_ns):
+    """Offsets held to |mean| and rms bounds. A host scheduling spike between
+    the two ends' stamps shows as a single value of tens of us (one of 30,
+    in one run of six here); spikes are counted and bounded, and the figures
+    are printed with and without them."""
+    spikes = [v for v in values if abs(v) > SPIKE_NS]
+    steady = [v for v in values if abs(v) <= SPIKE_NS]
+    test.assertLessEqual(len(spikes), max(1, len(values) // 20), values)
+    mean, rms = summary(steady)
+    raw_mean, raw_rms = summary(values)
+    print(f"\n{what} over {len(values)} samples: mean {mean:.0f} ns, rms {rms:.0f} ns; {len(spikes)} spikes "
+          f"{spikes} (with them: mean {raw_mean:.0f} ns, rms {raw_rms:.0f} ns)", file=sys.stderr)
+    test.assertLess(abs(mean), mean_bound_ns, values)
+    test.assertLess(rms, rms_bound_ns, values)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
@@ -141,19 +158,8 @@ class PtpInterop(unittest.TestCase):
 
     def assert_on_target(self, values, what):
         """The issue's target: |mean| <= 1.5 us, rms <= 1 us (two ptp4l on a
-        veth here: rms about 0.5 us). A host scheduling spike between the two
-        ends' stamps shows as a single value of tens of us (one of 30, in one
-        run of six here); spikes are counted and bounded, and the figures are
-        printed with and without them."""
-        spikes = [v for v in values if abs(v) > SPIKE_NS]
-        steady = [v for v in values if abs(v) <= SPIKE_NS]
-        self.assertLessEqual(len(spikes), max(1, len(values) // 20), values)
-        mean, rms = summary(steady)
-        raw_mean, raw_rms = summary(values)
-        print(f"\n{what} over {len(values)} samples: mean {mean:.0f} ns, rms {rms:.0f} ns; {len(spikes)} spikes "
-              f"{spikes} (with them: mean {raw_mean:.0f} ns, rms {raw_rms:.0f} ns)", file=sys.stderr)
-        self.assertLess(abs(mean), 1_500, values)
-        self.assertLess(rms, 1_000, values)
+        veth here: rms about 0.5 us)."""
+        assert_offsets(self, values, what, 1_500, 1_000)
 
     def port_state(self):
         return self.status()["ports"][0]["state"]
@@ -278,9 +284,10 @@ class PtpInterop(unittest.TestCase):
 class PtpTransparentClock(unittest.TestCase):
     """A ptp4l grandmaster (h1) and a ptp4l slave (h2) on either side of
     meridiand's cross-connect, over UDPv4 multicast, with the end-to-end
-    transparent clock on and then off. Forwarded Syncs' Follow_Ups and the
-    Delay_Reqs must carry a residence time in correctionField (read by
-    tshark on each side), and the slave must stay synchronised."""
+    transparent clock on. Forwarded Syncs' Follow_Ups and the Delay_Resps
+    answering forwarded Delay_Reqs must carry a residence time in
+    correctionField (read by tshark at the slave), running from the kernel's
+    receive stamp to its send stamp, and the slave must stay synchronised."""
 
     SECONDS = 40
 
@@ -290,6 +297,10 @@ class PtpTransparentClock(unittest.TestCase):
         config = labmod.lab_config(f"mpt-{os.getpid()}", spare_ports=False)
         config["dataplane"]["idle_sleep_us"] = 0
         config["ptp"] = {"transparent_clock": True}
+        # Through the qdisc layer, so the packet taps see (and stamp) what
+        # the PMD sends: the residence ends at the kernel's send stamp.
+        for port in config["ports"]:
+            port["devargs"] += ",qdisc_bypass=0"
         cls.procs = []
         cls.lab_run = labmod.LabRun(labmod.Lab(f"mpt{os.getpid() % 100000}"), config, "meridian-ptp-tc-", BUILD)
         cls.lab, cls.api = cls.lab_run.lab, cls.lab_run.api
@@ -336,15 +347,16 @@ class PtpTransparentClock(unittest.TestCase):
                 found[(int(f[1], 16), int(f[2]))] = (int(float(f[0]) * 1e9), int(f[3] or 0))
         return found
 
-    def uncorrected_transit(self, sent, received, event, carrier):
+    def uncorrected_transit(self, sent, received, event, carried_in, carrier):
         """Per exchange: the event message's transit between the two captures
         (the kernel's stamps at each end) minus the residence Meridian wrote
-        (into `carrier`: the Follow_Up of a Sync, the Delay_Req itself): the
-        links plus whatever residence Meridian could not see."""
+        into `carrier` as captured in `carried_in` (a Sync's Follow_Up at the
+        slave; a Delay_Req's Delay_Resp, back at the slave): the links plus
+        whatever residence Meridian could not see."""
         left = []
         for (kind, seq), (t_sent, _) in sent.items():
-            if kind == event and (kind, seq) in received and (carrier, seq) in received:
-                left.append(received[(kind, seq)][0] - t_sent - received[(carrier, seq)][1])
+            if kind == event and (kind, seq) in received and (carrier, seq) in carried_in:
+                left.append(received[(kind, seq)][0] - t_sent - carried_in[(carrier, seq)][1])
         return left
 
     def test_residence_time_is_added_and_the_slave_follows(self):
@@ -359,31 +371,35 @@ class PtpTransparentClock(unittest.TestCase):
         code, _, body = self.api.call("GET", "/api/v1/ptp")
         self.assertEqual(code, 200, body)
         tc = body["transparent_clock"]
+        # Two-step, both ways: a Sync's residence reaches its Follow_Up, a
+        # Delay_Req's the Delay_Resp that answers it (ptp4l copies the
+        # Delay_Req's own correctionField, zero here, into it).
         follow_ups = self.corrections(pcap_h2, "0x08")   # Follow_Up, as the slave receives it
-        delay_reqs = self.corrections(pcap_h1, "0x01")   # Delay_Req, as the grandmaster receives it
+        delay_resps = self.corrections(pcap_h2, "0x09")  # Delay_Resp, as the slave receives it
         self.assertGreater(len(follow_ups), 5, tc)
-        self.assertGreater(len(delay_reqs), 5, tc)
-        # Every forwarded two-step Sync's residence reached its Follow_Up (a few
-        # may miss when a Sync's frame was the first of a burst), and every
-        # Delay_Req carries its own.
+        self.assertGreater(len(delay_resps), 5, tc)
         self.assertGreaterEqual(sum(1 for c in follow_ups if c > 0), len(follow_ups) * 0.8, follow_ups)
-        self.assertGreaterEqual(sum(1 for c in delay_reqs if c > 0), len(delay_reqs) * 0.8, delay_reqs)
+        self.assertGreaterEqual(sum(1 for c in delay_resps if c > 0), len(delay_resps) * 0.8, delay_resps)
         self.assertGreater(tc["follow_ups_corrected"], 5)
-        self.assertGreater(tc["corrected"], 5)
+        self.assertGreater(tc["delay_resps_corrected"], 5)
         with open(slave_log) as f:
             values = offsets(f.read())[3:]
         self.assertGreaterEqual(len(values), 5)
-        mean, rms = summary(values)
-        print(f"\nTC: Follow_Up residence median {statistics.median(follow_ups)} ns, Delay_Req "
-              f"{statistics.median(delay_reqs)} ns; slave master offset mean {mean:.0f} ns, rms {rms:.0f} ns; "
-              f"{tc}", file=sys.stderr)
+        print(f"\nTC: Follow_Up residence median {statistics.median(follow_ups)} ns, Delay_Resp "
+              f"{statistics.median(delay_resps)} ns; {tc}", file=sys.stderr)
         h1, h2 = self.messages(pcap_h1), self.messages(pcap_h2)
-        for name, left in (("Sync", self.uncorrected_transit(h1, h2, 0, 8)),
-                           ("Delay_Req", self.uncorrected_transit(h2, h1, 1, 1))):
+        for name, left in (("Sync", self.uncorrected_transit(h1, h2, 0, h2, 8)),
+                           ("Delay_Req", self.uncorrected_transit(h2, h1, 1, h2, 9))):
             if len(left) > 3:
                 q1, q2, q3 = statistics.quantiles(left, n=4)
                 print(f"TC: {name} transit minus residence (links + unseen residence): median {q2:.0f} ns, "
                       f"interquartile range {q3 - q1:.0f} ns over {len(left)}", file=sys.stderr)
-        # The residence starts at the kernel's receive stamp on mlab-a/mlab-b.
+        # The residence runs from the kernel's receive stamp on one of
+        # mlab-a/mlab-b to its send stamp on the other.
         self.assertGreater(tc["kernel_ingress"], tc["tsc_ingress"], tc)
-        self.assertLess(abs(mean), 50_000)
+        self.assertGreater(tc["kernel_egress"], tc["stage_egress"], tc)
+        # Three runs: mean 0.2-0.7 us, rms 0.8-1.7 us. The issue's bar is a
+        # direct link's (rms about 0.5 us here), not met; these bounds catch
+        # a residence that lost its kernel send stamp (mean -3.6 to -8.3 us,
+        # rms 6-9 us then) with room for this host's noise.
+        assert_offsets(self, values, "TC: ptp4l slave behind Meridian, master offset", 3_000, 5_000)

@@ -15,13 +15,15 @@ namespace vx = meridian::vxlan;
 
 namespace {
 
-std::vector<uint8_t> ptp_frame(Transport t, MessageType type, uint16_t flags, int64_t correction) {
+std::vector<uint8_t> ptp_frame(Transport t, MessageType type, uint16_t flags, int64_t correction,
+                               const PortIdentity* source = nullptr, const PortIdentity* requesting = nullptr) {
   Message m;
   m.header.type = type;
   m.header.flags = flags;
   m.header.correction = correction;
   m.header.sequence_id = 77;
-  m.header.source = PortIdentity{ClockIdentity{1, 2, 3, 0xff, 0xfe, 4, 5, 6}, 1};
+  m.header.source = source ? *source : PortIdentity{ClockIdentity{1, 2, 3, 0xff, 0xfe, 4, 5, 6}, 1};
+  if (requesting) m.requesting = *requesting;
   std::vector<uint8_t> msg(encoded_size(m));
   encode(m, msg);
   FrameAddresses a;
@@ -112,6 +114,32 @@ TEST(TransparentClock, TwoStepSyncAndFollowUpShareAKey) {
   EXPECT_EQ(tc_key(a), tc_key(b));
   b.sequence++;
   EXPECT_NE(tc_key(a), tc_key(b));
+}
+
+// A two-step TC carries a Delay_Req's residence in the Delay_Resp that
+// answers it: the master's Delay_Resp names the requester in
+// requestingPortIdentity, which keys it to the Delay_Req that requester sent.
+TEST(TransparentClock, DelayReqAndItsDelayRespShareAKey) {
+  const PortIdentity slave{ClockIdentity{9, 9, 9, 0xff, 0xfe, 9, 9, 9}, 1};
+  const PortIdentity master{ClockIdentity{1, 2, 3, 0xff, 0xfe, 4, 5, 6}, 1};
+  const PortIdentity other{ClockIdentity{9, 9, 9, 0xff, 0xfe, 9, 9, 8}, 1};
+  const auto req = ptp_frame(Transport::kUdpIpv4, MessageType::kDelayReq, 0, 0, &slave);
+  const auto resp = ptp_frame(Transport::kUdpIpv4, MessageType::kDelayResp, 0, 0, &master, &slave);
+  const auto resp_other = ptp_frame(Transport::kUdpIpv4, MessageType::kDelayResp, 0, 0, &master, &other);
+  const auto sync = ptp_frame(Transport::kUdpIpv4, MessageType::kSync, kFlagTwoStep, 0, &slave);
+  TcFrame a, b, c, d;
+  ASSERT_TRUE(tc_locate(req, 4789, a));
+  ASSERT_TRUE(tc_locate(resp, 4789, b));
+  ASSERT_TRUE(tc_locate(resp_other, 4789, c));
+  ASSERT_TRUE(tc_locate(sync, 4789, d));
+  EXPECT_EQ(b.requesting, slave);
+  EXPECT_EQ(tc_key(a), tc_key(b));
+  EXPECT_NE(tc_key(a), tc_key(c));  // another requester's answer
+  EXPECT_NE(tc_key(a), tc_key(d));  // a Sync from the same port and sequence
+  // A Delay_Resp cut short of its requestingPortIdentity is not located.
+  auto cut = resp;
+  cut.resize(cut.size() - 4);
+  EXPECT_FALSE(tc_locate(cut, 4789, c));
 }
 
 TEST(TransparentClock, ChecksumReplaceMatchesRecomputation) {
