@@ -179,23 +179,16 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
         ++c.corrected;
         break;
       }
-      case MessageType::kFollowUp: {
-        Parked p;
-        if (take(tc_key(f), p)) {
-          tc_add_correction(frame, f, residence(p, true, c) * 65536);
-          ++c.followups_corrected;
-        } else {
-          ++c.followups_unmatched;
-        }
-        break;
-      }
+      case MessageType::kFollowUp:
       case MessageType::kDelayResp: {
+        // The second of a two-step pair: it carries the first's residence.
+        const bool follow_up = f.type == MessageType::kFollowUp;
         Parked p;
         if (take(tc_key(f), p)) {
           tc_add_correction(frame, f, residence(p, true, c) * 65536);
-          ++c.delay_resps_corrected;
+          ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
         } else {
-          ++c.delay_resps_unmatched;
+          ++(follow_up ? c.followups_unmatched : c.delay_resps_unmatched);
         }
         break;
       }
