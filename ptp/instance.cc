@@ -88,9 +88,14 @@ TxRequest& PtpInstance::send(uint16_t port, Message m, bool event, const PeerAdd
   return out_.back();
 }
 
+const PortCorrections& PtpInstance::corrections(uint16_t port) const {
+  static const PortCorrections kNone;
+  return port >= 1 && port <= config_.corrections.size() ? config_.corrections[port - 1] : kNone;
+}
+
 void PtpInstance::stamp_one_step(TxRequest& tx, int64_t tx_base) const {
   if (!tx.one_step) return;
-  const int64_t t = clock_.time_at(tx_base + config_.egress_latency_ns);
+  const int64_t t = clock_.time_at(tx_base + corrections(tx.port).egress_latency_ns);
   if (tx.message.header.type == MessageType::kSync) {
     tx.message.timestamp = to_timestamp(t);
   } else if (tx.message.header.type == MessageType::kPdelayResp) {
@@ -137,7 +142,7 @@ void PtpInstance::on_sync(uint16_t port, const Message& m, int64_t rx_base, int6
   if (!slaved(node_.state(port))) return drop(port, RxDrop::kNotSlave);
   if (!from_parent(m)) return drop(port, RxDrop::kNotFromParent);
   Port& p = ports_[port - 1];
-  const int64_t rx = rx_base - config_.ingress_latency_ns;
+  const int64_t rx = rx_base - corrections(port).ingress_latency_ns;
   const int8_t log = m.header.log_interval == kNoInterval ? config_.node.ports[port - 1].log_sync_interval
                                                           : m.header.log_interval;
   if (!(m.header.flags & kFlagTwoStep)) {
@@ -169,7 +174,7 @@ void PtpInstance::complete_sync(uint16_t port, int64_t origin_ns, int64_t corr_n
   p.sync.valid = false;
   if (config_.node.ports[port - 1].delay_mechanism == DelayMechanism::kP2P) sync_.on_peer_delay(p.peer_delay);
   const double interval_s = std::ldexp(1.0, std::clamp<int>(p.sync.log_interval, -7, 7));
-  sync_.on_sync(origin_ns, p.sync.rx_base, corr_ns, interval_s, base_now);
+  sync_.on_sync(origin_ns, p.sync.rx_base, corr_ns + corrections(port).delay_asymmetry_ns, interval_s, base_now);
   if (in_holdover_) {
     in_holdover_ = false;
     update_clock_class(base_now);
@@ -200,7 +205,8 @@ void PtpInstance::on_delay_resp(uint16_t port, const Message& m) {
   Port& p = ports_[port - 1];
   if (!p.delay.sent || !p.delay.stamped || m.header.sequence_id != p.delay.sequence) return drop(port, RxDrop::kUnmatched);
   p.delay.sent = false;
-  sync_.on_delay(p.delay.t3, p.delay.base_t3, to_ns(m.timestamp), correction_ns(m.header.correction));
+  sync_.on_delay(p.delay.t3, p.delay.base_t3, to_ns(m.timestamp),
+                 correction_ns(m.header.correction) - corrections(port).delay_asymmetry_ns);
 }
 
 // ---- master side -------------------------------------------------------------
@@ -211,7 +217,7 @@ void PtpInstance::on_delay_req(uint16_t port, const Message& m, int64_t rx_base,
   resp.header = header_for(port, MessageType::kDelayResp, m.header.sequence_id,
                            config_.node.ports[port - 1].log_min_delay_req_interval);
   resp.header.correction = m.header.correction;
-  resp.timestamp = to_timestamp(rx_time(rx_base));
+  resp.timestamp = to_timestamp(rx_time(port, rx_base));
   resp.requesting = m.header.source;
   send(port, std::move(resp), false, (m.header.flags & kFlagUnicast) ? from : PeerAddress{});
 }
@@ -223,7 +229,7 @@ void PtpInstance::on_pdelay_req(uint16_t port, const Message& m, int64_t rx_base
   Message resp;
   resp.header = header_for(port, MessageType::kPdelayResp, m.header.sequence_id, kNoInterval);
   resp.requesting = m.header.source;
-  resp.timestamp = to_timestamp(rx_time(rx_base));  // requestReceiptTimestamp t2
+  resp.timestamp = to_timestamp(rx_time(port, rx_base));  // requestReceiptTimestamp t2
   if (config_.two_step) {
     resp.header.flags |= kFlagTwoStep;
     Message fup;
@@ -249,7 +255,7 @@ void PtpInstance::on_pdelay_resp(uint16_t port, const Message& m, int64_t rx_bas
     return drop(port, RxDrop::kUnmatched);
   }
   p.pdelay.t2 = to_ns(m.timestamp);
-  p.pdelay.t4 = rx_time(rx_base);
+  p.pdelay.t4 = rx_time(port, rx_base);
   p.pdelay.resp_correction_ns = correction_ns(m.header.correction);
   p.pdelay.responder = m.header.source;
   p.pdelay.have_resp = true;
@@ -420,7 +426,7 @@ void PtpInstance::tx_done(uint64_t cookie, int64_t tx_base, int64_t base_now) {
   const uint16_t port = cookie_port(cookie);
   if (port == 0 || port > ports_.size()) return;
   Port& p = ports_[port - 1];
-  const int64_t t = clock_.time_at(tx_base + config_.egress_latency_ns);
+  const int64_t t = clock_.time_at(tx_base + corrections(port).egress_latency_ns);
   const uint16_t seq = cookie_sequence(cookie);
   switch (cookie_type(cookie)) {
     case MessageType::kSync: {
@@ -443,7 +449,7 @@ void PtpInstance::tx_done(uint64_t cookie, int64_t tx_base, int64_t base_now) {
     case MessageType::kDelayReq:
       if (p.delay.sent && p.delay.sequence == seq) {
         p.delay.t3 = t;
-        p.delay.base_t3 = tx_base + config_.egress_latency_ns;
+        p.delay.base_t3 = tx_base + corrections(port).egress_latency_ns;
         p.delay.stamped = true;
       }
       return;

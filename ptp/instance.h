@@ -37,12 +37,24 @@
 
 namespace meridian::ptp {
 
-struct InstanceConfig {
-  NodeConfig node;
-  SynchronizerConfig sync = SynchronizerConfig::defaults_for(false);
-  bool two_step = true;
+/// One port's timestamp corrections: each port has its own PHY, cabling
+/// and timestamp point.
+struct PortCorrections {
   int64_t ingress_latency_ns = 0;  // receive timestamps are this late
   int64_t egress_latency_ns = 0;   // transmit timestamps are this early
+  /// delayAsymmetry (§16.8): how much longer master-to-slave is than the
+  /// mean path delay on this port's link, ns. Applied while it is the
+  /// slave port.
+  int64_t delay_asymmetry_ns = 0;
+};
+
+struct InstanceConfig {
+  NodeConfig node;
+  /// Its delay_asymmetry_ns adds to the slave port's own.
+  SynchronizerConfig sync = SynchronizerConfig::defaults_for(false);
+  bool two_step = true;
+  /// By port number - 1; a port beyond the vector has none.
+  std::vector<PortCorrections> corrections;
   HoldoverPolicy holdover;
   uint16_t peer_delay_window = 16; // Pdelay exchanges in the link-delay median
   /// A grandmaster-capable clock with a time reference of its own (the
@@ -191,7 +203,10 @@ class PtpInstance {
   void follow_state(int64_t base_now);
   int64_t interval_ns(int8_t log) const;
   int64_t jitter(int64_t interval);
-  int64_t rx_time(int64_t rx_base) const { return clock_.time_at(rx_base - config_.ingress_latency_ns); }
+  const PortCorrections& corrections(uint16_t port) const;
+  int64_t rx_time(uint16_t port, int64_t rx_base) const {
+    return clock_.time_at(rx_base - corrections(port).ingress_latency_ns);
+  }
 
   InstanceConfig config_;
   PtpClock& clock_;

@@ -134,12 +134,11 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     ic.node.ports.push_back(np);
   }
   ic.two_step = cfg.two_step;
-  // One instance-wide correction: the first port's (per-port latencies are
-  // a follow-up; every port of a PtpInstance shares them today).
-  ic.ingress_latency_ns = s->ports_.front().config.ingress_latency_ns;
-  ic.egress_latency_ns = s->ports_.front().config.egress_latency_ns;
+  for (const auto& port : s->ports_) {
+    ic.corrections.push_back(PortCorrections{port.config.ingress_latency_ns, port.config.egress_latency_ns,
+                                             port.config.delay_asymmetry_ns});
+  }
   ic.sync = SynchronizerConfig::defaults_for(false);
-  ic.sync.delay_asymmetry_ns = s->ports_.front().config.delay_asymmetry_ns;
   ic.sync.servo.kind = cfg.servo == "linuxptp_pi" ? ServoKind::kLinuxPi : ServoKind::kAdaptive;
   ic.sync.servo.first_step_threshold_ns = cfg.first_step_threshold_ns;
   ic.sync.servo.step_threshold_ns = cfg.step_threshold_ns;

@@ -26,6 +26,9 @@ struct Station {
   double rate_error = 0;  // of the base against true time
   int64_t base_offset = 0;
   bool up = true;
+  uint16_t link_port = 1;     // the port on the lab's link
+  int64_t rx_late_ns = 0;     // its receive stamps are this late (a PHY, a timestamp point)
+  int64_t tx_early_ns = 0;    // its transmit stamps are this early
   int64_t base(int64_t t) const { return base_offset + t + static_cast<int64_t>(static_cast<double>(t) * rate_error); }
 };
 
@@ -36,7 +39,7 @@ struct InFlight {
   PeerAddress from;
 };
 
-// Every station's port 1 on one link; messages arrive after `delay_ns`.
+// Every station's link_port on one link; messages arrive after `delay_ns`.
 struct Lab {
   std::vector<Station> stations;
   std::vector<InFlight> wire;
@@ -68,7 +71,8 @@ struct Lab {
   void flush_batch(size_t from, std::vector<TxRequest>& batch) {
     Station& s = stations[from];
     for (auto& tx : batch) {
-      const int64_t tx_base = noisy(s.base(now));
+      if (tx.port != s.link_port) continue;  // the station's other ports have no link
+      const int64_t tx_base = noisy(s.base(now)) - s.tx_early_ns;
       s.ptp->stamp_one_step(tx, tx_base);
       std::vector<uint8_t> bytes(encoded_size(tx.message));
       encode(tx.message, bytes);
@@ -100,7 +104,7 @@ struct Lab {
           continue;
         }
         // The frame arrived at f.arrive; its receive stamp carries noise.
-        s.ptp->receive(1, m, noisy(s.base(f.arrive)), f.from, s.base(now));
+        s.ptp->receive(s.link_port, m, noisy(s.base(f.arrive)) + s.rx_late_ns, f.from, s.base(now));
         flush(f.to);
       }
       for (size_t i = 0; i < stations.size(); ++i) {
@@ -151,6 +155,34 @@ TEST(PtpInstanceSimulation, SlaveFollowsTheGrandmasterE2ETwoStep) {
   EXPECT_GT(sc.rx[static_cast<uint8_t>(MessageType::kFollowUp)], 50u);
   EXPECT_GT(sc.tx[static_cast<uint8_t>(MessageType::kDelayReq)], 30u);
   EXPECT_EQ(lab.decode_failures, 0u);
+}
+
+// Timestamp corrections belong to a port: a slave whose link is on its
+// second port, where receive stamps run 8 us late and transmit stamps 3 us
+// early, is on time with that port's corrections, and off by microseconds
+// when the same corrections sit on its first port.
+TEST(PtpInstanceSimulation, TimestampCorrectionsFollowThePort) {
+  for (const uint16_t corrected : {2, 1}) {
+    Lab lab;
+    const size_t gm = lab.add(config(0x01, 100), 0, 0);
+    auto c = config(0x02, 128, true);
+    c.node.ports.push_back(c.node.ports[0]);
+    c.corrections.resize(2);
+    c.corrections[corrected - 1] = PortCorrections{8'000, 3'000, 0};
+    const size_t slave = lab.add(c, 20, 2'000'000);
+    lab.stations[slave].link_port = 2;
+    lab.stations[slave].rx_late_ns = 8'000;
+    lab.stations[slave].tx_early_ns = 3'000;
+    lab.run_for(40);
+    SCOPED_TRACE(corrected);
+    ASSERT_EQ(lab.stations[slave].ptp->node().state(2), PortState::kSlave);
+    const double worst = worst_error_over(lab, slave, gm, 20);
+    if (corrected == 2) {
+      EXPECT_LT(worst, 500.0);
+    } else {
+      EXPECT_GT(worst, 2'000.0);  // (8 - 3) / 2 us uncorrected
+    }
+  }
 }
 
 TEST(PtpInstanceSimulation, OneStepAndPeerDelay) {
