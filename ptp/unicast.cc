@@ -101,4 +101,141 @@ size_t UnicastServer::active_clients(int64_t now) const {
   }));
 }
 
+// ---- client side ---------------------------------------------------------------
+
+namespace {
+constexpr std::array<UnicastKind, 3> kKinds{UnicastKind::kAnnounce, UnicastKind::kSync, UnicastKind::kDelayResp};
+
+MessageType message_of(UnicastKind k) {
+  switch (k) {
+    case UnicastKind::kAnnounce: return MessageType::kAnnounce;
+    case UnicastKind::kSync: return MessageType::kSync;
+    case UnicastKind::kDelayResp: return MessageType::kDelayResp;
+  }
+  return MessageType::kAnnounce;
+}
+}  // namespace
+
+UnicastRequester::UnicastRequester(std::vector<PeerAddress> masters, const UnicastRequestPolicy& policy)
+    : policy_(policy) {
+  for (auto& a : masters) masters_.push_back(Master{a, {}});
+}
+
+int64_t UnicastRequester::query_interval() const {
+  return static_cast<int64_t>(std::ldexp(1e9, policy_.log_query_interval));
+}
+
+int8_t UnicastRequester::log_period(UnicastKind kind) const {
+  switch (kind) {
+    case UnicastKind::kAnnounce: return policy_.log_announce;
+    case UnicastKind::kSync: return policy_.log_sync;
+    case UnicastKind::kDelayResp: return policy_.log_delay_resp;
+  }
+  return 0;
+}
+
+bool UnicastRequester::wanted(size_t master, UnicastKind kind) const {
+  return kind == UnicastKind::kAnnounce || selected_ == master;
+}
+
+std::optional<size_t> UnicastRequester::index_of(const PeerAddress& a) const {
+  // By IP when there is one (the MAC may be learnt later), else by MAC.
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    const PeerAddress& m = masters_[i].address;
+    const bool has_ip = std::any_of(m.ip.begin(), m.ip.end(), [](uint8_t b) { return b != 0; });
+    if (has_ip ? m.ip == a.ip : m.mac == a.mac) return i;
+  }
+  return std::nullopt;
+}
+
+bool UnicastRequester::granted(size_t master, UnicastKind kind, int64_t now) const {
+  if (master >= masters_.size()) return false;
+  const Grant& g = masters_[master].grants[static_cast<size_t>(kind)];
+  return g.granted && now < g.expires;
+}
+
+void UnicastRequester::select(std::optional<size_t> master, int64_t now) {
+  if (master == selected_) return;
+  if (selected_) {
+    for (UnicastKind k : {UnicastKind::kSync, UnicastKind::kDelayResp}) {
+      Grant& g = masters_[*selected_].grants[static_cast<size_t>(k)];
+      if (g.granted || g.requested) cancels_.emplace_back(*selected_, k);
+      g = Grant{};
+    }
+  }
+  selected_ = master;
+  if (selected_) {
+    for (UnicastKind k : {UnicastKind::kSync, UnicastKind::kDelayResp}) {
+      masters_[*selected_].grants[static_cast<size_t>(k)].next_action = now;
+    }
+  }
+}
+
+std::vector<UnicastRequester::Outgoing> UnicastRequester::poll(int64_t now) {
+  std::vector<Outgoing> out;
+  auto message_for = [&](size_t master) -> Outgoing& {
+    for (auto& o : out) {
+      if (o.master == master) return o;
+    }
+    out.push_back(Outgoing{master, {}});
+    return out.back();
+  };
+  for (const auto& [master, kind] : cancels_) {
+    message_for(master).tlvs.push_back(
+        UnicastTlv{TlvType::kCancelUnicastTransmission, message_of(kind), 0, 0, false});
+  }
+  cancels_.clear();
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    for (UnicastKind k : kKinds) {
+      Grant& g = masters_[i].grants[static_cast<size_t>(k)];
+      if (g.granted && now >= g.expires) g.granted = false;  // lapsed: ask again below
+      if (!wanted(i, k) || now < g.next_action) continue;
+      message_for(i).tlvs.push_back(
+          UnicastTlv{TlvType::kRequestUnicastTransmission, message_of(k), log_period(k), policy_.duration_s, false});
+      g.requested = true;
+      g.next_action = now + query_interval();  // unanswered: ask again then
+    }
+  }
+  return out;
+}
+
+std::optional<UnicastRequester::Outgoing> UnicastRequester::on_signaling(const Message& m, const PeerAddress& from,
+                                                                          int64_t now) {
+  const auto master = index_of(from);
+  if (!master) return std::nullopt;
+  Outgoing acks{*master, {}};
+  for (const UnicastTlv& tlv : m.unicast) {
+    const auto kind = kind_of(tlv.message);
+    if (!kind) continue;
+    Grant& g = masters_[*master].grants[static_cast<size_t>(*kind)];
+    switch (tlv.type) {
+      case TlvType::kGrantUnicastTransmission:
+        if (!g.requested && !g.granted) break;  // not asked for (or cancelled since)
+        g.requested = false;
+        if (tlv.duration_s == 0) {
+          ++denials_;
+          g.granted = false;
+          g.next_action = now + query_interval();
+          break;
+        }
+        g.granted = true;
+        g.log_period = tlv.log_period;
+        g.expires = now + int64_t{tlv.duration_s} * 1'000'000'000;
+        g.next_action = now + int64_t{tlv.duration_s} * 500'000'000;  // renew at half time
+        break;
+      case TlvType::kCancelUnicastTransmission:
+        g.granted = false;
+        g.requested = false;
+        g.next_action = now + query_interval();
+        acks.tlvs.push_back(
+            UnicastTlv{TlvType::kAcknowledgeCancelUnicastTransmission, tlv.message, 0, 0, false});
+        break;
+      default:
+        break;  // REQUEST from a master, or ACK_CANCEL: nothing to do
+    }
+  }
+  if (acks.tlvs.empty()) return std::nullopt;
+  return acks;
+}
+
 }  // namespace meridian::ptp

@@ -90,6 +90,78 @@ class UnicastServer {
   uint64_t denied_ = 0;
 };
 
+/// What a unicast client asks each master for (G.8275.2 and ptp4l's
+/// unicast_master_table): Announce from every master in its table, to run
+/// the BMCA over them; Sync and Delay_Resp from the one it selected.
+struct UnicastRequestPolicy {
+  int8_t log_announce = 0;
+  int8_t log_sync = 0;
+  int8_t log_delay_resp = 0;
+  uint32_t duration_s = 300;      // asked for each grant
+  int8_t log_query_interval = 0;  // retry period: no answer, or denied
+};
+
+/// Unicast negotiation, client side (IEEE 1588-2019 §16.1). Pure logic: the
+/// instance sends the Signaling messages this returns and feeds back what
+/// the masters answer.
+/// - Each master in the table is asked for Announce; the selected master
+///   also for Sync and Delay_Resp.
+/// - A request left unanswered, or denied (duration 0), is repeated every
+///   2^log_query_interval s.
+/// - A grant is renewed when half its duration has passed, so one lost
+///   renewal still leaves time for the next; an expired grant is asked for
+///   again.
+/// - Selecting another master cancels Sync and Delay_Resp at the old one.
+/// - A master's CANCEL is acknowledged; the grant is asked for again a
+///   query interval later while it is still wanted.
+class UnicastRequester {
+ public:
+  struct Grant {
+    bool requested = false;      // a request is out, not yet answered
+    bool granted = false;
+    int8_t log_period = 0;
+    int64_t expires = 0;         // base ns
+    int64_t next_action = 0;     // when to (re)ask or renew
+  };
+  struct Master {
+    PeerAddress address;
+    std::array<Grant, 3> grants;  // by UnicastKind
+  };
+  /// One Signaling message for `master`, carrying `tlvs`.
+  struct Outgoing {
+    size_t master = 0;
+    std::vector<UnicastTlv> tlvs;
+  };
+
+  UnicastRequester(std::vector<PeerAddress> masters, const UnicastRequestPolicy& policy);
+
+  /// Requests, renewals and cancels due by `now`, one message per master.
+  std::vector<Outgoing> poll(int64_t now);
+  /// A Signaling message from `from`. Returns the acknowledgements owed
+  /// (for the master's CANCELs), if any.
+  std::optional<Outgoing> on_signaling(const Message& m, const PeerAddress& from, int64_t now);
+  /// The master to take Sync and Delay_Resp from (the BMCA's choice), or
+  /// none. Cancels at the previous one go out at the next poll.
+  void select(std::optional<size_t> master, int64_t now);
+
+  std::optional<size_t> index_of(const PeerAddress& a) const;
+  bool granted(size_t master, UnicastKind kind, int64_t now) const;
+  const std::vector<Master>& masters() const { return masters_; }
+  std::optional<size_t> selected() const { return selected_; }
+  uint64_t denials() const { return denials_; }
+
+ private:
+  bool wanted(size_t master, UnicastKind kind) const;
+  int8_t log_period(UnicastKind kind) const;
+  int64_t query_interval() const;
+
+  std::vector<Master> masters_;
+  UnicastRequestPolicy policy_;
+  std::optional<size_t> selected_;
+  std::vector<std::pair<size_t, UnicastKind>> cancels_;  // owed to a deselected master
+  uint64_t denials_ = 0;
+};
+
 template <class Due>
 void UnicastServer::poll(int64_t now, Due&& due) {
   while (!heap_.empty() && heap_.top().due <= now) {

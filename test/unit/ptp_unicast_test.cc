@@ -92,3 +92,125 @@ TEST(UnicastServer, RenewalKeepsTheScheduleCancelStopsItExpiryEndsIt) {
   EXPECT_EQ(announces, 3);
   EXPECT_EQ(s.active_clients(30 * kSecond), 0u);
 }
+
+// ---- client side: UnicastRequester against the real UnicastServer --------------
+
+namespace {
+
+// Two masters (servers) and one client, exchanging Signaling in simulated
+// time: each request reaches its server at once, and the answer comes back.
+struct Negotiation {
+  std::vector<UnicastServer> servers;
+  UnicastRequester client;
+  PeerAddress me = client_address(99);
+  std::vector<bool> reachable;
+  std::map<std::pair<size_t, TlvType>, int> seen;  // (master, TLV type) -> count sent by the client
+
+  Negotiation(size_t n, const UnicastRequestPolicy& p, const UnicastPolicy& server_policy = {})
+      : servers(n, UnicastServer(server_policy)), client(masters(n), p), reachable(n, true) {}
+  static std::vector<PeerAddress> masters(size_t n) {
+    std::vector<PeerAddress> v;
+    for (size_t i = 0; i < n; ++i) v.push_back(client_address(static_cast<uint32_t>(i + 1)));
+    return v;
+  }
+  void step(int64_t now) {
+    for (auto& out : client.poll(now)) {
+      Message m;
+      m.header.type = MessageType::kSignaling;
+      m.header.source = PortIdentity{ClockIdentity{9, 9, 9, 0xff, 0xfe, 9, 9, 9}, 1};
+      m.unicast = out.tlvs;
+      for (const auto& t : out.tlvs) ++seen[{out.master, t.type}];
+      if (!reachable[out.master]) continue;
+      const auto reply = servers[out.master].on_signaling(1, m, me, now);
+      if (reply) client.on_signaling(*reply, client.masters()[out.master].address, now);
+    }
+  }
+  void run(int64_t from, int64_t to) {
+    for (int64_t t = from; t <= to; t += kSecond / 4) step(t);
+  }
+};
+
+}  // namespace
+
+TEST(UnicastRequester, AsksEveryMasterForAnnounceAndTheSelectedOneForSyncAndDelayResp) {
+  UnicastRequestPolicy p;
+  p.log_sync = -3;
+  p.duration_s = 60;
+  Negotiation n(2, p);
+  n.run(0, kSecond);
+  for (size_t m : {0u, 1u}) {
+    EXPECT_TRUE(n.client.granted(m, UnicastKind::kAnnounce, kSecond));
+    EXPECT_FALSE(n.client.granted(m, UnicastKind::kSync, kSecond));
+  }
+  n.client.select(1, kSecond);
+  n.run(kSecond, 2 * kSecond);
+  EXPECT_TRUE(n.client.granted(1, UnicastKind::kSync, 2 * kSecond));
+  EXPECT_TRUE(n.client.granted(1, UnicastKind::kDelayResp, 2 * kSecond));
+  EXPECT_EQ(n.client.masters()[1].grants[static_cast<size_t>(UnicastKind::kSync)].log_period, -3);
+  EXPECT_TRUE(n.servers[1].delay_resp_granted(n.me, 2 * kSecond));
+  EXPECT_FALSE(n.servers[0].delay_resp_granted(n.me, 2 * kSecond));
+  // The BMCA moves to master 0: Sync and Delay_Resp are cancelled at 1
+  // (its server stops serving them) and granted by 0.
+  n.client.select(0, 2 * kSecond);
+  n.run(2 * kSecond, 3 * kSecond);
+  EXPECT_EQ((n.seen[{1, TlvType::kCancelUnicastTransmission}]), 2);
+  EXPECT_FALSE(n.servers[1].delay_resp_granted(n.me, 3 * kSecond));
+  EXPECT_TRUE(n.servers[0].delay_resp_granted(n.me, 3 * kSecond));
+  EXPECT_TRUE(n.client.granted(0, UnicastKind::kSync, 3 * kSecond));
+  EXPECT_FALSE(n.client.granted(1, UnicastKind::kSync, 3 * kSecond));
+}
+
+TEST(UnicastRequester, RenewsAtHalfTimeSoGrantsNeverLapse) {
+  UnicastRequestPolicy p;
+  p.duration_s = 10;
+  Negotiation n(1, p);
+  n.client.select(0, 0);
+  int64_t lapsed = 0;
+  for (int64_t t = 0; t <= 60 * kSecond; t += kSecond / 4) {
+    n.step(t);
+    if (t > kSecond && !n.client.granted(0, UnicastKind::kSync, t)) ++lapsed;
+  }
+  EXPECT_EQ(lapsed, 0);
+  // One request at the start, then one renewal every 5 s per kind.
+  EXPECT_NEAR((n.seen[{0, TlvType::kRequestUnicastTransmission}]), 3 * (1 + 60 / 5), 3);
+}
+
+TEST(UnicastRequester, RetriesUnansweredAndDeniedRequestsEveryQueryInterval) {
+  UnicastRequestPolicy p;
+  p.log_sync = -7;                 // faster than the server allows: denied
+  p.log_query_interval = 1;        // every 2 s
+  UnicastPolicy strict;
+  strict.min_log_sync = -4;
+  Negotiation n(1, p, strict);
+  n.reachable[0] = false;
+  n.run(0, 9 * kSecond);           // nobody answers: Announce asked at 0, 2, 4, 6, 8 s
+  EXPECT_EQ((n.seen[{0, TlvType::kRequestUnicastTransmission}]), 5);
+  EXPECT_FALSE(n.client.granted(0, UnicastKind::kAnnounce, 9 * kSecond));
+  n.reachable[0] = true;
+  n.client.select(0, 10 * kSecond);
+  n.run(10 * kSecond, 14 * kSecond);
+  EXPECT_TRUE(n.client.granted(0, UnicastKind::kAnnounce, 14 * kSecond));
+  EXPECT_TRUE(n.client.granted(0, UnicastKind::kDelayResp, 14 * kSecond));
+  EXPECT_FALSE(n.client.granted(0, UnicastKind::kSync, 14 * kSecond));
+  EXPECT_EQ(n.client.denials(), 3u);  // Sync at 10, 12 and 14 s
+}
+
+TEST(UnicastRequester, AcknowledgesAMastersCancelAndAsksAgainLater) {
+  UnicastRequestPolicy p;
+  Negotiation n(1, p);
+  n.client.select(0, 0);
+  n.run(0, kSecond);
+  ASSERT_TRUE(n.client.granted(0, UnicastKind::kSync, kSecond));
+  Message cancel;
+  cancel.header.type = MessageType::kSignaling;
+  cancel.unicast.push_back(UnicastTlv{TlvType::kCancelUnicastTransmission, MessageType::kSync, 0, 0, false});
+  const auto ack = n.client.on_signaling(cancel, n.client.masters()[0].address, kSecond);
+  ASSERT_TRUE(ack);
+  ASSERT_EQ(ack->tlvs.size(), 1u);
+  EXPECT_EQ(ack->tlvs[0].type, TlvType::kAcknowledgeCancelUnicastTransmission);
+  EXPECT_FALSE(n.client.granted(0, UnicastKind::kSync, kSecond));
+  n.run(kSecond + kSecond / 4, 3 * kSecond);
+  EXPECT_TRUE(n.client.granted(0, UnicastKind::kSync, 3 * kSecond));
+  // Signaling from an address outside the table is ignored.
+  EXPECT_FALSE(n.client.on_signaling(cancel, client_address(50), 3 * kSecond));
+}
