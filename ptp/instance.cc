@@ -45,7 +45,13 @@ PtpInstance::PtpInstance(const InstanceConfig& config, PtpClock& clock)
       sync_(clock, config.sync),
       ports_(config.node.ports.size()),
       reference_servo_(config.sync.servo, clock.frequency_ppb()),
-      unicast_(config.unicast) {}
+      unicast_(config.unicast) {
+  for (size_t i = 0; i < ports_.size() && i < config.unicast_masters.size(); ++i) {
+    if (config.unicast_masters[i].empty()) continue;
+    ports_[i].requester = std::make_unique<UnicastRequester>(config.unicast_masters[i], config.unicast_request);
+    ports_[i].master_identity.resize(config.unicast_masters[i].size());
+  }
+}
 
 int64_t PtpInstance::interval_ns(int8_t log) const {
   return static_cast<int64_t>(std::ldexp(1e9, std::clamp<int>(log, -7, 7)));
@@ -121,6 +127,9 @@ void PtpInstance::receive(uint16_t port, const Message& m, int64_t rx_base, cons
   if (!running(node_.state(port))) return drop(port, RxDrop::kPortNotRunning);
   switch (m.header.type) {
     case MessageType::kAnnounce:
+      if (p.requester) {
+        if (const auto i = p.requester->index_of(from)) p.master_identity[*i] = m.header.source;
+      }
       node_.on_announce(port, m, base_now);
       follow_state(base_now);
       return;
@@ -194,7 +203,8 @@ void PtpInstance::complete_sync(uint16_t port, int64_t origin_ns, int64_t corr_n
     Message req;
     req.header = header_for(port, MessageType::kDelayReq, p.delay.sequence, kNoInterval);
     req.timestamp = to_timestamp(clock_.time_at(base_now));
-    send(port, std::move(req), true, PeerAddress{}, make_cookie(port, MessageType::kDelayReq, p.delay.sequence, next_cookie_++));
+    send(port, std::move(req), true, delay_req_destination(p),
+         make_cookie(port, MessageType::kDelayReq, p.delay.sequence, next_cookie_++));
   }
 }
 
@@ -340,6 +350,18 @@ void PtpInstance::on_management(uint16_t port, const Message& m, const PeerAddre
 // ---- unicast negotiation (server) ------------------------------------------------
 
 void PtpInstance::on_signaling(uint16_t port, const Message& m, const PeerAddress& from, int64_t base_now) {
+  Port& p = ports_[port - 1];
+  if (p.requester && from.unicast && p.requester->index_of(from)) {
+    // A master answering this port as a client: GRANTs, CANCELs.
+    if (auto acks = p.requester->on_signaling(m, from, base_now)) {
+      Message r;
+      r.header = header_for(port, MessageType::kSignaling, signaling_sequence_++, kNoInterval);
+      r.target = m.header.source;
+      r.unicast = std::move(acks->tlvs);
+      send(port, std::move(r), false, p.requester->masters()[acks->master].address);
+    }
+    return;
+  }
   if (!config_.unicast_server || !from.unicast) return drop(port, RxDrop::kUnsupported);
   auto reply = unicast_.on_signaling(port, m, from, base_now);
   if (!reply) return;
@@ -376,6 +398,37 @@ void PtpInstance::serve_unicast(uint32_t index, UnicastKind kind, int64_t base_n
   }
 }
 
+// ---- unicast negotiation (client) ------------------------------------------------
+
+namespace {
+// targetPortIdentity of all ones: whichever port receives it (§13.12.1).
+const PortIdentity kAnyPort{ClockIdentity{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0xffff};
+}  // namespace
+
+void PtpInstance::negotiate(uint16_t port, int64_t base_now) {
+  Port& p = ports_[port - 1];
+  std::optional<size_t> parent;
+  if (node_.slave_port() == port) {
+    for (size_t i = 0; i < p.master_identity.size(); ++i) {
+      if (p.master_identity[i] == node_.parent().parent) parent = i;
+    }
+  }
+  p.requester->select(parent, base_now);
+  for (auto& out : p.requester->poll(base_now)) {
+    Message r;
+    r.header = header_for(port, MessageType::kSignaling, signaling_sequence_++, kNoInterval);
+    r.target = p.master_identity[out.master];
+    if (r.target == PortIdentity{}) r.target = kAnyPort;  // not heard from yet
+    r.unicast = std::move(out.tlvs);
+    send(port, std::move(r), false, p.requester->masters()[out.master].address);
+  }
+}
+
+PeerAddress PtpInstance::delay_req_destination(const Port& p) const {
+  if (p.requester && p.requester->selected()) return p.requester->masters()[*p.requester->selected()].address;
+  return PeerAddress{};
+}
+
 // ---- timers, transmit times, state ------------------------------------------------
 
 void PtpInstance::tick(int64_t base_now) {
@@ -387,6 +440,9 @@ void PtpInstance::tick(int64_t base_now) {
   follow_state(base_now);
   if (config_.unicast_server) {
     unicast_.poll(base_now, [&](uint32_t client, UnicastKind kind) { serve_unicast(client, kind, base_now); });
+  }
+  for (uint16_t i = 0; i < ports_.size(); ++i) {
+    if (ports_[i].requester) negotiate(static_cast<uint16_t>(i + 1), base_now);
   }
   for (uint16_t i = 0; i < ports_.size(); ++i) {
     const auto port = static_cast<uint16_t>(i + 1);

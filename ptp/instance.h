@@ -26,6 +26,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "clock.h"
@@ -64,6 +65,11 @@ struct InstanceConfig {
   /// Grant unicast negotiation requests (§16.1) on master ports.
   bool unicast_server = false;
   UnicastPolicy unicast;
+  /// Unicast client (§16.1, G.8275.2): the masters each port asks for
+  /// Announce, Sync and Delay_Resp, by port number - 1 (none: the port
+  /// takes multicast). Its Delay_Reqs then go unicast to the parent.
+  std::vector<std::vector<PeerAddress>> unicast_masters;
+  UnicastRequestPolicy unicast_request;
 };
 
 struct TxRequest {
@@ -137,6 +143,10 @@ class PtpInstance {
   bool in_holdover() const { return in_holdover_; }
   /// Unicast clients holding a live grant.
   size_t unicast_clients(int64_t base_now) const { return unicast_.active_clients(base_now); }
+  /// The port's unicast client negotiation; null when it has no masters.
+  const UnicastRequester* unicast_requester(uint16_t port) const {
+    return port >= 1 && port <= ports_.size() ? ports_[port - 1].requester.get() : nullptr;
+  }
   int64_t peer_delay_ns(uint16_t port) const { return ports_.at(port - 1).peer_delay; }
 
  private:
@@ -181,7 +191,17 @@ class PtpInstance {
     // Pdelay_Resp sent two-step, waiting for its transmit time.
     std::vector<std::pair<uint64_t, Message>> pdelay_followups;
     PortCounters counters;
+    // Unicast client: its negotiation, and the port identity each master's
+    // Announces carry (to find the BMCA's parent in the table).
+    std::unique_ptr<UnicastRequester> requester;
+    std::vector<PortIdentity> master_identity;
   };
+  /// Unicast client: select the parent's entry (or none), then send what
+  /// the negotiation has due.
+  void negotiate(uint16_t port, int64_t base_now);
+  /// Where this port's Delay_Reqs go: the selected unicast master, or the
+  /// multicast group.
+  PeerAddress delay_req_destination(const Port& p) const;
 
   TxRequest& send(uint16_t port, Message m, bool event, const PeerAddress& to, uint64_t cookie = 0,
                   bool one_step = false);

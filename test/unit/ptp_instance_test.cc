@@ -29,6 +29,7 @@ struct Station {
   uint16_t link_port = 1;     // the port on the lab's link
   int64_t rx_late_ns = 0;     // its receive stamps are this late (a PHY, a timestamp point)
   int64_t tx_early_ns = 0;    // its transmit stamps are this early
+  bool multicast_deaf = false;  // hears unicast only (G.8275.2 across routers)
   int64_t base(int64_t t) const { return base_offset + t + static_cast<int64_t>(static_cast<double>(t) * rate_error); }
 };
 
@@ -80,7 +81,8 @@ struct Lab {
       me.unicast = true;
       me.mac[5] = static_cast<uint8_t>(from);
       for (size_t j = 0; j < stations.size(); ++j) {
-        if (j != from && (!tx.to.unicast || tx.to.mac[5] == j)) wire.push_back({now + delay_ns, j, bytes, me});
+        if (j == from || (tx.to.unicast ? tx.to.mac[5] != j : stations[j].multicast_deaf)) continue;
+        wire.push_back({now + delay_ns, j, bytes, me});
       }
       if (tx.cookie) s.ptp->tx_done(tx.cookie, tx_base, s.base(now));
     }
@@ -183,6 +185,43 @@ TEST(PtpInstanceSimulation, TimestampCorrectionsFollowThePort) {
       EXPECT_GT(worst, 2'000.0);  // (8 - 3) / 2 us uncorrected
     }
   }
+}
+
+// G.8275.2's setting: no multicast reaches the slave. It asks the master in
+// its table for Announce, Sync and Delay_Resp (the master runs the unicast
+// server), selects it by the BMCA, sends its Delay_Reqs unicast, and
+// follows it as closely as over multicast.
+TEST(PtpInstanceSimulation, UnicastClientNegotiatesAndFollowsWithoutMulticast) {
+  Lab lab;
+  auto gm_config = config(0x01, 100);
+  gm_config.unicast_server = true;
+  const size_t gm = lab.add(gm_config, 0, 0);
+  auto c = config(0x02, 128, true);
+  PeerAddress gm_address;
+  gm_address.unicast = true;
+  gm_address.mac[5] = static_cast<uint8_t>(gm);
+  c.unicast_masters = {{gm_address}};
+  c.unicast_request.log_sync = -2;
+  c.unicast_request.duration_s = 20;  // renewed twice a minute
+  const size_t slave = lab.add(c, 30, 2'000'000);
+  lab.stations[slave].multicast_deaf = true;
+  lab.run_for(40);
+  const PtpInstance& s = *lab.stations[slave].ptp;
+  ASSERT_EQ(s.node().state(1), PortState::kSlave);
+  EXPECT_EQ(s.node().parent().gm_identity, id(0x01));
+  EXPECT_LT(worst_error_over(lab, slave, gm, 20), 500.0);
+  const UnicastRequester* r = s.unicast_requester(1);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->selected(), std::optional<size_t>{0});
+  const int64_t now = lab.stations[slave].base(lab.now);
+  for (UnicastKind k : {UnicastKind::kAnnounce, UnicastKind::kSync, UnicastKind::kDelayResp}) {
+    EXPECT_TRUE(r->granted(0, k, now));
+  }
+  EXPECT_EQ(lab.stations[gm].ptp->unicast_clients(lab.stations[gm].base(lab.now)), 1u);
+  // 4 Syncs a second over 60 s, all unicast (the slave hears no multicast).
+  EXPECT_GT(s.counters(1).rx[static_cast<uint8_t>(MessageType::kSync)], 200u);
+  EXPECT_GT(s.counters(1).rx[static_cast<uint8_t>(MessageType::kDelayResp)], 40u);
+  EXPECT_EQ(lab.decode_failures, 0u);
 }
 
 TEST(PtpInstanceSimulation, OneStepAndPeerDelay) {
