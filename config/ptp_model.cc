@@ -84,6 +84,22 @@ void parse_port(const nlohmann::json& j, const std::string& path, PtpPortConfig&
   read_int(r, "ingress_latency_ns", p.ingress_latency_ns, -1'000'000, 1'000'000);
   read_int(r, "egress_latency_ns", p.egress_latency_ns, -1'000'000, 1'000'000);
   read_choice(r, "timestamping", p.timestamping, {"auto", "kernel", "tsc"});
+  p.unicast_masters.clear();
+  r.read_array("unicast_masters", [&](const nlohmann::json& v, const std::string& at) {
+    auto ip = v.is_string() ? parse_ip(v.get<std::string>()) : std::nullopt;
+    if (!ip || ip->is_multicast() || ip->is_unspecified()) {
+      r.error(at, "expected a unicast IP address");
+    } else if (!ip->is_v4()) {
+      r.error(at, "IPv6 unicast masters need neighbour discovery, which this release does not run yet: use udp_ipv4");
+    } else if (p.address && *ip == *p.address) {
+      r.error(at, "is this port's own address");
+    } else {
+      p.unicast_masters.push_back(*ip);
+    }
+  }, false, 16);
+  if (!p.unicast_masters.empty() && p.transport != "udp_ipv4") {
+    r.error(r.field_path("unicast_masters"), "unicast negotiation runs over udp_ipv4 in this release, not " + p.transport);
+  }
   if (p.transport != "l2" && !p.address) {
     if (!j.contains("address")) r.error(r.field_path("address"), "required for transport " + p.transport);
   } else if (p.address && p.transport == "udp_ipv4" && !p.address->is_v4()) {
@@ -129,6 +145,8 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   r.read_uint("step_threshold_ns", c.step_threshold_ns, 0, 1'000'000'000);
   r.read_uint("holdover_spec_ns", c.holdover_spec_ns, 1, 1'000'000'000);
   r.read_bool("unicast_listen", c.unicast_listen);
+  r.read_uint("unicast_request_duration_s", c.unicast_request_duration_s, 10, 3600);
+  read_int(r, "unicast_log_query_interval", c.unicast_log_query_interval, -3, 4);
   r.read_bool("transparent_clock", c.transparent_clock);
   c.ports.clear();
   r.read_array("ports", [&](const nlohmann::json& v, const std::string& p) {
@@ -153,8 +171,13 @@ void validate_ptp(const PtpConfig& c, const std::vector<std::string>& port_names
       errors.push_back({transport, "profile g8275_1 runs over l2 only"});
     }
   }
-  if (c.profile == "g8275_2" && !c.ports.empty()) {
-    errors.push_back({"/ptp/profile", "g8275_2 needs unicast negotiation, which this release does not run yet"});
+  if (c.profile == "g8275_2" && !c.unicast_listen) {
+    for (size_t i = 0; i < c.ports.size(); ++i) {
+      if (c.ports[i].unicast_masters.empty()) {
+        errors.push_back({pointer_append(pointer_append("/ptp/ports", i), "unicast_masters"),
+                          "profile g8275_2 is unicast: give the port its masters, or set /ptp/unicast_listen"});
+      }
+    }
   }
   if (c.slave_only && c.reference != "none") {
     errors.push_back({"/ptp/reference", "a slave-only clock takes its time from PTP, not from a reference"});
@@ -172,6 +195,10 @@ nlohmann::json to_json(const PtpConfig& c) {
                      {"ingress_latency_ns", p.ingress_latency_ns},
                      {"egress_latency_ns", p.egress_latency_ns},
                      {"timestamping", p.timestamping}};
+    if (!p.unicast_masters.empty()) {
+      j["unicast_masters"] = nlohmann::json::array();
+      for (const auto& m : p.unicast_masters) j["unicast_masters"].push_back(to_string(m));
+    }
     if (p.address) j["address"] = to_string(*p.address);
     if (p.delay_mechanism) j["delay_mechanism"] = *p.delay_mechanism;
     if (p.log_announce_interval) j["log_announce_interval"] = *p.log_announce_interval;
@@ -194,6 +221,8 @@ nlohmann::json to_json(const PtpConfig& c) {
                    {"step_threshold_ns", c.step_threshold_ns},
                    {"holdover_spec_ns", c.holdover_spec_ns},
                    {"unicast_listen", c.unicast_listen},
+                   {"unicast_request_duration_s", c.unicast_request_duration_s},
+                   {"unicast_log_query_interval", c.unicast_log_query_interval},
                    {"transparent_clock", c.transparent_clock},
                    {"ports", ports}};
   if (c.domain) j["domain"] = *c.domain;

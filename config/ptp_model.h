@@ -36,6 +36,9 @@ struct PtpPortConfig {
   /// net_af_packet or net_tap port with iface=), "tsc" (the poll round's
   /// TSC and the TSC before the send), "auto" (kernel where possible).
   std::string timestamping = "auto";
+  /// Unicast client (G.8275.2, ptp4l's unicast_master_table): the masters
+  /// this port asks for Announce, Sync and Delay_Resp. Empty: multicast.
+  std::vector<IpAddress> unicast_masters;
   bool operator==(const PtpPortConfig&) const = default;
 };
 
@@ -62,6 +65,10 @@ struct PtpConfig {
   unsigned holdover_spec_ns = 1'000;
   /// Grant unicast negotiation requests (ptp4l's unicast_listen).
   bool unicast_listen = false;
+  /// Unicast client: the duration asked for each grant (renewed at half
+  /// time), and the retry period of unanswered or denied requests, 2^n s.
+  unsigned unicast_request_duration_s = 300;
+  int unicast_log_query_interval = 0;
   /// End-to-end transparent clock on every forwarded PTP event message.
   bool transparent_clock = false;
   std::vector<PtpPortConfig> ports;
@@ -75,8 +82,8 @@ const std::vector<std::string>& ptp_profile_names();
 void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& out, FieldErrors& errors);
 nlohmann::json to_json(const PtpConfig& ptp);
 /// Rules that need the rest of the document: ports exist and appear once;
-/// profile constraints (G.8275.1 is L2 only; G.8275.2 needs unicast
-/// negotiation, which is not built yet).
+/// profile constraints (G.8275.1 is L2 only; G.8275.2 is unicast: each
+/// port a client with unicast_masters, or a master with unicast_listen).
 void validate_ptp(const PtpConfig& ptp, const std::vector<std::string>& port_names, FieldErrors& errors);
 
 }  // namespace meridian::config

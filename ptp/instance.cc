@@ -48,7 +48,12 @@ PtpInstance::PtpInstance(const InstanceConfig& config, PtpClock& clock)
       unicast_(config.unicast) {
   for (size_t i = 0; i < ports_.size() && i < config.unicast_masters.size(); ++i) {
     if (config.unicast_masters[i].empty()) continue;
-    ports_[i].requester = std::make_unique<UnicastRequester>(config.unicast_masters[i], config.unicast_request);
+    UnicastRequestPolicy policy = config.unicast_request;
+    const NodePortConfig& np = config.node.ports[i];
+    policy.log_announce = np.log_announce_interval;
+    policy.log_sync = np.log_sync_interval;
+    policy.log_delay_resp = np.log_min_delay_req_interval;
+    ports_[i].requester = std::make_unique<UnicastRequester>(config.unicast_masters[i], policy);
     ports_[i].master_identity.resize(config.unicast_masters[i].size());
   }
 }
@@ -125,6 +130,19 @@ void PtpInstance::receive(uint16_t port, const Message& m, int64_t rx_base, cons
   ++p.counters.rx[static_cast<uint8_t>(m.header.type) & 0xf];
   if (m.header.domain != node_.defaults().domain) return drop(port, RxDrop::kOtherDomain);
   if (!running(node_.state(port))) return drop(port, RxDrop::kPortNotRunning);
+  if (p.requester && !(m.header.flags & kFlagUnicast)) {
+    // A unicast client takes its master's service as granted, not the
+    // multicast a master may send besides (two streams of one clock).
+    switch (m.header.type) {
+      case MessageType::kAnnounce:
+      case MessageType::kSync:
+      case MessageType::kFollowUp:
+      case MessageType::kDelayResp:
+        return drop(port, RxDrop::kNotUnicast);
+      default:
+        break;
+    }
+  }
   switch (m.header.type) {
     case MessageType::kAnnounce:
       if (p.requester) {

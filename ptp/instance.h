@@ -67,7 +67,9 @@ struct InstanceConfig {
   UnicastPolicy unicast;
   /// Unicast client (§16.1, G.8275.2): the masters each port asks for
   /// Announce, Sync and Delay_Resp, by port number - 1 (none: the port
-  /// takes multicast). Its Delay_Reqs then go unicast to the parent.
+  /// takes multicast). Its Delay_Reqs then go unicast to the parent. The
+  /// rates asked are the port's own intervals; the policy's duration and
+  /// query interval apply.
   std::vector<std::vector<PeerAddress>> unicast_masters;
   UnicastRequestPolicy unicast_request;
 };
@@ -93,7 +95,8 @@ struct TxRequest {
   X(kNotMaster, "not_master", "Delay_Req while not MASTER")                       \
   X(kUnmatched, "unmatched", "Follow_Up, Delay_Resp or Pdelay reply without its request") \
   X(kNotForUs, "not_for_us", "Management or Delay_Resp addressed to another port") \
-  X(kUnsupported, "unsupported", "message kind this instance does not handle")
+  X(kUnsupported, "unsupported", "message kind this instance does not handle")      \
+  X(kNotUnicast, "not_unicast", "multicast Announce/Sync/Follow_Up/Delay_Resp on a port that negotiates unicast")
 
 enum class RxDrop : uint8_t {
 #define MERIDIAN_PTP_RXD_ENUM(e, n, d) e,

@@ -153,6 +153,18 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
   ic.holdover = HoldoverPolicy{profile->telecom_classes, static_cast<double>(cfg.holdover_spec_ns)};
   ic.has_reference = cfg.reference == "system";
   ic.unicast_server = cfg.unicast_listen;
+  ic.unicast_request.duration_s = cfg.unicast_request_duration_s;
+  ic.unicast_request.log_query_interval = static_cast<int8_t>(cfg.unicast_log_query_interval);
+  for (const auto& port : s->ports_) {
+    std::vector<PeerAddress> masters;
+    for (const auto& ip : port.config.unicast_masters) {
+      PeerAddress a;
+      a.unicast = true;
+      std::copy_n(ip.bytes.begin(), 4, a.ip.begin());  // the MAC is resolved when sending
+      masters.push_back(a);
+    }
+    ic.unicast_masters.push_back(std::move(masters));
+  }
 
   if (previous) {
     s->timebase_ = previous->timebase_;
@@ -239,6 +251,68 @@ bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame) 
   return true;
 }
 
+void PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
+  // Only the port's unicast masters: a unicast server's clients are
+  // answered to the address they came from, and need no table.
+  const auto& masters = ports_[port_index].config.unicast_masters;
+  if (std::none_of(masters.begin(), masters.end(),
+                   [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, 4) == 0; })) {
+    return;
+  }
+  std::array<uint8_t, 4> key{};
+  std::memcpy(key.data(), ip, 4);
+  Neighbor& n = neighbors_[{port_index, key}];
+  std::memcpy(n.mac.data(), mac, 6);
+  n.known = true;
+}
+
+bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
+  if (std::any_of(to.mac.begin(), to.mac.end(), [](uint8_t b) { return b != 0; })) return true;
+  if (p.transport != Transport::kUdpIpv4 || !p.config.address) return false;
+  std::array<uint8_t, 4> key{};
+  std::memcpy(key.data(), to.ip.data(), 4);
+  Neighbor& n = neighbors_[{port_index, key}];
+  if (n.known) {
+    to.mac = n.mac;
+    return true;
+  }
+  const int64_t now = base_now();
+  if (n.asked != 0 && now - n.asked < 1'000'000'000) return false;
+  n.asked = now;
+  static constexpr std::array<uint8_t, 6> kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  static constexpr std::array<uint8_t, 6> kUnknown{};
+  std::array<uint8_t, vxlan::kNdFrame> request{};
+  const size_t len = vxlan::build_arp(request.data(), vxlan::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
+                                      p.config.address->bytes.data(), kUnknown.data(), key.data());
+  rte_mbuf* out = rte_pktmbuf_alloc(io_.pool);
+  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(std::max(len, kMinFrame))))
+                   : nullptr;
+  if (!data) {
+    if (out) rte_pktmbuf_free(out);
+    count_drop("tx_no_buffer");
+    return false;
+  }
+  std::memset(data, 0, std::max(len, kMinFrame));
+  std::memcpy(data, request.data(), len);
+  if (io_.transmit(p.binding.port_id, &out, 1) != 1) count_drop("tx_full");
+  ++neighbor_requests_;
+  return false;
+}
+
+bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame) {
+  dataplane::PacketView v;
+  dataplane::parse_packet(frame.data(), frame.size(), v);
+  vxlan::ArpView arp;
+  if (v.ethertype != vxlan::kEtherArp ||
+      !vxlan::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) ||
+      std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
+    return false;
+  }
+  learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
+  if (arp.op == vxlan::kArpRequest) return answer_neighbor(p, frame);
+  return arp.op == vxlan::kArpReply;
+}
+
 bool PtpService::handle_punt(rte_mbuf* m) {
   if (!(m->ol_flags & io_.rx_timestamp.flag)) return false;
   m->ol_flags &= ~io_.rx_timestamp.flag;
@@ -252,8 +326,11 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   if (port && port->config.address &&
       PtpPuntStage::neighbor_solicitation(frame, view, port->config.address->family,
                                           port->config.address->bytes.data())) {
-    // Ours: answered and freed. Not ours: the next handler (VXLAN) decides.
-    if (!answer_neighbor(*port, frame)) return false;
+    // Ours: answered (or learnt) and freed. Not ours: the next handler
+    // (VXLAN) decides.
+    const bool ours = port->config.address->is_v4() ? handle_arp(*port, static_cast<size_t>(number - 1), frame)
+                                                    : answer_neighbor(*port, frame);
+    if (!ours) return false;
     rte_pktmbuf_free(m);
     return true;
   }
@@ -279,6 +356,7 @@ bool PtpService::handle_punt(rte_mbuf* m) {
         dataplane::parse_packet(frame.data(), frame.size(), v);
         const size_t src = v.l3_offset + (v.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, v.ip_version == 4 ? 4 : 16);
+        if (v.ip_version == 4) learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
       }
       int64_t rx_base = timebase_.to_ns(rx_tsc);
       if (port->tap && is_event(msg.header.type)) {
@@ -333,6 +411,10 @@ void PtpService::transmit(TxRequest& tx) {
   const bool peer = type == MessageType::kPdelayReq || type == MessageType::kPdelayResp ||
                     type == MessageType::kPdelayRespFollowUp || p.peer_delay_address;
   if (tx.to.unicast && !peer) {
+    if (!resolve(p, static_cast<size_t>(tx.port - 1), tx.to)) {
+      count_drop("tx_unresolved");  // asked by ARP; the negotiation retries
+      return;
+    }
     a.dst_mac = tx.to.mac;
     a.dst_ip = tx.to.ip;
   } else {
@@ -426,6 +508,23 @@ nlohmann::json PtpService::status() const {
     } else if (!ports_[i].tsc_reason.empty()) {
       port["timestamping_note"] = ports_[i].tsc_reason;
     }
+    if (const UnicastRequester* r = instance_->unicast_requester(number)) {
+      const int64_t now = base_now();
+      auto grant_state = [&](size_t m, UnicastKind k) {
+        const auto& g = r->masters()[m].grants[static_cast<size_t>(k)];
+        return r->granted(m, k, now) ? "granted" : g.requested ? "requested" : "none";
+      };
+      nlohmann::json masters = nlohmann::json::array();
+      for (size_t m = 0; m < r->masters().size(); ++m) {
+        masters.push_back({{"address", to_string(ports_[i].config.unicast_masters[m])},
+                           {"selected", r->selected() == m},
+                           {"announce", grant_state(m, UnicastKind::kAnnounce)},
+                           {"sync", grant_state(m, UnicastKind::kSync)},
+                           {"delay_resp", grant_state(m, UnicastKind::kDelayResp)}});
+      }
+      port["unicast_masters"] = std::move(masters);
+      port["unicast_denials"] = r->denials();
+    }
   }
   return {{"profile", config_.profile},
           {"domain", d.domain},
@@ -453,6 +552,7 @@ nlohmann::json PtpService::status() const {
           {"host_clock_error_ns", host_clock_error_ns()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"neighbor_replies", neighbor_replies_},
+          {"neighbor_requests", neighbor_requests_},
           {"drops", drops_},
           {"ports", ports}};
 }

@@ -112,6 +112,20 @@ class PtpService {
   /// ARP request / neighbour solicitation for the port's PTP address:
   /// answers it and returns true; false when the address is not ours.
   bool answer_neighbor(const Port& p, std::span<const uint8_t> frame);
+  /// Unicast client: IPv4 neighbours (the masters) learnt from ARP and from
+  /// their PTP frames, by (port index, address).
+  struct Neighbor {
+    std::array<uint8_t, 6> mac{};
+    int64_t asked = 0;  // base ns of our last ARP request (rate limit)
+    bool known = false;
+  };
+  void learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
+  /// The MAC for a unicast IPv4 destination; asks by ARP (at most once a
+  /// second) and returns false while it is unknown.
+  bool resolve(const Port& p, size_t port_index, PeerAddress& to);
+  /// An ARP frame for the port's PTP address: learns the sender, answers a
+  /// request. False when it is not for our address.
+  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
 
@@ -126,6 +140,8 @@ class PtpService {
   int64_t next_reference_ = 0;
   std::map<std::string, uint64_t> drops_;
   uint64_t neighbor_replies_ = 0;
+  uint64_t neighbor_requests_ = 0;
+  std::map<std::pair<size_t, std::array<uint8_t, 4>>, Neighbor> neighbors_;
 };
 
 }  // namespace meridian::ptp

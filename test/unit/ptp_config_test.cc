@@ -46,9 +46,40 @@ TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   EXPECT_EQ(*p.ports[1].delay_mechanism, "p2p");
   EXPECT_EQ(p.ports[0].timestamping, "auto");
   EXPECT_EQ(p.ports[1].timestamping, "tsc");
+  EXPECT_TRUE(p.ports[0].unicast_masters.empty());
+  EXPECT_EQ(p.unicast_request_duration_s, 300u);
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
   EXPECT_EQ(again.config->ptp, p);
+}
+
+// G.8275.2: every port a unicast client with its master table (or the
+// instance a unicast master), round-tripped with the request settings.
+TEST(PtpConfig, G8275_2WithUnicastMastersParsesAndRoundTrips) {
+  json doc = base();
+  auto& ptp = doc["ptp"];
+  ptp["profile"] = "g8275_2";
+  ptp["reference"] = "none";
+  ptp["slave_only"] = true;
+  ptp["ports"].erase(1);
+  ptp["ports"][0]["unicast_masters"] = {"10.0.0.2", "10.0.0.3"};
+  ptp["unicast_request_duration_s"] = 60;
+  ptp["unicast_log_query_interval"] = 1;
+  const auto r = parse_config(doc);
+  ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
+  const PtpConfig& p = r.config->ptp;
+  ASSERT_EQ(p.ports[0].unicast_masters.size(), 2u);
+  EXPECT_EQ(to_string(p.ports[0].unicast_masters[1]), "10.0.0.3");
+  EXPECT_EQ(p.unicast_request_duration_s, 60u);
+  EXPECT_EQ(p.unicast_log_query_interval, 1);
+  const auto again = parse_config(to_json(*r.config));
+  ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
+  EXPECT_EQ(again.config->ptp, p);
+  // A unicast master (unicast_listen) needs no table.
+  ptp["ports"][0].erase("unicast_masters");
+  ptp["slave_only"] = false;
+  ptp["unicast_listen"] = true;
+  EXPECT_TRUE(parse_config(doc).errors.empty());
 }
 
 TEST(PtpConfig, IdleSleepWithPtpIsWarnedAbout) {
@@ -103,7 +134,16 @@ TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
       {"unknown timestamping", [](json& p) { p["ports"][0]["timestamping"] = "hardware"; },
        "/ptp/ports/0/timestamping"},
       {"g8275.1 over udp", [](json& p) { p["profile"] = "g8275_1"; }, "/ptp/ports/0/transport"},
-      {"g8275.2 needs unicast", [](json& p) { p["profile"] = "g8275_2"; }, "/ptp/profile"},
+      {"g8275.2 needs unicast", [](json& p) { p["profile"] = "g8275_2"; }, "/ptp/ports/0/unicast_masters"},
+      {"unicast master not an address", [](json& p) { p["ports"][0]["unicast_masters"] = {"10.0.0.2", "ptp-gm"}; },
+       "/ptp/ports/0/unicast_masters/1"},
+      {"unicast master is us", [](json& p) { p["ports"][0]["unicast_masters"] = {"10.0.0.1"}; },
+       "/ptp/ports/0/unicast_masters/0"},
+      {"unicast master over ipv6", [](json& p) { p["ports"][0]["unicast_masters"] = {"fd00::2"}; },
+       "/ptp/ports/0/unicast_masters/0"},
+      {"unicast masters over l2", [](json& p) { p["ports"][1]["unicast_masters"] = {"10.0.0.2"}; },
+       "/ptp/ports/1/unicast_masters"},
+      {"request duration range", [](json& p) { p["unicast_request_duration_s"] = 5; }, "/ptp/unicast_request_duration_s"},
       {"slave-only with reference", [](json& p) { p["slave_only"] = true; }, "/ptp/reference"},
   };
   for (const auto& c : cases) {

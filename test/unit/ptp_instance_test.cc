@@ -201,7 +201,7 @@ TEST(PtpInstanceSimulation, UnicastClientNegotiatesAndFollowsWithoutMulticast) {
   gm_address.unicast = true;
   gm_address.mac[5] = static_cast<uint8_t>(gm);
   c.unicast_masters = {{gm_address}};
-  c.unicast_request.log_sync = -2;
+  c.node.ports[0].log_sync_interval = -2;  // asked of the master
   c.unicast_request.duration_s = 20;  // renewed twice a minute
   const size_t slave = lab.add(c, 30, 2'000'000);
   lab.stations[slave].multicast_deaf = true;
