@@ -236,18 +236,25 @@ bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame) 
   } else {
     return false;
   }
+  if (send_control_frame(p, {reply.data(), len})) ++neighbor_replies_;
+  return true;
+}
+
+bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> frame) {
+  const size_t len = std::max(frame.size(), kMinFrame);  // padded to the Ethernet minimum
   rte_mbuf* out = rte_pktmbuf_alloc(io_.pool);
-  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(std::max(len, kMinFrame))))
-                   : nullptr;
+  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(len))) : nullptr;
   if (!data) {
     if (out) rte_pktmbuf_free(out);
     count_drop("tx_no_buffer");
-    return true;
+    return false;
   }
-  std::memset(data, 0, std::max(len, kMinFrame));
-  std::memcpy(data, reply.data(), len);
-  if (io_.transmit(p.binding.port_id, &out, 1) != 1) count_drop("tx_full");
-  ++neighbor_replies_;
+  std::memset(data, 0, len);
+  std::memcpy(data, frame.data(), frame.size());
+  if (io_.transmit(p.binding.port_id, &out, 1) != 1) {
+    count_drop("tx_full");
+    return false;
+  }
   return true;
 }
 
@@ -284,18 +291,7 @@ bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   std::array<uint8_t, vxlan::kNdFrame> request{};
   const size_t len = vxlan::build_arp(request.data(), vxlan::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
                                       p.config.address->bytes.data(), kUnknown.data(), key.data());
-  rte_mbuf* out = rte_pktmbuf_alloc(io_.pool);
-  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(std::max(len, kMinFrame))))
-                   : nullptr;
-  if (!data) {
-    if (out) rte_pktmbuf_free(out);
-    count_drop("tx_no_buffer");
-    return false;
-  }
-  std::memset(data, 0, std::max(len, kMinFrame));
-  std::memcpy(data, request.data(), len);
-  if (io_.transmit(p.binding.port_id, &out, 1) != 1) count_drop("tx_full");
-  ++neighbor_requests_;
+  if (send_control_frame(p, {request.data(), len})) ++neighbor_requests_;
   return false;
 }
 

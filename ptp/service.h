@@ -112,6 +112,9 @@ class PtpService {
   /// ARP request / neighbour solicitation for the port's PTP address:
   /// answers it and returns true; false when the address is not ours.
   bool answer_neighbor(const Port& p, std::span<const uint8_t> frame);
+  /// Sends a frame we built (ARP, ND) on the port's control queue; false,
+  /// counted, when it could not.
+  bool send_control_frame(const Port& p, std::span<const uint8_t> frame);
   /// Unicast client: IPv4 neighbours (the masters) learnt from ARP and from
   /// their PTP frames, by (port index, address).
   struct Neighbor {
