@@ -195,14 +195,13 @@ std::vector<uint16_t> PtpService::port_ids() const {
   return ids;
 }
 
-bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const {
+bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& v,
+                                 const PtpLocation& loc) const {
   std::array<uint8_t, 6> dst_mac;
   std::memcpy(dst_mac.data(), frame.data(), 6);
   if (loc.transport == Transport::kL2) {
     return dst_mac == kMacPrimary || dst_mac == kMacPeerDelay || dst_mac == p.binding.mac;
   }
-  dataplane::PacketView v;
-  dataplane::parse_packet(frame.data(), frame.size(), v);
   const uint8_t* dst = frame.data() + v.l3_offset + (v.ip_version == 4 ? 16 : 24);
   if (v.ip_version == 4) {
     if (std::memcmp(dst, kIpv4Primary.data(), 4) == 0 || std::memcmp(dst, kIpv4PeerDelay.data(), 4) == 0) return true;
@@ -212,10 +211,8 @@ bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, 
   return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 16) == 0;
 }
 
-bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame) {
+bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& v) {
   if (!p.config.address) return false;
-  dataplane::PacketView v;
-  dataplane::parse_packet(frame.data(), frame.size(), v);
   std::array<uint8_t, vxlan::kNdFrame> reply{};
   size_t len = 0;
   if (v.ethertype == vxlan::kEtherArp && p.config.address->is_v4()) {
@@ -295,9 +292,8 @@ bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   return false;
 }
 
-bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame) {
-  dataplane::PacketView v;
-  dataplane::parse_packet(frame.data(), frame.size(), v);
+bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame,
+                            const dataplane::PacketView& v) {
   vxlan::ArpView arp;
   if (v.ethertype != vxlan::kEtherArp ||
       !vxlan::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) ||
@@ -305,7 +301,7 @@ bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const ui
     return false;
   }
   learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
-  if (arp.op == vxlan::kArpRequest) return answer_neighbor(p, frame);
+  if (arp.op == vxlan::kArpRequest) return answer_neighbor(p, frame, v);
   return arp.op == vxlan::kArpReply;
 }
 
@@ -317,26 +313,27 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
   PtpLocation loc;
   const Port* port = number ? &ports_[static_cast<size_t>(number - 1)] : nullptr;
+  // One parse serves every check below.
   dataplane::PacketView view;
-  dataplane::parse_packet(frame.data(), frame.size(), view);
+  const auto status = dataplane::parse_packet(frame.data(), frame.size(), view);
   if (port && port->config.address &&
       PtpPuntStage::neighbor_solicitation(frame, view, port->config.address->family,
                                           port->config.address->bytes.data())) {
     // Ours: answered (or learnt) and freed. Not ours: the next handler
     // (VXLAN) decides.
-    const bool ours = port->config.address->is_v4() ? handle_arp(*port, static_cast<size_t>(number - 1), frame)
-                                                    : answer_neighbor(*port, frame);
+    const bool ours = port->config.address->is_v4() ? handle_arp(*port, static_cast<size_t>(number - 1), frame, view)
+                                                    : answer_neighbor(*port, frame, view);
     if (!ours) return false;
     rte_pktmbuf_free(m);
     return true;
   }
   if (number == 0) {
     count_drop("not_a_ptp_port");
-  } else if (!locate(frame, loc)) {
+  } else if (!locate(frame, view, status, loc)) {
     count_drop("not_ptp");
   } else if (loc.transport != ports_[static_cast<size_t>(number - 1)].transport) {
     count_drop("wrong_transport");
-  } else if (!addressed_to_us(ports_[static_cast<size_t>(number - 1)], frame, loc)) {
+  } else if (!addressed_to_us(ports_[static_cast<size_t>(number - 1)], frame, view, loc)) {
     count_drop("not_addressed_to_us");
   } else {
     Message msg;
@@ -348,11 +345,9 @@ bool PtpService::handle_punt(rte_mbuf* m) {
       from.unicast = true;
       std::memcpy(from.mac.data(), frame.data() + 6, 6);
       if (loc.transport != Transport::kL2) {
-        dataplane::PacketView v;
-        dataplane::parse_packet(frame.data(), frame.size(), v);
-        const size_t src = v.l3_offset + (v.ip_version == 4 ? 12 : 8);
-        std::memcpy(from.ip.data(), frame.data() + src, v.ip_version == 4 ? 4 : 16);
-        if (v.ip_version == 4) learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
+        const size_t src = view.l3_offset + (view.ip_version == 4 ? 12 : 8);
+        std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
+        if (view.ip_version == 4) learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
       }
       int64_t rx_base = timebase_.to_ns(rx_tsc);
       if (port->tap && is_event(msg.header.type)) {

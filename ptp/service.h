@@ -106,12 +106,13 @@ class PtpService {
   int64_t base_from_realtime(int64_t realtime_ns) const;
   void flush();
   void transmit(TxRequest& tx);
-  bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const PtpLocation& loc) const;
+  bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& view,
+                       const PtpLocation& loc) const;
   void sample_reference();
   void count_drop(const std::string& reason) { ++drops_[reason]; }
   /// ARP request / neighbour solicitation for the port's PTP address:
   /// answers it and returns true; false when the address is not ours.
-  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame);
+  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& view);
   /// Sends a frame we built (ARP, ND) on the port's control queue; false,
   /// counted, when it could not.
   bool send_control_frame(const Port& p, std::span<const uint8_t> frame);
@@ -128,7 +129,7 @@ class PtpService {
   bool resolve(const Port& p, size_t port_index, PeerAddress& to);
   /// An ARP frame for the port's PTP address: learns the sender, answers a
   /// request. False when it is not for our address.
-  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame);
+  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
 

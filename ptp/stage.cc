@@ -66,17 +66,17 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
 
 namespace meridian::ptp {
 
-struct PtpTransparentStage::IngressTap {
+struct PtpTransparentStage::PortTap {
   rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
   std::string interface;
-  bool tried = false;  // opened once, on the first event frame from the port
+  bool tried = false;  // opened once, on first use
   std::unique_ptr<KernelTimestampTap> tap;
 };
 
 PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces)
     : tsc_hz_(tsc_hz), slots_(new Slot[kSlots]), counters_(new Counters[workers + 1]), workers_(workers + 1) {
   for (auto& name : kernel_interfaces) {
-    auto t = std::make_unique<IngressTap>();
+    auto t = std::make_unique<PortTap>();
     t->interface = std::move(name);
     taps_.push_back(std::move(t));
   }
@@ -111,7 +111,7 @@ bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
 
 std::optional<int64_t> PtpTransparentStage::kernel_stamp(uint16_t port, StampDirection dir,
                                                          uint64_t fingerprint) const {
-  IngressTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
+  PortTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
   if (!t || t->interface.empty()) return std::nullopt;
   std::optional<int64_t> stamp;
   rte_spinlock_lock(&t->lock);

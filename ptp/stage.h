@@ -92,7 +92,7 @@ class PtpTransparentStage final : public dataplane::Stage {
   /// Delay_Resp.
   struct Parked {
     int64_t tsc_residence = 0;  // poll round to stage, ns
-    uint64_t fingerprint = 0;   // of the Sync as received
+    uint64_t fingerprint = 0;   // of the event message's frame as received
     uint64_t stage_tsc = 0;
     uint16_t rx_port = 0;
   };
@@ -103,7 +103,7 @@ class PtpTransparentStage final : public dataplane::Stage {
     std::atomic<uint64_t> stage_tsc{0};
     std::atomic<uint16_t> rx_port{0};
   };
-  struct IngressTap;
+  struct PortTap;
   static constexpr size_t kSlots = 4096;
   void park(uint64_t key, const Parked& p) const;
   bool take(uint64_t key, Parked& p) const;
@@ -118,7 +118,7 @@ class PtpTransparentStage final : public dataplane::Stage {
 
   uint64_t tsc_hz_;
   std::unique_ptr<Slot[]> slots_;
-  std::vector<std::unique_ptr<IngressTap>> taps_;  // by port id
+  std::vector<std::unique_ptr<PortTap>> taps_;  // by port id: receive and send stamps
   std::unique_ptr<Counters[]> counters_;
   unsigned workers_;
 };
