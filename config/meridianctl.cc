@@ -236,10 +236,11 @@ void show_ptp(const json& body) {
     return std::to_string(n);
   };
   for (const auto& p : body.value("ports", json::array())) {
-    // Timestamp source, with kernel-stamp misses when there are any.
+    // Timestamp source, with kernel or NIC stamp misses when there are any.
     std::string stamps = p.value("timestamping", "");
-    if (p.contains("kernel_timestamps")) {
-      const json& k = p["kernel_timestamps"];
+    for (const char* source : {"kernel_timestamps", "hardware_timestamps"}) {
+      if (!p.contains(source)) continue;
+      const json& k = p[source];
       const uint64_t missed = k.value("rx_missed", uint64_t{0}) + k.value("tx_missed", uint64_t{0});
       if (missed) stamps += " (" + std::to_string(missed) + " missed)";
     }

@@ -83,7 +83,7 @@ void parse_port(const nlohmann::json& j, const std::string& path, PtpPortConfig&
   read_int(r, "delay_asymmetry_ns", p.delay_asymmetry_ns, -1'000'000, 1'000'000);
   read_int(r, "ingress_latency_ns", p.ingress_latency_ns, -1'000'000, 1'000'000);
   read_int(r, "egress_latency_ns", p.egress_latency_ns, -1'000'000, 1'000'000);
-  read_choice(r, "timestamping", p.timestamping, {"auto", "kernel", "tsc"});
+  read_choice(r, "timestamping", p.timestamping, {"auto", "hardware", "kernel", "tsc"});
   p.unicast_masters.clear();
   r.read_array("unicast_masters", [&](const nlohmann::json& v, const std::string& at) {
     auto ip = v.is_string() ? parse_ip(v.get<std::string>()) : std::nullopt;

@@ -28,20 +28,14 @@ int64_t realtime_ns() {
 
 // A (TSC, CLOCK_REALTIME) pair read as close together as three tries allow.
 std::pair<uint64_t, int64_t> tsc_and_realtime() {
-  uint64_t best_gap = UINT64_MAX, tsc = 0;
-  int64_t rt = 0;
-  for (int i = 0; i < 3; ++i) {
-    const uint64_t before = rte_rdtsc();
-    const int64_t r = realtime_ns();
-    const uint64_t after = rte_rdtsc();
-    if (after - before < best_gap) {
-      best_gap = after - before;
-      tsc = before + (after - before) / 2;
-      rt = r;
-    }
-  }
-  return {tsc, rt};
+  const CrossTimestamp pair = cross_timestamp([] { return rte_rdtsc(); }, realtime_ns);
+  return {pair.tsc, pair.other_ns};
 }
+
+// Hardware Tx stamps: how long the control lcore polls the NIC's latch
+// after a send (DPDK's ptpclient waits as long). A miss falls back to the
+// base read just before the send, and is counted.
+constexpr unsigned kTxStampWaitUs = 1000;
 
 Transport transport_of(const std::string& name) {
   if (name == "l2") return Transport::kL2;
@@ -82,10 +76,19 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     p.config = pc;
     p.transport = transport_of(pc.transport);
     p.peer_delay_address = profile->peer_delay_address;
-    // Probe for a NIC PTP clock; leave it off until the hardware path exists.
-    p.timesync_rc = rte_eth_timesync_enable(it->port_id);
-    if (p.timesync_rc == 0) rte_eth_timesync_disable(it->port_id);
-    if (pc.timestamping != "tsc") {
+    // Hardware first ("auto"), then kernel stamps, then the TSC.
+    if (pc.timestamping == "auto" || pc.timestamping == "hardware") {
+      std::string why;
+      p.nic = NicClock::acquire(it->port_id, why);
+      if (!p.nic && pc.timestamping == "hardware") {
+        errors.push_back({"/ptp/ports/" + std::to_string(i) + "/timestamping", "hardware timestamps: " + why});
+        continue;
+      }
+      p.hardware_note = p.nic ? "in use" : "unavailable: " + why;
+    } else {
+      p.hardware_note = "not requested (timestamping: " + pc.timestamping + ")";
+    }
+    if (!p.nic && pc.timestamping != "tsc") {
       std::string why;
       if (it->linux_interface.empty()) {
         why = "the port's driver has no kernel interface (net_af_packet or net_tap with iface=)";
@@ -166,27 +169,54 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     ic.unicast_masters.push_back(std::move(masters));
   }
 
-  if (previous) {
-    s->timebase_ = previous->timebase_;
+  s->base_.tsc = previous ? previous->base_.tsc : TscTimebase{rte_rdtsc(), rte_get_tsc_hz()};
+  s->base_name_ = "tsc";
+  for (const auto& port : s->ports_) {
+    if (port.nic) {
+      s->base_.nic = port.nic;
+      s->base_name_ = "nic:" + port.binding.name;
+      break;
+    }
+  }
+  if (previous && previous->base_.same_as(s->base_)) {
     s->clock_ = std::make_unique<PtpClock>(*previous->clock_);
+  } else if (previous) {
+    // A new base (hardware stamps came or went): the time carries over; the
+    // frequency was relative to the old base's oscillator and is relearnt.
+    s->clock_ = std::make_unique<PtpClock>(*previous->clock_);
+    const int64_t now = previous->clock_->time_at(previous->base_now());
+    const int64_t base = s->base_now();
+    s->clock_->set_time(base, now);
+    s->clock_->set_frequency(base, 0);
   } else {
-    s->timebase_ = TscTimebase{rte_rdtsc(), rte_get_tsc_hz()};
     s->clock_ = std::make_unique<PtpClock>();
     const auto [tsc, rt] = tsc_and_realtime();
-    s->clock_->set_time(s->timebase_.to_ns(tsc), rt + s->utc_offset_ns_);
+    s->clock_->set_time(s->base_.from_tsc(tsc), rt + s->utc_offset_ns_);
   }
   s->instance_ = std::make_unique<PtpInstance>(ic, *s->clock_);
   s->instance_->start(s->base_now());
   return s;
 }
 
-int64_t PtpService::base_now() const { return timebase_.to_ns(rte_rdtsc()); }
+int64_t ClockBase::now() const { return nic ? nic->now() : tsc.to_ns(rte_rdtsc()); }
 
-int64_t PtpService::base_from_realtime(int64_t realtime_ns) const {
+int64_t ClockBase::from_tsc(uint64_t tsc_reading) const {
+  if (!nic) return tsc.to_ns(tsc_reading);
+  return nic->cross_timestamp().other_at(tsc_reading, tsc.hz);
+}
+
+int64_t ClockBase::from_nic(NicClock& clock, int64_t ns) const {
+  if (&clock == nic.get()) return ns;
+  return from_tsc(clock.cross_timestamp().tsc_at(ns, tsc.hz));  // another NIC: through the TSC
+}
+
+int64_t PtpService::base_now() const { return base_.now(); }
+
+int64_t PtpService::base_from_realtime(int64_t stamp_ns) const {
   // A fresh (TSC, realtime) pair for each stamp: the two clocks' rates
   // differ by ppm, so the pair must be recent, not the TSC rate alone.
-  const auto [tsc, now] = tsc_and_realtime();
-  return timebase_.to_ns(tsc) - (now - realtime_ns);
+  const CrossTimestamp pair = cross_timestamp([] { return rte_rdtsc(); }, realtime_ns);
+  return base_.from_tsc(pair.tsc_at(stamp_ns, base_.tsc.hz));
 }
 
 std::vector<uint16_t> PtpService::port_ids() const {
@@ -349,13 +379,21 @@ bool PtpService::handle_punt(rte_mbuf* m) {
         std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
         if (view.ip_version == 4) learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
       }
-      int64_t rx_base = timebase_.to_ns(rx_tsc);
-      if (port->tap && is_event(msg.header.type)) {
-        if (auto stamp = port->tap->take(StampDirection::kReceived, frame_fingerprint(frame))) {
-          rx_base = base_from_realtime(*stamp);
+      std::optional<int64_t> rx_base;
+      if (is_event(msg.header.type)) {
+        if (port->nic) {
+          const auto stamp = port->nic->rx_stamp(m);
+          if (stamp) rx_base = base_.from_nic(*port->nic, *stamp);
+          ++(stamp ? ports_[static_cast<size_t>(number - 1)].hardware.rx_used
+                   : ports_[static_cast<size_t>(number - 1)].hardware.rx_missed);
+        } else if (port->tap) {
+          if (auto stamp = port->tap->take(StampDirection::kReceived, frame_fingerprint(frame))) {
+            rx_base = base_from_realtime(*stamp);
+          }
         }
       }
-      instance_->receive(static_cast<uint16_t>(number), msg, rx_base, from, base_now());
+      instance_->receive(static_cast<uint16_t>(number), msg, rx_base ? *rx_base : base_.from_tsc(rx_tsc), from,
+                         base_now());
     }
   }
   rte_pktmbuf_free(m);
@@ -371,7 +409,7 @@ void PtpService::tick() {
 
 void PtpService::sample_reference() {
   const auto [tsc, rt] = tsc_and_realtime();
-  const int64_t base = timebase_.to_ns(tsc);
+  const int64_t base = base_.from_tsc(tsc);
   if (base < next_reference_) return;
   next_reference_ = base + kReferenceInterval;
   instance_->reference_sample(clock_->time_at(base) - (rt + utc_offset_ns_), base, 1.0);
@@ -380,7 +418,7 @@ void PtpService::sample_reference() {
 int64_t PtpService::host_clock_error_ns() const {
   const auto [tsc, rt] = tsc_and_realtime();
   const bool ptp_timescale = instance_->node().time_properties().flags & kFlagPtpTimescale;
-  return clock_->time_at(timebase_.to_ns(tsc)) - (rt + (ptp_timescale ? utc_offset_ns_ : 0));
+  return clock_->time_at(base_.from_tsc(tsc)) - (rt + (ptp_timescale ? utc_offset_ns_ : 0));
 }
 
 void PtpService::flush() {
@@ -393,7 +431,7 @@ void PtpService::flush() {
 }
 
 void PtpService::transmit(TxRequest& tx) {
-  const Port& p = ports_[tx.port - 1];
+  Port& p = ports_[tx.port - 1];
   FrameAddresses a;
   a.transport = p.transport;
   a.src_mac = p.binding.mac;
@@ -433,23 +471,29 @@ void PtpService::transmit(TxRequest& tx) {
     count_drop("tx_encode");
     return;
   }
+  const bool hardware_stamp = p.nic && tx.cookie && tx.event;
   const bool kernel_stamp = p.tap && tx.cookie && tx.event;
   const uint64_t fingerprint = kernel_stamp ? frame_fingerprint({data, len}) : 0;
+  if (hardware_stamp) p.nic->request_tx_stamp(m);
   // net_af_packet sends inside rte_eth_tx_burst (sendto on the packet
-  // socket); without a kernel stamp, the TSC just before the call is the
-  // Tx timestamp.
+  // socket); without a kernel or NIC stamp, the TSC just before the call
+  // is the Tx timestamp.
   const uint64_t tx_tsc = rte_rdtsc();
   if (io_.transmit(p.binding.port_id, &m, 1) != 1) {
     count_drop("tx_full");  // control_transmit freed it
     return;
   }
   if (!tx.cookie) return;
-  int64_t tx_base = timebase_.to_ns(tx_tsc);
-  if (kernel_stamp) {
+  std::optional<int64_t> tx_base;
+  if (hardware_stamp) {
+    const auto stamp = p.nic->tx_stamp(kTxStampWaitUs);
+    if (stamp) tx_base = base_.from_nic(*p.nic, *stamp);
+    ++(stamp ? p.hardware.tx_used : p.hardware.tx_missed);
+  } else if (kernel_stamp) {
     // The tap's copy was queued inside the send, so it is there now.
     if (auto stamp = p.tap->take(StampDirection::kSent, fingerprint)) tx_base = base_from_realtime(*stamp);
   }
-  instance_->tx_done(tx.cookie, tx_base, base_now());
+  instance_->tx_done(tx.cookie, tx_base ? *tx_base : base_.from_tsc(tx_tsc), base_now());
 }
 
 nlohmann::json PtpService::status() const {
@@ -481,15 +525,17 @@ nlohmann::json PtpService::status() const {
                      {"log_sync_interval", pds.log_sync_interval},
                      {"log_min_delay_req_interval", pds.log_min_delay_req_interval},
                      {"peer_delay_ns", instance_->peer_delay_ns(number)},
-                     {"timestamping", ports_[i].tap ? "kernel" : "tsc"},
-                     {"hardware_timestamping",
-                      ports_[i].timesync_rc == 0 ? std::string("available (not used yet)")
-                                                 : "unavailable: rte_eth_timesync_enable returned " +
-                                                       std::to_string(ports_[i].timesync_rc)},
+                     {"timestamping", ports_[i].nic ? "hardware" : ports_[i].tap ? "kernel" : "tsc"},
+                     {"hardware_timestamping", ports_[i].hardware_note},
                      {"rx", rx},
                      {"tx", tx},
                      {"drops", drops}});
-    if (const auto& tap = ports_[i].tap) {
+    if (ports_[i].nic) {
+      const auto& h = ports_[i].hardware;
+      port["hardware_timestamps"] = {{"rx_used", h.rx_used},     {"rx_missed", h.rx_missed},
+                                     {"tx_used", h.tx_used},     {"tx_missed", h.tx_missed},
+                                     {"read_errors", ports_[i].nic->read_errors()}};
+    } else if (const auto& tap = ports_[i].tap) {
       const auto& k = tap->counters();
       port["kernel_timestamps"] = {{"interface", tap->interface()}, {"frames", k.frames},
                                    {"tx_source", tap->has_tx_socket() ? "driver" : "packet_tap"},
@@ -540,6 +586,7 @@ nlohmann::json PtpService::status() const {
           {"servo_reacquisitions", sync.servo().reacquisitions()},
           {"holdover", instance_->in_holdover()},
           {"clock_steps", clock_->steps()},
+          {"clock_base", base_name_},
           {"host_clock_error_ns", host_clock_error_ns()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"neighbor_replies", neighbor_replies_},
@@ -587,13 +634,24 @@ void PtpService::metrics(config::MetricsWriter& out) const {
   }
   out.counter("meridian_ptp_kernel_timestamps_total",
               "Event frames timestamped by the kernel (used) or left to the TSC estimate (missed)");
+  auto stamp_samples = [&](const std::string& port, uint64_t rx_used, uint64_t rx_missed, uint64_t tx_used,
+                           uint64_t tx_missed) {
+    out.sample({{"port", port}, {"direction", "rx"}, {"result", "used"}}, rx_used);
+    out.sample({{"port", port}, {"direction", "rx"}, {"result", "missed"}}, rx_missed);
+    out.sample({{"port", port}, {"direction", "tx"}, {"result", "used"}}, tx_used);
+    out.sample({{"port", port}, {"direction", "tx"}, {"result", "missed"}}, tx_missed);
+  };
   for (const auto& p : ports_) {
     if (!p.tap) continue;
     const auto& k = p.tap->counters();
-    out.sample({{"port", p.binding.name}, {"direction", "rx"}, {"result", "used"}}, k.rx_used);
-    out.sample({{"port", p.binding.name}, {"direction", "rx"}, {"result", "missed"}}, k.rx_missed);
-    out.sample({{"port", p.binding.name}, {"direction", "tx"}, {"result", "used"}}, k.tx_used);
-    out.sample({{"port", p.binding.name}, {"direction", "tx"}, {"result", "missed"}}, k.tx_missed);
+    stamp_samples(p.binding.name, k.rx_used, k.rx_missed, k.tx_used, k.tx_missed);
+  }
+  out.counter("meridian_ptp_hardware_timestamps_total",
+              "Event frames stamped by the NIC's PTP clock (used) or left to the TSC estimate (missed)");
+  for (const auto& p : ports_) {
+    if (!p.nic) continue;
+    const auto& h = p.hardware;
+    stamp_samples(p.binding.name, h.rx_used, h.rx_missed, h.tx_used, h.tx_missed);
   }
   out.counter("meridian_ptp_frame_drops_total", "Punted PTP frames dropped before the protocol, by reason");
   for (const auto& [reason, n] : drops_) out.sample({{"reason", reason}}, n);

@@ -5,10 +5,15 @@
 //   failure counted under a reason.
 // - Out: messages become frames (L2, UDPv4, UDPv6; multicast or unicast
 //   replies) sent on the port's control TX queue.
-// - Timestamps: on a kernel-backed port (net_af_packet, net_tap) the
-//   kernel's own software stamps of the event frames (kernel_stamps.h);
-//   otherwise, or when the kernel's stamp is missing, the Rx poll round's
-//   TSC and the TSC read just before the send.
+// - Timestamps, per port, the best the port has ("auto"): the NIC's
+//   hardware stamps where the PMD has a PTP clock (nic_clock.h); on a
+//   kernel-backed port (net_af_packet, net_tap) the kernel's own software
+//   stamps of the event frames (kernel_stamps.h); otherwise, or when a
+//   stamp is missing, the Rx poll round's TSC and the TSC read just before
+//   the send.
+// - Base: the clock free-runs over the NIC clock of the first port with
+//   hardware stamps, else over the TSC; other clocks' stamps are converted
+//   through fresh cross-timestamps (timebase.h).
 // - Time: the clock starts from the host clock's reading on the PTP
 //   timescale (CLOCK_REALTIME + UTC offset, read, never written). With
 //   reference "system" the grandmaster keeps steering to that reading.
@@ -30,8 +35,10 @@
 #include "instance.h"
 #include "kernel_stamps.h"
 #include "metrics.h"
+#include "nic_clock.h"
 #include "ptp_model.h"
 #include "stage.h"
+#include "timebase.h"
 #include "transport.h"
 
 namespace meridian::ptp {
@@ -53,14 +60,17 @@ struct PtpServiceIo {
   RxTimestampField rx_timestamp;
 };
 
-/// TSC readings as nanoseconds since a fixed origin: the clock's base.
-struct TscTimebase {
-  uint64_t origin = 0;
-  uint64_t hz = 1;
-  int64_t to_ns(uint64_t tsc) const {
-    return static_cast<int64_t>(static_cast<__int128>(static_cast<int64_t>(tsc - origin)) * 1'000'000'000 /
-                                static_cast<__int128>(hz));
-  }
+/// The free-running base under Meridian's clock: the NIC clock of the
+/// first port with hardware stamps, else the TSC (as ns since an origin).
+struct ClockBase {
+  TscTimebase tsc;
+  std::shared_ptr<NicClock> nic;
+  int64_t now() const;
+  /// A TSC reading (the punt stage's Rx stamp, a send) on the base.
+  int64_t from_tsc(uint64_t tsc_reading) const;
+  /// A hardware stamp of `clock` on the base: as is when it is the base.
+  int64_t from_nic(NicClock& clock, int64_t ns) const;
+  bool same_as(const ClockBase& o) const { return nic == o.nic; }
 };
 
 class PtpService {
@@ -90,10 +100,13 @@ class PtpService {
     config::PtpPortConfig config;
     Transport transport = Transport::kUdpIpv4;
     bool peer_delay_address = false;  // G.8275.1: every message to 01:80:C2:00:00:0E
-    /// What rte_eth_timesync_enable said: 0 when the PMD has a PTP clock.
-    /// The hardware path is not written yet, so every port uses software
-    /// timestamps; status reports which ports could do better.
-    int timesync_rc = 0;
+    /// The NIC's PTP clock when the port uses hardware stamps; else why
+    /// not (the PMD has none, or another source was asked for).
+    std::shared_ptr<NicClock> nic;
+    std::string hardware_note;
+    struct {
+      uint64_t rx_used = 0, rx_missed = 0, tx_used = 0, tx_missed = 0;
+    } hardware;
     /// Kernel software stamps for event frames (timestamping kernel/auto on
     /// a kernel-backed port); null: the TSC estimates.
     std::unique_ptr<KernelTimestampTap> tap;
@@ -103,7 +116,7 @@ class PtpService {
   PtpService() = default;
   int64_t base_now() const;
   /// A CLOCK_REALTIME reading (a kernel stamp) on the clock's base.
-  int64_t base_from_realtime(int64_t realtime_ns) const;
+  int64_t base_from_realtime(int64_t stamp_ns) const;
   void flush();
   void transmit(TxRequest& tx);
   bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& view,
@@ -135,7 +148,8 @@ class PtpService {
 
   config::PtpConfig config_;
   PtpServiceIo io_;
-  TscTimebase timebase_;
+  ClockBase base_;
+  std::string base_name_;  // "tsc" or "nic:<port>", for status
   std::unique_ptr<PtpClock> clock_;
   std::unique_ptr<PtpInstance> instance_;
   std::vector<Port> ports_;

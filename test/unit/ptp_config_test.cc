@@ -131,7 +131,7 @@ TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
        "/ptp/ports/1/delay_mechanism"},
       {"latency range", [](json& p) { p["ports"][0]["ingress_latency_ns"] = 2'000'000; },
        "/ptp/ports/0/ingress_latency_ns"},
-      {"unknown timestamping", [](json& p) { p["ports"][0]["timestamping"] = "hardware"; },
+      {"unknown timestamping", [](json& p) { p["ports"][0]["timestamping"] = "nic"; },
        "/ptp/ports/0/timestamping"},
       {"g8275.1 over udp", [](json& p) { p["profile"] = "g8275_1"; }, "/ptp/ports/0/transport"},
       {"g8275.2 needs unicast", [](json& p) { p["profile"] = "g8275_2"; }, "/ptp/ports/0/unicast_masters"},
