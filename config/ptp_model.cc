@@ -148,6 +148,8 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   r.read_uint("unicast_request_duration_s", c.unicast_request_duration_s, 10, 3600);
   read_int(r, "unicast_log_query_interval", c.unicast_log_query_interval, -3, 4);
   r.read_bool("transparent_clock", c.transparent_clock);
+  read_choice(r, "host_clock_export", c.host_clock_export, {"off", "ntp_shm"});
+  r.read_uint("ntp_shm_unit", c.ntp_shm_unit, 0, 255);
   c.ports.clear();
   r.read_array("ports", [&](const nlohmann::json& v, const std::string& p) {
     c.ports.emplace_back();
@@ -181,6 +183,10 @@ void validate_ptp(const PtpConfig& c, const std::vector<std::string>& port_names
   }
   if (c.slave_only && c.reference != "none") {
     errors.push_back({"/ptp/reference", "a slave-only clock takes its time from PTP, not from a reference"});
+  }
+  if (c.host_clock_export != "off" && c.reference == "system") {
+    errors.push_back({"/ptp/host_clock_export",
+                      "the clock follows the host clock (reference system): exporting it back would be circular"});
   }
 }
 
@@ -224,6 +230,8 @@ nlohmann::json to_json(const PtpConfig& c) {
                    {"unicast_request_duration_s", c.unicast_request_duration_s},
                    {"unicast_log_query_interval", c.unicast_log_query_interval},
                    {"transparent_clock", c.transparent_clock},
+                   {"host_clock_export", c.host_clock_export},
+                   {"ntp_shm_unit", c.ntp_shm_unit},
                    {"ports", ports}};
   if (c.domain) j["domain"] = *c.domain;
   if (c.clock_identity) j["clock_identity"] = clock_identity_string(*c.clock_identity);

@@ -71,6 +71,12 @@ struct PtpConfig {
   int unicast_log_query_interval = 0;
   /// End-to-end transparent clock on every forwarded PTP event message.
   bool transparent_clock = false;
+  /// Hands Meridian's clock to the host's time daemon, which decides
+  /// whether to steer the host clock by it (Meridian never does): "off", or
+  /// "ntp_shm": chrony's / ntpd's shared-memory refclock, unit
+  /// ntp_shm_unit (chrony: refclock SHM <unit>).
+  std::string host_clock_export = "off";
+  unsigned ntp_shm_unit = 2;
   std::vector<PtpPortConfig> ports;
   bool operator==(const PtpConfig&) const = default;
   bool enabled() const { return !ports.empty(); }

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <rte_cycles.h>
@@ -192,6 +193,14 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     s->clock_ = std::make_unique<PtpClock>();
     const auto [tsc, rt] = tsc_and_realtime();
     s->clock_->set_time(s->base_.from_tsc(tsc), rt + s->utc_offset_ns_);
+  }
+  if (cfg.host_clock_export == "ntp_shm") {
+    std::string why;
+    s->host_export_ = NtpShmExport::open(cfg.ntp_shm_unit, why);
+    if (!s->host_export_) {
+      errors.push_back({"/ptp/ntp_shm_unit", why});
+      return nullptr;
+    }
   }
   s->instance_ = std::make_unique<PtpInstance>(ic, *s->clock_);
   s->instance_->start(s->base_now());
@@ -405,6 +414,32 @@ void PtpService::tick() {
   if (config_.reference == "system") sample_reference();
   instance_->tick(base_now());
   flush();
+  if (host_export_) export_to_host();
+}
+
+std::pair<int64_t, int64_t> PtpService::utc_and_host_ns() const {
+  const auto [tsc, rt] = tsc_and_realtime();
+  const bool ptp_timescale = instance_->node().time_properties().flags & kFlagPtpTimescale;
+  return {clock_->time_at(base_.from_tsc(tsc)) - (ptp_timescale ? utc_offset_ns_ : 0), rt};
+}
+
+void PtpService::export_to_host() {
+  const int64_t now = base_now();
+  if (now < next_export_) return;
+  next_export_ = now + kNsPerSecond;
+  const ServoState state = instance_->synchronizer().servo().state();
+  const bool locked = instance_->node().slave_port() && !instance_->in_holdover() &&
+                      (state == ServoState::kLocked || state == ServoState::kLockedStable);
+  if (!locked) {
+    ++export_skipped_;
+    return;
+  }
+  const auto [utc, host] = utc_and_host_ns();
+  const uint8_t leap_flags = instance_->node().time_properties().flags;
+  const int leap = (leap_flags & kFlagLeap61) ? 1 : (leap_flags & kFlagLeap59) ? 2 : 0;
+  // Precision: the servo's measurement noise, as a power of two seconds.
+  const double noise_s = std::max(1e-9, instance_->synchronizer().servo().measurement_noise_ns() * 1e-9);
+  host_export_->write(utc, host, leap, static_cast<int>(std::floor(std::log2(noise_s))));
 }
 
 void PtpService::sample_reference() {
@@ -416,9 +451,8 @@ void PtpService::sample_reference() {
 }
 
 int64_t PtpService::host_clock_error_ns() const {
-  const auto [tsc, rt] = tsc_and_realtime();
-  const bool ptp_timescale = instance_->node().time_properties().flags & kFlagPtpTimescale;
-  return clock_->time_at(base_.from_tsc(tsc)) - (rt + (ptp_timescale ? utc_offset_ns_ : 0));
+  const auto [utc, host] = utc_and_host_ns();
+  return utc - host;
 }
 
 void PtpService::flush() {
@@ -587,6 +621,11 @@ nlohmann::json PtpService::status() const {
           {"holdover", instance_->in_holdover()},
           {"clock_steps", clock_->steps()},
           {"clock_base", base_name_},
+          {"host_clock_export", host_export_ ? nlohmann::json{{"mode", "ntp_shm"},
+                                                              {"ntp_shm_unit", host_export_->unit()},
+                                                              {"samples", host_export_->samples()},
+                                                              {"skipped_unlocked", export_skipped_}}
+                                             : nlohmann::json("off")},
           {"host_clock_error_ns", host_clock_error_ns()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"neighbor_replies", neighbor_replies_},
@@ -652,6 +691,12 @@ void PtpService::metrics(config::MetricsWriter& out) const {
     if (!p.nic) continue;
     const auto& h = p.hardware;
     stamp_samples(p.binding.name, h.rx_used, h.rx_missed, h.tx_used, h.tx_missed);
+  }
+  if (host_export_) {
+    out.counter("meridian_ptp_host_export_samples_total",
+                "Seconds of host clock export (NTP SHM): a sample written, or none while the servo was not locked");
+    out.sample({{"result", "written"}}, host_export_->samples());
+    out.sample({{"result", "skipped_unlocked"}}, export_skipped_);
   }
   out.counter("meridian_ptp_frame_drops_total", "Punted PTP frames dropped before the protocol, by reason");
   for (const auto& [reason, n] : drops_) out.sample({{"reason", reason}}, n);

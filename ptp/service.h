@@ -32,6 +32,7 @@
 #include <rte_mempool.h>
 
 #include "field_error.h"
+#include "host_export.h"
 #include "instance.h"
 #include "kernel_stamps.h"
 #include "metrics.h"
@@ -145,6 +146,15 @@ class PtpService {
   bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
+  /// Our clock in UTC and CLOCK_REALTIME at one instant.
+  std::pair<int64_t, int64_t> utc_and_host_ns() const;
+  /// host_clock_export: a sample a second to the time daemon while the
+  /// servo is locked; none while it is not (the daemon sees the refclock
+  /// go quiet, not a bad time).
+  void export_to_host();
+  std::unique_ptr<NtpShmExport> host_export_;
+  int64_t next_export_ = 0;
+  uint64_t export_skipped_ = 0;  // seconds with no sample: not locked
 
   config::PtpConfig config_;
   PtpServiceIo io_;

@@ -63,7 +63,10 @@ def ptp_section(transport="l2", priority1=100, slave_only=False, log_sync_interv
         port["address"] = MERIDIAN_IP
     # A merge patch keeps what it does not name: say every field that changes.
     return {"profile": "default_e2e", "priority1": priority1, "slave_only": slave_only, "ports": [port],
-            "reference": "none" if slave_only else "system"}
+            "reference": "none" if slave_only else "system", "host_clock_export": "off"}
+
+
+CHRONYD = "/var/lib/meridian-peers/chrony/usr/sbin/chronyd"  # unpacked by scripts/setup, not a service
 
 
 def offsets(log_text):
@@ -232,20 +235,68 @@ class PtpInterop(unittest.TestCase):
         self.assertIsNotNone(took, f"Meridian did not take the role back within {bound} s: {self.status()}")
         print(f"BMCA: ptp4l priority1 200 -> Meridian master after {took:.1f} s", file=sys.stderr)
 
-    def check_meridian_slave(self, transport, flag):
+    def start_chronyd(self, unit):
+        """chronyd reading Meridian's NTP SHM export, with -x: it tracks the
+        refclock against the host clock and never adjusts the host clock."""
+        run_dir = os.path.join(self.dir, "chrony")
+        os.makedirs(run_dir, exist_ok=True)
+        conf = os.path.join(run_dir, "chrony.conf")
+        with open(conf, "w") as f:
+            f.write(f"refclock SHM {unit} refid MRDN poll 0 dpoll 0 filter 1\ncmdport 0\nbindcmdaddress /\n"
+                    f"pidfile {run_dir}/chronyd.pid\nlogdir {run_dir}\nlog refclocks\n")
+        log = open(os.path.join(run_dir, "chronyd.out"), "w")
+        p = subprocess.Popen([CHRONYD, "-x", "-d", "-u", "root", "-f", conf], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return p, os.path.join(run_dir, "refclocks.log")
+
+    def chrony_offsets(self, path):
+        """chronyd's raw refclock offsets (ns): its reading of the host
+        clock minus the exported clock, one per sample it took."""
+        values = []
+        with open(path) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 8 and fields[2] == "MRDN" and fields[3].isdigit():
+                    values.append(round(float(fields[6]) * 1e9))
+        return values
+
+    def check_meridian_slave(self, transport, flag, export_unit=None):
         self.start_ptp4l(f"slave-{transport}", flag, priority1=50)
-        self.set_ptp(ptp_section(transport, priority1=128, slave_only=True))
+        section = ptp_section(transport, priority1=128, slave_only=True)
+        if export_unit is not None:
+            section.update({"host_clock_export": "ntp_shm", "ntp_shm_unit": export_unit})
+        self.set_ptp(section)
         # locked_stable: the measured offset stayed inside 1 us for 8 Syncs.
-        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 60)
+        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 90)
         self.assertIsNotNone(took, self.status())
         status = self.status()
         self.assertEqual(status["ports"][0]["state"], "slave")
         self.assertEqual(status["clock_class"], 255)
+        chronyd = None
+        if export_unit is not None:
+            chronyd, refclocks = self.start_chronyd(export_unit)
         time.sleep(10)  # settle
         errors = []
-        for _ in range(20):
-            errors.append(self.status()["host_clock_error_ns"])
-            time.sleep(1)
+        try:
+            for _ in range(20):
+                errors.append(self.status()["host_clock_error_ns"])
+                time.sleep(1)
+        finally:
+            labmod.stop_process(chronyd)
+            if export_unit is not None:  # removed when Meridian detaches
+                subprocess.run(["ipcrm", "-M", hex(0x4E545030 + export_unit)], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if export_unit is not None:
+            export = self.status()["host_clock_export"]
+            taken = self.chrony_offsets(refclocks)
+            print(f"\nhost clock export: {export}; chronyd took {len(taken)} samples", file=sys.stderr)
+            # Nothing went out before the servo locked; chronyd took a sample
+            # a second from then on and reads the same clock error Meridian
+            # reports: the export carries our time on the host's (UTC) scale.
+            self.assertGreater(export["skipped_unlocked"], 0, export)
+            self.assertGreaterEqual(len(taken), 20, taken)
+            self.assert_on_target([-v for v in taken], "chronyd's refclock offsets (host minus exported clock),")
+            self.assertLess(abs(statistics.median(taken) + statistics.median(errors)), 1_000, (taken, errors))
         status = self.status()
         print(f"\nMeridian (slave of ptp4l, {transport}) locked_stable after {took:.1f} s; servo noise "
               f"{status['servo_noise_ns']:.0f} ns, {status['servo_outliers']} outliers, "
@@ -258,7 +309,8 @@ class PtpInterop(unittest.TestCase):
         self.check_meridian_slave("l2", "-2")
 
     def test_5_ptp4l_grandmaster_meridian_slave_udpv4(self):
-        self.check_meridian_slave("udp_ipv4", "-4")
+        # With the clock exported to a chronyd on the host (NTP SHM).
+        self.check_meridian_slave("udp_ipv4", "-4", export_unit=100 + os.getpid() % 100)
 
     def test_6_unicast_negotiation_ptp4l_client(self):
         section = ptp_section("udp_ipv4", priority1=100)
@@ -296,7 +348,7 @@ class PtpInterop(unittest.TestCase):
                       "unicast_listen": False,
                       "ports": [{"port": "lab-a", "transport": "udp_ipv4", "address": MERIDIAN_IP,
                                  "unicast_masters": [labmod.H1_IP]}]})
-        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 60)
+        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 90)
         self.assertIsNotNone(took, f"{self.status()}\n{self.ptp4l_text()}")
         status = self.status()
         port = status["ports"][0]

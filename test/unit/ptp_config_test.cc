@@ -48,6 +48,7 @@ TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   EXPECT_EQ(p.ports[1].timestamping, "tsc");
   EXPECT_TRUE(p.ports[0].unicast_masters.empty());
   EXPECT_EQ(p.unicast_request_duration_s, 300u);
+  EXPECT_EQ(p.host_clock_export, "off");  // off unless asked for
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
   EXPECT_EQ(again.config->ptp, p);
@@ -100,6 +101,20 @@ TEST(PtpConfig, AbsentSectionIsOff) {
   EXPECT_FALSE(r.config->ptp.enabled());
 }
 
+TEST(PtpConfig, HostClockExportParsesAndRoundTrips) {
+  json doc = base();
+  doc["ptp"]["reference"] = "none";
+  doc["ptp"]["host_clock_export"] = "ntp_shm";
+  doc["ptp"]["ntp_shm_unit"] = 7;
+  const auto r = parse_config(doc);
+  ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
+  EXPECT_EQ(r.config->ptp.host_clock_export, "ntp_shm");
+  EXPECT_EQ(r.config->ptp.ntp_shm_unit, 7u);
+  const auto again = parse_config(to_json(*r.config));
+  ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
+  EXPECT_EQ(again.config->ptp, r.config->ptp);
+}
+
 TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
   struct Case {
     const char* name;
@@ -145,6 +160,9 @@ TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
        "/ptp/ports/1/unicast_masters"},
       {"request duration range", [](json& p) { p["unicast_request_duration_s"] = 5; }, "/ptp/unicast_request_duration_s"},
       {"slave-only with reference", [](json& p) { p["slave_only"] = true; }, "/ptp/reference"},
+      {"unknown host export", [](json& p) { p["host_clock_export"] = "adjtimex"; }, "/ptp/host_clock_export"},
+      {"export of the host's own time", [](json& p) { p["host_clock_export"] = "ntp_shm"; }, "/ptp/host_clock_export"},
+      {"shm unit range", [](json& p) { p["ntp_shm_unit"] = 256; }, "/ptp/ntp_shm_unit"},
   };
   for (const auto& c : cases) {
     json doc = base();
