@@ -41,37 +41,54 @@ NicClock::~NicClock() {
   rte_eth_timesync_disable(port_id_);
 }
 
-int64_t NicClock::now() {
+int64_t NicClock::read_locked() {
   timespec t{};
   if (rte_eth_timesync_read_time(port_id_, &t) == 0) return to_ns(t);
   ++read_errors_;
   return have_last_ ? last_.other_at(rte_rdtsc(), rte_get_tsc_hz()) : 0;
 }
 
+int64_t NicClock::now() {
+  rte_spinlock_lock(&lock_);
+  const int64_t ns = read_locked();
+  rte_spinlock_unlock(&lock_);
+  return ns;
+}
+
 CrossTimestamp NicClock::cross_timestamp() {
-  const CrossTimestamp pair = ptp::cross_timestamp([] { return rte_rdtsc(); }, [this] { return now(); });
+  rte_spinlock_lock(&lock_);
+  const CrossTimestamp pair = ptp::cross_timestamp([] { return rte_rdtsc(); }, [this] { return read_locked(); });
   last_ = pair;
   have_last_ = true;
+  rte_spinlock_unlock(&lock_);
   return pair;
 }
 
 std::optional<int64_t> NicClock::rx_stamp(const rte_mbuf* m) const {
   if (!(m->ol_flags & RTE_MBUF_F_RX_IEEE1588_TMST)) return std::nullopt;
   timespec t{};
-  if (rte_eth_timesync_read_rx_timestamp(port_id_, &t, m->timesync) != 0) return std::nullopt;
+  rte_spinlock_lock(&lock_);
+  const int rc = rte_eth_timesync_read_rx_timestamp(port_id_, &t, m->timesync);
+  rte_spinlock_unlock(&lock_);
+  if (rc != 0) return std::nullopt;
   return to_ns(t);
 }
 
 void NicClock::request_tx_stamp(rte_mbuf* m) {
   timespec stale{};
+  rte_spinlock_lock(&lock_);
   rte_eth_timesync_read_tx_timestamp(port_id_, &stale);  // a late latch from an earlier frame
+  rte_spinlock_unlock(&lock_);
   m->ol_flags |= RTE_MBUF_F_TX_IEEE1588_TMST;
 }
 
 std::optional<int64_t> NicClock::tx_stamp(unsigned wait_us) {
   timespec t{};
   for (unsigned waited = 0;; ++waited) {
-    if (rte_eth_timesync_read_tx_timestamp(port_id_, &t) == 0) return to_ns(t);
+    rte_spinlock_lock(&lock_);
+    const int rc = rte_eth_timesync_read_tx_timestamp(port_id_, &t);
+    rte_spinlock_unlock(&lock_);
+    if (rc == 0) return to_ns(t);
     if (waited >= wait_us) return std::nullopt;
     rte_delay_us_block(1);
   }

@@ -10,6 +10,9 @@
 //   ptpclient does. A stale latch is cleared before each request.
 // - The clock itself (read_time) free-runs: DPDK 22.11 has no frequency
 //   adjust, so Meridian's PtpClock applies phase and frequency on top.
+// Every register access holds the clock's lock: status and metrics read the
+// clock from the REST thread while the control lcore stamps, and NICs that
+// latch the high word on reading the low one must not see two readers.
 // Which PMDs have it: real NIC drivers (ixgbe, i40e, ice, igc, e1000,
 // dpaa2, ...). None of this machine's virtual devices (net_af_packet,
 // net_tap, net_pcap, net_ring, net_null, net_memif) do: they return
@@ -22,6 +25,7 @@
 #include <string>
 
 #include <rte_mbuf.h>
+#include <rte_spinlock.h>
 
 #include "timebase.h"
 
@@ -50,11 +54,18 @@ class NicClock {
   /// The stamp of the frame sent after request_tx_stamp(), polling up to
   /// `wait_us`; none when the NIC gave none in time.
   std::optional<int64_t> tx_stamp(unsigned wait_us);
-  uint64_t read_errors() const { return read_errors_; }
+  uint64_t read_errors() const {
+    rte_spinlock_lock(&lock_);
+    const uint64_t n = read_errors_;
+    rte_spinlock_unlock(&lock_);
+    return n;
+  }
 
  private:
   explicit NicClock(uint16_t port_id) : port_id_(port_id) {}
   uint16_t port_id_;
+  int64_t read_locked();  // read_time under lock_
+  mutable rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
   CrossTimestamp last_{};
   bool have_last_ = false;
   uint64_t read_errors_ = 0;
