@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <net/if.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -32,16 +34,16 @@ bool queues_fixed_at_probe(const std::string& driver) {
   return false;
 }
 
-/// The `nth` (0-based, in creation order) AF_PACKET socket of this process
-/// bound to `interface`; -1 when there is none. net_af_packet opens one
-/// socket per queue pair, in queue order, and fds are handed out lowest
-/// first, so the nth by number is queue n's.
-int find_packet_socket(const std::string& interface, unsigned nth) {
-  const unsigned ifindex = if_nametoindex(interface.c_str());
-  if (ifindex == 0) return -1;
+/// This process's AF_PACKET sockets bound to `interface`, lowest fd first.
+/// net_af_packet opens one socket per queue pair, in queue order, and fds
+/// are handed out lowest first, so the nth is queue n's (while nothing else
+/// of ours is bound there: true at probe time).
+std::vector<int> packet_sockets(const std::string& interface) {
   std::vector<int> fds;
+  const unsigned ifindex = if_nametoindex(interface.c_str());
+  if (ifindex == 0) return fds;
   DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return -1;
+  if (!dir) return fds;
   while (dirent* e = readdir(dir)) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
@@ -55,7 +57,33 @@ int find_packet_socket(const std::string& interface, unsigned nth) {
   }
   closedir(dir);
   std::sort(fds.begin(), fds.end());
-  return nth < fds.size() ? fds[nth] : -1;
+  return fds;
+}
+
+/// net_af_packet's sockets see every frame the interface carries, leaving
+/// ones included (the packet taps), and its Rx path does not look at the
+/// direction: a frame another local socket sends out of the interface (the
+/// kernel's own IPv6 link-local chatter, the transparent clock's stamping
+/// socket) would come back as received and be forwarded. A classic BPF
+/// filter on each of them keeps only arriving frames. Its own sends never
+/// come back: the kernel skips the sender's fanout group.
+std::string ignore_outgoing_frames(const std::string& interface) {
+  static const sock_filter kArrivingOnly[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+  };
+  const sock_fprog prog{static_cast<unsigned short>(sizeof(kArrivingOnly) / sizeof(kArrivingOnly[0])),
+                        const_cast<sock_filter*>(kArrivingOnly)};
+  const std::vector<int> fds = packet_sockets(interface);
+  if (fds.empty()) return "no packet socket of net_af_packet on '" + interface + "'";
+  for (int fd : fds) {
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0) {
+      return "cannot filter outgoing frames on '" + interface + "': " + std::strerror(errno);
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -120,8 +148,16 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   out.rx_queues = static_cast<uint16_t>(rxq);
   out.tx_queues = static_cast<uint16_t>(txq);
   out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
-  if (out.driver == "net_af_packet" && out.control_tx_queue >= 0) {
-    out.kernel_tx_socket = find_packet_socket(linux_interface(out), static_cast<unsigned>(out.control_tx_queue));
+  if (out.driver == "net_af_packet") {
+    const std::string interface = linux_interface(out);
+    if (out.control_tx_queue >= 0) {
+      const std::vector<int> fds = packet_sockets(interface);
+      const auto q = static_cast<size_t>(out.control_tx_queue);
+      out.kernel_tx_socket = q < fds.size() ? fds[q] : -1;
+    }
+    if (!interface.empty()) {
+      if (std::string e = ignore_outgoing_frames(interface); !e.empty()) return e;
+    }
   }
   out.rx_descriptors = static_cast<uint16_t>(cfg.rx_descriptors);
   out.tx_descriptors = static_cast<uint16_t>(cfg.tx_descriptors);

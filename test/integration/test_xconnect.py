@@ -141,6 +141,29 @@ print(len(sent), len(got), missing, len(lldp))
         self.assertEqual(delta(0, "drops_total"), 1)  # punt_unhandled: no LLDP agent in this release
         self.assertEqual(after["ports"][0]["drops"]["punt_unhandled"] - before["ports"][0]["drops"]["punt_unhandled"], 1)
 
+    def test_frames_the_host_sends_out_of_a_port_are_not_received_by_it(self):
+        """net_af_packet's sockets see frames leaving their interface too. A
+        frame another local socket sends out of mlab-a (here scapy in the
+        DUT namespace; in meridiand, the transparent clock's stamping
+        socket) reaches h1 and must not come back in and cross to h2."""
+        work = self.workdir
+        caps = {}
+        for ns in (self.lab.h1, self.lab.h2):
+            caps[ns] = (os.path.join(work, f"out-{ns}.pcap"),
+                        self.lab.popen(ns, ["tshark", "-i", "eth0", "-f", "ether src 02:00:00:00:77:09", "-w",
+                                            os.path.join(work, f"out-{ns}.pcap"), "-a", "duration:5", "-q"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(2.0)  # tshark needs a moment before it captures
+        self.lab.exec(self.lab.dut, ["/usr/bin/python3", "-c", "from scapy.all import *\n"
+                                     "sendp([Ether(src='02:00:00:00:77:09', dst='ff:ff:ff:ff:ff:ff', type=0x88b5) / "
+                                     "Raw(bytes(60))] * 3, iface='mlab-a', verbose=False)"])
+        count = {}
+        for ns, (path, cap) in caps.items():
+            cap.wait(timeout=20)
+            count[ns] = len(labmod.run(["tshark", "-r", path, "-T", "fields", "-e", "frame.number"]).stdout.split())
+        self.assertEqual(count[self.lab.h1], 3, count)  # they did leave by mlab-a
+        self.assertEqual(count[self.lab.h2], 0, count)  # and Meridian did not take them as received
+
     # --- bad input -------------------------------------------------------
 
     def test_bad_rest_requests_are_4xx_with_paths_and_change_nothing(self):
