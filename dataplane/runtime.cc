@@ -247,16 +247,17 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 
   dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
   dp->pipeline_.push_back(std::make_unique<ptp::PtpPuntStage>(rx_timestamp));
-  std::vector<std::string> kernel_interfaces;  // by port id: the TC's kernel receive stamps
+  std::vector<ptp::PtpTransparentStage::KernelPort> kernel_ports;  // by port id: the TC's kernel stamps
   for (const auto& p : dp->ports_) {
-    if (kernel_interfaces.size() <= p.port_id) kernel_interfaces.resize(p.port_id + 1u);
-    kernel_interfaces[p.port_id] = linux_interface(p);
+    if (kernel_ports.size() <= p.port_id) kernel_ports.resize(p.port_id + 1u);
+    kernel_ports[p.port_id] = {linux_interface(p), p.driver == "net_af_packet"};
   }
-  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz(), std::move(kernel_interfaces));
+  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz(), std::move(kernel_ports));
   dp->ptp_tc_ = tc.get();
   dp->pipeline_.push_back(std::move(tc));
   dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
   dp->pipeline_.push_back(std::make_unique<XconnectStage>());
+  dp->pipeline_.push_back(std::make_unique<ptp::PtpTransparentEgressStage>(*dp->ptp_tc_));
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
       dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_,
                               dp->vxlan_->tables(), dp->qos_.get()));
@@ -590,9 +591,16 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.sample(Labels{{"source", "kernel"}}, tc.kernel_ingress);
   out.sample(Labels{{"source", "tsc"}}, tc.tsc_ingress);
   out.counter("meridian_ptp_tc_egress_stamps_total",
-              "Transparent-clock residences by departure: the kernel's send stamp, or the stage");
+              "Transparent-clock residences by departure: the driver's stamp of the TC's own send, the packet "
+              "tap's send stamp, or the stage");
+  out.sample(Labels{{"source", "driver"}}, tc.driver_egress);
   out.sample(Labels{{"source", "kernel"}}, tc.kernel_egress);
   out.sample(Labels{{"source", "stage"}}, tc.stage_egress);
+  out.counter("meridian_ptp_tc_egress_sends_total",
+              "Forwarded two-step event messages the transparent clock sent through its own stamping socket, "
+              "by result (failed ones leave by the worker's TX queue)");
+  out.sample(Labels{{"result", "sent"}}, tc.egress_sent);
+  out.sample(Labels{{"result", "failed"}}, tc.egress_send_failed);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -631,8 +639,11 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
                            {"delay_resps_unmatched", tc.delay_resps_unmatched},
                            {"kernel_ingress", tc.kernel_ingress},
                            {"tsc_ingress", tc.tsc_ingress},
+                           {"driver_egress", tc.driver_egress},
                            {"kernel_egress", tc.kernel_egress},
-                           {"stage_egress", tc.stage_egress}};
+                           {"stage_egress", tc.stage_egress},
+                           {"egress_sent", tc.egress_sent},
+                           {"egress_send_failed", tc.egress_send_failed}};
     if (!ptp_) {
       if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
       return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");

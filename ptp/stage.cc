@@ -69,15 +69,21 @@ namespace meridian::ptp {
 struct PtpTransparentStage::PortTap {
   rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
   std::string interface;
+  bool sends = false;  // net_af_packet: the egress stage may send through it
   bool tried = false;  // opened once, on first use
   std::unique_ptr<KernelTimestampTap> tap;
 };
 
-PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces)
-    : tsc_hz_(tsc_hz), slots_(new Slot[kSlots]), counters_(new Counters[workers + 1]), workers_(workers + 1) {
-  for (auto& name : kernel_interfaces) {
+PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<KernelPort> kernel_ports)
+    : tsc_hz_(tsc_hz),
+      slots_(new Slot[kSlots]),
+      counters_(new Counters[workers + 1]),
+      marks_(new Marks[workers + 1]),
+      workers_(workers + 1) {
+  for (auto& port : kernel_ports) {
     auto t = std::make_unique<PortTap>();
-    t->interface = std::move(name);
+    t->interface = std::move(port.interface);
+    t->sends = port.sends && !t->interface.empty();
     taps_.push_back(std::move(t));
   }
 }
@@ -94,6 +100,7 @@ void PtpTransparentStage::park(uint64_t key, const Parked& p) const {
   s.fingerprint.store(p.fingerprint, std::memory_order_relaxed);
   s.stage_tsc.store(p.stage_tsc, std::memory_order_relaxed);
   s.rx_port.store(p.rx_port, std::memory_order_relaxed);
+  s.departed_ns.store(p.departed_ns, std::memory_order_relaxed);
   s.key.store(key, std::memory_order_release);
 }
 
@@ -104,6 +111,7 @@ bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
   p.fingerprint = s.fingerprint.load(std::memory_order_relaxed);
   p.stage_tsc = s.stage_tsc.load(std::memory_order_relaxed);
   p.rx_port = s.rx_port.load(std::memory_order_relaxed);
+  p.departed_ns = s.departed_ns.load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
   uint64_t expected = key;
   return s.key.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
@@ -111,23 +119,32 @@ bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
 
 std::optional<int64_t> PtpTransparentStage::kernel_stamp(uint16_t port, StampDirection dir,
                                                          uint64_t fingerprint) const {
-  PortTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
-  if (!t || t->interface.empty()) return std::nullopt;
+  PortTap* t = port_tap(port);
+  if (!t) return std::nullopt;
   std::optional<int64_t> stamp;
+  rte_spinlock_lock(&t->lock);
+  if (t->tap) stamp = t->tap->take(dir, fingerprint);
+  rte_spinlock_unlock(&t->lock);
+  return stamp;
+}
+
+PtpTransparentStage::PortTap* PtpTransparentStage::port_tap(uint16_t port) const {
+  PortTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
+  if (!t || t->interface.empty()) return nullptr;
   rte_spinlock_lock(&t->lock);
   if (!t->tried) {
     t->tried = true;
     std::string error;  // no tap: TSC residences, counted as such
     t->tap = KernelTimestampTap::open(t->interface, error);
   }
-  if (t->tap) stamp = t->tap->take(dir, fingerprint);
   rte_spinlock_unlock(&t->lock);
-  return stamp;
+  return t;
 }
 
 int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters& c) const {
   const std::optional<int64_t> received = kernel_stamp(p.rx_port, StampDirection::kReceived, p.fingerprint);
   std::optional<int64_t> sent;
+  if (departed && p.departed_ns) sent = p.departed_ns;
   for (uint16_t port = 0; departed && !sent && port < taps_.size(); ++port) {
     if (port != p.rx_port) sent = kernel_stamp(port, StampDirection::kSent, p.fingerprint);
   }
@@ -152,13 +169,16 @@ int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters&
     return p.tsc_residence;
   }
   ++(received ? c.kernel_ingress : c.tsc_ingress);
-  ++(sent ? c.kernel_egress : c.stage_egress);
+  ++(!sent ? c.stage_egress : p.departed_ns ? c.driver_egress : c.kernel_egress);
   return r;
 }
 
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
+  const unsigned w = ctx.worker < workers_ ? ctx.worker : workers_ - 1;
+  Marks& marks = marks_[w];
+  marks.batch = 0;
   if (!ctx.tables.ptp_tc_enabled) return;
-  Counters& c = counters_[ctx.worker < workers_ ? ctx.worker : workers_ - 1];
+  Counters& c = counters_[w];
   const uint64_t now = rte_rdtsc();
   const int64_t tsc_residence = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);
   for (uint16_t i = 0; i < b.count; ++i) {
@@ -172,7 +192,13 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
       case MessageType::kDelayReq: {
         const Parked p{tsc_residence, frame_fingerprint(frame), now, b.rx_port};
         if (f.type == MessageType::kDelayReq || (f.flags & kFlagTwoStep)) {
-          park(tc_key(f), p);
+          if (f.in_vxlan) {  // the taps see no PTP inside VXLAN: it keeps its TSC residence
+            park(tc_key(f), p);
+          } else {  // parked by the egress stage
+            marks.batch |= uint64_t{1} << i;
+            marks.keys[i] = tc_key(f);
+            marks.parked[i] = p;
+          }
           break;
         }
         tc_add_correction(frame, f, residence(p, false, c) * 65536);
@@ -183,8 +209,18 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
       case MessageType::kDelayResp: {
         // The second of a two-step pair: it carries the first's residence.
         const bool follow_up = f.type == MessageType::kFollowUp;
+        const uint64_t key = tc_key(f);
+        // Its event message earlier in this same burst is not parked yet:
+        // park it now, and let it leave by the worker's queue ahead of this.
+        for (uint64_t pending = marks.batch; pending; pending &= pending - 1) {
+          const auto at = static_cast<unsigned>(__builtin_ctzll(pending));
+          if (marks.keys[at] != key) continue;
+          park(key, marks.parked[at]);
+          marks.batch &= ~(uint64_t{1} << at);
+          break;
+        }
         Parked p;
-        if (take(tc_key(f), p)) {
+        if (take(key, p)) {
           tc_add_correction(frame, f, residence(p, true, c) * 65536);
           ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
         } else {
@@ -210,8 +246,49 @@ PtpTransparentStage::Counters PtpTransparentStage::totals() const {
     t.stage_egress += counters_[w].stage_egress;
     t.delay_resps_corrected += counters_[w].delay_resps_corrected;
     t.delay_resps_unmatched += counters_[w].delay_resps_unmatched;
+    t.driver_egress += counters_[w].driver_egress;
+    t.egress_sent += counters_[w].egress_sent;
+    t.egress_send_failed += counters_[w].egress_send_failed;
   }
   return t;
+}
+
+void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
+  const unsigned w = ctx.worker < tc_.workers_ ? ctx.worker : tc_.workers_ - 1;
+  PtpTransparentStage::Marks& marks = tc_.marks_[w];
+  for (uint64_t marked = marks.batch; marked; marked &= marked - 1) {
+    const auto i = static_cast<uint16_t>(__builtin_ctzll(marked));
+    PtpTransparentStage::Parked& p = marks.parked[i];
+    if (i < b.count && b.verdict[i] == dataplane::Verdict::kForward) send_stamped(b, i, p, ctx, tc_.counters_[w]);
+    tc_.park(marks.keys[i], p);  // sent here or not, its Follow_Up / Delay_Resp must find it
+  }
+  marks.batch = 0;
+}
+
+void PtpTransparentEgressStage::send_stamped(dataplane::PacketBatch& b, uint16_t i, PtpTransparentStage::Parked& p,
+                                             const dataplane::StageContext& ctx,
+                                             PtpTransparentStage::Counters& c) const {
+  const uint16_t port = b.tx_port[i];
+  PtpTransparentStage::PortTap* t = tc_.port_tap(port);
+  rte_mbuf* m = b.pkts[i];
+  if (!t || !t->sends || !rte_pktmbuf_is_contiguous(m)) return;
+  const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+  KernelTimestampTap::Sent sent;
+  rte_spinlock_lock(&t->lock);
+  if (t->tap) sent = t->tap->send_stamped(frame);
+  rte_spinlock_unlock(&t->lock);
+  if (!sent.sent) {
+    ++c.egress_send_failed;  // the worker's TX queue takes it; the tap's stamp ends its residence
+    return;
+  }
+  ++c.egress_sent;
+  if (sent.stamp) p.departed_ns = *sent.stamp;
+  if (ctx.counters && port < dataplane::kMaxPorts) {
+    ctx.counters->ports[port].tx_packets.add(1);
+    ctx.counters->ports[port].tx_bytes.add(rte_pktmbuf_pkt_len(m));
+  }
+  rte_pktmbuf_free(m);
+  b.consumed(i);
 }
 
 }  // namespace meridian::ptp

@@ -58,14 +58,18 @@ namespace meridian::ptp {
 /// On kernel-backed ports (net_af_packet, net_tap) both ends are the
 /// kernel's own software stamps, as a linuxptp peer's: a KernelTimestampTap
 /// per port (shared by the workers, opened on first use) gives the receive
-/// stamp (netif_rx) on the ingress port and the send stamp (the packet tap
-/// in dev_queue_xmit; with qdisc_bypass=0 in the port's devargs, since the
-/// PMD's default bypass skips the taps) on whichever port sent the same
-/// bytes. Without one, the residence starts at the poll round's TSC and
-/// ends at the stage, which misses the kernel's receive and send paths
-/// (tens of microseconds on veth). PTP inside VXLAN, which the taps' filter
-/// does not pass, takes the TSC. QoS queueing on a shaped egress port is
-/// not in it.
+/// stamp (netif_rx) on the ingress port. The send stamp is the driver's
+/// (skb_tx_timestamp), the one a linuxptp peer takes: a two-step event
+/// message forwarded out of a net_af_packet port leaves through the tap's
+/// own stamping socket (PtpTransparentEgressStage), not the worker's TX
+/// queue, and its stamp is parked with its residence. Otherwise (net_tap,
+/// a send that failed) the packet tap's outgoing copy stands in: stamped
+/// in dev_queue_xmit before the driver, 1-3 us early on veth here, and
+/// seen only with qdisc_bypass=0 in the port's devargs. Without a tap the
+/// residence starts at the poll round's TSC and ends at the stage, which
+/// misses the kernel's receive and send paths (tens of microseconds on
+/// veth). PTP inside VXLAN, which the taps' filter does not pass, takes the
+/// TSC. QoS queueing on a shaped egress port is not in it.
 class PtpTransparentStage final : public dataplane::Stage {
  public:
   struct alignas(64) Counters {       // one cache line per worker
@@ -74,13 +78,23 @@ class PtpTransparentStage final : public dataplane::Stage {
     uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
     uint64_t kernel_ingress = 0;        // residences from the kernel's receive stamp
     uint64_t tsc_ingress = 0;           // residences from the poll round's TSC
-    uint64_t kernel_egress = 0;         // residences ending at the kernel's send stamp
+    uint64_t driver_egress = 0;         // residences ending at the driver's stamp of our own send
+    uint64_t kernel_egress = 0;         // residences ending at the packet tap's send stamp
     uint64_t stage_egress = 0;          // residences ending at the stage
     uint64_t delay_resps_corrected = 0;
     uint64_t delay_resps_unmatched = 0; // no parked Delay_Req (it took another path, or too old)
+    uint64_t egress_sent = 0;           // event messages sent by the egress stage's own socket
+    uint64_t egress_send_failed = 0;    // ... refused by the kernel: left to the worker's TX queue
   };
-  /// `kernel_interfaces[port id]`: the port's Linux interface, "" if none.
-  PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<std::string> kernel_interfaces = {});
+  /// A port's Linux side: `interface` "" if none; `sends` when frames
+  /// written to it reach the wire (net_af_packet; not net_tap, whose
+  /// interface writes towards DPDK).
+  struct KernelPort {
+    std::string interface;
+    bool sends = false;
+  };
+  /// `kernel_ports[port id]`.
+  PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<KernelPort> kernel_ports = {});
   ~PtpTransparentStage() override;
   const char* name() const override { return "ptp-tc"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
@@ -88,6 +102,7 @@ class PtpTransparentStage final : public dataplane::Stage {
   Counters totals() const;
 
  private:
+  friend class PtpTransparentEgressStage;
   /// What a two-step Sync leaves for its Follow_Up, a Delay_Req for its
   /// Delay_Resp.
   struct Parked {
@@ -95,6 +110,7 @@ class PtpTransparentStage final : public dataplane::Stage {
     uint64_t fingerprint = 0;   // of the event message's frame as received
     uint64_t stage_tsc = 0;
     uint16_t rx_port = 0;
+    int64_t departed_ns = 0;    // the driver's send stamp, once the egress stage sent it; 0 until then
   };
   struct Slot {
     std::atomic<uint64_t> key{0};
@@ -102,11 +118,22 @@ class PtpTransparentStage final : public dataplane::Stage {
     std::atomic<uint64_t> fingerprint{0};
     std::atomic<uint64_t> stage_tsc{0};
     std::atomic<uint16_t> rx_port{0};
+    std::atomic<int64_t> departed_ns{0};
   };
+  /// Per worker, from this stage to the egress stage: the two-step event
+  /// messages of the current batch, which the egress stage parks once it
+  /// knows how they left (so a parked entry is never written twice).
+  struct alignas(64) Marks {
+    uint64_t batch = 0;  // bit i: batch index i
+    uint64_t keys[dataplane::kMaxBurst] = {};
+    Parked parked[dataplane::kMaxBurst] = {};
+  };
+  static_assert(dataplane::kMaxBurst <= 64, "Marks::batch holds one bit per burst slot");
   struct PortTap;
   static constexpr size_t kSlots = 4096;
   void park(uint64_t key, const Parked& p) const;
   bool take(uint64_t key, Parked& p) const;
+  PortTap* port_tap(uint16_t port) const;
   /// The kernel's stamp of the frame with `fingerprint` in direction `dir`
   /// on `port`, when the port has a tap and it saw the frame.
   std::optional<int64_t> kernel_stamp(uint16_t port, StampDirection dir, uint64_t fingerprint) const;
@@ -120,7 +147,29 @@ class PtpTransparentStage final : public dataplane::Stage {
   std::unique_ptr<Slot[]> slots_;
   std::vector<std::unique_ptr<PortTap>> taps_;  // by port id: receive and send stamps
   std::unique_ptr<Counters[]> counters_;
+  std::unique_ptr<Marks[]> marks_;
   unsigned workers_;
+};
+
+/// The transparent clock's second half, after the forwarding stages: it
+/// parks the two-step event messages (Sync, Delay_Req) PtpTransparentStage
+/// found. One that a forwarding stage sent to a net_af_packet port leaves
+/// through that port's stamping socket right here, and is parked with the
+/// driver's send stamp. Everything else passes untouched.
+class PtpTransparentEgressStage final : public dataplane::Stage {
+ public:
+  explicit PtpTransparentEgressStage(const PtpTransparentStage& tc) : tc_(tc) {}
+  const char* name() const override { return "ptp-tc-egress"; }
+  void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
+
+ private:
+  /// Sends batch packet `i` through its egress port's stamping socket when
+  /// that port has one; on success the packet is consumed and `p` gets the
+  /// driver's stamp.
+  void send_stamped(dataplane::PacketBatch& b, uint16_t i, PtpTransparentStage::Parked& p,
+                    const dataplane::StageContext& ctx, PtpTransparentStage::Counters& c) const;
+
+  const PtpTransparentStage& tc_;
 };
 
 }  // namespace meridian::ptp

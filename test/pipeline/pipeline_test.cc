@@ -1038,6 +1038,72 @@ json ptp_status(dataplane::Dataplane& dp) {
   return r ? r->body : json{};
 }
 
+/// An L2 PTP message (header + zeroed body) from clock 02..01 port 1;
+/// two-step flag on; a Delay_Resp names clock 02..02 port 1 as requester.
+std::vector<uint8_t> l2_ptp(uint8_t type, uint16_t sequence) {
+  const size_t body = type == 0x9 ? 20 : 10;
+  std::vector<uint8_t> f = {0x01, 0x1b, 0x19, 0, 0, 0, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xf7};
+  std::vector<uint8_t> ptp(34 + body, 0);
+  ptp[0] = type;
+  ptp[1] = 2;
+  ptp[3] = static_cast<uint8_t>(ptp.size());
+  ptp[6] = 0x02;  // twoStepFlag
+  const bool from_slave = type == 0x1;
+  ptp[20] = 0x02;
+  ptp[27] = from_slave ? 2 : 1;
+  ptp[29] = 1;
+  ptp[30] = static_cast<uint8_t>(sequence >> 8);
+  ptp[31] = static_cast<uint8_t>(sequence);
+  if (type == 0x9) {
+    ptp[34 + 10] = 0x02;
+    ptp[34 + 17] = 2;
+    ptp[34 + 19] = 1;
+  }
+  f.insert(f.end(), ptp.begin(), ptp.end());
+  return f;
+}
+
+int64_t correction_ns(const std::vector<uint8_t>& f) {
+  int64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | f[14 + 8 + i];
+  return v >> 16;
+}
+
+// The transparent clock's two-step pairs when both messages arrive in one
+// burst (injected before the workers start): the event message is parked
+// before its Follow_Up / Delay_Resp is looked at, the pair keeps its order,
+// and ring ports (no kernel interface) leave the sends to the worker.
+TEST(PtpTransparent, TwoStepPairsInOneBurstAreMatchedInOrder) {
+  RingPort a = make_ring_port("a"), b = make_ring_port("b");
+  json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  doc["dataplane"]["idle_sleep_us"] = 0;
+  doc["ptp"] = {{"transparent_clock", true}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  const std::vector<std::vector<uint8_t>> in = {l2_ptp(0x0, 5), l2_ptp(0x8, 5), l2_ptp(0x1, 6), l2_ptp(0x9, 6)};
+  inject(a, in);
+  ASSERT_EQ(dp->start_workers(), "");
+  auto got = collect(b.tx[0], in.size());
+  dp->stop_workers();
+  ASSERT_EQ(got.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(got[i][14], in[i][14]) << "order, at " << i;
+  EXPECT_EQ(correction_ns(got[0]), 0);   // the Sync itself: two-step, untouched
+  EXPECT_GT(correction_ns(got[1]), 0);   // its Follow_Up carries the residence
+  EXPECT_EQ(correction_ns(got[2]), 0);
+  EXPECT_GT(correction_ns(got[3]), 0);   // the Delay_Resp carries the Delay_Req's
+  const json tc = ptp_status(*dp)["transparent_clock"];
+  EXPECT_EQ(tc["follow_ups_corrected"], 1) << tc;
+  EXPECT_EQ(tc["delay_resps_corrected"], 1) << tc;
+  EXPECT_EQ(tc["follow_ups_unmatched"], 0) << tc;
+  EXPECT_EQ(tc["delay_resps_unmatched"], 0) << tc;
+  EXPECT_EQ(tc["egress_sent"], 0) << tc;  // net_ring has no interface to send through
+  EXPECT_EQ(tc["tsc_ingress"], 2) << tc;
+  EXPECT_EQ(tc["stage_egress"], 2) << tc;
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+}
+
 TEST(PtpHardware, PortsWithoutAPtpClockRefuseHardwareAtItsPath) {
   RingPort refused = make_ring_port("a"), a = make_ring_port("a");
   {

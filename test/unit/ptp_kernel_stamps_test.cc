@@ -125,6 +125,41 @@ TEST(KernelTimestampTap, StampsEventFramesBothWaysOnLoopback) {
   EXPECT_EQ(tap->counters().rx_missed, 2u);
 }
 
+// The transparent clock's own send: the stamp is the driver's
+// (loopback_xmit's skb_tx_timestamp), between the packet tap's outgoing
+// copy (dev_queue_xmit, earlier) and the receive stamp (netif_rx, later).
+TEST(KernelTimestampTap, SendStampedReturnsTheDriversStamp) {
+  std::string error;
+  auto tap = KernelTimestampTap::open("lo", error);
+  if (!tap) GTEST_SKIP() << "needs CAP_NET_RAW: " << error;
+  const auto sync = ptp_frame(true, 319, 0x0, 7);
+  const int64_t before = realtime_ns();
+  const auto sent = tap->send_stamped(sync);
+  const int64_t after = realtime_ns();
+  ASSERT_TRUE(sent.sent);
+  ASSERT_TRUE(sent.stamp.has_value());
+  EXPECT_GE(*sent.stamp, before);
+  EXPECT_LE(*sent.stamp, after);
+  const auto tapped = tap->take(StampDirection::kSent, frame_fingerprint(sync));
+  const auto received = tap->take(StampDirection::kReceived, frame_fingerprint(sync));
+  ASSERT_TRUE(tapped.has_value());
+  ASSERT_TRUE(received.has_value());
+  EXPECT_LE(*tapped, *sent.stamp);
+  EXPECT_GE(*received, *sent.stamp);
+  EXPECT_EQ(tap->counters().sent, 1u);
+
+  // A frame the kernel refuses (beyond lo's MTU) is reported unsent, and
+  // the next send still finds its own stamp.
+  std::vector<uint8_t> oversized(70000, 0);
+  EXPECT_FALSE(tap->send_stamped(oversized).sent);
+  EXPECT_EQ(tap->counters().send_failed, 1u);
+  const auto next = ptp_frame(false, 0, 0x1, 8);
+  const auto again = tap->send_stamped(next);
+  ASSERT_TRUE(again.sent);
+  ASSERT_TRUE(again.stamp.has_value());
+  EXPECT_GE(*again.stamp, *sent.stamp);
+}
+
 TEST(KernelTimestampTap, NamesAMissingInterface) {
   std::string error;
   EXPECT_EQ(KernelTimestampTap::open("no-such-if0", error), nullptr);
