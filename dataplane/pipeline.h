@@ -81,6 +81,9 @@ class Stage {
   virtual ~Stage() = default;
   virtual const char* name() const = 0;
   /// Must not allocate, lock, log or block. Touches only undecided packets.
+  /// The exception is the transparent clock (ptp/stage.h): for PTP event
+  /// frames alone, a few a second per flow, it locks a port's kernel
+  /// timestamp tap, and its egress stage sends forwarded ones itself.
   virtual void process(PacketBatch& batch, const StageContext& ctx) const = 0;
 };
 

@@ -597,10 +597,12 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.sample(Labels{{"source", "kernel"}}, tc.kernel_egress);
   out.sample(Labels{{"source", "stage"}}, tc.stage_egress);
   out.counter("meridian_ptp_tc_egress_sends_total",
-              "Forwarded two-step event messages the transparent clock sent through its own stamping socket, "
-              "by result (failed ones leave by the worker's TX queue)");
+              "Forwarded two-step event messages bound for a net_af_packet port, by what the transparent clock's "
+              "stamping socket did: sent, or left to the worker's TX queue (failed, unavailable, kept_in_order)");
   out.sample(Labels{{"result", "sent"}}, tc.egress_sent);
   out.sample(Labels{{"result", "failed"}}, tc.egress_send_failed);
+  out.sample(Labels{{"result", "unavailable"}}, tc.egress_unavailable);
+  out.sample(Labels{{"result", "kept_in_order"}}, tc.egress_kept_in_order);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -643,7 +645,9 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
                            {"kernel_egress", tc.kernel_egress},
                            {"stage_egress", tc.stage_egress},
                            {"egress_sent", tc.egress_sent},
-                           {"egress_send_failed", tc.egress_send_failed}};
+                           {"egress_send_failed", tc.egress_send_failed},
+                           {"egress_unavailable", tc.egress_unavailable},
+                           {"egress_kept_in_order", tc.egress_kept_in_order}};
     if (!ptp_) {
       if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
       return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");

@@ -53,6 +53,19 @@ const sock_filter kEventFrameFilter[] = {
 };
 #undef MERIDIAN_JUMP
 
+/// The software stamp in a received message's control data: SCM_TIMESTAMPNS
+/// (the tap), or the first of SCM_TIMESTAMPING's three (Tx error queues).
+std::optional<int64_t> software_stamp(msghdr& h) {
+  std::optional<int64_t> stamp;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_TIMESTAMPNS && c->cmsg_type != SCM_TIMESTAMPING)) continue;
+    timespec ts{};
+    std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+    if (ts.tv_sec || ts.tv_nsec) stamp = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  }
+  return stamp;
+}
+
 }  // namespace
 
 uint64_t frame_fingerprint(std::span<const uint8_t> frame) {
@@ -120,7 +133,6 @@ std::unique_ptr<KernelTimestampTap> KernelTimestampTap::open(const std::string& 
 
 KernelTimestampTap::~KernelTimestampTap() {
   if (fd_ >= 0) close(fd_);
-  if (sender_fd_ >= 0) close(sender_fd_);
 }
 
 void KernelTimestampTap::drain() {
@@ -155,19 +167,7 @@ void KernelTimestampTap::drain_socket(int fd, bool error_queue) {
     for (int i = 0; i < n; ++i) {
       msghdr& h = msgs[static_cast<size_t>(i)].msg_hdr;
       const Slot& s = slots[static_cast<size_t>(i)];
-      std::optional<int64_t> stamp;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-        if (c->cmsg_level != SOL_SOCKET) continue;
-        timespec ts{};
-        if (c->cmsg_type == SCM_TIMESTAMPNS) {
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-        } else if (c->cmsg_type == SCM_TIMESTAMPING) {
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));  // ts[0]: the software stamp
-        } else {
-          continue;
-        }
-        if (ts.tv_sec || ts.tv_nsec) stamp = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-      }
+      const std::optional<int64_t> stamp = software_stamp(h);
       const bool outgoing = error_queue || s.from.sll_pkttype == PACKET_OUTGOING;
       // With the Tx socket, its driver-time stamps replace the tap's
       // earlier outgoing copies.
@@ -183,56 +183,6 @@ void KernelTimestampTap::drain_socket(int fd, bool error_queue) {
     }
     if (static_cast<unsigned>(n) < kBatch) return;
   }
-}
-
-KernelTimestampTap::Sent KernelTimestampTap::send_stamped(std::span<const uint8_t> frame) {
-  if (!sender_tried_) {
-    sender_tried_ = true;
-    // Protocol 0: it sends only, and receives nothing.
-    const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_ll addr{};
-    addr.sll_family = AF_PACKET;
-    addr.sll_ifindex = static_cast<int>(if_nametoindex(interface_.c_str()));
-    const int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
-    if (fd >= 0 && addr.sll_ifindex != 0 && bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0) {
-      sender_fd_ = fd;
-    } else if (fd >= 0) {
-      close(fd);
-    }
-  }
-  Sent out;
-  if (sender_fd_ < 0 || send(sender_fd_, frame.data(), frame.size(), MSG_DONTWAIT) != static_cast<ssize_t>(frame.size())) {
-    ++counters_.send_failed;
-    return out;
-  }
-  out.sent = true;
-  ++counters_.sent;
-  // On veth (and any driver whose ndo_start_xmit runs inside send) the
-  // stamped copy is queued before send returns. Older copies left by a
-  // queueing qdisc are read past and dropped.
-  const uint64_t wanted = frame_fingerprint(frame);
-  for (int i = 0; i < 4 && !out.stamp; ++i) {
-    std::array<uint8_t, kFrameBuffer> data;
-    alignas(cmsghdr) std::array<uint8_t, 256> control;
-    iovec iov{data.data(), data.size()};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = control.data();
-    h.msg_controllen = control.size();
-    const ssize_t n = recvmsg(sender_fd_, &h, MSG_DONTWAIT | MSG_ERRQUEUE);
-    if (n < 0) break;
-    if (frame_fingerprint({data.data(), std::min<size_t>(static_cast<size_t>(n), data.size())}) != wanted) continue;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPING) continue;
-      timespec ts{};
-      std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));  // ts[0]: the software stamp
-      if (ts.tv_sec || ts.tv_nsec) out.stamp = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-    }
-  }
-  ++(out.stamp ? counters_.tx_used : counters_.tx_missed);
-  return out;
 }
 
 bool KernelTimestampTap::attach_tx_socket(int fd, std::string& error) {
@@ -256,6 +206,61 @@ std::optional<int64_t> KernelTimestampTap::take(StampDirection dir, uint64_t fin
   uint64_t& missed = dir == StampDirection::kSent ? counters_.tx_missed : counters_.rx_missed;
   ++(stamp ? used : missed);
   return stamp;
+}
+
+std::unique_ptr<KernelStampedSender> KernelStampedSender::open(const std::string& interface, std::string& error) {
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
+  if (addr.sll_ifindex == 0) {
+    error = "no interface '" + interface + "' in this network namespace";
+    return nullptr;
+  }
+  // Protocol 0: it sends only, and receives nothing.
+  const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("packet socket: ") + std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<KernelStampedSender> sender(new KernelStampedSender(fd));
+  const int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) != 0) {
+    error = "stamping socket on '" + interface + "': " + std::strerror(errno);
+    return nullptr;
+  }
+  return sender;
+}
+
+KernelStampedSender::~KernelStampedSender() { close(fd_); }
+
+KernelStampedSender::Sent KernelStampedSender::send(std::span<const uint8_t> frame) {
+  Sent out;
+  if (::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT) != static_cast<ssize_t>(frame.size())) {
+    ++counters_.send_failed;
+    return out;
+  }
+  out.sent = true;
+  ++counters_.sent;
+  // Copies left behind by an earlier send whose stamp came late (a
+  // queueing qdisc) are read past and dropped.
+  const uint64_t wanted = frame_fingerprint(frame);
+  for (int i = 0; i < 4 && !out.stamp; ++i) {
+    std::array<uint8_t, kFrameBuffer> data;
+    alignas(cmsghdr) std::array<uint8_t, 256> control;
+    iovec iov{data.data(), data.size()};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.data();
+    h.msg_controllen = control.size();
+    const ssize_t n = recvmsg(fd_, &h, MSG_DONTWAIT | MSG_ERRQUEUE);
+    if (n < 0) break;
+    if (frame_fingerprint({data.data(), std::min<size_t>(static_cast<size_t>(n), data.size())}) != wanted) continue;
+    out.stamp = software_stamp(h);
+  }
+  ++(out.stamp ? counters_.stamped : counters_.unstamped);
+  return out;
 }
 
 }  // namespace meridian::ptp

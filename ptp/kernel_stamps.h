@@ -22,8 +22,8 @@
 //   linuxptp's software Tx timestamp. Without that socket, the tap's
 //   outgoing copies (stamped in the packet tap of dev_queue_xmit, a few us
 //   earlier; seen only with qdisc_bypass=0) serve instead. The transparent
-//   clock sends forwarded event messages through the tap's own stamping
-//   socket (send_stamped) for the same driver stamp.
+//   clock sends forwarded event messages through a KernelStampedSender for
+//   the same driver stamp.
 // Frames are matched to DPDK's copy by a fingerprint of their bytes.
 #pragma once
 
@@ -68,7 +68,6 @@ class KernelTimestampTap {
     uint64_t unstamped = 0;    // read without a timestamp (not used)
     uint64_t rx_used = 0, rx_missed = 0;
     uint64_t tx_used = 0, tx_missed = 0;
-    uint64_t sent = 0, send_failed = 0;  // send_stamped
   };
   /// Opens the tap on `interface` in this process's network namespace;
   /// null and `error` set when it cannot (no such interface, no
@@ -84,17 +83,6 @@ class KernelTimestampTap {
   bool attach_tx_socket(int fd, std::string& error);
   bool has_tx_socket() const { return tx_fd_ >= 0; }
 
-  /// The transparent clock's own way out on a net_af_packet port: a packet
-  /// socket on the interface with software Tx timestamps, so a forwarded
-  /// event message leaves with the driver's send stamp (skb_tx_timestamp,
-  /// linuxptp's software Tx stamp) instead of the earlier packet-tap copy.
-  /// Opened on first use; the PMD's sockets must ignore outgoing frames
-  /// (dataplane: ignore_outgoing_frames) or they would receive it back.
-  struct Sent {
-    bool sent = false;               // the kernel took the frame
-    std::optional<int64_t> stamp;    // its driver send stamp (CLOCK_REALTIME ns)
-  };
-  Sent send_stamped(std::span<const uint8_t> frame);
   /// The kernel's CLOCK_REALTIME stamp of the frame with this fingerprint,
   /// reading what the kernel has queued first when it is not known yet.
   /// Counts a use or a miss.
@@ -111,10 +99,41 @@ class KernelTimestampTap {
 
   int fd_ = -1;
   int tx_fd_ = -1;
-  int sender_fd_ = -1;  // owned; send_stamped
-  bool sender_tried_ = false;
   std::string interface_;
   KernelStampTable table_;
+  Counters counters_;
+};
+
+/// The transparent clock's own way out on a net_af_packet port: a send-only
+/// packet socket (protocol 0) on the interface with software Tx timestamps,
+/// so a forwarded event message leaves with the driver's send stamp
+/// (skb_tx_timestamp, linuxptp's software Tx stamp) instead of the earlier
+/// packet-tap copy. The PMD's sockets must ignore outgoing frames
+/// (dataplane's ignore_outgoing_frames) or they would receive it back.
+class KernelStampedSender {
+ public:
+  struct Sent {
+    bool sent = false;             // the kernel took the frame
+    std::optional<int64_t> stamp;  // its driver send stamp (CLOCK_REALTIME ns)
+  };
+  struct Counters {
+    uint64_t sent = 0, send_failed = 0;
+    uint64_t stamped = 0, unstamped = 0;  // of the frames sent
+  };
+  /// Null and `error` set when the socket cannot be made.
+  static std::unique_ptr<KernelStampedSender> open(const std::string& interface, std::string& error);
+  ~KernelStampedSender();
+  KernelStampedSender(const KernelStampedSender&) = delete;
+  KernelStampedSender& operator=(const KernelStampedSender&) = delete;
+
+  /// Sends `frame` (non-blocking) and reads its stamp from the error queue,
+  /// where a driver that transmits inside send (veth, loopback) has put it.
+  Sent send(std::span<const uint8_t> frame);
+  const Counters& counters() const { return counters_; }
+
+ private:
+  explicit KernelStampedSender(int fd) : fd_(fd) {}
+  int fd_;
   Counters counters_;
 };
 

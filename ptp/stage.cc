@@ -72,6 +72,11 @@ struct PtpTransparentStage::PortTap {
   bool sends = false;  // net_af_packet: the egress stage may send through it
   bool tried = false;  // opened once, on first use
   std::unique_ptr<KernelTimestampTap> tap;
+  // The sender has its own lock: a send runs the peer's receive path, which
+  // the stamp lookups on the tap must not wait for.
+  rte_spinlock_t send_lock = RTE_SPINLOCK_INITIALIZER;
+  bool sender_tried = false;
+  std::unique_ptr<KernelStampedSender> sender;
 };
 
 PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<KernelPort> kernel_ports)
@@ -101,6 +106,16 @@ void PtpTransparentStage::park(uint64_t key, const Parked& p) const {
   s.stage_tsc.store(p.stage_tsc, std::memory_order_relaxed);
   s.rx_port.store(p.rx_port, std::memory_order_relaxed);
   s.departed_ns.store(p.departed_ns, std::memory_order_relaxed);
+  s.key.store(key, std::memory_order_release);
+}
+
+// The same seqlock: the slot is claimed (key to 0) while it changes, so
+// a reader never sees half of it; one that looks in that instant misses it.
+void PtpTransparentStage::depart(uint64_t key, int64_t departed_ns) const {
+  Slot& s = slots_[key % kSlots];
+  uint64_t expected = key;
+  if (!s.key.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return;
+  s.departed_ns.store(departed_ns, std::memory_order_relaxed);
   s.key.store(key, std::memory_order_release);
 }
 
@@ -176,7 +191,7 @@ int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters&
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   const unsigned w = ctx.worker < workers_ ? ctx.worker : workers_ - 1;
   Marks& marks = marks_[w];
-  marks.batch = 0;
+  marks.parked = marks.ptp = 0;
   if (!ctx.tables.ptp_tc_enabled) return;
   Counters& c = counters_[w];
   const uint64_t now = rte_rdtsc();
@@ -187,17 +202,19 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
     const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
     TcFrame f;
     if (!tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) continue;
+    marks.ptp |= uint64_t{1} << i;
     switch (f.type) {
       case MessageType::kSync:
       case MessageType::kDelayReq: {
         const Parked p{tsc_residence, frame_fingerprint(frame), now, b.rx_port};
         if (f.type == MessageType::kDelayReq || (f.flags & kFlagTwoStep)) {
-          if (f.in_vxlan) {  // the taps see no PTP inside VXLAN: it keeps its TSC residence
-            park(tc_key(f), p);
-          } else {  // parked by the egress stage
-            marks.batch |= uint64_t{1} << i;
-            marks.keys[i] = tc_key(f);
-            marks.parked[i] = p;
+          // Parked before it can leave, so its Follow_Up / Delay_Resp (on
+          // another worker, maybe) finds it however soon it comes.
+          const uint64_t key = tc_key(f);
+          park(key, p);
+          if (!f.in_vxlan) {  // the taps see no PTP inside VXLAN: it keeps its TSC residence
+            marks.parked |= uint64_t{1} << i;
+            marks.keys[i] = key;
           }
           break;
         }
@@ -209,18 +226,8 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
       case MessageType::kDelayResp: {
         // The second of a two-step pair: it carries the first's residence.
         const bool follow_up = f.type == MessageType::kFollowUp;
-        const uint64_t key = tc_key(f);
-        // Its event message earlier in this same burst is not parked yet:
-        // park it now, and let it leave by the worker's queue ahead of this.
-        for (uint64_t pending = marks.batch; pending; pending &= pending - 1) {
-          const auto at = static_cast<unsigned>(__builtin_ctzll(pending));
-          if (marks.keys[at] != key) continue;
-          park(key, marks.parked[at]);
-          marks.batch &= ~(uint64_t{1} << at);
-          break;
-        }
         Parked p;
-        if (take(key, p)) {
+        if (take(tc_key(f), p)) {
           tc_add_correction(frame, f, residence(p, true, c) * 65536);
           ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
         } else {
@@ -249,6 +256,8 @@ PtpTransparentStage::Counters PtpTransparentStage::totals() const {
     t.driver_egress += counters_[w].driver_egress;
     t.egress_sent += counters_[w].egress_sent;
     t.egress_send_failed += counters_[w].egress_send_failed;
+    t.egress_unavailable += counters_[w].egress_unavailable;
+    t.egress_kept_in_order += counters_[w].egress_kept_in_order;
   }
   return t;
 }
@@ -256,33 +265,60 @@ PtpTransparentStage::Counters PtpTransparentStage::totals() const {
 void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   const unsigned w = ctx.worker < tc_.workers_ ? ctx.worker : tc_.workers_ - 1;
   PtpTransparentStage::Marks& marks = tc_.marks_[w];
-  for (uint64_t marked = marks.batch; marked; marked &= marked - 1) {
+  for (uint64_t marked = marks.parked; marked; marked &= marked - 1) {
     const auto i = static_cast<uint16_t>(__builtin_ctzll(marked));
-    PtpTransparentStage::Parked& p = marks.parked[i];
-    if (i < b.count && b.verdict[i] == dataplane::Verdict::kForward) send_stamped(b, i, p, ctx, tc_.counters_[w]);
-    tc_.park(marks.keys[i], p);  // sent here or not, its Follow_Up / Delay_Resp must find it
+    if (i >= b.count || b.verdict[i] != dataplane::Verdict::kForward) continue;
+    const uint16_t port = b.tx_port[i];
+    const dataplane::ForwardingTables& t = ctx.tables;
+    if (t.qos_enabled && port < dataplane::kMaxPorts && t.qos[port]) continue;  // the shaper sends it
+    if (behind_earlier_ptp(b, marks.ptp, i)) {
+      ++tc_.counters_[w].egress_kept_in_order;
+      continue;
+    }
+    send_stamped(b, i, marks.keys[i], ctx, tc_.counters_[w]);
   }
-  marks.batch = 0;
 }
 
-void PtpTransparentEgressStage::send_stamped(dataplane::PacketBatch& b, uint16_t i, PtpTransparentStage::Parked& p,
+bool PtpTransparentEgressStage::behind_earlier_ptp(const dataplane::PacketBatch& b, uint64_t ptp, uint16_t i) {
+  for (uint64_t earlier = ptp & ((uint64_t{1} << i) - 1); earlier; earlier &= earlier - 1) {
+    const auto j = static_cast<uint16_t>(__builtin_ctzll(earlier));
+    if (b.verdict[j] == dataplane::Verdict::kForward && b.tx_port[j] == b.tx_port[i]) return true;
+  }
+  return false;
+}
+
+void PtpTransparentEgressStage::send_stamped(dataplane::PacketBatch& b, uint16_t i, uint64_t key,
                                              const dataplane::StageContext& ctx,
                                              PtpTransparentStage::Counters& c) const {
   const uint16_t port = b.tx_port[i];
-  PtpTransparentStage::PortTap* t = tc_.port_tap(port);
+  PtpTransparentStage::PortTap* t = port < tc_.taps_.size() ? tc_.taps_[port].get() : nullptr;
   rte_mbuf* m = b.pkts[i];
   if (!t || !t->sends || !rte_pktmbuf_is_contiguous(m)) return;
   const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
-  KernelTimestampTap::Sent sent;
-  rte_spinlock_lock(&t->lock);
-  if (t->tap) sent = t->tap->send_stamped(frame);
-  rte_spinlock_unlock(&t->lock);
+  KernelStampedSender::Sent sent;
+  bool available = true;
+  rte_spinlock_lock(&t->send_lock);
+  if (!t->sender_tried) {
+    t->sender_tried = true;
+    std::string error;  // none: the worker's queue and the tap's stamp, counted as unavailable
+    t->sender = KernelStampedSender::open(t->interface, error);
+  }
+  if (t->sender) {
+    sent = t->sender->send(frame);
+  } else {
+    available = false;
+  }
+  rte_spinlock_unlock(&t->send_lock);
+  if (!available) {
+    ++c.egress_unavailable;
+    return;
+  }
   if (!sent.sent) {
     ++c.egress_send_failed;  // the worker's TX queue takes it; the tap's stamp ends its residence
     return;
   }
   ++c.egress_sent;
-  if (sent.stamp) p.departed_ns = *sent.stamp;
+  if (sent.stamp) tc_.depart(key, *sent.stamp);
   if (ctx.counters && port < dataplane::kMaxPorts) {
     ctx.counters->ports[port].tx_packets.add(1);
     ctx.counters->ports[port].tx_bytes.add(rte_pktmbuf_pkt_len(m));

@@ -60,10 +60,11 @@ namespace meridian::ptp {
 /// per port (shared by the workers, opened on first use) gives the receive
 /// stamp (netif_rx) on the ingress port. The send stamp is the driver's
 /// (skb_tx_timestamp), the one a linuxptp peer takes: a two-step event
-/// message forwarded out of a net_af_packet port leaves through the tap's
-/// own stamping socket (PtpTransparentEgressStage), not the worker's TX
-/// queue, and its stamp is parked with its residence. Otherwise (net_tap,
-/// a send that failed) the packet tap's outgoing copy stands in: stamped
+/// message forwarded out of a net_af_packet port leaves through a stamping
+/// socket of its own (PtpTransparentEgressStage), not the worker's TX
+/// queue, and its stamp joins its parked residence. Otherwise (net_tap, a
+/// shaped port, a send that failed) the packet tap's outgoing copy stands
+/// in: stamped
 /// in dev_queue_xmit before the driver, 1-3 us early on veth here, and
 /// seen only with qdisc_bypass=0 in the port's devargs. Without a tap the
 /// residence starts at the poll round's TSC and ends at the stage, which
@@ -85,6 +86,8 @@ class PtpTransparentStage final : public dataplane::Stage {
     uint64_t delay_resps_unmatched = 0; // no parked Delay_Req (it took another path, or too old)
     uint64_t egress_sent = 0;           // event messages sent by the egress stage's own socket
     uint64_t egress_send_failed = 0;    // ... refused by the kernel: left to the worker's TX queue
+    uint64_t egress_unavailable = 0;    // ... whose port's stamping socket could not be opened
+    uint64_t egress_kept_in_order = 0;  // ... left to the worker behind an earlier PTP frame to the same port
   };
   /// A port's Linux side: `interface` "" if none; `sends` when frames
   /// written to it reach the wire (net_af_packet; not net_tap, whose
@@ -120,19 +123,22 @@ class PtpTransparentStage final : public dataplane::Stage {
     std::atomic<uint16_t> rx_port{0};
     std::atomic<int64_t> departed_ns{0};
   };
-  /// Per worker, from this stage to the egress stage: the two-step event
-  /// messages of the current batch, which the egress stage parks once it
-  /// knows how they left (so a parked entry is never written twice).
+  /// Per worker, from this stage to the egress stage, for the current
+  /// batch (bit i: batch index i): the parked two-step event messages and
+  /// their keys, and every PTP frame (whose order the egress stage keeps).
   struct alignas(64) Marks {
-    uint64_t batch = 0;  // bit i: batch index i
+    uint64_t parked = 0;
+    uint64_t ptp = 0;
     uint64_t keys[dataplane::kMaxBurst] = {};
-    Parked parked[dataplane::kMaxBurst] = {};
   };
   static_assert(dataplane::kMaxBurst <= 64, "Marks::batch holds one bit per burst slot");
   struct PortTap;
   static constexpr size_t kSlots = 4096;
   void park(uint64_t key, const Parked& p) const;
   bool take(uint64_t key, Parked& p) const;
+  /// Adds the driver's send stamp to the message parked under `key`, unless
+  /// its Follow_Up / Delay_Resp took it first or another message replaced it.
+  void depart(uint64_t key, int64_t departed_ns) const;
   PortTap* port_tap(uint16_t port) const;
   /// The kernel's stamp of the frame with `fingerprint` in direction `dir`
   /// on `port`, when the port has a tap and it saw the frame.
@@ -151,23 +157,29 @@ class PtpTransparentStage final : public dataplane::Stage {
   unsigned workers_;
 };
 
-/// The transparent clock's second half, after the forwarding stages: it
-/// parks the two-step event messages (Sync, Delay_Req) PtpTransparentStage
-/// found. One that a forwarding stage sent to a net_af_packet port leaves
-/// through that port's stamping socket right here, and is parked with the
-/// driver's send stamp. Everything else passes untouched.
+/// The transparent clock's second half, after the forwarding stages: a
+/// two-step event message (Sync, Delay_Req) that PtpTransparentStage parked
+/// and a forwarding stage sent to a net_af_packet port leaves through that
+/// port's stamping socket right here, and the driver's send stamp joins its
+/// parked residence. Not when the port is shaped (the shaper keeps its
+/// order and its rate), and not behind an earlier PTP frame of the same
+/// burst to the same port (a Follow_Up must not fall behind the next Sync):
+/// those stay with the worker. Everything else passes untouched. A
+/// stage that locks and makes a syscall, for the few PTP event frames only.
 class PtpTransparentEgressStage final : public dataplane::Stage {
  public:
   explicit PtpTransparentEgressStage(const PtpTransparentStage& tc) : tc_(tc) {}
   const char* name() const override { return "ptp-tc-egress"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
+  /// True when a PTP frame (bit j of `ptp`) before batch index `i` is
+  /// forwarded to the same port as `i`: `i` must then not overtake it.
+  static bool behind_earlier_ptp(const dataplane::PacketBatch& b, uint64_t ptp, uint16_t i);
 
  private:
-  /// Sends batch packet `i` through its egress port's stamping socket when
-  /// that port has one; on success the packet is consumed and `p` gets the
-  /// driver's stamp.
-  void send_stamped(dataplane::PacketBatch& b, uint16_t i, PtpTransparentStage::Parked& p,
-                    const dataplane::StageContext& ctx, PtpTransparentStage::Counters& c) const;
+  /// Sends batch packet `i` through its egress port's stamping socket;
+  /// on success the packet is consumed and the stamp joins `key`'s entry.
+  void send_stamped(dataplane::PacketBatch& b, uint16_t i, uint64_t key, const dataplane::StageContext& ctx,
+                    PtpTransparentStage::Counters& c) const;
 
   const PtpTransparentStage& tc_;
 };

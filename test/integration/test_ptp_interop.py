@@ -509,14 +509,13 @@ class PtpTransparentClock(unittest.TestCase):
         # forwarded event message left through the TC's stamping socket.
         self.assertGreater(tc["kernel_ingress"], tc["tsc_ingress"], tc)
         self.assertGreater(tc["driver_egress"], tc["kernel_egress"] + tc["stage_egress"], tc)
-        self.assertEqual(tc["egress_send_failed"], 0, tc)
+        self.assertEqual(tc["egress_send_failed"] + tc["egress_unavailable"], 0, tc)
         self.assertGreaterEqual(tc["egress_sent"], tc["driver_egress"], tc)  # the last Sync's Follow_Up may be due
         # Absolute sanity bounds, then the comparison. With the packet tap's
         # send stamp (1-3 us before the driver's here) the slave behind
-        # Meridian had 2-4x the direct link's rms (1.5 us against 0.7 in
-        # one run); with the driver's, four runs gave 0.6-1.0x-2.2x of it.
-        # Each figure has 15-20 samples (one offset per two Syncs with
-        # free_running), hence the slack.
+        # Meridian had about 2x the direct link's rms (1.5 us against 0.7
+        # in one run); with the driver's, five runs gave 0.96-1.37x. Each
+        # figure has about 35 samples, hence the slack.
         tc_mean, tc_rms = assert_offsets(self, values, "TC: ptp4l slave behind Meridian, master offset", 3_000, 5_000)
         d_mean, d_rms = assert_offsets(self, direct, "TC: ptp4l slave on the direct link (same run), master offset",
                                        3_000, 5_000)

@@ -1104,6 +1104,26 @@ TEST(PtpTransparent, TwoStepPairsInOneBurstAreMatchedInOrder) {
   free_ring_port(b);
 }
 
+// The egress stage's send skips the worker's queue, so it must not let a
+// Sync overtake an earlier PTP frame (its predecessor's Follow_Up) of the
+// same burst to the same port. Other ports, other traffic and dropped
+// frames do not hold it back.
+TEST(PtpTransparent, EgressSendsNeverOvertakeAnEarlierPtpFrameToTheSamePort) {
+  dataplane::PacketBatch b;
+  b.reset(0, 6);
+  b.forward(0, 1);         // data to port 1
+  b.forward(1, 2);         // PTP to port 2
+  b.drop(2, DropReason::kNoDecision);  // PTP, dropped
+  b.forward(3, 1);         // the event message, to port 1
+  b.forward(4, 1);         // PTP to port 1, after it
+  b.forward(5, 1);         // an event message behind 4
+  const uint64_t ptp = 0b111110;
+  EXPECT_FALSE(ptp::PtpTransparentEgressStage::behind_earlier_ptp(b, ptp, 3));  // 0 is not PTP; 1 another port; 2 dropped
+  EXPECT_TRUE(ptp::PtpTransparentEgressStage::behind_earlier_ptp(b, ptp, 5));   // 3 and 4 go to port 1 first
+  EXPECT_TRUE(ptp::PtpTransparentEgressStage::behind_earlier_ptp(b, ptp | 1, 3));  // were 0 PTP, it would hold 3
+  EXPECT_FALSE(ptp::PtpTransparentEgressStage::behind_earlier_ptp(b, ptp, 1));
+}
+
 TEST(PtpHardware, PortsWithoutAPtpClockRefuseHardwareAtItsPath) {
   RingPort refused = make_ring_port("a"), a = make_ring_port("a");
   {

@@ -128,13 +128,15 @@ TEST(KernelTimestampTap, StampsEventFramesBothWaysOnLoopback) {
 // The transparent clock's own send: the stamp is the driver's
 // (loopback_xmit's skb_tx_timestamp), between the packet tap's outgoing
 // copy (dev_queue_xmit, earlier) and the receive stamp (netif_rx, later).
-TEST(KernelTimestampTap, SendStampedReturnsTheDriversStamp) {
+TEST(KernelStampedSender, ReturnsTheDriversStamp) {
   std::string error;
   auto tap = KernelTimestampTap::open("lo", error);
   if (!tap) GTEST_SKIP() << "needs CAP_NET_RAW: " << error;
+  auto sender = KernelStampedSender::open("lo", error);
+  ASSERT_TRUE(sender) << error;
   const auto sync = ptp_frame(true, 319, 0x0, 7);
   const int64_t before = realtime_ns();
-  const auto sent = tap->send_stamped(sync);
+  const auto sent = sender->send(sync);
   const int64_t after = realtime_ns();
   ASSERT_TRUE(sent.sent);
   ASSERT_TRUE(sent.stamp.has_value());
@@ -146,18 +148,21 @@ TEST(KernelTimestampTap, SendStampedReturnsTheDriversStamp) {
   ASSERT_TRUE(received.has_value());
   EXPECT_LE(*tapped, *sent.stamp);
   EXPECT_GE(*received, *sent.stamp);
-  EXPECT_EQ(tap->counters().sent, 1u);
 
   // A frame the kernel refuses (beyond lo's MTU) is reported unsent, and
   // the next send still finds its own stamp.
   std::vector<uint8_t> oversized(70000, 0);
-  EXPECT_FALSE(tap->send_stamped(oversized).sent);
-  EXPECT_EQ(tap->counters().send_failed, 1u);
+  EXPECT_FALSE(sender->send(oversized).sent);
   const auto next = ptp_frame(false, 0, 0x1, 8);
-  const auto again = tap->send_stamped(next);
+  const auto again = sender->send(next);
   ASSERT_TRUE(again.sent);
   ASSERT_TRUE(again.stamp.has_value());
   EXPECT_GE(*again.stamp, *sent.stamp);
+  EXPECT_EQ(sender->counters().sent, 2u);
+  EXPECT_EQ(sender->counters().send_failed, 1u);
+  EXPECT_EQ(sender->counters().stamped, 2u);
+  EXPECT_EQ(KernelStampedSender::open("no-such-if0", error), nullptr);
+  EXPECT_NE(error.find("no-such-if0"), std::string::npos);
 }
 
 TEST(KernelTimestampTap, NamesAMissingInterface) {
