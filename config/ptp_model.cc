@@ -89,16 +89,16 @@ void parse_port(const nlohmann::json& j, const std::string& path, PtpPortConfig&
     auto ip = v.is_string() ? parse_ip(v.get<std::string>()) : std::nullopt;
     if (!ip || ip->is_multicast() || ip->is_unspecified()) {
       r.error(at, "expected a unicast IP address");
-    } else if (!ip->is_v4()) {
-      r.error(at, "IPv6 unicast masters need neighbour discovery, which this release does not run yet: use udp_ipv4");
+    } else if (p.transport != "l2" && ip->is_v4() != (p.transport == "udp_ipv4")) {
+      r.error(at, std::string("expected an ") + (ip->is_v4() ? "IPv6" : "IPv4") + " address for transport " + p.transport);
     } else if (p.address && *ip == *p.address) {
       r.error(at, "is this port's own address");
     } else {
       p.unicast_masters.push_back(*ip);
     }
   }, false, 16);
-  if (!p.unicast_masters.empty() && p.transport != "udp_ipv4") {
-    r.error(r.field_path("unicast_masters"), "unicast negotiation runs over udp_ipv4 in this release, not " + p.transport);
+  if (!p.unicast_masters.empty() && p.transport == "l2") {
+    r.error(r.field_path("unicast_masters"), "unicast negotiation runs over udp_ipv4 or udp_ipv6, not l2");
   }
   if (p.transport != "l2" && !p.address) {
     if (!j.contains("address")) r.error(r.field_path("address"), "required for transport " + p.transport);

@@ -164,7 +164,7 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     for (const auto& ip : port.config.unicast_masters) {
       PeerAddress a;
       a.unicast = true;
-      std::copy_n(ip.bytes.begin(), 4, a.ip.begin());  // the MAC is resolved when sending
+      std::copy_n(ip.bytes.begin(), ip.is_v4() ? 4 : 16, a.ip.begin());  // the MAC is resolved when sending
       masters.push_back(a);
     }
     ic.unicast_masters.push_back(std::move(masters));
@@ -297,13 +297,15 @@ bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> fram
 void PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
   // Only the port's unicast masters: a unicast server's clients are
   // answered to the address they came from, and need no table.
-  const auto& masters = ports_[port_index].config.unicast_masters;
+  const Port& p = ports_[port_index];
+  const size_t len = p.transport == Transport::kUdpIpv6 ? 16 : 4;
+  const auto& masters = p.config.unicast_masters;
   if (std::none_of(masters.begin(), masters.end(),
-                   [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, 4) == 0; })) {
+                   [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, len) == 0; })) {
     return;
   }
-  std::array<uint8_t, 4> key{};
-  std::memcpy(key.data(), ip, 4);
+  std::array<uint8_t, 16> key{};
+  std::memcpy(key.data(), ip, len);
   Neighbor& n = neighbors_[{port_index, key}];
   std::memcpy(n.mac.data(), mac, 6);
   n.known = true;
@@ -311,9 +313,10 @@ void PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint
 
 bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   if (std::any_of(to.mac.begin(), to.mac.end(), [](uint8_t b) { return b != 0; })) return true;
-  if (p.transport != Transport::kUdpIpv4 || !p.config.address) return false;
-  std::array<uint8_t, 4> key{};
-  std::memcpy(key.data(), to.ip.data(), 4);
+  if ((p.transport != Transport::kUdpIpv4 && p.transport != Transport::kUdpIpv6) || !p.config.address) return false;
+  const bool v6 = p.transport == Transport::kUdpIpv6;
+  std::array<uint8_t, 16> key{};
+  std::memcpy(key.data(), to.ip.data(), v6 ? 16 : 4);
   Neighbor& n = neighbors_[{port_index, key}];
   if (n.known) {
     to.mac = n.mac;
@@ -325,8 +328,11 @@ bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   static constexpr std::array<uint8_t, 6> kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   static constexpr std::array<uint8_t, 6> kUnknown{};
   std::array<uint8_t, vxlan::kNdFrame> request{};
-  const size_t len = vxlan::build_arp(request.data(), vxlan::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
-                                      p.config.address->bytes.data(), kUnknown.data(), key.data());
+  // ARP, or a neighbour solicitation to the master's solicited-node group.
+  const size_t len =
+      v6 ? vxlan::build_ns(request.data(), p.binding.mac.data(), p.config.address->bytes.data(), key.data())
+         : vxlan::build_arp(request.data(), vxlan::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
+                            p.config.address->bytes.data(), kUnknown.data(), key.data());
   if (send_control_frame(p, {request.data(), len})) ++neighbor_requests_;
   return false;
 }
@@ -344,6 +350,22 @@ bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const ui
   return arp.op == vxlan::kArpReply;
 }
 
+bool PtpService::handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame,
+                           const dataplane::PacketView& v) {
+  vxlan::NdView nd;
+  if (v.ip_version != 6 || !vxlan::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd)) return false;
+  // The link-layer option when present (RFC 4861 §7.2.5), else the frame's
+  // source: a solicitation names its sender, an advertisement its target.
+  const uint8_t* mac = nd.link_addr ? nd.link_addr : frame.data() + 6;
+  if (nd.type == 135) {
+    learn_neighbor(port_index, nd.src_ip, mac);  // the unspecified source of DAD is no master
+    return answer_neighbor(p, frame, v);
+  }
+  if (nd.type != 136) return false;
+  learn_neighbor(port_index, nd.target, mac);
+  return true;
+}
+
 bool PtpService::handle_punt(rte_mbuf* m) {
   if (!(m->ol_flags & io_.rx_timestamp.flag)) return false;
   m->ol_flags &= ~io_.rx_timestamp.flag;
@@ -356,12 +378,12 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   dataplane::PacketView view;
   const auto status = dataplane::parse_packet(frame.data(), frame.size(), view);
   if (port && port->config.address &&
-      PtpPuntStage::neighbor_solicitation(frame, view, port->config.address->family,
-                                          port->config.address->bytes.data())) {
+      PtpPuntStage::neighbor_message(frame, view, port->config.address->family,
+                                     port->config.address->bytes.data())) {
     // Ours: answered (or learnt) and freed. Not ours: the next handler
     // (VXLAN) decides.
     const bool ours = port->config.address->is_v4() ? handle_arp(*port, static_cast<size_t>(number - 1), frame, view)
-                                                    : answer_neighbor(*port, frame, view);
+                                                    : handle_nd(*port, static_cast<size_t>(number - 1), frame, view);
     if (!ours) return false;
     rte_pktmbuf_free(m);
     return true;
@@ -386,7 +408,7 @@ bool PtpService::handle_punt(rte_mbuf* m) {
       if (loc.transport != Transport::kL2) {
         const size_t src = view.l3_offset + (view.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
-        if (view.ip_version == 4) learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
+        learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
       }
       std::optional<int64_t> rx_base;
       if (is_event(msg.header.type)) {
@@ -475,7 +497,7 @@ void PtpService::transmit(TxRequest& tx) {
                     type == MessageType::kPdelayRespFollowUp || p.peer_delay_address;
   if (tx.to.unicast && !peer) {
     if (!resolve(p, static_cast<size_t>(tx.port - 1), tx.to)) {
-      count_drop("tx_unresolved");  // asked by ARP; the negotiation retries
+      count_drop("tx_unresolved");  // asked by ARP / ND; the negotiation retries
       return;
     }
     a.dst_mac = tx.to.mac;

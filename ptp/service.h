@@ -134,9 +134,10 @@ class PtpService {
   /// their PTP frames, by (port index, address).
   struct Neighbor {
     std::array<uint8_t, 6> mac{};
-    int64_t asked = 0;  // base ns of our last ARP request (rate limit)
+    int64_t asked = 0;  // base ns of our last ARP request / solicitation (rate limit)
     bool known = false;
   };
+  /// `ip`: 4 bytes on an IPv4 port, 16 on an IPv6 one.
   void learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
   /// The MAC for a unicast IPv4 destination; asks by ARP (at most once a
   /// second) and returns false while it is unknown.
@@ -144,6 +145,9 @@ class PtpService {
   /// An ARP frame for the port's PTP address: learns the sender, answers a
   /// request. False when it is not for our address.
   bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
+  /// IPv6's counterpart: learns a unicast master from its solicitation or
+  /// advertisement, answers a solicitation for our address.
+  bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
   /// Our clock in UTC and CLOCK_REALTIME at one instant.
@@ -169,7 +173,7 @@ class PtpService {
   std::map<std::string, uint64_t> drops_;
   uint64_t neighbor_replies_ = 0;
   uint64_t neighbor_requests_ = 0;
-  std::map<std::pair<size_t, std::array<uint8_t, 4>>, Neighbor> neighbors_;
+  std::map<std::pair<size_t, std::array<uint8_t, 16>>, Neighbor> neighbors_;  // IPv4 in the first 4 bytes
 };
 
 }  // namespace meridian::ptp

@@ -26,19 +26,22 @@ bool register_rx_timestamp(RxTimestampField& field) {
   return true;
 }
 
-// ARP requests and IPv6 neighbour solicitations (no extension headers)
-// whose target is `address`: a unicast PTP peer resolving the port's PTP
-// address. Any other ARP/ND passes on untouched (xconnect, VXLAN).
-bool PtpPuntStage::neighbor_solicitation(std::span<const uint8_t> frame, const dataplane::PacketView& v,
-                                         uint8_t family, const uint8_t* address) {
+// The port's own neighbour traffic: ARP whose target is `address` (a
+// peer resolving it, or answering us), an IPv6 neighbour solicitation for
+// `address` and an advertisement sent to it (no extension headers). Any
+// other ARP/ND passes on untouched (xconnect, VXLAN).
+bool PtpPuntStage::neighbor_message(std::span<const uint8_t> frame, const dataplane::PacketView& v, uint8_t family,
+                                    const uint8_t* address) {
   if (family == 0) return false;
   if (family == 4) {
     const size_t target = size_t{v.l3_offset} + 24;  // ARP target protocol address
     return v.ethertype == 0x0806 && frame.size() >= target + 4 && std::memcmp(frame.data() + target, address, 4) == 0;
   }
   const size_t icmp = size_t{v.l3_offset} + 40;
-  return v.ip_version == 6 && frame.size() >= icmp + 24 && frame[v.l3_offset + 6] == 58 && frame[icmp] == 135 &&
-         std::memcmp(frame.data() + icmp + 8, address, 16) == 0;
+  if (v.ip_version != 6 || frame.size() < icmp + 24 || frame[v.l3_offset + 6] != 58) return false;
+  if (frame[icmp] == 135) return std::memcmp(frame.data() + icmp + 8, address, 16) == 0;   // NS: target
+  if (frame[icmp] == 136) return std::memcmp(frame.data() + v.l3_offset + 24, address, 16) == 0;  // NA: destination
+  return false;
 }
 
 void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
@@ -52,8 +55,8 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
     const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
     PtpLocation loc;
     if (!locate(frame, v, status, loc) &&
-        !neighbor_solicitation(frame, v, ctx.tables.ptp_address_family[b.rx_port],
-                               ctx.tables.ptp_address[b.rx_port].data())) {
+        !neighbor_message(frame, v, ctx.tables.ptp_address_family[b.rx_port],
+                          ctx.tables.ptp_address[b.rx_port].data())) {
       continue;
     }
     *RTE_MBUF_DYNFIELD(m, field_.offset, rte_mbuf_timestamp_t*) = ctx.now_tsc;

@@ -1,9 +1,10 @@
 // The PTP punt stage: on ports that run PTP, frames carrying PTP (EtherType
 // 0x88F7, or UDP to port 319/320) go to the control lcore with the poll
 // round's TSC in the mbuf's Rx timestamp field, read before rx_burst and
-// so as close to reception as software gets. ARP requests and IPv6
-// neighbour solicitations for the port's PTP address go up too, so unicast
-// peers can resolve it. Everything else passes on.
+// so as close to reception as software gets. ARP for the port's PTP
+// address, IPv6 neighbour solicitations for it and advertisements sent to
+// it go up too: unicast peers resolve the address, and the port resolves
+// its unicast masters. Everything else passes on.
 #pragma once
 
 #include <atomic>
@@ -34,8 +35,8 @@ class PtpPuntStage final : public dataplane::Stage {
   explicit PtpPuntStage(RxTimestampField field) : field_(field) {}
   const char* name() const override { return "ptp-punt"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
-  static bool neighbor_solicitation(std::span<const uint8_t> frame, const dataplane::PacketView& view, uint8_t family,
-                                    const uint8_t* address);
+  static bool neighbor_message(std::span<const uint8_t> frame, const dataplane::PacketView& view, uint8_t family,
+                               const uint8_t* address);
 
  private:
   RxTimestampField field_;

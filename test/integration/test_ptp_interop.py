@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import lab as labmod  # noqa: E402
 
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
-MERIDIAN_IP = "10.77.0.10"
+MERIDIAN_IP, MERIDIAN_IP6 = "10.77.0.10", "fd77::10"
 SPIKE_NS = 10_000  # beyond this: a host scheduling spike (assert_on_target)
 ANNOUNCE_S, RECEIPT_TIMEOUT = 2, 3  # default profile: logAnnounceInterval 1, announceReceiptTimeout 3
 
@@ -335,43 +335,54 @@ class PtpInterop(unittest.TestCase):
               f"rms {rms:.0f} ns over {len(values)} samples", file=sys.stderr)
         self.assertLess(abs(mean), 50_000)
 
-    def test_7_g8275_2_unicast_client_of_ptp4l(self):
+    def unicast_client_of_ptp4l(self, v6):
         """G.8275.2: ptp4l as a unicast master (unicast_listen, domain 44,
         G.8275.x dataset comparison); Meridian slave-only with ptp4l's
-        address in its unicast master table. Meridian resolves it by ARP,
-        is granted Announce, Sync and Delay_Resp, ignores the multicast
-        ptp4l sends besides, and follows ptp4l to the issue's target."""
+        address in its unicast master table. Meridian resolves it (ARP, or
+        a neighbour solicitation that ptp4l's kernel answers), is granted
+        Announce, Sync and Delay_Resp, ignores the multicast ptp4l sends
+        besides, and follows ptp4l to the issue's target."""
+        flag, master, address, transport, family = (
+            ("-6", labmod.H1_IP6, MERIDIAN_IP6, "udp_ipv6", "IPv6") if v6 else
+            ("-4", labmod.H1_IP, MERIDIAN_IP, "udp_ipv4", "IPv4"))
         self.lab.exec(self.lab.h1, ["ip", "neigh", "flush", "dev", "eth0"], check=False)
-        self.start_ptp4l("unicast-master", "-4", priority1=128,
+        self.start_ptp4l("unicast-master", flag, priority1=128,
                          extra="unicast_listen 1\ndomainNumber 44\ndataset_comparison G.8275.x\n")
         # The G.8275.2 profile asks for Sync and Delay_Resp 16 times a second.
         self.set_ptp({"profile": "g8275_2", "priority1": 128, "slave_only": True, "reference": "none",
                       "unicast_listen": False,
-                      "ports": [{"port": "lab-a", "transport": "udp_ipv4", "address": MERIDIAN_IP,
-                                 "unicast_masters": [labmod.H1_IP]}]})
+                      "ports": [{"port": "lab-a", "transport": transport, "address": address,
+                                 "unicast_masters": [master]}]})
         took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 90)
         self.assertIsNotNone(took, f"{self.status()}\n{self.ptp4l_text()}")
         status = self.status()
         port = status["ports"][0]
-        master = port["unicast_masters"][0]
-        self.assertEqual(master["address"], labmod.H1_IP)
-        self.assertTrue(master["selected"], master)
+        self.assertEqual(port["transport"], "udpv6" if v6 else "udpv4")
+        entry = port["unicast_masters"][0]
+        self.assertEqual(entry["address"], master)
+        self.assertTrue(entry["selected"], entry)
         for kind in ("announce", "sync", "delay_resp"):
-            self.assertEqual(master[kind], "granted", port)
-        self.assertGreaterEqual(status["neighbor_requests"], 1)  # ptp4l's MAC came by ARP
+            self.assertEqual(entry[kind], "granted", port)
+        self.assertGreaterEqual(status["neighbor_requests"], 1)  # ptp4l's MAC came by ARP / ND
         self.assertEqual(status["domain"], 44)
         self.assertGreater(port["drops"].get("not_unicast", 0), 0, port)  # ptp4l's multicast, set aside
         gm = re.search(r"selected local clock (\S+) as best master", self.ptp4l_text())
         self.assertIsNotNone(gm, self.ptp4l_text())
         self.assertEqual(status["grandmaster"]["identity"], gm.group(1))
-        time.sleep(10)
+        time.sleep(5)
         errors = []
-        for _ in range(20):
+        for _ in range(15):
             errors.append(self.status()["host_clock_error_ns"])
             time.sleep(1)
-        print(f"\nG.8275.2: Meridian locked_stable on ptp4l's unicast service after {took:.1f} s; "
+        print(f"\nG.8275.2 over {family}: Meridian locked_stable on ptp4l's unicast service after {took:.1f} s; "
               f"{port['rx']}", file=sys.stderr)
-        self.assert_on_target(errors, "Meridian (unicast client of ptp4l, G.8275.2) clock minus host clock, 1/s,")
+        self.assert_on_target(errors, f"Meridian (unicast client of ptp4l, G.8275.2, {family}) clock minus host clock, 1/s,")
+
+    def test_7_g8275_2_unicast_client_of_ptp4l(self):
+        self.unicast_client_of_ptp4l(v6=False)
+
+    def test_8_g8275_2_unicast_client_of_ptp4l_over_ipv6(self):
+        self.unicast_client_of_ptp4l(v6=True)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")

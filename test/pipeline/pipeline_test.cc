@@ -1124,6 +1124,27 @@ TEST(PtpTransparent, EgressSendsNeverOvertakeAnEarlierPtpFrameToTheSamePort) {
   EXPECT_FALSE(ptp::PtpTransparentEgressStage::behind_earlier_ptp(b, ptp, 1));
 }
 
+// What the PTP punt stage sends up for an IPv6 port: a solicitation for its
+// address and an advertisement sent to it (the answer to its own
+// solicitation for a unicast master); other neighbour traffic passes.
+TEST(PtpPunt, NeighbourDiscoveryForThePortsAddressGoesUp) {
+  const uint8_t ours[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  const uint8_t master[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+  const uint8_t other[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+  const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x10}, master_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+  auto goes_up = [&](const uint8_t* frame, size_t len) {
+    dataplane::PacketView v;
+    EXPECT_EQ(dataplane::parse_packet(frame, len, v), dataplane::ParseStatus::kOk);
+    return ptp::PtpPuntStage::neighbor_message({frame, len}, v, 6, ours);
+  };
+  uint8_t f[vxlan::kNdFrame];
+  EXPECT_TRUE(goes_up(f, vxlan::build_ns(f, master_mac, master, ours)));   // the master resolving us
+  EXPECT_FALSE(goes_up(f, vxlan::build_ns(f, master_mac, master, other)));
+  EXPECT_TRUE(goes_up(f, vxlan::build_na(f, our_mac, master_mac, master, ours, true)));   // the master's answer to us
+  EXPECT_FALSE(goes_up(f, vxlan::build_na(f, our_mac, master_mac, master, other, true)));
+  EXPECT_FALSE(goes_up(f, vxlan::build_ns(f, our_mac, ours, master)));  // our own solicitation, seen again
+}
+
 TEST(PtpHardware, PortsWithoutAPtpClockRefuseHardwareAtItsPath) {
   RingPort refused = make_ring_port("a"), a = make_ring_port("a");
   {

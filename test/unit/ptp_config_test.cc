@@ -81,6 +81,20 @@ TEST(PtpConfig, G8275_2WithUnicastMastersParsesAndRoundTrips) {
   ptp["slave_only"] = false;
   ptp["unicast_listen"] = true;
   EXPECT_TRUE(parse_config(doc).errors.empty());
+  // Over IPv6: IPv6 masters (resolved by neighbour discovery); an IPv4 one
+  // on that port is named.
+  ptp["unicast_listen"] = false;
+  ptp["slave_only"] = true;
+  ptp["ports"][0] = {{"port", "p0"}, {"transport", "udp_ipv6"}, {"address", "fd00::1"},
+                     {"unicast_masters", {"fd00::2", "fd00::3"}}};
+  const auto v6 = parse_config(doc);
+  ASSERT_TRUE(v6.errors.empty()) << to_json(v6.errors).dump();
+  EXPECT_EQ(to_string(v6.config->ptp.ports[0].unicast_masters[1]), "fd00::3");
+  ptp["ports"][0]["unicast_masters"] = {"fd00::2", "10.0.0.2"};
+  const auto mixed = parse_config(doc);
+  ASSERT_EQ(mixed.errors.size(), 1u);
+  EXPECT_EQ(mixed.errors[0].path, "/ptp/ports/0/unicast_masters/1");
+  EXPECT_NE(mixed.errors[0].reason.find("IPv6 address for transport udp_ipv6"), std::string::npos) << mixed.errors[0].reason;
 }
 
 TEST(PtpConfig, IdleSleepWithPtpIsWarnedAbout) {
@@ -154,7 +168,7 @@ TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {
        "/ptp/ports/0/unicast_masters/1"},
       {"unicast master is us", [](json& p) { p["ports"][0]["unicast_masters"] = {"10.0.0.1"}; },
        "/ptp/ports/0/unicast_masters/0"},
-      {"unicast master over ipv6", [](json& p) { p["ports"][0]["unicast_masters"] = {"fd00::2"}; },
+      {"ipv6 master on a udp_ipv4 port", [](json& p) { p["ports"][0]["unicast_masters"] = {"fd00::2"}; },
        "/ptp/ports/0/unicast_masters/0"},
       {"unicast masters over l2", [](json& p) { p["ports"][1]["unicast_masters"] = {"10.0.0.2"}; },
        "/ptp/ports/1/unicast_masters"},
