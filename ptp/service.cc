@@ -268,7 +268,14 @@ bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, 
         std::memcmp(nd.target, p.config.address->bytes.data(), 16) != 0) {
       return false;
     }
-    len = vxlan::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
+    // A duplicate-address probe (from ::) is answered to all nodes,
+    // unsolicited, which defends the address (RFC 4861 §7.2.4).
+    static constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
+    static constexpr uint8_t kUnspecified[16] = {};
+    const bool probe = std::memcmp(nd.src_ip, kUnspecified, 16) == 0;
+    len = probe ? vxlan::build_na(reply.data(), kAllNodesMac, p.binding.mac.data(), nd.target, kAllNodes, false)
+                : vxlan::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
   } else {
     return false;
   }
@@ -294,7 +301,7 @@ bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> fram
   return true;
 }
 
-void PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
+bool PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
   // Only the port's unicast masters: a unicast server's clients are
   // answered to the address they came from, and need no table.
   const Port& p = ports_[port_index];
@@ -302,13 +309,14 @@ void PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint
   const auto& masters = p.config.unicast_masters;
   if (std::none_of(masters.begin(), masters.end(),
                    [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, len) == 0; })) {
-    return;
+    return false;
   }
   std::array<uint8_t, 16> key{};
   std::memcpy(key.data(), ip, len);
   Neighbor& n = neighbors_[{port_index, key}];
   std::memcpy(n.mac.data(), mac, 6);
   n.known = true;
+  return true;
 }
 
 bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
@@ -345,9 +353,11 @@ bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const ui
       std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
     return false;
   }
-  learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
+  const bool master = learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
   if (arp.op == vxlan::kArpRequest) return answer_neighbor(p, frame, v);
-  return arp.op == vxlan::kArpReply;
+  if (arp.op != vxlan::kArpReply || !master) return false;
+  ++neighbor_answers_;
+  return true;
 }
 
 bool PtpService::handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame,
@@ -361,8 +371,8 @@ bool PtpService::handle_nd(const Port& p, size_t port_index, std::span<const uin
     learn_neighbor(port_index, nd.src_ip, mac);  // the unspecified source of DAD is no master
     return answer_neighbor(p, frame, v);
   }
-  if (nd.type != 136) return false;
-  learn_neighbor(port_index, nd.target, mac);
+  if (nd.type != 136 || !learn_neighbor(port_index, nd.target, mac)) return false;
+  ++neighbor_answers_;
   return true;
 }
 
@@ -652,6 +662,7 @@ nlohmann::json PtpService::status() const {
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"neighbor_replies", neighbor_replies_},
           {"neighbor_requests", neighbor_requests_},
+          {"neighbor_answers", neighbor_answers_},
           {"drops", drops_},
           {"ports", ports}};
 }

@@ -130,23 +130,27 @@ class PtpService {
   /// Sends a frame we built (ARP, ND) on the port's control queue; false,
   /// counted, when it could not.
   bool send_control_frame(const Port& p, std::span<const uint8_t> frame);
-  /// Unicast client: IPv4 neighbours (the masters) learnt from ARP and from
-  /// their PTP frames, by (port index, address).
+  /// Unicast client: the masters' MACs, learnt from ARP / ND and from their
+  /// PTP frames, by (port index, address).
   struct Neighbor {
     std::array<uint8_t, 6> mac{};
     int64_t asked = 0;  // base ns of our last ARP request / solicitation (rate limit)
     bool known = false;
   };
-  /// `ip`: 4 bytes on an IPv4 port, 16 on an IPv6 one.
-  void learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
-  /// The MAC for a unicast IPv4 destination; asks by ARP (at most once a
-  /// second) and returns false while it is unknown.
+  /// `ip`: 4 bytes on an IPv4 port, 16 on an IPv6 one. False when it is
+  /// none of the port's unicast masters (nothing learnt).
+  bool learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
+  /// The MAC for a unicast destination; asks by ARP or a neighbour
+  /// solicitation (at most once a second) and returns false while it is
+  /// unknown.
   bool resolve(const Port& p, size_t port_index, PeerAddress& to);
-  /// An ARP frame for the port's PTP address: learns the sender, answers a
-  /// request. False when it is not for our address.
+  /// An ARP frame for the port's PTP address: answers a request, learns a
+  /// master from it. False when it is neither (a reply from someone else
+  /// goes on to the next punt handler).
   bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
-  /// IPv6's counterpart: learns a unicast master from its solicitation or
-  /// advertisement, answers a solicitation for our address.
+  /// IPv6's counterpart: answers a solicitation for our address (a
+  /// duplicate-address probe by defending it), learns a master from its
+  /// solicitation or advertisement. False for another node's advertisement.
   bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
@@ -173,6 +177,7 @@ class PtpService {
   std::map<std::string, uint64_t> drops_;
   uint64_t neighbor_replies_ = 0;
   uint64_t neighbor_requests_ = 0;
+  uint64_t neighbor_answers_ = 0;  // ARP replies / advertisements from unicast masters, learnt
   std::map<std::pair<size_t, std::array<uint8_t, 16>>, Neighbor> neighbors_;  // IPv4 in the first 4 bytes
 };
 

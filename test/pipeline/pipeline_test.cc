@@ -1145,6 +1145,47 @@ TEST(PtpPunt, NeighbourDiscoveryForThePortsAddressGoesUp) {
   EXPECT_FALSE(goes_up(f, vxlan::build_ns(f, our_mac, ours, master)));  // our own solicitation, seen again
 }
 
+// The service's side: a duplicate-address probe for the port's address
+// (from ::) is defended with an unsolicited advertisement to all nodes; an
+// advertisement from a node that is no unicast master is not learnt.
+TEST(PtpPunt, DuplicateAddressProbesAreDefendedToAllNodes) {
+  RingPort a = make_ring_port("a");
+  json doc = config_for({a}, json::array());
+  doc["dataplane"]["idle_sleep_us"] = 0;
+  doc["ptp"] = {{"ports", {{{"port", "a"}, {"transport", "udp_ipv6"}, {"address", "fd77::10"}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  const uint8_t ours[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  const uint8_t other[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99};
+  const uint8_t unspecified[16] = {};
+  const uint8_t their_mac[6] = {0x02, 0, 0, 0, 0, 0x99}, any_mac[6] = {0x02, 0, 0, 0, 0, 0x10};
+  std::vector<uint8_t> probe(vxlan::kNdFrame), stranger(vxlan::kNdFrame);
+  probe.resize(vxlan::build_ns(probe.data(), their_mac, unspecified, ours));
+  stranger.resize(vxlan::build_na(stranger.data(), any_mac, their_mac, other, ours, true));
+  inject(a, {probe, stranger});
+  ASSERT_EQ(dp->start_workers(), "");
+  auto sent = collect(a.tx[1], 1, dp.get());
+  dp->stop_workers();
+  ASSERT_EQ(sent.size(), 1u);
+  const auto& na = sent[0];
+  dataplane::PacketView v;
+  ASSERT_EQ(dataplane::parse_packet(na.data(), na.size(), v), dataplane::ParseStatus::kOk);
+  vxlan::NdView nd;
+  ASSERT_TRUE(vxlan::parse_nd(na.data() + v.l3_offset, na.size() - v.l3_offset, nd));
+  EXPECT_EQ(nd.type, 136);
+  EXPECT_FALSE(nd.solicited);
+  EXPECT_EQ(std::vector<uint8_t>(na.begin(), na.begin() + 6), (std::vector<uint8_t>{0x33, 0x33, 0, 0, 0, 1}));
+  EXPECT_EQ(nd.dst_ip[0], 0xff);
+  EXPECT_EQ(nd.dst_ip[1], 0x02);
+  EXPECT_EQ(nd.dst_ip[15], 1);
+  EXPECT_EQ(std::memcmp(nd.target, ours, 16), 0);
+  const json status = ptp_status(*dp);
+  EXPECT_EQ(status["neighbor_replies"], 1) << status;
+  EXPECT_EQ(status["neighbor_answers"], 0) << status;  // the stranger's advertisement was not taken
+  dp.reset();
+  free_ring_port(a);
+}
+
 TEST(PtpHardware, PortsWithoutAPtpClockRefuseHardwareAtItsPath) {
   RingPort refused = make_ring_port("a"), a = make_ring_port("a");
   {
