@@ -28,10 +28,7 @@ int64_t realtime_ns() {
 }
 
 // A (TSC, CLOCK_REALTIME) pair read as close together as three tries allow.
-std::pair<uint64_t, int64_t> tsc_and_realtime() {
-  const CrossTimestamp pair = cross_timestamp([] { return rte_rdtsc(); }, realtime_ns);
-  return {pair.tsc, pair.other_ns};
-}
+CrossTimestamp tsc_and_realtime() { return cross_timestamp([] { return rte_rdtsc(); }, realtime_ns); }
 
 // Hardware Tx stamps: how long the control lcore polls the NIC's latch
 // after a send (DPDK's ptpclient waits as long). A miss falls back to the
@@ -191,8 +188,8 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     s->clock_->set_frequency(base, 0);
   } else {
     s->clock_ = std::make_unique<PtpClock>();
-    const auto [tsc, rt] = tsc_and_realtime();
-    s->clock_->set_time(s->base_.from_tsc(tsc), rt + s->utc_offset_ns_);
+    const CrossTimestamp now = tsc_and_realtime();
+    s->clock_->set_time(s->base_.from_tsc(now.tsc), now.other_ns + s->utc_offset_ns_);
   }
   if (cfg.host_clock_export == "ntp_shm") {
     std::string why;
@@ -224,8 +221,7 @@ int64_t PtpService::base_now() const { return base_.now(); }
 int64_t PtpService::base_from_realtime(int64_t stamp_ns) const {
   // A fresh (TSC, realtime) pair for each stamp: the two clocks' rates
   // differ by ppm, so the pair must be recent, not the TSC rate alone.
-  const CrossTimestamp pair = cross_timestamp([] { return rte_rdtsc(); }, realtime_ns);
-  return base_.from_tsc(pair.tsc_at(stamp_ns, base_.tsc.hz));
+  return base_.from_tsc(tsc_and_realtime().tsc_at(stamp_ns, base_.tsc.hz));
 }
 
 std::vector<uint16_t> PtpService::port_ids() const {
@@ -450,9 +446,9 @@ void PtpService::tick() {
 }
 
 std::pair<int64_t, int64_t> PtpService::utc_and_host_ns() const {
-  const auto [tsc, rt] = tsc_and_realtime();
+  const CrossTimestamp now = tsc_and_realtime();
   const bool ptp_timescale = instance_->node().time_properties().flags & kFlagPtpTimescale;
-  return {clock_->time_at(base_.from_tsc(tsc)) - (ptp_timescale ? utc_offset_ns_ : 0), rt};
+  return {clock_->time_at(base_.from_tsc(now.tsc)) - (ptp_timescale ? utc_offset_ns_ : 0), now.other_ns};
 }
 
 void PtpService::export_to_host() {
@@ -475,11 +471,11 @@ void PtpService::export_to_host() {
 }
 
 void PtpService::sample_reference() {
-  const auto [tsc, rt] = tsc_and_realtime();
-  const int64_t base = base_.from_tsc(tsc);
+  const CrossTimestamp now = tsc_and_realtime();
+  const int64_t base = base_.from_tsc(now.tsc);
   if (base < next_reference_) return;
   next_reference_ = base + kReferenceInterval;
-  instance_->reference_sample(clock_->time_at(base) - (rt + utc_offset_ns_), base, 1.0);
+  instance_->reference_sample(clock_->time_at(base) - (now.other_ns + utc_offset_ns_), base, 1.0);
 }
 
 int64_t PtpService::host_clock_error_ns() const {

@@ -137,26 +137,18 @@ bool PtpTransparentStage::take(uint64_t key, Parked& p) const {
 
 std::optional<int64_t> PtpTransparentStage::kernel_stamp(uint16_t port, StampDirection dir,
                                                          uint64_t fingerprint) const {
-  PortTap* t = port_tap(port);
-  if (!t) return std::nullopt;
-  std::optional<int64_t> stamp;
-  rte_spinlock_lock(&t->lock);
-  if (t->tap) stamp = t->tap->take(dir, fingerprint);
-  rte_spinlock_unlock(&t->lock);
-  return stamp;
-}
-
-PtpTransparentStage::PortTap* PtpTransparentStage::port_tap(uint16_t port) const {
   PortTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
-  if (!t || t->interface.empty()) return nullptr;
+  if (!t || t->interface.empty()) return std::nullopt;
+  std::optional<int64_t> stamp;
   rte_spinlock_lock(&t->lock);
   if (!t->tried) {
     t->tried = true;
     std::string error;  // no tap: TSC residences, counted as such
     t->tap = KernelTimestampTap::open(t->interface, error);
   }
+  if (t->tap) stamp = t->tap->take(dir, fingerprint);
   rte_spinlock_unlock(&t->lock);
-  return t;
+  return stamp;
 }
 
 int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters& c) const {

@@ -140,7 +140,6 @@ class PtpTransparentStage final : public dataplane::Stage {
   /// Adds the driver's send stamp to the message parked under `key`, unless
   /// its Follow_Up / Delay_Resp took it first or another message replaced it.
   void depart(uint64_t key, int64_t departed_ns) const;
-  PortTap* port_tap(uint16_t port) const;
   /// The kernel's stamp of the frame with `fingerprint` in direction `dir`
   /// on `port`, when the port has a tap and it saw the frame.
   std::optional<int64_t> kernel_stamp(uint16_t port, StampDirection dir, uint64_t fingerprint) const;
