@@ -59,7 +59,7 @@ PtpInstance::PtpInstance(const InstanceConfig& config, PtpClock& clock)
 }
 
 int64_t PtpInstance::interval_ns(int8_t log) const {
-  return static_cast<int64_t>(std::ldexp(1e9, std::clamp<int>(log, -7, 7)));
+  return log_interval_ns(std::clamp<int>(log, -7, 7));
 }
 
 // Delay_Req spacing: uniform in [0.5, 1.5) intervals, so the mean is the

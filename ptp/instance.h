@@ -146,6 +146,7 @@ class PtpInstance {
   bool in_holdover() const { return in_holdover_; }
   /// Unicast clients holding a live grant.
   size_t unicast_clients(int64_t base_now) const { return unicast_.active_clients(base_now); }
+  const UnicastServer& unicast_server() const { return unicast_; }
   /// The port's unicast client negotiation; null when it has no masters.
   const UnicastRequester* unicast_requester(uint16_t port) const {
     return port >= 1 && port <= ports_.size() ? ports_[port - 1].requester.get() : nullptr;

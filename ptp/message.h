@@ -6,7 +6,9 @@
 // §13.5-§13.12), TLVs §14, unicast negotiation §16.1, management §15.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -30,6 +32,14 @@ enum class MessageType : uint8_t {
 const char* message_type_name(MessageType t);
 /// Event messages are timestamped and go to UDP port 319; the rest to 320.
 inline bool is_event(MessageType t) { return static_cast<uint8_t>(t) < 0x8; }
+
+/// 2^log seconds in ns. `log` comes from peers (grant periods, message
+/// intervals): it is clamped to [-30, 30], so the result always fits in
+/// int64 and is at least 1 ns. Callers bound it further by policy.
+inline int64_t log_interval_ns(int log) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ldexp(1e9, std::clamp(log, -30, 30))));
+}
+
 
 // flagField (§13.3.2.8), as the 16-bit big-endian value: octet 0 high.
 inline constexpr uint16_t kFlagAlternateMaster = 0x0100;

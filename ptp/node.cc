@@ -31,7 +31,7 @@ PtpNode::PtpNode(const NodeConfig& config) : config_(config) {
 }
 
 int64_t PtpNode::announce_interval_ns(const Port& p) const {
-  return static_cast<int64_t>(std::ldexp(1e9, p.config.log_announce_interval));
+  return log_interval_ns(p.config.log_announce_interval);
 }
 
 int64_t PtpNode::receipt_timeout_ns(const Port& p) const {

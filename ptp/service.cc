@@ -558,6 +558,20 @@ void PtpService::transmit(TxRequest& tx) {
   instance_->tx_done(tx.cookie, tx_base ? *tx_base : base_.from_tsc(tx_tsc), base_now());
 }
 
+namespace {
+
+/// The unicast negotiation server's table: clients, slots and every denial by reason.
+nlohmann::json unicast_server_json(const UnicastServer& server, bool listening) {
+  nlohmann::json denials = nlohmann::json::object();
+  for (size_t r = 0; r < static_cast<size_t>(UnicastDenial::kCount); ++r) {
+    denials[unicast_denial_name(static_cast<UnicastDenial>(r))] = server.denied(static_cast<UnicastDenial>(r));
+  }
+  return {{"listening", listening}, {"client_slots", server.size()}, {"reclaimed", server.reclaimed()},
+          {"denials", denials}};
+}
+
+}  // namespace
+
 nlohmann::json PtpService::status() const {
   const PtpNode& node = instance_->node();
   const auto& d = node.defaults();
@@ -656,6 +670,7 @@ nlohmann::json PtpService::status() const {
                                              : nlohmann::json("off")},
           {"host_clock_error_ns", host_clock_error_ns()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
+          {"unicast_server", unicast_server_json(instance_->unicast_server(), config_.unicast_listen)},
           {"neighbor_replies", neighbor_replies_},
           {"neighbor_requests", neighbor_requests_},
           {"neighbor_answers", neighbor_answers_},
@@ -685,6 +700,12 @@ void PtpService::metrics(config::MetricsWriter& out) const {
   out.sample({{"event", "reacquisition"}}, sync.servo().reacquisitions());
   out.gauge("meridian_ptp_unicast_clients", "Unicast clients granted service");
   out.sample({}, uint64_t{instance_->unicast_clients(base_now())});
+  out.counter("meridian_ptp_unicast_denials_total",
+              "Unicast negotiation requests this clock denied as a master, by reason");
+  for (size_t r = 0; r < static_cast<size_t>(UnicastDenial::kCount); ++r) {
+    const auto why = static_cast<UnicastDenial>(r);
+    out.sample({{"reason", unicast_denial_name(why)}}, instance_->unicast_server().denied(why));
+  }
   out.gauge("meridian_ptp_port_state", "Port state (IEEE 1588 portState numbers: 6 master, 9 slave)");
   for (size_t i = 0; i < ports_.size(); ++i) {
     out.sample({{"port", ports_[i].binding.name}}, uint64_t{static_cast<uint8_t>(node.state(static_cast<uint16_t>(i + 1)))});

@@ -12,6 +12,55 @@ size_t UnicastServer::AddressHash::operator()(const PeerAddress& a) const {
   return static_cast<size_t>(h);
 }
 
+const char* unicast_denial_name(UnicastDenial d) {
+  static constexpr const char* kNames[] = {
+#define MERIDIAN_PTP_DENIAL_NAME(e, n, d) n,
+      MERIDIAN_PTP_UNICAST_DENIALS(MERIDIAN_PTP_DENIAL_NAME)
+#undef MERIDIAN_PTP_DENIAL_NAME
+  };
+  return static_cast<size_t>(d) < std::size(kNames) ? kNames[static_cast<size_t>(d)] : "?";
+}
+
+uint64_t UnicastServer::denied() const {
+  uint64_t n = 0;
+  for (uint64_t d : denials_) n += d;
+  return n;
+}
+
+int8_t UnicastServer::max_log(UnicastKind k) const {
+  switch (k) {
+    case UnicastKind::kAnnounce: return policy_.max_log_announce;
+    case UnicastKind::kSync: return policy_.max_log_sync;
+    case UnicastKind::kDelayResp: return policy_.max_log_delay_resp;
+  }
+  return 0;
+}
+
+bool UnicastServer::live(const UnicastClient& c, int64_t now) const {
+  return std::any_of(c.grants.begin(), c.grants.end(), [&](const UnicastGrant& g) { return g.active && now < g.expires; });
+}
+
+std::optional<uint32_t> UnicastServer::new_slot(int64_t now) {
+  if (clients_.size() < policy_.max_clients) {
+    clients_.emplace_back();
+    return static_cast<uint32_t>(clients_.size() - 1);
+  }
+  for (size_t n = 0; n < std::min(kReclaimScan, clients_.size()); ++n) {
+    const size_t i = reclaim_cursor_++ % clients_.size();
+    UnicastClient& c = clients_[i];
+    if (live(c, now)) continue;
+    index_.erase(c.address);
+    // Generations carry over: heap entries of the old client stay stale.
+    for (auto& g : c.grants) {
+      g.active = false;
+      ++g.generation;
+    }
+    ++reclaimed_;
+    return static_cast<uint32_t>(i);
+  }
+  return std::nullopt;
+}
+
 int8_t UnicastServer::min_log(UnicastKind k) const {
   switch (k) {
     case UnicastKind::kAnnounce: return policy_.min_log_announce;
@@ -46,16 +95,27 @@ std::optional<Message> UnicastServer::on_signaling(uint16_t port, const Message&
       answer.type = TlvType::kGrantUnicastTransmission;
       answer.log_period = tlv.log_period;
       answer.renewal_invited = true;
-      const bool room = it != index_.end() || clients_.size() < policy_.max_clients;
-      if (!kind || !room || tlv.log_period < min_log(*kind) || tlv.duration_s == 0) {
+      // Every field the peer controls is checked before it is stored: the
+      // period becomes a timer (policy range), the duration an expiry (capped).
+      std::optional<UnicastDenial> denial;
+      if (!kind) denial = UnicastDenial::kNotNegotiable;
+      else if (tlv.log_period < min_log(*kind)) denial = UnicastDenial::kRateTooFast;
+      else if (tlv.log_period > max_log(*kind)) denial = UnicastDenial::kRateTooSlow;
+      else if (tlv.duration_s == 0) denial = UnicastDenial::kZeroDuration;
+      std::optional<uint32_t> slot;
+      if (!denial && it == index_.end() && !(slot = new_slot(now))) denial = UnicastDenial::kServerFull;
+      if (denial) {
         answer.duration_s = 0;  // denied
-        ++denied_;
+        ++denials_[static_cast<size_t>(*denial)];
         reply.unicast.push_back(answer);
         continue;
       }
       if (it == index_.end()) {
-        it = index_.emplace(from, static_cast<uint32_t>(clients_.size())).first;
-        clients_.push_back(UnicastClient{from, m.header.source, port, {}});
+        it = index_.emplace(from, *slot).first;
+        UnicastClient& c = clients_[*slot];
+        c.address = from;
+        c.identity = m.header.source;
+        c.port = port;
       }
       UnicastClient& c = clients_[it->second];
       c.identity = m.header.source;
@@ -96,9 +156,8 @@ bool UnicastServer::delay_resp_granted(const PeerAddress& from, int64_t now) con
 }
 
 size_t UnicastServer::active_clients(int64_t now) const {
-  return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [&](const UnicastClient& c) {
-    return std::any_of(c.grants.begin(), c.grants.end(), [&](const UnicastGrant& g) { return g.active && now < g.expires; });
-  }));
+  return static_cast<size_t>(
+      std::count_if(clients_.begin(), clients_.end(), [&](const UnicastClient& c) { return live(c, now); }));
 }
 
 // ---- client side ---------------------------------------------------------------
@@ -121,9 +180,7 @@ UnicastRequester::UnicastRequester(std::vector<PeerAddress> masters, const Unica
   for (auto& a : masters) masters_.push_back(Master{a, {}});
 }
 
-int64_t UnicastRequester::query_interval() const {
-  return static_cast<int64_t>(std::ldexp(1e9, policy_.log_query_interval));
-}
+int64_t UnicastRequester::query_interval() const { return log_interval_ns(policy_.log_query_interval); }
 
 int8_t UnicastRequester::log_period(UnicastKind kind) const {
   switch (kind) {
@@ -218,10 +275,15 @@ std::optional<UnicastRequester::Outgoing> UnicastRequester::on_signaling(const M
           g.next_action = now + query_interval();
           break;
         }
-        g.granted = true;
-        g.log_period = tlv.log_period;
-        g.expires = now + int64_t{tlv.duration_s} * 1'000'000'000;
-        g.next_action = now + int64_t{tlv.duration_s} * 500'000'000;  // renew at half time
+        {
+          // A master may grant less than asked, never more: the duration
+          // becomes our renewal timer, so a peer's value is capped by ours.
+          const int64_t duration_s = std::min(tlv.duration_s, policy_.duration_s);
+          g.granted = true;
+          g.log_period = tlv.log_period;
+          g.expires = now + duration_s * 1'000'000'000;
+          g.next_action = now + duration_s * 500'000'000;  // renew at half time
+        }
         break;
       case TlvType::kCancelUnicastTransmission:
         g.granted = false;

@@ -11,6 +11,7 @@
 // not finding them (bench/ptp_unicast_bench.cc).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -29,8 +30,27 @@ struct UnicastPolicy {
   int8_t min_log_announce = -3;   // fastest rates granted
   int8_t min_log_sync = -7;
   int8_t min_log_delay_resp = -7;
+  int8_t max_log_announce = 4;    // slowest rates granted (2^4 = 16 s, as the config's interval ranges)
+  int8_t max_log_sync = 4;
+  int8_t max_log_delay_resp = 4;
   uint32_t max_duration_s = 300;
 };
+
+/// Why a REQUEST_UNICAST_TRANSMISSION was denied (GRANT with duration 0).
+#define MERIDIAN_PTP_UNICAST_DENIALS(X)                                                        \
+  X(kNotNegotiable, "not_negotiable", "a message type other than Announce, Sync or Delay_Resp") \
+  X(kRateTooFast, "rate_too_fast", "logInterMessagePeriod below the fastest rate granted")      \
+  X(kRateTooSlow, "rate_too_slow", "logInterMessagePeriod above the slowest rate granted (2^4 s)") \
+  X(kZeroDuration, "zero_duration", "durationField 0")                                         \
+  X(kServerFull, "server_full", "no room for another client (max_clients)")
+
+enum class UnicastDenial : uint8_t {
+#define MERIDIAN_PTP_DENIAL_ENUM(e, n, d) e,
+  MERIDIAN_PTP_UNICAST_DENIALS(MERIDIAN_PTP_DENIAL_ENUM)
+#undef MERIDIAN_PTP_DENIAL_ENUM
+  kCount
+};
+const char* unicast_denial_name(UnicastDenial d);
 
 enum class UnicastKind : uint8_t { kAnnounce = 0, kSync = 1, kDelayResp = 2 };
 
@@ -65,10 +85,14 @@ class UnicastServer {
   bool delay_resp_granted(const PeerAddress& from, int64_t now) const;
 
   size_t active_clients(int64_t now) const;
+  /// Client slots in use, live or expired but not yet reclaimed.
   size_t size() const { return clients_.size(); }
   UnicastClient& client(size_t i) { return clients_[i]; }
   const UnicastClient& client(size_t i) const { return clients_[i]; }
-  uint64_t denied() const { return denied_; }
+  uint64_t denied() const;
+  uint64_t denied(UnicastDenial why) const { return denials_[static_cast<size_t>(why)]; }
+  /// Slots of clients whose grants had all lapsed, handed to new clients.
+  uint64_t reclaimed() const { return reclaimed_; }
 
  private:
   struct Entry {
@@ -82,12 +106,21 @@ class UnicastServer {
     size_t operator()(const PeerAddress& a) const;
   };
   int8_t min_log(UnicastKind k) const;
+  int8_t max_log(UnicastKind k) const;
+  /// A slot for a new client: a fresh one below max_clients, else one whose
+  /// grants have all lapsed (found by a bounded scan from a cursor, so a
+  /// full server costs a request at most kReclaimScan checks).
+  std::optional<uint32_t> new_slot(int64_t now);
+  bool live(const UnicastClient& c, int64_t now) const;
 
+  static constexpr size_t kReclaimScan = 1024;
   UnicastPolicy policy_;
   std::vector<UnicastClient> clients_;
   std::unordered_map<PeerAddress, uint32_t, AddressHash> index_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
-  uint64_t denied_ = 0;
+  std::array<uint64_t, static_cast<size_t>(UnicastDenial::kCount)> denials_{};
+  uint64_t reclaimed_ = 0;
+  size_t reclaim_cursor_ = 0;
 };
 
 /// What a unicast client asks each master for (G.8275.2 and ptp4l's
@@ -174,7 +207,10 @@ void UnicastServer::poll(int64_t now, Due&& due) {
       continue;
     }
     due(e.client, e.kind);
-    const int64_t period = static_cast<int64_t>(std::ldexp(1e9, g.log_period));
+    // Granted periods are bounded by policy; the clamp in log_interval_ns
+    // also keeps a corrupted one from overflowing. Either way the next due
+    // time is after `now`, so the loop ends.
+    const int64_t period = log_interval_ns(g.log_period);
     e.due = e.due + period <= now ? now + period : e.due + period;
     heap_.push(e);
   }

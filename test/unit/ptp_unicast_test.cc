@@ -64,6 +64,8 @@ TEST(UnicastServer, DeniesTooFastRatesAndTooManyClients) {
   const auto third = s.on_signaling(1, request({{MessageType::kSync, 0}}), client_address(3), 0);
   EXPECT_EQ(third->unicast[0].duration_s, 0u);
   EXPECT_EQ(s.denied(), 2u);
+  EXPECT_EQ(s.denied(UnicastDenial::kRateTooFast), 1u);
+  EXPECT_EQ(s.denied(UnicastDenial::kServerFull), 1u);
   EXPECT_EQ(s.active_clients(kSecond), 2u);
 }
 
@@ -91,6 +93,79 @@ TEST(UnicastServer, RenewalKeepsTheScheduleCancelStopsItExpiryEndsIt) {
   }
   EXPECT_EQ(announces, 3);
   EXPECT_EQ(s.active_clients(30 * kSecond), 0u);
+}
+
+// Regression (hardening issue): a peer's logInterMessagePeriod of 34 made
+// ldexp(1e9, 34) overflow int64 and poll() never returned. Every period a
+// peer can send is now either granted inside the policy or denied, with a
+// counted reason, and poll() always returns.
+TEST(UnicastServer, EveryPeriodAPeerCanAskIsGrantedInPolicyOrDeniedAndPollEnds) {
+  UnicastServer s;
+  uint32_t n = 0;
+  std::map<int, uint32_t> granted;
+  for (int log = -128; log <= 127; ++log) {
+    for (MessageType t : {MessageType::kAnnounce, MessageType::kSync, MessageType::kDelayResp}) {
+      const auto reply = s.on_signaling(1, request({{t, static_cast<int8_t>(log)}}, 0xffffffffu), client_address(++n), 0);
+      ASSERT_TRUE(reply);
+      ASSERT_EQ(reply->unicast.size(), 1u);
+      const bool in_policy = log <= 4 && log >= (t == MessageType::kAnnounce ? -3 : -7);
+      EXPECT_EQ(reply->unicast[0].duration_s, in_policy ? 300u : 0u) << "log " << log;  // capped at max_duration_s
+      if (in_policy) ++granted[log];
+    }
+  }
+  EXPECT_EQ(s.denied(UnicastDenial::kRateTooSlow), 3u * (127 - 4));
+  EXPECT_EQ(s.denied(UnicastDenial::kRateTooFast), (-3 + 128) + 2u * (-7 + 128));
+  // Poll over a whole grant: bounded work, every call returns.
+  uint64_t served = 0;
+  for (int64_t t = 0; t <= 400 * kSecond; t += kSecond / 8) s.poll(t, [&](uint32_t, UnicastKind) { ++served; });
+  EXPECT_GT(served, 0u);
+  EXPECT_LT(served, 5'000'000u);
+  EXPECT_EQ(s.active_clients(400 * kSecond), 0u);  // 300 s grants have lapsed
+}
+
+TEST(UnicastServer, NamesEachDenialReason) {
+  UnicastServer s;
+  auto denied = [&](Message m, uint32_t who) {
+    const auto r = s.on_signaling(1, m, client_address(who), 0);
+    return r && r->unicast.size() == 1 && r->unicast[0].duration_s == 0;
+  };
+  EXPECT_TRUE(denied(request({{MessageType::kManagement, 0}}), 1));
+  EXPECT_TRUE(denied(request({{MessageType::kSync, 34}}), 2));
+  EXPECT_TRUE(denied(request({{MessageType::kSync, -8}}), 3));
+  EXPECT_TRUE(denied(request({{MessageType::kSync, 0}}, 0), 4));
+  EXPECT_EQ(s.denied(UnicastDenial::kNotNegotiable), 1u);
+  EXPECT_EQ(s.denied(UnicastDenial::kRateTooSlow), 1u);
+  EXPECT_EQ(s.denied(UnicastDenial::kRateTooFast), 1u);
+  EXPECT_EQ(s.denied(UnicastDenial::kZeroDuration), 1u);
+  EXPECT_EQ(s.denied(), 4u);
+  EXPECT_EQ(s.size(), 0u);  // a denied request takes no client slot
+  EXPECT_STREQ(unicast_denial_name(UnicastDenial::kRateTooSlow), "rate_too_slow");
+}
+
+// A full server does not stay full of clients that left: spoofed one-shot
+// requests cannot lock out real clients for longer than their grants.
+TEST(UnicastServer, ReclaimsTheSlotsOfClientsWhoseGrantsLapsed) {
+  UnicastPolicy policy;
+  policy.max_clients = 100;
+  UnicastServer s(policy);
+  for (uint32_t c = 1; c <= 100; ++c) s.on_signaling(1, request({{MessageType::kSync, 0}}, 10), client_address(c), 0);
+  const auto full = s.on_signaling(1, request({{MessageType::kSync, 0}}, 10), client_address(500), 5 * kSecond);
+  EXPECT_EQ(full->unicast[0].duration_s, 0u);
+  EXPECT_EQ(s.denied(UnicastDenial::kServerFull), 1u);
+  int syncs_to_new = 0;
+  const auto later = s.on_signaling(1, request({{MessageType::kSync, 0}}, 10), client_address(501), 11 * kSecond);
+  ASSERT_EQ(later->unicast[0].duration_s, 10u);
+  EXPECT_EQ(s.reclaimed(), 1u);
+  EXPECT_EQ(s.size(), 100u);
+  EXPECT_EQ(s.active_clients(11 * kSecond), 1u);
+  // The reused slot serves the new client only: the old client's schedule is stale.
+  for (int64_t t = 11 * kSecond; t <= 15 * kSecond; t += kSecond / 10) {
+    s.poll(t, [&](uint32_t i, UnicastKind) {
+      if (s.client(i).address == client_address(501)) ++syncs_to_new;
+      else ADD_FAILURE() << "served a lapsed client";
+    });
+  }
+  EXPECT_EQ(syncs_to_new, 5);
 }
 
 // ---- client side: UnicastRequester against the real UnicastServer --------------
@@ -213,4 +288,21 @@ TEST(UnicastRequester, AcknowledgesAMastersCancelAndAsksAgainLater) {
   EXPECT_TRUE(n.client.granted(0, UnicastKind::kSync, 3 * kSecond));
   // Signaling from an address outside the table is ignored.
   EXPECT_FALSE(n.client.on_signaling(cancel, client_address(50), 3 * kSecond));
+}
+
+// A master's durationField becomes the client's renewal timer: it is capped
+// at what the client asked for, so a hostile master cannot park a grant.
+TEST(UnicastRequester, CapsAGrantedDurationAtWhatItAskedFor) {
+  UnicastRequestPolicy p;
+  p.duration_s = 60;
+  UnicastRequester r({client_address(1)}, p);
+  ASSERT_FALSE(r.poll(0).empty());  // Announce requested
+  Message grant;
+  grant.header.type = MessageType::kSignaling;
+  grant.unicast.push_back(UnicastTlv{TlvType::kGrantUnicastTransmission, MessageType::kAnnounce, 0, 0xffffffffu, true});
+  r.on_signaling(grant, client_address(1), 0);
+  EXPECT_TRUE(r.granted(0, UnicastKind::kAnnounce, 59 * kSecond));
+  EXPECT_FALSE(r.granted(0, UnicastKind::kAnnounce, 61 * kSecond));
+  EXPECT_TRUE(r.poll(29 * kSecond).empty());
+  EXPECT_FALSE(r.poll(30 * kSecond).empty());  // renewed at half of 60 s
 }
