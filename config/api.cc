@@ -15,7 +15,7 @@ Response json_response(http::status status, const nlohmann::json& body, const Re
   Response res{status, req.version()};
   res.set(http::field::content_type, "application/json");
   res.keep_alive(req.keep_alive());
-  res.body() = body.dump(2) + "\n";
+  res.body() = to_text(body) + "\n";
   res.prepare_payload();
   return res;
 }
@@ -51,9 +51,29 @@ Response error_response(http::status status, const std::string& error, const Fie
   Response res{status, version};
   res.set(http::field::content_type, "application/json");
   res.keep_alive(keep_alive);
-  res.body() = nlohmann::json{{"error", error}, {"details", to_json(details)}}.dump(2) + "\n";
+  res.body() = to_text(nlohmann::json{{"error", error}, {"details", to_json(details)}}) + "\n";
   res.prepare_payload();
   return res;
+}
+
+bool Api::authorized(const Request& req) const {
+  if (options_.token.empty()) return true;
+  const auto auth = req[http::field::authorization];
+  // "Bearer" is case-insensitive (RFC 9110 11.1), then one or more spaces.
+  constexpr std::string_view kScheme = "bearer";
+  if (auth.size() <= kScheme.size() || auth[kScheme.size()] != ' ') return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != kScheme[i]) return false;
+  }
+  std::string_view given(auth.data() + kScheme.size(), auth.size() - kScheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  const std::string& expected = options_.token;
+  // Compare in constant time: no early exit that leaks how much matched.
+  unsigned char diff = given.size() != expected.size();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return diff == 0;
 }
 
 Response Api::handle(const Request& req) {
@@ -73,22 +93,10 @@ Response Api::handle(const Request& req) {
 
   Response res;
   try {
-    if (!options_.token.empty() && path != "/livez") {
-      const std::string expected_auth = "Bearer " + options_.token;
-      const auto auth = req[http::field::authorization];
-      // Compare in constant time: no early exit that leaks how much matched.
-      unsigned char diff = auth.size() != expected_auth.size();
-      for (size_t i = 0; i < expected_auth.size(); ++i) {
-        diff |= static_cast<unsigned char>(expected_auth[i] ^ (i < auth.size() ? auth[i] : 0));
-      }
-      if (diff != 0) {
-        res = error_response(http::status::unauthorized, "authentication required",
-                             {{"", "send Authorization: Bearer <token>"}}, req.version(),
-                             req.keep_alive());
-        res.set(http::field::www_authenticate, "Bearer");
-      } else {
-        res = route(req, path, query);
-      }
+    if (path != "/livez" && !authorized(req)) {
+      res = error_response(http::status::unauthorized, "authentication required",
+                           {{"", "send Authorization: Bearer <token>"}}, req.version(), false);
+      res.set(http::field::www_authenticate, "Bearer");
     } else {
       res = route(req, path, query);
     }
@@ -96,6 +104,10 @@ Response Api::handle(const Request& req) {
     log::error("rest", "request failed", {{"path", path}, {"exception", e.what()}});
     res = error_response(http::status::internal_server_error, "internal error",
                          {{"", e.what()}}, req.version(), req.keep_alive());
+  }
+  if (req.method() == http::verb::head) {
+    // RFC 9110 9.3.2: the GET's headers (Content-Length included), no body.
+    res.body().clear();
   }
   res.set("X-Request-Id", request_id);
   log::write(res.result_int() >= 500 ? log::Level::kError : log::Level::kInfo, "rest", "request",
@@ -106,7 +118,8 @@ Response Api::handle(const Request& req) {
 }
 
 Response Api::route(const Request& req, const std::string& path, const std::string& query) {
-  const auto method = req.method();
+  // HEAD is answered as GET; handle() drops the body.
+  const auto method = req.method() == http::verb::head ? http::verb::get : req.method();
   if (path == "/api/v1/config") {
     if (method == http::verb::get) {
       Response res = json_response(http::status::ok, config_.document(), req);
@@ -114,14 +127,14 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
       return res;
     }
     if (method == http::verb::put || method == http::verb::patch) return config_write(req, query);
-    return method_not_allowed(req, "GET, PUT, PATCH");
+    return method_not_allowed(req, "GET, HEAD, PUT, PATCH");
   }
 
   if (method != http::verb::get) {
     static const std::map<std::string, bool> kKnown = {
         {"/api/v1/ports", true}, {"/api/v1/stats", true}, {"/metrics", true},
         {"/livez", true},        {"/readyz", true},       {"/healthcheck", true}};
-    if (kKnown.count(path)) return method_not_allowed(req, "GET");
+    if (kKnown.count(path)) return method_not_allowed(req, "GET, HEAD");
   }
   if (path == "/api/v1/ports") return json_response(http::status::ok, status_.ports(), req);
   if (path == "/api/v1/stats") {
@@ -150,7 +163,11 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
     if (path == "/healthcheck" || !h.ready) body["checks"] = h.detail;
     return json_response(h.ready ? http::status::ok : http::status::service_unavailable, body, req);
   }
-  if (auto r = status_.resource(method, path, parse_query(query))) return json_response(r->status, r->body, req);
+  if (auto r = status_.resource(method, path, parse_query(query))) {
+    Response res = json_response(r->status, r->body, req);
+    if (r->status == http::status::method_not_allowed) res.set(http::field::allow, r->allow);
+    return res;
+  }
   return error_response(http::status::not_found, "not found", {{"", "no resource at " + path}},
                         req.version(), req.keep_alive());
 }
@@ -198,10 +215,10 @@ Response Api::config_write(const Request& req, const std::string& query) {
                           req.version(), req.keep_alive());
   }
 
-  std::string parse_error;
-  auto body = parse_json_text(req.body(), parse_error);
+  std::string parse_error, error_path;
+  auto body = parse_json_text(req.body(), parse_error, &error_path);
   if (!body) {
-    return error_response(http::status::bad_request, "malformed JSON", {{"", parse_error}},
+    return error_response(http::status::bad_request, "malformed JSON", {{error_path, parse_error}},
                           req.version(), req.keep_alive());
   }
   if (patch && !body->is_object()) {

@@ -39,8 +39,11 @@ class StatusProvider {
   /// A module's own resource (e.g. /api/v1/vxlan/fdb): status and JSON body,
   /// or nullopt when the path is not the module's (the API answers 404).
   struct Resource {
+    Resource(http::status s, nlohmann::json b, std::string a = "")
+        : status(s), body(std::move(b)), allow(std::move(a)) {}
     http::status status = http::status::ok;
     nlohmann::json body;
+    std::string allow;  // the methods allowed, for a 405's Allow header
   };
   virtual std::optional<Resource> resource(http::verb, const std::string& /*path*/,
                                            const std::map<std::string, std::string>& /*query*/) {
@@ -60,7 +63,11 @@ class Api {
 
   /// Never throws: internal failures become 500 with a JSON body. The
   /// response echoes (or creates) X-Request-Id, which is also the log trace id.
+  /// A HEAD request is answered as its GET, without the body.
   Response handle(const Request& request);
+  /// True when no token is required, or the request carries it
+  /// ("Authorization: Bearer <token>", the scheme in any case).
+  bool authorized(const Request& request) const;
 
  private:
   Response route(const Request& request, const std::string& path, const std::string& query);

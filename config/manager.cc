@@ -61,7 +61,7 @@ std::string ConfigManager::persist() const {
   std::string err = write_file_atomically(persist_path_ + ".generation",
                                           std::to_string(generation_) + "\n");
   if (err.empty()) {
-    err = write_file_atomically(persist_path_, document().dump(2) + "\n");
+    err = write_file_atomically(persist_path_, to_text(document()) + "\n");
     if (!err.empty()) {
       write_file_atomically(persist_path_ + ".generation", std::to_string(previous) + "\n");
     }

@@ -330,12 +330,10 @@ int main(int argc, char** argv) {
     endpoint.unix_path = socket_path;
   }
   if (!token_file.empty()) {
-    auto t = read_file(token_file);
-    if (!t) {
-      std::cerr << "meridianctl: cannot read " << token_file << "\n";
+    if (std::string err = read_token_file(token_file, endpoint.token); !err.empty()) {
+      std::cerr << "meridianctl: --token-file " << err << "\n";
       return kExitUsage;
     }
-    endpoint.token = t->substr(0, t->find_first_of("\r\n"));
   }
   const bool as_json = vm.count("json") > 0;
   const auto timeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
@@ -382,7 +380,7 @@ int main(int argc, char** argv) {
       std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
       return kExitServer;
     }
-    if (as_json || !it->second.print) std::cout << body.dump(2) << "\n";
+    if (as_json || !it->second.print) std::cout << to_text(body) << "\n";
     else it->second.print(body);
     return 0;
   }
@@ -407,7 +405,7 @@ int main(int argc, char** argv) {
     }
     std::string target = "/api/v1/config";
     if (vm.count("dry-run")) target += "?dry_run=true";
-    HttpResult r = call(vm.count("patch") ? "PATCH" : "PUT", target, doc->dump());
+    HttpResult r = call(vm.count("patch") ? "PATCH" : "PUT", target, to_text(*doc, -1));
     if (r.status != 200) return report_failure(r);
     json body = json::parse(r.body, nullptr, false);
     if (!body.is_object()) {
@@ -415,7 +413,7 @@ int main(int argc, char** argv) {
       return kExitServer;
     }
     if (as_json) {
-      std::cout << body.dump(2) << "\n";
+      std::cout << to_text(body) << "\n";
       return 0;
     }
     const bool dry = vm.count("dry-run") > 0;
@@ -427,7 +425,7 @@ int main(int argc, char** argv) {
                 << "\n";
       for (const auto& op : body.value("diff", json::array())) {
         std::cout << "  " << op.value("op", "") << " " << op.value("path", "");
-        if (op.contains("value")) std::cout << " = " << op["value"].dump();
+        if (op.contains("value")) std::cout << " = " << to_text(op["value"], -1);
         std::cout << "\n";
       }
     }
@@ -443,10 +441,10 @@ int main(int argc, char** argv) {
     if (r.status != 200 && r.status != 503) return report_failure(r);
     json body = json::parse(r.body, nullptr, false);
     if (as_json) {
-      std::cout << body.dump(2) << "\n";
+      std::cout << to_text(body) << "\n";
     } else {
       std::cout << (r.status == 200 ? "ready" : "NOT READY") << "\n";
-      if (body.is_object() && body.contains("checks")) std::cout << body["checks"].dump(2) << "\n";
+      if (body.is_object() && body.contains("checks")) std::cout << to_text(body["checks"]) << "\n";
     }
     return r.status == 200 ? 0 : kExitServer;
   }

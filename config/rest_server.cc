@@ -1,9 +1,14 @@
 #include "rest_server.h"
 
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <sys/un.h>
 
 #include <array>
+#include <map>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "document.h"
 #include "log.h"
 
 namespace meridian::config {
@@ -21,34 +27,68 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol;
 
+/// Open connections against a limit; only touched on the io_context thread.
+struct ConnectionBudget {
+  size_t open = 0;
+  size_t max = 0;
+};
+
 struct RestServer::State {
+  State(asio::io_context& i, Api& a, RestServerOptions o) : io(i), api(a), options(o) {}
   asio::io_context& io;
   Api& api;
   RestServerOptions options;
   std::unique_ptr<tcp::acceptor> tcp_acceptor;
   std::unique_ptr<unix_socket::acceptor> unix_acceptor;
   std::string unix_path;
-  size_t connections = 0;  // only touched on the io_context thread
+  ConnectionBudget tcp_budget{0, options.max_connections};
+  ConnectionBudget unix_local{0, options.max_unix_connections};
+  std::map<std::string, size_t> per_source;  // TCP peer address -> open connections
   bool stopped = false;
 };
 
 namespace {
 
+/// A TCP peer's address (without the port); "" for the Unix socket.
+std::string source_of(const tcp::socket& s) {
+  beast::error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string();
+}
+std::string source_of(const unix_socket::socket&) { return ""; }
+
 template <class Protocol>
 class Session : public std::enable_shared_from_this<Session<Protocol>> {
  public:
-  Session(typename Protocol::socket socket, std::shared_ptr<RestServer::State> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
-    ++state_->connections;
+  Session(typename Protocol::socket socket, std::shared_ptr<RestServer::State> state, ConnectionBudget& budget)
+      : source_(source_of(socket)), stream_(std::move(socket)), state_(std::move(state)), budget_(budget) {
+    ++budget_.open;
+    if (!source_.empty()) ++state_->per_source[source_];
   }
-  ~Session() { --state_->connections; }
+  ~Session() {
+    --budget_.open;
+    if (source_.empty()) return;
+    auto it = state_->per_source.find(source_);
+    if (it != state_->per_source.end() && --it->second == 0) state_->per_source.erase(it);
+  }
+
+  /// Over the listener's budget, or this TCP peer's share of it.
+  bool over_limit() const {
+    if (budget_.open > budget_.max) return true;
+    if (source_.empty()) return false;
+    auto it = state_->per_source.find(source_);
+    return it != state_->per_source.end() && it->second > state_->options.max_connections_per_source;
+  }
 
   void start() { read_request(); }
 
-  /// Answers 503 and closes: used when over the connection limit.
+  /// Answers 503 and closes: used when over a connection limit.
   void reject_busy() {
+    const bool per_source = budget_.open <= budget_.max;
     response_ = error_response(http::status::service_unavailable, "too many connections",
-                               {{"", "connection limit reached, retry later"}}, 11, false);
+                               {{"", per_source ? "connection limit for this client address reached, retry later"
+                                                : "connection limit reached, retry later"}},
+                               11, false);
     write_response();
   }
 
@@ -57,9 +97,12 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
     parser_.emplace();
     parser_->body_limit(kMaxBodyBytes);
     parser_->header_limit(16 * 1024);
-    // The first byte of a request may take the idle timeout; the rest must be quick.
+    // The first request must arrive within the request timeout; later ones
+    // may wait the idle timeout, which is short until the peer has shown
+    // the token.
     stream_.expires_after(first_request_ ? state_->options.request_timeout
-                                         : state_->options.idle_timeout);
+                          : authenticated_ ? state_->options.idle_timeout
+                                           : state_->options.unauthenticated_idle_timeout);
     first_request_ = false;
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
@@ -89,7 +132,12 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
                                  {{"", ec.message()}}, 11, false);
       return write_response();
     }
-    response_ = state_->api.handle(parser_->get());
+    const Request& request = parser_->get();
+    authenticated_ = authenticated_ || state_->api.authorized(request);
+    response_ = state_->api.handle(request);
+    // A refused credential ends the connection: a peer without the token
+    // cannot hold a slot with keep-alive.
+    if (response_.result() == http::status::unauthorized) response_.keep_alive(false);
     write_response();
   }
 
@@ -122,22 +170,26 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
                             });
   }
 
+  std::string source_;
   beast::basic_stream<Protocol> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;
   std::shared_ptr<RestServer::State> state_;
+  ConnectionBudget& budget_;
   bool first_request_ = true;
+  bool authenticated_ = false;
   std::array<char, 4096> scratch_;
 };
 
 template <class Protocol>
-void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServer::State> state) {
-  acceptor.async_accept([&acceptor, state](beast::error_code ec, typename Protocol::socket socket) {
+void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServer::State> state,
+                 ConnectionBudget& budget) {
+  acceptor.async_accept([&acceptor, state, &budget](beast::error_code ec, typename Protocol::socket socket) {
     if (state->stopped || ec == asio::error::operation_aborted) return;
     if (!ec) {
-      auto session = std::make_shared<Session<Protocol>>(std::move(socket), state);
-      if (state->connections > state->options.max_connections) {
+      auto session = std::make_shared<Session<Protocol>>(std::move(socket), state, budget);
+      if (session->over_limit()) {
         session->reject_busy();
       } else {
         session->start();
@@ -146,16 +198,37 @@ void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServ
       // e.g. EMFILE: retry after a pause instead of spinning on the error.
       log::warn("rest", "accept failed", {{"error", ec.message()}});
       auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(100));
-      timer->async_wait([&acceptor, state, timer](beast::error_code) {
-        if (!state->stopped) accept_loop<Protocol>(acceptor, state);
+      timer->async_wait([&acceptor, state, timer, &budget](beast::error_code) {
+        if (!state->stopped) accept_loop<Protocol>(acceptor, state, budget);
       });
       return;
     }
-    accept_loop<Protocol>(acceptor, state);
+    accept_loop<Protocol>(acceptor, state, budget);
   });
 }
 
 }  // namespace
+
+std::string read_token_file(const std::string& path, std::string& token) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return path + ": " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
+  if (st.st_mode & (S_IWGRP | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return path + ": mode " + mode + " lets others read or change the token; chmod 600 (or 640)";
+  }
+  auto text = read_file(path);
+  if (!text) return path + ": " + std::strerror(errno);
+  std::string line = text->substr(0, text->find_first_of("\r\n"));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  if (line.size() < 16) return path + ": the token (first line) must be at least 16 characters";
+  for (char c : line) {
+    if (c < 0x21 || c > 0x7e) return path + ": the token may hold only visible ASCII characters, no spaces";
+  }
+  token = std::move(line);
+  return "";
+}
 
 bool is_loopback_address(const std::string& address) {
   beast::error_code ec;
@@ -187,7 +260,7 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 }
 
 RestServer::RestServer(asio::io_context& io, Api& api, RestServerOptions options)
-    : state_(std::make_shared<State>(State{io, api, options, nullptr, nullptr, "", 0, false})) {}
+    : state_(std::make_shared<State>(io, api, options)) {}
 
 RestServer::~RestServer() { stop(); }
 
@@ -220,7 +293,7 @@ std::string RestServer::listen_unix(const std::string& path) {
   ::chmod(path.c_str(), 0660);
   state_->unix_path = path;
   state_->unix_acceptor = std::move(acceptor);
-  accept_loop<unix_socket>(*state_->unix_acceptor, state_);
+  accept_loop<unix_socket>(*state_->unix_acceptor, state_, state_->unix_local);
   return "";
 }
 
@@ -241,7 +314,7 @@ std::string RestServer::listen_tcp(const std::string& address_port) {
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "listen on " + address_port + ": " + ec.message();
   state_->tcp_acceptor = std::move(acceptor);
-  accept_loop<tcp>(*state_->tcp_acceptor, state_);
+  accept_loop<tcp>(*state_->tcp_acceptor, state_, state_->tcp_budget);
   return "";
 }
 

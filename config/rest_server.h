@@ -1,6 +1,9 @@
 // Boost.Beast HTTP/1.1 server on the control lcore's io_context. Listens on
 // a Unix socket and/or a TCP address, with a body cap, idle and request
-// timeouts, keep-alive, and a limit on concurrent connections.
+// timeouts, keep-alive, and connection limits that a remote peer cannot use
+// to lock the local administrator out: the Unix socket has its own budget,
+// TCP peers are limited per source address, a connection that has not
+// authenticated gets a short idle time, and a 401 closes the connection.
 #pragma once
 
 #include <chrono>
@@ -15,8 +18,13 @@ namespace meridian::config {
 
 struct RestServerOptions {
   std::chrono::seconds idle_timeout{30};  // keep-alive connection with no request
+  /// Idle time allowed to a connection none of whose requests carried the
+  /// token (only when a token is required).
+  std::chrono::seconds unauthenticated_idle_timeout{2};
   std::chrono::seconds request_timeout{10};  // to read one request or write one response
-  size_t max_connections = 64;
+  size_t max_connections = 64;        // TCP, all peers together
+  size_t max_connections_per_source = 8;  // TCP, one peer address
+  size_t max_unix_connections = 64;   // the Unix socket's own budget
 };
 
 class RestServer {
@@ -38,6 +46,13 @@ class RestServer {
  private:
   std::shared_ptr<State> state_;
 };
+
+/// Reads the API token: the first line of `path`, trailing whitespace cut.
+/// Refused (a message naming why, "" on success): a file that is not
+/// regular, is writable by group or others or readable by others (chmod
+/// 600 or 640, as ssh insists for keys), or a token that is shorter than 16
+/// characters or holds anything but visible ASCII.
+std::string read_token_file(const std::string& path, std::string& token);
 
 /// True for 127.0.0.0/8 and ::1.
 bool is_loopback_address(const std::string& address);

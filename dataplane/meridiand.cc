@@ -67,6 +67,28 @@ void ensure_parent_dir(const std::string& path) {
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
 }
 
+/// SIGHUP: the config file, applied as a PUT would be. A file that does not
+/// parse or validate, or a change that needs a restart, is refused as a
+/// whole and logged; the running config stays.
+void reload_config(config::ConfigManager& manager, const std::string& path) {
+  log::TraceScope trace(log::new_trace_id());
+  std::string error;
+  auto doc = config::load_document_file(path, error);
+  if (!doc) {
+    log::error("config", "reload refused: cannot read the config file", {{"file", path}, {"error", error}});
+    return;
+  }
+  const config::ApplyOutcome out = manager.replace(*doc, false, std::nullopt);
+  if (!out.error.empty()) {
+    log::error("config", "reload refused: " + out.error,
+               {{"file", path}, {"details", config::to_json(out.details)}, {"generation", out.generation}});
+  } else if (out.changed) {
+    log::info("config", "reloaded", {{"file", path}, {"generation", out.generation}, {"diff", out.diff}});
+  } else {
+    log::info("config", "reloaded: no change", {{"file", path}, {"generation", out.generation}});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,7 +120,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (vm.count("print-default-config")) {
-    std::cout << config::to_json(*config::parse_config(nlohmann::json::parse(dataplane::kDefaultConfig)).config).dump(2) << "\n";
+    std::cout << config::to_text(config::to_json(*config::parse_config(nlohmann::json::parse(dataplane::kDefaultConfig)).config)) << "\n";
     return kExitOk;
   }
   opt.check_only = vm.count("check-config") > 0;
@@ -150,12 +172,10 @@ int main(int argc, char** argv) {
 
   std::string token;
   if (!opt.api_token_file.empty()) {
-    auto t = config::read_file(opt.api_token_file);
-    if (!t || t->substr(0, t->find_first_of("\r\n")).empty()) {
-      std::cerr << "meridiand: cannot read a token from " << opt.api_token_file << "\n";
+    if (std::string err = config::read_token_file(opt.api_token_file, token); !err.empty()) {
+      std::cerr << "meridiand: --api-token-file " << err << "\n";
       return kExitConfig;
     }
-    token = t->substr(0, t->find_first_of("\r\n"));
   }
   if (!opt.api_listen.empty()) {
     std::string host;
@@ -169,6 +189,13 @@ int main(int argc, char** argv) {
       return kExitConfig;
     }
   }
+
+  // Signal handlers first: a SIGHUP or SIGTERM during start-up waits in the
+  // signal sets until the io_context runs, instead of killing the process.
+  asio::io_context io;
+  asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  asio::signal_set other_signals(io, SIGHUP, SIGUSR1, SIGUSR2);
+  ::signal(SIGPIPE, SIG_IGN);
 
   // 2. EAL and the data plane.
   dataplane::redirect_dpdk_log();
@@ -186,6 +213,12 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
 
+  // A kill -9 during a persist leaves its temp file behind: nothing else removes it.
+  for (const std::string& base : {opt.config_path, opt.config_path + ".generation"}) {
+    for (const auto& f : config::remove_stale_temp_files(base)) {
+      log::warn("config", "removed a temp file left by an interrupted write", {{"file", f}});
+    }
+  }
   config::ConfigManager manager(cfg, opt.config_path, from_file ? config::ConfigManager::load_generation(opt.config_path) : 1);
   manager.set_backend(dp.get());
   if (!from_file) {
@@ -194,7 +227,6 @@ int main(int argc, char** argv) {
   }
 
   // 3. Control: REST API, housekeeping timer and signals on one io_context.
-  asio::io_context io;
   config::Api api(manager, *dp, config::ApiOptions{token});
   config::RestServer server(io, api);
   if (opt.api_socket != "none") {
@@ -232,17 +264,28 @@ int main(int argc, char** argv) {
   };
   schedule_tick();
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
+  // Signals (README "Signals"): TERM/INT stop; HUP re-reads the config file
+  // and applies it as one transaction (refused as a whole when invalid, the
+  // daemon keeps running); USR1/USR2 are logged and ignored; PIPE ignored.
+  stop_signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
     log::info("meridiand", "shutting down", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
     server.stop();
     tick.cancel();
+    other_signals.cancel();
     // Requests already being served get a moment to finish.
     auto grace = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(300));
     grace->async_wait([&io, grace](boost::system::error_code) { io.stop(); });
   });
-  ::signal(SIGPIPE, SIG_IGN);
+  std::function<void()> wait_other_signals = [&] {
+    other_signals.async_wait([&](boost::system::error_code ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) reload_config(manager, opt.config_path);
+      else log::info("meridiand", "signal ignored", {{"signal", signo == SIGUSR1 ? "SIGUSR1" : "SIGUSR2"}});
+      wait_other_signals();
+    });
+  };
+  wait_other_signals();
 
   log::info("meridiand", "ready",
             {{"config", opt.config_path}, {"generation", manager.generation()},

@@ -628,10 +628,16 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
     config::http::verb method, const std::string& path, const std::map<std::string, std::string>& query) {
   using config::http::status;
   auto error = [](status s, const std::string& field, const std::string& reason) {
-    return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}};
+    return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}, ""};
+  };
+  auto not_allowed = [](const char* allow) {
+    const std::string reason = std::string("allowed: ") + allow;
+    return Resource{status::method_not_allowed,
+                    {{"error", "method not allowed"}, {"details", {{{"path", ""}, {"reason", reason}}}}},
+                    allow};
   };
   if (path == "/api/v1/ptp") {
-    if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
+    if (method != config::http::verb::get) return not_allowed("GET, HEAD");
     const auto tc = ptp_tc_->totals();
     nlohmann::json tc_json{{"enabled", config_.ptp.transparent_clock},
                            {"corrected", tc.corrected},
@@ -649,7 +655,9 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
                            {"egress_unavailable", tc.egress_unavailable},
                            {"egress_kept_in_order", tc.egress_kept_in_order}};
     if (!ptp_) {
-      if (config_.ptp.transparent_clock) return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}};
+      if (config_.ptp.transparent_clock) {
+        return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}, ""};
+      }
       return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");
     }
     nlohmann::json body = ptp_->status();
@@ -657,7 +665,7 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
     return Resource{status::ok, body};
   }
   if (path == "/api/v1/qos/classes") {
-    if (method != config::http::verb::get) return error(status::method_not_allowed, "", "use GET");
+    if (method != config::http::verb::get) return not_allowed("GET, HEAD");
     std::optional<uint16_t> port;
     for (const auto& [key, value] : query) {
       if (key != "port") return error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
@@ -677,7 +685,7 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
   if (known == kParams.end()) return std::nullopt;
   const bool is_clear = what == "counters/clear";
   if (is_clear ? method != config::http::verb::post : method != config::http::verb::get) {
-    return error(status::method_not_allowed, "", std::string("use ") + (is_clear ? "POST" : "GET"));
+    return not_allowed(is_clear ? "POST" : "GET, HEAD");
   }
   for (const auto& [key, value] : query) {
     if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {

@@ -18,6 +18,12 @@ struct FakeStatus : StatusProvider {
     w.sample({{"port", "a"}}, uint64_t{1});
   }
   Health health() override { return {true, ready, {{"workers", json::array()}}}; }
+  std::optional<Resource> resource(http::verb method, const std::string& path,
+                                   const std::map<std::string, std::string>&) override {
+    if (path != "/api/v1/module/thing") return std::nullopt;
+    if (method != http::verb::get) return Resource{http::status::method_not_allowed, {{"error", "no"}}, "GET, HEAD"};
+    return Resource{http::status::ok, {{"thing", 1}}};
+  }
 };
 
 Config base() {
@@ -127,7 +133,7 @@ TEST_F(ApiTest, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_EQ(api.handle(make(http::verb::get, "/api/v1/nothing")).result_int(), 404);
   auto r = api.handle(make(http::verb::post, "/api/v1/config", "{}"));
   EXPECT_EQ(r.result_int(), 405);
-  EXPECT_EQ(r[http::field::allow], "GET, PUT, PATCH");
+  EXPECT_EQ(r[http::field::allow], "GET, HEAD, PUT, PATCH");
   EXPECT_EQ(api.handle(make(http::verb::delete_, "/metrics")).result_int(), 405);
 }
 
@@ -156,6 +162,54 @@ TEST_F(ApiTest, MetricsAreTextExposition) {
   EXPECT_NE(r.body().find("meridian_test_total{port=\"a\"} 1"), std::string::npos);
 }
 
+// Hardening regressions: each failed before (500, a body on HEAD, no Allow
+// header, a lower-case scheme refused, the last duplicate key silently won).
+TEST_F(ApiTest, BytesThatAreNotUtf8Are4xxWithAJsonBody) {
+  auto put = api.handle(make(http::verb::put, "/api/v1/config", "{\"ports\": [{\"name\": \"a\xff\"}]}"));
+  EXPECT_EQ(put.result_int(), 400);
+  EXPECT_EQ(body_of(put)["error"], "malformed JSON");
+  auto path = api.handle(make(http::verb::get, "/api/v1/\xff\xfe"));
+  EXPECT_EQ(path.result_int(), 404);
+  EXPECT_EQ(body_of(path)["error"], "not found");
+  auto query = api.handle(make(http::verb::put, "/api/v1/config?dry_run=\xc3\x28", "{}"));
+  EXPECT_EQ(query.result_int(), 400);
+  auto key = api.handle(make(http::verb::put, "/api/v1/config?\xff=1", "{}"));
+  EXPECT_EQ(key.result_int(), 400);
+  EXPECT_TRUE(body_of(key).contains("details"));
+  EXPECT_EQ(manager.generation(), 1u);
+}
+
+TEST_F(ApiTest, HeadIsTheGetWithoutItsBody) {
+  const auto get = api.handle(make(http::verb::get, "/api/v1/stats"));
+  const auto head = api.handle(make(http::verb::head, "/api/v1/stats"));
+  EXPECT_EQ(head.result_int(), 200);
+  EXPECT_TRUE(head.body().empty());
+  EXPECT_EQ(head[http::field::content_length], std::to_string(get.body().size()));
+  const auto missing = api.handle(make(http::verb::head, "/api/v1/nothing"));
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_TRUE(missing.body().empty());
+  const auto module = api.handle(make(http::verb::head, "/api/v1/module/thing"));
+  EXPECT_EQ(module.result_int(), 200);
+  EXPECT_TRUE(module.body().empty());
+}
+
+TEST_F(ApiTest, EveryMethodNotAllowedNamesWhatIs) {
+  const auto r = api.handle(make(http::verb::delete_, "/api/v1/module/thing"));
+  EXPECT_EQ(r.result_int(), 405);
+  EXPECT_EQ(r[http::field::allow], "GET, HEAD");
+  EXPECT_EQ(api.handle(make(http::verb::post, "/api/v1/stats"))[http::field::allow], "GET, HEAD");
+}
+
+TEST_F(ApiTest, DuplicateKeysAreRefusedAtTheirPath) {
+  auto r = api.handle(make(http::verb::put, "/api/v1/config",
+                           R"({"ports": [{"name": "a", "devargs": "net_ring0", "name": "b"}]})"));
+  EXPECT_EQ(r.result_int(), 400);
+  auto b = body_of(r);
+  EXPECT_EQ(b["details"][0]["path"], "/ports/0/name");
+  EXPECT_NE(b["details"][0]["reason"].get<std::string>().find("duplicate key"), std::string::npos);
+  EXPECT_EQ(manager.generation(), 1u);
+}
+
 TEST(ApiAuth, TokenRequiredExceptLivez) {
   ConfigManager manager{base(), "", 1};
   FakeStatus status;
@@ -167,6 +221,24 @@ TEST(ApiAuth, TokenRequiredExceptLivez) {
   EXPECT_EQ(api.handle(req).result_int(), 200);
   req.set(http::field::authorization, "Bearer wrong");
   EXPECT_EQ(api.handle(req).result_int(), 401);
+}
+
+TEST(ApiAuth, TheSchemeIsCaseInsensitiveAndARefusalClosesTheConnection) {
+  ConfigManager manager{base(), "", 1};
+  FakeStatus status;
+  Api api{manager, status, ApiOptions{"s3cret"}};
+  auto req = make(http::verb::get, "/api/v1/config");
+  for (const char* auth : {"bearer s3cret", "BEARER s3cret", "Bearer   s3cret"}) {
+    req.set(http::field::authorization, auth);
+    EXPECT_EQ(api.handle(req).result_int(), 200) << auth;
+    EXPECT_TRUE(api.authorized(req));
+  }
+  for (const char* auth : {"Basic s3cret", "Bearers3cret", "Bearer s3cre", "Bearer s3crett", "bearer"}) {
+    req.set(http::field::authorization, auth);
+    const auto r = api.handle(req);
+    EXPECT_EQ(r.result_int(), 401) << auth;
+    EXPECT_FALSE(r.keep_alive());
+  }
 }
 
 }  // namespace

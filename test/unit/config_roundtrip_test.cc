@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "document.h"
@@ -102,5 +104,87 @@ TEST(ConfigRoundTrip, AtomicWriteReplacesWholeFile) {
   for (auto& e : std::filesystem::directory_iterator(dir)) (void)e, ++entries;
   EXPECT_EQ(entries, 1);
   EXPECT_NE(write_file_atomically("/nonexistent-dir/x.json", "{}"), "");
+  std::filesystem::remove_all(dir);
+}
+
+// ---- hostile documents (hardening issue): each refused with its path -----------
+
+TEST(HostileDocuments, DuplicateKeysAreRefusedAtTheirPathInJsonAndYaml) {
+  std::string error, path;
+  EXPECT_FALSE(parse_json_text(R"({"vxlan": {"bridge_domains": [{"vni": 1}, {"vni": 2, "vni": 3}]}})", error, &path));
+  EXPECT_EQ(path, "/vxlan/bridge_domains/1/vni");
+  EXPECT_NE(error.find("duplicate key 'vni'"), std::string::npos);
+  path.clear();
+  EXPECT_FALSE(parse_yaml_text("vxlan:\n  bridge_domains:\n    - vni: 1\n    - vni: 2\n      vni: 3\n", error, &path));
+  EXPECT_EQ(path, "/vxlan/bridge_domains/1/vni");
+  EXPECT_NE(error.find("duplicate key"), std::string::npos);
+  // Same keys in different objects are fine.
+  EXPECT_TRUE(parse_json_text(R"({"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 2}]})", error));
+}
+
+TEST(HostileDocuments, AYamlAliasBombIsRefusedNotExpanded) {
+  // "Billion laughs": nine levels of nine aliases each, 9^9 leaves.
+  std::string yaml = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 9; ++i) {
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) yaml += std::string(k ? ", " : "") + "*a" + std::to_string(i - 1);
+    yaml += "]\n";
+  }
+  std::string error, path;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(parse_yaml_text(yaml, error, &path));
+  EXPECT_NE(error.find("expands to more than"), std::string::npos) << error;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  // A few aliases are ordinary YAML.
+  EXPECT_TRUE(parse_yaml_text("base: &b {mtu: 9000}\nother: *b\n", error));
+}
+
+TEST(HostileDocuments, BytesThatAreNotUtf8AreRefusedInYaml) {
+  std::string error, path;
+  EXPECT_FALSE(parse_yaml_text("ports:\n  - name: \"a\xff\"\n", error, &path));
+  EXPECT_EQ(path, "/ports/0/name");
+  EXPECT_FALSE(parse_yaml_text("\xc3\x28: 1\n", error, &path));
+  EXPECT_NE(error.find("UTF-8"), std::string::npos);
+  // JSON text is checked by the parser itself.
+  EXPECT_FALSE(parse_json_text("{\"a\": \"\xff\"}", error));
+  // Whatever reaches an output is written, never thrown over.
+  EXPECT_EQ(to_text(json("a\xff"), -1), "\"a\xef\xbf\xbd\"");
+}
+
+TEST(HostileDocuments, DeepNestingIsRefusedInBoth) {
+  std::string error, path;
+  EXPECT_FALSE(parse_json_text(std::string(100, '[') + std::string(100, ']'), error, &path));
+  EXPECT_NE(error.find("nesting"), std::string::npos);
+  EXPECT_FALSE(parse_yaml_text(std::string(100, '[') + std::string(100, ']'), error, &path));
+  EXPECT_NE(error.find("nesting"), std::string::npos);
+}
+
+TEST(HostileDocuments, OversizeFilesAreRefusedBeforeParsing) {
+  char dir[] = "/tmp/meridian-big-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/big.yaml";
+  {
+    std::ofstream f(path);
+    f << "x: \"" << std::string(kMaxDocumentFileBytes, 'a') << "\"\n";
+  }
+  std::string error;
+  EXPECT_FALSE(load_document_file(path, error));
+  EXPECT_NE(error.find("limited to"), std::string::npos) << error;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HostileDocuments, TempFilesOfAnInterruptedWriteAreRemoved) {
+  char dir[] = "/tmp/meridian-tmp-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/meridian.json";
+  for (const char* name : {"/meridian.json.tmp.a1B2c3", "/meridian.json.generation.tmp.Zz9876",
+                           "/meridian.json.tmp.toolong7", "/other.json.tmp.a1B2c3", "/meridian.json"}) {
+    std::ofstream(std::string(dir) + name) << "x";
+  }
+  EXPECT_EQ(remove_stale_temp_files(path).size(), 1u);
+  EXPECT_EQ(remove_stale_temp_files(path + ".generation").size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::exists(std::string(dir) + "/meridian.json.tmp.toolong7"));
+  EXPECT_TRUE(std::filesystem::exists(std::string(dir) + "/other.json.tmp.a1B2c3"));
   std::filesystem::remove_all(dir);
 }

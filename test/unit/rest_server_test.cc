@@ -6,6 +6,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "http_client.h"
@@ -127,6 +131,127 @@ TEST_F(ServerTest, ConcurrentClients) {
   EXPECT_EQ(ok.load(), 80);
 }
 
+// ---- limits a remote peer must not be able to use against the local admin ----
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  void start(RestServerOptions opts, std::string token = "") {
+    api_ = std::make_unique<Api>(manager_, status_, ApiOptions{std::move(token)});
+    socket_path_ = "/tmp/meridian-limits-" + std::to_string(getpid()) + ".sock";
+    server_ = std::make_unique<RestServer>(io_, *api_, opts);
+    ASSERT_EQ(server_->listen_unix(socket_path_), "");
+    ASSERT_EQ(server_->listen_tcp("127.0.0.1:0"), "");
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    asio::post(io_, [this] { server_->stop(); });
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  /// An open TCP connection that has sent nothing.
+  std::unique_ptr<asio::ip::tcp::socket> hold() {
+    auto s = std::make_unique<asio::ip::tcp::socket>(client_io_);
+    s->connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->tcp_port()));
+    return s;
+  }
+  /// Sends one request on `s` and reads the answer; false when the server closed.
+  bool request(asio::ip::tcp::socket& s, const std::string& auth, int& status) {
+    http::request<http::string_body> req{http::verb::get, "/api/v1/stats", 11};
+    req.set(http::field::host, "x");
+    if (!auth.empty()) req.set(http::field::authorization, auth);
+    req.keep_alive(true);
+    beast::error_code ec;
+    http::write(s, req, ec);
+    if (ec) return false;
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(s, buf, res, ec);
+    if (ec) return false;
+    status = res.result_int();
+    return true;
+  }
+  static bool closed_within(asio::ip::tcp::socket& s, std::chrono::milliseconds limit) {
+    s.non_blocking(true);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    char byte;
+    while (std::chrono::steady_clock::now() < end) {
+      beast::error_code ec;
+      s.read_some(asio::buffer(&byte, 1), ec);
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    s.non_blocking(false);
+    return false;
+  }
+  ApiEndpoint unix_ep() const { return {socket_path_, "", 0, "0123456789abcdef"}; }
+  ApiEndpoint tcp() const { return {"", "127.0.0.1", server_->tcp_port(), ""}; }
+
+  asio::io_context io_, client_io_;
+  ConfigManager manager_{*parse_config(json::object()).config, "", 1};
+  FakeStatus status_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<RestServer> server_;
+  std::thread thread_;
+  std::string socket_path_;
+};
+
+TEST_F(LimitsTest, ATcpPeerGetsItsShareAndTheUnixSocketKeepsItsOwnBudget) {
+  RestServerOptions opts;
+  opts.max_connections_per_source = 3;
+  start(opts);
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(hold());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto over = http_call(tcp(), "GET", "/livez");
+  EXPECT_EQ(over.status, 503);
+  EXPECT_NE(over.body.find("for this client address"), std::string::npos) << over.body;
+  EXPECT_EQ(http_call(unix_ep(), "GET", "/api/v1/stats").status, 200);
+  held.pop_back();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(http_call(tcp(), "GET", "/livez").status, 200);
+}
+
+TEST_F(LimitsTest, AFullTcpListenerLeavesTheUnixSocketAlone) {
+  RestServerOptions opts;
+  opts.max_connections = 4;
+  opts.max_connections_per_source = 100;
+  start(opts);
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
+  for (int i = 0; i < 4; ++i) held.push_back(hold());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(http_call(tcp(), "GET", "/livez").status, 503);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(http_call(unix_ep(), "GET", "/api/v1/stats").status, 200);
+}
+
+TEST_F(LimitsTest, A401ClosesTheConnectionAndUnauthenticatedPeersIdleBriefly) {
+  RestServerOptions opts;
+  opts.idle_timeout = std::chrono::seconds(30);
+  opts.unauthenticated_idle_timeout = std::chrono::seconds(1);
+  start(opts, "0123456789abcdef");
+  int status = 0;
+  auto refused = hold();
+  ASSERT_TRUE(request(*refused, "", status));
+  EXPECT_EQ(status, 401);
+  EXPECT_TRUE(closed_within(*refused, std::chrono::milliseconds(1500)));
+
+  auto unauthenticated = hold();  // /livez needs no token, but earns no long idle time
+  http::request<http::string_body> livez{http::verb::get, "/livez", 11};
+  livez.set(http::field::host, "x");
+  http::write(*unauthenticated, livez);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(*unauthenticated, buf, res);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_TRUE(closed_within(*unauthenticated, std::chrono::milliseconds(2500)));
+
+  auto admin = hold();
+  ASSERT_TRUE(request(*admin, "Bearer 0123456789abcdef", status));
+  EXPECT_EQ(status, 200);
+  EXPECT_FALSE(closed_within(*admin, std::chrono::milliseconds(2500)));
+  ASSERT_TRUE(request(*admin, "bearer 0123456789abcdef", status));
+  EXPECT_EQ(status, 200);
+}
+
 TEST(ServerSocket, RefusesToStealALiveSocketAndOverlongPaths) {
   asio::io_context io;
   ConfigManager manager{*parse_config(json::object()).config, "", 1};
@@ -163,3 +288,30 @@ TEST(HostPort, Parsing) {
 }
 
 }  // namespace
+
+TEST(TokenFile, PermissionsAndContentAreChecked) {
+  char dir[] = "/tmp/meridian-token-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/token";
+  auto write = [&](const std::string& text, mode_t mode) {
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), mode);
+  };
+  std::string token;
+  write("0123456789abcdef  \n", 0600);
+  EXPECT_EQ(read_token_file(path, token), "");
+  EXPECT_EQ(token, "0123456789abcdef");
+  write("0123456789abcdef\n", 0640);
+  EXPECT_EQ(read_token_file(path, token), "");
+  write("0123456789abcdef\n", 0644);
+  EXPECT_NE(read_token_file(path, token).find("chmod 600"), std::string::npos);
+  write("0123456789abcdef\n", 0660);
+  EXPECT_NE(read_token_file(path, token).find("chmod 600"), std::string::npos);
+  write("   \t\n", 0600);
+  EXPECT_NE(read_token_file(path, token).find("at least 16"), std::string::npos);
+  write("0123456789 abcdef\n", 0600);
+  EXPECT_NE(read_token_file(path, token).find("visible ASCII"), std::string::npos);
+  EXPECT_NE(read_token_file(std::string(dir), token).find("not a regular file"), std::string::npos);
+  EXPECT_NE(read_token_file(std::string(dir) + "/missing", token), "");
+  std::filesystem::remove_all(dir);
+}
