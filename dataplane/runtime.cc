@@ -287,7 +287,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 
 Dataplane::~Dataplane() {
   stop_workers();
-  if (punt_ring_) drain_punt_ring();
+  while (punt_ring_ && rte_ring_count(punt_ring_) > 0) drain_punt_ring();
   vxlan_.reset();
   qos_.reset();  // frees what the trees still hold
   for (auto& p : ports_) port_close(p);
@@ -373,8 +373,15 @@ std::vector<ptp::PtpPortBinding> Dataplane::ptp_bindings() const {
 void Dataplane::drain_punt_ring() {
   rte_mbuf* pkts[kMaxBurst];
   PortCounters* control = counters_.empty() ? nullptr : counters_.back().ports.data();
+  // At most one ring's worth a tick: a punt flood fills the ring (and is
+  // dropped as punt_ring_full by the workers) instead of keeping the control
+  // lcore from its timers and the REST API.
   unsigned n;
-  while ((n = rte_ring_dequeue_burst(punt_ring_, reinterpret_cast<void**>(pkts), kMaxBurst, nullptr)) > 0) {
+  for (unsigned budget = rte_ring_get_capacity(punt_ring_);
+       budget > 0 &&
+       (n = rte_ring_dequeue_burst(punt_ring_, reinterpret_cast<void**>(pkts), std::min(budget, unsigned{kMaxBurst}),
+                                   nullptr)) > 0;
+       budget -= n) {
     for (unsigned i = 0; i < n; ++i) {
       PacketView view;
       parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);

@@ -1,6 +1,7 @@
 #include "bmca.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace meridian::ptp {
 namespace {
@@ -126,12 +127,25 @@ bool ForeignMasters::add(const Message& announce, const ClockIdentity& own, int6
   auto it = std::find_if(records_.begin(), records_.end(),
                          [&](const Record& r) { return r.sender == announce.header.source; });
   if (it == records_.end()) {
-    records_.push_back(Record{announce.header.source, announce, {}});
-    it = records_.end() - 1;
+    if (records_.size() < kMaxRecords) {
+      records_.push_back(Record{announce.header.source, announce, {}});
+      it = records_.end() - 1;
+    } else {
+      // Replace the sender with the fewest recent Announces (a one-shot
+      // spoofed identity before a qualified master), the stalest among equals.
+      auto weaker = [](const Record& a, const Record& b) {
+        if (a.arrivals.size() != b.arrivals.size()) return a.arrivals.size() < b.arrivals.size();
+        return (a.arrivals.empty() ? INT64_MIN : a.arrivals.back()) < (b.arrivals.empty() ? INT64_MIN : b.arrivals.back());
+      };
+      it = std::min_element(records_.begin(), records_.end(), weaker);
+      *it = Record{announce.header.source, announce, {}};
+      ++evicted_;
+    }
   }
   it->announce = announce;
   it->arrivals.push_back(now_ns);
   std::erase_if(it->arrivals, [&](int64_t t) { return now_ns - t > window_ns; });
+  if (it->arrivals.size() > kMaxArrivals) it->arrivals.erase(it->arrivals.begin());
   return true;
 }
 

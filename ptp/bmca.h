@@ -65,6 +65,13 @@ class ForeignMasters {
     std::vector<int64_t> arrivals; // within the window, oldest first
   };
 
+  /// Senders are peers: the table is bounded. A new sender beyond
+  /// kMaxRecords replaces the one heard from least recently (counted), and
+  /// each keeps only its last kMaxArrivals arrival times, more than any
+  /// qualification threshold needs.
+  static constexpr size_t kMaxRecords = 16;
+  static constexpr size_t kMaxArrivals = 8;
+
   /// Records an Announce. Announces from our own clock and those with
   /// stepsRemoved >= 255 are refused (false).
   bool add(const Message& announce, const ClockIdentity& own, int64_t now_ns, int64_t window_ns);
@@ -75,9 +82,12 @@ class ForeignMasters {
                      int64_t now_ns, int64_t window_ns) const;
   const std::vector<Record>& records() const { return records_; }
   void clear() { records_.clear(); }
+  /// Records replaced because the table was full.
+  uint64_t evicted() const { return evicted_; }
 
  private:
   std::vector<Record> records_;
+  uint64_t evicted_ = 0;
 };
 
 }  // namespace meridian::ptp

@@ -110,7 +110,11 @@ void PtpInstance::stamp_one_step(TxRequest& tx, int64_t tx_base) const {
   if (tx.message.header.type == MessageType::kSync) {
     tx.message.timestamp = to_timestamp(t);
   } else if (tx.message.header.type == MessageType::kPdelayResp) {
-    tx.message.header.correction += (t - tx.request_receipt_ns) * 65536;
+    // The request's correctionField is the peer's: add modulo 2^64 (as the
+    // field itself wraps) rather than overflow a signed sum.
+    const uint64_t sum = static_cast<uint64_t>(tx.message.header.correction) +
+                         static_cast<uint64_t>(t - tx.request_receipt_ns) * 65536u;
+    tx.message.header.correction = static_cast<int64_t>(sum);
     tx.message.timestamp = Timestamp{};
   }
 }
@@ -130,6 +134,7 @@ void PtpInstance::receive(uint16_t port, const Message& m, int64_t rx_base, cons
   ++p.counters.rx[static_cast<uint8_t>(m.header.type) & 0xf];
   if (m.header.domain != node_.defaults().domain) return drop(port, RxDrop::kOtherDomain);
   if (!running(node_.state(port))) return drop(port, RxDrop::kPortNotRunning);
+  if (m.timestamp.seconds > kMaxTimestampSeconds) return drop(port, RxDrop::kTimestampRange);
   if (p.requester && !(m.header.flags & kFlagUnicast)) {
     // A unicast client takes its master's service as granted, not the
     // multicast a master may send besides (two streams of one clock).
@@ -155,9 +160,17 @@ void PtpInstance::receive(uint16_t port, const Message& m, int64_t rx_base, cons
     case MessageType::kFollowUp: return on_follow_up(port, m, base_now);
     case MessageType::kDelayReq: return on_delay_req(port, m, rx_base, from);
     case MessageType::kDelayResp: return on_delay_resp(port, m);
-    case MessageType::kPdelayReq: return on_pdelay_req(port, m, rx_base, from);
-    case MessageType::kPdelayResp: return on_pdelay_resp(port, m, rx_base);
-    case MessageType::kPdelayRespFollowUp: return on_pdelay_resp_follow_up(port, m);
+    case MessageType::kPdelayReq:
+    case MessageType::kPdelayResp:
+    case MessageType::kPdelayRespFollowUp:
+      // As ptp4l: peer delay messages on an end-to-end port are not answered
+      // (each request would cost two frames and a stamp).
+      if (config_.node.ports[port - 1].delay_mechanism != DelayMechanism::kP2P) {
+        return drop(port, RxDrop::kWrongDelayMechanism);
+      }
+      if (m.header.type == MessageType::kPdelayReq) return on_pdelay_req(port, m, rx_base, from);
+      if (m.header.type == MessageType::kPdelayResp) return on_pdelay_resp(port, m, rx_base);
+      return on_pdelay_resp_follow_up(port, m);
     case MessageType::kManagement: return on_management(port, m, from);
     case MessageType::kSignaling: return on_signaling(port, m, from, base_now);
   }
@@ -308,6 +321,9 @@ void PtpInstance::complete_pdelay(uint16_t port, int64_t t3, int64_t fup_correct
   // §11.4.3: [(t4 - t1) - (t3 - t2) - corrections] / 2
   const int64_t delay =
       ((p.pdelay.t4 - p.pdelay.t1) - (t3 - p.pdelay.t2) - p.pdelay.resp_correction_ns - fup_correction_ns) / 2;
+  // t2, t3 and the corrections are the responder's: a link delay outside
+  // (-1 ms, 1 s) is no measurement (software stamps may dip a little below 0).
+  if (delay <= -1'000'000 || delay >= 1'000'000'000) return drop(port, RxDrop::kImplausibleDelay);
   p.link_delays[p.link_next] = delay;
   p.link_next = (p.link_next + 1) % p.link_delays.size();
   const size_t filled = std::min<size_t>(p.counters.rx[static_cast<uint8_t>(MessageType::kPdelayResp)], p.link_delays.size());

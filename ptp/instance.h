@@ -96,7 +96,10 @@ struct TxRequest {
   X(kUnmatched, "unmatched", "Follow_Up, Delay_Resp or Pdelay reply without its request") \
   X(kNotForUs, "not_for_us", "Management or Delay_Resp addressed to another port") \
   X(kUnsupported, "unsupported", "message kind this instance does not handle")      \
-  X(kNotUnicast, "not_unicast", "multicast Announce/Sync/Follow_Up/Delay_Resp on a port that negotiates unicast")
+  X(kNotUnicast, "not_unicast", "multicast Announce/Sync/Follow_Up/Delay_Resp on a port that negotiates unicast") \
+  X(kWrongDelayMechanism, "wrong_delay_mechanism", "peer delay message on an end-to-end port")  \
+  X(kImplausibleDelay, "implausible_delay", "peer delay exchange giving a link delay outside (-1 ms, 1 s)") \
+  X(kTimestampRange, "timestamp_range", "a timestamp past the year 2255 (seconds > 9e9): no int64 ns")
 
 enum class RxDrop : uint8_t {
 #define MERIDIAN_PTP_RXD_ENUM(e, n, d) e,

@@ -21,6 +21,7 @@ namespace {
 
 constexpr size_t kFingerprintBytes = 256;
 constexpr unsigned kBatch = 16;
+constexpr unsigned kMaxDrainRounds = 32;  // 512 frames a call: twice the stamp table
 constexpr size_t kFrameBuffer = 2048;
 
 // Classic BPF: accept PTP event frames only (see the header).
@@ -150,7 +151,9 @@ void KernelTimestampTap::drain_socket(int fd, bool error_queue) {
   };
   static thread_local std::array<Slot, kBatch> slots;
   std::array<mmsghdr, kBatch> msgs{};
-  for (;;) {
+  // Bounded: the table keeps the newest stamps anyway, and workers call
+  // this under a lock; a flood of PTP frames waits in the socket buffer.
+  for (unsigned round = 0; round < kMaxDrainRounds; ++round) {
     for (unsigned i = 0; i < kBatch; ++i) {
       Slot& s = slots[i];
       s.iov = iovec{s.data.data(), s.data.size()};

@@ -70,6 +70,11 @@ struct PortIdentity {
 std::string to_string(const PortIdentity& p);
 std::string to_string(const ClockIdentity& c);
 
+/// The protocol engine takes timestamps of at most this many seconds, so
+/// that seconds * 1e9 fits the int64 nanoseconds it computes in (to the year
+/// 2255); the codec itself carries all 48 bits.
+inline constexpr uint64_t kMaxTimestampSeconds = 9'000'000'000;
+
 /// A PTP timestamp: 48-bit seconds and nanoseconds (< 1e9).
 struct Timestamp {
   uint64_t seconds = 0;

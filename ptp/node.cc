@@ -64,6 +64,8 @@ void PtpNode::set_state(uint16_t port, PortState s, Decision d, int64_t now_ns) 
   Port& p = ports_[port - 1];
   p.last_decision = d;
   if (p.state == s) return;
+  // Peers can make states flip: keep the newest changes, not all of them.
+  if (history_.size() >= 2 * kHistoryKept) history_.erase(history_.begin(), history_.begin() + kHistoryKept);
   history_.push_back({now_ns, port, p.state, s, d});
   p.state = s;
   if (s == PortState::kMaster) p.next_announce = now_ns;

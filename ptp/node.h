@@ -85,7 +85,9 @@ class PtpNode {
   const ParentDataSet& parent() const { return parent_; }
   const TimePropertiesDataSet& time_properties() const { return time_properties_; }
   PortDataSet port_data_set(uint16_t port) const;
+  /// The newest state changes, oldest first (at least the last kHistoryKept).
   const std::vector<StateChange>& history() const { return history_; }
+  static constexpr size_t kHistoryKept = 256;
   /// Bumped whenever the slave port's parent changes (the servo restarts).
   uint64_t parent_changes() const { return parent_changes_; }
   const ForeignMasters& foreign_masters(uint16_t port) const { return ports_.at(port - 1).foreign; }

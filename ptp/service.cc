@@ -297,16 +297,20 @@ bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> fram
   return true;
 }
 
-bool PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
-  // Only the port's unicast masters: a unicast server's clients are
-  // answered to the address they came from, and need no table.
-  const Port& p = ports_[port_index];
+bool PtpService::is_unicast_master(const Port& p, const uint8_t* ip) const {
   const size_t len = p.transport == Transport::kUdpIpv6 ? 16 : 4;
   const auto& masters = p.config.unicast_masters;
-  if (std::none_of(masters.begin(), masters.end(),
-                   [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, len) == 0; })) {
-    return false;
-  }
+  return std::any_of(masters.begin(), masters.end(),
+                     [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, len) == 0; });
+}
+
+bool PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
+  // Only the port's unicast masters: a unicast server's clients are
+  // answered to the address they came from, and need no table. The table
+  // is therefore bounded by the config.
+  const Port& p = ports_[port_index];
+  const size_t len = p.transport == Transport::kUdpIpv6 ? 16 : 4;
+  if (!is_unicast_master(p, ip)) return false;
   std::array<uint8_t, 16> key{};
   std::memcpy(key.data(), ip, len);
   Neighbor& n = neighbors_[{port_index, key}];
@@ -318,6 +322,9 @@ bool PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint
 bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   if (std::any_of(to.mac.begin(), to.mac.end(), [](uint8_t b) { return b != 0; })) return true;
   if ((p.transport != Transport::kUdpIpv4 && p.transport != Transport::kUdpIpv6) || !p.config.address) return false;
+  // Replies go to the MAC they came from; only our own unicast masters are
+  // looked up, so a peer cannot grow the table or make us ARP for it.
+  if (!is_unicast_master(p, to.ip.data())) return false;
   const bool v6 = p.transport == Transport::kUdpIpv6;
   std::array<uint8_t, 16> key{};
   std::memcpy(key.data(), to.ip.data(), v6 ? 16 : 4);
@@ -402,6 +409,8 @@ bool PtpService::handle_punt(rte_mbuf* m) {
     count_drop("wrong_transport");
   } else if (!addressed_to_us(ports_[static_cast<size_t>(number - 1)], frame, view, loc)) {
     count_drop("not_addressed_to_us");
+  } else if (frame[6] & 1 || std::all_of(frame.begin() + 6, frame.begin() + 12, [](uint8_t b) { return b == 0; })) {
+    count_drop("bad_source_mac");  // a multicast or zero sender: nobody to answer
   } else {
     Message msg;
     const DecodeError e = decode(frame.subspan(loc.offset, loc.length), msg);
@@ -601,6 +610,8 @@ nlohmann::json PtpService::status() const {
                      {"log_sync_interval", pds.log_sync_interval},
                      {"log_min_delay_req_interval", pds.log_min_delay_req_interval},
                      {"peer_delay_ns", instance_->peer_delay_ns(number)},
+                     {"foreign_masters", node.foreign_masters(number).records().size()},
+                     {"foreign_masters_evicted", node.foreign_masters(number).evicted()},
                      {"timestamping", ports_[i].nic ? "hardware" : ports_[i].tap ? "kernel" : "tsc"},
                      {"hardware_timestamping", ports_[i].hardware_note},
                      {"rx", rx},

@@ -140,6 +140,7 @@ class PtpService {
   /// `ip`: 4 bytes on an IPv4 port, 16 on an IPv6 one. False when it is
   /// none of the port's unicast masters (nothing learnt).
   bool learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
+  bool is_unicast_master(const Port& p, const uint8_t* ip) const;
   /// The MAC for a unicast destination; asks by ARP or a neighbour
   /// solicitation (at most once a second) and returns false while it is
   /// unknown.

@@ -222,7 +222,9 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
         // The second of a two-step pair: it carries the first's residence.
         const bool follow_up = f.type == MessageType::kFollowUp;
         Parked p;
-        if (take(tc_key(f), p)) {
+        // A pair's second message follows within milliseconds; one parked
+        // for over a second is a stale (or forged) match: leave it alone.
+        if (take(tc_key(f), p) && now - p.stage_tsc < tsc_hz_) {
           tc_add_correction(frame, f, residence(p, true, c) * 65536);
           ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
         } else {

@@ -36,6 +36,22 @@ int8_t UnicastServer::max_log(UnicastKind k) const {
   return 0;
 }
 
+double UnicastServer::load_of(UnicastKind k, int8_t log_period) {
+  const double per_second = 1e9 / static_cast<double>(log_interval_ns(log_period));
+  switch (k) {
+    case UnicastKind::kAnnounce: return per_second;
+    case UnicastKind::kSync: return 2 * per_second;  // and its Follow_Up
+    case UnicastKind::kDelayResp: return 0;
+  }
+  return 0;
+}
+
+void UnicastServer::end_grant(UnicastGrant& g, UnicastKind k) {
+  if (g.active) load_ = std::max(0.0, load_ - load_of(k, g.log_period));
+  g.active = false;
+  ++g.generation;
+}
+
 bool UnicastServer::live(const UnicastClient& c, int64_t now) const {
   return std::any_of(c.grants.begin(), c.grants.end(), [&](const UnicastGrant& g) { return g.active && now < g.expires; });
 }
@@ -51,9 +67,8 @@ std::optional<uint32_t> UnicastServer::new_slot(int64_t now) {
     if (live(c, now)) continue;
     index_.erase(c.address);
     // Generations carry over: heap entries of the old client stay stale.
-    for (auto& g : c.grants) {
-      g.active = false;
-      ++g.generation;
+    for (UnicastKind k : {UnicastKind::kAnnounce, UnicastKind::kSync, UnicastKind::kDelayResp}) {
+      end_grant(c.grants[static_cast<size_t>(k)], k);
     }
     ++reclaimed_;
     return static_cast<uint32_t>(i);
@@ -88,6 +103,10 @@ std::optional<Message> UnicastServer::on_signaling(uint16_t port, const Message&
   reply.target = m.header.source;
   auto it = index_.find(from);
   for (const UnicastTlv& tlv : m.unicast) {
+    if (reply.unicast.size() == kMaxTlvsPerMessage) {
+      ++denials_[static_cast<size_t>(UnicastDenial::kTooManyTlvs)];
+      continue;
+    }
     UnicastTlv answer;
     answer.message = tlv.message;
     const auto kind = kind_of(tlv.message);
@@ -102,6 +121,15 @@ std::optional<Message> UnicastServer::on_signaling(uint16_t port, const Message&
       else if (tlv.log_period < min_log(*kind)) denial = UnicastDenial::kRateTooFast;
       else if (tlv.log_period > max_log(*kind)) denial = UnicastDenial::kRateTooSlow;
       else if (tlv.duration_s == 0) denial = UnicastDenial::kZeroDuration;
+      if (!denial) {
+        // The budget counts what this request adds over the client's current grant.
+        const UnicastGrant* current =
+            it == index_.end() ? nullptr : &clients_[it->second].grants[static_cast<size_t>(*kind)];
+        const double freed = current && current->active ? load_of(*kind, current->log_period) : 0;
+        if (load_ - freed + load_of(*kind, tlv.log_period) > policy_.max_messages_per_second) {
+          denial = UnicastDenial::kRateBudget;
+        }
+      }
       std::optional<uint32_t> slot;
       if (!denial && it == index_.end() && !(slot = new_slot(now))) denial = UnicastDenial::kServerFull;
       if (denial) {
@@ -124,6 +152,8 @@ std::optional<Message> UnicastServer::on_signaling(uint16_t port, const Message&
       const bool was_active = g.active && now < g.expires;
       const bool same_rate = was_active && g.log_period == tlv.log_period;
       answer.duration_s = std::min(tlv.duration_s, policy_.max_duration_s);
+      if (g.active) load_ = std::max(0.0, load_ - load_of(*kind, g.log_period));
+      load_ += load_of(*kind, tlv.log_period);
       g.active = true;
       g.log_period = tlv.log_period;
       g.expires = now + int64_t{answer.duration_s} * 1'000'000'000;
@@ -134,11 +164,7 @@ std::optional<Message> UnicastServer::on_signaling(uint16_t port, const Message&
       }
     } else if (tlv.type == TlvType::kCancelUnicastTransmission) {
       answer.type = TlvType::kAcknowledgeCancelUnicastTransmission;
-      if (it != index_.end() && kind) {
-        UnicastGrant& g = clients_[it->second].grants[static_cast<size_t>(*kind)];
-        g.active = false;
-        ++g.generation;
-      }
+      if (it != index_.end() && kind) end_grant(clients_[it->second].grants[static_cast<size_t>(*kind)], *kind);
     } else {
       continue;  // GRANT / ACK_CANCEL from a client: nothing to answer
     }

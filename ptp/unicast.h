@@ -34,6 +34,10 @@ struct UnicastPolicy {
   int8_t max_log_sync = 4;
   int8_t max_log_delay_resp = 4;
   uint32_t max_duration_s = 300;
+  /// Announce and Sync messages a second (a Sync counts twice: its
+  /// Follow_Up) that all live grants together may commit the clock to; a
+  /// grant beyond it is denied. Clients times rates is peer-controlled work.
+  double max_messages_per_second = 1'000'000;
 };
 
 /// Why a REQUEST_UNICAST_TRANSMISSION was denied (GRANT with duration 0).
@@ -42,7 +46,9 @@ struct UnicastPolicy {
   X(kRateTooFast, "rate_too_fast", "logInterMessagePeriod below the fastest rate granted")      \
   X(kRateTooSlow, "rate_too_slow", "logInterMessagePeriod above the slowest rate granted (2^4 s)") \
   X(kZeroDuration, "zero_duration", "durationField 0")                                         \
-  X(kServerFull, "server_full", "no room for another client (max_clients)")
+  X(kServerFull, "server_full", "no room for another client (max_clients)")                \
+  X(kRateBudget, "rate_budget", "granting it would pass max_messages_per_second for all clients") \
+  X(kTooManyTlvs, "too_many_tlvs", "TLVs beyond the 8th of one Signaling message, not answered")
 
 enum class UnicastDenial : uint8_t {
 #define MERIDIAN_PTP_DENIAL_ENUM(e, n, d) e,
@@ -93,6 +99,8 @@ class UnicastServer {
   uint64_t denied(UnicastDenial why) const { return denials_[static_cast<size_t>(why)]; }
   /// Slots of clients whose grants had all lapsed, handed to new clients.
   uint64_t reclaimed() const { return reclaimed_; }
+  /// Announce and Sync messages a second the active grants commit to.
+  double load() const { return load_; }
 
  private:
   struct Entry {
@@ -112,8 +120,16 @@ class UnicastServer {
   /// full server costs a request at most kReclaimScan checks).
   std::optional<uint32_t> new_slot(int64_t now);
   bool live(const UnicastClient& c, int64_t now) const;
+  /// Messages a second a grant commits the clock to (0 for Delay_Resp,
+  /// which is answered per request).
+  static double load_of(UnicastKind k, int8_t log_period);
+  /// Ends a grant, returning its load to the budget.
+  void end_grant(UnicastGrant& g, UnicastKind k);
 
   static constexpr size_t kReclaimScan = 1024;
+  /// Negotiation TLVs answered per Signaling message: three kinds and their
+  /// cancels need fewer; more would not fit the reply frame.
+  static constexpr size_t kMaxTlvsPerMessage = 8;
   UnicastPolicy policy_;
   std::vector<UnicastClient> clients_;
   std::unordered_map<PeerAddress, uint32_t, AddressHash> index_;
@@ -121,6 +137,7 @@ class UnicastServer {
   std::array<uint64_t, static_cast<size_t>(UnicastDenial::kCount)> denials_{};
   uint64_t reclaimed_ = 0;
   size_t reclaim_cursor_ = 0;
+  double load_ = 0;  // messages a second of the active Announce and Sync grants
 };
 
 /// What a unicast client asks each master for (G.8275.2 and ptp4l's
@@ -203,7 +220,7 @@ void UnicastServer::poll(int64_t now, Due&& due) {
     UnicastGrant& g = clients_[e.client].grants[static_cast<size_t>(e.kind)];
     if (!g.active || g.generation != e.generation) continue;  // renewed or cancelled since
     if (now >= g.expires) {
-      g.active = false;
+      end_grant(g, e.kind);
       continue;
     }
     due(e.client, e.kind);

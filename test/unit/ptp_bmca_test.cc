@@ -139,6 +139,30 @@ TEST(ForeignMasters, QualifiedAfterTwoAnnouncesInFourIntervals) {
   EXPECT_TRUE(f.records().empty());
 }
 
+// Senders are peers: a flood of spoofed identities is bounded, and a
+// qualified master outlives one-shot identities in the table.
+TEST(ForeignMasters, ASpoofedIdentityFloodIsBoundedAndSparesTheQualifiedMaster) {
+  ForeignMasters f;
+  const int64_t window = 4 * 2 * kSecond;
+  const PortIdentity rx{id(0x99), 1};
+  f.add(announce_from(0x10, 50), id(0x99), 0, window);
+  f.add(announce_from(0x10, 50), id(0x99), kSecond, window);
+  for (int i = 0; i < 10'000; ++i) {
+    Message spoof = announce_from(0x20);
+    spoof.header.source.clock[0] = static_cast<uint8_t>(i >> 8);
+    spoof.header.source.clock[1] = static_cast<uint8_t>(i);
+    f.add(spoof, id(0x99), kSecond + i, window);
+  }
+  EXPECT_LE(f.records().size(), ForeignMasters::kMaxRecords);
+  EXPECT_GT(f.evicted(), 9'000u);
+  const auto* best = f.best(BmcaKind::kDefault, rx, 128, 2, 2 * kSecond, window);
+  ASSERT_NE(best, nullptr);
+  EXPECT_EQ(best->sender.clock, id(0x10));
+  // One sender's arrival list stays short however fast it sends.
+  for (int i = 0; i < 10'000; ++i) f.add(announce_from(0x10, 50), id(0x99), 2 * kSecond + i, window);
+  for (const auto& r : f.records()) EXPECT_LE(r.arrivals.size(), ForeignMasters::kMaxArrivals);
+}
+
 namespace {
 
 // Nodes whose port 1 sits on one shared segment (and extra point-to-point

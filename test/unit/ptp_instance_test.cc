@@ -283,6 +283,32 @@ TEST(PtpInstanceSimulation, ManagementGetsAnswerWithTheDataSets) {
   }
 }
 
+// Hardening: what a peer sends cannot make the engine answer on the wrong
+// delay mechanism, compute with timestamps beyond int64 ns, or keep an
+// ever-growing state history.
+TEST(PtpInstanceSimulation, HostileFieldsAreDroppedWithAReason) {
+  Lab lab;
+  const size_t gm = lab.add(config(0x01, 100), 0, 0);
+  lab.run_for(10);
+  PtpInstance& ptp = *lab.stations[gm].ptp;
+  ptp.take_outgoing();
+  const int64_t now = lab.stations[gm].base(lab.now);
+  Message pdelay;
+  pdelay.header.type = MessageType::kPdelayReq;
+  pdelay.header.source = PortIdentity{id(0x77), 1};
+  ptp.receive(1, pdelay, now, PeerAddress{}, now);  // an E2E port
+  EXPECT_TRUE(ptp.take_outgoing().empty());
+  EXPECT_EQ(ptp.counters(1).drops[static_cast<size_t>(RxDrop::kWrongDelayMechanism)], 1u);
+  Message far;
+  far.header.type = MessageType::kDelayReq;
+  far.header.source = PortIdentity{id(0x77), 1};
+  far.timestamp.seconds = 0xffffffffffffULL;
+  ptp.receive(1, far, now, PeerAddress{}, now);
+  EXPECT_TRUE(ptp.take_outgoing().empty());
+  EXPECT_EQ(ptp.counters(1).drops[static_cast<size_t>(RxDrop::kTimestampRange)], 1u);
+  EXPECT_STREQ(rx_drop_name(RxDrop::kTimestampRange), "timestamp_range");
+}
+
 // The grandmaster goes away: the other clock (not slave-only) holds over,
 // announces 135 while the bound is within spec, takes over as master, and
 // follows the grandmaster again when it returns.

@@ -142,6 +142,35 @@ TEST(UnicastServer, NamesEachDenialReason) {
   EXPECT_STREQ(unicast_denial_name(UnicastDenial::kRateTooSlow), "rate_too_slow");
 }
 
+TEST(UnicastServer, GrantsStayWithinTheMessageBudgetAndTlvCount) {
+  UnicastPolicy policy;
+  policy.max_messages_per_second = 10;  // five Sync grants at 1/s (each with its Follow_Up)
+  UnicastServer s(policy);
+  for (uint32_t c = 1; c <= 5; ++c) {
+    EXPECT_EQ(s.on_signaling(1, request({{MessageType::kSync, 0}}), client_address(c), 0)->unicast[0].duration_s, 60u);
+  }
+  EXPECT_DOUBLE_EQ(s.load(), 10.0);
+  EXPECT_EQ(s.on_signaling(1, request({{MessageType::kSync, 0}}), client_address(6), 0)->unicast[0].duration_s, 0u);
+  EXPECT_EQ(s.denied(UnicastDenial::kRateBudget), 1u);
+  // Slowing one client down makes room; a renewal at the same rate is not new load.
+  EXPECT_EQ(s.on_signaling(1, request({{MessageType::kSync, 1}}), client_address(1), 0)->unicast[0].duration_s, 60u);
+  EXPECT_EQ(s.on_signaling(1, request({{MessageType::kSync, 0}}), client_address(2), 0)->unicast[0].duration_s, 60u);
+  EXPECT_DOUBLE_EQ(s.load(), 9.0);
+  // A cancel returns its share; so does expiry, once the schedule sees it.
+  s.on_signaling(1, request({{MessageType::kSync, 0}}, 0, TlvType::kCancelUnicastTransmission), client_address(3), 0);
+  EXPECT_DOUBLE_EQ(s.load(), 7.0);
+  s.poll(61 * kSecond, [](uint32_t, UnicastKind) {});
+  EXPECT_DOUBLE_EQ(s.load(), 0.0);
+  // One Signaling message with 40 TLVs gets 8 answers; the reply still encodes.
+  Message many;
+  many.header.type = MessageType::kSignaling;
+  for (int i = 0; i < 40; ++i) many.unicast.push_back(UnicastTlv{TlvType::kRequestUnicastTransmission, MessageType::kAnnounce, 0, 60, false});
+  const auto reply = s.on_signaling(1, many, client_address(7), 62 * kSecond);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->unicast.size(), 8u);
+  EXPECT_EQ(s.denied(UnicastDenial::kTooManyTlvs), 32u);
+}
+
 // A full server does not stay full of clients that left: spoofed one-shot
 // requests cannot lock out real clients for longer than their grants.
 TEST(UnicastServer, ReclaimsTheSlotsOfClientsWhoseGrantsLapsed) {
