@@ -157,10 +157,12 @@ Response Api::route(const Request& req, const std::string& path, const std::stri
   }
   if (path == "/readyz" || path == "/healthcheck") {
     Health h = status_.health();
-    nlohmann::json body = {{"status", h.ready ? "ready" : "not ready"},
+    nlohmann::json body = {{"status", !h.ready ? "not ready" : h.degraded ? "degraded" : "ready"},
                            {"ready", h.ready},
+                           {"degraded", h.degraded},
                            {"generation", config_.generation()}};
-    if (path == "/healthcheck" || !h.ready) body["checks"] = h.detail;
+    if (h.degraded) body["degraded_reasons"] = h.degraded_reasons;
+    if (path == "/healthcheck" || !h.ready || h.degraded) body["checks"] = h.detail;
     return json_response(h.ready ? http::status::ok : http::status::service_unavailable, body, req);
   }
   if (auto r = status_.resource(method, path, parse_query(query))) {

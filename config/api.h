@@ -25,6 +25,10 @@ struct Health {
   bool live = true;
   bool ready = false;
   nlohmann::json detail = nlohmann::json::object();  // shown by /healthcheck and /readyz
+  /// Ready, but something an operator must see is wrong (a port's link down,
+  /// its interface gone): /readyz still answers 200, with status "degraded".
+  bool degraded = false;
+  std::vector<std::string> degraded_reasons = {};
 };
 
 /// What the API reads from the running system (meridiand's data plane).

@@ -9,7 +9,7 @@
 //   meridianctl health
 //
 // Exit codes: 0 ok, 1 the server refused or reported a problem, 2 usage,
-// 3 could not reach the server.
+// 3 could not reach the server, 4 (health) ready but degraded.
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,7 +31,7 @@ using namespace meridian::config;
 
 namespace {
 
-constexpr int kExitServer = 1, kExitUsage = 2, kExitUnreachable = 3;
+constexpr int kExitServer = 1, kExitUsage = 2, kExitUnreachable = 3, kExitDegraded = 4;
 
 void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
@@ -440,13 +440,17 @@ int main(int argc, char** argv) {
     HttpResult r = call("GET", "/healthcheck");
     if (r.status != 200 && r.status != 503) return report_failure(r);
     json body = json::parse(r.body, nullptr, false);
+    const bool degraded = r.status == 200 && body.is_object() && body.value("degraded", false);
     if (as_json) {
       std::cout << to_text(body) << "\n";
     } else {
-      std::cout << (r.status == 200 ? "ready" : "NOT READY") << "\n";
-      if (body.is_object() && body.contains("checks")) std::cout << to_text(body["checks"]) << "\n";
+      std::cout << (r.status != 200 ? "NOT READY" : degraded ? "DEGRADED" : "ready") << "\n";
+      if (degraded) {
+        for (const auto& why : body.value("degraded_reasons", json::array())) std::cout << "  " << why.get<std::string>() << "\n";
+      }
+      if (body.is_object() && body.contains("checks") && r.status != 200) std::cout << to_text(body["checks"]) << "\n";
     }
-    return r.status == 200 ? 0 : kExitServer;
+    return r.status != 200 ? kExitServer : degraded ? kExitDegraded : 0;
   }
   std::cerr << "meridianctl: unknown command '";
   for (size_t i = 0; i < words.size(); ++i) std::cerr << (i ? " " : "") << words[i];

@@ -130,6 +130,8 @@ void parse_bridge_domain(const nlohmann::json& j, const std::string& path, Bridg
   r.read_uint("aging_seconds", bd.aging_seconds, 1, 1000000);
   r.read_uint("max_fdb_entries", bd.max_fdb_entries, 16, 1u << 20);
   r.read_bool("arp_suppression", bd.arp_suppression);
+  r.read_bool("remote_vtep_learning", bd.remote_vtep_learning);
+  r.read_uint("mac_move_hold_seconds", bd.mac_move_hold_seconds, 0, 3600);
   read_typed_array(r, "flood", bd.flood, parse_ip, "a remote VTEP's IP address", 1024);
   r.read_array("static_fdb", [&](const nlohmann::json& e, const std::string& p) {
     ObjectReader s(e, p, errors);
@@ -236,6 +238,7 @@ void validate_vxlan(const VxlanConfig& vx, const std::vector<std::string>& port_
 
   std::map<unsigned, size_t> vnis;
   std::map<std::pair<std::string, unsigned>, std::string> attached;
+  std::set<IpAddress> configured_vteps;
   for (size_t b = 0; b < vx.bridge_domains.size(); ++b) {
     const auto& bd = vx.bridge_domains[b];
     const std::string base = "/vxlan/bridge_domains/" + std::to_string(b);
@@ -294,6 +297,21 @@ void validate_vxlan(const VxlanConfig& vx, const std::vector<std::string>& port_
         errors.push_back({base + "/static_neighbors/" + std::to_string(s) + "/ip", "duplicate IP"});
       }
     }
+    if (bd.static_neighbors.size() > bd.max_fdb_entries) {
+      errors.push_back({base + "/static_neighbors", "more static neighbors than max_fdb_entries"});
+    }
+    // Every configured VTEP gets a slot for sure: their number is bounded
+    // here, and learned VTEPs have a separate allowance.
+    auto count_vtep = [&](const IpAddress& ip, const std::string& p) {
+      if (configured_vteps.insert(ip).second && configured_vteps.size() == kMaxConfiguredVteps + 1) {
+        errors.push_back({p, "more than " + std::to_string(kMaxConfiguredVteps) +
+                                 " distinct remote VTEPs in flood lists and static FDB entries"});
+      }
+    };
+    for (size_t f = 0; f < bd.flood.size(); ++f) count_vtep(bd.flood[f], base + "/flood/" + std::to_string(f));
+    for (size_t s = 0; s < bd.static_fdb.size(); ++s) {
+      if (bd.static_fdb[s].vtep) count_vtep(*bd.static_fdb[s].vtep, base + "/static_fdb/" + std::to_string(s) + "/vtep");
+    }
   }
   if (!vx.bridge_domains.empty() && vx.vtep.interfaces.empty()) {
     bool needs_overlay = false;
@@ -335,6 +353,8 @@ nlohmann::json to_json(const VxlanConfig& vx) {
                    {"aging_seconds", bd.aging_seconds},
                    {"max_fdb_entries", bd.max_fdb_entries},
                    {"arp_suppression", bd.arp_suppression},
+                   {"remote_vtep_learning", bd.remote_vtep_learning},
+                   {"mac_move_hold_seconds", bd.mac_move_hold_seconds},
                    {"flood", flood},
                    {"static_fdb", fdb},
                    {"static_neighbors", neigh}};

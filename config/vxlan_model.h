@@ -91,6 +91,14 @@ struct BridgeDomainConfig {
   std::vector<IpAddress> flood;
   std::vector<StaticFdbEntry> static_fdb;
   std::vector<StaticNeighbor> static_neighbors;
+  /// Decapsulate from (and learn) remote VTEPs that are neither on the flood
+  /// list nor named by a static FDB entry. Off: such frames are dropped as
+  /// vxlan_unknown_vtep, so an arbitrary underlay source cannot inject
+  /// frames or move MACs.
+  bool remote_vtep_learning = false;
+  /// A MAC learned on a local attachment and seen there within this many
+  /// seconds does not move to a remote VTEP (mac_move_held); 0: moves at once.
+  unsigned mac_move_hold_seconds = 5;
   bool operator==(const BridgeDomainConfig&) const = default;
 };
 
@@ -101,6 +109,8 @@ struct VxlanConfig {
 };
 
 inline constexpr unsigned kMaxBridgeDomains = 4096;
+/// Distinct remote VTEPs all flood lists and static FDB entries may name.
+inline constexpr unsigned kMaxConfiguredVteps = 4096;
 inline constexpr unsigned kMaxVni = 0xffffff;
 
 /// Parses the section at `path` (structure and value ranges only).

@@ -27,6 +27,10 @@ class SingleWriterCounter {
 
 struct PortCounters {
   SingleWriterCounter rx_packets, rx_bytes, tx_packets, tx_bytes, punted;
+  /// Frames received here that left the data path whole or as replicas (a
+  /// forward, a flood, the transparent clock's own send): with `punted` and
+  /// the drops counted at ingress they account for every received frame.
+  SingleWriterCounter forwarded;
   std::array<SingleWriterCounter, kDropReasonCount> drops;
 
   void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
@@ -41,12 +45,18 @@ struct alignas(kCacheLine) WorkerCounters {
 
 /// Plain snapshot of one port's counters summed over workers.
 struct PortTotals {
-  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, punted = 0;
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, punted = 0, forwarded = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   uint64_t drops_total() const {
     uint64_t t = 0;
     for (auto d : drops) t += d;
+    return t;
+  }
+  /// Drops of frames that arrived on this port (DropStage::kIngress).
+  uint64_t ingress_drops() const {
+    uint64_t t = 0;
+    for (size_t i = 0; i < kDropReasonCount; ++i) t += kDropReasonStage[i] == DropStage::kIngress ? drops[i] : 0;
     return t;
   }
   void add(const PortCounters& c) {
@@ -55,6 +65,7 @@ struct PortTotals {
     tx_packets += c.tx_packets.load();
     tx_bytes += c.tx_bytes.load();
     punted += c.punted.load();
+    forwarded += c.forwarded.load();
     for (size_t i = 0; i < kDropReasonCount; ++i) drops[i] += c.drops[i].load();
   }
 };

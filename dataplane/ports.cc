@@ -4,13 +4,16 @@
 #include <net/if.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include <rte_bus.h>
@@ -95,14 +98,58 @@ std::string mac_string(const rte_ether_addr& mac) {
 }
 
 std::string linux_interface(const PortRuntime& port) {
-  if (port.driver != "net_af_packet" && port.driver != "net_tap") return "";
+  const bool pcap = port.driver == "net_pcap";
+  if (port.driver != "net_af_packet" && port.driver != "net_tap" && !pcap) return "";
   const std::string& d = port.devargs;
-  for (size_t at = d.find(','); at != std::string::npos; at = d.find(',', at + 1)) {
-    if (d.compare(at + 1, 6, "iface=") != 0) continue;
-    const size_t start = at + 7, end = d.find(',', start);
-    return d.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  for (const char* key : {"iface=", "rx_iface="}) {
+    if (!pcap && std::string_view(key) != "iface=") continue;
+    const size_t key_len = std::strlen(key);
+    for (size_t at = d.find(','); at != std::string::npos; at = d.find(',', at + 1)) {
+      if (d.compare(at + 1, key_len, key) != 0) continue;
+      const size_t start = at + 1 + key_len, end = d.find(',', start);
+      return d.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
   }
   return "";
+}
+
+const char* link_state_name(LinkState s) {
+  switch (s) {
+    case LinkState::kUp: return "up";
+    case LinkState::kDown: return "down";
+    case LinkState::kAbsent: return "absent";
+  }
+  return "?";
+}
+
+bool recoverable(const PortRuntime& port) { return port.driver == "net_af_packet"; }
+
+LinkReading read_link(const PortRuntime& port) {
+  LinkReading r;
+  rte_eth_link link{};
+  if (port.started && rte_eth_link_get_nowait(port.port_id, &link) == 0) {
+    r.speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+    r.state = link.link_status == RTE_ETH_LINK_UP ? LinkState::kUp : LinkState::kDown;
+  } else {
+    r.state = LinkState::kDown;
+  }
+  const std::string interface = linux_interface(port);
+  if (interface.empty()) return r;
+  r.if_index = if_nametoindex(interface.c_str());
+  if (r.if_index == 0) {
+    r.state = LinkState::kAbsent;
+    return r;
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, interface.c_str(), IFNAMSIZ - 1);
+  const bool read = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  if (fd >= 0) close(fd);
+  // IFF_RUNNING is the operational state: carrier (for veth, the peer is up).
+  if (!read) r.state = LinkState::kAbsent;
+  else if (!(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING)) r.state = LinkState::kDown;
+  else if (port.started) r.state = LinkState::kUp;
+  return r;
 }
 
 std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRuntime& out) {
@@ -164,6 +211,8 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &out.rx_descriptors, &out.tx_descriptors); rc != 0) {
     return "descriptor counts: " + errstr(rc);
   }
+  out.if_index = info.if_index;
+  if (!linux_interface(out).empty() && out.if_index == 0) out.if_index = if_nametoindex(linux_interface(out).c_str());
   out.flow_type_rss_offloads = info.flow_type_rss_offloads;
   out.tx_offload_capa = info.tx_offload_capa;
   out.default_txconf = info.default_txconf;
@@ -248,14 +297,13 @@ void port_close(PortRuntime& port) {
   if (port.hotplugged && dev) rte_dev_remove(dev);
 }
 
-bool port_link(const PortRuntime& port, uint32_t& speed_mbps) {
-  rte_eth_link link{};
-  if (rte_eth_link_get_nowait(port.port_id, &link) != 0) {
-    speed_mbps = 0;
-    return false;
-  }
-  speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
-  return link.link_status == RTE_ETH_LINK_UP;
+void port_detach(PortRuntime& port) {
+  rte_eth_dev_info info{};
+  rte_device* dev = rte_eth_dev_info_get(port.port_id, &info) == 0 ? info.device : nullptr;
+  if (port.started) rte_eth_dev_stop(port.port_id);
+  rte_eth_dev_close(port.port_id);
+  if (dev) rte_dev_remove(dev);
+  port.started = false;
 }
 
 nlohmann::json port_json(const PortRuntime& p) {
@@ -301,7 +349,11 @@ nlohmann::json port_json(const PortRuntime& p) {
       {"control_tx_queue", p.control_tx_queue < 0 ? nlohmann::json(nullptr) : nlohmann::json(p.control_tx_queue)},
       {"rss", {{"requested", p.rss_requested}, {"active", p.rss_hf != 0}, {"hash", rss_functions}}},
       {"link",
-       {{"up", link.link_status == RTE_ETH_LINK_UP},
+       {{"up", p.link == LinkState::kUp},
+        {"state", link_state_name(p.link)},
+        {"in_data_path", !p.offline},
+        {"changes", p.link_changes},
+        {"recoveries", p.recoveries},
         {"speed_mbps", speed},
         {"duplex", link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full" : "half"},
         {"autoneg", link.link_autoneg == RTE_ETH_LINK_AUTONEG}}},

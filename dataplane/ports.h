@@ -15,6 +15,22 @@
 
 namespace meridian::dataplane {
 
+/// A port's link as the appliance sees it. For a port backed by a Linux
+/// interface (net_af_packet, net_tap, net_pcap on an interface) the PMD says
+/// "up" whatever happens to the interface, so the interface itself is read.
+enum class LinkState : uint8_t {
+  kUp,
+  kDown,    // no carrier, or administratively down
+  kAbsent,  // the Linux interface does not exist (deleted)
+};
+const char* link_state_name(LinkState s);
+
+struct LinkReading {
+  LinkState state = LinkState::kUp;
+  uint32_t speed_mbps = 0;  // 0 when unknown
+  unsigned if_index = 0;    // the Linux interface's index now; 0 when none
+};
+
 struct PortRuntime {
   std::string name;
   std::string devargs;
@@ -38,6 +54,17 @@ struct PortRuntime {
   uint64_t flow_type_rss_offloads = 0;
   uint64_t tx_offload_capa = 0;
   rte_eth_txconf default_txconf{};
+  unsigned if_index = 0;         // the Linux interface's index at probe (0: none)
+
+  // Link tracking, by the control lcore (Dataplane::poll_links).
+  LinkState link = LinkState::kUp;
+  uint64_t link_changes = 0;     // transitions seen
+  uint64_t recoveries = 0;       // times the device was re-created after its interface came back
+  /// Out of the data path (its interface is gone, or it is being re-created):
+  /// workers neither poll nor send to it (port_down), and after
+  /// `offline_token` passed RCU the control lcore may close the device.
+  bool offline = false;
+  uint64_t offline_token = 0;
 };
 
 /// Finds (or hot-plugs) the device and plans its queues for `workers`
@@ -54,15 +81,24 @@ const PortRuntime* find_port(const std::vector<PortRuntime>& ports, const std::s
 /// that was only probed is left untouched.
 void port_close(PortRuntime& port);
 
+/// Stops, closes and detaches the device whatever created it, so that the
+/// same devargs can be probed again (port recovery).
+void port_detach(PortRuntime& port);
+
 /// Static facts, link state, rte_eth_stats incl. per-queue, and xstats.
 nlohmann::json port_json(const PortRuntime& port);
-/// "up"/"down", speed in Mbit/s (0 when unknown).
-bool port_link(const PortRuntime& port, uint32_t& speed_mbps);
+/// The link now: the Linux interface's existence and flags (IFF_UP and
+/// IFF_RUNNING) when the port has one, else the PMD's link status.
+LinkReading read_link(const PortRuntime& port);
+/// Whether a port whose interface was deleted is re-created when it
+/// returns (net_af_packet: the interface belongs to someone else).
+bool recoverable(const PortRuntime& port);
 
 std::string mac_string(const rte_ether_addr& mac);
 
 /// The Linux interface a kernel-backed port sends and receives through
-/// (net_af_packet's or net_tap's iface= devarg), or "" for other drivers.
+/// (net_af_packet's or net_tap's iface= devarg, net_pcap's iface= or
+/// rx_iface=), or "" for other drivers.
 std::string linux_interface(const PortRuntime& port);
 
 }  // namespace meridian::dataplane

@@ -87,6 +87,11 @@ std::unique_ptr<const ForwardingTables> build_tables(const config::Config& confi
   }
   for (uint16_t type : config.punt.ethertypes) t->punt_ethertype.set(type);
   t->punt_enabled = t->punt_ethertype.any();
+  for (const auto& p : ports) {
+    if (!p.offline || p.port_id >= kMaxPorts) continue;
+    t->port_offline[p.port_id] = true;
+    t->any_offline = true;
+  }
   return t;
 }
 
@@ -320,11 +325,80 @@ void Dataplane::stop_workers() {
 
 void Dataplane::control_tick() {
   tables_->reclaim();
+  poll_links();
   drain_punt_ring();
   if (vxlan_ && vxlan_->tick()) republish();
   if (qos_) qos_->tick(running_);
   if (ptp_) ptp_->tick();
   sample_heartbeats();
+}
+
+void Dataplane::poll_links() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_link_poll_ < kLinkPollInterval) return;
+  last_link_poll_ = now;
+  for (size_t i = 0; i < ports_.size() && i < config_.ports.size(); ++i) {
+    PortRuntime& p = ports_[i];
+    const LinkReading r = read_link(p);
+    if (r.state != p.link) {
+      ++p.link_changes;
+      const nlohmann::json fields = {{"port", p.name}, {"from", link_state_name(p.link)}, {"to", link_state_name(r.state)}};
+      if (r.state == LinkState::kUp) log::info("port", "link up", fields);
+      else log::warn("port", r.state == LinkState::kAbsent ? "interface gone" : "link down", fields);
+      p.link = r.state;
+    }
+    if (!recoverable(p)) continue;
+    // The interface is gone, or was deleted and created again between two
+    // polls (a new index): its sockets are dead. Out of the data path first;
+    // re-created once the interface is there and no worker can still use it.
+    const bool recreated = r.state != LinkState::kAbsent && p.if_index != 0 && r.if_index != p.if_index;
+    if (!p.offline && (r.state == LinkState::kAbsent || recreated)) take_offline(p);
+    if (p.offline && r.state != LinkState::kAbsent && rte_rcu_qsbr_check(qsbr_, p.offline_token, false) == 1) {
+      recover_port(i);
+    }
+  }
+}
+
+void Dataplane::take_offline(PortRuntime& p) {
+  p.offline = true;
+  republish();
+  p.offline_token = rte_rcu_qsbr_start(qsbr_);
+  log::warn("port", "out of the data path until its interface returns", {{"port", p.name}});
+}
+
+void Dataplane::recover_port(size_t index) {
+  PortRuntime& p = ports_[index];
+  const config::PortConfig& cfg = config_.ports[index];
+  if (p.started) port_detach(p);
+  PortRuntime fresh;
+  std::string err = port_probe(cfg, static_cast<unsigned>(workers_.size()), fresh);
+  if (err.empty() && (fresh.port_id != p.port_id || fresh.rx_queues != p.rx_queues || fresh.tx_queues != p.tx_queues)) {
+    err = "re-created as port " + std::to_string(fresh.port_id) + " with " + std::to_string(fresh.rx_queues) +
+          " RX queues, not as before";
+  }
+  if (err.empty()) err = port_start(cfg, pool_, fresh);
+  if (!err.empty()) {
+    // Stays offline; the next poll tries again.
+    if (fresh.started || fresh.hotplugged) port_detach(fresh);
+    log::error("port", "cannot re-create the port", {{"port", p.name}, {"error", err}});
+    return;
+  }
+  fresh.link = LinkState::kUp;
+  fresh.link_changes = p.link_changes;
+  fresh.recoveries = p.recoveries + 1;
+  p = std::move(fresh);
+  // What depends on the device's sockets and MAC follows it.
+  config::FieldErrors errors;
+  if (auto pending = vxlan_->prepare(config_.vxlan, port_infos(ports_), errors)) vxlan_->commit(std::move(pending));
+  if (ptp_) {
+    auto next = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, ptp_.get(), errors);
+    if (next) ptp_ = std::move(next);
+  }
+  if (ptp_tc_) ptp_tc_->reopen_port(p.port_id);
+  for (const auto& e : errors) log::error("port", "after re-creating the port", {{"port", p.name}, {"path", e.path}, {"error", e.reason}});
+  republish();
+  log::info("port", "recovered: the device was re-created on the returned interface",
+            {{"port", p.name}, {"port_id", p.port_id}, {"mac", mac_string(p.mac)}, {"recoveries", p.recoveries}});
 }
 
 void Dataplane::republish() {
@@ -403,13 +477,18 @@ void Dataplane::drain_punt_ring() {
 uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n) {
   const PortRuntime* port = nullptr;
   for (const auto& p : ports_) {
-    if (p.port_id == port_id && p.started) port = &p;
+    if (p.port_id == port_id) port = &p;
   }
   if (!port) {  // not one of ours: nothing to count against
     rte_pktmbuf_free_bulk(pkts, n);
     return 0;
   }
   PortCounters& c = counters_.back().ports[port_id];
+  if (port->offline || !port->started) {
+    c.drop(DropReason::kPortDown, n);
+    rte_pktmbuf_free_bulk(pkts, n);
+    return 0;
+  }
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
   uint16_t sent = 0;
@@ -501,7 +580,9 @@ nlohmann::json Dataplane::stats() {
                      {"tx_packets", t.tx_packets},
                      {"tx_bytes", t.tx_bytes},
                      {"punted", t.punted},
+                     {"forwarded", t.forwarded},
                      {"drops_total", t.drops_total()},
+                     {"ingress_drops", t.ingress_drops()},
                      {"drops", drops}});
   }
   nlohmann::json workers = nlohmann::json::array();
@@ -521,7 +602,9 @@ nlohmann::json Dataplane::stats() {
   }
   nlohmann::json reasons = nlohmann::json::array();
   for (size_t r = 0; r < kDropReasonCount; ++r) {
-    reasons.push_back({{"name", kDropReasonNames[r]}, {"description", kDropReasonHelp[r]}});
+    reasons.push_back({{"name", kDropReasonNames[r]},
+                       {"description", kDropReasonHelp[r]},
+                       {"counted_at", drop_stage_name(kDropReasonStage[r])}});
   }
   nlohmann::json punt = nlohmann::json::object();
   for (const auto& [type, count] : punt_received_) punt[config::ethertype_string(type)] = count;
@@ -548,6 +631,9 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   per_port("meridian_port_tx_packets_total", "Packets transmitted", &PortTotals::tx_packets);
   per_port("meridian_port_tx_bytes_total", "Bytes transmitted", &PortTotals::tx_bytes);
   per_port("meridian_port_punted_packets_total", "Packets punted to the control lcore", &PortTotals::punted);
+  per_port("meridian_port_forwarded_packets_total",
+           "Packets received on the port that left the data path (forwarded, replicated, or sent by a stage)",
+           &PortTotals::forwarded);
   out.counter("meridian_port_drops_total", "Packets dropped, by port and reason");
   for (size_t i = 0; i < ports_.size(); ++i) {
     for (size_t r = 0; r < kDropReasonCount; ++r) {
@@ -570,14 +656,17 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   hw_counter("meridian_port_device_tx_errors_total", "Failed transmissions", &rte_eth_stats::oerrors);
   hw_counter("meridian_port_device_rx_nombuf_total", "RX buffer allocation failures", &rte_eth_stats::rx_nombuf);
 
-  out.gauge("meridian_port_link_up", "1 when the port's link is up");
-  std::vector<uint32_t> speeds(ports_.size());
-  for (size_t i = 0; i < ports_.size(); ++i) {
-    out.sample(Labels{{"port", ports_[i].name}}, uint64_t{port_link(ports_[i], speeds[i])});
-  }
+  out.gauge("meridian_port_link_up", "1 when the port's link is up (for a Linux-backed port, its interface)");
+  for (const auto& p : ports_) out.sample(Labels{{"port", p.name}}, uint64_t{p.link == LinkState::kUp});
+  out.gauge("meridian_port_in_data_path", "0 while the port is out of the data path (interface gone, being re-created)");
+  for (const auto& p : ports_) out.sample(Labels{{"port", p.name}}, uint64_t{!p.offline});
+  out.counter("meridian_port_link_changes_total", "Link state transitions seen");
+  for (const auto& p : ports_) out.sample(Labels{{"port", p.name}}, p.link_changes);
+  out.counter("meridian_port_recoveries_total", "Times the port's device was re-created after its interface returned");
+  for (const auto& p : ports_) out.sample(Labels{{"port", p.name}}, p.recoveries);
   out.gauge("meridian_port_link_speed_bits_per_second", "Negotiated link speed (0 when unknown)");
-  for (size_t i = 0; i < ports_.size(); ++i) {
-    out.sample(Labels{{"port", ports_[i].name}}, uint64_t{speeds[i]} * 1000000);
+  for (const auto& p : ports_) {
+    out.sample(Labels{{"port", p.name}}, uint64_t{p.started ? read_link(p).speed_mbps : 0u} * 1000000);
   }
 
   vxlan_->metrics(out);
@@ -625,8 +714,11 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   }
   out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");
   out.sample(Labels{}, uint64_t{rte_mempool_avail_count(pool_)});
+  const config::Health h = health();
   out.gauge("meridian_ready", "1 when every worker is polling");
-  out.sample(Labels{}, uint64_t{health().ready});
+  out.sample(Labels{}, uint64_t{h.ready});
+  out.gauge("meridian_degraded", "1 when ready but a port's link is down or its interface gone");
+  out.sample(Labels{}, uint64_t{h.degraded});
   out.gauge("meridian_uptime_seconds", "Seconds since the data plane started");
   out.sample(Labels{}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
 }
@@ -745,8 +837,13 @@ config::Health Dataplane::health() {
   }
   nlohmann::json links = nlohmann::json::array();
   for (const auto& p : ports_) {
-    uint32_t speed = 0;
-    links.push_back({{"port", p.name}, {"link_up", port_link(p, speed)}});
+    links.push_back({{"port", p.name}, {"link_up", p.link == LinkState::kUp}, {"link", link_state_name(p.link)},
+                     {"in_data_path", !p.offline}});
+    if (p.link != LinkState::kUp || p.offline) {
+      h.degraded = true;
+      h.degraded_reasons.push_back("port " + p.name + ": " +
+                                   (p.offline ? "out of the data path, interface " : "link ") + link_state_name(p.link));
+    }
   }
   h.ready = all_polling;
   h.detail = {{"workers_running", running_}, {"workers", workers}, {"ports", links}};

@@ -105,6 +105,14 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
   void drain_punt_ring();
   void republish();
+  /// Link tracking (every kLinkPollInterval): logs and counts transitions,
+  /// takes a port whose interface is gone out of the data path, and
+  /// re-creates its device when the interface is back.
+  void poll_links();
+  void take_offline(PortRuntime& port);
+  void recover_port(size_t index);
+  static constexpr auto kLinkPollInterval = std::chrono::milliseconds(100);
+  std::chrono::steady_clock::time_point last_link_poll_{};
   std::vector<ptp::PtpPortBinding> ptp_bindings() const;
 
   config::Config config_;

@@ -48,6 +48,13 @@ struct ForwardingTables {
   bool ptp_tc_enabled = false;
   uint16_t ptp_tc_vxlan_port = 4789;
 
+  /// Ports out of the data path (interface gone, device being re-created):
+  /// not polled, and what is sent to them is dropped as port_down.
+  std::array<bool, kMaxPorts> port_offline{};
+  bool any_offline = false;
+
+  bool offline(uint16_t port) const { return any_offline && port < kMaxPorts && port_offline[port]; }
+
   ForwardingTables() { xconnect_peer.fill(kNoPort); }
 };
 

@@ -41,6 +41,11 @@ qos::TxTarget qos_tx(WorkerContext& ctx, uint16_t port) {
 /// others straight to the worker's TX queue.
 void send_to_port(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
   const ForwardingTables* t = ctx.round_tables;
+  if (t && t->offline(port)) {  // its device may be closing: never touch it
+    ctx.counters->ports[port].drop(DropReason::kPortDown, n);
+    rte_pktmbuf_free_bulk(pkts, n);
+    return;
+  }
   if (t && t->qos_enabled && t->qos[port] && ctx.egress) {
     qos::EgressPort& e = *ctx.egress[port];
     if (e.owner() != ctx.index) return e.hand_off(pkts, n, ctx.counters->ports[port]);
@@ -103,6 +108,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
       bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
     }
     if (i == b.count) {
+      ctx.counters->ports[b.rx_port].forwarded.add(b.count);
       send_to_port(ctx, port, b.pkts, b.count, bytes);
       extra.flush();
       return;
@@ -123,6 +129,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   rte_mbuf* drop[kMaxBurst];
   uint16_t ndrop = 0;
   PortCounters* counters = ctx.counters->ports.data();
+  uint16_t nforwarded = 0;
   TxGroup* last = nullptr;  // most bursts go to one port: skip the search
 
   auto flush = [&](TxGroup& g) {
@@ -155,6 +162,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         g->pkts[g->n++] = m;
         g->bytes += rte_pktmbuf_pkt_len(m);
         last = g;
+        ++nforwarded;
         break;
       }
       case Verdict::kPunt:
@@ -164,7 +172,8 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         counters[b.rx_port].drop(b.reason[i]);
         drop[ndrop++] = m;
         break;
-      case Verdict::kConsumed:
+      case Verdict::kConsumed:  // replicated, or sent by the stage itself
+        ++nforwarded;
         break;
       case Verdict::kUndecided:
         counters[b.rx_port].drop(DropReason::kNoDecision);
@@ -172,6 +181,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
         break;
     }
   }
+  counters[b.rx_port].forwarded.add(nforwarded);
   for (uint16_t k = 0; k < ngroups; ++k) flush(groups[k]);
   extra.flush();
 
@@ -199,6 +209,7 @@ unsigned worker_poll_once(WorkerContext& ctx) {
   unsigned received = 0;
   PacketBatch batch;
   for (const RxQueueRef& q : ctx.rx) {
+    if (tables->offline(q.port)) continue;
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, batch.pkts, ctx.burst_size);
     if (n == 0) continue;
     received += n;
@@ -209,7 +220,7 @@ unsigned worker_poll_once(WorkerContext& ctx) {
   unsigned released = 0;
   for (uint16_t p : ctx.qos_owned) {
     qos::EgressPort& e = *ctx.egress[p];
-    if (e.active() || e.busy()) released += e.service(now_ps, qos_tx(ctx, p));
+    if ((e.active() || e.busy()) && !tables->offline(p)) released += e.service(now_ps, qos_tx(ctx, p));
   }
   ctx.round_tables = nullptr;
   // `tables` is not used past this point: report quiescence for RCU.

@@ -98,6 +98,19 @@ PtpTransparentStage::PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std:
 
 PtpTransparentStage::~PtpTransparentStage() = default;
 
+void PtpTransparentStage::reopen_port(uint16_t port) const {
+  PortTap* t = port < taps_.size() ? taps_[port].get() : nullptr;
+  if (!t) return;
+  rte_spinlock_lock(&t->lock);
+  t->tap.reset();
+  t->tried = false;
+  rte_spinlock_unlock(&t->lock);
+  rte_spinlock_lock(&t->send_lock);
+  t->sender.reset();
+  t->sender_tried = false;
+  rte_spinlock_unlock(&t->send_lock);
+}
+
 // A seqlock per slot: the key is cleared while the entry changes, so a
 // reader that sees the same key before and after read a whole entry.
 void PtpTransparentStage::park(uint64_t key, const Parked& p) const {

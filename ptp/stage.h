@@ -104,6 +104,10 @@ class PtpTransparentStage final : public dataplane::Stage {
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
   /// Sums over the workers (read by the control lcore).
   Counters totals() const;
+  /// After `port`'s device was re-created on a returned interface: its tap
+  /// and stamping socket, bound to the deleted interface, are opened again
+  /// on next use.
+  void reopen_port(uint16_t port) const;
 
  private:
   friend class PtpTransparentEgressStage;

@@ -55,7 +55,11 @@ BdCounterTotals BdCounterTotals::minus(const BdCounterTotals& b) const {
   sub(r.moves, b.moves);
   sub(r.ages, b.ages);
   sub(r.learn_limit, b.learn_limit);
-  for (size_t i = 0; i < kDropReasonCount; ++i) sub(r.drops[i], b.drops[i]);
+  sub(r.mac_move_held, b.mac_move_held);
+  for (size_t i = 0; i < kDropReasonCount; ++i) {
+    sub(r.drops[i], b.drops[i]);
+    sub(r.replica_drops[i], b.replica_drops[i]);
+  }
   return r;
 }
 
@@ -110,14 +114,23 @@ void BridgeDomainState::reclaim() {
   }
 }
 
-BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, uint64_t loc, uint32_t now_s) {
+BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, uint64_t loc, uint32_t now_s,
+                                                        uint32_t hold_s) {
   const uint64_t key = fdb_key(mac.bytes.data());
   const int32_t found = rte_hash_lookup(fdb_, &key);
   if (found >= 0) {
     FdbEntry& e = entries_[found];
     if (e.is_static.load(std::memory_order_relaxed)) return LearnResult::kStaticKept;
+    const uint64_t current = e.location.load(std::memory_order_relaxed);
+    // A host still talking on its local port has not moved behind a remote
+    // VTEP: a frame claiming so is held (EVPN would want a newer sequence).
+    const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
+    if (location::is_local(current) && location::is_remote(loc) && now_s >= seen && now_s - seen < hold_s) {
+      ++mac_move_held;
+      return LearnResult::kHeld;
+    }
     e.last_seen.store(now_s, std::memory_order_relaxed);
-    if (e.location.load(std::memory_order_relaxed) == loc) return LearnResult::kRefreshed;
+    if (current == loc) return LearnResult::kRefreshed;
     e.location.store(loc, std::memory_order_release);
     ++moves;
     return LearnResult::kMoved;
@@ -230,7 +243,7 @@ bool BridgeDomainState::set_neighbor(const IpAddress& ip, const MacAddress& mac,
   }
   if (!exists && neighbor_count_ >= max_entries_) return false;
   const uint64_t value = pack_mac(mac.bytes.data()) | (is_static ? 1ULL << 48 : 0);
-  if (exists && old_value == value) return false;
+  if (exists && old_value == value) return true;  // already installed as asked
   if (rte_hash_add_key_data(neighbors_, &key, reinterpret_cast<void*>(static_cast<uintptr_t>(value))) < 0) {
     return false;
   }
@@ -304,8 +317,12 @@ BdCounterTotals BridgeDomainState::totals() const {
     t.arp_suppressed += c.arp_suppressed.load();
     t.learn_events_lost += c.learn_events_lost.load();
     t.icmp_too_big += c.icmp_too_big.load();
-    for (size_t i = 0; i < kDropReasonCount; ++i) t.drops[i] += c.drops[i].load();
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+      t.drops[i] += c.drops[i].load();
+      t.replica_drops[i] += c.replica_drops[i].load();
+    }
   }
+  t.mac_move_held = mac_move_held;
   t.learns = learns;
   t.moves = moves;
   t.ages = ages;

@@ -58,15 +58,17 @@ struct FdbEntry {
 struct alignas(dataplane::kCacheLine) BdWorkerCounters {
   SingleWriterCounter encap_packets, encap_bytes, decap_packets, decap_bytes;
   SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost, icmp_too_big;
-  std::array<SingleWriterCounter, kDropReasonCount> drops;
+  std::array<SingleWriterCounter, kDropReasonCount> drops;          // frames
+  std::array<SingleWriterCounter, kDropReasonCount> replica_drops;  // flood replicas not made or not sent
 };
 
 /// Plain sums, for the API and /metrics.
 struct BdCounterTotals {
   uint64_t encap_packets = 0, encap_bytes = 0, decap_packets = 0, decap_bytes = 0;
   uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0, icmp_too_big = 0;
-  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0;
+  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0, mac_move_held = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
+  std::array<uint64_t, kDropReasonCount> replica_drops{};
   BdCounterTotals minus(const BdCounterTotals& baseline) const;
 };
 
@@ -137,9 +139,11 @@ class BridgeDomainState {
   BdWorkerCounters& counters(unsigned worker) { return worker_counters_[worker]; }
 
   // ---- control side (single writer) ----
-  enum class LearnResult { kAdded, kMoved, kRefreshed, kStaticKept, kLimit, kFailed };
-  /// Learns or moves a dynamic entry, `now_s` on the workers' clock.
-  LearnResult learn(const MacAddress& mac, uint64_t loc, uint32_t now_s);
+  enum class LearnResult { kAdded, kMoved, kRefreshed, kStaticKept, kHeld, kLimit, kFailed };
+  /// Learns or moves a dynamic entry, `now_s` on the workers' clock. A MAC
+  /// on a local attachment seen there within `hold_s` does not move to a
+  /// remote VTEP (kHeld, counted as mac_move_held).
+  LearnResult learn(const MacAddress& mac, uint64_t loc, uint32_t now_s, uint32_t hold_s = 0);
   /// Installs a static entry (replacing a dynamic one; at the limit, a
   /// dynamic entry is evicted to make room: configuration wins over learning).
   bool add_static(const MacAddress& mac, uint64_t loc);
@@ -177,7 +181,7 @@ class BridgeDomainState {
   BdCounterTotals totals() const;
   BdCounterTotals baseline;  // set by "clear"; the API subtracts it, /metrics does not
   unsigned max_entries_at_creation = 0;
-  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0;
+  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0, mac_move_held = 0;
 
  private:
   BridgeDomainState() = default;

@@ -172,6 +172,28 @@ std::shared_ptr<VxlanControl::Pending> VxlanControl::prepare(const config::Vxlan
     }
     p->bds[bd.vni] = std::move(state);
   }
+  // Every configured VTEP must get a slot at commit. Their number is bounded
+  // by validation and learned VTEPs have their own allowance, so only slots
+  // still in their RCU grace period can stand in the way: refuse then,
+  // rather than accept a flood list entry that would silently do nothing.
+  {
+    size_t free = kMaxRemoteVteps - slots_.size();
+    for (const Slot& s : slots_) free += !s.in_use && !s.retiring;  // quarantined ones pass soon
+    std::set<IpAddress> wanted;
+    for (size_t b = 0; b < next.bridge_domains.size() && errors.empty(); ++b) {
+      const auto& bd = next.bridge_domains[b];
+      const std::string base = "/vxlan/bridge_domains/" + std::to_string(b);
+      auto need = [&](const IpAddress& ip, const std::string& path) {
+        if (slot_by_ip_.count(ip) || !wanted.insert(ip).second || wanted.size() <= free) return;
+        errors.push_back({path, "no remote VTEP slot is free for " + to_string(ip) +
+                                    " (slots of removed VTEPs are still in their grace period); retry"});
+      };
+      for (size_t f = 0; f < bd.flood.size(); ++f) need(bd.flood[f], base + "/flood/" + std::to_string(f));
+      for (size_t e = 0; e < bd.static_fdb.size(); ++e) {
+        if (bd.static_fdb[e].vtep) need(*bd.static_fdb[e].vtep, base + "/static_fdb/" + std::to_string(e) + "/vtep");
+      }
+    }
+  }
   // Routes are rebuilt only when the interfaces or routes change.
   if (routes_ && next.vtep.interfaces == config_.vtep.interfaces && next.vtep.routes == config_.vtep.routes) {
     p->routes = routes_;
@@ -244,7 +266,7 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
       if (e.local) {
         const PortInfo* port = port_by_name(e.local->port);
         if (port) loc = location::local(port->id, static_cast<uint16_t>(e.local->vlan));
-      } else if (auto slot = slot_for(*e.vtep, false)) {
+      } else if (auto slot = slot_for(*e.vtep, false, false)) {
         loc = location::remote(*slot);
       }
       if (!loc || !state.add_static(e.mac, loc)) {
@@ -294,9 +316,12 @@ const config::UnderlayInterface* VxlanControl::interface_on(uint16_t port_id) co
   return nullptr;
 }
 
-std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create) {
+std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create, bool learned) {
   if (auto it = slot_by_ip_.find(ip); it != slot_by_ip_.end()) return it->second;
   if (!create) return std::nullopt;
+  // Learned VTEPs have their own allowance: configured ones never lack a slot.
+  if (learned && learned_slots_ >= kMaxLearnedVteps) return std::nullopt;
+  if (learned) ++learned_slots_;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.in_use || s.retiring) continue;
@@ -328,11 +353,11 @@ void VxlanControl::reconcile_slots() {
   }
   for (const auto& bd : config_.bridge_domains) {
     for (const auto& ip : bd.flood) {
-      if (auto slot = slot_for(ip, true)) slots_[*slot].flood = true;
+      if (auto slot = slot_for(ip, true, false)) slots_[*slot].flood = true;
     }
     for (const auto& e : bd.static_fdb) {
       if (!e.vtep) continue;
-      if (auto slot = slot_for(*e.vtep, true)) ++slots_[*slot].statics;
+      if (auto slot = slot_for(*e.vtep, true, false)) ++slots_[*slot].statics;
     }
   }
   gc_slots();
@@ -341,9 +366,11 @@ void VxlanControl::reconcile_slots() {
 void VxlanControl::gc_slots() {
   std::vector<unsigned> refs(slots_.size(), 0);
   for (const auto& [vni, bd] : bds_) bd->count_vtep_refs(refs);
+  learned_slots_ = 0;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     s.fdb_refs = refs[i];
+    learned_slots_ += s.in_use && !s.flood && !s.statics && s.fdb_refs;
     if (!s.in_use || s.flood || s.statics || s.fdb_refs) continue;
     slot_by_ip_.erase(s.ip);
     next_hop_by_slot_.erase(static_cast<uint16_t>(i));
@@ -498,13 +525,13 @@ void VxlanControl::apply_events() {
       } else {
         const IpAddress vtep = e.ipv6 ? IpAddress::v6(e.ip) : IpAddress::v4(e.ip);
         const bool fresh = slot_by_ip_.count(vtep) == 0;
-        auto slot = slot_for(vtep, true);
+        auto slot = slot_for(vtep, true, true);
         if (!slot) {
-          ++bd.learn_limit;
+          ++vtep_learn_limit_;
           continue;
         }
         loc = location::remote(*slot);
-        if (fresh) resolve_all(now());
+        resolve_pending_ = resolve_pending_ || fresh;
         // Glean the next hop from the outer header when the VTEP is on-link.
         MacAddress outer;
         std::memcpy(outer.bytes.data(), e.outer_mac, 6);
@@ -512,10 +539,35 @@ void VxlanControl::apply_events() {
           if (resolver_.on_reply(vtep, outer, now())) dirty_ = true;
         }
       }
-      bd.learn(mac, loc, e.now_s);
+      if (bd.learn(mac, loc, e.now_s, hold_s(e.vni)) == BridgeDomainState::LearnResult::kHeld) {
+        log_held_move(e.vni, mac, loc);
+      }
     }
     if (n < 64) break;
   }
+  // New VTEPs are resolved once per tick, not once per learn event.
+  if (resolve_pending_) {
+    resolve_pending_ = false;
+    resolve_all(now());
+  }
+}
+
+uint32_t VxlanControl::hold_s(uint32_t vni) const {
+  for (const auto& bd : config_.bridge_domains) {
+    if (bd.vni == vni) return bd.mac_move_hold_seconds;
+  }
+  return 0;
+}
+
+void VxlanControl::log_held_move(uint32_t vni, const MacAddress& mac, uint64_t to) {
+  // One line a second at most: a hijack attempt repeats for every frame.
+  const double t = now();
+  ++held_since_log_;
+  if (t - last_held_log_ < 1.0) return;
+  log::warn("vxlan", "MAC move held: the MAC is still active on a local attachment",
+            {{"vni", vni}, {"mac", to_string(mac)}, {"to", location_json(to)}, {"held_since_last_line", held_since_log_}});
+  last_held_log_ = t;
+  held_since_log_ = 0;
 }
 
 bool VxlanControl::tick() {
@@ -580,12 +632,14 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
     up.mtu = static_cast<uint16_t>(port->mtu);
   }
   t->vteps.resize(slots_.size());
+  t->vtep_index.reset(slot_by_ip_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
     RemoteVtep& r = t->vteps[i];
     r.in_use = s.in_use;
     r.ip = s.ip;
     if (!s.in_use) continue;
+    t->vtep_index.insert(s.ip.bytes.data(), !s.ip.is_v4(), static_cast<uint16_t>(i));
     auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
     if (hop == next_hop_by_slot_.end()) continue;
     auto mac = resolver_.lookup(hop->second);
@@ -627,8 +681,19 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
       if (!t->access[port->id]) t->access[port->id] = std::make_unique<AccessPort>();
       t->access[port->id]->bd_by_vlan[a.vlan] = index;
     }
+    b.any_vtep = bd.remote_vtep_learning;
+    b.vteps_allowed.assign((slots_.size() + 63) / 64, 0);
+    auto allow = [&](const IpAddress& ip) {
+      auto s = slot_by_ip_.find(ip);
+      if (s == slot_by_ip_.end()) return kNoSlot;
+      b.vteps_allowed[s->second / 64u] |= uint64_t{1} << (s->second % 64u);
+      return s->second;
+    };
     for (const auto& ip : bd.flood) {
-      if (auto s = slot_by_ip_.find(ip); s != slot_by_ip_.end()) b.flood_vteps.push_back(s->second);
+      if (const uint16_t slot = allow(ip); slot != kNoSlot) b.flood_vteps.push_back(slot);
+    }
+    for (const auto& e : bd.static_fdb) {
+      if (e.vtep) allow(*e.vtep);
     }
     t->bds.push_back(std::move(b));
   }
@@ -712,15 +777,20 @@ nlohmann::json VxlanControl::vteps_json() const {
     }
     remote.push_back(o);
   }
-  return {{"local", local}, {"remote", remote}};
+  return {{"local", local},
+          {"remote", remote},
+          {"learned", learned_slots_},
+          {"learned_limit", kMaxLearnedVteps},
+          {"learn_limit_hits", vtep_learn_limit_}};
 }
 
 namespace {
 
 nlohmann::json counters_json(const BdCounterTotals& t) {
-  nlohmann::json drops = nlohmann::json::object();
+  nlohmann::json drops = nlohmann::json::object(), replica_drops = nlohmann::json::object();
   for (size_t r = 0; r < kDropReasonCount; ++r) {
     if (t.drops[r]) drops[dataplane::kDropReasonNames[r]] = t.drops[r];
+    if (t.replica_drops[r]) replica_drops[dataplane::kDropReasonNames[r]] = t.replica_drops[r];
   }
   return {{"encap_packets", t.encap_packets}, {"encap_bytes", t.encap_bytes},
           {"decap_packets", t.decap_packets}, {"decap_bytes", t.decap_bytes},
@@ -728,8 +798,8 @@ nlohmann::json counters_json(const BdCounterTotals& t) {
           {"arp_suppressed", t.arp_suppressed}, {"learns", t.learns},
           {"moves", t.moves},                 {"ages", t.ages},
           {"learn_limit", t.learn_limit},     {"learn_events_lost", t.learn_events_lost},
-          {"icmp_too_big", t.icmp_too_big},
-          {"drops", drops}};
+          {"mac_move_held", t.mac_move_held}, {"icmp_too_big", t.icmp_too_big},
+          {"drops", drops},                   {"replica_drops", replica_drops}};
 }
 
 }  // namespace
@@ -780,10 +850,21 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
   family("meridian_vxlan_fdb_learn_limit_total", "Learns refused because the FDB was full", &BdCounterTotals::learn_limit);
   family("meridian_vxlan_icmp_too_big_total", "ICMP Fragmentation Needed / Packet Too Big sent for oversize frames", &BdCounterTotals::icmp_too_big);
   family("meridian_vxlan_learn_events_lost_total", "Learn events lost to a full learn ring", &BdCounterTotals::learn_events_lost);
+  family("meridian_vxlan_mac_move_held_total",
+         "Moves of a MAC still active on a local attachment to a remote VTEP, held back", &BdCounterTotals::mac_move_held);
   out.counter("meridian_vxlan_drops_total", "Frames dropped in a bridge domain, by reason");
   for (const auto& [vni, t] : totals) {
     for (size_t r = 0; r < kDropReasonCount; ++r) {
       if (t.drops[r]) out.sample(Labels{{"vni", vni}, {"reason", dataplane::kDropReasonNames[r]}}, t.drops[r]);
+    }
+  }
+  out.counter("meridian_vxlan_replica_drops_total",
+              "Flood replicas not made or not sent, by reason (the frame itself counts once, in drops or forwarded)");
+  for (const auto& [vni, t] : totals) {
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      if (t.replica_drops[r]) {
+        out.sample(Labels{{"vni", vni}, {"reason", dataplane::kDropReasonNames[r]}}, t.replica_drops[r]);
+      }
     }
   }
   out.gauge("meridian_vxlan_fdb_entries", "MAC addresses in the bridge domain's FDB");
@@ -798,6 +879,9 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
   out.sample(Labels{}, total);
   out.gauge("meridian_vxlan_remote_vteps_resolved", "Remote VTEPs whose underlay next hop is resolved");
   out.sample(Labels{}, resolved);
+  out.counter("meridian_vxlan_remote_vtep_learn_limit_total",
+              "Remote VTEPs not learned because the learned allowance (1024) was used up");
+  out.sample(Labels{}, vtep_learn_limit_);
 }
 
 }  // namespace meridian::vxlan

@@ -118,7 +118,11 @@ class VxlanControl {
     bool quarantined = false;
     bool retiring = false;  // unused, waiting for the snapshot without it to be published
   };
-  std::optional<uint16_t> slot_for(const IpAddress& ip, bool create);
+  /// The slot of a remote VTEP; `create` allocates one, within the learned
+  /// allowance when `learned`.
+  std::optional<uint16_t> slot_for(const IpAddress& ip, bool create, bool learned);
+  uint32_t hold_s(uint32_t vni) const;
+  void log_held_move(uint32_t vni, const MacAddress& mac, uint64_t to);
   void reconcile_slots();
   void gc_slots();
   void resolve_all(double now);
@@ -152,6 +156,11 @@ class VxlanControl {
   // (vni, port id, vlan) of every attachment: learn events for others are stale.
   std::set<std::tuple<uint32_t, uint16_t, uint16_t>> attachments_;
   uint32_t last_age_s_ = 0;
+  bool resolve_pending_ = false;      // a learned VTEP awaits resolve_all()
+  uint64_t vtep_learn_limit_ = 0;     // VTEPs not learned: allowance used up
+  size_t learned_slots_ = 0;          // in use by learned VTEPs only (no flood list, no static entry)
+  double last_held_log_ = -1e9;
+  uint64_t held_since_log_ = 0;
 };
 
 }  // namespace meridian::vxlan

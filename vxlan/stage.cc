@@ -13,6 +13,7 @@ using dataplane::StageContext;
 namespace {
 
 inline bool mac_is_multicast(const uint8_t* mac) { return mac[0] & 1; }
+inline bool is_vlan_tpid(uint16_t type) { return type == kEtherVlan || type == 0x88a8 || type == 0x9100; }
 
 /// Everything one burst's packets share.
 struct Ctx {
@@ -47,11 +48,25 @@ struct Ctx {
     b.drop(i, r);
     if (c) c->drops[static_cast<size_t>(r)].add(1);
   }
-  /// A replica that could not be made or sent: counted, the burst goes on.
-  void drop_replica(BdWorkerCounters& c, DropReason r) {
-    c.drops[static_cast<size_t>(r)].add(1);
-    sc.counters->ports[b.rx_port].drop(r);
+  /// Decapsulation only from the VTEPs the bridge domain knows (unless it
+  /// learns remote VTEPs). A burst usually comes from one VTEP: the last
+  /// answer is kept.
+  bool known_vtep(const BdTables& bd, const OuterView& ov) {
+    if (bd.any_vtep) return true;
+    const size_t n = ov.ipv6 ? 16 : 4;
+    if (&bd != last_vtep_bd || ov.ipv6 != last_vtep_v6 || std::memcmp(ov.src_ip, last_vtep_ip, n) != 0) {
+      last_vtep_bd = &bd;
+      last_vtep_v6 = ov.ipv6;
+      std::memcpy(last_vtep_ip, ov.src_ip, n);
+      const uint16_t slot = vx.vtep_index.find(ov.src_ip, ov.ipv6);
+      last_vtep_known = slot != kNoSlot && bd.allows(slot);
+    }
+    return last_vtep_known;
   }
+  const BdTables* last_vtep_bd = nullptr;
+  bool last_vtep_v6 = false;
+  bool last_vtep_known = false;
+  uint8_t last_vtep_ip[16] = {};
 
   void post(const LearnEvent& ev, BdWorkerCounters& c) {
     if (rte_ring_mp_enqueue_elem(ring, const_cast<LearnEvent*>(&ev), sizeof ev) != 0) c.learn_events_lost.add(1);
@@ -175,9 +190,9 @@ void too_big(Ctx& x, uint16_t i, BdWorkerCounters& c, const RemoteVtep& v, const
                        ? build_too_big(reply, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu)
                        : 0;
   if (!n) return x.drop(i, &c, DropReason::kMtuExceeded);
-  // The original is not delivered: count it, then reuse its buffer for the reply.
+  // The original is not delivered: the bridge domain counts it; the port
+  // counts the frame once, as forwarded, since its buffer leaves as the reply.
   c.drops[static_cast<size_t>(DropReason::kMtuExceeded)].add(1);
-  x.sc.counters->ports[x.b.rx_port].drop(DropReason::kMtuExceeded);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - n));
   std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), reply, n);
   c.icmp_too_big.add(1);
@@ -277,13 +292,23 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     return;
   }
 
+  // Each replica that cannot be made is counted per replica in the bridge
+  // domain; the frame itself is counted once: forwarded when any replica
+  // left, else dropped under the first failure's reason.
+  unsigned made = 0;
+  DropReason failure = DropReason::kNoFloodTarget;
+  auto replica_failed = [&](DropReason r) {
+    c.replica_drops[static_cast<size_t>(r)].add(1);
+    if (failure == DropReason::kNoFloodTarget) failure = r;
+  };
   for (const auto& t : bd.locals) {
     if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
     rte_mbuf* r = local_replica(x, m, t.vlan);
     if (!r) {
-      x.drop_replica(c, DropReason::kReplicaNoBuffer);
+      replica_failed(DropReason::kReplicaNoBuffer);
       continue;
     }
+    ++made;
     c.replicas.add(1);
     x.sc.extra->emit(t.port, r);
   }
@@ -295,11 +320,11 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     for (uint16_t slot : bd.flood_vteps) {
       const RemoteVtep& v = x.vx.vteps[slot];
       if (!v.resolved) {
-        x.drop_replica(c, DropReason::kUnderlayUnresolved);
+        replica_failed(DropReason::kUnderlayUnresolved);
         continue;
       }
       if (!fits_mtu(v, inner_len)) {
-        x.drop_replica(c, DropReason::kMtuExceeded);
+        replica_failed(DropReason::kMtuExceeded);
         continue;
       }
       if (v.outer.ipv6 && !have_sum) {
@@ -310,15 +335,17 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
       }
       rte_mbuf* r = vxlan_replica(x, m, bd, v, p, v.outer.ipv6 ? &payload_sum : nullptr);
       if (!r) {
-        x.drop_replica(c, DropReason::kReplicaNoBuffer);
+        replica_failed(DropReason::kReplicaNoBuffer);
         continue;
       }
+      ++made;
       c.replicas.add(1);
       c.encap_packets.add(1);
       c.encap_bytes.add(inner_len);
       x.sc.extra->emit(v.port, r);
     }
   }
+  if (made == 0) return x.drop(i, &c, failure);
   x.b.consumed(i);
   rte_pktmbuf_free(m);  // the replicas hold their own references
 }
@@ -403,6 +430,9 @@ void access_ingress(Ctx& x, uint16_t i) {
     type = be16(f + 16);
     l2 += kVlanTag;
   }
+  // One 802.1Q tag selects the bridge domain; a tag left behind it (or an
+  // S-tag) would travel inside the overlay, which RFC 7348 6.1 forbids.
+  if (is_vlan_tpid(type)) return x.drop(i, nullptr, DropReason::kAccessTagStack);
   const AccessPort* ap = x.vx.access[x.b.rx_port].get();
   const uint16_t bdi = ap ? ap->bd_by_vlan[vlan] : kNoBd;
   if (bdi == kNoBd) return x.drop(i, nullptr, DropReason::kNoBridgeDomain);
@@ -451,9 +481,11 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   if (!bdp) return x.drop(i, nullptr, DropReason::kVxlanUnknownVni);
   const BdTables& bd = *bdp;
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
+  if (!x.known_vtep(bd, ov)) return x.drop(i, &c, DropReason::kVxlanUnknownVtep);
   const uint8_t* inner = f + ov.inner_offset;
-  // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag are discarded.
-  if (be16(inner + 12) == kEtherVlan) return x.drop(i, &c, DropReason::kVxlanInnerVlan);
+  // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag (802.1Q,
+  // 802.1ad or the old 0x9100) are discarded.
+  if (is_vlan_tpid(be16(inner + 12))) return x.drop(i, &c, DropReason::kVxlanInnerVlan);
   if (x.bulk_state == bd.state.get() && ov.inner_offset != x.bulk_inner_offset) x.bulk_state = nullptr;
   if (bd.learning) x.learn_mac(i, bd, c, inner + 6, location::kRemoteUnknownSlot, ov.src_ip, ov.ipv6, f + 6);
 

@@ -17,7 +17,13 @@
 namespace meridian::vxlan {
 
 inline constexpr uint16_t kNoBd = 0xffff;
-inline constexpr uint16_t kMaxRemoteVteps = 4096;
+/// Remote VTEP slots: every configured VTEP (at most
+/// config::kMaxConfiguredVteps) always finds one, learned VTEPs have their
+/// own allowance, and the rest is slack for slots waiting out an RCU grace
+/// period before reuse.
+inline constexpr uint16_t kMaxLearnedVteps = 1024;
+inline constexpr uint16_t kMaxRemoteVteps = 6144;
+inline constexpr uint16_t kNoSlot = 0xffff;
 
 enum class PortRole : uint8_t { kNone, kAccess, kUnderlay };
 
@@ -43,9 +49,68 @@ struct BdTables {
   uint32_t vni = 0;
   bool learning = true;
   bool arp_suppression = true;
+  /// Decapsulate from any VTEP (remote_vtep_learning); otherwise only from
+  /// the slots set in `vteps_allowed` (flood list and static FDB).
+  bool any_vtep = false;
   std::shared_ptr<BridgeDomainState> state;
   std::vector<LocalTarget> locals;
   std::vector<uint16_t> flood_vteps;  // remote VTEP slots
+  std::vector<uint64_t> vteps_allowed;  // bitmap by slot
+
+  bool allows(uint16_t slot) const {
+    return any_vtep || (slot / 64u < vteps_allowed.size() && (vteps_allowed[slot / 64u] >> (slot % 64u) & 1));
+  }
+};
+
+/// Remote VTEP address -> slot, for the check on every decapsulated frame:
+/// open addressing over IPv4-mapped / IPv6 keys, power-of-two size.
+struct VtepIndex {
+  struct Entry {
+    uint64_t hi = 0, lo = 0;
+    uint16_t slot = kNoSlot;  // kNoSlot: empty
+  };
+  std::vector<Entry> entries;
+
+  static Entry key(const uint8_t* ip, bool ipv6) {
+    Entry k;
+    if (ipv6) {
+      __builtin_memcpy(&k.hi, ip, 8);
+      __builtin_memcpy(&k.lo, ip + 8, 8);
+    } else {
+      uint32_t v4;
+      __builtin_memcpy(&v4, ip, 4);
+      k.lo = uint64_t{v4} << 32 | 0xffff0000u;  // ::ffff:a.b.c.d, in its own byte order
+    }
+    return k;
+  }
+  static size_t hash(const Entry& k) { return static_cast<size_t>(((k.hi ^ k.lo) * 0x9e3779b97f4a7c15ULL) >> 32); }
+  uint16_t find(const uint8_t* ip, bool ipv6) const {
+    if (entries.empty()) return kNoSlot;
+    const Entry k = key(ip, ipv6);
+    const size_t mask = entries.size() - 1;
+    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+      const Entry& e = entries[i];
+      if (e.slot == kNoSlot) return kNoSlot;
+      if (e.hi == k.hi && e.lo == k.lo) return e.slot;
+    }
+  }
+  void insert(const uint8_t* ip, bool ipv6, uint16_t slot) {
+    Entry k = key(ip, ipv6);
+    k.slot = slot;
+    const size_t mask = entries.size() - 1;
+    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+      if (entries[i].slot == kNoSlot || (entries[i].hi == k.hi && entries[i].lo == k.lo)) {
+        entries[i] = k;
+        return;
+      }
+    }
+  }
+  /// Sized for `n` addresses at most half full.
+  void reset(size_t n) {
+    size_t size = 8;
+    while (size < 2 * n) size *= 2;
+    entries.assign(size, Entry{});
+  }
 };
 
 /// How to reach one remote VTEP: the outer headers and the egress port.
@@ -71,6 +136,7 @@ struct VxlanTables {
   };
   std::vector<VniSlot> vni_slots;
   std::vector<RemoteVtep> vteps;  // indexed by slot
+  VtepIndex vtep_index;           // every in-use slot by address
   uint16_t udp_port = kDefaultVxlanPort;
   uint16_t source_port_min = 49152, source_port_max = 65535;
   int dscp = -1;  // -1: copy the inner DSCP

@@ -1,0 +1,221 @@
+// Hostile input through the real worker loop (the hardening issue): VXLAN
+// from sources nobody configured, MAC hijacks, tag stacks, floods that
+// cannot be replicated, and the accounting that must hold for every frame.
+#include <set>
+
+#include "control.h"
+#include "fixture.h"
+#include "manager.h"
+
+using namespace meridian;
+using namespace meridian::pipeline_test;
+
+namespace {
+
+constexpr const char* kHostA = "02:aa:00:00:00:01";
+
+uint64_t dp_drops(dataplane::Dataplane& dp, uint16_t port, DropReason r) { return drops(dp.port_totals(port), r); }
+
+/// Every frame received on a port ends in exactly one place.
+void expect_every_frame_accounted(dataplane::Dataplane& dp) {
+  for (const auto& p : dp.port_list()) {
+    const auto t = dp.port_totals(p.port_id);
+    EXPECT_EQ(t.rx_packets, t.forwarded + t.punted + t.ingress_drops())
+        << p.name << ": rx " << t.rx_packets << ", forwarded " << t.forwarded << ", punted " << t.punted
+        << ", ingress drops " << t.ingress_drops();
+  }
+}
+
+/// Runs control ticks until `done` or 5 s.
+template <class Done>
+bool settle(dataplane::Dataplane& dp, Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    dp.control_tick();
+    std::this_thread::sleep_for(200us);
+  }
+  return true;
+}
+
+/// An access port and an underlay port in VNI 100, two resolved flood VTEPs
+/// (10.1.0.2 and .3, static next hops) and a config manager for live changes.
+struct VtepLab {
+  RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
+  json doc;
+  std::unique_ptr<dataplane::Dataplane> dp;
+  std::unique_ptr<config::ConfigManager> manager;
+  rte_ether_addr our{};
+  uint16_t acc_id = 0, ul_id = 0;
+
+  explicit VtepLab(const json& bd_extra = json::object()) {
+    doc = config_for({acc, ul}, json::array());
+    doc["vxlan"] = json::parse(R"({
+      "vtep": {"interfaces": [{"port": "ul", "ipv4": "10.1.0.1/16"}],
+               "neighbors": [{"ip": "10.1.0.2", "mac": "02:00:00:00:01:02"},
+                             {"ip": "10.1.0.3", "mac": "02:00:00:00:01:03"}]},
+      "bridge_domains": [{"vni": 100, "attachments": [{"port": "acc"}], "flood": ["10.1.0.2", "10.1.0.3"]}]
+    })");
+    doc["vxlan"]["bridge_domains"][0].update(bd_extra);
+    dp = make_dataplane(doc);
+    if (!dp) return;
+    manager = std::make_unique<config::ConfigManager>(*config::parse_config(doc).config, "", 1);
+    manager->set_backend(dp.get());
+    rte_eth_macaddr_get(*dp->port_id("ul"), &our);
+    acc_id = *dp->port_id("acc");
+    ul_id = *dp->port_id("ul");
+    EXPECT_EQ(dp->start_workers(), "");
+  }
+  ~VtepLab() {
+    dp.reset();
+    free_ring_port(acc);
+    free_ring_port(ul);
+  }
+  json fdb(const char* mac) { return dp->vxlan()->fdb_json(100, mac_of(mac))["entries"]; }
+  json counters() { return dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0]["counters"]; }
+  /// A VXLAN frame from 10.1.`a`.`b` in VNI 100.
+  std::vector<uint8_t> from_vtep(uint8_t a, uint8_t b, const std::vector<uint8_t>& inner) {
+    auto f = vxlan_frame(b, kVtepMac, our.addr_bytes, 100, inner);
+    f[14 + 14] = a;  // source address, third octet
+    f[14 + 10] = f[14 + 11] = 0;
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(f[14 + i] << 8 | f[14 + i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    f[14 + 10] = static_cast<uint8_t>(~sum >> 8);
+    f[14 + 11] = static_cast<uint8_t>(~sum);
+    return f;
+  }
+  void drain() {
+    for (RingPort* p : {&acc, &ul}) {
+      for (rte_ring* r : p->txs) {
+        void* m;
+        while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      }
+    }
+  }
+};
+
+}  // namespace
+
+// Finding 3: one VXLAN frame every 0.5 s from an address configured nowhere,
+// carrying hostA's MAC, moved hostA to the remote side.
+TEST(VxlanHardening, DecapsulatesOnlyFromKnownVtepsUnlessTheBridgeDomainLearnsThem) {
+  VtepLab lab;
+  ASSERT_TRUE(lab.dp);
+  inject(lab.acc, {eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 1, 100)});
+  ASSERT_TRUE(settle(*lab.dp, [&] { return lab.fdb(kHostA).size() == 1; }));
+  const auto hijack = eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 2, 100);
+  inject(lab.ul, {lab.from_vtep(0, 99, hijack), lab.from_vtep(0, 99, eth_frame("02:aa:00:00:00:09", "02:cc:00:00:00:01", 3, 100))});
+  ASSERT_TRUE(settle(*lab.dp, [&] {
+    return dp_drops(*lab.dp, lab.ul_id, DropReason::kVxlanUnknownVtep) == 2;
+  }));
+  for (int i = 0; i < 20; ++i) lab.dp->control_tick();
+  EXPECT_EQ(lab.fdb(kHostA)[0]["type"], "local");
+  EXPECT_TRUE(lab.fdb("02:cc:00:00:00:01").empty());
+  EXPECT_EQ(lab.counters()["drops"]["vxlan_unknown_vtep"], 2);
+  EXPECT_EQ(lab.dp->vxlan()->vteps_json()["remote"].size(), 2u);  // nothing learned
+
+  // A bridge domain that learns remote VTEPs takes the same frame (and its MAC).
+  auto on = lab.manager->merge_patch(json::parse(R"({"vxlan": {"bridge_domains": [
+      {"vni": 100, "attachments": [{"port": "acc"}], "flood": ["10.1.0.2", "10.1.0.3"], "remote_vtep_learning": true}]}})"),
+      false, std::nullopt);
+  ASSERT_EQ(on.http_status, 200) << on.to_json().dump();
+  inject(lab.ul, {lab.from_vtep(0, 99, eth_frame("02:aa:00:00:00:09", "02:cc:00:00:00:01", 4, 100))});
+  ASSERT_TRUE(settle(*lab.dp, [&] { return lab.fdb("02:cc:00:00:00:01").size() == 1; }));
+  EXPECT_EQ(lab.fdb("02:cc:00:00:00:01")[0]["vtep"], "10.1.0.99");
+  lab.dp->stop_workers();
+  expect_every_frame_accounted(*lab.dp);
+}
+
+// Finding 3, second half: a known VTEP claiming a MAC that is still talking
+// on its local port does not take it; a MAC that went quiet moves.
+TEST(VxlanHardening, AMacStillActiveLocallyIsNotMovedToARemoteVtep) {
+  VtepLab lab(json{{"mac_move_hold_seconds", 1}});
+  ASSERT_TRUE(lab.dp);
+  inject(lab.acc, {eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 1, 100)});
+  ASSERT_TRUE(settle(*lab.dp, [&] { return lab.fdb(kHostA).size() == 1; }));
+  inject(lab.ul, {lab.from_vtep(0, 2, eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 2, 100))});
+  ASSERT_TRUE(settle(*lab.dp, [&] { return lab.counters()["mac_move_held"] == 1; }));
+  EXPECT_EQ(lab.fdb(kHostA)[0]["type"], "local");
+  // Quiet for longer than the hold: a real move (a VM that migrated).
+  std::this_thread::sleep_for(2200ms);
+  inject(lab.ul, {lab.from_vtep(0, 2, eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 3, 100))});
+  ASSERT_TRUE(settle(*lab.dp, [&] { return lab.fdb(kHostA)[0]["type"] == "remote"; }));
+  EXPECT_EQ(lab.fdb(kHostA)[0]["vtep"], "10.1.0.2");
+  EXPECT_EQ(lab.counters()["moves"], 1);
+  lab.dp->stop_workers();
+  expect_every_frame_accounted(*lab.dp);
+}
+
+// Finding 4: spoofed sources filled every remote-VTEP slot; a flood list
+// entry added later was accepted (200, new generation) and did nothing.
+TEST(VxlanHardening, ConfiguredVtepsAlwaysGetASlotWhateverWasLearned) {
+  for (const bool learn_vteps : {false, true}) {
+    SCOPED_TRACE(learn_vteps ? "remote_vtep_learning" : "known VTEPs only");
+    VtepLab lab(json{{"remote_vtep_learning", learn_vteps}});
+    ASSERT_TRUE(lab.dp);
+    std::vector<std::vector<uint8_t>> spoofed;
+    for (uint32_t i = 0; i < 4500; ++i) {
+      auto inner = eth_frame("02:aa:00:00:00:09", "02:dd:00:00:00:00", i, 64);
+      inner[10] = static_cast<uint8_t>(i >> 8);
+      inner[11] = static_cast<uint8_t>(i);
+      spoofed.push_back(lab.from_vtep(static_cast<uint8_t>(10 + i / 250), static_cast<uint8_t>(1 + i % 250), inner));
+    }
+    for (size_t at = 0; at < spoofed.size(); at += 1000) {
+      inject(lab.ul, {spoofed.begin() + static_cast<long>(at),
+                      spoofed.begin() + static_cast<long>(std::min(at + 1000, spoofed.size()))});
+      ASSERT_TRUE(settle(*lab.dp, [&] { return lab.dp->port_totals(lab.ul_id).rx_packets >= at + 1000 ||
+                                               lab.dp->port_totals(lab.ul_id).rx_packets == spoofed.size(); }));
+      for (int i = 0; i < 10; ++i) lab.dp->control_tick();
+      lab.drain();
+    }
+    const json vteps = lab.dp->vxlan()->vteps_json();
+    EXPECT_EQ(vteps["learned"], learn_vteps ? vxlan::kMaxLearnedVteps : 0u) << vteps["learned"];
+    EXPECT_EQ(vteps["learn_limit_hits"].get<uint64_t>() > 0, learn_vteps);
+
+    auto patch = lab.manager->merge_patch(json::parse(R"({"vxlan": {"bridge_domains": [
+        {"vni": 100, "attachments": [{"port": "acc"}], "flood": ["10.1.0.2", "10.1.0.3", "10.1.250.5"]}]}})"),
+        false, std::nullopt);
+    ASSERT_EQ(patch.http_status, 200) << patch.to_json().dump();
+    bool present = false;
+    const json after = lab.dp->vxlan()->vteps_json();
+    for (const auto& v : after["remote"]) present = present || (v["ip"] == "10.1.250.5" && v["flood"] == true);
+    EXPECT_TRUE(present);
+    lab.dp->stop_workers();
+    expect_every_frame_accounted(*lab.dp);
+  }
+}
+
+// Finding 7: tags that must never cross the overlay, and one oversize frame
+// flooded to two VTEPs counted once (it used to count twice).
+TEST(VxlanHardening, TagStacksAreDroppedAndAFloodFailureCountsTheFrameOnce) {
+  VtepLab lab;
+  ASSERT_TRUE(lab.dp);
+  auto tagged = [](uint16_t outer, uint16_t vid, uint16_t inner_type) {
+    auto f = eth_frame("02:aa:00:00:00:09", kHostA, 7, 100);
+    f.insert(f.begin() + 12, {static_cast<uint8_t>(outer >> 8), static_cast<uint8_t>(outer), static_cast<uint8_t>(vid >> 8),
+                              static_cast<uint8_t>(vid)});
+    f[16] = static_cast<uint8_t>(inner_type >> 8);
+    f[17] = static_cast<uint8_t>(inner_type);
+    return f;
+  };
+  // Decapsulated 802.1ad and 802.1Q inner tags; a priority tag over an
+  // 802.1Q tag, and an S-tag, on the access side.
+  inject(lab.ul, {lab.from_vtep(0, 2, tagged(0x88a8, 10, 0x0800)), lab.from_vtep(0, 2, tagged(0x8100, 10, 0x0800))});
+  inject(lab.acc, {tagged(0x8100, 0, 0x8100), tagged(0x88a8, 10, 0x0800)});
+  // 1500 bytes inside 50 more: too big for both VTEPs' underlay MTU.
+  inject(lab.acc, {eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 8, 1500)});
+  ASSERT_TRUE(settle(*lab.dp, [&] {
+    return lab.dp->port_totals(lab.ul_id).rx_packets == 2 && lab.dp->port_totals(lab.acc_id).rx_packets == 3 &&
+           lab.dp->port_totals(lab.acc_id).ingress_drops() == 3;
+  }));
+  lab.dp->stop_workers();
+  const auto ul = lab.dp->port_totals(lab.ul_id), acc = lab.dp->port_totals(lab.acc_id);
+  EXPECT_EQ(drops(ul, DropReason::kVxlanInnerVlan), 2u);
+  EXPECT_EQ(drops(acc, DropReason::kAccessTagStack), 2u);
+  EXPECT_EQ(drops(acc, DropReason::kMtuExceeded), 1u);
+  const json c = lab.counters();
+  EXPECT_EQ(c["drops"]["mtu_exceeded"], 1);
+  EXPECT_EQ(c["replica_drops"]["mtu_exceeded"], 2);
+  expect_every_frame_accounted(*lab.dp);
+}
