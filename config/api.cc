@@ -56,8 +56,8 @@ Response error_response(http::status status, const std::string& error, const Fie
   return res;
 }
 
-bool Api::authorized(const Request& req) const {
-  if (options_.token.empty()) return true;
+bool Api::authorized(const Request& req, Origin origin) const {
+  if (options_.token.empty() || origin == Origin::kLocalSocket) return true;
   const auto auth = req[http::field::authorization];
   // "Bearer" is case-insensitive (RFC 9110 11.1), then one or more spaces.
   constexpr std::string_view kScheme = "bearer";
@@ -76,7 +76,7 @@ bool Api::authorized(const Request& req) const {
   return diff == 0;
 }
 
-Response Api::handle(const Request& req) {
+Response Api::handle(const Request& req, Origin origin) {
   std::string request_id;
   if (auto it = req.find("X-Request-Id"); it != req.end() && !it->value().empty() &&
                                           it->value().size() <= 128) {
@@ -93,7 +93,7 @@ Response Api::handle(const Request& req) {
 
   Response res;
   try {
-    if (path != "/livez" && !authorized(req)) {
+    if (path != "/livez" && !authorized(req, origin)) {
       res = error_response(http::status::unauthorized, "authentication required",
                            {{"", "send Authorization: Bearer <token>"}}, req.version(), false);
       res.set(http::field::www_authenticate, "Bearer");

@@ -56,9 +56,14 @@ class StatusProvider {
 };
 
 struct ApiOptions {
-  /// When non-empty every request but /livez needs "Authorization: Bearer <token>".
+  /// When non-empty every request over the network but /livez needs
+  /// "Authorization: Bearer <token>". The Unix socket is guarded by its file
+  /// mode (0660) instead.
   std::string token;
 };
+
+/// Where a request came from: the network (TCP) or the local Unix socket.
+enum class Origin : uint8_t { kNetwork, kLocalSocket };
 
 class Api {
  public:
@@ -68,10 +73,10 @@ class Api {
   /// Never throws: internal failures become 500 with a JSON body. The
   /// response echoes (or creates) X-Request-Id, which is also the log trace id.
   /// A HEAD request is answered as its GET, without the body.
-  Response handle(const Request& request);
-  /// True when no token is required, or the request carries it
-  /// ("Authorization: Bearer <token>", the scheme in any case).
-  bool authorized(const Request& request) const;
+  Response handle(const Request& request, Origin origin = Origin::kNetwork);
+  /// True when no token is required (none set, or the local socket), or the
+  /// request carries it ("Authorization: Bearer <token>", the scheme in any case).
+  bool authorized(const Request& request, Origin origin = Origin::kNetwork) const;
 
  private:
   Response route(const Request& request, const std::string& path, const std::string& query);

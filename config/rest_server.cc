@@ -9,6 +9,7 @@
 
 #include <array>
 #include <map>
+#include <type_traits>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -133,8 +134,9 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
       return write_response();
     }
     const Request& request = parser_->get();
-    authenticated_ = authenticated_ || state_->api.authorized(request);
-    response_ = state_->api.handle(request);
+    constexpr Origin kOrigin = std::is_same_v<Protocol, unix_socket> ? Origin::kLocalSocket : Origin::kNetwork;
+    authenticated_ = authenticated_ || state_->api.authorized(request, kOrigin);
+    response_ = state_->api.handle(request, kOrigin);
     // A refused credential ends the connection: a peer without the token
     // cannot hold a slot with keep-alive.
     if (response_.result() == http::status::unauthorized) response_.keep_alive(false);

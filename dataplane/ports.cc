@@ -124,6 +124,15 @@ const char* link_state_name(LinkState s) {
 
 bool recoverable(const PortRuntime& port) { return port.driver == "net_af_packet"; }
 
+void read_kernel_drops(PortRuntime& port) {
+  if (!port.started) return;
+  for (int fd : port.packet_fds) {
+    tpacket_stats stats{};
+    socklen_t len = sizeof(stats);
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0) port.kernel_rx_drops += stats.tp_drops;
+  }
+}
+
 LinkReading read_link(const PortRuntime& port) {
   LinkReading r;
   rte_eth_link link{};
@@ -197,10 +206,10 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
   if (out.driver == "net_af_packet") {
     const std::string interface = linux_interface(out);
+    out.packet_fds = packet_sockets(interface);
     if (out.control_tx_queue >= 0) {
-      const std::vector<int> fds = packet_sockets(interface);
       const auto q = static_cast<size_t>(out.control_tx_queue);
-      out.kernel_tx_socket = q < fds.size() ? fds[q] : -1;
+      out.kernel_tx_socket = q < out.packet_fds.size() ? out.packet_fds[q] : -1;
     }
     if (!interface.empty()) {
       if (std::string e = ignore_outgoing_frames(interface); !e.empty()) return e;

@@ -55,6 +55,11 @@ struct PortRuntime {
   uint64_t tx_offload_capa = 0;
   rte_eth_txconf default_txconf{};
   unsigned if_index = 0;         // the Linux interface's index at probe (0: none)
+  /// net_af_packet: the PMD's packet sockets (one per queue pair), whose
+  /// rings the kernel fills; frames it dropped on a full ring never reach
+  /// rx_burst, so they are read from the sockets (PACKET_STATISTICS).
+  std::vector<int> packet_fds;
+  uint64_t kernel_rx_drops = 0;
 
   // Link tracking, by the control lcore (Dataplane::poll_links).
   LinkState link = LinkState::kUp;
@@ -90,6 +95,10 @@ nlohmann::json port_json(const PortRuntime& port);
 /// The link now: the Linux interface's existence and flags (IFF_UP and
 /// IFF_RUNNING) when the port has one, else the PMD's link status.
 LinkReading read_link(const PortRuntime& port);
+/// Adds what the kernel dropped on the port's packet-socket rings since the
+/// last call (PACKET_STATISTICS clears on read) to kernel_rx_drops.
+void read_kernel_drops(PortRuntime& port);
+
 /// Whether a port whose interface was deleted is re-created when it
 /// returns (net_af_packet: the interface belongs to someone else).
 bool recoverable(const PortRuntime& port);

@@ -339,6 +339,7 @@ void Dataplane::poll_links() {
   last_link_poll_ = now;
   for (size_t i = 0; i < ports_.size() && i < config_.ports.size(); ++i) {
     PortRuntime& p = ports_[i];
+    read_kernel_drops(p);
     const LinkReading r = read_link(p);
     if (r.state != p.link) {
       ++p.link_changes;
@@ -385,6 +386,7 @@ void Dataplane::recover_port(size_t index) {
   }
   fresh.link = LinkState::kUp;
   fresh.link_changes = p.link_changes;
+  fresh.kernel_rx_drops = p.kernel_rx_drops;
   fresh.recoveries = p.recoveries + 1;
   p = std::move(fresh);
   // What depends on the device's sockets and MAC follows it.
@@ -568,6 +570,7 @@ nlohmann::json Dataplane::ports() {
 
 nlohmann::json Dataplane::stats() {
   sample_heartbeats();
+  for (auto& p : ports_) read_kernel_drops(p);
   nlohmann::json ports = nlohmann::json::array();
   for (const auto& p : ports_) {
     const PortTotals t = port_totals(p.port_id);
@@ -581,6 +584,7 @@ nlohmann::json Dataplane::stats() {
                      {"tx_bytes", t.tx_bytes},
                      {"punted", t.punted},
                      {"forwarded", t.forwarded},
+                     {"kernel_rx_drops", p.kernel_rx_drops},
                      {"drops_total", t.drops_total()},
                      {"ingress_drops", t.ingress_drops()},
                      {"drops", drops}});
@@ -631,6 +635,9 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   per_port("meridian_port_tx_packets_total", "Packets transmitted", &PortTotals::tx_packets);
   per_port("meridian_port_tx_bytes_total", "Bytes transmitted", &PortTotals::tx_bytes);
   per_port("meridian_port_punted_packets_total", "Packets punted to the control lcore", &PortTotals::punted);
+  out.counter("meridian_port_kernel_rx_drops_total",
+              "Frames the kernel dropped on a full packet-socket ring before the port saw them (net_af_packet)");
+  for (const auto& p : ports_) out.sample(Labels{{"port", p.name}}, p.kernel_rx_drops);
   per_port("meridian_port_forwarded_packets_total",
            "Packets received on the port that left the data path (forwarded, replicated, or sent by a stage)",
            &PortTotals::forwarded);

@@ -221,6 +221,8 @@ TEST(ApiAuth, TokenRequiredExceptLivez) {
   EXPECT_EQ(api.handle(req).result_int(), 200);
   req.set(http::field::authorization, "Bearer wrong");
   EXPECT_EQ(api.handle(req).result_int(), 401);
+  // The Unix socket is guarded by its file mode, not the token.
+  EXPECT_EQ(api.handle(make(http::verb::get, "/api/v1/config"), Origin::kLocalSocket).result_int(), 200);
 }
 
 TEST(ApiAuth, TheSchemeIsCaseInsensitiveAndARefusalClosesTheConnection) {
