@@ -143,6 +143,7 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   if (!filter.empty()) c.filter = filter;
   r.read_uint("first_step_threshold_ns", c.first_step_threshold_ns, 0, 1'000'000'000);
   r.read_uint("step_threshold_ns", c.step_threshold_ns, 0, 1'000'000'000);
+  r.read_uint("max_frequency_ppb", c.max_frequency_ppb, 1'000, 900'000'000);
   r.read_uint("holdover_spec_ns", c.holdover_spec_ns, 1, 1'000'000'000);
   r.read_bool("unicast_listen", c.unicast_listen);
   r.read_uint("unicast_request_duration_s", c.unicast_request_duration_s, 10, 3600);
@@ -225,6 +226,7 @@ nlohmann::json to_json(const PtpConfig& c) {
                    {"servo", c.servo},
                    {"first_step_threshold_ns", c.first_step_threshold_ns},
                    {"step_threshold_ns", c.step_threshold_ns},
+                   {"max_frequency_ppb", c.max_frequency_ppb},
                    {"holdover_spec_ns", c.holdover_spec_ns},
                    {"unicast_listen", c.unicast_listen},
                    {"unicast_request_duration_s", c.unicast_request_duration_s},

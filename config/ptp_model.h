@@ -62,6 +62,8 @@ struct PtpConfig {
   std::optional<std::string> filter;     // percentile | minimum | latest | linuxptp_median
   unsigned first_step_threshold_ns = 20'000;
   unsigned step_threshold_ns = 0;
+  /// The servo's frequency range, ppb (ptp4l's max_frequency).
+  unsigned max_frequency_ppb = 900'000'000;
   unsigned holdover_spec_ns = 1'000;
   /// Grant unicast negotiation requests (ptp4l's unicast_listen).
   bool unicast_listen = false;

@@ -10,6 +10,7 @@
 #include <rte_log.h>
 
 #include "log.h"
+#include "time_base.h"
 
 namespace meridian::dataplane {
 
@@ -98,6 +99,9 @@ std::string eal_init(const std::vector<std::string>& args) {
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     return std::string("rte_eal_init failed: ") + rte_strerror(rte_errno);
   }
+  // Every clock of the process runs on the TSC: measure its rate now, before
+  // anything is built on it (DPDK's own figure may be rounded; time_base.h).
+  TimeBase::instance().calibrate();
   return "";
 }
 

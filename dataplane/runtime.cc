@@ -16,7 +16,7 @@
 #include "qos_control.h"
 #include "service.h"
 #include "stage.h"
-#include "stage.h"
+#include "time_base.h"
 #include "xconnect.h"
 
 namespace meridian::dataplane {
@@ -197,7 +197,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
       vxlan::ControlIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
                          return self->control_transmit(port, pkts, n);
                        }},
-      nworkers, dp->qsbr_);
+      nworkers, dp->qsbr_, tsc_hz());
   if (std::string err = dp->vxlan_->init(); !err.empty()) {
     error = err;
     return nullptr;
@@ -207,7 +207,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   std::vector<qos::QosPortInfo> qos_ports;
   for (const auto& p : dp->ports_) qos_ports.push_back({p.name, p.port_id});
   dp->qos_ = std::make_unique<qos::QosControl>(std::move(qos_ports), nworkers, cfg.dataplane.mbufs / 2,
-                                               qos::TscClock(rte_rdtsc(), rte_get_tsc_hz()));
+                                               qos::TscClock(rte_rdtsc(), tsc_hz()));
   {
     config::FieldErrors qos_errors;
     auto plans = dp->qos_->prepare(cfg.qos, static_cast<uint16_t>(cfg.vxlan.vtep.udp_port), qos_errors);
@@ -234,7 +234,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->ptp_io_ = ptp::PtpServiceIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
                                     return self->control_transmit(port, pkts, n);
                                   },
-                                  rx_timestamp};
+                                  rx_timestamp, tsc_hz()};
   if (cfg.ptp.enabled()) {
     config::FieldErrors ptp_errors;
     dp->ptp_ = ptp::PtpService::create(cfg.ptp, dp->ptp_bindings(), dp->ptp_io_, nullptr, ptp_errors);
@@ -257,7 +257,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     if (kernel_ports.size() <= p.port_id) kernel_ports.resize(p.port_id + 1u);
     kernel_ports[p.port_id] = {linux_interface(p), p.driver == "net_af_packet"};
   }
-  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, rte_get_tsc_hz(), std::move(kernel_ports));
+  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, tsc_hz(), std::move(kernel_ports));
   dp->ptp_tc_ = tc.get();
   dp->pipeline_.push_back(std::move(tc));
   dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
@@ -325,6 +325,7 @@ void Dataplane::stop_workers() {
 
 void Dataplane::control_tick() {
   tables_->reclaim();
+  TimeBase::instance().refine();
   poll_links();
   drain_punt_ring();
   if (vxlan_ && vxlan_->tick()) republish();
@@ -619,6 +620,7 @@ nlohmann::json Dataplane::stats() {
           {"punt_received", punt},
           {"tables", {{"version", tables_->load()->version}, {"retired_pending", tables_->retired()}}},
           {"mempool", {{"size", pool_->size}, {"available", rte_mempool_avail_count(pool_)}}},
+          {"timebase", TimeBase::instance().status()},
           {"drop_reasons", reasons}};
 }
 
@@ -719,6 +721,7 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   for (const auto& [type, count] : punt_received_) {
     out.sample(Labels{{"ethertype", config::ethertype_string(type)}}, count);
   }
+  TimeBase::instance().metrics(out);
   out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");
   out.sample(Labels{}, uint64_t{rte_mempool_avail_count(pool_)});
   const config::Health h = health();

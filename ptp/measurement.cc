@@ -24,6 +24,10 @@ const DelayMeasurement::Sample& DelayMeasurement::Window::latest() const {
   return ring[next == 0 ? size - 1 : next - 1];
 }
 
+const DelayMeasurement::Sample& DelayMeasurement::Window::before_latest(uint16_t capacity) const {
+  return ring[(next + 2 * capacity - 2) % capacity];
+}
+
 DelayMeasurement::DelayMeasurement(const FilterConfig& config) : config_(config) {
   config_.window = std::clamp<uint16_t>(config_.window, 1, kMaxWindow);
   config_.percentile = std::clamp(config_.percentile, 0.0, 1.0);
@@ -33,7 +37,7 @@ void DelayMeasurement::reset() {
   ms_ = Window{};
   sm_ = Window{};
   path_size_ = path_next_ = 0;
-  has_pair_delay_ = false;
+  has_pair_ = false;
 }
 
 void DelayMeasurement::add_sync(int64_t t1, int64_t t2, int64_t base_t2, int64_t correction_ns) {
@@ -44,11 +48,12 @@ void DelayMeasurement::add_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_
                                  double master_rate_ppb) {
   const int64_t sm = t4 - t3 - correction_ns;
   sm_.push({sm, base_t3, t3}, config_.window);
+  (void)master_rate_ppb;
   if (ms_.size == 0) return;
   const Sample& sync = ms_.latest();
-  const double master_advance = static_cast<double>(base_t3 - sync.base) * (1.0 + master_rate_ppb * 1e-9);
-  pair_delay_ = (sync.value + (t3 - sync.clock) - static_cast<int64_t>(master_advance) + sm) / 2;
-  has_pair_delay_ = true;
+  pair_sync_ = sync;
+  pair_sm_ = sm_.latest();
+  has_pair_ = true;
   if (config_.kind == FilterKind::kLinuxMedian) {
     // ptp4l pairs the raw timestamps (and forgets its Sync on a step).
     path_delays_[path_next_] = (sync.value + sm) / 2;
@@ -84,6 +89,25 @@ int64_t DelayMeasurement::select(const Window& w, int sign, int64_t base_now, co
   return *nth;
 }
 
+int64_t DelayMeasurement::pair_delay(double master_rate_ppb, double rate_sigma_ppb) const {
+  // While the servo does not know the master's rate yet (at start, over a
+  // base perhaps thousands of ppm off) the newest two Syncs give it, as
+  // ptp4l's rate ratio does: the master's own timestamps (clock - value is
+  // t1 + correction, whatever our clock did meanwhile) over the base.
+  if (rate_sigma_ppb > 1'000 && ms_.size >= 2) {
+    const Sample& last = ms_.latest();
+    const Sample& prev = ms_.before_latest(config_.window);
+    const int64_t base = last.base - prev.base;
+    if (base > 0) {
+      const int64_t master = (last.clock - last.value) - (prev.clock - prev.value);
+      master_rate_ppb = (static_cast<double>(master) / static_cast<double>(base) - 1.0) * 1e9;
+    }
+  }
+  const double master_advance = static_cast<double>(pair_sm_.base - pair_sync_.base) * (1.0 + master_rate_ppb * 1e-9);
+  return (pair_sync_.value + (pair_sm_.clock - pair_sync_.clock) - static_cast<int64_t>(master_advance) +
+          pair_sm_.value) / 2;
+}
+
 bool DelayMeasurement::estimate(int64_t base_now, const PtpClock& clock, double master_rate_ppb,
                                 double rate_sigma_ppb, int64_t& offset_ns, int64_t& delay_ns) const {
   if (ms_.size == 0) return false;
@@ -108,9 +132,9 @@ bool DelayMeasurement::estimate(int64_t base_now, const PtpClock& clock, double 
   }
   if (sm_.size == 0) return false;
   if (rate_sigma_ppb * 1e-9 * static_cast<double>(base_now - sm_.latest().base) > config_.projection_budget_ns) {
-    if (!has_pair_delay_) return false;
-    delay_ns = pair_delay_;
-    offset_ns = ms_.latest().value - pair_delay_;
+    if (!has_pair_) return false;
+    delay_ns = pair_delay(master_rate_ppb, rate_sigma_ppb);
+    offset_ns = ms_.latest().value - delay_ns;
     return true;
   }
   const int64_t sm = select(sm_, -1, base_now, clock, master_rate_ppb, rate_sigma_ppb);

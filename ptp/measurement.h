@@ -81,14 +81,20 @@ class DelayMeasurement {
     uint16_t size = 0, next = 0;
     void push(const Sample& s, uint16_t capacity);
     const Sample& latest() const;
+    const Sample& before_latest(uint16_t capacity) const;
   };
   int64_t select(const Window& w, int sign, int64_t base_now, const PtpClock& clock, double rate_ppb,
                  double rate_sigma_ppb) const;
 
   FilterConfig config_;
   Window ms_, sm_;
-  int64_t pair_delay_ = 0;  // the newest Delay exchange with the Sync just before it
-  bool has_pair_delay_ = false;
+  /// The newest Delay exchange (its slave-to-master sample) and the Sync
+  /// just before it: their path delay, no rate error can bias beyond the few
+  /// milliseconds between them. Computed when asked, with the best rate
+  /// known then.
+  Sample pair_sync_{}, pair_sm_{};
+  bool has_pair_ = false;
+  int64_t pair_delay(double master_rate_ppb, double rate_sigma_ppb) const;
   std::array<int64_t, kMaxWindow> path_delays_{};  // kLinuxMedian
   uint16_t path_size_ = 0, path_next_ = 0;
   int64_t peer_delay_ = 0;

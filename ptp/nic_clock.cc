@@ -19,7 +19,7 @@ int64_t to_ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000
 
 }  // namespace
 
-std::shared_ptr<NicClock> NicClock::acquire(uint16_t port_id, std::string& why) {
+std::shared_ptr<NicClock> NicClock::acquire(uint16_t port_id, uint64_t tsc_hz, std::string& why) {
   std::lock_guard lock(g_registry_mutex);
   if (auto live = g_registry[port_id].lock()) return live;
   const int rc = rte_eth_timesync_enable(port_id);
@@ -28,7 +28,7 @@ std::shared_ptr<NicClock> NicClock::acquire(uint16_t port_id, std::string& why) 
           (rc == -ENOTSUP ? " (the PMD has no PTP clock)" : " (" + std::string(strerror(-rc)) + ")");
     return nullptr;
   }
-  std::shared_ptr<NicClock> clock(new NicClock(port_id));
+  std::shared_ptr<NicClock> clock(new NicClock(port_id, tsc_hz));
   g_registry[port_id] = clock;
   return clock;
 }
@@ -45,7 +45,7 @@ int64_t NicClock::read_locked() {
   timespec t{};
   if (rte_eth_timesync_read_time(port_id_, &t) == 0) return to_ns(t);
   ++read_errors_;
-  return have_last_ ? last_.other_at(rte_rdtsc(), rte_get_tsc_hz()) : 0;
+  return have_last_ ? last_.other_at(rte_rdtsc(), tsc_hz_) : 0;
 }
 
 int64_t NicClock::now() {

@@ -36,7 +36,8 @@ class NicClock {
   /// Enables the port's PTP clock. One object per port for the process: a
   /// config change's new PTP service shares the old one's, so handing over
   /// never disables the clock under it. Null and `why` when the PMD has none.
-  static std::shared_ptr<NicClock> acquire(uint16_t port_id, std::string& why);
+  /// `tsc_hz`: the engine's calibrated TSC rate (extrapolating a failed read).
+  static std::shared_ptr<NicClock> acquire(uint16_t port_id, uint64_t tsc_hz, std::string& why);
   ~NicClock();  // rte_eth_timesync_disable when the last holder lets go
   NicClock(const NicClock&) = delete;
   NicClock& operator=(const NicClock&) = delete;
@@ -62,8 +63,9 @@ class NicClock {
   }
 
  private:
-  explicit NicClock(uint16_t port_id) : port_id_(port_id) {}
+  NicClock(uint16_t port_id, uint64_t tsc_hz) : port_id_(port_id), tsc_hz_(tsc_hz) {}
   uint16_t port_id_;
+  uint64_t tsc_hz_;
   int64_t read_locked();  // read_time under lock_
   mutable rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
   CrossTimestamp last_{};

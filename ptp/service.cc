@@ -77,7 +77,7 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     // Hardware first ("auto"), then kernel stamps, then the TSC.
     if (pc.timestamping == "auto" || pc.timestamping == "hardware") {
       std::string why;
-      p.nic = NicClock::acquire(it->port_id, why);
+      p.nic = NicClock::acquire(it->port_id, s->io_.tsc_hz, why);
       if (!p.nic && pc.timestamping == "hardware") {
         errors.push_back({"/ptp/ports/" + std::to_string(i) + "/timestamping", "hardware timestamps: " + why});
         continue;
@@ -143,6 +143,7 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
   ic.sync.servo.kind = cfg.servo == "linuxptp_pi" ? ServoKind::kLinuxPi : ServoKind::kAdaptive;
   ic.sync.servo.first_step_threshold_ns = cfg.first_step_threshold_ns;
   ic.sync.servo.step_threshold_ns = cfg.step_threshold_ns;
+  ic.sync.servo.max_frequency_ppb = cfg.max_frequency_ppb;
   if (cfg.filter) {
     const std::string& f = *cfg.filter;
     ic.sync.filter.kind = f == "minimum" ? FilterKind::kMinimum
@@ -167,7 +168,7 @@ std::unique_ptr<PtpService> PtpService::create(const config::PtpConfig& cfg, con
     ic.unicast_masters.push_back(std::move(masters));
   }
 
-  s->base_.tsc = previous ? previous->base_.tsc : TscTimebase{rte_rdtsc(), rte_get_tsc_hz()};
+  s->base_.tsc = previous ? previous->base_.tsc : TscTimebase{rte_rdtsc(), s->io_.tsc_hz};
   s->base_name_ = "tsc";
   for (const auto& port : s->ports_) {
     if (port.nic) {

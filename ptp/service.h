@@ -59,6 +59,7 @@ struct PtpServiceIo {
   rte_mempool* pool = nullptr;
   std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)> transmit;
   RxTimestampField rx_timestamp;
+  uint64_t tsc_hz = 0;  // the engine's calibrated TSC rate: the clock's base runs on it
 };
 
 /// The free-running base under Meridian's clock: the NIC clock of the

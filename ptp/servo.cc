@@ -109,9 +109,9 @@ ServoAction Servo::locked_state(double offset_ns, bool outlier) {
   return a;
 }
 
-ServoAction Servo::sample(int64_t offset_ns, int64_t local_ns, double interval_s) {
-  return config_.kind == ServoKind::kLinuxPi ? sample_pi(offset_ns, local_ns, interval_s)
-                                             : sample_adaptive(offset_ns, local_ns, interval_s);
+ServoAction Servo::sample(int64_t offset_ns, int64_t base_ns, double interval_s) {
+  return config_.kind == ServoKind::kLinuxPi ? sample_pi(offset_ns, base_ns, interval_s)
+                                             : sample_adaptive(offset_ns, base_ns, interval_s);
 }
 
 ServoAction Servo::sample_pi(int64_t offset_ns, int64_t local_ns, double interval_s) {
@@ -193,7 +193,7 @@ ServoAction Servo::sample_pi(int64_t offset_ns, int64_t local_ns, double interva
 // the predicted offset at the next sample is zero. With a large initial
 // covariance the first samples carry gains near one (fast acquisition); as
 // the covariance shrinks the gains fall to what noise and wander justify.
-ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double interval_s) {
+ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t base_ns, double interval_s) {
   ServoAction a;
   const double z = static_cast<double>(offset_ns);
   if (count_ == 0) {
@@ -202,7 +202,7 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     p00_ = noise_var_;
     p01_ = 0;
     p11_ = kInitialRateVariance;
-    last_local_ = local_ns;
+    last_base_ = base_ns;
     count_ = 1;
     learn_noise_floor(z, 0);
     if ((first_update_ && beyond(config_.first_step_threshold_ns, offset_ns)) ||
@@ -210,7 +210,6 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
       a.step = true;
       a.step_ns = -offset_ns;
       applied_ns_ += static_cast<double>(a.step_ns);
-      last_local_ -= offset_ns;
       offset_ = 0;
       state_ = ServoState::kStepped;
       first_update_ = false;
@@ -220,12 +219,12 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     a.state = state_;
     return a;
   }
-  const double dt = static_cast<double>(local_ns - last_local_) / 1e9;
+  const double dt = static_cast<double>(base_ns - last_base_) / 1e9;
   if (dt <= 0) {
     a.state = state_;
     return a;
   }
-  last_local_ = local_ns;
+  last_base_ = base_ns;
   applied_ns_ += frequency_ * dt;  // ppb * s = ns
 
   // Predict.
@@ -244,7 +243,6 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
     a.step_ns = -offset_ns;
     applied_ns_ += static_cast<double>(a.step_ns);
     phases_ = 0;  // the master's phase jumped: a new line
-    last_local_ -= offset_ns;
     offset_ = 0;
     p00_ = noise_var_;
     p01_ = 0;
@@ -268,7 +266,9 @@ ServoAction Servo::sample_adaptive(int64_t offset_ns, int64_t local_ns, double i
   // inside the gate but together far from zero. (Once settled, packet
   // selection makes innovations correlated enough to trip this; the gate
   // and the three-in-a-row rule guard that phase.)
-  if (!outlier) bias_ += kBiasWeight * (innovation / std::sqrt(innovation_var) - bias_);
+  // The second sample's innovation is the rate being learnt (thousands of
+  // sigma of the prior over a base far off), not a bias: it does not count.
+  if (!outlier && count_ >= 2) bias_ += kBiasWeight * (innovation / std::sqrt(innovation_var) - bias_);
   const bool biased = count_ >= kGateAfter && count_ < kAcquisitionSamples && std::fabs(bias_) > kBiasLimit;
   if (outlier) {
     ++outliers_;

@@ -43,7 +43,10 @@ struct ServoConfig {
   int64_t first_step_threshold_ns = 20'000;
   /// Step (re-acquire) whenever an offset exceeds this (0: only the first).
   int64_t step_threshold_ns = 0;
-  double max_frequency_ppb = 500'000;
+  /// The widest rate the servo may set over the base, as ptp4l's
+  /// max_frequency (whose default this is): a clock base off by thousands of
+  /// ppm (an uncalibrated TSC) must still be followable.
+  double max_frequency_ppb = 900'000'000;
   /// locked-stable: measured |offset| below this for `stable_samples`
   /// samples in a row, none of them held back as an outlier.
   int64_t stable_threshold_ns = 1'000;
@@ -69,9 +72,12 @@ class Servo {
  public:
   explicit Servo(const ServoConfig& config = {}, double current_frequency_ppb = 0);
 
-  /// One sample: `offset_ns` measured when our clock read `local_ns`, with
-  /// messages every `interval_s` seconds.
-  ServoAction sample(int64_t offset_ns, int64_t local_ns, double interval_s);
+  /// One sample: `offset_ns` measured when the clock's free-running base read
+  /// `base_ns`, with messages every `interval_s` seconds. The base, not the
+  /// clock: frequencies are rates over the base, so the time between
+  /// samples must be the base's too (over a clock already corrected by
+  /// thousands of ppm the difference is ppm in the rate learnt).
+  ServoAction sample(int64_t offset_ns, int64_t base_ns, double interval_s);
   /// The master is gone: run on at the best frequency estimate.
   ServoAction enter_holdover();
   /// Back to unlocked, keeping the clock's current frequency as the start.
@@ -109,7 +115,7 @@ class Servo {
   uint64_t outliers_ = 0;
   uint64_t reacquisitions_ = 0;
   double frequency_ = 0;         // last frequency set
-  int64_t last_local_ = 0;
+  int64_t last_base_ = 0;
   // kLinuxPi
   int64_t pi_offset0_ = 0, pi_local0_ = 0;
   double pi_drift_ = 0;

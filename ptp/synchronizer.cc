@@ -30,7 +30,7 @@ ServoAction ClockSynchronizer::on_sync(int64_t t1, int64_t base_rx, int64_t corr
   offset_ = offset;
   delay_ = delay;
   ++samples_;
-  const ServoAction a = servo_.sample(offset, t2, interval_s);
+  const ServoAction a = servo_.sample(offset, base_rx, interval_s);
   apply(a, base_now);
   return a;
 }

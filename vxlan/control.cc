@@ -107,8 +107,8 @@ struct VxlanControl::Pending {
   std::shared_ptr<UnderlayRoutes> routes;
 };
 
-VxlanControl::VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr)
-    : io_(std::move(io)), workers_(workers), qsbr_(qsbr), tsc_hz_(std::max<uint64_t>(rte_get_tsc_hz(), 1)) {}
+VxlanControl::VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz)
+    : io_(std::move(io)), workers_(workers), qsbr_(qsbr), tsc_hz_(std::max<uint64_t>(tsc_hz, 1)) {}
 
 VxlanControl::~VxlanControl() {
   if (ring_) {

@@ -71,7 +71,8 @@ class UnderlayRoutes {
 
 class VxlanControl {
  public:
-  VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr);
+  /// `tsc_hz`: the engine's calibrated TSC rate (ageing, resolver timers).
+  VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz);
   ~VxlanControl();
   /// "" or why the learn ring could not be created.
   std::string init();

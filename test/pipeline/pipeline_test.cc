@@ -26,6 +26,7 @@
 #include "fixture.h"
 #include "manager.h"
 #include "nic_clock.h"
+#include "time_base.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;
@@ -465,7 +466,10 @@ TEST(Pipeline, QosShapesPcapTrafficIntoACountingSink) {
   EXPECT_EQ(remarked_ok, received);  // gold keeps EF, bulk leaves as DSCP 10 (checksums: see udp_frame)
   const double gold = wire_bytes[5000] * 8 / 2.0, bulk = wire_bytes[6000] * 8 / 2.0;
   // Both backlogged: gold 30 + 60 * 3/4 = 75 Mbit, bulk 10 + 60 * 1/4 = 25 Mbit.
-  EXPECT_NEAR(gold + bulk, 100e6, 5e6);
+  // Measured in real time (steady_clock): the shaper's rate runs on the
+  // calibrated TSC, so the link is within 1 % (with DPDK's rounded figure it
+  // ran 0.19 % fast on AMD).
+  EXPECT_NEAR(gold + bulk, 100e6, 1e6);
   EXPECT_NEAR(gold, 75e6, 4e6);
   EXPECT_NEAR(bulk, 25e6, 4e6);
   EXPECT_TRUE(live["stats_fresh"]) << live.dump();
@@ -1056,7 +1060,7 @@ TEST(PtpHardware, NicClockOnARealNic) {
   EXPECT_EQ(before["ports"][0]["hardware_timestamping"], "in use");
   const uint16_t id = *dp->port_id("hw");
   std::string why;
-  auto clock = ptp::NicClock::acquire(id, why);  // the service's own, shared
+  auto clock = ptp::NicClock::acquire(id, dataplane::tsc_hz(), why);  // the service's own, shared
   ASSERT_TRUE(clock) << why;
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n0 = clock->now();
@@ -1064,7 +1068,7 @@ TEST(PtpHardware, NicClockOnARealNic) {
   const int64_t n1 = clock->now();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e9;
   EXPECT_NEAR(static_cast<double>(n1 - n0), elapsed, 1e6);  // within 1 ms of 100 ms: the NIC clock runs
-  EXPECT_LT(clock->cross_timestamp().bracket_ticks, rte_get_tsc_hz() / 10000);  // a read under 100 us
+  EXPECT_LT(clock->cross_timestamp().bracket_ticks, dataplane::tsc_hz() / 10000);  // a read under 100 us
   EXPECT_EQ(clock->read_errors(), 0u);
   // The master port sends Announce and (two-step) Sync: each Sync's send is
   // stamped by the NIC.

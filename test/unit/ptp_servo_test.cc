@@ -160,6 +160,29 @@ TEST(ServoSimulation, HardwareTimestampsAt8HzTrackWithinTensOfNanoseconds) {
   }
 }
 
+// The time-base issue: a clock base 2,000 ppm off (DPDK's rounded TSC
+// frequency on AMD was 1,906 ppm off) pinned the servo at its old 500 ppm
+// limit. With ptp4l's range it locks within the same targets as a 50 ppm base.
+TEST(ServoSimulation, ABase2000PpmOffLocksWithinTheUsualTargets) {
+  for (uint64_t seed : {1, 2, 3}) {
+    for (double ppm : {2000.0, -2000.0}) {
+      auto l = link(500, seed);
+      l.base_frequency_error_ppm = ppm;
+      const auto ours = sim::summarize(sim::run_link(l, SynchronizerConfig::defaults_for(false)));
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << ppm << " ppm");
+      EXPECT_GE(ours.lock_time_s, 0);
+      EXPECT_LE(ours.lock_time_s, 10.0);
+      EXPECT_LE(ours.rms_ns, 100.0);
+    }
+  }
+  // The old limit cannot follow it: the servo never locks.
+  auto l = link(500, 1);
+  l.base_frequency_error_ppm = 2000;
+  auto narrow = SynchronizerConfig::defaults_for(false);
+  narrow.servo.max_frequency_ppb = 500'000;
+  EXPECT_LT(sim::summarize(sim::run_link(l, narrow)).lock_time_s, 0);
+}
+
 // Exponential queueing with a 10 us mean each way: ptp4l's median path delay
 // sits below the mean, which biases its offsets; ours stay within 1 us.
 TEST(ServoSimulation, ExponentialQueueingLeavesNoBias) {

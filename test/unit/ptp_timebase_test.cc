@@ -23,6 +23,19 @@ TEST(TscTimebase, ConvertsBothWaysAcrossTheOrigin) {
   }
 }
 
+// At a calibrated, odd rate (2,096,001,789 Hz, this CI machine's TSC): a
+// year of ticks converts exactly, a counter that wrapped past 2^64 since
+// the origin still converts, and the widest spans stay finite.
+TEST(TscTimebase, IsExactAtTheEdgesForAnyRate) {
+  constexpr uint64_t hz = 2'096'001'789;
+  const TscTimebase tb{UINT64_MAX - 1000, hz};
+  EXPECT_EQ(tb.to_ns(tb.origin + hz), 1'000'000'000);  // wraps past 2^64
+  const uint64_t year = hz * 365 * 86'400;
+  EXPECT_EQ(tb.to_ns(tb.origin + year), int64_t{365} * 86'400 * 1'000'000'000);
+  EXPECT_EQ(tb.to_tsc(int64_t{365} * 86'400 * 1'000'000'000), tb.origin + year);
+  EXPECT_GT(tb.to_ns(tb.origin + (uint64_t{1} << 62)), tb.to_ns(tb.origin + (uint64_t{1} << 61)));
+}
+
 // A simulated pair of clocks: every read advances the TSC by its cost; the
 // other clock reads the TSC's time plus an offset, taken `read_delay` ticks
 // into its read (a PCIe read of a NIC register is slow and uneven).
