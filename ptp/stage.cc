@@ -199,7 +199,7 @@ int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters&
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   const unsigned w = ctx.worker < workers_ ? ctx.worker : workers_ - 1;
   Marks& marks = marks_[w];
-  marks.parked = marks.ptp = 0;
+  marks.parked = marks.ptp = marks.deferred = 0;
   if (!ctx.tables.ptp_tc_enabled) return;
   Counters& c = counters_[w];
   const uint64_t now = rte_rdtsc();
@@ -232,22 +232,39 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
       }
       case MessageType::kFollowUp:
       case MessageType::kDelayResp: {
-        // The second of a two-step pair: it carries the first's residence.
-        const bool follow_up = f.type == MessageType::kFollowUp;
-        Parked p;
-        // A pair's second message follows within milliseconds; one parked
-        // for over a second is a stale (or forged) match: leave it alone.
-        if (take(tc_key(f), p) && now - p.stage_tsc < tsc_hz_) {
-          tc_add_correction(frame, f, residence(p, true, c) * 65536);
-          ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
-        } else {
-          ++(follow_up ? c.followups_unmatched : c.delay_resps_unmatched);
+        // The second of a two-step pair: it carries the first's residence,
+        // which ends when the first leaves. Still in this burst, it has not:
+        // the egress stage adds the residence after sending it.
+        const uint64_t key = tc_key(f);
+        bool first_in_burst = false;
+        for (uint64_t parked = marks.parked; parked && !first_in_burst; parked &= parked - 1) {
+          first_in_burst = marks.keys[__builtin_ctzll(parked)] == key;
         }
+        if (first_in_burst) {
+          marks.deferred |= uint64_t{1} << i;
+          marks.keys[i] = key;
+          break;
+        }
+        correct_second(frame, f, key, now, c);
         break;
       }
       default:
         break;  // an E2E TC forwards the rest unchanged
     }
+  }
+}
+
+void PtpTransparentStage::correct_second(std::span<uint8_t> frame, const TcFrame& f, uint64_t key, uint64_t now,
+                                         Counters& c) const {
+  const bool follow_up = f.type == MessageType::kFollowUp;
+  Parked p;
+  // A pair's second message follows within milliseconds; one parked for
+  // over a second is a stale (or forged) match: leave it alone.
+  if (take(key, p) && now - p.stage_tsc < tsc_hz_) {
+    tc_add_correction(frame, f, residence(p, true, c) * 65536);
+    ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
+  } else {
+    ++(follow_up ? c.followups_unmatched : c.delay_resps_unmatched);
   }
 }
 
@@ -286,6 +303,17 @@ void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const datapla
       continue;
     }
     send_stamped(b, i, marks.keys[i], ctx, tc_.counters_[w]);
+  }
+  // Second messages whose event shared their burst: it has left now.
+  for (uint64_t deferred = marks.deferred; deferred; deferred &= deferred - 1) {
+    const auto i = static_cast<uint16_t>(__builtin_ctzll(deferred));
+    if (i >= b.count || b.verdict[i] != dataplane::Verdict::kForward) continue;
+    rte_mbuf* m = b.pkts[i];
+    const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
+    TcFrame f;
+    if (tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) {
+      tc_.correct_second(frame, f, marks.keys[i], rte_rdtsc(), tc_.counters_[w]);
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 #include "kernel_stamps.h"
 #include "packet_view.h"
 #include "pipeline.h"
+#include "transparent.h"
 
 namespace meridian::ptp {
 
@@ -131,9 +132,14 @@ class PtpTransparentStage final : public dataplane::Stage {
   /// Per worker, from this stage to the egress stage, for the current
   /// batch (bit i: batch index i): the parked two-step event messages and
   /// their keys, and every PTP frame (whose order the egress stage keeps).
+  /// `deferred`: Follow_Ups / Delay_Resps whose event message is parked in
+  /// the same burst and has not left yet; the egress stage corrects them
+  /// once it has (a host that stalls the worker for tens of microseconds
+  /// hands over a Sync and its Follow_Up together).
   struct alignas(64) Marks {
     uint64_t parked = 0;
     uint64_t ptp = 0;
+    uint64_t deferred = 0;
     uint64_t keys[dataplane::kMaxBurst] = {};
   };
   static_assert(dataplane::kMaxBurst <= 64, "Marks::batch holds one bit per burst slot");
@@ -152,6 +158,9 @@ class PtpTransparentStage final : public dataplane::Stage {
   /// `stage_tsc`). `departed`: the message has left (two-step), so a send
   /// stamp may exist.
   int64_t residence(const Parked& p, bool departed, Counters& c) const;
+  /// A Follow_Up / Delay_Resp: the residence of the event parked under
+  /// `key` goes into `frame`'s correctionField (counted), or it is unmatched.
+  void correct_second(std::span<uint8_t> frame, const TcFrame& f, uint64_t key, uint64_t now, Counters& c) const;
 
   uint64_t tsc_hz_;
   std::unique_ptr<Slot[]> slots_;

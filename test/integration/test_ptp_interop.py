@@ -547,6 +547,9 @@ class PtpTransparentClock(unittest.TestCase):
         # forwarded event message left through the TC's stamping socket.
         self.assertGreater(tc["kernel_ingress"], tc["tsc_ingress"], tc)
         self.assertGreater(tc["driver_egress"], tc["kernel_egress"] + tc["stage_egress"], tc)
+        # A Sync and its Follow_Up handed over in one burst (a stalled
+        # worker) used to end the Sync's residence at the stage: 6-13 of ~80.
+        self.assertLessEqual(tc["stage_egress"], max(2, tc["driver_egress"] // 20), tc)
         self.assertEqual(tc["egress_send_failed"] + tc["egress_unavailable"], 0, tc)
         self.assertGreaterEqual(tc["egress_sent"], tc["driver_egress"], tc)  # the last Sync's Follow_Up may be due
         # Absolute sanity bounds, then the comparison. With the packet tap's
@@ -555,13 +558,15 @@ class PtpTransparentClock(unittest.TestCase):
         # in one run); with the driver's, runs gave 0.96-1.47x, and
         # linuxptp's TC 0.97-1.68x in the same runs. Each figure has about
         # 35 samples, hence the slack.
-        tc_mean, tc_rms = assert_offsets(self, values, "TC: ptp4l slave behind Meridian, master offset", 3_000, 5_000)
-        d_mean, d_rms = assert_offsets(self, direct, "TC: ptp4l slave on the direct link (same run), master offset",
-                                       3_000, 5_000)
+        # All three pairs are reported before anything is held to a bound.
         if len(via_linuxptp) >= 5:  # the reference, reported (its own health is linuxptp's business)
             l_mean, l_rms = summary(via_linuxptp)
             print(f"TC: ptp4l slave behind linuxptp's E2E TC (same run) over {len(via_linuxptp)} samples: mean "
-                  f"{l_mean:.0f} ns, rms {l_rms:.0f} ns ({l_rms / d_rms:.2f}x the direct link)", file=sys.stderr)
+                  f"{l_mean:.0f} ns, rms {l_rms:.0f} ns; values {via_linuxptp}", file=sys.stderr)
+        print(f"TC: direct link values {direct}", file=sys.stderr)
+        tc_mean, tc_rms = assert_offsets(self, values, "TC: ptp4l slave behind Meridian, master offset", 3_000, 5_000)
+        d_mean, d_rms = assert_offsets(self, direct, "TC: ptp4l slave on the direct link (same run), master offset",
+                                       3_000, 5_000)
         print(f"TC: behind Meridian / direct link: rms ratio {tc_rms / d_rms:.2f}, mean {tc_mean:.0f} / "
               f"{d_mean:.0f} ns", file=sys.stderr)
         self.assertLess(tc_rms, 1.5 * d_rms + 300, (values, direct))
