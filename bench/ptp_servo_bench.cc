@@ -23,6 +23,7 @@ struct Scenario {
   double exp_mean_ns;
   bool hardware;
   double spike_ns = 0;  // one Sync delayed this much, 1..8 s into the run (by seed)
+  double base_ppm = 50;  // the slave base's frequency error
 };
 
 double median(std::vector<double> v) {
@@ -56,6 +57,7 @@ Result run(const Scenario& s, const SynchronizerConfig& config, int seeds) {
     link.timestamp_noise_ns = s.noise_ns;
     link.exponential_delay_mean_ns = s.exp_mean_ns;
     link.seed = static_cast<uint64_t>(seed);
+    link.base_frequency_error_ppm = s.base_ppm;
     if (s.spike_ns > 0) {
       link.sync_spike_at_s = 1 + (seed - 1) % 8;  // while the servo is still acquiring
       link.sync_spike_ns = s.spike_ns;
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
       {"sw_1hz_exp10us", 1, 500, 10'000, false},
       {"sw_8hz_exp10us", 8, 500, 10'000, false},
       {"sw_1hz_spike100us", 1, 500, 0, false, 100'000},
+      {"sw_1hz_base2000ppm", 1, 500, 0, false, 0, 2000},  // an uncalibrated TSC (DPDK's rounded figure)
   };
   if (!json) {
     std::printf("%-16s %-9s %9s %9s %9s %6s\n", "scenario", "servo", "lock_s", "rms_ns", "mean_ns", "never");
