@@ -251,3 +251,53 @@ TEST(TimeBase, AgreesWithMonotonicRawOverTenSeconds) {
               (static_cast<double>(tb.dpdk_hz()) - measured_hz) / measured_hz * 1e6);
   EXPECT_LT(std::fabs(error_ppm), 10.0);
 }
+
+// Resource bounds (docs/resource-bounds.md): the punt ring and the learn
+// ring at their limits drop with a named count, and every frame is still
+// accounted for.
+TEST(ResourceBounds, AFullPuntRingAndAFullLearnRingDropWithTheirCounters) {
+  RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
+  json doc = config_for({acc, ul}, json::array(), json::array({"0x88cc"}));
+  doc["dataplane"]["punt_ring_size"] = 64;
+  doc["vxlan"] = json::parse(R"({
+    "vtep": {"interfaces": [{"port": "ul", "ipv4": "10.1.0.1/16"}]},
+    "bridge_domains": [{"vni": 100, "attachments": [{"port": "acc"}], "max_fdb_entries": 16384}]})");
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->start_workers(), "");
+  const uint16_t acc_id = *dp->port_id("acc");
+  // 500 LLDP frames with no control tick: the ring holds 63.
+  std::vector<std::vector<uint8_t>> lldp;
+  for (uint32_t i = 0; i < 500; ++i) lldp.push_back(frame(i, 60, 0x88cc));
+  inject(acc, lldp);
+  ASSERT_TRUE(settle(*dp, [&] { return dp->port_totals(acc_id).rx_packets == 500; }));
+  // 10,000 new source MACs at once: more learn events than the ring's 8,192.
+  std::vector<std::vector<uint8_t>> macs;
+  for (uint32_t i = 0; i < 10'000; ++i) {
+    auto f = eth_frame("ff:ff:ff:ff:ff:ff", "02:ee:00:00:00:00", i, 60);
+    f[9] = static_cast<uint8_t>(i >> 16);
+    f[10] = static_cast<uint8_t>(i >> 8);
+    f[11] = static_cast<uint8_t>(i);
+    macs.push_back(f);
+  }
+  for (size_t at = 0; at < macs.size(); at += 5000) {
+    inject(acc, {macs.begin() + static_cast<long>(at), macs.begin() + static_cast<long>(at + 5000)});
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (dp->port_totals(acc_id).rx_packets < 500 + at + 5000 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);  // no control tick: the learn ring fills
+    }
+  }
+  dp->stop_workers();
+  const auto t = dp->port_totals(acc_id);
+  EXPECT_EQ(t.rx_packets, 10'500u);
+  EXPECT_GT(drops(t, DropReason::kPuntRingFull), 0u);
+  EXPECT_EQ(t.punted + drops(t, DropReason::kPuntRingFull), 500u);
+  EXPECT_LE(t.punted, 63u);
+  const json c = dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0]["counters"];
+  EXPECT_GT(c["learn_events_lost"].get<uint64_t>(), 0u) << c.dump();
+  expect_every_frame_accounted(*dp);
+  dp->control_tick();  // drains at most one ring's worth, and the punted frames end as punt_unhandled
+  dp.reset();
+  free_ring_port(acc);
+  free_ring_port(ul);
+}
