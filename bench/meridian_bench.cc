@@ -212,7 +212,9 @@ int main(int argc, char** argv) {
                                          {"attachments", {{{"port", access}}}},
                                          {"max_fdb_entries", std::max(16384u, 4 * macs)},
                                          {"learning", vm.count("no-learning") == 0},
-                                         {"flood", scenario == "vxlan-her" ? flood : json::array()},
+                                         // The remote VTEP(s) on the flood list: a bridge domain
+                                         // decapsulates only from VTEPs it knows.
+                                         {"flood", flood},
                                          {"static_fdb", fdb}}}}};
   }
   auto parsed = config::parse_config(doc);
