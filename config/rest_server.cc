@@ -61,31 +61,31 @@ std::string source_of(const unix_socket::socket&) { return ""; }
 template <class Protocol>
 class Session : public std::enable_shared_from_this<Session<Protocol>> {
  public:
+  /// A session over a limit is not counted: refusing it must not take a
+  /// slot from the peers that are within their share.
   Session(typename Protocol::socket socket, std::shared_ptr<RestServer::State> state, ConnectionBudget& budget)
-      : source_(source_of(socket)), stream_(std::move(socket)), state_(std::move(state)), budget_(budget) {
+      : source_(source_of(socket)), stream_(std::move(socket)), state_(std::move(state)), budget_(budget),
+        refused_(would_exceed()) {
+    if (refused_) return;
     ++budget_.open;
     if (!source_.empty()) ++state_->per_source[source_];
   }
   ~Session() {
+    if (refused_) return;
     --budget_.open;
     if (source_.empty()) return;
     auto it = state_->per_source.find(source_);
     if (it != state_->per_source.end() && --it->second == 0) state_->per_source.erase(it);
   }
 
-  /// Over the listener's budget, or this TCP peer's share of it.
-  bool over_limit() const {
-    if (budget_.open > budget_.max) return true;
-    if (source_.empty()) return false;
-    auto it = state_->per_source.find(source_);
-    return it != state_->per_source.end() && it->second > state_->options.max_connections_per_source;
-  }
+  /// Refused at accept: over the listener's budget, or this TCP peer's share of it.
+  bool refused() const { return refused_; }
 
   void start() { read_request(); }
 
   /// Answers 503 and closes: used when over a connection limit.
   void reject_busy() {
-    const bool per_source = budget_.open <= budget_.max;
+    const bool per_source = budget_.open < budget_.max;
     response_ = error_response(http::status::service_unavailable, "too many connections",
                                {{"", per_source ? "connection limit for this client address reached, retry later"
                                                 : "connection limit reached, retry later"}},
@@ -94,16 +94,20 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   }
 
  private:
+  bool would_exceed() const {
+    if (budget_.open >= budget_.max) return true;
+    if (source_.empty()) return false;
+    auto it = state_->per_source.find(source_);
+    return it != state_->per_source.end() && it->second >= state_->options.max_connections_per_source;
+  }
+
   void read_request() {
     parser_.emplace();
     parser_->body_limit(kMaxBodyBytes);
     parser_->header_limit(16 * 1024);
     // The first request must arrive within the request timeout; later ones
-    // may wait the idle timeout, which is short until the peer has shown
-    // the token.
-    stream_.expires_after(first_request_ ? state_->options.request_timeout
-                          : authenticated_ ? state_->options.idle_timeout
-                                           : state_->options.unauthenticated_idle_timeout);
+    // (only on connections that have shown the token) may wait the idle timeout.
+    stream_.expires_after(first_request_ ? state_->options.request_timeout : state_->options.idle_timeout);
     first_request_ = false;
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
@@ -137,9 +141,9 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
     constexpr Origin kOrigin = std::is_same_v<Protocol, unix_socket> ? Origin::kLocalSocket : Origin::kNetwork;
     authenticated_ = authenticated_ || state_->api.authorized(request, kOrigin);
     response_ = state_->api.handle(request, kOrigin);
-    // A refused credential ends the connection: a peer without the token
-    // cannot hold a slot with keep-alive.
-    if (response_.result() == http::status::unauthorized) response_.keep_alive(false);
+    // Until a peer has shown the token it gets one request per connection:
+    // without the token it cannot hold a slot with keep-alive.
+    if (!authenticated_) response_.keep_alive(false);
     write_response();
   }
 
@@ -179,6 +183,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   Response response_;
   std::shared_ptr<RestServer::State> state_;
   ConnectionBudget& budget_;
+  bool refused_;
   bool first_request_ = true;
   bool authenticated_ = false;
   std::array<char, 4096> scratch_;
@@ -191,7 +196,7 @@ void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServ
     if (state->stopped || ec == asio::error::operation_aborted) return;
     if (!ec) {
       auto session = std::make_shared<Session<Protocol>>(std::move(socket), state, budget);
-      if (session->over_limit()) {
+      if (session->refused()) {
         session->reject_busy();
       } else {
         session->start();

@@ -17,10 +17,9 @@
 namespace meridian::config {
 
 struct RestServerOptions {
-  std::chrono::seconds idle_timeout{30};  // keep-alive connection with no request
-  /// Idle time allowed to a connection none of whose requests carried the
-  /// token (only when a token is required).
-  std::chrono::seconds unauthenticated_idle_timeout{2};
+  /// A keep-alive connection with no request. When a token is required, a
+  /// connection that has not shown it gets one request and is closed.
+  std::chrono::seconds idle_timeout{30};
   std::chrono::seconds request_timeout{10};  // to read one request or write one response
   size_t max_connections = 64;        // TCP, all peers together
   size_t max_connections_per_source = 8;  // TCP, one peer address

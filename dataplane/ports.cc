@@ -39,9 +39,10 @@ bool queues_fixed_at_probe(const std::string& driver) {
 
 /// This process's AF_PACKET sockets bound to `interface`, lowest fd first.
 /// net_af_packet opens one socket per queue pair, in queue order, and fds
-/// are handed out lowest first, so the nth is queue n's (while nothing else
-/// of ours is bound there: true at probe time).
-std::vector<int> packet_sockets(const std::string& interface) {
+/// are handed out lowest first, so the nth is queue n's. `existing`: sockets
+/// on the interface from before the probe (the transparent clock's or PTP's
+/// taps, when a port is re-created), which are not the PMD's.
+std::vector<int> packet_sockets(const std::string& interface, const std::vector<int>& existing = {}) {
   std::vector<int> fds;
   const unsigned ifindex = if_nametoindex(interface.c_str());
   if (ifindex == 0) return fds;
@@ -56,7 +57,10 @@ std::vector<int> packet_sockets(const std::string& interface) {
     sockaddr_ll addr{};
     socklen_t len = sizeof(addr);
     if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
-    if (addr.sll_family == AF_PACKET && addr.sll_ifindex == static_cast<int>(ifindex)) fds.push_back(static_cast<int>(fd));
+    if (addr.sll_family == AF_PACKET && addr.sll_ifindex == static_cast<int>(ifindex) &&
+        std::find(existing.begin(), existing.end(), fd) == existing.end()) {
+      fds.push_back(static_cast<int>(fd));
+    }
   }
   closedir(dir);
   std::sort(fds.begin(), fds.end());
@@ -70,7 +74,7 @@ std::vector<int> packet_sockets(const std::string& interface) {
 /// socket) would come back as received and be forwarded. A classic BPF
 /// filter on each of them keeps only arriving frames. Its own sends never
 /// come back: the kernel skips the sender's fanout group.
-std::string ignore_outgoing_frames(const std::string& interface) {
+std::string ignore_outgoing_frames(const std::vector<int>& fds, const std::string& interface) {
   static const sock_filter kArrivingOnly[] = {
       BPF_STMT(BPF_LD | BPF_B | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1),
@@ -79,7 +83,6 @@ std::string ignore_outgoing_frames(const std::string& interface) {
   };
   const sock_fprog prog{static_cast<unsigned short>(sizeof(kArrivingOnly) / sizeof(kArrivingOnly[0])),
                         const_cast<sock_filter*>(kArrivingOnly)};
-  const std::vector<int> fds = packet_sockets(interface);
   if (fds.empty()) return "no packet socket of net_af_packet on '" + interface + "'";
   for (int fd : fds) {
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0) {
@@ -144,19 +147,25 @@ LinkReading read_link(const PortRuntime& port) {
   }
   const std::string interface = linux_interface(port);
   if (interface.empty()) return r;
-  r.if_index = if_nametoindex(interface.c_str());
-  if (r.if_index == 0) {
-    r.state = LinkState::kAbsent;
+  // Only "no such device" means the interface is gone; any other failure
+  // leaves the state unknown rather than taking a live port offline.
+  const auto failed = [&r](int error) {
+    if (error == ENODEV || error == ENXIO) r.state = LinkState::kAbsent;
+    else r.known = false;
     return r;
-  }
+  };
+  r.if_index = if_nametoindex(interface.c_str());
+  if (r.if_index == 0) return failed(errno);
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return failed(errno);
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, interface.c_str(), IFNAMSIZ - 1);
-  const bool read = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-  if (fd >= 0) close(fd);
+  const bool read = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  const int error = errno;
+  close(fd);
+  if (!read) return failed(error);
   // IFF_RUNNING is the operational state: carrier (for veth, the peer is up).
-  if (!read) r.state = LinkState::kAbsent;
-  else if (!(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING)) r.state = LinkState::kDown;
+  if (!(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING)) r.state = LinkState::kDown;
   else if (port.started) r.state = LinkState::kUp;
   return r;
 }
@@ -167,8 +176,17 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   out.devargs = cfg.devargs;
   const std::string device = config::device_name(cfg.devargs);
   uint16_t port_id;
+  std::vector<int> sockets_before;
   if (rte_eth_dev_get_port_by_name(device.c_str(), &port_id) != 0) {
-    // Not created by the EAL arguments: hot-plug it (tests, or EAL run by an embedder).
+    // Not created by the EAL arguments: hot-plug it (tests, or EAL run by an
+    // embedder, or a re-created port: whatever of ours listens there already
+    // is not the PMD's).
+    PortRuntime planned;
+    planned.driver = "net_af_packet";
+    planned.devargs = cfg.devargs;
+    if (const std::string interface = linux_interface(planned); !interface.empty()) {
+      sockets_before = packet_sockets(interface);
+    }
     const bool pci = config::is_pci_address(device);
     const std::string probe = pci ? "pci:" + cfg.devargs : "vdev:" + cfg.devargs;
     int rc = rte_dev_probe(probe.c_str());
@@ -206,13 +224,13 @@ std::string port_probe(const config::PortConfig& cfg, unsigned workers, PortRunt
   out.control_tx_queue = txq > workers ? static_cast<int>(workers) : -1;
   if (out.driver == "net_af_packet") {
     const std::string interface = linux_interface(out);
-    out.packet_fds = packet_sockets(interface);
+    out.packet_fds = packet_sockets(interface, sockets_before);
     if (out.control_tx_queue >= 0) {
       const auto q = static_cast<size_t>(out.control_tx_queue);
       out.kernel_tx_socket = q < out.packet_fds.size() ? out.packet_fds[q] : -1;
     }
     if (!interface.empty()) {
-      if (std::string e = ignore_outgoing_frames(interface); !e.empty()) return e;
+      if (std::string e = ignore_outgoing_frames(out.packet_fds, interface); !e.empty()) return e;
     }
   }
   out.rx_descriptors = static_cast<uint16_t>(cfg.rx_descriptors);
@@ -294,26 +312,26 @@ const PortRuntime* find_port(const std::vector<PortRuntime>& ports, const std::s
   return nullptr;
 }
 
-void port_close(PortRuntime& port) {
-  // A port only probed (startup failed before it was configured) is left as
-  // the EAL made it: a failed start has no side effects on existing devices.
-  if (!port.started && !port.hotplugged) return;
-  if (port.started) rte_eth_dev_stop(port.port_id);
-  rte_device* dev = nullptr;
-  rte_eth_dev_info info{};
-  if (rte_eth_dev_info_get(port.port_id, &info) == 0) dev = info.device;
-  rte_eth_dev_close(port.port_id);
-  if (port.hotplugged && dev) rte_dev_remove(dev);
-}
-
-void port_detach(PortRuntime& port) {
+namespace {
+/// Stops and closes the device; detaches it from its bus when `remove`.
+void close_device(PortRuntime& port, bool remove) {
   rte_eth_dev_info info{};
   rte_device* dev = rte_eth_dev_info_get(port.port_id, &info) == 0 ? info.device : nullptr;
   if (port.started) rte_eth_dev_stop(port.port_id);
   rte_eth_dev_close(port.port_id);
-  if (dev) rte_dev_remove(dev);
+  if (remove && dev) rte_dev_remove(dev);
   port.started = false;
 }
+}  // namespace
+
+void port_close(PortRuntime& port) {
+  // A port only probed (startup failed before it was configured) is left as
+  // the EAL made it: a failed start has no side effects on existing devices.
+  if (!port.started && !port.hotplugged) return;
+  close_device(port, port.hotplugged);
+}
+
+void port_detach(PortRuntime& port) { close_device(port, true); }
 
 nlohmann::json port_json(const PortRuntime& p) {
   rte_eth_link link{};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ enum class LinkState : uint8_t {
 const char* link_state_name(LinkState s);
 
 struct LinkReading {
+  /// False when the interface could not be read for another reason than its
+  /// absence (e.g. out of file descriptors): the last state stands.
+  bool known = true;
   LinkState state = LinkState::kUp;
   uint32_t speed_mbps = 0;  // 0 when unknown
   unsigned if_index = 0;    // the Linux interface's index now; 0 when none
@@ -70,6 +74,10 @@ struct PortRuntime {
   /// `offline_token` passed RCU the control lcore may close the device.
   bool offline = false;
   uint64_t offline_token = 0;
+  /// A failed re-creation is retried after `retry_backoff` (1 s, doubling
+  /// to 30 s), not at every link poll.
+  std::chrono::steady_clock::time_point retry_at{};
+  std::chrono::milliseconds retry_backoff{0};
 };
 
 /// Finds (or hot-plugs) the device and plans its queues for `workers`

@@ -342,6 +342,7 @@ void Dataplane::poll_links() {
     PortRuntime& p = ports_[i];
     read_kernel_drops(p);
     const LinkReading r = read_link(p);
+    if (!r.known) continue;
     if (r.state != p.link) {
       ++p.link_changes;
       const nlohmann::json fields = {{"port", p.name}, {"from", link_state_name(p.link)}, {"to", link_state_name(r.state)}};
@@ -355,7 +356,8 @@ void Dataplane::poll_links() {
     // re-created once the interface is there and no worker can still use it.
     const bool recreated = r.state != LinkState::kAbsent && p.if_index != 0 && r.if_index != p.if_index;
     if (!p.offline && (r.state == LinkState::kAbsent || recreated)) take_offline(p);
-    if (p.offline && r.state != LinkState::kAbsent && rte_rcu_qsbr_check(qsbr_, p.offline_token, false) == 1) {
+    if (p.offline && r.state != LinkState::kAbsent && now >= p.retry_at &&
+        rte_rcu_qsbr_check(qsbr_, p.offline_token, false) == 1) {
       recover_port(i);
     }
   }
@@ -371,6 +373,11 @@ void Dataplane::take_offline(PortRuntime& p) {
 void Dataplane::recover_port(size_t index) {
   PortRuntime& p = ports_[index];
   const config::PortConfig& cfg = config_.ports[index];
+  const auto runs_ptp = [this](const PortRuntime& q) {
+    return std::any_of(config_.ptp.ports.begin(), config_.ptp.ports.end(),
+                       [&q](const config::PtpPortConfig& c) { return c.port == q.name; });
+  };
+  if (ptp_ && runs_ptp(p)) parked_ptp_ = std::move(ptp_);  // before its packet socket closes
   if (p.started) port_detach(p);
   PortRuntime fresh;
   std::string err = port_probe(cfg, static_cast<unsigned>(workers_.size()), fresh);
@@ -380,9 +387,13 @@ void Dataplane::recover_port(size_t index) {
   }
   if (err.empty()) err = port_start(cfg, pool_, fresh);
   if (!err.empty()) {
-    // Stays offline; the next poll tries again.
+    // Stays offline (PTP stays paused); tried again after a growing pause.
     if (fresh.started || fresh.hotplugged) port_detach(fresh);
-    log::error("port", "cannot re-create the port", {{"port", p.name}, {"error", err}});
+    p.retry_backoff = std::clamp<std::chrono::milliseconds>(p.retry_backoff * 2, std::chrono::seconds(1),
+                                                            std::chrono::seconds(30));
+    p.retry_at = std::chrono::steady_clock::now() + p.retry_backoff;
+    log::error("port", "cannot re-create the port",
+               {{"port", p.name}, {"error", err}, {"retry_in_ms", p.retry_backoff.count()}});
     return;
   }
   fresh.link = LinkState::kUp;
@@ -393,9 +404,11 @@ void Dataplane::recover_port(size_t index) {
   // What depends on the device's sockets and MAC follows it.
   config::FieldErrors errors;
   if (auto pending = vxlan_->prepare(config_.vxlan, port_infos(ports_), errors)) vxlan_->commit(std::move(pending));
-  if (ptp_) {
-    auto next = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, ptp_.get(), errors);
-    if (next) ptp_ = std::move(next);
+  const bool ptp_ports_back = std::none_of(ports_.begin(), ports_.end(),
+                                           [&](const PortRuntime& q) { return q.offline && runs_ptp(q); });
+  if (parked_ptp_ && ptp_ports_back) {
+    ptp_ = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, parked_ptp_.get(), errors);
+    parked_ptp_.reset();
   }
   if (ptp_tc_) ptp_tc_->reopen_port(p.port_id);
   for (const auto& e : errors) log::error("port", "after re-creating the port", {{"port", p.name}, {"path", e.path}, {"error", e.reason}});
@@ -540,13 +553,16 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   const bool ptp_changed = !(next.ptp == config_.ptp);
   std::shared_ptr<ptp::PtpService> ptp_next;
   if (errors.empty() && ptp_changed && next.ptp.enabled()) {
-    ptp_next = ptp::PtpService::create(next.ptp, ptp_bindings(), ptp_io_, ptp_.get(), errors);
+    ptp_next = ptp::PtpService::create(next.ptp, ptp_bindings(), ptp_io_, ptp_ ? ptp_.get() : parked_ptp_.get(), errors);
   }
   if (!errors.empty()) return nullptr;
   return [this, next, pending, qos_plans, ptp_changed, ptp_next]() mutable {
     vxlan_->commit(pending);
     qos_->commit(qos_plans);
-    if (ptp_changed) ptp_ = ptp_next;
+    if (ptp_changed) {
+      ptp_ = ptp_next;
+      parked_ptp_.reset();
+    }
     tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
     vxlan_->published();
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
@@ -763,6 +779,9 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
                            {"egress_send_failed", tc.egress_send_failed},
                            {"egress_unavailable", tc.egress_unavailable},
                            {"egress_kept_in_order", tc.egress_kept_in_order}};
+    if (!ptp_ && parked_ptp_) {
+      return error(status::service_unavailable, "/ptp", "PTP is paused while a port's device is re-created");
+    }
     if (!ptp_) {
       if (config_.ptp.transparent_clock) {
         return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}, ""};

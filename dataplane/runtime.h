@@ -143,6 +143,10 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::unique_ptr<vxlan::VxlanControl> vxlan_;
   std::unique_ptr<qos::QosControl> qos_;
   std::shared_ptr<ptp::PtpService> ptp_;
+  /// The PTP service while a port's device is re-created: it holds the
+  /// device's packet socket (send stamps), so it pauses before the device
+  /// closes and resumes, clock kept, once the ports are back.
+  std::shared_ptr<ptp::PtpService> parked_ptp_;
   ptp::PtpServiceIo ptp_io_;
   const ptp::PtpTransparentStage* ptp_tc_ = nullptr;  // owned by pipeline_
 };

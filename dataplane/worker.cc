@@ -202,8 +202,11 @@ unsigned worker_poll_once(WorkerContext& ctx) {
   const uint64_t now_ps = ctx.clock ? ctx.clock->to_ps(now) : 0;
   // A new QoS plan is adopted before any packet of this round reaches it;
   // the old one stays alive until our quiescent report below.
+  // An offline port keeps its plan (the control lcore holds it alive while
+  // active): adopting may transmit, and its device may be closing.
   for (uint16_t p : ctx.qos_owned) {
     qos::EgressPort& e = *ctx.egress[p];
+    if (tables->offline(p)) continue;
     if (const qos::QosPlan* plan = tables->qos[p].get(); plan != e.active()) e.adopt(plan, now_ps, qos_tx(ctx, p));
   }
   unsigned received = 0;
@@ -220,7 +223,11 @@ unsigned worker_poll_once(WorkerContext& ctx) {
   unsigned released = 0;
   for (uint16_t p : ctx.qos_owned) {
     qos::EgressPort& e = *ctx.egress[p];
-    if ((e.active() || e.busy()) && !tables->offline(p)) released += e.service(now_ps, qos_tx(ctx, p));
+    if (tables->offline(p)) {
+      e.serve_snapshot(now_ps);  // stats readers must not wait for the link
+    } else if (e.active() || e.busy()) {
+      released += e.service(now_ps, qos_tx(ctx, p));
+    }
   }
   ctx.round_tables = nullptr;
   // `tables` is not used past this point: report quiescence for RCU.

@@ -76,6 +76,7 @@ void PtpInstance::start(int64_t base_now) {
     p.next_sync = base_now;
     p.next_pdelay = base_now;
     p.link_delays.assign(std::max<uint16_t>(1, config_.peer_delay_window), 0);
+    p.link_next = p.link_filled = 0;
   }
   update_clock_class(base_now);
 }
@@ -326,8 +327,8 @@ void PtpInstance::complete_pdelay(uint16_t port, int64_t t3, int64_t fup_correct
   if (delay <= -1'000'000 || delay >= 1'000'000'000) return drop(port, RxDrop::kImplausibleDelay);
   p.link_delays[p.link_next] = delay;
   p.link_next = (p.link_next + 1) % p.link_delays.size();
-  const size_t filled = std::min<size_t>(p.counters.rx[static_cast<uint8_t>(MessageType::kPdelayResp)], p.link_delays.size());
-  std::vector<int64_t> window(p.link_delays.begin(), p.link_delays.begin() + static_cast<ptrdiff_t>(std::max<size_t>(filled, 1)));
+  p.link_filled = std::min(p.link_filled + 1, p.link_delays.size());
+  std::vector<int64_t> window(p.link_delays.begin(), p.link_delays.begin() + static_cast<ptrdiff_t>(p.link_filled));
   std::nth_element(window.begin(), window.begin() + static_cast<ptrdiff_t>(window.size() / 2), window.end());
   p.peer_delay = window[window.size() / 2];
 }

@@ -194,6 +194,7 @@ class PtpInstance {
     PendingPdelay pdelay;
     std::vector<int64_t> link_delays;  // ring of recent peer delays
     size_t link_next = 0;
+    size_t link_filled = 0;  // stored so far, up to the ring's size
     int64_t peer_delay = 0;
     // Pdelay_Resp sent two-step, waiting for its transmit time.
     std::vector<std::pair<uint64_t, Message>> pdelay_followups;

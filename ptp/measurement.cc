@@ -44,11 +44,9 @@ void DelayMeasurement::add_sync(int64_t t1, int64_t t2, int64_t base_t2, int64_t
   ms_.push({t2 - t1 - correction_ns, base_t2, t2}, config_.window);
 }
 
-void DelayMeasurement::add_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_t correction_ns,
-                                 double master_rate_ppb) {
+void DelayMeasurement::add_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_t correction_ns) {
   const int64_t sm = t4 - t3 - correction_ns;
   sm_.push({sm, base_t3, t3}, config_.window);
-  (void)master_rate_ppb;
   if (ms_.size == 0) return;
   const Sample& sync = ms_.latest();
   pair_sync_ = sync;

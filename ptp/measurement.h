@@ -47,10 +47,10 @@ class DelayMeasurement {
   /// read at base `base_t2`, correctionField in ns.
   void add_sync(int64_t t1, int64_t t2, int64_t base_t2, int64_t correction_ns);
   /// A Delay_Req/Delay_Resp pair: our send time `t3` read at `base_t3`, the
-  /// master's receive time `t4`, Delay_Resp correctionField in ns, and the
-  /// servo's estimate of the master's rate (to carry the Sync before it over
-  /// the few milliseconds between the two).
-  void add_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_t correction_ns, double master_rate_ppb);
+  /// master's receive time `t4` and the Delay_Resp correctionField in ns.
+  /// Paired with the latest Sync; the pair's delay is computed when asked
+  /// (pair_delay), with the rate known then.
+  void add_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_t correction_ns);
   /// P2P: the link delay the peer-delay mechanism measured; offsets then
   /// come from the master-to-slave direction alone.
   void set_peer_delay(int64_t delay_ns) { peer_delay_ = delay_ns; has_peer_delay_ = true; }

@@ -260,7 +260,7 @@ void PtpTransparentStage::correct_second(std::span<uint8_t> frame, const TcFrame
   Parked p;
   // A pair's second message follows within milliseconds; one parked for
   // over a second is a stale (or forged) match: leave it alone.
-  if (take(key, p) && now - p.stage_tsc < tsc_hz_) {
+  if (take(key, p) && static_cast<int64_t>(now - p.stage_tsc) < static_cast<int64_t>(tsc_hz_)) {
     tc_add_correction(frame, f, residence(p, true, c) * 65536);
     ++(follow_up ? c.followups_corrected : c.delay_resps_corrected);
   } else {
@@ -304,10 +304,17 @@ void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const datapla
     }
     send_stamped(b, i, marks.keys[i], ctx, tc_.counters_[w]);
   }
-  // Second messages whose event shared their burst: it has left now.
+  // Second messages whose event shared their burst: it has left now. One
+  // that is not forwarded after all (its drop is counted by reason) still
+  // releases its event's slot.
   for (uint64_t deferred = marks.deferred; deferred; deferred &= deferred - 1) {
     const auto i = static_cast<uint16_t>(__builtin_ctzll(deferred));
-    if (i >= b.count || b.verdict[i] != dataplane::Verdict::kForward) continue;
+    if (i >= b.count) continue;
+    if (b.verdict[i] != dataplane::Verdict::kForward) {
+      PtpTransparentStage::Parked released;
+      tc_.take(marks.keys[i], released);
+      continue;
+    }
     rte_mbuf* m = b.pkts[i];
     const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
     TcFrame f;
@@ -331,7 +338,7 @@ void PtpTransparentEgressStage::send_stamped(dataplane::PacketBatch& b, uint16_t
   const uint16_t port = b.tx_port[i];
   PtpTransparentStage::PortTap* t = port < tc_.taps_.size() ? tc_.taps_[port].get() : nullptr;
   rte_mbuf* m = b.pkts[i];
-  if (!t || !t->sends || !rte_pktmbuf_is_contiguous(m)) return;
+  if (!t || !t->sends || !rte_pktmbuf_is_contiguous(m) || ctx.tables.offline(port)) return;
   const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
   KernelStampedSender::Sent sent;
   bool available = true;

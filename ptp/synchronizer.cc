@@ -36,7 +36,7 @@ ServoAction ClockSynchronizer::on_sync(int64_t t1, int64_t base_rx, int64_t corr
 }
 
 void ClockSynchronizer::on_delay(int64_t t3, int64_t base_t3, int64_t t4, int64_t correction_ns) {
-  measurement_.add_delay(t3, base_t3, t4, correction_ns - config_.delay_asymmetry_ns, servo_.frequency_estimate_ppb());
+  measurement_.add_delay(t3, base_t3, t4, correction_ns - config_.delay_asymmetry_ns);
 }
 
 double ClockSynchronizer::rate_sigma() const {

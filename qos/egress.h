@@ -128,6 +128,9 @@ class EgressPort {
   unsigned service(uint64_t now_ps, const TxTarget& tx);
   /// Anything waiting here (queued, in the ring or not yet transmitted)?
   bool busy() const;
+  /// Answers a pending stats request without transmitting (service() does
+  /// this too; for a port that must not be touched).
+  void serve_snapshot(uint64_t now_ps);
 
   // ---- control lcore -------------------------------------------------------
   /// Asks the owner for a copy of every class of its running plan. Returns
@@ -147,7 +150,6 @@ class EgressPort {
   /// Restructure: moves every queued packet of `prev` into `next` (or out
   /// unshaped when QoS is removed).
   void move_queued(const QosPlan& prev, const QosPlan* next, uint64_t now_ps, const TxTarget& tx);
-  void serve_snapshot(uint64_t now_ps);
 
   unsigned owner_;
   rte_ring* handoff_ = nullptr;

@@ -175,6 +175,9 @@ class BridgeDomainState {
   size_t neighbor_size() const { return neighbor_count_; }
   unsigned max_entries() const { return max_entries_; }
   void set_max_entries(unsigned n) { max_entries_ = n; }
+  /// mac_move_hold_seconds of the bridge domain's config, set at commit.
+  uint32_t move_hold_s() const { return move_hold_s_; }
+  void set_move_hold_s(uint32_t s) { move_hold_s_ = s; }
   /// Counts the FDB references to each VTEP slot (for slot garbage collection).
   void count_vtep_refs(std::vector<unsigned>& refs) const;
 
@@ -190,6 +193,7 @@ class BridgeDomainState {
 
   uint32_t vni_ = 0;
   unsigned max_entries_ = 0;
+  uint32_t move_hold_s_ = 0;
   unsigned workers_ = 0;
   rte_hash* fdb_ = nullptr;
   rte_hash* neighbors_ = nullptr;

@@ -186,7 +186,7 @@ std::shared_ptr<VxlanControl::Pending> VxlanControl::prepare(const config::Vxlan
       auto need = [&](const IpAddress& ip, const std::string& path) {
         if (slot_by_ip_.count(ip) || !wanted.insert(ip).second || wanted.size() <= free) return;
         errors.push_back({path, "no remote VTEP slot is free for " + to_string(ip) +
-                                    " (slots of removed VTEPs are still in their grace period); retry"});
+                                    " (the free ones are held by removed VTEPs in their grace period, or by learned MACs behind them until those age out); retry later"});
       };
       for (size_t f = 0; f < bd.flood.size(); ++f) need(bd.flood[f], base + "/flood/" + std::to_string(f));
       for (size_t e = 0; e < bd.static_fdb.size(); ++e) {
@@ -218,6 +218,7 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
   for (const auto& bd : config_.bridge_domains) {
     auto& state = *bds_[bd.vni];
     state.set_max_entries(bd.max_fdb_entries);
+    state.set_move_hold_s(bd.mac_move_hold_seconds);
     const config::BridgeDomainConfig* before = old_bds.count(bd.vni) ? old_bds[bd.vni] : nullptr;
     // Static FDB: drop those no longer configured, (re)install the rest.
     std::set<MacAddress> now_static;
@@ -321,7 +322,12 @@ std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create,
   if (!create) return std::nullopt;
   // Learned VTEPs have their own allowance: configured ones never lack a slot.
   if (learned && learned_slots_ >= kMaxLearnedVteps) return std::nullopt;
-  if (learned) ++learned_slots_;
+  const auto taken = [&](uint16_t index) {
+    slot_by_ip_[ip] = index;
+    learned_slots_ += learned;  // counted only once a slot was found
+    dirty_ = true;
+    return index;
+  };
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.in_use || s.retiring) continue;
@@ -332,18 +338,13 @@ std::optional<uint16_t> VxlanControl::slot_for(const IpAddress& ip, bool create,
     s = Slot{};
     s.in_use = true;
     s.ip = ip;
-    slot_by_ip_[ip] = static_cast<uint16_t>(i);
-    dirty_ = true;
-    return static_cast<uint16_t>(i);
+    return taken(static_cast<uint16_t>(i));
   }
   if (slots_.size() >= kMaxRemoteVteps) return std::nullopt;
   slots_.push_back(Slot{});
   slots_.back().in_use = true;
   slots_.back().ip = ip;
-  const auto index = static_cast<uint16_t>(slots_.size() - 1);
-  slot_by_ip_[ip] = index;
-  dirty_ = true;
-  return index;
+  return taken(static_cast<uint16_t>(slots_.size() - 1));
 }
 
 void VxlanControl::reconcile_slots() {
@@ -539,7 +540,7 @@ void VxlanControl::apply_events() {
           if (resolver_.on_reply(vtep, outer, now())) dirty_ = true;
         }
       }
-      if (bd.learn(mac, loc, e.now_s, hold_s(e.vni)) == BridgeDomainState::LearnResult::kHeld) {
+      if (bd.learn(mac, loc, e.now_s, bd.move_hold_s()) == BridgeDomainState::LearnResult::kHeld) {
         log_held_move(e.vni, mac, loc);
       }
     }
@@ -550,13 +551,6 @@ void VxlanControl::apply_events() {
     resolve_pending_ = false;
     resolve_all(now());
   }
-}
-
-uint32_t VxlanControl::hold_s(uint32_t vni) const {
-  for (const auto& bd : config_.bridge_domains) {
-    if (bd.vni == vni) return bd.mac_move_hold_seconds;
-  }
-  return 0;
 }
 
 void VxlanControl::log_held_move(uint32_t vni, const MacAddress& mac, uint64_t to) {

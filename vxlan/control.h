@@ -122,7 +122,6 @@ class VxlanControl {
   /// The slot of a remote VTEP; `create` allocates one, within the learned
   /// allowance when `learned`.
   std::optional<uint16_t> slot_for(const IpAddress& ip, bool create, bool learned);
-  uint32_t hold_s(uint32_t vni) const;
   void log_held_move(uint32_t vni, const MacAddress& mac, uint64_t to);
   void reconcile_slots();
   void gc_slots();

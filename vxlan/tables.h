@@ -63,16 +63,20 @@ struct BdTables {
 };
 
 /// Remote VTEP address -> slot, for the check on every decapsulated frame:
-/// open addressing over IPv4-mapped / IPv6 keys, power-of-two size.
+/// open addressing over IPv4-mapped / IPv6 keys with their family (an IPv6
+/// outer source ::ffff:a.b.c.d is not the IPv4 VTEP a.b.c.d), power-of-two size.
 struct VtepIndex {
   struct Entry {
     uint64_t hi = 0, lo = 0;
     uint16_t slot = kNoSlot;  // kNoSlot: empty
+    bool ipv6 = false;
+    bool same_key(const Entry& o) const { return hi == o.hi && lo == o.lo && ipv6 == o.ipv6; }
   };
   std::vector<Entry> entries;
 
   static Entry key(const uint8_t* ip, bool ipv6) {
     Entry k;
+    k.ipv6 = ipv6;
     if (ipv6) {
       __builtin_memcpy(&k.hi, ip, 8);
       __builtin_memcpy(&k.lo, ip + 8, 8);
@@ -91,7 +95,7 @@ struct VtepIndex {
     for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
       const Entry& e = entries[i];
       if (e.slot == kNoSlot) return kNoSlot;
-      if (e.hi == k.hi && e.lo == k.lo) return e.slot;
+      if (e.same_key(k)) return e.slot;
     }
   }
   void insert(const uint8_t* ip, bool ipv6, uint16_t slot) {
@@ -99,7 +103,7 @@ struct VtepIndex {
     k.slot = slot;
     const size_t mask = entries.size() - 1;
     for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
-      if (entries[i].slot == kNoSlot || (entries[i].hi == k.hi && entries[i].lo == k.lo)) {
+      if (entries[i].slot == kNoSlot || entries[i].same_key(k)) {
         entries[i] = k;
         return;
       }

@@ -555,6 +555,10 @@ print(json.dumps({{"closed_after_s": [c[1] for c in closed]}}))
         self.lab.recreate_access()
         self.wait_for("recovery", lambda: access()["link"]["recoveries"] == 1 and access()["link"]["in_data_path"])
         self.wait_for("ready again", lambda: readyz()[2]["status"] == "ready")
+        # PTP paused while its port was re-created and runs again on it.
+        status, _, body = self.api.call("GET", "/api/v1/ptp")
+        self.assertEqual(status, 200, body)
+        self.assertIn("access", [p["name"] for p in body["ports"]], body)
         lost, out = ping_loss(self.lab, self.lab.ha, HB1_IP, 5)
         self.assertLessEqual(lost, 1, out)  # the first may wait for ARP
         lost, out = ping_loss(self.lab, self.lab.ha, HB1_IP, 5)

@@ -92,7 +92,7 @@ TEST(DelayMeasurement, MinimumPicksTheLeastQueuedPacketInEachDirection) {
   for (int i = 0; i < 4; ++i) {
     const int64_t t = (i + 1) * kNsPerSecond;
     m.add_sync(t - d - queue[i], t, t, 0);
-    m.add_delay(t + 5'000'000, t + 5'000'000, t + 5'000'000 + d + queue[3 - i], 0, 0);
+    m.add_delay(t + 5'000'000, t + 5'000'000, t + 5'000'000 + d + queue[3 - i], 0);
   }
   int64_t offset = 0, delay = 0;
   ASSERT_TRUE(m.estimate(5 * kNsPerSecond, clock, 0, 0.1, offset, delay));
@@ -109,7 +109,7 @@ TEST(DelayMeasurement, StoredSamplesFollowTheClockAcrossAStep) {
   const int64_t d = 30'000;
   m.add_sync(kNsPerSecond - d, clock.time_at(kNsPerSecond), kNsPerSecond, 0);
   const int64_t t3 = clock.time_at(kNsPerSecond + 2'000'000);
-  m.add_delay(t3, kNsPerSecond + 2'000'000, kNsPerSecond + 2'000'000 + d, 0, 0);
+  m.add_delay(t3, kNsPerSecond + 2'000'000, kNsPerSecond + 2'000'000 + d, 0);
   clock.step(kNsPerSecond + 3'000'000, -1'000'000);
   int64_t offset = 0, delay = 0;
   ASSERT_TRUE(m.estimate(2 * kNsPerSecond, clock, 0, 0.1, offset, delay));
@@ -161,7 +161,7 @@ TEST(ServoSimulation, HardwareTimestampsAt8HzTrackWithinTensOfNanoseconds) {
 }
 
 // The time-base issue: a clock base 2,000 ppm off (DPDK's rounded TSC
-// frequency on AMD was 1,906 ppm off) pinned the servo at its old 500 ppm
+// frequency on AMD was about 1,900 ppm off) pinned the servo at its old 500 ppm
 // limit. With ptp4l's range it locks within the same targets as a 50 ppm base.
 TEST(ServoSimulation, ABase2000PpmOffLocksWithinTheUsualTargets) {
   for (uint64_t seed : {1, 2, 3}) {
