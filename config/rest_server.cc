@@ -45,6 +45,7 @@ struct RestServer::State {
   ConnectionBudget tcp_budget{0, options.max_connections};
   ConnectionBudget unix_local{0, options.max_unix_connections};
   std::map<std::string, size_t> per_source;  // TCP peer address -> open connections
+  size_t refusing = 0;                         // refused connections still being answered
   bool stopped = false;
 };
 
@@ -66,12 +67,19 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   Session(typename Protocol::socket socket, std::shared_ptr<RestServer::State> state, ConnectionBudget& budget)
       : source_(source_of(socket)), stream_(std::move(socket)), state_(std::move(state)), budget_(budget),
         refused_(would_exceed()) {
-    if (refused_) return;
+    if (refused_) {
+      answered_ = state_->refusing < state_->options.max_refusing;
+      state_->refusing += answered_;
+      return;
+    }
     ++budget_.open;
     if (!source_.empty()) ++state_->per_source[source_];
   }
   ~Session() {
-    if (refused_) return;
+    if (refused_) {
+      state_->refusing -= answered_;
+      return;
+    }
     --budget_.open;
     if (source_.empty()) return;
     auto it = state_->per_source.find(source_);
@@ -80,6 +88,8 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
 
   /// Refused at accept: over the listener's budget, or this TCP peer's share of it.
   bool refused() const { return refused_; }
+  /// A refused connection that gets a 503 (false: closed without one).
+  bool answered() const { return answered_; }
 
   void start() { read_request(); }
 
@@ -184,6 +194,7 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   std::shared_ptr<RestServer::State> state_;
   ConnectionBudget& budget_;
   bool refused_;
+  bool answered_ = false;
   bool first_request_ = true;
   bool authenticated_ = false;
   std::array<char, 4096> scratch_;
@@ -197,7 +208,7 @@ void accept_loop(typename Protocol::acceptor& acceptor, std::shared_ptr<RestServ
     if (!ec) {
       auto session = std::make_shared<Session<Protocol>>(std::move(socket), state, budget);
       if (session->refused()) {
-        session->reject_busy();
+        if (session->answered()) session->reject_busy();  // else closed as it goes
       } else {
         session->start();
       }

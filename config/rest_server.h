@@ -24,6 +24,10 @@ struct RestServerOptions {
   size_t max_connections = 64;        // TCP, all peers together
   size_t max_connections_per_source = 8;  // TCP, one peer address
   size_t max_unix_connections = 64;   // the Unix socket's own budget
+  /// 503 replies being written at once to refused connections; past it a
+  /// refused connection is closed without one (refusals take no slot, so
+  /// this bounds the descriptors a flood of them can hold).
+  size_t max_refusing = 256;
 };
 
 class RestServer {

@@ -361,6 +361,35 @@ void Dataplane::poll_links() {
       recover_port(i);
     }
   }
+  if (parked_ptp_ && now >= ptp_retry_at_) resume_ptp();
+}
+
+bool Dataplane::runs_ptp(const PortRuntime& port) const {
+  return std::any_of(config_.ptp.ports.begin(), config_.ptp.ports.end(),
+                     [&port](const config::PtpPortConfig& c) { return c.port == port.name; });
+}
+
+void Dataplane::resume_ptp() {
+  // Waits for every PTP port whose device was closed; one still offline but
+  // not yet closed is no obstacle (its own re-creation pauses PTP again).
+  if (std::any_of(ports_.begin(), ports_.end(), [this](const PortRuntime& q) { return !q.started && runs_ptp(q); })) {
+    return;
+  }
+  config::FieldErrors errors;
+  if (auto next = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, parked_ptp_.get(), errors)) {
+    ptp_ = std::move(next);
+    parked_ptp_.reset();
+    ptp_retry_backoff_ = std::chrono::milliseconds(0);
+    log::info("ptp", "resumed after the port's device was re-created");
+    return;
+  }
+  ptp_retry_backoff_ = std::clamp<std::chrono::milliseconds>(ptp_retry_backoff_ * 2, std::chrono::seconds(1),
+                                                             std::chrono::seconds(30));
+  ptp_retry_at_ = std::chrono::steady_clock::now() + ptp_retry_backoff_;
+  for (const auto& e : errors) {
+    log::error("ptp", "cannot resume; retrying",
+               {{"path", e.path}, {"error", e.reason}, {"retry_in_ms", ptp_retry_backoff_.count()}});
+  }
 }
 
 void Dataplane::take_offline(PortRuntime& p) {
@@ -373,11 +402,7 @@ void Dataplane::take_offline(PortRuntime& p) {
 void Dataplane::recover_port(size_t index) {
   PortRuntime& p = ports_[index];
   const config::PortConfig& cfg = config_.ports[index];
-  const auto runs_ptp = [this](const PortRuntime& q) {
-    return std::any_of(config_.ptp.ports.begin(), config_.ptp.ports.end(),
-                       [&q](const config::PtpPortConfig& c) { return c.port == q.name; });
-  };
-  if (ptp_ && runs_ptp(p)) parked_ptp_ = std::move(ptp_);  // before its packet socket closes
+  if (ptp_ && p.started && runs_ptp(p)) parked_ptp_ = std::move(ptp_);  // before its packet socket closes
   if (p.started) port_detach(p);
   PortRuntime fresh;
   std::string err = port_probe(cfg, static_cast<unsigned>(workers_.size()), fresh);
@@ -404,12 +429,6 @@ void Dataplane::recover_port(size_t index) {
   // What depends on the device's sockets and MAC follows it.
   config::FieldErrors errors;
   if (auto pending = vxlan_->prepare(config_.vxlan, port_infos(ports_), errors)) vxlan_->commit(std::move(pending));
-  const bool ptp_ports_back = std::none_of(ports_.begin(), ports_.end(),
-                                           [&](const PortRuntime& q) { return q.offline && runs_ptp(q); });
-  if (parked_ptp_ && ptp_ports_back) {
-    ptp_ = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, parked_ptp_.get(), errors);
-    parked_ptp_.reset();
-  }
   if (ptp_tc_) ptp_tc_->reopen_port(p.port_id);
   for (const auto& e : errors) log::error("port", "after re-creating the port", {{"port", p.name}, {"path", e.path}, {"error", e.reason}});
   republish();

@@ -111,6 +111,11 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   void poll_links();
   void take_offline(PortRuntime& port);
   void recover_port(size_t index);
+  /// Whether the PTP config runs on `port`.
+  bool runs_ptp(const PortRuntime& port) const;
+  /// Restarts the parked PTP service (clock kept) once none of its ports is
+  /// closed; retried after 1 s doubling to 30 s when it cannot start.
+  void resume_ptp();
   static constexpr auto kLinkPollInterval = std::chrono::milliseconds(100);
   std::chrono::steady_clock::time_point last_link_poll_{};
   std::vector<ptp::PtpPortBinding> ptp_bindings() const;
@@ -147,6 +152,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// device's packet socket (send stamps), so it pauses before the device
   /// closes and resumes, clock kept, once the ports are back.
   std::shared_ptr<ptp::PtpService> parked_ptp_;
+  std::chrono::steady_clock::time_point ptp_retry_at_{};
+  std::chrono::milliseconds ptp_retry_backoff_{0};
   ptp::PtpServiceIo ptp_io_;
   const ptp::PtpTransparentStage* ptp_tc_ = nullptr;  // owned by pipeline_
 };

@@ -238,6 +238,27 @@ TEST_F(LimitsTest, RefusedConnectionsTakeNoSlot) {
   EXPECT_EQ(http_call(tcp(), "GET", "/livez").status, 200);
 }
 
+TEST_F(LimitsTest, RefusalsBeingAnsweredAreBoundedToo) {
+  RestServerOptions opts;
+  opts.max_connections = 1;
+  opts.max_connections_per_source = 100;
+  opts.max_refusing = 2;
+  start(opts);
+  auto held = hold();
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> refused;
+  for (int i = 0; i < 5; ++i) refused.push_back(hold());  // none of them reads yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int answered = 0;
+  for (auto& s : refused) {
+    std::string got;
+    beast::error_code ec;
+    std::array<char, 512> buf;
+    while (!ec) got.append(buf.data(), s->read_some(asio::buffer(buf), ec));
+    answered += got.find(" 503 ") != std::string::npos;
+  }
+  EXPECT_EQ(answered, 2);
+}
+
 TEST_F(LimitsTest, A401ClosesTheConnectionAndUnauthenticatedPeersGetOneRequest) {
   RestServerOptions opts;
   opts.idle_timeout = std::chrono::seconds(30);
