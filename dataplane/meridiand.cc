@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
   };
   schedule_tick();
 
-  // Signals (README "Signals"): TERM/INT stop; HUP re-reads the config file
+  // Signals (docs/configuration.md "Signals"): TERM/INT stop; HUP re-reads the config file
   // and applies it as one transaction (refused as a whole when invalid, the
   // daemon keeps running); USR1/USR2 are logged and ignored; PIPE ignored.
   stop_signals.async_wait([&](boost::system::error_code ec, int signo) {

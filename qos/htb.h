@@ -3,7 +3,7 @@
 // simulated time. The DPDK stage owns one per egress port on the worker that
 // owns the port's TX queue: single-threaded, no locks.
 //
-// Semantics (README "QoS"):
+// Semantics (docs/qos.md):
 //   - Leaves own bounded FIFO queues; inner classes only lend.
 //   - Each class has a rate bucket (tokens, depth `burst`) and a ceil bucket
 //     (ctokens, depth `cburst`), both kept as picoseconds of transmission time

@@ -105,7 +105,7 @@ def main(build):
         summary["meridiand exit on SIGTERM"] = code
         daemon = None
 
-        say("meridian-bench: VXLAN encap/decap vs io-forward baseline, same run (short; see README for full figures)")
+        say("meridian-bench: VXLAN encap/decap vs io-forward baseline, same run (short; see docs/benchmarks.md for full figures)")
         for scenario in ("vxlan-encap", "vxlan-decap"):
             res = subprocess.run([os.path.join(build, "bench", "meridian-bench"), "--scenario", scenario,
                                   "--frame-size", "64", "--duration", "0.5", "--trials", "3", "--json"],

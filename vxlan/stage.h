@@ -33,7 +33,7 @@ struct LearnEvent {
   uint8_t outer_mac[6];  // kRemote: the outer source MAC (gleaned for on-link VTEPs)
   uint8_t pad[2];
 };
-static_assert(sizeof(LearnEvent) == 44, "README documents the size; rte_ring_elem needs a multiple of 4");
+static_assert(sizeof(LearnEvent) == 44, "docs/vxlan.md documents the size; rte_ring_elem needs a multiple of 4");
 
 class VxlanStage final : public dataplane::Stage {
  public:

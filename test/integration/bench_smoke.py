@@ -1,4 +1,4 @@
-"""meridian-bench runs end to end and reports every field the README and
+"""meridian-bench runs end to end and reports every field docs/benchmarks.md and
 operators rely on. Figures are not asserted here (bench/ measures them)."""
 import json
 import os
