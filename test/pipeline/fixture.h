@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -221,6 +222,32 @@ inline std::vector<rte_mbuf*> take(rte_ring* r, size_t want, dataplane::Dataplan
     }
   }
   return out;
+}
+
+// --- net_pcap: a capture file in, a capture file out. ---
+
+inline void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames) {
+  std::ofstream out(path, std::ios::binary);
+  const uint32_t hdr[] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
+  out.write(reinterpret_cast<const char*>(hdr), 4 + 4 + 4 + 4 + 4 + 4 - 0);
+  for (const auto& f : frames) {
+    const uint32_t rec[] = {0, 0, static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size())};
+    out.write(reinterpret_cast<const char*>(rec), sizeof rec);
+    out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
+  }
+}
+
+inline std::vector<std::vector<uint8_t>> read_pcap(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::vector<uint8_t>> frames;
+  in.seekg(24);
+  uint32_t rec[4];
+  while (in.read(reinterpret_cast<char*>(rec), sizeof rec)) {
+    std::vector<uint8_t> f(rec[2]);
+    in.read(reinterpret_cast<char*>(f.data()), rec[2]);
+    frames.push_back(std::move(f));
+  }
+  return frames;
 }
 
 }  // namespace meridian::pipeline_test
