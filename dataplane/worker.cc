@@ -85,8 +85,10 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   // ingress-port rules read it.
   uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < b.count; ++i) {
-    rx_bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
-    b.pkts[i]->port = b.rx_port;
+    rte_mbuf* m = b.pkts[i];
+    rx_bytes += rte_pktmbuf_pkt_len(m);
+    // Most PMDs set it already: a store only where needed keeps the line clean.
+    if (m->port != b.rx_port) m->port = b.rx_port;
   }
   ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
   ctx.round_tables = &tables;
