@@ -87,7 +87,8 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   for (uint16_t i = 0; i < b.count; ++i) {
     rte_mbuf* m = b.pkts[i];
     rx_bytes += rte_pktmbuf_pkt_len(m);
-    // Most PMDs set it already: a store only where needed keeps the line clean.
+    // Most PMDs set it already; storing only where it differs measured about
+    // 10 cycles a packet less on xconnect (docs/benchmarks.md).
     if (m->port != b.rx_port) m->port = b.rx_port;
   }
   ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
