@@ -154,6 +154,12 @@ class LimitsTest : public ::testing::Test {
     s->connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->tcp_port()));
     return s;
   }
+  /// `n` such connections.
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> hold(int n) {
+    std::vector<std::unique_ptr<asio::ip::tcp::socket>> out;
+    for (int i = 0; i < n; ++i) out.push_back(hold());
+    return out;
+  }
   /// Sends one request on `s` and reads the answer; false when the server closed.
   bool request(asio::ip::tcp::socket& s, const std::string& auth, int& status) {
     http::request<http::string_body> req{http::verb::get, "/api/v1/stats", 11};
@@ -199,8 +205,7 @@ TEST_F(LimitsTest, ATcpPeerGetsItsShareAndTheUnixSocketKeepsItsOwnBudget) {
   RestServerOptions opts;
   opts.max_connections_per_source = 3;
   start(opts);
-  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
-  for (int i = 0; i < 3; ++i) held.push_back(hold());
+  auto held = hold(3);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto over = http_call(tcp(), "GET", "/livez");
   EXPECT_EQ(over.status, 503);
@@ -216,8 +221,7 @@ TEST_F(LimitsTest, AFullTcpListenerLeavesTheUnixSocketAlone) {
   opts.max_connections = 4;
   opts.max_connections_per_source = 100;
   start(opts);
-  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
-  for (int i = 0; i < 4; ++i) held.push_back(hold());
+  auto held = hold(4);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(http_call(tcp(), "GET", "/livez").status, 503);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(http_call(unix_ep(), "GET", "/api/v1/stats").status, 200);
@@ -228,10 +232,8 @@ TEST_F(LimitsTest, RefusedConnectionsTakeNoSlot) {
   opts.max_connections = 4;
   opts.max_connections_per_source = 100;
   start(opts);
-  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held, refused;
-  for (int i = 0; i < 4; ++i) held.push_back(hold());
-  // Refused peers that keep their sockets open and never read the 503.
-  for (int i = 0; i < 8; ++i) refused.push_back(hold());
+  auto held = hold(4);
+  auto refused = hold(8);  // refused peers that keep their sockets open and never read the 503
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   held.pop_back();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -245,8 +247,7 @@ TEST_F(LimitsTest, RefusalsBeingAnsweredAreBoundedToo) {
   opts.max_refusing = 2;
   start(opts);
   auto held = hold();
-  std::vector<std::unique_ptr<asio::ip::tcp::socket>> refused;
-  for (int i = 0; i < 5; ++i) refused.push_back(hold());  // none of them reads yet
+  auto refused = hold(5);  // none of them reads yet
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int answered = 0;
   for (auto& s : refused) {
