@@ -24,11 +24,11 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 
-#include "time_base.h"
-#include "eal.h"
-#include "log.h"
-#include "control.h"
-#include "runtime.h"
+#include "dataplane/time_base.h"
+#include "dataplane/eal.h"
+#include "config/log.h"
+#include "vxlan/control.h"
+#include "dataplane/runtime.h"
 
 namespace po = boost::program_options;
 using namespace meridian;

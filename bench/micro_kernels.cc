@@ -6,8 +6,8 @@
 
 #include <rte_mbuf.h>
 
-#include "packet_view.h"
-#include "xconnect.h"
+#include "dataplane/packet_view.h"
+#include "dataplane/xconnect.h"
 
 using namespace meridian::dataplane;
 

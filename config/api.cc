@@ -1,12 +1,12 @@
-#include "api.h"
+#include "config/api.h"
 
 #include <algorithm>
 #include <cctype>
 #include <map>
 
-#include "document.h"
-#include "json_reader.h"
-#include "log.h"
+#include "config/document.h"
+#include "config/json_reader.h"
+#include "config/log.h"
 
 namespace meridian::config {
 namespace {

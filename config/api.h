@@ -10,8 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "manager.h"
-#include "metrics.h"
+#include "config/manager.h"
+#include "config/metrics.h"
 
 namespace meridian::config {
 

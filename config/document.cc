@@ -1,4 +1,4 @@
-#include "document.h"
+#include "config/document.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

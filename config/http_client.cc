@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "config/http_client.h"
 
 #include <algorithm>
 #include <cctype>

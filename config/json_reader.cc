@@ -1,4 +1,4 @@
-#include "json_reader.h"
+#include "config/json_reader.h"
 
 namespace meridian::config {
 

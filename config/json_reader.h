@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "field_error.h"
+#include "config/field_error.h"
 
 namespace meridian::config {
 

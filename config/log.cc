@@ -1,4 +1,4 @@
-#include "log.h"
+#include "config/log.h"
 
 #include <unistd.h>
 

@@ -1,8 +1,8 @@
-#include "manager.h"
+#include "config/manager.h"
 
 #include <cctype>
 
-#include "document.h"
+#include "config/document.h"
 
 namespace meridian::config {
 

@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "field_error.h"
-#include "model.h"
+#include "config/field_error.h"
+#include "config/model.h"
 
 namespace meridian::config {
 

@@ -21,9 +21,9 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
-#include "document.h"
-#include "http_client.h"
-#include "rest_server.h"
+#include "config/document.h"
+#include "config/http_client.h"
+#include "config/rest_server.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;

@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "config/metrics.h"
 
 #include <cmath>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "model.h"
+#include "config/model.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "json_reader.h"
+#include "config/json_reader.h"
 
 namespace meridian::config {
 namespace {

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "field_error.h"
-#include "ptp_model.h"
-#include "qos_model.h"
-#include "vxlan_model.h"
+#include "config/field_error.h"
+#include "ptp/model.h"
+#include "qos/model.h"
+#include "vxlan/model.h"
 
 namespace meridian::config {
 

@@ -1,4 +1,4 @@
-#include "net_types.h"
+#include "config/net_types.h"
 
 #include <arpa/inet.h>
 

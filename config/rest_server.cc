@@ -1,4 +1,4 @@
-#include "rest_server.h"
+#include "config/rest_server.h"
 
 #include <sys/stat.h>
 
@@ -18,8 +18,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "document.h"
-#include "log.h"
+#include "config/document.h"
+#include "config/log.h"
 
 namespace meridian::config {
 

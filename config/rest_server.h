@@ -12,7 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "api.h"
+#include "config/api.h"
 
 namespace meridian::config {
 

@@ -1,4 +1,4 @@
-#include "units.h"
+#include "config/units.h"
 
 #include <algorithm>
 #include <cctype>

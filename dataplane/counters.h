@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "drop_reasons.h"
+#include "dataplane/drop_reasons.h"
 
 namespace meridian::dataplane {
 

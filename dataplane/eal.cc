@@ -1,4 +1,4 @@
-#include "eal.h"
+#include "dataplane/eal.h"
 
 #include <cstdio>
 #include <cstring>
@@ -9,8 +9,8 @@
 #include <rte_errno.h>
 #include <rte_log.h>
 
-#include "log.h"
-#include "time_base.h"
+#include "config/log.h"
+#include "dataplane/time_base.h"
 
 namespace meridian::dataplane {
 

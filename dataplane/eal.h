@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
+#include "config/model.h"
 
 namespace meridian::dataplane {
 

@@ -15,14 +15,14 @@
 #include <boost/program_options.hpp>
 #include <rte_eal.h>
 
-#include "api.h"
-#include "default_config.h"
-#include "document.h"
-#include "eal.h"
-#include "log.h"
-#include "manager.h"
-#include "rest_server.h"
-#include "runtime.h"
+#include "config/api.h"
+#include "dataplane/default_config.h"
+#include "config/document.h"
+#include "dataplane/eal.h"
+#include "config/log.h"
+#include "config/manager.h"
+#include "config/rest_server.h"
+#include "dataplane/runtime.h"
 
 namespace po = boost::program_options;
 namespace asio = boost::asio;

@@ -9,9 +9,9 @@
 
 #include <rte_mbuf.h>
 
-#include "counters.h"
-#include "drop_reasons.h"
-#include "tables.h"
+#include "dataplane/counters.h"
+#include "dataplane/drop_reasons.h"
+#include "dataplane/tables.h"
 
 namespace meridian::dataplane {
 

@@ -1,4 +1,4 @@
-#include "ports.h"
+#include "dataplane/ports.h"
 
 #include <dirent.h>
 #include <net/if.h>
@@ -20,7 +20,7 @@
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 
-#include "log.h"
+#include "config/log.h"
 
 namespace meridian::dataplane {
 namespace {

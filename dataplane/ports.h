@@ -12,7 +12,7 @@
 #include <rte_mempool.h>
 #include <nlohmann/json.hpp>
 
-#include "model.h"
+#include "config/model.h"
 
 namespace meridian::dataplane {
 

@@ -1,4 +1,4 @@
-#include "runtime.h"
+#include "dataplane/runtime.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,14 +10,15 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
-#include "log.h"
-#include "packet_view.h"
-#include "control.h"
-#include "qos_control.h"
-#include "service.h"
-#include "stage.h"
-#include "time_base.h"
-#include "xconnect.h"
+#include "config/log.h"
+#include "dataplane/packet_view.h"
+#include "vxlan/control.h"
+#include "qos/qos_control.h"
+#include "ptp/service.h"
+#include "ptp/stage.h"
+#include "vxlan/stage.h"
+#include "dataplane/time_base.h"
+#include "dataplane/xconnect.h"
 
 namespace meridian::dataplane {
 

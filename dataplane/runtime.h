@@ -17,15 +17,15 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "api.h"
-#include "counters.h"
-#include "manager.h"
-#include "model.h"
-#include "pipeline.h"
-#include "ports.h"
-#include "rcu_publisher.h"
-#include "service.h"
-#include "worker.h"
+#include "config/api.h"
+#include "dataplane/counters.h"
+#include "config/manager.h"
+#include "config/model.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/ports.h"
+#include "dataplane/rcu_publisher.h"
+#include "ptp/service.h"
+#include "dataplane/worker.h"
 
 namespace meridian::vxlan {
 class VxlanControl;

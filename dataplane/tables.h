@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "counters.h"
+#include "dataplane/counters.h"
 
 namespace meridian::vxlan {
 struct VxlanTables;

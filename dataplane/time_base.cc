@@ -1,4 +1,4 @@
-#include "time_base.h"
+#include "dataplane/time_base.h"
 
 #include <time.h>
 
@@ -7,7 +7,7 @@
 
 #include <rte_cycles.h>
 
-#include "log.h"
+#include "config/log.h"
 
 namespace meridian::dataplane {
 namespace {

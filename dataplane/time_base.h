@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "metrics.h"
+#include "config/metrics.h"
 
 namespace meridian::dataplane {
 

@@ -1,9 +1,9 @@
-#include "worker.h"
+#include "dataplane/worker.h"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
-#include "egress.h"
+#include "qos/egress.h"
 
 namespace meridian::dataplane {
 namespace {

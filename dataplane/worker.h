@@ -10,9 +10,9 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "counters.h"
-#include "pipeline.h"
-#include "rcu_publisher.h"
+#include "dataplane/counters.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/rcu_publisher.h"
 
 namespace meridian::qos {
 class EgressPort;

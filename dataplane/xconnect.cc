@@ -1,6 +1,6 @@
-#include "xconnect.h"
+#include "dataplane/xconnect.h"
 
-#include "packet_view.h"
+#include "dataplane/packet_view.h"
 
 namespace meridian::dataplane {
 

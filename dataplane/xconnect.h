@@ -3,7 +3,7 @@
 // frame, bytes untouched).
 #pragma once
 
-#include "pipeline.h"
+#include "dataplane/pipeline.h"
 
 namespace meridian::dataplane {
 

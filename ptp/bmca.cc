@@ -1,4 +1,4 @@
-#include "bmca.h"
+#include "ptp/bmca.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "message.h"
+#include "ptp/message.h"
 
 namespace meridian::ptp {
 

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "message.h"
+#include "ptp/message.h"
 
 namespace meridian::ptp {
 

@@ -1,4 +1,4 @@
-#include "host_export.h"
+#include "ptp/host_export.h"
 
 #include <sys/ipc.h>
 #include <sys/shm.h>

@@ -1,4 +1,4 @@
-#include "instance.h"
+#include "ptp/instance.h"
 
 #include <algorithm>
 #include <cmath>

@@ -29,12 +29,12 @@
 #include <memory>
 #include <vector>
 
-#include "clock.h"
-#include "clock_class.h"
-#include "node.h"
-#include "peer.h"
-#include "synchronizer.h"
-#include "unicast.h"
+#include "ptp/clock.h"
+#include "ptp/clock_class.h"
+#include "ptp/node.h"
+#include "ptp/peer.h"
+#include "ptp/synchronizer.h"
+#include "ptp/unicast.h"
 
 namespace meridian::ptp {
 

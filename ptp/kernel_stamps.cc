@@ -1,4 +1,4 @@
-#include "kernel_stamps.h"
+#include "ptp/kernel_stamps.h"
 
 #include <linux/filter.h>
 #include <linux/if_ether.h>

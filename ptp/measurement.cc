@@ -1,4 +1,4 @@
-#include "measurement.h"
+#include "ptp/measurement.h"
 
 #include <algorithm>
 

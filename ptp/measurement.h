@@ -22,7 +22,7 @@
 #include <array>
 #include <cstdint>
 
-#include "clock.h"
+#include "ptp/clock.h"
 
 namespace meridian::ptp {
 

@@ -1,4 +1,4 @@
-#include "message.h"
+#include "ptp/message.h"
 
 #include <cstdio>
 #include <cstring>

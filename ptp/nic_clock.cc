@@ -1,4 +1,4 @@
-#include "nic_clock.h"
+#include "ptp/nic_clock.h"
 
 #include <time.h>
 

@@ -27,7 +27,7 @@
 #include <rte_mbuf.h>
 #include <rte_spinlock.h>
 
-#include "timebase.h"
+#include "ptp/timebase.h"
 
 namespace meridian::ptp {
 

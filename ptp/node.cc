@@ -1,8 +1,8 @@
-#include "node.h"
+#include "ptp/node.h"
 
 #include <cmath>
 
-#include "clock.h"
+#include "ptp/clock.h"
 
 namespace meridian::ptp {
 namespace {

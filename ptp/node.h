@@ -19,8 +19,8 @@
 #include <optional>
 #include <vector>
 
-#include "bmca.h"
-#include "message.h"
+#include "ptp/bmca.h"
+#include "ptp/message.h"
 
 namespace meridian::ptp {
 

@@ -18,8 +18,8 @@
 #include <optional>
 #include <string_view>
 
-#include "bmca.h"
-#include "node.h"
+#include "ptp/bmca.h"
+#include "ptp/node.h"
 
 namespace meridian::ptp {
 

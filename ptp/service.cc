@@ -1,4 +1,4 @@
-#include "service.h"
+#include "ptp/service.h"
 
 #include <time.h>
 
@@ -10,9 +10,9 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
-#include "packet_view.h"
-#include "profile.h"
-#include "wire.h"
+#include "dataplane/packet_view.h"
+#include "ptp/profile.h"
+#include "vxlan/wire.h"
 
 namespace meridian::ptp {
 namespace {

@@ -31,16 +31,16 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "field_error.h"
-#include "host_export.h"
-#include "instance.h"
-#include "kernel_stamps.h"
-#include "metrics.h"
-#include "nic_clock.h"
-#include "ptp_model.h"
-#include "stage.h"
-#include "timebase.h"
-#include "transport.h"
+#include "config/field_error.h"
+#include "ptp/host_export.h"
+#include "ptp/instance.h"
+#include "ptp/kernel_stamps.h"
+#include "config/metrics.h"
+#include "ptp/nic_clock.h"
+#include "ptp/model.h"
+#include "ptp/stage.h"
+#include "ptp/timebase.h"
+#include "ptp/transport.h"
 
 namespace meridian::ptp {
 

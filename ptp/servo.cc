@@ -1,4 +1,4 @@
-#include "servo.h"
+#include "ptp/servo.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "stage.h"
+#include "ptp/stage.h"
 
 #include <time.h>
 
@@ -10,10 +10,10 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "kernel_stamps.h"
-#include "packet_view.h"
-#include "transparent.h"
-#include "transport.h"
+#include "ptp/kernel_stamps.h"
+#include "dataplane/packet_view.h"
+#include "ptp/transparent.h"
+#include "ptp/transport.h"
 
 namespace meridian::ptp {
 

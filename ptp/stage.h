@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "kernel_stamps.h"
-#include "packet_view.h"
-#include "pipeline.h"
-#include "transparent.h"
+#include "ptp/kernel_stamps.h"
+#include "dataplane/packet_view.h"
+#include "dataplane/pipeline.h"
+#include "ptp/transparent.h"
 
 namespace meridian::ptp {
 

@@ -1,4 +1,4 @@
-#include "synchronizer.h"
+#include "ptp/synchronizer.h"
 
 namespace meridian::ptp {
 

@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
-#include "clock.h"
-#include "measurement.h"
-#include "servo.h"
+#include "ptp/clock.h"
+#include "ptp/measurement.h"
+#include "ptp/servo.h"
 
 namespace meridian::ptp {
 
@@ -23,7 +23,7 @@ struct SynchronizerConfig {
 
   /// The defaults for the timestamping in use. With hardware timestamps the
   /// residual noise is white and the servo's own averaging beats any window
-  /// statistic, so the newest pair goes straight in (bench/ptp_servo_bench).
+  /// statistic, so the newest pair goes straight in (ptp/bench/ptp_servo_bench.cc).
   static SynchronizerConfig defaults_for(bool hardware_timestamps);
 };
 

@@ -1,9 +1,9 @@
-#include "transparent.h"
+#include "ptp/transparent.h"
 
 #include <cstring>
 
-#include "packet_view.h"
-#include "transport.h"
+#include "dataplane/packet_view.h"
+#include "ptp/transport.h"
 
 namespace meridian::ptp {
 namespace {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <span>
 
-#include "message.h"
+#include "ptp/message.h"
 
 namespace meridian::ptp {
 

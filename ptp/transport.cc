@@ -1,10 +1,10 @@
-#include "transport.h"
+#include "ptp/transport.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "packet_view.h"
-#include "wire.h"
+#include "dataplane/packet_view.h"
+#include "vxlan/wire.h"
 
 namespace meridian::ptp {
 

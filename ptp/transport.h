@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "packet_view.h"
+#include "dataplane/packet_view.h"
 
 namespace meridian::ptp {
 

@@ -1,4 +1,4 @@
-#include "unicast.h"
+#include "ptp/unicast.h"
 
 #include <algorithm>
 #include <cstring>

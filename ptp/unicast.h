@@ -8,7 +8,7 @@
 // deletion: a renewed or cancelled grant bumps its generation, and stale
 // heap entries are skipped when they surface. One poll costs O(due log n),
 // so a server with 100k clients at 1 Hz spends its time building messages,
-// not finding them (bench/ptp_unicast_bench.cc).
+// not finding them (ptp/bench/ptp_unicast_bench.cc).
 #pragma once
 
 #include <algorithm>
@@ -20,8 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "peer.h"
-#include "message.h"
+#include "ptp/peer.h"
+#include "ptp/message.h"
 
 namespace meridian::ptp {
 

@@ -1,9 +1,9 @@
-#include "classifier.h"
+#include "qos/classifier.h"
 
 #include <cstring>
 
-#include "packet_view.h"
-#include "wire.h"
+#include "dataplane/packet_view.h"
+#include "vxlan/wire.h"
 
 namespace meridian::qos {
 namespace {

@@ -1,4 +1,4 @@
-#include "egress.h"
+#include "qos/egress.h"
 
 #include <algorithm>
 

@@ -27,11 +27,11 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "classifier.h"
-#include "counters.h"
-#include "htb.h"
-#include "pipeline.h"
-#include "qos_model.h"
+#include "qos/classifier.h"
+#include "dataplane/counters.h"
+#include "qos/htb.h"
+#include "dataplane/pipeline.h"
+#include "qos/model.h"
 
 namespace meridian::qos {
 

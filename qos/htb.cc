@@ -1,4 +1,4 @@
-#include "htb.h"
+#include "qos/htb.h"
 
 #include <algorithm>
 #include <bit>

@@ -25,7 +25,7 @@
 //   - a timing wheel (Carousel) of non-green classes, keyed by the time their
 //     mode changes, with a bitmap over the slots.
 //
-// Layout, for the per-packet cost at 64K leaves (bench/qos_bench.cc): a class
+// Layout, for the per-packet cost at 64K leaves (qos/bench/qos_bench.cc): a class
 // is four cache lines ordered by how often they are touched (buckets, then
 // counters, then queue and lists, then the wheel); leaves keep their two list
 // nodes inline (they sit at one prio), inner classes keep their per-prio

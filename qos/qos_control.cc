@@ -1,4 +1,4 @@
-#include "qos_control.h"
+#include "qos/qos_control.h"
 
 #include <cmath>
 #include <thread>
@@ -6,7 +6,7 @@
 
 #include <rte_cycles.h>
 
-#include "units.h"
+#include "config/units.h"
 
 namespace meridian::qos {
 

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "egress.h"
-#include "field_error.h"
-#include "metrics.h"
-#include "qos_model.h"
+#include "qos/egress.h"
+#include "config/field_error.h"
+#include "config/metrics.h"
+#include "qos/model.h"
 
 namespace meridian::qos {
 

@@ -1,4 +1,4 @@
-#include "bridge_domain.h"
+#include "vxlan/bridge_domain.h"
 
 #include <cstring>
 

@@ -21,8 +21,8 @@
 #include <rte_hash.h>
 #include <rte_rcu_qsbr.h>
 
-#include "counters.h"
-#include "net_types.h"
+#include "dataplane/counters.h"
+#include "config/net_types.h"
 
 namespace meridian::vxlan {
 

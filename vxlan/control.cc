@@ -1,4 +1,4 @@
-#include "control.h"
+#include "vxlan/control.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,7 +10,7 @@
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
 
-#include "log.h"
+#include "config/log.h"
 
 namespace meridian::vxlan {
 namespace {

@@ -20,11 +20,11 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "metrics.h"
-#include "model.h"
-#include "resolver.h"
-#include "stage.h"
-#include "tables.h"
+#include "config/metrics.h"
+#include "config/model.h"
+#include "vxlan/resolver.h"
+#include "vxlan/stage.h"
+#include "vxlan/tables.h"
 
 struct rte_lpm;
 struct rte_lpm6;

@@ -1,4 +1,4 @@
-#include "resolver.h"
+#include "vxlan/resolver.h"
 
 namespace meridian::vxlan {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "net_types.h"
+#include "config/net_types.h"
 
 namespace meridian::vxlan {
 

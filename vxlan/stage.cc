@@ -1,4 +1,4 @@
-#include "stage.h"
+#include "vxlan/stage.h"
 
 #include <cstring>
 

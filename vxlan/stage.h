@@ -13,8 +13,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-#include "pipeline.h"
-#include "tables.h"
+#include "dataplane/pipeline.h"
+#include "vxlan/tables.h"
 
 namespace meridian::vxlan {
 

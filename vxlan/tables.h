@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "bridge_domain.h"
-#include "counters.h"
-#include "wire.h"
+#include "vxlan/bridge_domain.h"
+#include "dataplane/counters.h"
+#include "vxlan/wire.h"
 
 namespace meridian::vxlan {
 

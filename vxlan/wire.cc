@@ -1,4 +1,4 @@
-#include "wire.h"
+#include "vxlan/wire.h"
 
 #include <algorithm>
 

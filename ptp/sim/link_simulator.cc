@@ -1,4 +1,4 @@
-#include "link_simulator.h"
+#include "ptp/sim/link_simulator.h"
 
 #include <algorithm>
 #include <cmath>

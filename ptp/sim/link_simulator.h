@@ -12,7 +12,7 @@
 #include <functional>
 #include <vector>
 
-#include "synchronizer.h"
+#include "ptp/synchronizer.h"
 
 namespace meridian::ptp::sim {
 

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "document.h"
-#include "model.h"
+#include "config/document.h"
+#include "config/model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace meridian::config;

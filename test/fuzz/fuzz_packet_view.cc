@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "packet_view.h"
+#include "dataplane/packet_view.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace meridian::dataplane;

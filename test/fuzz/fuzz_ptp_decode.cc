@@ -11,9 +11,9 @@
 #include <cstdlib>
 #include <vector>
 
-#include "message.h"
-#include "transparent.h"
-#include "transport.h"
+#include "ptp/message.h"
+#include "ptp/transparent.h"
+#include "ptp/transport.h"
 
 using namespace meridian::ptp;
 

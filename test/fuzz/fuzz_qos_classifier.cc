@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "classifier.h"
+#include "qos/classifier.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace meridian::qos;

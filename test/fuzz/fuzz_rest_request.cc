@@ -8,8 +8,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "api.h"
-#include "log.h"
+#include "config/api.h"
+#include "config/log.h"
 
 namespace {
 

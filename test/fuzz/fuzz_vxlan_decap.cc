@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include "wire.h"
+#include "vxlan/wire.h"
 
 using namespace meridian::vxlan;
 

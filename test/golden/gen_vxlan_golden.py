@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generates vxlan_golden.h (golden packets for test/unit/vxlan_wire_test.cc)
+"""Generates vxlan_golden.h (golden packets for vxlan/test/vxlan_wire_test.cc)
 and the seed corpus test/fuzz/corpus/vxlan_decap/ with scapy.
 
 Run with Debian's python (scapy from python3-scapy), from anywhere:

@@ -23,10 +23,10 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "eal.h"
-#include "log.h"
-#include "runtime.h"
-#include "wire.h"
+#include "dataplane/eal.h"
+#include "config/log.h"
+#include "dataplane/runtime.h"
+#include "vxlan/wire.h"
 
 namespace meridian::pipeline_test {
 

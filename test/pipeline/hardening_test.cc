@@ -7,10 +7,10 @@
 
 #include <cmath>
 
-#include "control.h"
-#include "fixture.h"
-#include "manager.h"
-#include "time_base.h"
+#include "vxlan/control.h"
+#include "test/pipeline/fixture.h"
+#include "config/manager.h"
+#include "dataplane/time_base.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;

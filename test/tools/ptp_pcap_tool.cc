@@ -22,8 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "message.h"
-#include "transport.h"
+#include "ptp/message.h"
+#include "ptp/transport.h"
 
 using namespace meridian::ptp;
 using nlohmann::json;

@@ -2,7 +2,7 @@
 // ETag/If-Match, X-Request-Id, health and auth.
 #include <gtest/gtest.h>
 
-#include "api.h"
+#include "config/api.h"
 
 using namespace meridian::config;
 using nlohmann::json;

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "document.h"
-#include "model.h"
+#include "config/document.h"
+#include "config/model.h"
 
 using namespace meridian::config;
 using nlohmann::json;

@@ -2,7 +2,7 @@
 // JSON-pointer path of the offending field; all errors collected at once.
 #include <gtest/gtest.h>
 
-#include "model.h"
+#include "config/model.h"
 
 using meridian::config::parse_config;
 using nlohmann::json;

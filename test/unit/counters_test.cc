@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "counters.h"
+#include "dataplane/counters.h"
 
 using namespace meridian::dataplane;
 

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "document.h"
-#include "manager.h"
+#include "config/document.h"
+#include "config/manager.h"
 
 using namespace meridian::config;
 using nlohmann::json;

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "config/log.h"
+#include "config/metrics.h"
 
 using namespace meridian;
 

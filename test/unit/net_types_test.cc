@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "net_types.h"
+#include "config/net_types.h"
 
 using namespace meridian::config;
 

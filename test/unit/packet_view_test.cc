@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "packet_view.h"
+#include "dataplane/packet_view.h"
 
 using namespace meridian::dataplane;
 

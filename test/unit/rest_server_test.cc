@@ -12,8 +12,8 @@
 #include <fstream>
 #include <thread>
 
-#include "http_client.h"
-#include "rest_server.h"
+#include "config/http_client.h"
+#include "config/rest_server.h"
 
 using namespace meridian::config;
 using nlohmann::json;

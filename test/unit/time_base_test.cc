@@ -6,7 +6,7 @@
 #include <cmath>
 #include <random>
 
-#include "time_base.h"
+#include "dataplane/time_base.h"
 
 using meridian::dataplane::TscCalibrator;
 

@@ -2,7 +2,7 @@
 // rule rejecting with the offending JSON pointer.
 #include <gtest/gtest.h>
 
-#include "model.h"
+#include "config/model.h"
 
 namespace meridian::config {
 namespace {

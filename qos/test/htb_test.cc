@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "htb_sim.h"
+#include "qos/test/htb_sim.h"
 
 namespace meridian::qos {
 namespace {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <random>
 
-#include "instance.h"
+#include "ptp/instance.h"
 
 using namespace meridian::ptp;
 

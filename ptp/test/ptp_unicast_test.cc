@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "unicast.h"
+#include "ptp/unicast.h"
 
 using namespace meridian::ptp;
 

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "timebase.h"
+#include "ptp/timebase.h"
 
 namespace meridian::ptp {
 namespace {

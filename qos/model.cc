@@ -1,11 +1,11 @@
-#include "qos_model.h"
+#include "qos/model.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "json_reader.h"
-#include "units.h"
+#include "config/json_reader.h"
+#include "config/units.h"
 
 namespace meridian::config {
 namespace {

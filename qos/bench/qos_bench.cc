@@ -34,7 +34,7 @@
 //   port rate (like HTB's ceil) and buckets are large: it is never
 //   credit-limited, which is its fastest path. Its clock is the TSC.
 //
-// Run: build/bench/qos_bench [google-benchmark flags]; bench/qos_ratio.py
+// Run: build/bench/qos_bench [google-benchmark flags]; qos/bench/qos_ratio.py
 // runs it with repetitions and prints the HTB / rte_sched ratios.
 #include <benchmark/benchmark.h>
 
@@ -58,7 +58,7 @@
 #include <rte_mempool.h>
 #include <rte_sched.h>
 
-#include "htb.h"
+#include "qos/htb.h"
 
 namespace {
 

@@ -1,10 +1,10 @@
-#include "ptp_model.h"
+#include "ptp/model.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 
-#include "json_reader.h"
+#include "config/json_reader.h"
 
 namespace meridian::config {
 namespace {

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "field_error.h"
-#include "net_types.h"
+#include "config/field_error.h"
+#include "config/net_types.h"
 
 namespace meridian::config {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "htb.h"
+#include "qos/htb.h"
 
 namespace meridian::qos::sim {
 

@@ -1,10 +1,10 @@
-#include "vxlan_model.h"
+#include "vxlan/model.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "json_reader.h"
+#include "config/json_reader.h"
 
 namespace meridian::config {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "wire.h"
+#include "vxlan/wire.h"
 
 namespace meridian::vxlan {
 namespace {

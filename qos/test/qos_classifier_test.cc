@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "classifier.h"
-#include "../golden/vxlan_golden.h"
-#include "wire.h"
+#include "qos/classifier.h"
+#include "test/golden/vxlan_golden.h"
+#include "vxlan/wire.h"
 
 using namespace meridian::qos;
 namespace golden = meridian::vxlan::golden;

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <vector>
 
-#include "transparent.h"
-#include "transport.h"
-#include "wire.h"
+#include "ptp/transparent.h"
+#include "ptp/transport.h"
+#include "vxlan/wire.h"
 
 using namespace meridian::ptp;
 namespace vx = meridian::vxlan;

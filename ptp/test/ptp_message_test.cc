@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "message.h"
-#include "transport.h"
-#include "wire.h"
+#include "ptp/message.h"
+#include "ptp/transport.h"
+#include "vxlan/wire.h"
 
 namespace meridian::ptp {
 namespace {

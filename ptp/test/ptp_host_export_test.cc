@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_export.h"
+#include "ptp/host_export.h"
 
 namespace meridian::ptp {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <functional>
 
-#include "model.h"
-#include "units.h"
+#include "config/model.h"
+#include "config/units.h"
 
 namespace meridian::config {
 namespace {

@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
-#include "instance.h"
-#include "transport.h"
+#include "ptp/instance.h"
+#include "ptp/transport.h"
 
 using namespace meridian::ptp;
 

@@ -4,8 +4,8 @@
 
 #include <functional>
 
-#include "model.h"
-#include "profile.h"
+#include "config/model.h"
+#include "ptp/profile.h"
 
 namespace meridian::config {
 namespace {

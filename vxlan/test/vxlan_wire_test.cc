@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "../golden/vxlan_golden.h"
-#include "wire.h"
+#include "test/golden/vxlan_golden.h"
+#include "vxlan/wire.h"
 
 using namespace meridian::vxlan;
 namespace g = meridian::vxlan::golden;

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "node.h"
+#include "ptp/node.h"
 
 using namespace meridian::ptp;
 

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kernel_stamps.h"
+#include "ptp/kernel_stamps.h"
 
 namespace meridian::ptp {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "clock_class.h"
-#include "link_simulator.h"
-#include "synchronizer.h"
+#include "ptp/clock_class.h"
+#include "ptp/sim/link_simulator.h"
+#include "ptp/synchronizer.h"
 
 using namespace meridian::ptp;
 

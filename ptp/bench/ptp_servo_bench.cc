@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "link_simulator.h"
+#include "ptp/sim/link_simulator.h"
 
 using namespace meridian::ptp;
 

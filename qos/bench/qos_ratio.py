@@ -11,7 +11,7 @@ Missed targets are printed as "target missed"; the exit status is non-zero
 only on errors (the binary failing, a benchmark reporting an error, missing
 results).
 
-Usage: bench/qos_ratio.py [--binary PATH] [--repetitions N] [--min-time S]
+Usage: qos/bench/qos_ratio.py [--binary PATH] [--repetitions N] [--min-time S]
                           [-- extra benchmark flags]
 """
 import argparse
@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BINARY = os.path.join(os.path.dirname(HERE), "build", "bench", "qos_bench")
+DEFAULT_BINARY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "bench", "qos_bench")
 RATIO_TARGET = 1.0
 GROWTH_TARGET = 1.5
 

@@ -2,7 +2,7 @@
 // re-probing with the MAC still usable, failure and recovery.
 #include <gtest/gtest.h>
 
-#include "resolver.h"
+#include "vxlan/resolver.h"
 
 namespace meridian::vxlan {
 namespace {
