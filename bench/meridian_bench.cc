@@ -24,11 +24,11 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 
-#include "dataplane/time_base.h"
-#include "dataplane/eal.h"
 #include "config/log.h"
-#include "vxlan/control.h"
+#include "dataplane/eal.h"
 #include "dataplane/runtime.h"
+#include "dataplane/time_base.h"
+#include "vxlan/module.h"
 
 namespace po = boost::program_options;
 using namespace meridian;
@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
   }
   const auto totals_src = dp->port_totals(src);
   const auto totals_sink = dp->port_totals(sink);
-  json vxlan_counters = is_vxlan ? dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0] : json();
+  json vxlan_counters = is_vxlan ? dp->module<vxlan::VxlanModule>()->control().bridge_domains_json(100)["bridge_domains"][0] : json();
   dp.reset();
   rte_eal_cleanup();
   if (!tmpdir.empty()) std::filesystem::remove_all(tmpdir);

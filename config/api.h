@@ -48,6 +48,18 @@ class StatusProvider {
     http::status status = http::status::ok;
     nlohmann::json body;
     std::string allow;  // the methods allowed, for a 405's Allow header
+
+    /// `{"error": reason, "details": [{"path": field, "reason": reason}]}`.
+    static Resource error(http::status s, const std::string& field, const std::string& reason) {
+      return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}};
+    }
+    /// 405 with the Allow header.
+    static Resource not_allowed(const char* allow) {
+      const std::string reason = std::string("allowed: ") + allow;
+      return Resource{http::status::method_not_allowed,
+                      {{"error", "method not allowed"}, {"details", {{{"path", ""}, {"reason", reason}}}}},
+                      allow};
+    }
   };
   virtual std::optional<Resource> resource(http::verb, const std::string& /*path*/,
                                            const std::map<std::string, std::string>& /*query*/) {

@@ -16,12 +16,12 @@
 #include <rte_eal.h>
 
 #include "config/api.h"
-#include "dataplane/default_config.h"
 #include "config/document.h"
-#include "dataplane/eal.h"
 #include "config/log.h"
 #include "config/manager.h"
 #include "config/rest_server.h"
+#include "dataplane/default_config.h"
+#include "dataplane/eal.h"
 #include "dataplane/runtime.h"
 
 namespace po = boost::program_options;

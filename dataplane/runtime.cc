@@ -12,13 +12,7 @@
 
 #include "config/log.h"
 #include "dataplane/packet_view.h"
-#include "vxlan/control.h"
-#include "qos/qos_control.h"
-#include "ptp/service.h"
-#include "ptp/stage.h"
-#include "vxlan/stage.h"
 #include "dataplane/time_base.h"
-#include "dataplane/xconnect.h"
 
 namespace meridian::dataplane {
 
@@ -30,19 +24,6 @@ namespace {
 std::atomic<unsigned> g_instances{0};
 constexpr auto kHeartbeatStale = std::chrono::seconds(1);
 
-std::vector<vxlan::PortInfo> port_infos(const std::vector<PortRuntime>& ports) {
-  std::vector<vxlan::PortInfo> out;
-  for (const auto& p : ports) {
-    vxlan::PortInfo i;
-    i.name = p.name;
-    i.id = p.port_id;
-    std::memcpy(i.mac.bytes.data(), p.mac.addr_bytes, 6);
-    i.mtu = p.mtu;
-    out.push_back(i);
-  }
-  return out;
-}
-
 unsigned max_mtu(const config::Config& c) {
   unsigned m = 1500;
   for (const auto& p : c.ports) m = std::max(m, p.mtu);
@@ -51,48 +32,15 @@ unsigned max_mtu(const config::Config& c) {
 
 }  // namespace
 
-std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
-                                                     const std::vector<PortRuntime>& ports,
-                                                     uint64_t version,
-                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan,
-                                                     const qos::QosControl* qos) {
+std::unique_ptr<const ForwardingTables> Dataplane::build_tables(const config::Config& config) {
   auto t = std::make_unique<ForwardingTables>();
-  t->version = version;
-  for (const auto& pp : config.ptp.ports) {
-    for (const auto& p : ports) {
-      if (p.name != pp.port || p.port_id >= kMaxPorts) continue;
-      t->ptp_port[p.port_id] = true;
-      if (pp.address) {
-        t->ptp_address_family[p.port_id] = pp.address->family;
-        t->ptp_address[p.port_id] = pp.address->bytes;
-      }
-    }
-  }
-  t->ptp_enabled = config.ptp.enabled();
-  t->ptp_tc_enabled = config.ptp.transparent_clock;
-  t->ptp_tc_vxlan_port = static_cast<uint16_t>(config.vxlan.vtep.udp_port);
-  t->vxlan = std::move(vxlan);
-  if (qos) {
-    t->qos = qos->plans();
-    for (const auto& plan : t->qos) t->qos_enabled = t->qos_enabled || plan;
-  }
-  auto id_of = [&](const std::string& name) -> uint16_t {
-    const PortRuntime* p = find_port(ports, name);
-    return p ? p->port_id : kNoPort;
-  };
-  for (const auto& xc : config.xconnect) {
-    const uint16_t a = id_of(xc.a), b = id_of(xc.b);
-    if (a == kNoPort || b == kNoPort) continue;  // validation guarantees both exist
-    t->xconnect_peer[a] = b;
-    t->xconnect_peer[b] = a;
-  }
-  for (uint16_t type : config.punt.ethertypes) t->punt_ethertype.set(type);
-  t->punt_enabled = t->punt_ethertype.any();
-  for (const auto& p : ports) {
+  t->version = ++table_versions_;
+  for (const auto& p : ports_) {
     if (!p.offline || p.port_id >= kMaxPorts) continue;
     t->port_offline[p.port_id] = true;
     t->any_offline = true;
   }
+  for (const auto& m : modules_) m->contribute(*t, config);
   return t;
 }
 
@@ -192,81 +140,28 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->counter_storage_ = std::make_unique<WorkerCounters[]>(nworkers + 1);
   dp->counters_ = std::span<WorkerCounters>(dp->counter_storage_.get(), nworkers + 1);
   dp->heartbeats_.resize(nworkers);
-  // VXLAN: control side first (it owns the learn ring the stage posts to).
+  // Modules, in registration order; each commits its startup config.
   Dataplane* self = dp.get();
-  dp->vxlan_ = std::make_unique<vxlan::VxlanControl>(
-      vxlan::ControlIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
-                         return self->control_transmit(port, pkts, n);
-                       }},
-      nworkers, dp->qsbr_, tsc_hz());
-  if (std::string err = dp->vxlan_->init(); !err.empty()) {
-    error = err;
-    return nullptr;
-  }
-  // QoS: one egress runtime per port; trees may hold at most half the
-  // buffers, so shaping cannot starve reception.
-  std::vector<qos::QosPortInfo> qos_ports;
-  for (const auto& p : dp->ports_) qos_ports.push_back({p.name, p.port_id});
-  dp->qos_ = std::make_unique<qos::QosControl>(std::move(qos_ports), nworkers, cfg.dataplane.mbufs / 2,
-                                               qos::TscClock(rte_rdtsc(), tsc_hz()));
-  {
-    config::FieldErrors qos_errors;
-    auto plans = dp->qos_->prepare(cfg.qos, static_cast<uint16_t>(cfg.vxlan.vtep.udp_port), qos_errors);
-    if (!plans) {
-      error = qos_errors.empty() ? "qos: cannot prepare" : qos_errors[0].path + ": " + qos_errors[0].reason;
+  dp->host_ = std::make_unique<ModuleHost>(ModuleHost{
+      dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, tsc_hz(),
+      [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); }});
+  std::vector<PlacedStage> stages;
+  for (const auto& reg : registered_modules()) {
+    auto module = reg.create(*dp->host_, error);
+    if (!module) {
+      if (error.empty()) error = reg.name + ": cannot start";
       return nullptr;
     }
-    dp->qos_->commit(plans);
+    for (auto& s : module->stages()) stages.push_back(std::move(s));
+    dp->modules_.push_back(std::move(module));
   }
-  config::FieldErrors vxlan_errors;
-  auto pending = dp->vxlan_->prepare(cfg.vxlan, port_infos(dp->ports_), vxlan_errors);
-  if (!pending) {
-    error = vxlan_errors.empty() ? "vxlan: cannot prepare" : vxlan_errors[0].path + ": " + vxlan_errors[0].reason;
-    return nullptr;
-  }
-  dp->vxlan_->commit(std::move(pending));
-  // PTP: frames the PTP stage punted carry its Rx timestamp flag; the
-  // service asks first and passes anything else on (ARP/ND to VXLAN).
-  ptp::RxTimestampField rx_timestamp;
-  if (!ptp::register_rx_timestamp(rx_timestamp)) {
-    error = "cannot register the mbuf Rx timestamp field for PTP";
-    return nullptr;
-  }
-  dp->ptp_io_ = ptp::PtpServiceIo{dp->pool_, [self](uint16_t port, rte_mbuf** pkts, uint16_t n) {
-                                    return self->control_transmit(port, pkts, n);
-                                  },
-                                  rx_timestamp, tsc_hz()};
-  if (cfg.ptp.enabled()) {
-    config::FieldErrors ptp_errors;
-    dp->ptp_ = ptp::PtpService::create(cfg.ptp, dp->ptp_bindings(), dp->ptp_io_, nullptr, ptp_errors);
-    if (!dp->ptp_) {
-      error = ptp_errors.empty() ? "ptp: cannot start" : ptp_errors[0].path + ": " + ptp_errors[0].reason;
-      return nullptr;
-    }
-  }
-  for (uint16_t type : {uint16_t{0x88f7}, uint16_t{0x0800}, uint16_t{0x86dd}, uint16_t{0x0806}}) {
-    dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->ptp_ && self->ptp_->handle_punt(m); });
-  }
-  for (uint16_t type : {uint16_t{0x0806}, uint16_t{0x86dd}}) {
-    dp->set_punt_handler(type, [self](rte_mbuf* m) { return self->vxlan_->handle_punt(m); });
-  }
-
-  dp->pipeline_.push_back(std::make_unique<PuntClassifierStage>());
-  dp->pipeline_.push_back(std::make_unique<ptp::PtpPuntStage>(rx_timestamp));
-  std::vector<ptp::PtpTransparentStage::KernelPort> kernel_ports;  // by port id: the TC's kernel stamps
-  for (const auto& p : dp->ports_) {
-    if (kernel_ports.size() <= p.port_id) kernel_ports.resize(p.port_id + 1u);
-    kernel_ports[p.port_id] = {linux_interface(p), p.driver == "net_af_packet"};
-  }
-  auto tc = std::make_unique<ptp::PtpTransparentStage>(nworkers, tsc_hz(), std::move(kernel_ports));
-  dp->ptp_tc_ = tc.get();
-  dp->pipeline_.push_back(std::move(tc));
-  dp->pipeline_.push_back(std::make_unique<vxlan::VxlanStage>(dp->pool_, dp->vxlan_->learn_ring(), nworkers));
-  dp->pipeline_.push_back(std::make_unique<XconnectStage>());
-  dp->pipeline_.push_back(std::make_unique<ptp::PtpTransparentEgressStage>(*dp->ptp_tc_));
-  dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(
-      dp->qsbr_, build_tables(cfg, dp->ports_, ++dp->table_versions_,
-                              dp->vxlan_->tables(), dp->qos_.get()));
+  // The pipeline: ingress, forward, egress; by order within each, then by
+  // registration.
+  std::stable_sort(stages.begin(), stages.end(), [](const PlacedStage& a, const PlacedStage& b) {
+    return std::pair(a.place, a.order) < std::pair(b.place, b.order);
+  });
+  for (auto& s : stages) dp->pipeline_.push_back(std::move(s.stage));
+  dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(dp->qsbr_, dp->build_tables(cfg));
 
   // Queue ownership: worker w polls every RX queue q with q % workers == w.
   for (auto& w : dp->workers_) {
@@ -284,9 +179,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     w.punt_ring = dp->punt_ring_;
     w.counters = &dp->counter_storage_[w.index];
     w.stop = &dp->stop_;
-    w.egress = dp->qos_->egress();
-    w.qos_owned = dp->qos_->owned_by(w.index);
-    w.clock = &dp->qos_->clock();
+    for (const auto& m : dp->modules_) m->setup_worker(w);
   }
   return dp;
 }
@@ -294,8 +187,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
 Dataplane::~Dataplane() {
   stop_workers();
   while (punt_ring_ && rte_ring_count(punt_ring_) > 0) drain_punt_ring();
-  vxlan_.reset();
-  qos_.reset();  // frees what the trees still hold
+  modules_.clear();  // before the ports close: QoS frees what its trees hold, PTP its sockets
   for (auto& p : ports_) port_close(p);
   tables_.reset();
   rte_ring_free(punt_ring_);
@@ -329,9 +221,9 @@ void Dataplane::control_tick() {
   TimeBase::instance().refine();
   poll_links();
   drain_punt_ring();
-  if (vxlan_ && vxlan_->tick()) republish();
-  if (qos_) qos_->tick(running_);
-  if (ptp_) ptp_->tick();
+  bool changed = false;
+  for (const auto& m : modules_) changed = m->tick(running_) || changed;
+  if (changed) republish();
   sample_heartbeats();
 }
 
@@ -362,35 +254,6 @@ void Dataplane::poll_links() {
       recover_port(i);
     }
   }
-  if (parked_ptp_ && now >= ptp_retry_at_) resume_ptp();
-}
-
-bool Dataplane::runs_ptp(const PortRuntime& port) const {
-  return std::any_of(config_.ptp.ports.begin(), config_.ptp.ports.end(),
-                     [&port](const config::PtpPortConfig& c) { return c.port == port.name; });
-}
-
-void Dataplane::resume_ptp() {
-  // Waits for every PTP port whose device was closed; one still offline but
-  // not yet closed is no obstacle (its own re-creation pauses PTP again).
-  if (std::any_of(ports_.begin(), ports_.end(), [this](const PortRuntime& q) { return !q.started && runs_ptp(q); })) {
-    return;
-  }
-  config::FieldErrors errors;
-  if (auto next = ptp::PtpService::create(config_.ptp, ptp_bindings(), ptp_io_, parked_ptp_.get(), errors)) {
-    ptp_ = std::move(next);
-    parked_ptp_.reset();
-    ptp_retry_backoff_ = std::chrono::milliseconds(0);
-    log::info("ptp", "resumed after the port's device was re-created");
-    return;
-  }
-  ptp_retry_backoff_ = std::clamp<std::chrono::milliseconds>(ptp_retry_backoff_ * 2, std::chrono::seconds(1),
-                                                             std::chrono::seconds(30));
-  ptp_retry_at_ = std::chrono::steady_clock::now() + ptp_retry_backoff_;
-  for (const auto& e : errors) {
-    log::error("ptp", "cannot resume; retrying",
-               {{"path", e.path}, {"error", e.reason}, {"retry_in_ms", ptp_retry_backoff_.count()}});
-  }
 }
 
 void Dataplane::take_offline(PortRuntime& p) {
@@ -403,8 +266,10 @@ void Dataplane::take_offline(PortRuntime& p) {
 void Dataplane::recover_port(size_t index) {
   PortRuntime& p = ports_[index];
   const config::PortConfig& cfg = config_.ports[index];
-  if (ptp_ && p.started && runs_ptp(p)) parked_ptp_ = std::move(ptp_);  // before its packet socket closes
-  if (p.started) port_detach(p);
+  if (p.started) {
+    for (const auto& m : modules_) m->port_closing(p);  // before its sockets close
+    port_detach(p);
+  }
   PortRuntime fresh;
   std::string err = port_probe(cfg, static_cast<unsigned>(workers_.size()), fresh);
   if (err.empty() && (fresh.port_id != p.port_id || fresh.rx_queues != p.rx_queues || fresh.tx_queues != p.tx_queues)) {
@@ -413,7 +278,7 @@ void Dataplane::recover_port(size_t index) {
   }
   if (err.empty()) err = port_start(cfg, pool_, fresh);
   if (!err.empty()) {
-    // Stays offline (PTP stays paused); tried again after a growing pause.
+    // Stays offline (what paused for it stays paused); tried again after a growing pause.
     if (fresh.started || fresh.hotplugged) port_detach(fresh);
     p.retry_backoff = std::clamp<std::chrono::milliseconds>(p.retry_backoff * 2, std::chrono::seconds(1),
                                                             std::chrono::seconds(30));
@@ -428,18 +293,15 @@ void Dataplane::recover_port(size_t index) {
   fresh.recoveries = p.recoveries + 1;
   p = std::move(fresh);
   // What depends on the device's sockets and MAC follows it.
-  config::FieldErrors errors;
-  if (auto pending = vxlan_->prepare(config_.vxlan, port_infos(ports_), errors)) vxlan_->commit(std::move(pending));
-  if (ptp_tc_) ptp_tc_->reopen_port(p.port_id);
-  for (const auto& e : errors) log::error("port", "after re-creating the port", {{"port", p.name}, {"path", e.path}, {"error", e.reason}});
+  for (const auto& m : modules_) m->port_recreated(p);
   republish();
   log::info("port", "recovered: the device was re-created on the returned interface",
             {{"port", p.name}, {"port_id", p.port_id}, {"mac", mac_string(p.mac)}, {"recoveries", p.recoveries}});
 }
 
 void Dataplane::republish() {
-  tables_->publish(build_tables(config_, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
-  vxlan_->published();
+  tables_->publish(build_tables(config_));
+  for (const auto& m : modules_) m->published();
 }
 
 void Dataplane::sample_heartbeats() {
@@ -464,22 +326,6 @@ void Dataplane::set_punt_handler(uint16_t ethertype, PuntHandler handler) {
   punt_handlers_[ethertype].push_back(std::move(handler));
 }
 
-std::vector<ptp::PtpPortBinding> Dataplane::ptp_bindings() const {
-  std::vector<ptp::PtpPortBinding> out;
-  for (const auto& p : ports_) {
-    if (!p.started) continue;
-    ptp::PtpPortBinding b;
-    b.name = p.name;
-    b.port_id = p.port_id;
-    b.linux_interface = linux_interface(p);
-    b.kernel_tx_socket = p.kernel_tx_socket;
-    rte_ether_addr mac{};
-    if (rte_eth_macaddr_get(p.port_id, &mac) == 0) std::copy(mac.addr_bytes, mac.addr_bytes + 6, b.mac.begin());
-    out.push_back(b);
-  }
-  return out;
-}
-
 void Dataplane::drain_punt_ring() {
   rte_mbuf* pkts[kMaxBurst];
   PortCounters* control = counters_.empty() ? nullptr : counters_.back().ports.data();
@@ -496,9 +342,12 @@ void Dataplane::drain_punt_ring() {
       PacketView view;
       parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
       ++punt_received_[view.ethertype];
-      auto it = punt_handlers_.find(view.ethertype);
       bool taken = false;
-      if (it != punt_handlers_.end()) {
+      for (const auto& m : modules_) {
+        if ((taken = m->claim_punt(pkts[i], view))) break;
+      }
+      auto it = punt_handlers_.find(view.ethertype);
+      if (!taken && it != punt_handlers_.end()) {
         for (auto& handler : it->second) {
           if ((taken = handler(pkts[i]))) break;
         }
@@ -559,32 +408,16 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   // Everything that can fail (tables, hashes, routes) happens here, before
   // persisting; the commit step only installs what was built.
   tables_->reserve_retired(1);
-  for (size_t i = 0; i < next.xconnect.size(); ++i) {
-    if (!port_id(next.xconnect[i].a) || !port_id(next.xconnect[i].b)) {
-      errors.push_back({"/xconnect/" + std::to_string(i), "port is not running"});
-    }
-  }
-  std::shared_ptr<vxlan::VxlanControl::Pending> pending;
-  if (errors.empty()) pending = vxlan_->prepare(next.vxlan, port_infos(ports_), errors);
-  std::shared_ptr<qos::QosPlans> qos_plans;
-  if (errors.empty()) qos_plans = qos_->prepare(next.qos, static_cast<uint16_t>(next.vxlan.vtep.udp_port), errors);
-  // PTP restarts its instance on any change of its section; the clock
-  // carries over, so time and frequency do not jump.
-  const bool ptp_changed = !(next.ptp == config_.ptp);
-  std::shared_ptr<ptp::PtpService> ptp_next;
-  if (errors.empty() && ptp_changed && next.ptp.enabled()) {
-    ptp_next = ptp::PtpService::create(next.ptp, ptp_bindings(), ptp_io_, ptp_ ? ptp_.get() : parked_ptp_.get(), errors);
+  std::vector<std::function<void()>> commits;
+  for (const auto& m : modules_) {
+    if (!errors.empty()) break;
+    if (auto commit = m->prepare(config_, next, errors)) commits.push_back(std::move(commit));
   }
   if (!errors.empty()) return nullptr;
-  return [this, next, pending, qos_plans, ptp_changed, ptp_next]() mutable {
-    vxlan_->commit(pending);
-    qos_->commit(qos_plans);
-    if (ptp_changed) {
-      ptp_ = ptp_next;
-      parked_ptp_.reset();
-    }
-    tables_->publish(build_tables(next, ports_, ++table_versions_, vxlan_->tables(), qos_.get()));
-    vxlan_->published();
+  return [this, next, commits = std::move(commits)]() mutable {
+    for (auto& commit : commits) commit();
+    tables_->publish(build_tables(next));
+    for (const auto& m : modules_) m->published();
     for (size_t i = 0; i < next.ports.size() && i < ports_.size(); ++i) {
       auto& p = ports_[i];
       const int rc = next.ports[i].promiscuous ? rte_eth_promiscuous_enable(p.port_id)
@@ -714,36 +547,7 @@ void Dataplane::metrics(config::MetricsWriter& out) {
     out.sample(Labels{{"port", p.name}}, uint64_t{p.started ? read_link(p).speed_mbps : 0u} * 1000000);
   }
 
-  vxlan_->metrics(out);
-  qos_->metrics(out, running_);
-  if (ptp_) ptp_->metrics(out);
-  const auto tc = ptp_tc_->totals();
-  out.counter("meridian_ptp_tc_corrected_total", "Forwarded PTP messages the transparent clock corrected, by kind");
-  out.sample(Labels{{"kind", "event"}}, tc.corrected);
-  out.sample(Labels{{"kind", "follow_up"}}, tc.followups_corrected);
-  out.sample(Labels{{"kind", "delay_resp"}}, tc.delay_resps_corrected);
-  out.counter("meridian_ptp_tc_follow_up_unmatched_total", "Forwarded Follow_Ups whose Sync residence was not found");
-  out.sample(Labels{}, tc.followups_unmatched);
-  out.counter("meridian_ptp_tc_delay_resp_unmatched_total",
-              "Forwarded Delay_Resps whose Delay_Req residence was not found (the request took another path)");
-  out.sample(Labels{}, tc.delay_resps_unmatched);
-  out.counter("meridian_ptp_tc_ingress_stamps_total",
-              "Transparent-clock residences by receive timestamp: the kernel's, or the poll round's TSC");
-  out.sample(Labels{{"source", "kernel"}}, tc.kernel_ingress);
-  out.sample(Labels{{"source", "tsc"}}, tc.tsc_ingress);
-  out.counter("meridian_ptp_tc_egress_stamps_total",
-              "Transparent-clock residences by departure: the driver's stamp of the TC's own send, the packet "
-              "tap's send stamp, or the stage");
-  out.sample(Labels{{"source", "driver"}}, tc.driver_egress);
-  out.sample(Labels{{"source", "kernel"}}, tc.kernel_egress);
-  out.sample(Labels{{"source", "stage"}}, tc.stage_egress);
-  out.counter("meridian_ptp_tc_egress_sends_total",
-              "Forwarded two-step event messages bound for a net_af_packet port, by what the transparent clock's "
-              "stamping socket did: sent, or left to the worker's TX queue (failed, unavailable, kept_in_order)");
-  out.sample(Labels{{"result", "sent"}}, tc.egress_sent);
-  out.sample(Labels{{"result", "failed"}}, tc.egress_send_failed);
-  out.sample(Labels{{"result", "unavailable"}}, tc.egress_unavailable);
-  out.sample(Labels{{"result", "kept_in_order"}}, tc.egress_kept_in_order);
+  for (const auto& m : modules_) m->metrics(out, running_);
 
   sample_heartbeats();
   out.counter("meridian_worker_heartbeats_total", "Poll rounds completed by the worker");
@@ -771,99 +575,17 @@ void Dataplane::metrics(config::MetricsWriter& out) {
 
 std::optional<config::StatusProvider::Resource> Dataplane::resource(
     config::http::verb method, const std::string& path, const std::map<std::string, std::string>& query) {
-  using config::http::status;
-  auto error = [](status s, const std::string& field, const std::string& reason) {
-    return Resource{s, {{"error", reason}, {"details", {{{"path", field}, {"reason", reason}}}}}, ""};
-  };
-  auto not_allowed = [](const char* allow) {
-    const std::string reason = std::string("allowed: ") + allow;
-    return Resource{status::method_not_allowed,
-                    {{"error", "method not allowed"}, {"details", {{{"path", ""}, {"reason", reason}}}}},
-                    allow};
-  };
-  if (path == "/api/v1/ptp") {
-    if (method != config::http::verb::get) return not_allowed("GET, HEAD");
-    const auto tc = ptp_tc_->totals();
-    nlohmann::json tc_json{{"enabled", config_.ptp.transparent_clock},
-                           {"corrected", tc.corrected},
-                           {"follow_ups_corrected", tc.followups_corrected},
-                           {"follow_ups_unmatched", tc.followups_unmatched},
-                           {"delay_resps_corrected", tc.delay_resps_corrected},
-                           {"delay_resps_unmatched", tc.delay_resps_unmatched},
-                           {"kernel_ingress", tc.kernel_ingress},
-                           {"tsc_ingress", tc.tsc_ingress},
-                           {"driver_egress", tc.driver_egress},
-                           {"kernel_egress", tc.kernel_egress},
-                           {"stage_egress", tc.stage_egress},
-                           {"egress_sent", tc.egress_sent},
-                           {"egress_send_failed", tc.egress_send_failed},
-                           {"egress_unavailable", tc.egress_unavailable},
-                           {"egress_kept_in_order", tc.egress_kept_in_order}};
-    if (!ptp_ && parked_ptp_) {
-      return error(status::service_unavailable, "/ptp", "PTP is paused while a port's device is re-created");
-    }
-    if (!ptp_) {
-      if (config_.ptp.transparent_clock) {
-        return Resource{status::ok, {{"transparent_clock", tc_json}, {"ports", nlohmann::json::array()}}, ""};
-      }
-      return error(status::not_found, "/ptp", "PTP is not configured (no ptp ports, no transparent clock)");
-    }
-    nlohmann::json body = ptp_->status();
-    body["transparent_clock"] = tc_json;
-    return Resource{status::ok, body};
+  const RestRequest request{method, path, query, running_};
+  for (const auto& m : modules_) {
+    if (auto r = m->resource(request)) return r;
   }
-  if (path == "/api/v1/qos/classes") {
-    if (method != config::http::verb::get) return not_allowed("GET, HEAD");
-    std::optional<uint16_t> port;
-    for (const auto& [key, value] : query) {
-      if (key != "port") return error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
-      port = port_id(value);
-      if (!port) return error(status::not_found, "?port", "no port named '" + value + "'");
-      if (!qos_->shaped(*port)) return error(status::not_found, "?port", "port '" + value + "' has no QoS tree");
-    }
-    return Resource{status::ok, qos_->classes_json(port, running_)};
-  }
-  static const std::string kPrefix = "/api/v1/vxlan/";
-  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
-  const std::string what = path.substr(kPrefix.size());
-  static const std::map<std::string, std::vector<std::string>> kParams = {
-      {"fdb", {"vni", "mac"}}, {"neighbors", {"vni"}}, {"vteps", {}}, {"bridge_domains", {"vni"}},
-      {"counters/clear", {"vni"}}};
-  auto known = kParams.find(what);
-  if (known == kParams.end()) return std::nullopt;
-  const bool is_clear = what == "counters/clear";
-  if (is_clear ? method != config::http::verb::post : method != config::http::verb::get) {
-    return not_allowed(is_clear ? "POST" : "GET, HEAD");
-  }
-  for (const auto& [key, value] : query) {
-    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
-      return error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
-    }
-  }
-  std::optional<uint32_t> vni;
-  if (auto it = query.find("vni"); it != query.end()) {
-    char* end = nullptr;
-    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
-      return error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
-    }
-    vni = static_cast<uint32_t>(v);
-  }
-  std::optional<config::MacAddress> mac;
-  if (auto it = query.find("mac"); it != query.end()) {
-    mac = config::parse_mac(it->second);
-    if (!mac) return error(status::bad_request, "?mac", "mac: expected a MAC address like 02:00:00:00:00:01");
-  }
-  if (vni && !vxlan_->has_vni(*vni)) {
-    return error(status::not_found, "?vni", "no bridge domain with VNI " + std::to_string(*vni));
-  }
-  if (what == "fdb") return Resource{status::ok, vxlan_->fdb_json(vni, mac)};
-  if (what == "neighbors") return Resource{status::ok, vxlan_->neighbors_json(vni)};
-  if (what == "vteps") return Resource{status::ok, vxlan_->vteps_json()};
-  if (what == "bridge_domains") return Resource{status::ok, vxlan_->bridge_domains_json(vni)};
-  vxlan_->clear(vni);
-  log::info("vxlan", "counters cleared", {{"vni", vni ? nlohmann::json(*vni) : nlohmann::json("all")}});
-  return Resource{status::ok, {{"cleared", vni ? nlohmann::json(*vni) : nlohmann::json("all")}}};
+  return std::nullopt;
+}
+
+std::vector<std::string> Dataplane::stage_names() const {
+  std::vector<std::string> out;
+  for (const auto& s : pipeline_) out.push_back(s->name());
+  return out;
 }
 
 config::Health Dataplane::health() {

@@ -18,31 +18,16 @@
 #include <rte_ring.h>
 
 #include "config/api.h"
-#include "dataplane/counters.h"
 #include "config/manager.h"
 #include "config/model.h"
+#include "dataplane/counters.h"
+#include "dataplane/module.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/ports.h"
 #include "dataplane/rcu_publisher.h"
-#include "ptp/service.h"
 #include "dataplane/worker.h"
 
-namespace meridian::vxlan {
-class VxlanControl;
-}
-namespace meridian::qos {
-class QosControl;
-}
-
-
 namespace meridian::dataplane {
-
-/// Builds the forwarding snapshot for `config`, resolving port names to ids.
-std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config,
-                                                     const std::vector<PortRuntime>& ports,
-                                                     uint64_t version,
-                                                     std::shared_ptr<const vxlan::VxlanTables> vxlan = nullptr,
-                                                     const qos::QosControl* qos = nullptr);
 
 /// The restart-only differences between two configs, as path errors.
 config::FieldErrors restart_only_changes(const config::Config& running, const config::Config& next);
@@ -63,9 +48,10 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// draining the punt ring, sampling worker heartbeats.
   void control_tick();
 
-  /// Handler for punted frames of one EtherType; returns true if it took
-  /// ownership of the mbuf. Handlers of one EtherType are asked in the
-  /// order they were added. Unhandled frames are freed and counted.
+  /// Handler for punted frames of one EtherType that no module claimed;
+  /// returns true if it took ownership of the mbuf. Handlers of one
+  /// EtherType are asked in the order they were added. Unhandled frames are
+  /// freed and counted.
   using PuntHandler = std::function<bool(rte_mbuf*)>;
   void set_punt_handler(uint16_t ethertype, PuntHandler handler);
 
@@ -94,9 +80,16 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   rte_mempool* mempool() const { return pool_; }
   size_t retired_tables() const { return tables_->retired(); }
   std::vector<WorkerContext>& worker_contexts() { return workers_; }
-  vxlan::VxlanControl* vxlan() { return vxlan_.get(); }
-  qos::QosControl* qos() { return qos_.get(); }
-  ptp::PtpService* ptp() { return ptp_.get(); }
+  /// The running module of type M, or null.
+  template <class M>
+  M* module() const {
+    for (const auto& m : modules_) {
+      if (auto* found = dynamic_cast<M*>(m.get())) return found;
+    }
+    return nullptr;
+  }
+  /// Stage names in pipeline order.
+  std::vector<std::string> stage_names() const;
 
  private:
   Dataplane() = default;
@@ -105,20 +98,17 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
   void drain_punt_ring();
   void republish();
+  /// The snapshot for `config`: the engine's own state (offline ports),
+  /// then every module's part.
+  std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config);
   /// Link tracking (every kLinkPollInterval): logs and counts transitions,
   /// takes a port whose interface is gone out of the data path, and
   /// re-creates its device when the interface is back.
   void poll_links();
   void take_offline(PortRuntime& port);
   void recover_port(size_t index);
-  /// Whether the PTP config runs on `port`.
-  bool runs_ptp(const PortRuntime& port) const;
-  /// Restarts the parked PTP service (clock kept) once none of its ports is
-  /// closed; retried after 1 s doubling to 30 s when it cannot start.
-  void resume_ptp();
   static constexpr auto kLinkPollInterval = std::chrono::milliseconds(100);
   std::chrono::steady_clock::time_point last_link_poll_{};
-  std::vector<ptp::PtpPortBinding> ptp_bindings() const;
 
   config::Config config_;
   unsigned instance_ = 0;
@@ -145,17 +135,10 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::vector<HeartbeatSample> heartbeats_;
   std::map<uint16_t, std::vector<PuntHandler>> punt_handlers_;
   std::map<uint16_t, uint64_t> punt_received_;
-  std::unique_ptr<vxlan::VxlanControl> vxlan_;
-  std::unique_ptr<qos::QosControl> qos_;
-  std::shared_ptr<ptp::PtpService> ptp_;
-  /// The PTP service while a port's device is re-created: it holds the
-  /// device's packet socket (send stamps), so it pauses before the device
-  /// closes and resumes, clock kept, once the ports are back.
-  std::shared_ptr<ptp::PtpService> parked_ptp_;
-  std::chrono::steady_clock::time_point ptp_retry_at_{};
-  std::chrono::milliseconds ptp_retry_backoff_{0};
-  ptp::PtpServiceIo ptp_io_;
-  const ptp::PtpTransparentStage* ptp_tc_ = nullptr;  // owned by pipeline_
+  /// What modules are given; refers to config_ and ports_, which outlive them.
+  std::unique_ptr<ModuleHost> host_;
+  /// In registration order (dataplane/modules.cc); destroyed before the ports close.
+  std::vector<std::unique_ptr<Module>> modules_;
 };
 
 }  // namespace meridian::dataplane

@@ -3,6 +3,7 @@
 // frame, bytes untouched).
 #pragma once
 
+#include "dataplane/module.h"
 #include "dataplane/pipeline.h"
 
 namespace meridian::dataplane {
@@ -22,7 +23,25 @@ class XconnectStage final : public Stage {
   void process(PacketBatch& batch, const StageContext& ctx) const override;
 };
 
-/// The default pipeline of this release: punt classifier, then xconnect.
+/// The base pipeline: punt classifier, then xconnect.
 Pipeline make_xconnect_pipeline();
+
+/// The base module: punting by EtherType (section "punt") and cross-connects
+/// (section "xconnect"). Its xconnect stage is the last forward stage: it
+/// decides every packet no module before it decided.
+class XconnectModule final : public Module {
+ public:
+  static std::unique_ptr<Module> create(const ModuleHost& host, std::string& error);
+
+  const char* name() const override { return "xconnect"; }
+  std::vector<PlacedStage> stages() override;
+  std::function<void()> prepare(const config::Config& running, const config::Config& next,
+                                config::FieldErrors& errors) override;
+  void contribute(ForwardingTables& tables, const config::Config& config) const override;
+
+ private:
+  explicit XconnectModule(const ModuleHost& host) : host_(host) {}
+  const ModuleHost& host_;
+};
 
 }  // namespace meridian::dataplane

@@ -32,12 +32,12 @@
 #include <rte_mempool.h>
 
 #include "config/field_error.h"
+#include "config/metrics.h"
 #include "ptp/host_export.h"
 #include "ptp/instance.h"
 #include "ptp/kernel_stamps.h"
-#include "config/metrics.h"
-#include "ptp/nic_clock.h"
 #include "ptp/model.h"
+#include "ptp/nic_clock.h"
 #include "ptp/stage.h"
 #include "ptp/timebase.h"
 #include "ptp/transport.h"

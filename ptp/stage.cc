@@ -10,8 +10,8 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "ptp/kernel_stamps.h"
 #include "dataplane/packet_view.h"
+#include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
 #include "ptp/transport.h"
 

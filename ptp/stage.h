@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "ptp/kernel_stamps.h"
 #include "dataplane/packet_view.h"
 #include "dataplane/pipeline.h"
+#include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
 
 namespace meridian::ptp {

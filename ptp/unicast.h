@@ -20,8 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ptp/peer.h"
 #include "ptp/message.h"
+#include "ptp/peer.h"
 
 namespace meridian::ptp {
 

@@ -27,10 +27,10 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "qos/classifier.h"
 #include "dataplane/counters.h"
-#include "qos/htb.h"
 #include "dataplane/pipeline.h"
+#include "qos/classifier.h"
+#include "qos/htb.h"
 #include "qos/model.h"
 
 namespace meridian::qos {

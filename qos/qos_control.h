@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "qos/egress.h"
 #include "config/field_error.h"
 #include "config/metrics.h"
+#include "qos/egress.h"
 #include "qos/model.h"
 
 namespace meridian::qos {

@@ -21,8 +21,8 @@
 #include <rte_hash.h>
 #include <rte_rcu_qsbr.h>
 
-#include "dataplane/counters.h"
 #include "config/net_types.h"
+#include "dataplane/counters.h"
 
 namespace meridian::vxlan {
 

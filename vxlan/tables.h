@@ -10,8 +10,8 @@
 #include <memory>
 #include <vector>
 
-#include "vxlan/bridge_domain.h"
 #include "dataplane/counters.h"
+#include "vxlan/bridge_domain.h"
 #include "vxlan/wire.h"
 
 namespace meridian::vxlan {

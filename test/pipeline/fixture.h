@@ -23,9 +23,10 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "dataplane/eal.h"
 #include "config/log.h"
+#include "dataplane/eal.h"
 #include "dataplane/runtime.h"
+#include "vxlan/module.h"
 #include "vxlan/wire.h"
 
 namespace meridian::pipeline_test {
@@ -115,6 +116,9 @@ inline json config_for(const std::vector<RingPort>& ports, const json& xconnect,
   }
   return doc;
 }
+
+/// The running VTEP's control side.
+inline vxlan::VxlanControl& vxlan_of(dataplane::Dataplane& dp) { return dp.module<vxlan::VxlanModule>()->control(); }
 
 inline std::unique_ptr<dataplane::Dataplane> make_dataplane(const json& doc) {
   auto parsed = config::parse_config(doc);

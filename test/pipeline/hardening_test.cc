@@ -7,10 +7,10 @@
 
 #include <cmath>
 
-#include "vxlan/control.h"
-#include "test/pipeline/fixture.h"
 #include "config/manager.h"
 #include "dataplane/time_base.h"
+#include "test/pipeline/fixture.h"
+#include "vxlan/control.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;
@@ -76,8 +76,8 @@ struct VtepLab {
     free_ring_port(acc);
     free_ring_port(ul);
   }
-  json fdb(const char* mac) { return dp->vxlan()->fdb_json(100, mac_of(mac))["entries"]; }
-  json counters() { return dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0]["counters"]; }
+  json fdb(const char* mac) { return vxlan_of(*dp).fdb_json(100, mac_of(mac))["entries"]; }
+  json counters() { return vxlan_of(*dp).bridge_domains_json(100)["bridge_domains"][0]["counters"]; }
   /// A VXLAN frame from 10.1.`a`.`b` in VNI 100.
   std::vector<uint8_t> from_vtep(uint8_t a, uint8_t b, const std::vector<uint8_t>& inner) {
     auto f = vxlan_frame(b, kVtepMac, our.addr_bytes, 100, inner);
@@ -118,7 +118,7 @@ TEST(VxlanHardening, DecapsulatesOnlyFromKnownVtepsUnlessTheBridgeDomainLearnsTh
   EXPECT_EQ(lab.fdb(kHostA)[0]["type"], "local");
   EXPECT_TRUE(lab.fdb("02:cc:00:00:00:01").empty());
   EXPECT_EQ(lab.counters()["drops"]["vxlan_unknown_vtep"], 2);
-  EXPECT_EQ(lab.dp->vxlan()->vteps_json()["remote"].size(), 2u);  // nothing learned
+  EXPECT_EQ(vxlan_of(*lab.dp).vteps_json()["remote"].size(), 2u);  // nothing learned
 
   // A bridge domain that learns remote VTEPs takes the same frame (and its MAC).
   auto on = lab.manager->merge_patch(json::parse(R"({"vxlan": {"bridge_domains": [
@@ -174,7 +174,7 @@ TEST(VxlanHardening, ConfiguredVtepsAlwaysGetASlotWhateverWasLearned) {
       for (int i = 0; i < 10; ++i) lab.dp->control_tick();
       lab.drain();
     }
-    const json vteps = lab.dp->vxlan()->vteps_json();
+    const json vteps = vxlan_of(*lab.dp).vteps_json();
     EXPECT_EQ(vteps["learned"], learn_vteps ? vxlan::kMaxLearnedVteps : 0u) << vteps["learned"];
     EXPECT_EQ(vteps["learn_limit_hits"].get<uint64_t>() > 0, learn_vteps);
 
@@ -183,7 +183,7 @@ TEST(VxlanHardening, ConfiguredVtepsAlwaysGetASlotWhateverWasLearned) {
         false, std::nullopt);
     ASSERT_EQ(patch.http_status, 200) << patch.to_json().dump();
     bool present = false;
-    const json after = lab.dp->vxlan()->vteps_json();
+    const json after = vxlan_of(*lab.dp).vteps_json();
     for (const auto& v : after["remote"]) present = present || (v["ip"] == "10.1.250.5" && v["flood"] == true);
     EXPECT_TRUE(present);
     lab.dp->stop_workers();
@@ -298,7 +298,7 @@ TEST(ResourceBounds, AFullPuntRingAndAFullLearnRingDropWithTheirCounters) {
   EXPECT_GT(drops(t, DropReason::kPuntRingFull), 0u);
   EXPECT_EQ(t.punted + drops(t, DropReason::kPuntRingFull), 500u);
   EXPECT_LE(t.punted, 63u);
-  const json c = dp->vxlan()->bridge_domains_json(100)["bridge_domains"][0]["counters"];
+  const json c = vxlan_of(*dp).bridge_domains_json(100)["bridge_domains"][0]["counters"];
   EXPECT_GT(c["learn_events_lost"].get<uint64_t>(), 0u) << c.dump();
   expect_every_frame_accounted(*dp);
   dp->control_tick();  // drains at most one ring's worth, and the punted frames end as punt_unhandled

@@ -21,12 +21,12 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "config/manager.h"
+#include "dataplane/time_base.h"
+#include "ptp/nic_clock.h"
+#include "test/pipeline/fixture.h"
 #include "vxlan/bridge_domain.h"
 #include "vxlan/control.h"
-#include "test/pipeline/fixture.h"
-#include "config/manager.h"
-#include "ptp/nic_clock.h"
-#include "dataplane/time_base.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;

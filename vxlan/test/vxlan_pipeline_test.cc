@@ -20,12 +20,12 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "config/manager.h"
+#include "dataplane/time_base.h"
+#include "ptp/nic_clock.h"
+#include "test/pipeline/fixture.h"
 #include "vxlan/bridge_domain.h"
 #include "vxlan/control.h"
-#include "test/pipeline/fixture.h"
-#include "config/manager.h"
-#include "ptp/nic_clock.h"
-#include "dataplane/time_base.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;
@@ -124,7 +124,7 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   }
   EXPECT_EQ(arp_replies, 2u);
   for (int i = 0; i < 20; ++i) dp->control_tick();
-  auto vteps = dp->vxlan()->vteps_json();
+  auto vteps = vxlan_of(*dp).vteps_json();
   ASSERT_EQ(vteps["remote"].size(), 2u);
   for (const auto& v : vteps["remote"]) ASSERT_EQ(v["state"], "reachable") << vteps.dump();
 
@@ -154,14 +154,14 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
 
   // Decap from VTEP 10.1.0.2 towards the learned hostA: the inner frame, exactly.
   for (int i = 0; i < 20; ++i) dp->control_tick();
-  ASSERT_EQ(dp->vxlan()->fdb_json(100, mac_of("02:aa:00:00:00:01"))["entries"][0]["type"], "local");
+  ASSERT_EQ(vxlan_of(*dp).fdb_json(100, mac_of("02:aa:00:00:00:01"))["entries"][0]["type"], "local");
   const auto inner = eth_frame("02:aa:00:00:00:01", "02:bb:00:00:00:01", 2, 300);
   inject(ul, {vxlan_frame(2, kVtepMac, our.addr_bytes, 100, inner)});
   auto out = collect(acc.tx[0], 1, dp.get());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], inner);
   for (int i = 0; i < 20; ++i) dp->control_tick();
-  auto fdb = dp->vxlan()->fdb_json(100, mac_of("02:bb:00:00:00:01"));
+  auto fdb = vxlan_of(*dp).fdb_json(100, mac_of("02:bb:00:00:00:01"));
   ASSERT_EQ(fdb["entries"].size(), 1u) << fdb.dump();
   EXPECT_EQ(fdb["entries"][0]["vtep"], "10.1.0.2");
 
@@ -198,7 +198,7 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   EXPECT_EQ(drops(tu, DropReason::kNotLocalAddress), 1u);
   EXPECT_EQ(drops(tu, DropReason::kVxlanNoIFlag), 1u);
   EXPECT_EQ(drops(ta, DropReason::kMtuExceeded), 1u);
-  auto bds = dp->vxlan()->bridge_domains_json(100);
+  auto bds = vxlan_of(*dp).bridge_domains_json(100);
   EXPECT_EQ(bds["bridge_domains"][0]["counters"]["drops"]["mtu_exceeded"], 1) << bds.dump();
   EXPECT_EQ(bds["bridge_domains"][0]["counters"]["decap_packets"], 1);
   EXPECT_EQ(bds["bridge_domains"][0]["counters"]["replicas"], 2);
@@ -229,7 +229,7 @@ TEST(PipelineVxlan, Ipv6UnderlayRepliesAndUnicastCarryValidUdpChecksums) {
   })");
   auto dp = make_dataplane(doc);
   ASSERT_TRUE(dp);
-  auto vteps = dp->vxlan()->vteps_json();
+  auto vteps = vxlan_of(*dp).vteps_json();
   for (const auto& v : vteps["remote"]) ASSERT_EQ(v["state"], "static") << vteps.dump();
   ASSERT_EQ(dp->start_workers(), "");
   // Odd lengths exercise the checksum's trailing byte; 2 targets use replicas.

@@ -1,0 +1,133 @@
+// The module contract: the one extension point of the engine.
+//
+// A capability (xconnect, vxlan, qos, ptp, ...) is a Module. The engine
+// creates every registered module after the ports, the mempool and RCU are
+// up, then asks each, in registration order, for its stages, its part of
+// every config change and table version, the punted frames it claims, its
+// timers, and its views (REST routes, /metrics families). The engine names
+// no module; dataplane/modules.cc is the one registration list.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include "config/api.h"
+#include "config/field_error.h"
+#include "config/metrics.h"
+#include "config/model.h"
+#include "dataplane/packet_view.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/ports.h"
+#include "dataplane/tables.h"
+#include "dataplane/worker.h"
+
+namespace meridian::dataplane {
+
+/// Where a stage runs. Ingress stages see every received packet first
+/// (punting, timestamping); forward stages decide where it goes; egress
+/// stages see the decisions before the worker transmits.
+enum class StagePlace : uint8_t { kIngress, kForward, kEgress };
+
+struct PlacedStage {
+  StagePlace place = StagePlace::kForward;
+  /// Order within the place, lower first. A catch-all stage (xconnect
+  /// decides every packet it sees) takes kLast.
+  int order = 0;
+  std::unique_ptr<const Stage> stage;
+  static constexpr int kLast = 1000;
+};
+
+/// Sends frames from the control lcore on a port's own control TX queue;
+/// returns how many left (the rest are freed and counted).
+using ControlTransmit = std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)>;
+
+/// What the engine gives a module when it creates it. The references stay
+/// valid for the module's life (the engine owns them and outlives it).
+struct ModuleHost {
+  const config::Config& config;             // the running config (at creation: the startup config)
+  const std::vector<PortRuntime>& ports;    // all ports; a re-created port keeps its id
+  rte_mempool* pool = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  unsigned workers = 0;
+  uint64_t tsc_hz = 0;                      // the engine's calibrated TSC rate (time_base.h)
+  ControlTransmit transmit;
+};
+
+/// A REST GET (or POST) a module may answer.
+struct RestRequest {
+  config::http::verb method;
+  const std::string& path;
+  const std::map<std::string, std::string>& query;
+  bool workers_running;
+};
+using RestResource = config::StatusProvider::Resource;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual const char* name() const = 0;
+
+  /// Its stages, asked once at startup; the engine orders them by place.
+  virtual std::vector<PlacedStage> stages() { return {}; }
+
+  /// Builds what `next` needs off the data path: everything that can fail
+  /// happens here, with JSON-pointer errors, and then nothing changes.
+  /// Returns the commit step (called only if every module prepared), or an
+  /// empty function when there is nothing to commit.
+  virtual std::function<void()> prepare(const config::Config& running, const config::Config& next,
+                                        config::FieldErrors& errors) = 0;
+  /// Puts the committed state into the next table version.
+  virtual void contribute(ForwardingTables& /*tables*/, const config::Config& /*config*/) const {}
+  /// A table version carrying this module's state was published.
+  virtual void published() {}
+
+  /// A frame a worker punted. True when the module took it (and owns the
+  /// mbuf); modules are asked in registration order.
+  virtual bool claim_punt(rte_mbuf* /*m*/, const PacketView& /*view*/) { return false; }
+
+  /// Control-lcore timers, every few ms. True when the module's tables
+  /// changed and a new version must be published.
+  virtual bool tick(bool /*workers_running*/) { return false; }
+
+  /// A port's device is about to close (its interface went away).
+  virtual void port_closing(const PortRuntime& /*port*/) {}
+  /// The port's device was re-created on the same id (new sockets, MAC).
+  virtual void port_recreated(const PortRuntime& /*port*/) {}
+
+  /// Fills the module's part of a worker's context before launch.
+  virtual void setup_worker(WorkerContext& /*worker*/) {}
+
+  /// Its /metrics families.
+  virtual void metrics(config::MetricsWriter& /*out*/, bool /*workers_running*/) {}
+  /// Its REST routes: a response, or nullopt when the path is not its own.
+  virtual std::optional<RestResource> resource(const RestRequest& /*request*/) { return std::nullopt; }
+};
+
+/// Creates the module, or returns null and sets `error` ("/path: reason").
+using ModuleFactory = std::function<std::unique_ptr<Module>(const ModuleHost& host, std::string& error)>;
+
+struct ModuleRegistration {
+  std::string name;
+  ModuleFactory create;
+};
+
+/// The built-in modules, in the order the engine asks them (dataplane/modules.cc).
+const std::vector<ModuleRegistration>& builtin_modules();
+
+/// Adds a module for every data plane created afterwards, after the
+/// built-in ones (tests register their own modules this way).
+void register_module(ModuleRegistration registration);
+/// Removes a module registered by name (not a built-in one).
+void unregister_module(const std::string& name);
+/// Built-in modules followed by those registered.
+std::vector<ModuleRegistration> registered_modules();
+
+}  // namespace meridian::dataplane

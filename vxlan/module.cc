@@ -1,0 +1,118 @@
+#include "vxlan/module.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "config/log.h"
+
+namespace meridian::vxlan {
+
+using dataplane::RestResource;
+
+std::unique_ptr<dataplane::Module> VxlanModule::create(const dataplane::ModuleHost& host, std::string& error) {
+  std::unique_ptr<VxlanModule> m(new VxlanModule(host));
+  // The control side first: it owns the learn ring the stage posts to.
+  m->control_ = std::make_unique<VxlanControl>(ControlIo{host.pool, host.transmit}, host.workers, host.qsbr,
+                                               host.tsc_hz);
+  if (error = m->control_->init(); !error.empty()) return nullptr;
+  config::FieldErrors errors;
+  auto pending = m->control_->prepare(host.config.vxlan, m->port_infos(), errors);
+  if (!pending) {
+    error = errors.empty() ? "vxlan: cannot prepare" : errors[0].path + ": " + errors[0].reason;
+    return nullptr;
+  }
+  m->control_->commit(std::move(pending));
+  return m;
+}
+
+std::vector<PortInfo> VxlanModule::port_infos() const {
+  std::vector<PortInfo> out;
+  for (const auto& p : host_.ports) {
+    PortInfo i;
+    i.name = p.name;
+    i.id = p.port_id;
+    std::memcpy(i.mac.bytes.data(), p.mac.addr_bytes, 6);
+    i.mtu = p.mtu;
+    out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<dataplane::PlacedStage> VxlanModule::stages() {
+  std::vector<dataplane::PlacedStage> out;
+  out.push_back({dataplane::StagePlace::kForward, 0,
+                 std::make_unique<VxlanStage>(host_.pool, control_->learn_ring(), host_.workers)});
+  return out;
+}
+
+std::function<void()> VxlanModule::prepare(const config::Config&, const config::Config& next,
+                                           config::FieldErrors& errors) {
+  auto pending = control_->prepare(next.vxlan, port_infos(), errors);
+  if (!pending) return nullptr;
+  return [this, pending]() mutable { control_->commit(std::move(pending)); };
+}
+
+void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
+  tables.vxlan = control_->tables();
+}
+
+bool VxlanModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
+  // ARP and neighbour discovery for the VTEP's own addresses and next hops.
+  return (view.ethertype == 0x0806 || view.ethertype == 0x86dd) && control_->handle_punt(m);
+}
+
+void VxlanModule::port_recreated(const dataplane::PortRuntime& port) {
+  // The port's MAC and sockets may be new: rebuild what depends on them.
+  config::FieldErrors errors;
+  if (auto pending = control_->prepare(host_.config.vxlan, port_infos(), errors)) control_->commit(std::move(pending));
+  for (const auto& e : errors) {
+    log::error("port", "after re-creating the port", {{"port", port.name}, {"path", e.path}, {"error", e.reason}});
+  }
+}
+
+std::optional<RestResource> VxlanModule::resource(const dataplane::RestRequest& request) {
+  using config::http::status;
+  static const std::string kPrefix = "/api/v1/vxlan/";
+  if (request.path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  const std::string what = request.path.substr(kPrefix.size());
+  static const std::map<std::string, std::vector<std::string>> kParams = {
+      {"fdb", {"vni", "mac"}}, {"neighbors", {"vni"}}, {"vteps", {}}, {"bridge_domains", {"vni"}},
+      {"counters/clear", {"vni"}}};
+  auto known = kParams.find(what);
+  if (known == kParams.end()) return std::nullopt;
+  const bool is_clear = what == "counters/clear";
+  if (is_clear ? request.method != config::http::verb::post : request.method != config::http::verb::get) {
+    return RestResource::not_allowed(is_clear ? "POST" : "GET, HEAD");
+  }
+  for (const auto& [key, value] : request.query) {
+    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
+      return RestResource::error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
+    }
+  }
+  std::optional<uint32_t> vni;
+  if (auto it = request.query.find("vni"); it != request.query.end()) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
+      return RestResource::error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
+    }
+    vni = static_cast<uint32_t>(v);
+  }
+  std::optional<config::MacAddress> mac;
+  if (auto it = request.query.find("mac"); it != request.query.end()) {
+    mac = config::parse_mac(it->second);
+    if (!mac) return RestResource::error(status::bad_request, "?mac", "mac: expected a MAC address like 02:00:00:00:00:01");
+  }
+  if (vni && !control_->has_vni(*vni)) {
+    return RestResource::error(status::not_found, "?vni", "no bridge domain with VNI " + std::to_string(*vni));
+  }
+  if (what == "fdb") return RestResource{status::ok, control_->fdb_json(vni, mac)};
+  if (what == "neighbors") return RestResource{status::ok, control_->neighbors_json(vni)};
+  if (what == "vteps") return RestResource{status::ok, control_->vteps_json()};
+  if (what == "bridge_domains") return RestResource{status::ok, control_->bridge_domains_json(vni)};
+  control_->clear(vni);
+  log::info("vxlan", "counters cleared", {{"vni", vni ? nlohmann::json(*vni) : nlohmann::json("all")}});
+  return RestResource{status::ok, {{"cleared", vni ? nlohmann::json(*vni) : nlohmann::json("all")}}};
+}
+
+}  // namespace meridian::vxlan

@@ -1,0 +1,40 @@
+// The VXLAN VTEP as an engine module: its control side (control.h), its
+// stage (stage.h), its tables in every published version, the ARP/ND
+// frames it claims, and its views (/api/v1/vxlan/..., meridian_vxlan_*).
+#pragma once
+
+#include <memory>
+
+#include "dataplane/module.h"
+#include "vxlan/control.h"
+
+namespace meridian::vxlan {
+
+class VxlanModule final : public dataplane::Module {
+ public:
+  static std::unique_ptr<dataplane::Module> create(const dataplane::ModuleHost& host, std::string& error);
+
+  const char* name() const override { return "vxlan"; }
+  std::vector<dataplane::PlacedStage> stages() override;
+  std::function<void()> prepare(const config::Config& running, const config::Config& next,
+                                config::FieldErrors& errors) override;
+  void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
+  void published() override { control_->published(); }
+  bool claim_punt(rte_mbuf* m, const dataplane::PacketView& view) override;
+  bool tick(bool) override { return control_->tick(); }
+  void port_recreated(const dataplane::PortRuntime& port) override;
+  void metrics(config::MetricsWriter& out, bool) override { control_->metrics(out); }
+  std::optional<dataplane::RestResource> resource(const dataplane::RestRequest& request) override;
+
+  /// The control side, for tests and benches.
+  VxlanControl& control() { return *control_; }
+
+ private:
+  explicit VxlanModule(const dataplane::ModuleHost& host) : host_(host) {}
+  std::vector<PortInfo> port_infos() const;
+
+  const dataplane::ModuleHost& host_;
+  std::unique_ptr<VxlanControl> control_;
+};
+
+}  // namespace meridian::vxlan
