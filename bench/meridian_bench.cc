@@ -92,6 +92,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dataplane::register_builtin_sections();
   std::string scenario, pcap, prefix, lcores_text;
   unsigned frame_size = 64, flows = 1024, trials = 5, burst = 32;
   double duration = 2.0;

@@ -196,15 +196,16 @@ ParseResult parse_config(const nlohmann::json& document) {
       root.read_raw("punt", [&](const nlohmann::json& v, const std::string& p) {
         parse_punt(v, p, cfg.punt, errors);
       });
-      root.read_raw("vxlan", [&](const nlohmann::json& v, const std::string& p) {
-        parse_vxlan(v, p, cfg.vxlan, errors);
-      });
-      root.read_raw("qos", [&](const nlohmann::json& v, const std::string& p) {
-        parse_qos(v, p, cfg.qos, errors);
-      });
-      root.read_raw("ptp", [&](const nlohmann::json& v, const std::string& p) {
-        parse_ptp(v, p, cfg.ptp, errors);
-      });
+      for (const auto& spec : registered_sections()) {
+        root.read_raw(spec.name, [&](const nlohmann::json& v, const std::string& p) {
+          Section* s = cfg.sections.find(spec.name);
+          if (!s) {
+            cfg.sections.set(spec.name, spec.make());
+            s = cfg.sections.find(spec.name);
+          }
+          spec.parse(v, p, *s, errors);
+        });
+      }
     }
   }
 
@@ -240,23 +241,7 @@ ParseResult parse_config(const nlohmann::json& document) {
     if (!xc.a.empty() && xc.a == xc.b) errors.push_back({base + "/b", "must differ from a"});
   }
 
-  std::vector<std::string> port_names, patched;
-  for (const auto& p : cfg.ports) port_names.push_back(p.name);
-  for (const auto& x : cfg.xconnect) {
-    patched.push_back(x.a);
-    patched.push_back(x.b);
-  }
-  validate_vxlan(cfg.vxlan, port_names, patched, errors);
-  validate_qos(cfg.qos, port_names, errors, result.warnings);
-  validate_ptp(cfg.ptp, port_names, errors);
-  // PTP's software receive stamp is the poll round's TSC: a worker asleep
-  // between rounds stamps a frame up to idle_sleep_us late.
-  if ((cfg.ptp.enabled() || cfg.ptp.transparent_clock) && cfg.dataplane.idle_sleep_us > 0) {
-    result.warnings.push_back({"/dataplane/idle_sleep_us",
-                               "PTP timestamps are taken per poll round: sleeping " +
-                                   std::to_string(cfg.dataplane.idle_sleep_us) +
-                                   " us when idle adds up to that much error; use 0 with PTP"});
-  }
+  for (const auto& spec : registered_sections()) spec.validate(cfg, errors, result.warnings);
 
   if (errors.empty()) result.config = std::move(cfg);
   return result;
@@ -279,7 +264,7 @@ nlohmann::json to_json(const Config& c) {
   nlohmann::json xconnect = nlohmann::json::array();
   for (const auto& x : c.xconnect) xconnect.push_back({{"a", x.a}, {"b", x.b}});
   const auto& d = c.dataplane;
-  return {
+  nlohmann::json doc = {
       {"dataplane",
        {{"lcores", d.lcores},
         {"main_lcore", d.main_lcore},
@@ -295,10 +280,27 @@ nlohmann::json to_json(const Config& c) {
       {"ports", ports},
       {"xconnect", xconnect},
       {"punt", {{"ethertypes", ethertypes}}},
-      {"vxlan", to_json(c.vxlan)},
-      {"qos", to_json(c.qos)},
-      {"ptp", to_json(c.ptp)},
   };
+  for (const auto& spec : registered_sections()) {
+    const Section* s = c.sections.find(spec.name);
+    doc[spec.name] = spec.to_json(s ? *s : *spec.make());
+  }
+  return doc;
+}
+
+std::vector<std::string> port_names(const Config& config) {
+  std::vector<std::string> out;
+  for (const auto& p : config.ports) out.push_back(p.name);
+  return out;
+}
+
+std::vector<std::string> cross_connected_ports(const Config& config) {
+  std::vector<std::string> out;
+  for (const auto& x : config.xconnect) {
+    out.push_back(x.a);
+    out.push_back(x.b);
+  }
+  return out;
 }
 
 }  // namespace meridian::config

@@ -1,4 +1,6 @@
-// The declarative config document: one section per module, typed.
+// The declarative config document: the engine's own sections (dataplane,
+// ports, xconnect, punt), typed here, and one section per module, declared
+// by the module and registered (config/section.h).
 //
 // `parse_config()` turns a JSON document into a `Config`, collecting every
 // error (never stopping at the first) with a JSON-pointer path. `to_json()`
@@ -14,9 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/field_error.h"
-#include "ptp/model.h"
-#include "qos/model.h"
-#include "vxlan/model.h"
+#include "config/section.h"
 
 namespace meridian::config {
 
@@ -76,13 +76,55 @@ struct Config {
   std::vector<PortConfig> ports;
   std::vector<XconnectConfig> xconnect;
   PuntConfig punt;
-  VxlanConfig vxlan;
-  QosConfig qos;
-  PtpConfig ptp;
+  /// The registered module sections (vxlan, qos, ptp, ...).
+  Sections sections;
   bool operator==(const Config&) const = default;
 
   bool is_pci(const PortConfig& port) const;
+
+  /// The module section `name` of type T; a default T when the section is
+  /// not registered. Modules wrap this in a typed accessor (vxlan_section()).
+  template <class T>
+  const T& section(const std::string& name) const {
+    static const T kDefault{};
+    const auto* s = dynamic_cast<const SectionOf<T>*>(sections.find(name));
+    return s ? s->value : kDefault;
+  }
+  template <class T>
+  T& section(const std::string& name) {
+    auto* s = dynamic_cast<SectionOf<T>*>(sections.find(name));
+    if (!s) {
+      auto fresh = std::make_unique<SectionOf<T>>();
+      s = fresh.get();
+      sections.set(name, std::move(fresh));
+    }
+    return s->value;
+  }
 };
+
+/// The configured port names, and those cross-connected (for sections
+/// whose rules name ports).
+std::vector<std::string> port_names(const Config& config);
+std::vector<std::string> cross_connected_ports(const Config& config);
+
+/// A section spec for struct T from its typed functions.
+template <class T>
+SectionSpec make_section_spec(std::string name,
+                              void (*parse)(const nlohmann::json&, const std::string&, T&, FieldErrors&),
+                              nlohmann::json (*write)(const T&),
+                              void (*validate)(const T&, const Config&, FieldErrors&, FieldErrors&)) {
+  SectionSpec s;
+  s.name = std::move(name);
+  s.make = [] { return std::make_unique<SectionOf<T>>(); };
+  s.parse = [parse](const nlohmann::json& j, const std::string& path, Section& out, FieldErrors& errors) {
+    parse(j, path, static_cast<SectionOf<T>&>(out).value, errors);
+  };
+  s.to_json = [write](const Section& in) { return write(static_cast<const SectionOf<T>&>(in).value); };
+  s.validate = [validate, key = s.name](const Config& c, FieldErrors& errors, FieldErrors& warnings) {
+    validate(c.section<T>(key), c, errors, warnings);
+  };
+  return s;
+}
 
 /// Device name of a devargs string: everything before the first comma.
 std::string device_name(const std::string& devargs);

@@ -92,6 +92,7 @@ void reload_config(config::ConfigManager& manager, const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dataplane::register_builtin_sections();  // before any document is parsed
   Options opt;
   po::options_description desc("meridiand options");
   desc.add_options()

@@ -10,10 +10,22 @@ std::vector<ModuleRegistration>& extra_modules() {
 
 }  // namespace
 
-void register_module(ModuleRegistration registration) { extra_modules().push_back(std::move(registration)); }
+void register_builtin_sections() {
+  for (const auto& m : builtin_modules()) {
+    if (m.section) config::register_section(m.section());
+  }
+}
+
+void register_module(ModuleRegistration registration) {
+  if (registration.section) config::register_section(registration.section());
+  extra_modules().push_back(std::move(registration));
+}
 
 void unregister_module(const std::string& name) {
   auto& modules = extra_modules();
+  for (const auto& m : modules) {
+    if (m.name == name && m.section) config::unregister_section(m.section().name);
+  }
   std::erase_if(modules, [&name](const ModuleRegistration& r) { return r.name == name; });
 }
 

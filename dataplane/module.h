@@ -90,8 +90,11 @@ class Module {
   virtual void published() {}
 
   /// A frame a worker punted. True when the module took it (and owns the
-  /// mbuf); modules are asked in registration order.
+  /// mbuf); modules are asked by punt_order(), then registration order.
   virtual bool claim_punt(rte_mbuf* /*m*/, const PacketView& /*view*/) { return false; }
+  /// Lower asks first. Where two modules may both answer a frame (ARP/ND for
+  /// PTP's and the VTEP's addresses), the narrower claim goes first.
+  virtual int punt_order() const { return 100; }
 
   /// Control-lcore timers, every few ms. True when the module's tables
   /// changed and a new version must be published.
@@ -101,6 +104,9 @@ class Module {
   virtual void port_closing(const PortRuntime& /*port*/) {}
   /// The port's device was re-created on the same id (new sockets, MAC).
   virtual void port_recreated(const PortRuntime& /*port*/) {}
+  /// After the engine's link poll (every 100 ms), before punted frames are
+  /// drained: what waits for ports to come back resumes here.
+  virtual void links_polled() {}
 
   /// Fills the module's part of a worker's context before launch.
   virtual void setup_worker(WorkerContext& /*worker*/) {}
@@ -117,15 +123,21 @@ using ModuleFactory = std::function<std::unique_ptr<Module>(const ModuleHost& ho
 struct ModuleRegistration {
   std::string name;
   ModuleFactory create;
+  /// Its config section (the module's `<module>/model.*`), if it has one.
+  config::SectionSpec (*section)() = nullptr;
 };
 
 /// The built-in modules, in the order the engine asks them (dataplane/modules.cc).
 const std::vector<ModuleRegistration>& builtin_modules();
+/// Registers the built-in modules' config sections; call before parsing a
+/// document (meridiand, benches and tests do so first thing).
+void register_builtin_sections();
 
-/// Adds a module for every data plane created afterwards, after the
-/// built-in ones (tests register their own modules this way).
+/// Adds a module, and its config section, for every document parsed and
+/// data plane created afterwards, after the built-in ones (tests register
+/// their own modules this way).
 void register_module(ModuleRegistration registration);
-/// Removes a module registered by name (not a built-in one).
+/// Removes a module registered by name (not a built-in one), and its section.
 void unregister_module(const std::string& name);
 /// Built-in modules followed by those registered.
 std::vector<ModuleRegistration> registered_modules();

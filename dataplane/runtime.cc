@@ -161,6 +161,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     return std::pair(a.place, a.order) < std::pair(b.place, b.order);
   });
   for (auto& s : stages) dp->pipeline_.push_back(std::move(s.stage));
+  for (const auto& m : dp->modules_) dp->punt_claimants_.push_back(m.get());
+  std::stable_sort(dp->punt_claimants_.begin(), dp->punt_claimants_.end(),
+                   [](const Module* a, const Module* b) { return a->punt_order() < b->punt_order(); });
   dp->tables_ = std::make_unique<RcuPublisher<ForwardingTables>>(dp->qsbr_, dp->build_tables(cfg));
 
   // Queue ownership: worker w polls every RX queue q with q % workers == w.
@@ -221,9 +224,9 @@ void Dataplane::control_tick() {
   TimeBase::instance().refine();
   poll_links();
   drain_punt_ring();
-  bool changed = false;
-  for (const auto& m : modules_) changed = m->tick(running_) || changed;
-  if (changed) republish();
+  for (const auto& m : modules_) {
+    if (m->tick(running_)) republish();
+  }
   sample_heartbeats();
 }
 
@@ -254,6 +257,7 @@ void Dataplane::poll_links() {
       recover_port(i);
     }
   }
+  for (const auto& m : modules_) m->links_polled();
 }
 
 void Dataplane::take_offline(PortRuntime& p) {
@@ -343,7 +347,7 @@ void Dataplane::drain_punt_ring() {
       parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
       ++punt_received_[view.ethertype];
       bool taken = false;
-      for (const auto& m : modules_) {
+      for (Module* m : punt_claimants_) {
         if ((taken = m->claim_punt(pkts[i], view))) break;
       }
       auto it = punt_handlers_.find(view.ethertype);

@@ -139,6 +139,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::unique_ptr<ModuleHost> host_;
   /// In registration order (dataplane/modules.cc); destroyed before the ports close.
   std::vector<std::unique_ptr<Module>> modules_;
+  /// The same, in the order punted frames are offered (Module::punt_order).
+  std::vector<Module*> punt_claimants_;
 };
 
 }  // namespace meridian::dataplane

@@ -158,7 +158,18 @@ void parse_ptp(const nlohmann::json& j, const std::string& path, PtpConfig& c, F
   }, false, 32);
 }
 
-void validate_ptp(const PtpConfig& c, const std::vector<std::string>& port_names, FieldErrors& errors) {
+SectionSpec ptp_section_spec() { return make_section_spec<PtpConfig>("ptp", parse_ptp, to_json, validate_ptp); }
+
+void validate_ptp(const PtpConfig& c, const Config& config, FieldErrors& errors, FieldErrors& warnings) {
+  // PTP's software receive stamp is the poll round's TSC: a worker asleep
+  // between rounds stamps a frame up to idle_sleep_us late.
+  if ((c.enabled() || c.transparent_clock) && config.dataplane.idle_sleep_us > 0) {
+    warnings.push_back({"/dataplane/idle_sleep_us",
+                        "PTP timestamps are taken per poll round: sleeping " +
+                            std::to_string(config.dataplane.idle_sleep_us) +
+                            " us when idle adds up to that much error; use 0 with PTP"});
+  }
+  const std::vector<std::string> port_names = config::port_names(config);
   std::map<std::string, size_t> seen;
   for (size_t i = 0; i < c.ports.size(); ++i) {
     const auto& p = c.ports[i];

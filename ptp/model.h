@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/field_error.h"
+#include "config/model.h"
 #include "config/net_types.h"
 
 namespace meridian::config {
@@ -92,6 +93,12 @@ nlohmann::json to_json(const PtpConfig& ptp);
 /// Rules that need the rest of the document: ports exist and appear once;
 /// profile constraints (G.8275.1 is L2 only; G.8275.2 is unicast: each
 /// port a client with unicast_masters, or a master with unicast_listen).
-void validate_ptp(const PtpConfig& ptp, const std::vector<std::string>& port_names, FieldErrors& errors);
+/// Warns when workers sleep while idle (PTP stamps arrivals per poll round).
+void validate_ptp(const PtpConfig& ptp, const Config& config, FieldErrors& errors, FieldErrors& warnings);
+
+/// The section's registration (config/section.h) and typed access.
+SectionSpec ptp_section_spec();
+inline const PtpConfig& ptp_section(const Config& c) { return c.section<PtpConfig>("ptp"); }
+inline PtpConfig& ptp_section(Config& c) { return c.section<PtpConfig>("ptp"); }
 
 }  // namespace meridian::config

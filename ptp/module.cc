@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 
 #include "config/log.h"
+#include "vxlan/model.h"
 
 namespace meridian::ptp {
 
@@ -19,9 +20,9 @@ std::unique_ptr<dataplane::Module> PtpModule::create(const dataplane::ModuleHost
     return nullptr;
   }
   m->io_ = PtpServiceIo{host.pool, host.transmit, rx_timestamp, host.tsc_hz};
-  if (host.config.ptp.enabled()) {
+  if (config::ptp_section(host.config).enabled()) {
     config::FieldErrors errors;
-    m->service_ = PtpService::create(host.config.ptp, m->bindings(), m->io_, nullptr, errors);
+    m->service_ = PtpService::create(config::ptp_section(host.config), m->bindings(), m->io_, nullptr, errors);
     if (!m->service_) {
       error = errors.empty() ? "ptp: cannot start" : errors[0].path + ": " + errors[0].reason;
       return nullptr;
@@ -65,10 +66,10 @@ std::function<void()> PtpModule::prepare(const config::Config& running, const co
                                          config::FieldErrors& errors) {
   // The instance restarts on any change of the section; the clock carries
   // over, so time and frequency do not jump.
-  if (next.ptp == running.ptp) return nullptr;
+  if (config::ptp_section(next) == config::ptp_section(running)) return nullptr;
   std::shared_ptr<PtpService> created;
-  if (next.ptp.enabled()) {
-    created = PtpService::create(next.ptp, bindings(), io_, service_ ? service_.get() : parked_.get(), errors);
+  if (config::ptp_section(next).enabled()) {
+    created = PtpService::create(config::ptp_section(next), bindings(), io_, service_ ? service_.get() : parked_.get(), errors);
     if (!created) return nullptr;
   }
   return [this, created] {
@@ -78,7 +79,7 @@ std::function<void()> PtpModule::prepare(const config::Config& running, const co
 }
 
 void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config& config) const {
-  for (const auto& pp : config.ptp.ports) {
+  for (const auto& pp : config::ptp_section(config).ports) {
     for (const auto& p : host_.ports) {
       if (p.name != pp.port || p.port_id >= dataplane::kMaxPorts) continue;
       t.ptp_port[p.port_id] = true;
@@ -88,10 +89,10 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
       }
     }
   }
-  t.ptp_enabled = config.ptp.enabled();
-  t.ptp_tc_enabled = config.ptp.transparent_clock;
+  t.ptp_enabled = config::ptp_section(config).enabled();
+  t.ptp_tc_enabled = config::ptp_section(config).transparent_clock;
   // The transparent clock also corrects PTP inside VXLAN to this UDP port.
-  t.ptp_tc_vxlan_port = static_cast<uint16_t>(config.vxlan.vtep.udp_port);
+  t.ptp_tc_vxlan_port = static_cast<uint16_t>(config::vxlan_section(config).vtep.udp_port);
 }
 
 bool PtpModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
@@ -103,12 +104,15 @@ bool PtpModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
 
 bool PtpModule::tick(bool) {
   if (service_) service_->tick();
-  if (parked_ && std::chrono::steady_clock::now() >= retry_at_) resume();
   return false;
 }
 
+void PtpModule::links_polled() {
+  if (parked_ && std::chrono::steady_clock::now() >= retry_at_) resume();
+}
+
 bool PtpModule::runs_on(const dataplane::PortRuntime& port) const {
-  const auto& ports = host_.config.ptp.ports;
+  const auto& ports = config::ptp_section(host_.config).ports;
   return std::any_of(ports.begin(), ports.end(),
                      [&port](const config::PtpPortConfig& c) { return c.port == port.name; });
 }
@@ -129,7 +133,7 @@ void PtpModule::resume() {
     return;
   }
   config::FieldErrors errors;
-  if (auto next = PtpService::create(host_.config.ptp, bindings(), io_, parked_.get(), errors)) {
+  if (auto next = PtpService::create(config::ptp_section(host_.config), bindings(), io_, parked_.get(), errors)) {
     service_ = std::move(next);
     parked_.reset();
     retry_backoff_ = std::chrono::milliseconds(0);
@@ -183,7 +187,7 @@ std::optional<RestResource> PtpModule::resource(const dataplane::RestRequest& re
   if (request.path != "/api/v1/ptp") return std::nullopt;
   if (request.method != config::http::verb::get) return RestResource::not_allowed("GET, HEAD");
   const auto tc = tc_ ? tc_->totals() : PtpTransparentStage::Counters{};
-  const bool tc_enabled = host_.config.ptp.transparent_clock;
+  const bool tc_enabled = config::ptp_section(host_.config).transparent_clock;
   nlohmann::json tc_json{{"enabled", tc_enabled},
                          {"corrected", tc.corrected},
                          {"follow_ups_corrected", tc.followups_corrected},

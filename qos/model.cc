@@ -234,8 +234,10 @@ void parse_qos(const nlohmann::json& j, const std::string& path, QosConfig& out,
   }, false, 64);
 }
 
-void validate_qos(const QosConfig& qos, const std::vector<std::string>& port_names, FieldErrors& errors,
-                  FieldErrors& warnings) {
+SectionSpec qos_section_spec() { return make_section_spec<QosConfig>("qos", parse_qos, to_json, validate_qos); }
+
+void validate_qos(const QosConfig& qos, const Config& config, FieldErrors& errors, FieldErrors& warnings) {
+  const std::vector<std::string> port_names = config::port_names(config);
   std::map<std::string, size_t> seen_ports;
   for (size_t pi = 0; pi < qos.ports.size(); ++pi) {
     const QosPort& q = qos.ports[pi];

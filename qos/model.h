@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/field_error.h"
+#include "config/model.h"
 #include "config/net_types.h"
 
 namespace meridian::config {
@@ -93,8 +94,12 @@ void parse_qos(const nlohmann::json& j, const std::string& path, QosConfig& out,
 /// Tree rules (ids, parents, cycles, depth, ceil >= rate, default class,
 /// rule targets, ports). Over-subscription goes to `errors` in strict mode,
 /// else to `warnings`.
-void validate_qos(const QosConfig& qos, const std::vector<std::string>& port_names, FieldErrors& errors,
-                  FieldErrors& warnings);
+void validate_qos(const QosConfig& qos, const Config& config, FieldErrors& errors, FieldErrors& warnings);
 nlohmann::json to_json(const QosConfig& qos);
+
+/// The section's registration (config/section.h) and typed access.
+SectionSpec qos_section_spec();
+inline const QosConfig& qos_section(const Config& c) { return c.section<QosConfig>("qos"); }
+inline QosConfig& qos_section(Config& c) { return c.section<QosConfig>("qos"); }
 
 }  // namespace meridian::config

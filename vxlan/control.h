@@ -22,6 +22,7 @@
 
 #include "config/metrics.h"
 #include "config/model.h"
+#include "vxlan/model.h"
 #include "vxlan/resolver.h"
 #include "vxlan/stage.h"
 #include "vxlan/tables.h"

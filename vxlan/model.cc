@@ -178,9 +178,13 @@ void parse_vxlan(const nlohmann::json& j, const std::string& path, VxlanConfig& 
   }, false, kMaxBridgeDomains);
 }
 
-void validate_vxlan(const VxlanConfig& vx, const std::vector<std::string>& port_names,
-                    const std::vector<std::string>& xconnect_ports, FieldErrors& errors) {
-  const std::set<std::string> ports(port_names.begin(), port_names.end());
+SectionSpec vxlan_section_spec() {
+  return make_section_spec<VxlanConfig>("vxlan", parse_vxlan, to_json, validate_vxlan);
+}
+
+void validate_vxlan(const VxlanConfig& vx, const Config& config, FieldErrors& errors, FieldErrors&) {
+  const std::vector<std::string> port_list = port_names(config), xconnect_ports = cross_connected_ports(config);
+  const std::set<std::string> ports(port_list.begin(), port_list.end());
   const std::set<std::string> patched(xconnect_ports.begin(), xconnect_ports.end());
   auto claim = [&](const std::string& port, const std::string& path, const std::string& kind) {
     if (port.empty()) return;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/field_error.h"
+#include "config/model.h"
 #include "config/net_types.h"
 
 namespace meridian::config {
@@ -120,8 +121,11 @@ nlohmann::json to_json(const VxlanConfig& vxlan);
 /// Rules that need the rest of the document: ports exist, a port is either
 /// underlay, access or cross-connected, attachments and VNIs are unique,
 /// next hops are on-link, flood VTEPs have an underlay of their family.
-/// `port_names` are the configured ports, `xconnect_ports` the patched ones.
-void validate_vxlan(const VxlanConfig& vxlan, const std::vector<std::string>& port_names,
-                    const std::vector<std::string>& xconnect_ports, FieldErrors& errors);
+void validate_vxlan(const VxlanConfig& vxlan, const Config& config, FieldErrors& errors, FieldErrors& warnings);
+
+/// The section's registration (config/section.h) and typed access.
+SectionSpec vxlan_section_spec();
+inline const VxlanConfig& vxlan_section(const Config& c) { return c.section<VxlanConfig>("vxlan"); }
+inline VxlanConfig& vxlan_section(Config& c) { return c.section<VxlanConfig>("vxlan"); }
 
 }  // namespace meridian::config

@@ -16,7 +16,7 @@ std::unique_ptr<dataplane::Module> VxlanModule::create(const dataplane::ModuleHo
                                                host.tsc_hz);
   if (error = m->control_->init(); !error.empty()) return nullptr;
   config::FieldErrors errors;
-  auto pending = m->control_->prepare(host.config.vxlan, m->port_infos(), errors);
+  auto pending = m->control_->prepare(config::vxlan_section(host.config), m->port_infos(), errors);
   if (!pending) {
     error = errors.empty() ? "vxlan: cannot prepare" : errors[0].path + ": " + errors[0].reason;
     return nullptr;
@@ -47,7 +47,7 @@ std::vector<dataplane::PlacedStage> VxlanModule::stages() {
 
 std::function<void()> VxlanModule::prepare(const config::Config&, const config::Config& next,
                                            config::FieldErrors& errors) {
-  auto pending = control_->prepare(next.vxlan, port_infos(), errors);
+  auto pending = control_->prepare(config::vxlan_section(next), port_infos(), errors);
   if (!pending) return nullptr;
   return [this, pending]() mutable { control_->commit(std::move(pending)); };
 }
@@ -64,7 +64,7 @@ bool VxlanModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
 void VxlanModule::port_recreated(const dataplane::PortRuntime& port) {
   // The port's MAC and sockets may be new: rebuild what depends on them.
   config::FieldErrors errors;
-  if (auto pending = control_->prepare(host_.config.vxlan, port_infos(), errors)) control_->commit(std::move(pending));
+  if (auto pending = control_->prepare(config::vxlan_section(host_.config), port_infos(), errors)) control_->commit(std::move(pending));
   for (const auto& e : errors) {
     log::error("port", "after re-creating the port", {{"port", port.name}, {"path", e.path}, {"error", e.reason}});
   }

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "config/model.h"
+#include "ptp/model.h"
 #include "ptp/profile.h"
 
 namespace meridian::config {
@@ -34,7 +35,7 @@ json base() {
 TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   const auto r = parse_config(base());
   ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
-  const PtpConfig& p = r.config->ptp;
+  const PtpConfig& p = ptp_section(*r.config);
   EXPECT_TRUE(p.enabled());
   EXPECT_EQ(p.profile, "smpte_2059_2");
   EXPECT_FALSE(p.domain);  // the profile's (127)
@@ -51,7 +52,7 @@ TEST(PtpConfig, ValidSectionParsesAndRoundTrips) {
   EXPECT_EQ(p.host_clock_export, "off");  // off unless asked for
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
-  EXPECT_EQ(again.config->ptp, p);
+  EXPECT_EQ(ptp_section(*again.config), p);
 }
 
 // G.8275.2: every port a unicast client with its master table (or the
@@ -68,14 +69,14 @@ TEST(PtpConfig, G8275_2WithUnicastMastersParsesAndRoundTrips) {
   ptp["unicast_log_query_interval"] = 1;
   const auto r = parse_config(doc);
   ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
-  const PtpConfig& p = r.config->ptp;
+  const PtpConfig& p = ptp_section(*r.config);
   ASSERT_EQ(p.ports[0].unicast_masters.size(), 2u);
   EXPECT_EQ(to_string(p.ports[0].unicast_masters[1]), "10.0.0.3");
   EXPECT_EQ(p.unicast_request_duration_s, 60u);
   EXPECT_EQ(p.unicast_log_query_interval, 1);
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
-  EXPECT_EQ(again.config->ptp, p);
+  EXPECT_EQ(ptp_section(*again.config), p);
   // A unicast master (unicast_listen) needs no table.
   ptp["ports"][0].erase("unicast_masters");
   ptp["slave_only"] = false;
@@ -89,7 +90,7 @@ TEST(PtpConfig, G8275_2WithUnicastMastersParsesAndRoundTrips) {
                      {"unicast_masters", {"fd00::2", "fd00::3"}}};
   const auto v6 = parse_config(doc);
   ASSERT_TRUE(v6.errors.empty()) << to_json(v6.errors).dump();
-  EXPECT_EQ(to_string(v6.config->ptp.ports[0].unicast_masters[1]), "fd00::3");
+  EXPECT_EQ(to_string(ptp_section(*v6.config).ports[0].unicast_masters[1]), "fd00::3");
   ptp["ports"][0]["unicast_masters"] = {"fd00::2", "10.0.0.2"};
   const auto mixed = parse_config(doc);
   ASSERT_EQ(mixed.errors.size(), 1u);
@@ -112,7 +113,7 @@ TEST(PtpConfig, AbsentSectionIsOff) {
   doc.erase("ptp");
   const auto r = parse_config(doc);
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_FALSE(r.config->ptp.enabled());
+  EXPECT_FALSE(ptp_section(*r.config).enabled());
 }
 
 TEST(PtpConfig, HostClockExportParsesAndRoundTrips) {
@@ -122,11 +123,11 @@ TEST(PtpConfig, HostClockExportParsesAndRoundTrips) {
   doc["ptp"]["ntp_shm_unit"] = 7;
   const auto r = parse_config(doc);
   ASSERT_TRUE(r.errors.empty()) << to_json(r.errors).dump();
-  EXPECT_EQ(r.config->ptp.host_clock_export, "ntp_shm");
-  EXPECT_EQ(r.config->ptp.ntp_shm_unit, 7u);
+  EXPECT_EQ(ptp_section(*r.config).host_clock_export, "ntp_shm");
+  EXPECT_EQ(ptp_section(*r.config).ntp_shm_unit, 7u);
   const auto again = parse_config(to_json(*r.config));
   ASSERT_TRUE(again.errors.empty()) << to_json(again.errors).dump();
-  EXPECT_EQ(again.config->ptp, r.config->ptp);
+  EXPECT_EQ(ptp_section(*again.config), ptp_section(*r.config));
 }
 
 TEST(PtpConfig, InvalidSectionsAreRejectedWithPaths) {

@@ -7,6 +7,7 @@
 
 #include "config/model.h"
 #include "config/units.h"
+#include "qos/model.h"
 
 namespace meridian::config {
 namespace {
@@ -86,7 +87,7 @@ TEST(QosConfig, ValidTreeParsesWithUnitsAndRoundTrips) {
   auto r = parse_config(base());
   ASSERT_TRUE(r.config) << dump(r.errors);
   EXPECT_TRUE(r.warnings.empty()) << dump(r.warnings);
-  const QosPort& q = r.config->qos.ports.at(0);
+  const QosPort& q = qos_section(*r.config).ports.at(0);
   EXPECT_EQ(q.classes.size(), 5u);
   EXPECT_EQ(q.classes[1].rate_bps, 80'000'000'000ULL);
   EXPECT_EQ(q.classes[2].ecn->kmax_bytes, 204800u);

@@ -42,6 +42,7 @@ inline int g_unique = 0;
 class EalEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
+    dataplane::register_builtin_sections();
     log::set_level(log::Level::kWarn);
     dataplane::redirect_dpdk_log();
     const std::string prefix = "mrd-pipe-" + std::to_string(getpid());

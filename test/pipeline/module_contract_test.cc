@@ -1,10 +1,14 @@
 // The module contract, proven by a module the engine has never heard of:
-// "probe" is defined here, registered with one line, and gets a stage at
-// its place in the pipeline, the punted frames it claims, a part in every
-// config change (and can refuse one, leaving everything as it was), its
-// timer, a REST route and a /metrics family, without an edit anywhere else.
+// "probe" is defined here, registered with one line, and gets its own config
+// section (parsed, validated with paths, written back), a stage at its
+// place in the pipeline, the punted frames it claims, a part in every config
+// change (and can refuse one, leaving everything as it was), its timer, a
+// REST route and a /metrics family, without an edit anywhere else.
+#include <algorithm>
 #include <atomic>
+#include <set>
 
+#include "config/json_reader.h"
 #include "dataplane/module.h"
 #include "test/pipeline/fixture.h"
 
@@ -12,11 +16,36 @@ namespace meridian::pipeline_test {
 namespace {
 
 constexpr uint16_t kProbeEtherType = 0x88b5;  // IEEE 802 local experimental 1
-constexpr uint16_t kRefusedEtherType = 0x88b6;
+
+/// The "probe" section: which port it watches, and whether its prepare
+/// refuses the change (a failure only prepare can find).
+struct ProbeConfig {
+  std::string port;
+  bool refuse = false;
+  bool operator==(const ProbeConfig&) const = default;
+};
+
+void parse_probe(const json& j, const std::string& path, ProbeConfig& out, config::FieldErrors& errors) {
+  config::ObjectReader r(j, path, errors);
+  r.read_string("port", out.port);
+  r.read_bool("refuse", out.refuse);
+}
+json probe_to_json(const ProbeConfig& c) { return {{"port", c.port}, {"refuse", c.refuse}}; }
+void validate_probe(const ProbeConfig& c, const config::Config& doc, config::FieldErrors& errors, config::FieldErrors&) {
+  const auto names = config::port_names(doc);
+  if (!c.port.empty() && std::find(names.begin(), names.end(), c.port) == names.end()) {
+    errors.push_back({"/probe/port", "unknown port '" + c.port + "'"});
+  }
+}
+config::SectionSpec probe_section() {
+  return config::make_section_spec<ProbeConfig>("probe", parse_probe, probe_to_json, validate_probe);
+}
+const ProbeConfig& probe_of(const config::Config& c) { return c.section<ProbeConfig>("probe"); }
 
 struct ProbeState {
   std::atomic<uint64_t> stage_seen{0};
   uint64_t claimed = 0, prepares = 0, commits = 0, ticks = 0;
+  std::string started_on, watching;  // the port of the startup config, of the last commit
 };
 
 /// Punts the probe EtherType at ingress (before PTP and VXLAN look at it).
@@ -39,7 +68,7 @@ class ProbeStage final : public dataplane::Stage {
 
 class ProbeModule final : public dataplane::Module {
  public:
-  explicit ProbeModule(ProbeState& s) : state_(s) {}
+  ProbeModule(ProbeState& s, const config::Config& startup) : state_(s) { s.started_on = s.watching = probe_of(startup).port; }
   const char* name() const override { return "probe"; }
   std::vector<dataplane::PlacedStage> stages() override {
     std::vector<dataplane::PlacedStage> out;
@@ -48,12 +77,14 @@ class ProbeModule final : public dataplane::Module {
   }
   std::function<void()> prepare(const config::Config&, const config::Config& next, config::FieldErrors& errors) override {
     ++state_.prepares;
-    const auto& types = next.punt.ethertypes;
-    if (std::find(types.begin(), types.end(), kRefusedEtherType) != types.end()) {
-      errors.push_back({"/punt/ethertypes", "the probe refuses 0x88b6"});
+    if (probe_of(next).refuse) {
+      errors.push_back({"/probe/refuse", "the probe refuses this change"});
       return nullptr;
     }
-    return [this] { ++state_.commits; };
+    return [this, port = probe_of(next).port]() mutable {
+      ++state_.commits;
+      state_.watching = std::move(port);
+    };
   }
   bool claim_punt(rte_mbuf* m, const dataplane::PacketView& view) override {
     if (view.ethertype != kProbeEtherType) return false;
@@ -72,8 +103,9 @@ class ProbeModule final : public dataplane::Module {
   std::optional<dataplane::RestResource> resource(const dataplane::RestRequest& r) override {
     if (r.path != "/api/v1/probe") return std::nullopt;
     if (r.method != config::http::verb::get) return dataplane::RestResource::not_allowed("GET, HEAD");
-    return dataplane::RestResource{config::http::status::ok,
-                                   {{"claimed", state_.claimed}, {"stage_seen", state_.stage_seen.load()}}};
+    return dataplane::RestResource{config::http::status::ok, {{"claimed", state_.claimed},
+                                                              {"stage_seen", state_.stage_seen.load()},
+                                                              {"watching", state_.watching}}};
   }
 
  private:
@@ -82,24 +114,52 @@ class ProbeModule final : public dataplane::Module {
 
 uint64_t table_version(dataplane::Dataplane& dp) { return dp.stats()["tables"]["version"].get<uint64_t>(); }
 
-TEST(ModuleContract, AModuleRegisteredWithOneLineGetsStagePuntConfigTimerRestAndMetrics) {
+TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntTimerRestAndMetrics) {
   ProbeState state;
-  dataplane::register_module({"probe", [&state](const dataplane::ModuleHost&, std::string&) {
-                                return std::make_unique<ProbeModule>(state);
-                              }});
+  dataplane::register_module({"probe",
+                              [&state](const dataplane::ModuleHost& host, std::string&) {
+                                return std::make_unique<ProbeModule>(state, host.config);
+                              },
+                              probe_section});
   struct Unregister {
     ~Unregister() { dataplane::unregister_module("probe"); }
   } unregister;
 
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
-  const json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  struct FreePorts {
+    RingPort &a, &b;
+    ~FreePorts() {
+      free_ring_port(a);
+      free_ring_port(b);
+    }
+  } free_ports{a, b};
+  json doc = config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}));
+  // Its section is parsed and validated with the document, errors at its paths.
+  doc["probe"] = {{"port", "c"}, {"colour", "red"}};
+  auto bad = config::parse_config(doc);
+  ASSERT_EQ(bad.errors.size(), 2u);
+  std::set<std::string> paths{bad.errors[0].path, bad.errors[1].path};
+  EXPECT_EQ(paths, (std::set<std::string>{"/probe/colour", "/probe/port"}));
+  doc["probe"] = {{"port", "a"}};
+  auto parsed = config::parse_config(doc);
+  ASSERT_TRUE(parsed.config);
+  const config::Config running = *parsed.config;
+  EXPECT_EQ(config::to_json(running)["probe"], (json{{"port", "a"}, {"refuse", false}}));
   auto dp = make_dataplane(doc);
   ASSERT_TRUE(dp);
   EXPECT_NE(dp->module<ProbeModule>(), nullptr);
+  EXPECT_EQ(state.started_on, "a");
   // Its stage sits at its place: after the punt classifier (order 0), before
   // PTP's ingress stages, and the forward and egress stages follow.
   EXPECT_EQ(dp->stage_names(), (std::vector<std::string>{"punt-classifier", "probe", "ptp-punt", "ptp-tc", "vxlan",
                                                          "xconnect", "ptp-tc-egress"}));
+  // Module claims come before EtherType handlers: this one never sees a frame.
+  unsigned handler_saw = 0;
+  dp->set_punt_handler(kProbeEtherType, [&handler_saw](rte_mbuf* m) {
+    ++handler_saw;
+    rte_pktmbuf_free(m);
+    return true;
+  });
 
   const auto probe1 = frame(1, 60, kProbeEtherType), probe2 = frame(2, 80, kProbeEtherType), ip = frame(3, 100);
   inject(a, {probe1, ip, probe2});
@@ -110,12 +170,14 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsStagePuntConfigTimerRestAnd
     dp->control_tick();
     std::this_thread::sleep_for(1ms);
   }
-  dp->stop_workers();
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0], ip);
   EXPECT_EQ(state.stage_seen.load(), 2u);
   EXPECT_EQ(state.claimed, 2u);
-  EXPECT_GT(state.ticks, 0u);
+  EXPECT_EQ(handler_saw, 0u);
+  const uint64_t ticks = state.ticks;
+  dp->control_tick();
+  EXPECT_EQ(state.ticks, ticks + 1);
   EXPECT_EQ(dp->port_totals(*dp->port_id("a")).punted, 2u);
   EXPECT_EQ(drops(dp->port_totals(*dp->port_id("a")), DropReason::kPuntUnhandled), 0u);
 
@@ -131,36 +193,43 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsStagePuntConfigTimerRestAnd
   dp->metrics(metrics);
   EXPECT_NE(metrics.text().find("\nmeridian_probe_claimed_total 2\n"), std::string::npos) << metrics.text();
 
-  // A config change it refuses: the error names its path, and no module
-  // commits (no new table version, the other modules' state unchanged).
-  const auto running = *config::parse_config(doc).config;
+  // A change it refuses, which also removes the cross-connect: the error
+  // names its path, nothing commits, and traffic still crosses a -> b.
   json refused_doc = doc;
-  refused_doc["punt"]["ethertypes"] = {"0x88cc", "0x88b6"};
+  refused_doc["probe"] = {{"port", "b"}, {"refuse", true}};
   refused_doc["xconnect"] = json::array();
-  const auto refused = *config::parse_config(refused_doc).config;
+  auto refused = config::parse_config(refused_doc);
+  ASSERT_TRUE(refused.config);
   const uint64_t version = table_version(*dp);
   config::FieldErrors errors;
-  EXPECT_FALSE(dp->prepare(running, refused, errors));
+  EXPECT_FALSE(dp->prepare(running, *refused.config, errors));
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].path, "/punt/ethertypes");
+  EXPECT_EQ(errors[0].path, "/probe/refuse");
   EXPECT_EQ(state.commits, 0u);
+  EXPECT_EQ(state.watching, "a");
   EXPECT_EQ(table_version(*dp), version);
+  const auto after_refusal = frame(4, 90);
+  inject(a, {after_refusal});
+  auto still = collect(b.tx[0], 1, dp.get());
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_EQ(still[0], after_refusal);
 
   // One it accepts: every module commits, then one new version is published.
   json accepted_doc = doc;
-  accepted_doc["punt"]["ethertypes"] = {"0x88cc"};
-  const auto accepted = *config::parse_config(accepted_doc).config;
+  accepted_doc["probe"] = {{"port", "b"}};
+  auto accepted = config::parse_config(accepted_doc);
+  ASSERT_TRUE(accepted.config);
   errors.clear();
-  auto commit = dp->prepare(running, accepted, errors);
-  ASSERT_TRUE(commit) << errors[0].path << ": " << errors[0].reason;
+  auto commit = dp->prepare(running, *accepted.config, errors);
+  ASSERT_TRUE(commit) << (errors.empty() ? "" : errors[0].path + ": " + errors[0].reason);
   commit();
   EXPECT_EQ(state.commits, 1u);
+  EXPECT_EQ(state.watching, "b");
   EXPECT_EQ(table_version(*dp), version + 1);
   EXPECT_EQ(state.prepares, 2u);
-
+  EXPECT_EQ(dp->resource(config::http::verb::get, "/api/v1/probe", {})->body["watching"], "b");
+  dp->stop_workers();
   dp.reset();
-  free_ring_port(a);
-  free_ring_port(b);
 }
 
 }  // namespace

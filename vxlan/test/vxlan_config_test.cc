@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "config/model.h"
+#include "vxlan/model.h"
 
 namespace meridian::config {
 namespace {
@@ -41,7 +42,7 @@ std::string dump(const ParseResult& r) {
 TEST(VxlanConfig, ValidDocumentParsesWithDefaultsAndRoundTrips) {
   auto r = parse_config(base());
   ASSERT_TRUE(r.config) << dump(r);
-  const auto& vx = r.config->vxlan;
+  const auto& vx = vxlan_section(*r.config);
   EXPECT_EQ(vx.vtep.udp_port, 4789u);
   EXPECT_EQ(vx.vtep.source_port_min, 49152u);
   EXPECT_EQ(vx.vtep.source_port_max, 65535u);
