@@ -6,9 +6,10 @@
 
 #include <rte_mbuf.h>
 
-#include "dataplane/packet_view.h"
 #include "dataplane/xconnect.h"
+#include "net/packet_view.h"
 
+using namespace meridian;
 using namespace meridian::dataplane;
 
 namespace {
@@ -19,7 +20,7 @@ std::vector<uint8_t> ipv4_udp_frame() {
   f[14] = 0x45;
   f[16] = 0;
   f[17] = 46;
-  f[23] = kIpProtoUdp;
+  f[23] = net::kProtoUdp;
   f[34] = 0x12;
   f[36] = 0x12;
   f[37] = 0xb5;
@@ -35,15 +36,15 @@ std::vector<uint8_t> vlan_ipv6_tcp_frame() {
   f[17] = 0xdd;
   f[18] = 0x60;
   f[23] = 20;
-  f[24] = kIpProtoTcp;
+  f[24] = net::kProtoTcp;
   return f;
 }
 
 void BM_ParseIpv4Udp(benchmark::State& state) {
   auto f = ipv4_udp_frame();
-  PacketView v;
+  net::PacketView v;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(parse_packet(f.data(), f.size(), v));
+    benchmark::DoNotOptimize(net::parse_packet(f.data(), f.size(), v));
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
@@ -52,9 +53,9 @@ BENCHMARK(BM_ParseIpv4Udp);
 
 void BM_ParseVlanIpv6Tcp(benchmark::State& state) {
   auto f = vlan_ipv6_tcp_frame();
-  PacketView v;
+  net::PacketView v;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(parse_packet(f.data(), f.size(), v));
+    benchmark::DoNotOptimize(net::parse_packet(f.data(), f.size(), v));
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());

@@ -23,11 +23,11 @@
 #include "config/field_error.h"
 #include "config/metrics.h"
 #include "config/model.h"
-#include "dataplane/packet_view.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/ports.h"
 #include "dataplane/tables.h"
 #include "dataplane/worker.h"
+#include "net/packet_view.h"
 
 namespace meridian::dataplane {
 
@@ -91,7 +91,7 @@ class Module {
 
   /// A frame a worker punted. True when the module took it (and owns the
   /// mbuf); modules are asked by punt_order(), then registration order.
-  virtual bool claim_punt(rte_mbuf* /*m*/, const PacketView& /*view*/) { return false; }
+  virtual bool claim_punt(rte_mbuf* /*m*/, const net::PacketView& /*view*/) { return false; }
   /// Lower asks first. Where two modules may both answer a frame (ARP/ND for
   /// PTP's and the VTEP's addresses), the narrower claim goes first.
   virtual int punt_order() const { return 100; }

@@ -11,8 +11,8 @@
 #include <rte_mbuf.h>
 
 #include "config/log.h"
-#include "dataplane/packet_view.h"
 #include "dataplane/time_base.h"
+#include "net/packet_view.h"
 
 namespace meridian::dataplane {
 
@@ -343,8 +343,8 @@ void Dataplane::drain_punt_ring() {
                                    nullptr)) > 0;
        budget -= n) {
     for (unsigned i = 0; i < n; ++i) {
-      PacketView view;
-      parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
+      net::PacketView view;
+      net::parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
       ++punt_received_[view.ethertype];
       bool taken = false;
       for (Module* m : punt_claimants_) {

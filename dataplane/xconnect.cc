@@ -1,6 +1,6 @@
 #include "dataplane/xconnect.h"
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 
 namespace meridian::dataplane {
 
@@ -16,11 +16,11 @@ void PuntClassifierStage::process(PacketBatch& b, const StageContext& ctx) const
     if (!any_punt) continue;
     // Only the first segment is inspected; Ethernet + 2 tags fit in any segment.
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
-    uint16_t type = load_be16(data + 12);
+    uint16_t type = net::be16(data + 12);
     uint16_t off = 14;
-    for (int tags = 0; (type == kEtherTypeVlan || type == kEtherTypeQinQ) && tags < 2; ++tags) {
+    for (int tags = 0; (type == net::kEtherVlan || type == net::kEtherQinQ) && tags < 2; ++tags) {
       if (rte_pktmbuf_data_len(m) < off + 4) break;
-      type = load_be16(data + off + 2);
+      type = net::be16(data + off + 2);
       off = static_cast<uint16_t>(off + 4);
     }
     if (ctx.tables.punt_ethertype.test(type)) b.punt(i);

@@ -95,7 +95,7 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
   t.ptp_tc_vxlan_port = static_cast<uint16_t>(config::vxlan_section(config).vtep.udp_port);
 }
 
-bool PtpModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
+bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   // PTP frames from the punt stage, and ARP/ND for the PTP ports' addresses.
   const uint16_t type = view.ethertype;
   const bool candidate = type == 0x88f7 || type == 0x0800 || type == 0x86dd || type == 0x0806;

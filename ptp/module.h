@@ -22,7 +22,7 @@ class PtpModule final : public dataplane::Module {
   std::function<void()> prepare(const config::Config& running, const config::Config& next,
                                 config::FieldErrors& errors) override;
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
-  bool claim_punt(rte_mbuf* m, const dataplane::PacketView& view) override;
+  bool claim_punt(rte_mbuf* m, const net::PacketView& view) override;
   /// Before VXLAN: ARP/ND for the PTP ports' own addresses, and replies from
   /// unicast masters, are PTP's even where the VTEP's resolver knows them.
   int punt_order() const override { return 10; }

@@ -10,9 +10,11 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
-#include "dataplane/packet_view.h"
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/packet_view.h"
+#include "net/wire.h"
 #include "ptp/profile.h"
-#include "vxlan/wire.h"
 
 namespace meridian::ptp {
 namespace {
@@ -231,7 +233,7 @@ std::vector<uint16_t> PtpService::port_ids() const {
   return ids;
 }
 
-bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& v,
+bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, const net::PacketView& v,
                                  const PtpLocation& loc) const {
   std::array<uint8_t, 6> dst_mac;
   std::memcpy(dst_mac.data(), frame.data(), 6);
@@ -247,21 +249,21 @@ bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, 
   return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 16) == 0;
 }
 
-bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& v) {
+bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, const net::PacketView& v) {
   if (!p.config.address) return false;
-  std::array<uint8_t, vxlan::kNdFrame> reply{};
+  std::array<uint8_t, net::kNdFrame> reply{};
   size_t len = 0;
-  if (v.ethertype == vxlan::kEtherArp && p.config.address->is_v4()) {
-    vxlan::ArpView arp;
-    if (!vxlan::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) || arp.op != vxlan::kArpRequest ||
+  if (v.ethertype == net::kEtherArp && p.config.address->is_v4()) {
+    net::ArpView arp;
+    if (!net::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) || arp.op != net::kArpRequest ||
         std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
       return false;
     }
-    len = vxlan::build_arp(reply.data(), vxlan::kArpReply, arp.sender_mac, p.binding.mac.data(),
+    len = net::build_arp(reply.data(), net::kArpReply, arp.sender_mac, p.binding.mac.data(),
                            p.config.address->bytes.data(), arp.sender_mac, arp.sender_ip);
   } else if (v.ip_version == 6 && !p.config.address->is_v4()) {
-    vxlan::NdView nd;
-    if (!vxlan::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd) || nd.type != 135 ||
+    net::NdView nd;
+    if (!net::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd) || nd.type != 135 ||
         std::memcmp(nd.target, p.config.address->bytes.data(), 16) != 0) {
       return false;
     }
@@ -271,8 +273,8 @@ bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, 
     static constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
     static constexpr uint8_t kUnspecified[16] = {};
     const bool probe = std::memcmp(nd.src_ip, kUnspecified, 16) == 0;
-    len = probe ? vxlan::build_na(reply.data(), kAllNodesMac, p.binding.mac.data(), nd.target, kAllNodes, false)
-                : vxlan::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
+    len = probe ? net::build_na(reply.data(), kAllNodesMac, p.binding.mac.data(), nd.target, kAllNodes, false)
+                : net::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
   } else {
     return false;
   }
@@ -339,35 +341,35 @@ bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
   n.asked = now;
   static constexpr std::array<uint8_t, 6> kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   static constexpr std::array<uint8_t, 6> kUnknown{};
-  std::array<uint8_t, vxlan::kNdFrame> request{};
+  std::array<uint8_t, net::kNdFrame> request{};
   // ARP, or a neighbour solicitation to the master's solicited-node group.
   const size_t len =
-      v6 ? vxlan::build_ns(request.data(), p.binding.mac.data(), p.config.address->bytes.data(), key.data())
-         : vxlan::build_arp(request.data(), vxlan::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
+      v6 ? net::build_ns(request.data(), p.binding.mac.data(), p.config.address->bytes.data(), key.data())
+         : net::build_arp(request.data(), net::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
                             p.config.address->bytes.data(), kUnknown.data(), key.data());
   if (send_control_frame(p, {request.data(), len})) ++neighbor_requests_;
   return false;
 }
 
 bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame,
-                            const dataplane::PacketView& v) {
-  vxlan::ArpView arp;
-  if (v.ethertype != vxlan::kEtherArp ||
-      !vxlan::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) ||
+                            const net::PacketView& v) {
+  net::ArpView arp;
+  if (v.ethertype != net::kEtherArp ||
+      !net::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) ||
       std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
     return false;
   }
   const bool master = learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
-  if (arp.op == vxlan::kArpRequest) return answer_neighbor(p, frame, v);
-  if (arp.op != vxlan::kArpReply || !master) return false;
+  if (arp.op == net::kArpRequest) return answer_neighbor(p, frame, v);
+  if (arp.op != net::kArpReply || !master) return false;
   ++neighbor_answers_;
   return true;
 }
 
 bool PtpService::handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame,
-                           const dataplane::PacketView& v) {
-  vxlan::NdView nd;
-  if (v.ip_version != 6 || !vxlan::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd)) return false;
+                           const net::PacketView& v) {
+  net::NdView nd;
+  if (v.ip_version != 6 || !net::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd)) return false;
   // The link-layer option when present (RFC 4861 §7.2.5), else the frame's
   // source: a solicitation names its sender, an advertisement its target.
   const uint8_t* mac = nd.link_addr ? nd.link_addr : frame.data() + 6;
@@ -389,8 +391,8 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   PtpLocation loc;
   const Port* port = number ? &ports_[static_cast<size_t>(number - 1)] : nullptr;
   // One parse serves every check below.
-  dataplane::PacketView view;
-  const auto status = dataplane::parse_packet(frame.data(), frame.size(), view);
+  net::PacketView view;
+  const auto status = net::parse_packet(frame.data(), frame.size(), view);
   if (port && port->config.address &&
       PtpPuntStage::neighbor_message(frame, view, port->config.address->family,
                                      port->config.address->bytes.data())) {

@@ -121,13 +121,13 @@ class PtpService {
   int64_t base_from_realtime(int64_t stamp_ns) const;
   void flush();
   void transmit(TxRequest& tx);
-  bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& view,
+  bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const net::PacketView& view,
                        const PtpLocation& loc) const;
   void sample_reference();
   void count_drop(const std::string& reason) { ++drops_[reason]; }
   /// ARP request / neighbour solicitation for the port's PTP address:
   /// answers it and returns true; false when the address is not ours.
-  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame, const dataplane::PacketView& view);
+  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame, const net::PacketView& view);
   /// Sends a frame we built (ARP, ND) on the port's control queue; false,
   /// counted, when it could not.
   bool send_control_frame(const Port& p, std::span<const uint8_t> frame);
@@ -149,11 +149,11 @@ class PtpService {
   /// An ARP frame for the port's PTP address: answers a request, learns a
   /// master from it. False when it is neither (a reply from someone else
   /// goes on to the next punt handler).
-  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
+  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const net::PacketView& view);
   /// IPv6's counterpart: answers a solicitation for our address (a
   /// duplicate-address probe by defending it), learns a master from its
   /// solicitation or advertisement. False for another node's advertisement.
-  bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const dataplane::PacketView& view);
+  bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const net::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
   /// Our clock in UTC and CLOCK_REALTIME at one instant.

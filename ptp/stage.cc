@@ -10,7 +10,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 #include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
 #include "ptp/transport.h"
@@ -30,7 +30,7 @@ bool register_rx_timestamp(RxTimestampField& field) {
 // peer resolving it, or answering us), an IPv6 neighbour solicitation for
 // `address` and an advertisement sent to it (no extension headers). Any
 // other ARP/ND passes on untouched (xconnect, VXLAN).
-bool PtpPuntStage::neighbor_message(std::span<const uint8_t> frame, const dataplane::PacketView& v, uint8_t family,
+bool PtpPuntStage::neighbor_message(std::span<const uint8_t> frame, const net::PacketView& v, uint8_t family,
                                     const uint8_t* address) {
   if (family == 0) return false;
   if (family == 4) {
@@ -51,8 +51,8 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
     rte_mbuf* m = b.pkts[i];
     const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
     // One parse serves both questions.
-    dataplane::PacketView v;
-    const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
+    net::PacketView v;
+    const auto status = net::parse_packet(frame.data(), frame.size(), v);
     PtpLocation loc;
     if (!locate(frame, v, status, loc) &&
         !neighbor_message(frame, v, ctx.tables.ptp_address_family[b.rx_port],

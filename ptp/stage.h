@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/packet_view.h"
 #include "dataplane/pipeline.h"
+#include "net/packet_view.h"
 #include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
 
@@ -36,7 +36,7 @@ class PtpPuntStage final : public dataplane::Stage {
   explicit PtpPuntStage(RxTimestampField field) : field_(field) {}
   const char* name() const override { return "ptp-punt"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
-  static bool neighbor_message(std::span<const uint8_t> frame, const dataplane::PacketView& view, uint8_t family,
+  static bool neighbor_message(std::span<const uint8_t> frame, const net::PacketView& view, uint8_t family,
                                const uint8_t* address);
 
  private:

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 #include "ptp/transport.h"
 
 namespace meridian::ptp {
@@ -38,15 +38,15 @@ bool fill(std::span<const uint8_t> frame, const PtpLocation& loc, TcFrame& out) 
 bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out) {
   out = TcFrame{};
   PtpLocation loc;
-  dataplane::PacketView v;
-  const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
+  net::PacketView v;
+  const auto status = net::parse_packet(frame.data(), frame.size(), v);
   if (locate(frame, v, status, loc)) {
     if (!fill(frame, loc, out)) return false;
     if (loc.transport != Transport::kL2) out.checksums[out.checksum_count++] = static_cast<uint16_t>(loc.udp_offset + 6);
     return true;
   }
   // VXLAN: the inner frame starts after the outer UDP and VXLAN headers.
-  if (status != dataplane::ParseStatus::kOk || v.l4_proto != dataplane::kIpProtoUdp || !v.l4_offset || v.ip_fragment || v.dst_port != vxlan_port) {
+  if (status != net::ParseStatus::kOk || v.l4_proto != net::kProtoUdp || !v.l4_offset || v.ip_fragment || v.dst_port != vxlan_port) {
     return false;
   }
   const size_t inner = size_t{v.l4_offset} + kUdpHeader + kVxlanHeader;

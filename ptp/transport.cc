@@ -3,15 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dataplane/packet_view.h"
-#include "vxlan/wire.h"
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/packet_view.h"
+#include "net/wire.h"
 
 namespace meridian::ptp {
 
 namespace {
 
 constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
-using vxlan::put16;
+using net::put16;
 
 }  // namespace
 
@@ -76,7 +78,7 @@ size_t build_frame(const FrameAddresses& a, bool event, std::span<const uint8_t>
   put16(udp + 6, 0);
   uint32_t sum = 0;
   if (a.transport == Transport::kUdpIpv4) {
-    put16(f + 12, dataplane::kEtherTypeIPv4);
+    put16(f + 12, net::kEtherIpv4);
     uint8_t* ip = f + kEth;
     ip[0] = 0x45;
     ip[1] = static_cast<uint8_t>(a.dscp << 2);
@@ -84,40 +86,40 @@ size_t build_frame(const FrameAddresses& a, bool event, std::span<const uint8_t>
     put16(ip + 4, 0);       // identification: never fragmented
     put16(ip + 6, 0x4000);  // DF
     ip[8] = a.ttl;
-    ip[9] = dataplane::kIpProtoUdp;
+    ip[9] = net::kProtoUdp;
     put16(ip + 10, 0);
     std::memcpy(ip + 12, a.src_ip.data(), 4);
     std::memcpy(ip + 16, a.dst_ip.data(), 4);
-    put16(ip + 10, vxlan::ipv4_header_checksum(ip, kIpv4));
-    sum = vxlan::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, dataplane::kIpProtoUdp);
+    put16(ip + 10, net::ipv4_header_checksum(ip, kIpv4));
+    sum = net::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, net::kProtoUdp);
   } else {
-    put16(f + 12, dataplane::kEtherTypeIPv6);
+    put16(f + 12, net::kEtherIpv6);
     uint8_t* ip = f + kEth;
     ip[0] = static_cast<uint8_t>(0x60 | a.dscp >> 2);
     ip[1] = static_cast<uint8_t>((a.dscp & 3) << 6);
     ip[2] = ip[3] = 0;
     put16(ip + 4, udp_len);
-    ip[6] = dataplane::kIpProtoUdp;
+    ip[6] = net::kProtoUdp;
     ip[7] = a.ttl;
     std::memcpy(ip + 8, a.src_ip.data(), 16);
     std::memcpy(ip + 24, a.dst_ip.data(), 16);
-    sum = vxlan::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, dataplane::kIpProtoUdp);
+    sum = net::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, net::kProtoUdp);
   }
-  sum = vxlan::checksum_add(udp, kUdp, sum);
-  sum = vxlan::checksum_add(msg.data(), msg.size(), sum);
-  uint16_t csum = vxlan::checksum_finish(sum);
+  sum = net::checksum_add(udp, kUdp, sum);
+  sum = net::checksum_add(msg.data(), msg.size(), sum);
+  uint16_t csum = net::checksum_finish(sum);
   if (csum == 0) csum = 0xffff;  // RFC 768: a computed zero is sent as all ones
   put16(udp + 6, csum);
   return len;
 }
 
 bool locate(std::span<const uint8_t> frame, PtpLocation& loc) {
-  dataplane::PacketView v;
-  const auto status = dataplane::parse_packet(frame.data(), frame.size(), v);
+  net::PacketView v;
+  const auto status = net::parse_packet(frame.data(), frame.size(), v);
   return locate(frame, v, status, loc);
 }
 
-bool locate(std::span<const uint8_t> frame, const dataplane::PacketView& v, dataplane::ParseStatus status,
+bool locate(std::span<const uint8_t> frame, const net::PacketView& v, net::ParseStatus status,
             PtpLocation& loc) {
   if (v.ethertype == kEtherTypePtp && v.l3_offset <= frame.size()) {
     const size_t payload = std::min<size_t>(frame.size() - v.l3_offset, UINT16_MAX);
@@ -125,13 +127,13 @@ bool locate(std::span<const uint8_t> frame, const dataplane::PacketView& v, data
     if (loc.length >= 1) loc.event_port = (frame[v.l3_offset] & 0x0f) < 0x8;
     return true;
   }
-  if (status != dataplane::ParseStatus::kOk || v.l4_proto != dataplane::kIpProtoUdp || !v.l4_offset ||
+  if (status != net::ParseStatus::kOk || v.l4_proto != net::kProtoUdp || !v.l4_offset ||
       v.ip_fragment) {
     return false;
   }
   if (v.dst_port != kEventPort && v.dst_port != kGeneralPort) return false;
   const size_t udp = v.l4_offset;
-  const uint16_t udp_len = dataplane::load_be16(frame.data() + udp + 4);
+  const uint16_t udp_len = net::be16(frame.data() + udp + 4);
   if (udp_len < kUdp || udp + udp_len > frame.size()) return false;
   loc.transport = v.ip_version == 4 ? Transport::kUdpIpv4 : Transport::kUdpIpv6;
   loc.offset = static_cast<uint16_t>(udp + kUdp);

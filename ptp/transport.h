@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 
 namespace meridian::ptp {
 
@@ -60,8 +60,8 @@ struct PtpLocation {
 /// fragments, truncated headers).
 bool locate(std::span<const uint8_t> frame, PtpLocation& loc);
 /// The same on a frame the caller has parsed already (`view`, `status`
-/// from dataplane::parse_packet), so a stage parses each packet once.
-bool locate(std::span<const uint8_t> frame, const dataplane::PacketView& view, dataplane::ParseStatus status,
+/// from net::parse_packet), so a stage parses each packet once.
+bool locate(std::span<const uint8_t> frame, const net::PacketView& view, net::ParseStatus status,
             PtpLocation& loc);
 
 }  // namespace meridian::ptp

@@ -2,16 +2,18 @@
 
 #include <cstring>
 
-#include "dataplane/packet_view.h"
-#include "vxlan/wire.h"
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/packet_view.h"
+#include "net/wire.h"
 
 namespace meridian::qos {
 namespace {
 
-using dataplane::PacketView;
+using net::PacketView;
 
 /// Fills `f` from a parsed view; returns the outer traffic class byte.
-uint8_t read_flow(const uint8_t* data, const PacketView& v, FlowKeys& f) {
+uint8_t read_flow(const uint8_t* data, const net::PacketView& v, FlowKeys& f) {
   f = FlowKeys{};
   if (v.ip_version == 0) return 0;
   const uint8_t* ip = data + v.l3_offset;
@@ -29,7 +31,7 @@ uint8_t read_flow(const uint8_t* data, const PacketView& v, FlowKeys& f) {
     f.src_port = v.src_port;
     f.dst_port = v.dst_port;
   }
-  return vxlan::traffic_class(ip, v.ip_version);
+  return net::traffic_class(ip, v.ip_version);
 }
 
 }  // namespace
@@ -38,8 +40,8 @@ void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, ui
                       PacketKeys& k) {
   k = PacketKeys{};
   k.ingress_port = ingress_port;
-  PacketView v;
-  dataplane::parse_packet(data, len, v);  // partial views are fine: see the header
+  net::PacketView v;
+  net::parse_packet(data, len, v);  // partial views are fine: see the header
   if (v.vlan_count) {
     k.tagged = true;
     k.pcp = v.vlan_pcp(0);
@@ -49,16 +51,16 @@ void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, ui
   k.l3_offset = v.l3_offset;
   k.dscp = tc >> 2;
   k.ecn = tc & 3;
-  if (k.outer.protocol != dataplane::kIpProtoUdp || !k.outer.has_ports || k.outer.dst_port != vxlan_udp_port) {
+  if (k.outer.protocol != net::kProtoUdp || !k.outer.has_ports || k.outer.dst_port != vxlan_udp_port) {
     return;
   }
-  const size_t vx = size_t{v.l4_offset} + vxlan::kUdpHeader;
-  if (len < vx + vxlan::kVxlanHeader || !(data[vx] & vxlan::kVxlanFlagI)) return;
+  const size_t vx = size_t{v.l4_offset} + net::kUdpHeader;
+  if (len < vx + net::kVxlanHeader || !(data[vx] & net::kVxlanFlagI)) return;
   k.has_vni = true;
   k.vni = uint32_t{data[vx + 4]} << 16 | uint32_t{data[vx + 5]} << 8 | data[vx + 6];
-  const size_t inner = vx + vxlan::kVxlanHeader;
-  PacketView iv;
-  dataplane::parse_packet(data + inner, len - inner, iv);
+  const size_t inner = vx + net::kVxlanHeader;
+  net::PacketView iv;
+  net::parse_packet(data + inner, len - inner, iv);
   read_flow(data + inner, iv, k.inner);
 }
 
@@ -95,7 +97,7 @@ namespace {
 /// The outer IP header when it lies within `len` bytes, else null.
 uint8_t* outer_ip(uint8_t* frame, size_t len, const PacketKeys& k) {
   if (k.outer.ip_version == 0) return nullptr;
-  const size_t header = k.outer.ip_version == 4 ? vxlan::kIpv4Header : vxlan::kIpv6Header;
+  const size_t header = k.outer.ip_version == 4 ? net::kIpv4Header : net::kIpv6Header;
   return len >= size_t{k.l3_offset} + header ? frame + k.l3_offset : nullptr;
 }
 
@@ -103,16 +105,16 @@ uint8_t* outer_ip(uint8_t* frame, size_t len, const PacketKeys& k) {
 
 void rewrite_dscp(uint8_t* frame, size_t len, const PacketKeys& k, uint8_t dscp) {
   if (uint8_t* ip = outer_ip(frame, len, k)) {
-    vxlan::set_traffic_class(ip, k.outer.ip_version, static_cast<uint8_t>(dscp << 2 | (vxlan::traffic_class(ip, k.outer.ip_version) & 3)));
+    net::set_traffic_class(ip, k.outer.ip_version, static_cast<uint8_t>(dscp << 2 | (net::traffic_class(ip, k.outer.ip_version) & 3)));
   }
 }
 
 void mark_ce(uint8_t* frame, size_t len, const PacketKeys& k) {
   uint8_t* ip = outer_ip(frame, len, k);
   if (!ip) return;
-  const uint8_t tc = vxlan::traffic_class(ip, k.outer.ip_version);
+  const uint8_t tc = net::traffic_class(ip, k.outer.ip_version);
   if ((tc & 3) == 0) return;  // never on a not-ECN-capable packet
-  vxlan::set_traffic_class(ip, k.outer.ip_version, tc | 3);
+  net::set_traffic_class(ip, k.outer.ip_version, tc | 3);
 }
 
 }  // namespace meridian::qos

@@ -56,7 +56,7 @@ void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::
   tables.vxlan = control_->tables();
 }
 
-bool VxlanModule::claim_punt(rte_mbuf* m, const dataplane::PacketView& view) {
+bool VxlanModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   // ARP and neighbour discovery for the VTEP's own addresses and next hops.
   return (view.ethertype == 0x0806 || view.ethertype == 0x86dd) && control_->handle_punt(m);
 }

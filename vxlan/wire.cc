@@ -4,52 +4,6 @@
 
 namespace meridian::vxlan {
 
-uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum) {
-  uint64_t acc = sum;
-  size_t i = 0;
-  // Four bytes at a time: the one's-complement sum of 32-bit big-endian words
-  // folds to the same 16-bit sum (RFC 1071), in a quarter of the additions.
-  for (; i + 3 < len; i += 4) acc += be32(data + i);
-  acc = (acc & 0xffffffff) + (acc >> 32);
-  acc = (acc >> 16) + (acc & 0xffff) + 0;  // keep it a 16-bit-word sum
-  for (; i + 1 < len; i += 2) acc += uint32_t{data[i]} << 8 | data[i + 1];
-  if (i < len) acc += uint32_t{data[i]} << 8;
-  while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
-  return static_cast<uint32_t>(acc);
-}
-
-uint16_t checksum_finish(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum & 0xffff);
-}
-
-uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes) {
-  if (ihl_bytes == kIpv4Header) {  // the encap fast path: ten words, no loop
-    uint32_t sum = 0;
-    for (size_t i = 0; i < kIpv4Header; i += 2) {
-      if (i != 10) sum += uint32_t{ip[i]} << 8 | ip[i + 1];
-    }
-    return checksum_finish(sum);
-  }
-  uint32_t sum = checksum_add(ip, 10, 0);
-  sum = checksum_add(ip + 12, ihl_bytes - 12, sum);
-  return checksum_finish(sum);
-}
-
-uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol) {
-  uint32_t sum = checksum_add(src, 4, 0);
-  sum = checksum_add(dst, 4, sum);
-  return sum + upper_len + protocol;
-}
-
-uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header) {
-  uint32_t sum = checksum_add(src, 16, 0);
-  sum = checksum_add(dst, 16, sum);
-  uint64_t acc = uint64_t{sum} + (upper_len >> 16) + (upper_len & 0xffff) + next_header;
-  while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
-  return static_cast<uint32_t>(acc);
-}
-
 void build_outer_template(OuterTemplate& t, const OuterParams& p) {
   t = OuterTemplate{};
   t.ipv6 = p.ipv6;
@@ -236,20 +190,6 @@ bool ecn_decapsulate(uint8_t outer, uint8_t* f, size_t len) {
   return true;
 }
 
-void set_traffic_class(uint8_t* ip, uint8_t version, uint8_t tc) {
-  if (version != 4) {
-    ip[0] = static_cast<uint8_t>((ip[0] & 0xf0) | tc >> 4);
-    ip[1] = static_cast<uint8_t>((ip[1] & 0x0f) | (tc & 0x0f) << 4);
-    return;
-  }
-  // HC' = ~(~HC + ~m + m') over the 16-bit word holding the TOS byte.
-  const uint16_t old_word = be16(ip);
-  ip[1] = tc;
-  const uint16_t new_word = be16(ip);
-  const uint32_t sum = static_cast<uint16_t>(~be16(ip + 10)) + static_cast<uint16_t>(~old_word) + uint32_t{new_word};
-  put16(ip + 10, checksum_finish(sum));
-}
-
 const char* underlay_status_name(UnderlayStatus s) {
   switch (s) {
 #define MERIDIAN_US_NAME(e, n) \
@@ -376,125 +316,6 @@ size_t build_too_big(uint8_t* out, const uint8_t* f, size_t len, uint16_t mtu) {
     return kEthHeader + kIpv6Header + 8 + quoted;
   }
   return 0;
-}
-
-bool parse_arp(const uint8_t* b, size_t len, ArpView& out) {
-  if (len < 28) return false;
-  if (be16(b) != 1 || be16(b + 2) != kEtherIpv4 || b[4] != 6 || b[5] != 4) return false;
-  out.op = be16(b + 6);
-  if (out.op != kArpRequest && out.op != kArpReply) return false;
-  out.sender_mac = b + 8;
-  out.sender_ip = b + 14;
-  out.target_mac = b + 18;
-  out.target_ip = b + 24;
-  return true;
-}
-
-size_t build_arp(uint8_t* o, uint16_t op, const uint8_t* eth_dst, const uint8_t* sender_mac,
-                 const uint8_t* sender_ip, const uint8_t* target_mac, const uint8_t* target_ip) {
-  // Every argument may point into `o` (a reply built in place over the
-  // request), so all of them are copied out before anything is written.
-  uint8_t dst[6], smac[6], sip[4], tmac[6], tip[4];
-  std::memcpy(dst, eth_dst, 6);
-  std::memcpy(smac, sender_mac, 6);
-  std::memcpy(sip, sender_ip, 4);
-  std::memcpy(tmac, target_mac, 6);
-  std::memcpy(tip, target_ip, 4);
-  std::memcpy(o, dst, 6);
-  std::memcpy(o + 6, smac, 6);
-  put16(o + 12, kEtherArp);
-  put16(o + 14, 1);  // htype Ethernet
-  put16(o + 16, kEtherIpv4);
-  o[18] = 6;
-  o[19] = 4;
-  put16(o + 20, op);
-  std::memcpy(o + 22, smac, 6);  // sender hardware address
-  std::memcpy(o + 28, sip, 4);   // sender protocol address
-  std::memcpy(o + 32, tmac, 6);  // target hardware address
-  std::memcpy(o + 38, tip, 4);   // target protocol address
-  return kArpFrame;
-}
-
-bool parse_nd(const uint8_t* ip, size_t len, NdView& out) {
-  out = NdView{};
-  if (len < kIpv6Header + 24 || (ip[0] >> 4) != 6 || ip[6] != kProtoIcmpv6 || ip[7] != 255) return false;
-  const size_t payload = be16(ip + 4);
-  if (payload < 24 || payload > len - kIpv6Header) return false;
-  const uint8_t* icmp = ip + kIpv6Header;
-  if ((icmp[0] != kNdNeighborSolicit && icmp[0] != kNdNeighborAdvert) || icmp[1] != 0) return false;
-  uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, static_cast<uint32_t>(payload), kProtoIcmpv6);
-  if (checksum_finish(checksum_add(icmp, payload, sum)) != 0) return false;
-  out.type = icmp[0];
-  out.src_ip = ip + 8;
-  out.dst_ip = ip + 24;
-  out.target = icmp + 8;
-  if (out.target[0] == 0xff) return false;  // target must not be multicast
-  out.solicited = icmp[4] & 0x40;
-  out.override_flag = icmp[4] & 0x20;
-  const uint8_t wanted = icmp[0] == kNdNeighborSolicit ? 1 : 2;  // source / target link-layer address
-  for (size_t off = 24; off + 2 <= payload;) {
-    const size_t opt_len = size_t{icmp[off + 1]} * 8;
-    if (opt_len == 0 || off + opt_len > payload) return false;
-    if (icmp[off] == wanted && opt_len >= 8) out.link_addr = icmp + off + 2;
-    off += opt_len;
-  }
-  return true;
-}
-
-void solicited_node(const uint8_t* target, uint8_t* group_ip, uint8_t* group_mac) {
-  static const uint8_t kPrefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
-  std::memcpy(group_ip, kPrefix, 13);
-  std::memcpy(group_ip + 13, target + 13, 3);
-  group_mac[0] = 0x33;
-  group_mac[1] = 0x33;
-  std::memcpy(group_mac + 2, group_ip + 12, 4);
-}
-
-namespace {
-
-size_t build_nd(uint8_t* o, const uint8_t* eth_dst, const uint8_t* eth_src, const uint8_t* src_ip,
-                const uint8_t* dst_ip, uint8_t type, uint8_t flags, const uint8_t* target, uint8_t option) {
-  uint8_t tgt[16], sip[16], dip[16], dmac[6], smac[6];
-  std::memcpy(tgt, target, 16);
-  std::memcpy(sip, src_ip, 16);
-  std::memcpy(dip, dst_ip, 16);
-  std::memcpy(dmac, eth_dst, 6);
-  std::memcpy(smac, eth_src, 6);
-  std::memset(o, 0, kNdFrame);
-  std::memcpy(o, dmac, 6);
-  std::memcpy(o + 6, smac, 6);
-  put16(o + 12, kEtherIpv6);
-  uint8_t* ip = o + kEthHeader;
-  ip[0] = 0x60;
-  put16(ip + 4, 32);
-  ip[6] = kProtoIcmpv6;
-  ip[7] = 255;
-  std::memcpy(ip + 8, sip, 16);
-  std::memcpy(ip + 24, dip, 16);
-  uint8_t* icmp = ip + kIpv6Header;
-  icmp[0] = type;
-  icmp[4] = flags;
-  std::memcpy(icmp + 8, tgt, 16);
-  icmp[24] = option;
-  icmp[25] = 1;
-  std::memcpy(icmp + 26, smac, 6);
-  const uint32_t sum = ipv6_pseudo_sum(sip, dip, 32, kProtoIcmpv6);
-  put16(icmp + 2, checksum_finish(checksum_add(icmp, 32, sum)));
-  return kNdFrame;
-}
-
-}  // namespace
-
-size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target) {
-  uint8_t group_ip[16], group_mac[6];
-  solicited_node(target, group_ip, group_mac);
-  return build_nd(out, group_mac, src_mac, src_ip, group_ip, kNdNeighborSolicit, 0, target, 1);
-}
-
-size_t build_na(uint8_t* out, const uint8_t* eth_dst, const uint8_t* target_mac, const uint8_t* target,
-                const uint8_t* dst_ip, bool solicited) {
-  return build_nd(out, eth_dst, target_mac, target, dst_ip, kNdNeighborAdvert,
-                  static_cast<uint8_t>((solicited ? 0x40 : 0) | 0x20), target, 2);
 }
 
 }  // namespace meridian::vxlan

@@ -1,6 +1,6 @@
-// VXLAN (RFC 7348) and underlay neighbour-discovery wire formats: building
-// outer headers, parsing and checking received outer headers, ARP and
-// IPv6 ND messages, Internet checksums. Pure: plain byte buffers, no DPDK,
+// VXLAN (RFC 7348) wire format: building outer headers, parsing and
+// checking received outer headers, the inner flow hash, ECN, ICMP too-big.
+// Headers, checksums and ARP/ND are the shared net/ layer. Pure: plain byte buffers, no DPDK,
 // so every codec is unit-tested against scapy-made golden packets and fuzzed.
 #pragma once
 
@@ -8,45 +8,57 @@
 #include <cstdint>
 #include <cstring>
 
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/wire.h"
+
 namespace meridian::vxlan {
 
-inline constexpr size_t kEthHeader = 14;
-inline constexpr size_t kVlanTag = 4;
-inline constexpr size_t kIpv4Header = 20;
-inline constexpr size_t kIpv6Header = 40;
-inline constexpr size_t kUdpHeader = 8;
-inline constexpr size_t kVxlanHeader = 8;
+// The shared wire layer (net/), used unqualified by VXLAN's own code.
+using net::kEthHeader;
+using net::kVlanTag;
+using net::kIpv4Header;
+using net::kIpv6Header;
+using net::kUdpHeader;
+using net::kVxlanHeader;
+using net::kDefaultVxlanPort;
+using net::kVxlanFlagI;
+using net::kEtherIpv4;
+using net::kEtherIpv6;
+using net::kEtherArp;
+using net::kEtherVlan;
+using net::kProtoUdp;
+using net::kProtoIcmpv6;
+using net::kProtoTcp;
+using net::kNdRouterSolicit;
+using net::kNdNeighborSolicit;
+using net::kNdNeighborAdvert;
+using net::be16;
+using net::be32;
+using net::put16;
+using net::checksum_add;
+using net::checksum_finish;
+using net::ipv4_header_checksum;
+using net::ipv4_pseudo_sum;
+using net::ipv6_pseudo_sum;
+using net::traffic_class;
+using net::set_traffic_class;
+using net::kArpFrame;
+using net::kArpRequest;
+using net::kArpReply;
+using net::ArpView;
+using net::parse_arp;
+using net::build_arp;
+using net::NdView;
+using net::parse_nd;
+using net::kNdFrame;
+using net::build_ns;
+using net::build_na;
+using net::solicited_node;
+
 /// Everything VXLAN adds in front of the inner Ethernet frame.
 inline constexpr size_t kOuterV4 = kEthHeader + kIpv4Header + kUdpHeader + kVxlanHeader;  // 50
 inline constexpr size_t kOuterV6 = kEthHeader + kIpv6Header + kUdpHeader + kVxlanHeader;  // 70
-inline constexpr uint16_t kDefaultVxlanPort = 4789;
-inline constexpr uint8_t kVxlanFlagI = 0x08;
-
-inline constexpr uint16_t kEtherIpv4 = 0x0800, kEtherIpv6 = 0x86dd, kEtherArp = 0x0806, kEtherVlan = 0x8100;
-inline constexpr uint8_t kProtoUdp = 17, kProtoIcmpv6 = 58, kProtoTcp = 6;
-inline constexpr uint8_t kNdRouterSolicit = 133, kNdNeighborSolicit = 135, kNdNeighborAdvert = 136;
-
-inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline void put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-// ---- checksums --------------------------------------------------------------
-
-/// One's-complement sum of `len` bytes added to `sum` (not folded). Odd
-/// lengths are padded with a zero byte, so only the last chunk may be odd.
-uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum);
-/// Folds and complements a running sum into the 16-bit checksum field value.
-uint16_t checksum_finish(uint32_t sum);
-/// IPv4 header checksum over `ihl_bytes` (the field itself taken as zero).
-uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes);
-/// Running sums of the IPv4 / IPv6 pseudo-header for an upper-layer packet.
-uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol);
-uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header);
 
 // ---- encapsulation ----------------------------------------------------------
 
@@ -96,13 +108,6 @@ inline uint16_t source_port(uint32_t hash, uint16_t min, uint16_t max) {
 uint8_t inner_dscp(const uint8_t* frame, size_t len);
 /// ECN field of the inner IPv4/IPv6 packet (after at most one VLAN tag), 0 otherwise.
 uint8_t inner_ecn(const uint8_t* frame, size_t len);
-/// Traffic class byte (DSCP << 2 | ECN) of the IPv4 or IPv6 header at `ip`.
-inline uint8_t traffic_class(const uint8_t* ip, uint8_t version) {
-  return version == 4 ? ip[1] : static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);
-}
-/// Rewrites that byte; IPv4 keeps a valid header checksum by the RFC 1624
-/// incremental update. The caller guarantees the header is present.
-void set_traffic_class(uint8_t* ip, uint8_t version, uint8_t tc);
 /// Outer ECN field of an underlay packet whose IP header starts at `ip`.
 inline uint8_t outer_ecn(const uint8_t* ip, bool ipv6) { return ipv6 ? (ip[1] >> 4) & 3 : ip[1] & 3; }
 /// RFC 6040 decapsulation (normal mode): an outer CE over an ECN-capable
@@ -163,45 +168,5 @@ inline constexpr size_t kTooBigMax = kEthHeader + kIpv6Header + 8 + 1232;  // IP
 /// when no reply is due (not IP, IPv4 without DF, an ICMP error itself,
 /// non-first fragment, multicast source).
 size_t build_too_big(uint8_t* out, const uint8_t* frame, size_t len, uint16_t mtu);
-
-// ---- ARP and IPv6 neighbour discovery ---------------------------------------
-
-inline constexpr size_t kArpFrame = kEthHeader + 28;  // 42
-inline constexpr uint16_t kArpRequest = 1, kArpReply = 2;
-
-struct ArpView {
-  uint16_t op = 0;
-  const uint8_t* sender_mac = nullptr;
-  const uint8_t* sender_ip = nullptr;
-  const uint8_t* target_mac = nullptr;
-  const uint8_t* target_ip = nullptr;
-};
-/// Parses an Ethernet/IPv4 ARP body (starting after the EtherType).
-bool parse_arp(const uint8_t* body, size_t len, ArpView& out);
-/// Writes a complete ARP frame (42 bytes) at `out`; returns its length.
-size_t build_arp(uint8_t* out, uint16_t op, const uint8_t* eth_dst, const uint8_t* sender_mac,
-                 const uint8_t* sender_ip, const uint8_t* target_mac, const uint8_t* target_ip);
-
-struct NdView {
-  uint8_t type = 0;                    // 135 NS, 136 NA
-  const uint8_t* src_ip = nullptr;
-  const uint8_t* dst_ip = nullptr;
-  const uint8_t* target = nullptr;     // NS/NA target address
-  const uint8_t* link_addr = nullptr;  // source (NS) or target (NA) link-layer option, may be null
-  bool solicited = false;              // NA S flag
-  bool override_flag = false;          // NA O flag
-};
-/// Parses an IPv6 packet (at its header) carrying ICMPv6 NS or NA; checks
-/// hop limit 255, lengths and the ICMPv6 checksum (RFC 4861 §7.1).
-bool parse_nd(const uint8_t* ip6, size_t len, NdView& out);
-
-inline constexpr size_t kNdFrame = kEthHeader + kIpv6Header + 32;  // NS/NA with one LL option: 86
-/// Neighbour solicitation from `src_ip` for `target`, to its solicited-node group.
-size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target);
-/// Neighbour advertisement for `target` owned by `target_mac`, solicited, override.
-size_t build_na(uint8_t* out, const uint8_t* eth_dst, const uint8_t* target_mac, const uint8_t* target,
-                const uint8_t* dst_ip, bool solicited);
-/// ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX.
-void solicited_node(const uint8_t* target, uint8_t* group_ip, uint8_t* group_mac);
 
 }  // namespace meridian::vxlan

@@ -5,9 +5,11 @@
 
 #include <vector>
 
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/wire.h"
 #include "ptp/message.h"
 #include "ptp/transport.h"
-#include "vxlan/wire.h"
 
 namespace meridian::ptp {
 namespace {
@@ -247,16 +249,16 @@ TEST(PtpTransport, FramesAreFoundAgainWithValidChecksums) {
     uint32_t sum;
     const uint16_t udp_len = static_cast<uint16_t>(8 + msg.size());
     if (tr == Transport::kUdpIpv4) {
-      EXPECT_EQ(vxlan::ipv4_header_checksum(ip, 20), ip[10] << 8 | ip[11]);
-      sum = vxlan::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, 17);
+      EXPECT_EQ(net::ipv4_header_checksum(ip, 20), ip[10] << 8 | ip[11]);
+      sum = net::ipv4_pseudo_sum(ip + 12, ip + 16, udp_len, 17);
       EXPECT_EQ(ip[16], 224);
     } else {
-      sum = vxlan::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, 17);
+      sum = net::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, 17);
       EXPECT_EQ(ip[24], 0xff);
       EXPECT_EQ(ip[25], 0x0e);
     }
-    sum = vxlan::checksum_add(f.data() + loc.udp_offset, udp_len, sum);
-    EXPECT_EQ(vxlan::checksum_finish(sum), 0) << transport_name(tr);
+    sum = net::checksum_add(f.data() + loc.udp_offset, udp_len, sum);
+    EXPECT_EQ(net::checksum_finish(sum), 0) << transport_name(tr);
   }
   // Not PTP: another UDP port, another EtherType, a runt.
   std::vector<uint8_t> f(frame_header_size(Transport::kUdpIpv4) + msg.size());

@@ -147,16 +147,16 @@ TEST(PtpPunt, NeighbourDiscoveryForThePortsAddressGoesUp) {
   const uint8_t other[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
   const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x10}, master_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
   auto goes_up = [&](const uint8_t* frame, size_t len) {
-    dataplane::PacketView v;
-    EXPECT_EQ(dataplane::parse_packet(frame, len, v), dataplane::ParseStatus::kOk);
+    net::PacketView v;
+    EXPECT_EQ(net::parse_packet(frame, len, v), net::ParseStatus::kOk);
     return ptp::PtpPuntStage::neighbor_message({frame, len}, v, 6, ours);
   };
-  uint8_t f[vxlan::kNdFrame];
-  EXPECT_TRUE(goes_up(f, vxlan::build_ns(f, master_mac, master, ours)));   // the master resolving us
-  EXPECT_FALSE(goes_up(f, vxlan::build_ns(f, master_mac, master, other)));
-  EXPECT_TRUE(goes_up(f, vxlan::build_na(f, our_mac, master_mac, master, ours, true)));   // the master's answer to us
-  EXPECT_FALSE(goes_up(f, vxlan::build_na(f, our_mac, master_mac, master, other, true)));
-  EXPECT_FALSE(goes_up(f, vxlan::build_ns(f, our_mac, ours, master)));  // our own solicitation, seen again
+  uint8_t f[net::kNdFrame];
+  EXPECT_TRUE(goes_up(f, net::build_ns(f, master_mac, master, ours)));   // the master resolving us
+  EXPECT_FALSE(goes_up(f, net::build_ns(f, master_mac, master, other)));
+  EXPECT_TRUE(goes_up(f, net::build_na(f, our_mac, master_mac, master, ours, true)));   // the master's answer to us
+  EXPECT_FALSE(goes_up(f, net::build_na(f, our_mac, master_mac, master, other, true)));
+  EXPECT_FALSE(goes_up(f, net::build_ns(f, our_mac, ours, master)));  // our own solicitation, seen again
 }
 
 // The service's side: a duplicate-address probe for the port's address
@@ -173,19 +173,19 @@ TEST(PtpPunt, DuplicateAddressProbesAreDefendedToAllNodes) {
   const uint8_t other[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99};
   const uint8_t unspecified[16] = {};
   const uint8_t their_mac[6] = {0x02, 0, 0, 0, 0, 0x99}, any_mac[6] = {0x02, 0, 0, 0, 0, 0x10};
-  std::vector<uint8_t> probe(vxlan::kNdFrame), stranger(vxlan::kNdFrame);
-  probe.resize(vxlan::build_ns(probe.data(), their_mac, unspecified, ours));
-  stranger.resize(vxlan::build_na(stranger.data(), any_mac, their_mac, other, ours, true));
+  std::vector<uint8_t> probe(net::kNdFrame), stranger(net::kNdFrame);
+  probe.resize(net::build_ns(probe.data(), their_mac, unspecified, ours));
+  stranger.resize(net::build_na(stranger.data(), any_mac, their_mac, other, ours, true));
   inject(a, {probe, stranger});
   ASSERT_EQ(dp->start_workers(), "");
   auto sent = collect(a.tx[1], 1, dp.get());
   dp->stop_workers();
   ASSERT_EQ(sent.size(), 1u);
   const auto& na = sent[0];
-  dataplane::PacketView v;
-  ASSERT_EQ(dataplane::parse_packet(na.data(), na.size(), v), dataplane::ParseStatus::kOk);
-  vxlan::NdView nd;
-  ASSERT_TRUE(vxlan::parse_nd(na.data() + v.l3_offset, na.size() - v.l3_offset, nd));
+  net::PacketView v;
+  ASSERT_EQ(net::parse_packet(na.data(), na.size(), v), net::ParseStatus::kOk);
+  net::NdView nd;
+  ASSERT_TRUE(net::parse_nd(na.data() + v.l3_offset, na.size() - v.l3_offset, nd));
   EXPECT_EQ(nd.type, 136);
   EXPECT_FALSE(nd.solicited);
   EXPECT_EQ(std::vector<uint8_t>(na.begin(), na.begin() + 6), (std::vector<uint8_t>{0x33, 0x33, 0, 0, 0, 1}));

@@ -6,12 +6,14 @@
 #include <cstring>
 #include <vector>
 
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/wire.h"
 #include "ptp/transparent.h"
 #include "ptp/transport.h"
-#include "vxlan/wire.h"
 
 using namespace meridian::ptp;
-namespace vx = meridian::vxlan;
+namespace net = meridian::net;
 
 namespace {
 
@@ -39,9 +41,9 @@ std::vector<uint8_t> ptp_frame(Transport t, MessageType type, uint16_t flags, in
 // True when the UDP checksum at `udp` (IPv4 or IPv6 header at `ip`) verifies.
 bool udp_checksum_ok(const std::vector<uint8_t>& f, size_t ip, size_t udp, bool v6) {
   const uint16_t len = static_cast<uint16_t>(f[udp + 4] << 8 | f[udp + 5]);
-  uint32_t sum = v6 ? vx::ipv6_pseudo_sum(&f[ip + 8], &f[ip + 24], len, 17) : vx::ipv4_pseudo_sum(&f[ip + 12], &f[ip + 16], len, 17);
-  sum = vx::checksum_add(&f[udp], len, sum);
-  return vx::checksum_finish(sum) == 0;
+  uint32_t sum = v6 ? net::ipv6_pseudo_sum(&f[ip + 8], &f[ip + 24], len, 17) : net::ipv4_pseudo_sum(&f[ip + 12], &f[ip + 16], len, 17);
+  sum = net::checksum_add(&f[udp], len, sum);
+  return net::checksum_finish(sum) == 0;
 }
 
 int64_t correction_of(const std::vector<uint8_t>& f, const TcFrame& t) {
@@ -86,9 +88,9 @@ TEST(TransparentClock, FindsPtpInsideVxlanAndKeepsBothChecksums) {
   udp[4] = static_cast<uint8_t>(udp_len >> 8); udp[5] = static_cast<uint8_t>(udp_len);
   f[62] = 0x08; f[65] = 0; f[66] = 0; f[67] = 100;  // VXLAN I flag, VNI 100 (bytes 4..6 of the header)
   std::memcpy(&f[70], inner.data(), inner.size());
-  uint32_t sum = vx::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, 17);
-  sum = vx::checksum_add(udp, udp_len, sum);
-  const uint16_t c = vx::checksum_finish(sum);
+  uint32_t sum = net::ipv6_pseudo_sum(ip + 8, ip + 24, udp_len, 17);
+  sum = net::checksum_add(udp, udp_len, sum);
+  const uint16_t c = net::checksum_finish(sum);
   udp[6] = static_cast<uint8_t>(c >> 8); udp[7] = static_cast<uint8_t>(c);
   ASSERT_TRUE(udp_checksum_ok(f, 14, 54, true));
 
@@ -144,9 +146,9 @@ TEST(TransparentClock, DelayReqAndItsDelayRespShareAKey) {
 
 TEST(TransparentClock, ChecksumReplaceMatchesRecomputation) {
   uint8_t data[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-  const uint16_t before = vx::checksum_finish(vx::checksum_add(data, 12, 0));
+  const uint16_t before = net::checksum_finish(net::checksum_add(data, 12, 0));
   uint8_t old[8];
   std::memcpy(old, data + 2, 8);
   for (int i = 2; i < 10; ++i) data[i] = static_cast<uint8_t>(0xf0 + i);
-  EXPECT_EQ(checksum_replace(before, {old, 8}, {data + 2, 8}), vx::checksum_finish(vx::checksum_add(data, 12, 0)));
+  EXPECT_EQ(checksum_replace(before, {old, 8}, {data + 2, 8}), net::checksum_finish(net::checksum_add(data, 12, 0)));
 }

@@ -5,9 +5,11 @@
 
 #include <vector>
 
+#include "net/checksum.h"
+#include "net/neighbor.h"
+#include "net/wire.h"
 #include "qos/classifier.h"
 #include "test/golden/vxlan_golden.h"
-#include "vxlan/wire.h"
 
 using namespace meridian::qos;
 namespace golden = meridian::vxlan::golden;
@@ -138,12 +140,12 @@ TEST(QosClassifier, CeMarksOnlyEctPacketsAndKeepsTheChecksumValid) {
   EXPECT_EQ(f, original);
   f[15] = static_cast<uint8_t>(f[15] | 1);  // ECT(1)
   f[24] = f[25] = 0;
-  const uint16_t check = meridian::vxlan::ipv4_header_checksum(&f[14], 20);
+  const uint16_t check = meridian::net::ipv4_header_checksum(&f[14], 20);
   f[24] = static_cast<uint8_t>(check >> 8);
   f[25] = static_cast<uint8_t>(check);
   mark_ce(f.data(), f.size(), keys_of(f));
   EXPECT_EQ(f[15], (10 << 2) | 3);
-  EXPECT_EQ(meridian::vxlan::checksum_finish(meridian::vxlan::checksum_add(&f[14], 20, 0)), 0);
+  EXPECT_EQ(meridian::net::checksum_finish(meridian::net::checksum_add(&f[14], 20, 0)), 0);
 }
 
 TEST(QosClassifier, TruncatedFramesFallToTheDefaultWithoutReadingPastTheEnd) {

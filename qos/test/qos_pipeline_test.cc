@@ -49,7 +49,7 @@ std::vector<uint8_t> udp_frame(uint16_t dst_port, uint8_t tos, size_t len, uint3
   ip[9] = 17;
   const uint8_t addrs[] = {10, 0, 0, 1, 10, 0, 0, 2};
   std::memcpy(ip + 12, addrs, 8);
-  const uint16_t check = vxlan::ipv4_header_checksum(ip, 20);
+  const uint16_t check = net::ipv4_header_checksum(ip, 20);
   ip[10] = static_cast<uint8_t>(check >> 8);
   ip[11] = static_cast<uint8_t>(check);
   uint8_t* udp = ip + 20;

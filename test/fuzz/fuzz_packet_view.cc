@@ -4,13 +4,14 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace meridian;
   using namespace meridian::dataplane;
-  PacketView v;
-  const ParseStatus s = parse_packet(data, size, v);
-  if (s == ParseStatus::kOk) {
+  net::PacketView v;
+  const net::ParseStatus s = net::parse_packet(data, size, v);
+  if (s == net::ParseStatus::kOk) {
     if (v.l3_offset > size || v.l4_offset > size) std::abort();
     if (v.l4_offset && v.l4_offset + 8u > size) std::abort();
   }

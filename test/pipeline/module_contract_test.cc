@@ -86,7 +86,7 @@ class ProbeModule final : public dataplane::Module {
       state_.watching = std::move(port);
     };
   }
-  bool claim_punt(rte_mbuf* m, const dataplane::PacketView& view) override {
+  bool claim_punt(rte_mbuf* m, const net::PacketView& view) override {
     if (view.ethertype != kProbeEtherType) return false;
     ++state_.claimed;
     rte_pktmbuf_free(m);

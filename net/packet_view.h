@@ -6,14 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace meridian::dataplane {
+#include "net/wire.h"
 
-inline constexpr uint16_t kEtherTypeIPv4 = 0x0800;
-inline constexpr uint16_t kEtherTypeIPv6 = 0x86dd;
-inline constexpr uint16_t kEtherTypeVlan = 0x8100;
-inline constexpr uint16_t kEtherTypeQinQ = 0x88a8;
-inline constexpr uint8_t kIpProtoTcp = 6;
-inline constexpr uint8_t kIpProtoUdp = 17;
+namespace meridian::net {
 
 enum class ParseStatus : uint8_t {
   kOk,
@@ -39,43 +34,41 @@ struct PacketView {
   uint8_t vlan_pcp(int i) const { return static_cast<uint8_t>(vlan_tci[i] >> 13); }
 };
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
 /// Parses as far as the headers go. Anything past what was understood is
 /// left alone: an unknown EtherType is kOk with ip_version 0.
 inline ParseStatus parse_packet(const uint8_t* data, size_t len, PacketView& v) {
   v = PacketView{};
   if (len < 14) return ParseStatus::kRunt;
   size_t off = 12;
-  uint16_t type = load_be16(data + off);
+  uint16_t type = be16(data + off);
   off += 2;
-  while ((type == kEtherTypeVlan || type == kEtherTypeQinQ) && v.vlan_count < 2) {
+  while ((type == kEtherVlan || type == kEtherQinQ) && v.vlan_count < 2) {
     if (len < off + 4) return ParseStatus::kTruncatedVlan;
-    v.vlan_tci[v.vlan_count++] = load_be16(data + off);
-    type = load_be16(data + off + 2);
+    v.vlan_tci[v.vlan_count++] = be16(data + off);
+    type = be16(data + off + 2);
     off += 4;
   }
   v.ethertype = type;
   v.l3_offset = static_cast<uint16_t>(off);
 
   size_t l4 = 0;
-  if (type == kEtherTypeIPv4) {
+  if (type == kEtherIpv4) {
     if (len < off + 20) return ParseStatus::kTruncatedL3;
     const uint8_t* ip = data + off;
     if ((ip[0] >> 4) != 4) return ParseStatus::kBadIpHeader;
     const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
     if (ihl < 20) return ParseStatus::kBadIpHeader;
-    const size_t total = load_be16(ip + 2);
+    const size_t total = be16(ip + 2);
     if (total < ihl || len < off + total || len < off + ihl) return ParseStatus::kTruncatedL3;
     v.ip_version = 4;
     v.l4_proto = ip[9];
-    v.ip_fragment = (load_be16(ip + 6) & 0x1fff) != 0;
+    v.ip_fragment = (be16(ip + 6) & 0x1fff) != 0;
     l4 = off + ihl;
-  } else if (type == kEtherTypeIPv6) {
+  } else if (type == kEtherIpv6) {
     if (len < off + 40) return ParseStatus::kTruncatedL3;
     const uint8_t* ip = data + off;
     if ((ip[0] >> 4) != 6) return ParseStatus::kBadIpHeader;
-    if (len < off + 40 + load_be16(ip + 4)) return ParseStatus::kTruncatedL3;
+    if (len < off + 40 + be16(ip + 4)) return ParseStatus::kTruncatedL3;
     v.ip_version = 6;
     v.l4_proto = ip[6];
     l4 = off + 40;
@@ -83,15 +76,15 @@ inline ParseStatus parse_packet(const uint8_t* data, size_t len, PacketView& v) 
     return ParseStatus::kOk;
   }
 
-  if (v.ip_fragment || (v.l4_proto != kIpProtoUdp && v.l4_proto != kIpProtoTcp)) {
+  if (v.ip_fragment || (v.l4_proto != kProtoUdp && v.l4_proto != kProtoTcp)) {
     return ParseStatus::kOk;
   }
-  const size_t need = v.l4_proto == kIpProtoUdp ? 8 : 20;
+  const size_t need = v.l4_proto == kProtoUdp ? 8 : 20;
   if (len < l4 + need) return ParseStatus::kTruncatedL4;
   v.l4_offset = static_cast<uint16_t>(l4);
-  v.src_port = load_be16(data + l4);
-  v.dst_port = load_be16(data + l4 + 2);
+  v.src_port = be16(data + l4);
+  v.dst_port = be16(data + l4 + 2);
   return ParseStatus::kOk;
 }
 
-}  // namespace meridian::dataplane
+}  // namespace meridian::net

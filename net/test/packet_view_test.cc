@@ -3,9 +3,9 @@
 
 #include <vector>
 
-#include "dataplane/packet_view.h"
+#include "net/packet_view.h"
 
-using namespace meridian::dataplane;
+using namespace meridian::net;
 
 namespace {
 
@@ -31,7 +31,7 @@ std::vector<uint8_t> ipv4_udp(uint16_t sport, uint16_t dport, size_t payload) {
   ip[2] = static_cast<uint8_t>(total >> 8);
   ip[3] = static_cast<uint8_t>(total);
   ip[8] = 64;
-  ip[9] = kIpProtoUdp;
+  ip[9] = kProtoUdp;
   std::vector<uint8_t> udp = {static_cast<uint8_t>(sport >> 8), static_cast<uint8_t>(sport),
                               static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport), 0, 0, 0, 0};
   ip.insert(ip.end(), udp.begin(), udp.end());
@@ -42,7 +42,7 @@ std::vector<uint8_t> ipv4_udp(uint16_t sport, uint16_t dport, size_t payload) {
 }  // namespace
 
 TEST(PacketView, Ipv4Udp) {
-  auto f = eth(kEtherTypeIPv4);
+  auto f = eth(kEtherIpv4);
   auto ip = ipv4_udp(1234, 4789, 10);
   f.insert(f.end(), ip.begin(), ip.end());
   PacketView v;
@@ -55,13 +55,13 @@ TEST(PacketView, Ipv4Udp) {
 }
 
 TEST(PacketView, DoubleTaggedIpv6Tcp) {
-  auto f = eth(kEtherTypeQinQ);
-  append_vlan(f, 0x2064, kEtherTypeVlan);  // PCP 1, VID 100
-  append_vlan(f, 0x00c8, kEtherTypeIPv6);  // VID 200
+  auto f = eth(kEtherQinQ);
+  append_vlan(f, 0x2064, kEtherVlan);  // PCP 1, VID 100
+  append_vlan(f, 0x00c8, kEtherIpv6);  // VID 200
   std::vector<uint8_t> ip6(40, 0);
   ip6[0] = 0x60;
   ip6[5] = 20;
-  ip6[6] = kIpProtoTcp;
+  ip6[6] = kProtoTcp;
   f.insert(f.end(), ip6.begin(), ip6.end());
   std::vector<uint8_t> tcp(20, 0);
   tcp[0] = 0x01; tcp[1] = 0xbb; tcp[2] = 0xc0; tcp[3] = 0x00;
@@ -72,7 +72,7 @@ TEST(PacketView, DoubleTaggedIpv6Tcp) {
   EXPECT_EQ(v.vlan_id(0), 100);
   EXPECT_EQ(v.vlan_pcp(0), 1);
   EXPECT_EQ(v.vlan_id(1), 200);
-  EXPECT_EQ(v.ethertype, kEtherTypeIPv6);
+  EXPECT_EQ(v.ethertype, kEtherIpv6);
   EXPECT_EQ(v.l3_offset, 22);
   EXPECT_EQ(v.l4_offset, 62);
   EXPECT_EQ(v.src_port, 443);
@@ -89,7 +89,7 @@ TEST(PacketView, NonIpIsOk) {
 }
 
 TEST(PacketView, Ipv4FragmentHasNoL4) {
-  auto f = eth(kEtherTypeIPv4);
+  auto f = eth(kEtherIpv4);
   auto ip = ipv4_udp(1, 2, 0);
   ip[7] = 0x10;  // fragment offset 16
   f.insert(f.end(), ip.begin(), ip.end());
@@ -100,7 +100,7 @@ TEST(PacketView, Ipv4FragmentHasNoL4) {
 }
 
 TEST(PacketView, EveryTruncationIsReportedNotRead) {
-  auto f = eth(kEtherTypeIPv4);
+  auto f = eth(kEtherIpv4);
   auto ip = ipv4_udp(1, 2, 0);
   f.insert(f.end(), ip.begin(), ip.end());
   PacketView v;
@@ -113,7 +113,7 @@ TEST(PacketView, EveryTruncationIsReportedNotRead) {
 }
 
 TEST(PacketView, BadIpv4HeaderLength) {
-  auto f = eth(kEtherTypeIPv4);
+  auto f = eth(kEtherIpv4);
   auto ip = ipv4_udp(1, 2, 0);
   ip[0] = 0x44;  // IHL 4 words
   f.insert(f.end(), ip.begin(), ip.end());
@@ -122,7 +122,7 @@ TEST(PacketView, BadIpv4HeaderLength) {
 }
 
 TEST(PacketView, TruncatedVlan) {
-  auto f = eth(kEtherTypeVlan);
+  auto f = eth(kEtherVlan);
   f.push_back(0);
   PacketView v;
   EXPECT_EQ(parse_packet(f.data(), f.size(), v), ParseStatus::kTruncatedVlan);
