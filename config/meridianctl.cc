@@ -1,6 +1,6 @@
 // meridianctl: a thin client of meridiand's REST API.
 //
-//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|config
+//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|runtime|config
 //   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
 //   meridianctl show qos [port P]
 //   meridianctl show ptp
@@ -54,6 +54,12 @@ std::string num(const json& j, const char* key) {
   if (it == j.end() || it->is_null()) return "-";
   if (it->is_string()) return it->get<std::string>();
   return it->dump();
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << v;
+  return out.str();
 }
 
 /// Prints the server's error body; returns the exit code for a failed call.
@@ -127,6 +133,20 @@ void show_stats(const json& body) {
   print_table({"WORKER-LCORE", "HEARTBEAT", "BUSY-POLLS", "IDLE-POLLS", "POLLING"}, workers);
 }
 
+
+/// VPP's `show runtime`: what each pipeline stage costs, from sampled bursts.
+void show_runtime(const json& body) {
+  const json rt = body.value("runtime", json::object());
+  std::cout << num(rt, "bursts") << " bursts, " << num(rt, "packets") << " packets ("
+            << fixed(rt.value("packets_per_burst", 0.0), 1) << " a burst); stages timed on one burst in "
+            << num(rt, "sample_every") << "\n\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : rt.value("stages", json::array())) {
+    rows.push_back({s.value("name", ""), s.value("place", ""), num(s, "sampled_bursts"), num(s, "sampled_packets"),
+                    fixed(s.value("cycles_per_packet", 0.0), 1)});
+  }
+  print_table({"STAGE", "PLACE", "TIMED-BURSTS", "TIMED-PKTS", "CYCLES/PKT"}, rows);
+}
 
 void show_fdb(const json& body) {
   std::vector<std::vector<std::string>> rows;
@@ -310,7 +330,7 @@ int main(int argc, char** argv) {
   auto words = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
-    std::cout << "usage: meridianctl [options] show ports|stats|config   (stats = show stats)\n"
+    std::cout << "usage: meridianctl [options] show ports|stats|runtime|config   (stats = show stats)\n"
                  "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
                  "       meridianctl [options] show qos [port P] | ptp\n"
                  "       meridianctl [options] clear vxlan [vni N]\n"
@@ -355,6 +375,7 @@ int main(int argc, char** argv) {
   static const std::map<std::string, ShowTarget> kShows = {
       {"ports", {"/api/v1/ports", {}, show_ports}},
       {"stats", {"/api/v1/stats", {}, show_stats}},
+      {"runtime", {"/api/v1/stats", {}, show_runtime}},
       {"config", {"/api/v1/config", {}, nullptr}},
       {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb}},
       {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},

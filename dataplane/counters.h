@@ -36,8 +36,24 @@ struct PortCounters {
   void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
 };
 
+inline constexpr size_t kMaxStages = 16;
+/// One burst in this many has each stage timed (VPP's `show runtime`, by
+/// sampling: two TSC reads a stage on every burst would cost more than the
+/// cheapest stages themselves).
+inline constexpr uint64_t kStageSampleEvery = 64;
+
+/// A stage's sampled cost: the bursts it was timed on, their packets and
+/// the TSC cycles it took over them.
+struct StageCounters {
+  SingleWriterCounter bursts, packets, cycles;
+};
+
 struct alignas(kCacheLine) WorkerCounters {
   std::array<PortCounters, kMaxPorts> ports;
+  /// By pipeline position (Dataplane::stage_names()).
+  std::array<StageCounters, kMaxStages> stages;
+  SingleWriterCounter bursts;      // bursts through the pipeline
+  SingleWriterCounter burst_packets;
   SingleWriterCounter heartbeat;   // one per poll round; readiness watches it advance
   SingleWriterCounter busy_polls;  // rounds that received at least one packet
   SingleWriterCounter idle_polls;

@@ -160,7 +160,15 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   std::stable_sort(stages.begin(), stages.end(), [](const PlacedStage& a, const PlacedStage& b) {
     return std::pair(a.place, a.order) < std::pair(b.place, b.order);
   });
-  for (auto& s : stages) dp->pipeline_.push_back(std::move(s.stage));
+  if (stages.size() > kMaxStages) {
+    error = "the modules declare " + std::to_string(stages.size()) + " stages; at most " +
+            std::to_string(kMaxStages) + " are counted";
+    return nullptr;
+  }
+  for (auto& s : stages) {
+    dp->stage_places_.push_back(s.place);
+    dp->pipeline_.push_back(std::move(s.stage));
+  }
   for (const auto& m : dp->modules_) dp->punt_claimants_.push_back(m.get());
   std::stable_sort(dp->punt_claimants_.begin(), dp->punt_claimants_.end(),
                    [](const Module* a, const Module* b) { return a->punt_order() < b->punt_order(); });
@@ -494,6 +502,7 @@ nlohmann::json Dataplane::stats() {
           {"tables", {{"version", tables_->load()->version}, {"retired_pending", tables_->retired()}}},
           {"mempool", {{"size", pool_->size}, {"available", rte_mempool_avail_count(pool_)}}},
           {"timebase", TimeBase::instance().status()},
+          {"runtime", runtime_json()},
           {"drop_reasons", reasons}};
 }
 
@@ -561,6 +570,14 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   out.counter("meridian_worker_idle_polls_total", "Poll rounds that received nothing");
   for (const auto& w : workers_) out.sample(Labels{{"lcore", std::to_string(w.lcore)}}, counters_[w.index].idle_polls.load());
 
+  const nlohmann::json runtime = runtime_json();
+  out.counter("meridian_stage_sampled_packets_total",
+              "Packets of the bursts on which each pipeline stage was timed (one burst in sample_every)");
+  for (const auto& s : runtime["stages"]) out.sample(Labels{{"stage", s["name"]}}, s["sampled_packets"].get<uint64_t>());
+  out.counter("meridian_stage_sampled_cycles_total",
+              "TSC cycles each pipeline stage took over its timed bursts (divide by the packets for cycles per packet)");
+  for (const auto& s : runtime["stages"]) out.sample(Labels{{"stage", s["name"]}}, s["cycles"].get<uint64_t>());
+
   out.counter("meridian_punt_received_total", "Punted frames handled by the control lcore, by EtherType");
   for (const auto& [type, count] : punt_received_) {
     out.sample(Labels{{"ethertype", config::ethertype_string(type)}}, count);
@@ -584,6 +601,37 @@ std::optional<config::StatusProvider::Resource> Dataplane::resource(
     if (auto r = m->resource(request)) return r;
   }
   return std::nullopt;
+}
+
+nlohmann::json Dataplane::runtime_json() const {
+  static constexpr const char* kPlaceNames[] = {"ingress", "forward", "egress"};
+  uint64_t bursts = 0, packets = 0;
+  for (const auto& w : workers_) {
+    bursts += counters_[w.index].bursts.load();
+    packets += counters_[w.index].burst_packets.load();
+  }
+  nlohmann::json stages = nlohmann::json::array();
+  for (size_t s = 0; s < pipeline_.size(); ++s) {
+    uint64_t sampled = 0, sampled_packets = 0, cycles = 0;
+    for (const auto& w : workers_) {
+      const StageCounters& c = counters_[w.index].stages[s];
+      sampled += c.bursts.load();
+      sampled_packets += c.packets.load();
+      cycles += c.cycles.load();
+    }
+    stages.push_back({{"name", pipeline_[s]->name()},
+                      {"place", kPlaceNames[static_cast<size_t>(stage_places_[s])]},
+                      {"sampled_bursts", sampled},
+                      {"sampled_packets", sampled_packets},
+                      {"cycles", cycles},
+                      {"cycles_per_packet", sampled_packets ? static_cast<double>(cycles) / sampled_packets : 0.0}});
+  }
+  return {{"bursts", bursts},
+          {"packets", packets},
+          {"packets_per_burst", bursts ? static_cast<double>(packets) / bursts : 0.0},
+          {"sample_every", kStageSampleEvery},
+          {"tsc_hz", tsc_hz()},
+          {"stages", stages}};
 }
 
 std::vector<std::string> Dataplane::stage_names() const {

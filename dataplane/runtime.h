@@ -90,6 +90,9 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   }
   /// Stage names in pipeline order.
   std::vector<std::string> stage_names() const;
+  /// Per stage, summed over workers: the sampled bursts, their packets and
+  /// cycles (`show runtime`; GET /api/v1/stats "runtime").
+  nlohmann::json runtime_json() const;
 
  private:
   Dataplane() = default;
@@ -117,6 +120,7 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::vector<PortRuntime> ports_;
   Pipeline pipeline_;
+  std::vector<StagePlace> stage_places_;  // beside pipeline_
   std::unique_ptr<RcuPublisher<ForwardingTables>> tables_;
   uint64_t table_versions_ = 0;
   // One counter block per worker plus a last one for the control lcore.

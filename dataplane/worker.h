@@ -50,6 +50,7 @@ struct WorkerContext {
   // Set by the worker at the start of each burst (its own, not shared).
   const ForwardingTables* round_tables = nullptr;
   uint64_t round_now_ps = 0;
+  uint64_t burst_seq = 0;  // picks the bursts whose stages are timed
 };
 
 /// Entry point for rte_eal_remote_launch; `arg` is a WorkerContext*.

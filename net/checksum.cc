@@ -18,24 +18,6 @@ uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum) {
   return static_cast<uint32_t>(acc);
 }
 
-uint16_t checksum_finish(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum & 0xffff);
-}
-
-uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes) {
-  if (ihl_bytes == kIpv4Header) {  // the encap fast path: ten words, no loop
-    uint32_t sum = 0;
-    for (size_t i = 0; i < kIpv4Header; i += 2) {
-      if (i != 10) sum += uint32_t{ip[i]} << 8 | ip[i + 1];
-    }
-    return checksum_finish(sum);
-  }
-  uint32_t sum = checksum_add(ip, 10, 0);
-  sum = checksum_add(ip + 12, ihl_bytes - 12, sum);
-  return checksum_finish(sum);
-}
-
 uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol) {
   uint32_t sum = checksum_add(src, 4, 0);
   sum = checksum_add(dst, 4, sum);

@@ -10,9 +10,25 @@ namespace meridian::net {
 /// lengths are padded with a zero byte, so only the last chunk may be odd.
 uint32_t checksum_add(const uint8_t* data, size_t len, uint32_t sum);
 /// Folds and complements a running sum into the 16-bit checksum field value.
-uint16_t checksum_finish(uint32_t sum);
+inline uint16_t checksum_finish(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum & 0xffff);
+}
 /// IPv4 header checksum over `ihl_bytes` (the field itself taken as zero).
-uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes);
+/// Inline: VXLAN encapsulation computes one per packet, and with the
+/// constant 20-byte header it unrolls into ten additions.
+inline uint16_t ipv4_header_checksum(const uint8_t* ip, size_t ihl_bytes) {
+  if (ihl_bytes == 20) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i < 20; i += 2) {
+      if (i != 10) sum += uint32_t{ip[i]} << 8 | ip[i + 1];
+    }
+    return checksum_finish(sum);
+  }
+  uint32_t sum = checksum_add(ip, 10, 0);
+  sum = checksum_add(ip + 12, ihl_bytes - 12, sum);
+  return checksum_finish(sum);
+}
 /// Running sums of the IPv4 / IPv6 pseudo-header for an upper-layer packet.
 uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol);
 uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header);

@@ -65,6 +65,40 @@ TEST(Pipeline, XconnectForwardsBothWaysByteForByte) {
   free_ring_port(b);
 }
 
+TEST(Pipeline, RuntimeCountsEveryBurstAndTimesEveryStageOnSampledBursts) {
+  RingPort a = make_ring_port("a"), b = make_ring_port("b");
+  auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}})));
+  ASSERT_TRUE(dp);
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t i = 0; i < 6400; ++i) frames.push_back(frame(i, 64));
+  inject(a, frames);
+  ASSERT_EQ(dp->start_workers(), "");
+  ASSERT_EQ(collect(b.tx[0], frames.size()).size(), frames.size());
+  dp->stop_workers();
+  const json rt = dp->stats()["runtime"];
+  EXPECT_EQ(rt["packets"], frames.size());
+  const uint64_t bursts = rt["bursts"];
+  EXPECT_GE(bursts, frames.size() / 32);  // bursts of at most burst_size (32)
+  ASSERT_EQ(rt["stages"].size(), dp->stage_names().size());
+  const uint64_t sampled = rt["stages"][0]["sampled_bursts"];
+  EXPECT_EQ(sampled, bursts / dataplane::kStageSampleEvery);  // one worker: exactly every 64th burst
+  for (size_t s = 0; s < rt["stages"].size(); ++s) {
+    const json& st = rt["stages"][s];
+    EXPECT_EQ(st["name"], dp->stage_names()[s]);
+    EXPECT_EQ(st["sampled_bursts"], sampled);  // every stage timed on the same bursts
+    EXPECT_GT(st["sampled_packets"].get<uint64_t>(), 0u);
+    EXPECT_GT(st["cycles"].get<uint64_t>(), 0u) << st["name"];
+  }
+  EXPECT_EQ(rt["stages"][0]["place"], "ingress");
+  EXPECT_EQ(rt["stages"].back()["place"], "egress");
+  config::MetricsWriter metrics;
+  dp->metrics(metrics);
+  EXPECT_NE(metrics.text().find("meridian_stage_sampled_cycles_total{stage=\"xconnect\"}"), std::string::npos);
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+}
+
 TEST(Pipeline, PuntsControlFramesAndCountsRunts) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}), json::array({"0x88cc"})));
