@@ -135,8 +135,7 @@ void show_stats(const json& body) {
 
 
 /// VPP's `show runtime`: what each pipeline stage costs, from sampled bursts.
-void show_runtime(const json& body) {
-  const json rt = body.value("runtime", json::object());
+void show_runtime(const json& rt) {
   std::cout << num(rt, "bursts") << " bursts, " << num(rt, "packets") << " packets ("
             << fixed(rt.value("packets_per_burst", 0.0), 1) << " a burst); stages timed on one burst in "
             << num(rt, "sample_every") << "\n\n";
@@ -387,7 +386,7 @@ int main(int argc, char** argv) {
     auto it = kShows.find(words[1]);
     if (it == kShows.end()) {
       std::cerr << "meridianctl: unknown object '" << words[1]
-                << "' (ports, stats, config, fdb, neighbors, vteps, vxlan, qos, ptp)\n";
+                << "' (ports, stats, runtime, config, fdb, neighbors, vteps, vxlan, qos, ptp)\n";
       return kExitUsage;
     }
     std::string query;
@@ -401,6 +400,7 @@ int main(int argc, char** argv) {
       std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
       return kExitServer;
     }
+    if (words[1] == "runtime" && body.contains("runtime")) body = body["runtime"];  // its part of /api/v1/stats
     if (as_json || !it->second.print) std::cout << to_text(body) << "\n";
     else it->second.print(body);
     return 0;

@@ -116,10 +116,15 @@ SectionSpec make_section_spec(std::string name,
   SectionSpec s;
   s.name = std::move(name);
   s.make = [] { return std::make_unique<SectionOf<T>>(); };
+  // dynamic_cast: a Config may hold a section built by an earlier
+  // registration of the same name (tests register and unregister).
   s.parse = [parse](const nlohmann::json& j, const std::string& path, Section& out, FieldErrors& errors) {
-    parse(j, path, static_cast<SectionOf<T>&>(out).value, errors);
+    if (auto* typed = dynamic_cast<SectionOf<T>*>(&out)) parse(j, path, typed->value, errors);
   };
-  s.to_json = [write](const Section& in) { return write(static_cast<const SectionOf<T>&>(in).value); };
+  s.to_json = [write](const Section& in) {
+    const auto* typed = dynamic_cast<const SectionOf<T>*>(&in);
+    return write(typed ? typed->value : T{});
+  };
   s.validate = [validate, key = s.name](const Config& c, FieldErrors& errors, FieldErrors& warnings) {
     validate(c.section<T>(key), c, errors, warnings);
   };

@@ -42,10 +42,20 @@ Sections& Sections::operator=(const Sections& other) {
 }
 
 bool Sections::operator==(const Sections& other) const {
-  if (by_name_.size() != other.by_name_.size()) return false;
+  // An absent section equals its registered defaults (a Config built before
+  // the registration, or moved from).
+  auto same = [](const std::string& name, const Section& a, const Section* b) {
+    if (b) return a.equals(*b);
+    for (const auto& spec : registry()) {
+      if (spec.name == name) return a.equals(*spec.make());
+    }
+    return false;
+  };
   for (const auto& [name, section] : by_name_) {
-    const Section* o = other.find(name);
-    if (!o || !section->equals(*o)) return false;
+    if (!same(name, *section, other.find(name))) return false;
+  }
+  for (const auto& [name, section] : other.by_name_) {
+    if (!find(name) && !same(name, *section, nullptr)) return false;
   }
   return true;
 }

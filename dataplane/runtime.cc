@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <regex>
+#include <set>
 
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -164,6 +165,13 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     error = "the modules declare " + std::to_string(stages.size()) + " stages; at most " +
             std::to_string(kMaxStages) + " are counted";
     return nullptr;
+  }
+  std::set<std::string> stage_names;
+  for (const auto& s : stages) {
+    if (!stage_names.insert(s.stage->name()).second) {
+      error = std::string("two stages are named '") + s.stage->name() + "'; stage names label the runtime counters";
+      return nullptr;
+    }
   }
   for (auto& s : stages) {
     dp->stage_places_.push_back(s.place);

@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 
 #include "config/log.h"
+#include "net/wire.h"
 #include "vxlan/model.h"
 
 namespace meridian::ptp {
@@ -98,7 +99,7 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
 bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   // PTP frames from the punt stage, and ARP/ND for the PTP ports' addresses.
   const uint16_t type = view.ethertype;
-  const bool candidate = type == 0x88f7 || type == 0x0800 || type == 0x86dd || type == 0x0806;
+  const bool candidate = type == net::kEtherPtp || type == net::kEtherIpv4 || type == net::kEtherIpv6 || type == net::kEtherArp;
   return candidate && service_ && service_->handle_punt(m);
 }
 

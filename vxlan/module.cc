@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "config/log.h"
+#include "net/wire.h"
 
 namespace meridian::vxlan {
 
@@ -58,7 +59,7 @@ void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::
 
 bool VxlanModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   // ARP and neighbour discovery for the VTEP's own addresses and next hops.
-  return (view.ethertype == 0x0806 || view.ethertype == 0x86dd) && control_->handle_punt(m);
+  return (view.ethertype == net::kEtherArp || view.ethertype == net::kEtherIpv6) && control_->handle_punt(m);
 }
 
 void VxlanModule::port_recreated(const dataplane::PortRuntime& port) {

@@ -8,7 +8,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace meridian;
-  using namespace meridian::dataplane;
   net::PacketView v;
   const net::ParseStatus s = net::parse_packet(data, size, v);
   if (s == net::ParseStatus::kOk) {
