@@ -3,9 +3,10 @@
 // A capability (xconnect, vxlan, qos, ptp, ...) is a Module. The engine
 // creates every registered module after the ports, the mempool and RCU are
 // up, then asks each, in registration order, for its stages, its part of
-// every config change and table version, the punted frames it claims, its
-// timers, and its views (REST routes, /metrics families). The engine names
-// no module; dataplane/modules.cc is the one registration list.
+// every config change and table version, its timers, and its views (REST
+// routes, /metrics families); punted frames are offered by punt_order().
+// The engine names no module; dataplane/modules.cc is the one registration
+// list.
 #pragma once
 
 #include <functional>
