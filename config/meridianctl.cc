@@ -370,11 +370,12 @@ int main(int argc, char** argv) {
     std::string path;
     std::set<std::string> filters;   // "vni", "mac": word pairs after the object
     void (*print)(const json&);      // null: always JSON
+    const char* member = nullptr;    // shown: this member of the body, not all of it
   };
   static const std::map<std::string, ShowTarget> kShows = {
       {"ports", {"/api/v1/ports", {}, show_ports}},
       {"stats", {"/api/v1/stats", {}, show_stats}},
-      {"runtime", {"/api/v1/stats", {}, show_runtime}},
+      {"runtime", {"/api/v1/stats", {}, show_runtime, "runtime"}},
       {"config", {"/api/v1/config", {}, nullptr}},
       {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb}},
       {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},
@@ -400,7 +401,7 @@ int main(int argc, char** argv) {
       std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
       return kExitServer;
     }
-    if (words[1] == "runtime" && body.contains("runtime")) body = body["runtime"];  // its part of /api/v1/stats
+    if (const char* member = it->second.member; member && body.contains(member)) body = json(body[member]);
     if (as_json || !it->second.print) std::cout << to_text(body) << "\n";
     else it->second.print(body);
     return 0;
