@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
   }
   const auto totals_src = dp->port_totals(src);
   const auto totals_sink = dp->port_totals(sink);
+  const json runtime = dp->runtime_json();
   json vxlan_counters = is_vxlan ? dp->module<vxlan::VxlanModule>()->control().bridge_domains_json(100)["bridge_domains"][0] : json();
   dp.reset();
   rte_eal_cleanup();
@@ -300,6 +301,7 @@ int main(int argc, char** argv) {
               {"source_rx_packets", totals_src.rx_packets},
               {"sink_tx_packets", totals_sink.tx_packets},
               {"tsc_hz", hz},
+              {"runtime", runtime},
               {"dpdk_tsc_hz", dataplane::TimeBase::instance().dpdk_hz()}};
   if (is_vxlan) {
     out["bridge_domain"] = vxlan_counters;
@@ -324,7 +326,12 @@ int main(int argc, char** argv) {
               << "  " << std::setw(10) << median(base_cpp) << "\n"
               << "meridian         " << std::setw(8) << m << "  " << std::setw(10) << m * (wire_bytes + 20) * 8 / 1e3
               << "  " << std::setw(10) << median(cpp) << "\n\n"
-              << "ratio meridian/baseline: " << (b > 0 ? m / b : 0) << "   drops: " << out["drops"] << "\n";
+              << "ratio meridian/baseline: " << (b > 0 ? m / b : 0) << "   drops: " << out["drops"] << "\n\n"
+              << "per stage (sampled, all trials)  cycles/pkt\n";
+    for (const auto& st : runtime["stages"]) {
+      std::cout << "  " << std::left << std::setw(31) << st["name"].get<std::string>() << std::right << std::setw(10)
+                << st["cycles_per_packet"].get<double>() << "\n";
+    }
   }
   return 0;
 }

@@ -141,10 +141,12 @@ void show_runtime(const json& rt) {
             << num(rt, "sample_every") << "\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : rt.value("stages", json::array())) {
-    rows.push_back({s.value("name", ""), s.value("place", ""), num(s, "sampled_bursts"), num(s, "sampled_packets"),
-                    fixed(s.value("cycles_per_packet", 0.0), 1)});
+    rows.push_back({s.value("name", ""), s.value("place", ""), s.value("active", true) ? "yes" : "no",
+                    num(s, "sampled_bursts"), num(s, "sampled_packets"), fixed(s.value("cycles_per_packet", 0.0), 1)});
   }
-  print_table({"STAGE", "PLACE", "TIMED-BURSTS", "TIMED-PKTS", "CYCLES/PKT"}, rows);
+  // An inactive stage has nothing to do under the current tables: the
+  // workers skip it (it costs nothing).
+  print_table({"STAGE", "PLACE", "ACTIVE", "TIMED-BURSTS", "TIMED-PKTS", "CYCLES/PKT"}, rows);
 }
 
 void show_fdb(const json& body) {

@@ -20,6 +20,10 @@ class SingleWriterCounter {
  public:
   void add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
   uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+  SingleWriterCounter& operator++() {
+    add(1);
+    return *this;
+  }
 
  private:
   std::atomic<uint64_t> value_{0};
@@ -31,9 +35,14 @@ struct PortCounters {
   /// forward, a flood, the transparent clock's own send): with `punted` and
   /// the drops counted at ingress they account for every received frame.
   SingleWriterCounter forwarded;
-  std::array<SingleWriterCounter, kDropReasonCount> drops;
+  std::array<SingleWriterCounter, kMaxDropReasons> drops;  // by DropId
 
-  void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
+  void drop(DropId id, uint64_t n = 1) { drops[id].add(n); }
+  /// Any module's reason enum (drop_id found by argument-dependent lookup).
+  template <class Reason>
+  void drop(Reason r, uint64_t n = 1) {
+    drops[drop_id(r)].add(n);
+  }
 };
 
 inline constexpr size_t kMaxStages = 16;
@@ -63,8 +72,12 @@ struct alignas(kCacheLine) WorkerCounters {
 /// Plain snapshot of one port's counters summed over workers.
 struct PortTotals {
   uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, punted = 0, forwarded = 0;
-  std::array<uint64_t, kDropReasonCount> drops{};
+  std::array<uint64_t, kMaxDropReasons> drops{};  // by DropId
 
+  template <class Reason>
+  uint64_t drops_of(Reason r) const {
+    return drops[drop_id(r)];
+  }
   uint64_t drops_total() const {
     uint64_t t = 0;
     for (auto d : drops) t += d;
@@ -73,7 +86,8 @@ struct PortTotals {
   /// Drops of frames that arrived on this port (DropStage::kIngress).
   uint64_t ingress_drops() const {
     uint64_t t = 0;
-    for (size_t i = 0; i < kDropReasonCount; ++i) t += kDropReasonStage[i] == DropStage::kIngress ? drops[i] : 0;
+    const size_t n = drop_reason_count();
+    for (size_t i = 0; i < n; ++i) t += drop_reason(static_cast<DropId>(i)).stage == DropStage::kIngress ? drops[i] : 0;
     return t;
   }
   void add(const PortCounters& c) {
@@ -83,7 +97,7 @@ struct PortTotals {
     tx_bytes += c.tx_bytes.load();
     punted += c.punted.load();
     forwarded += c.forwarded.load();
-    for (size_t i = 0; i < kDropReasonCount; ++i) drops[i] += c.drops[i].load();
+    for (size_t i = 0; i < kMaxDropReasons; ++i) drops[i] += c.drops[i].load();
   }
 };
 

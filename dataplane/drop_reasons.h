@@ -1,10 +1,15 @@
 // Every packet the data path does not transmit is counted under exactly one
-// of these reasons. Declared once here; enum, names and help text all come
-// from this list (the VPP error-counter pattern).
+// drop reason (the VPP error-counter pattern). Reasons live beside the code
+// that drops: the engine's below, each module's in its own folder
+// (vxlan/drop_reasons.h, ...), all in one id space, so that every port
+// counts every reason and the views list them by name.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
 
 namespace meridian::dataplane {
 
@@ -16,7 +21,49 @@ namespace meridian::dataplane {
 /// - kAfterPunt: on the ingress port, for a frame already counted as punted.
 enum class DropStage : uint8_t { kIngress, kEgress, kAfterPunt };
 
-// X(enumerator, metric/API name, stage, description)
+constexpr const char* drop_stage_name(DropStage s) {
+  return s == DropStage::kIngress ? "ingress" : s == DropStage::kEgress ? "egress" : "after_punt";
+}
+
+/// A reason's index into every port's drop counters.
+using DropId = uint16_t;
+/// Room for every module's reasons (about 50 today).
+inline constexpr size_t kMaxDropReasons = 128;
+
+struct DropReasonInfo {
+  const char* name;  // the API key and metric label: unique over all modules, snake_case
+  DropStage stage;
+  const char* help;
+};
+
+/// Adds a module's reasons to the shared space and returns the id of the
+/// first (the others follow in order). A repeated name or a full space
+/// aborts the process: both are programming errors the unit tests catch.
+DropId register_drop_reasons(std::initializer_list<DropReasonInfo> reasons);
+/// Reasons registered so far (the engine's are always first).
+size_t drop_reason_count();
+const DropReasonInfo& drop_reason(DropId id);
+std::optional<DropId> find_drop_reason(std::string_view name);
+
+// Declares a reason list `LIST` — X(enumerator, "name", stage, "help") —
+// as `enum class Enum`, `drop_id(Enum)` (its ids in the shared space) and
+// `reason_count(Enum{})` (the list's length, for a module's own per-reason
+// counters). The list registers on first use; a module's factory calls
+// `drop_id(Enum{})` so that its reasons are listed (at zero) from the start.
+#define MERIDIAN_DROP_ENUMERATOR_(e, name, stage, help) e,
+#define MERIDIAN_DROP_INFO_(e, name, stage, help) \
+  ::meridian::dataplane::DropReasonInfo{name, ::meridian::dataplane::DropStage::stage, help},
+#define MERIDIAN_DROP_ONE_(e, name, stage, help) +1
+#define MERIDIAN_DEFINE_DROP_REASONS(Enum, LIST)                                                     \
+  enum class Enum : uint16_t { LIST(MERIDIAN_DROP_ENUMERATOR_) };                                   \
+  [[maybe_unused]] constexpr size_t reason_count(Enum) { return 0 LIST(MERIDIAN_DROP_ONE_); }       \
+  [[maybe_unused]] inline ::meridian::dataplane::DropId drop_id(Enum r) {                           \
+    static const ::meridian::dataplane::DropId base =                                               \
+        ::meridian::dataplane::register_drop_reasons({LIST(MERIDIAN_DROP_INFO_)});                  \
+    return static_cast<::meridian::dataplane::DropId>(base + static_cast<uint16_t>(r));             \
+  }
+
+// The engine's own reasons: X(enumerator, metric/API name, stage, description)
 #define MERIDIAN_DROP_REASONS(X)                                                          \
   X(kRuntFrame, "runt_frame", kIngress, "frame shorter than an Ethernet header")          \
   X(kNoForwarding, "no_forwarding", kIngress, "ingress port has no forwarding entry")     \
@@ -26,62 +73,16 @@ enum class DropStage : uint8_t { kIngress, kEgress, kAfterPunt };
   X(kControlTxFull, "control_tx_full", kEgress, "control-plane transmit queue was full")  \
   X(kNoControlQueue, "no_control_queue", kEgress, "port has no spare TX queue for the control lcore") \
   X(kPuntUnhandled, "punt_unhandled", kAfterPunt, "punted frame had no control-plane handler") \
-  X(kPortDown, "port_down", kEgress, "egress port's interface is gone or the port is being recovered") \
-  X(kNoBridgeDomain, "no_bridge_domain", kIngress, "access frame on a port/VLAN with no bridge domain") \
-  X(kAccessTagStack, "access_tag_stack", kIngress, "access frame with stacked VLAN tags (802.1ad, QinQ): not bridged") \
-  X(kNotLocalAddress, "not_local_address", kIngress, "underlay packet not addressed to this VTEP") \
-  X(kNotVxlan, "not_vxlan", kIngress, "underlay frame that is neither VXLAN to our UDP port nor ARP/ND") \
-  X(kVxlanMalformed, "vxlan_malformed", kIngress, "truncated or invalid outer headers, or a fragment") \
-  X(kVxlanNoIFlag, "vxlan_no_i_flag", kIngress, "VXLAN header without the I (valid VNI) flag") \
-  X(kUdpChecksum, "udp_checksum", kIngress, "IPv6 outer UDP checksum zero or wrong")      \
-  X(kVxlanUnknownVni, "vxlan_unknown_vni", kIngress, "VXLAN VNI with no bridge domain")   \
-  X(kVxlanUnknownVtep, "vxlan_unknown_vtep", kIngress,                                    \
-    "VXLAN from a source VTEP on neither the flood list nor a static FDB entry (remote_vtep_learning off)") \
-  X(kVxlanInnerVlan, "vxlan_inner_vlan", kIngress, "decapsulated frame carries a VLAN tag (RFC 7348 6.1)") \
-  X(kEcnNotCapable, "ecn_ce_not_ect", kIngress, "outer CE over a not-ECN-capable inner packet (RFC 6040)") \
-  X(kUnderlayUnresolved, "underlay_unresolved", kIngress, "remote VTEP's next hop not resolved (yet)") \
-  X(kMtuExceeded, "mtu_exceeded", kIngress, "frame would exceed the egress MTU (never fragmented)") \
-  X(kSameInterface, "same_interface", kIngress, "destination MAC is on the ingress attachment") \
-  X(kSplitHorizon, "split_horizon", kIngress, "overlay frame for a remote VTEP (never re-encapsulated)") \
-  X(kNoFloodTarget, "no_flood_target", kIngress, "broadcast/unknown frame with nowhere else to go") \
-  X(kReplicaNoBuffer, "replica_no_buffer", kIngress, "no buffer for a head-end replica")  \
-  X(kQosTailDrop, "qos_tail_drop", kEgress, "QoS leaf queue at its packet/byte limit, or the tree's buffer pool full") \
-  X(kQosHandoffFull, "qos_handoff_full", kEgress, "ring to the worker owning the QoS port was full")
+  X(kPortDown, "port_down", kEgress, "egress port's interface is gone or the port is being recovered")
 
-enum class DropReason : uint8_t {
-#define MERIDIAN_DROP_ENUM(e, name, stage, help) e,
-  MERIDIAN_DROP_REASONS(MERIDIAN_DROP_ENUM)
-#undef MERIDIAN_DROP_ENUM
-};
+/// The engine's reasons take the first ids, fixed at compile time.
+enum class DropReason : uint16_t { MERIDIAN_DROP_REASONS(MERIDIAN_DROP_ENUMERATOR_) };
+constexpr DropId drop_id(DropReason r) { return static_cast<DropId>(r); }
 
-inline constexpr size_t kDropReasonCount = 0
-#define MERIDIAN_DROP_COUNT(e, name, stage, help) +1
-    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_COUNT)
-#undef MERIDIAN_DROP_COUNT
-    ;
-
-inline constexpr const char* kDropReasonNames[kDropReasonCount] = {
-#define MERIDIAN_DROP_NAME(e, name, stage, help) name,
-    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_NAME)
-#undef MERIDIAN_DROP_NAME
-};
-
-inline constexpr const char* kDropReasonHelp[kDropReasonCount] = {
-#define MERIDIAN_DROP_HELP(e, name, stage, help) help,
-    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_HELP)
-#undef MERIDIAN_DROP_HELP
-};
-
-inline constexpr DropStage kDropReasonStage[kDropReasonCount] = {
-#define MERIDIAN_DROP_STAGE(e, name, stage, help) DropStage::stage,
-    MERIDIAN_DROP_REASONS(MERIDIAN_DROP_STAGE)
-#undef MERIDIAN_DROP_STAGE
-};
-
-constexpr const char* drop_stage_name(DropStage s) {
-  return s == DropStage::kIngress ? "ingress" : s == DropStage::kEgress ? "egress" : "after_punt";
+inline const char* drop_reason_name(DropId id) { return drop_reason(id).name; }
+template <class Reason>
+const char* drop_reason_name(Reason r) {
+  return drop_reason(drop_id(r)).name;
 }
-
-constexpr const char* drop_reason_name(DropReason r) { return kDropReasonNames[static_cast<size_t>(r)]; }
 
 }  // namespace meridian::dataplane

@@ -60,6 +60,10 @@ struct ModuleHost {
   unsigned workers = 0;
   uint64_t tsc_hz = 0;                      // the engine's calibrated TSC rate (time_base.h)
   ControlTransmit transmit;
+  /// The control lcore's own counter block: a module counts the drops of
+  /// its control side here (punted frames it refused, frames it could not
+  /// send), per port, under its drop reasons. Written on the control lcore only.
+  WorkerCounters* control_counters = nullptr;
 };
 
 /// A REST GET (or POST) a module may answer.

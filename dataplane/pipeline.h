@@ -25,8 +25,8 @@ struct PacketBatch {
   uint16_t count = 0;
   rte_mbuf* pkts[kMaxBurst];
   Verdict verdict[kMaxBurst];
-  uint16_t tx_port[kMaxBurst];
-  DropReason reason[kMaxBurst];
+  uint16_t tx_port[kMaxBurst] = {};  // defined for the branch-free checks that read every slot
+  DropId reason[kMaxBurst];
 
   void reset(uint16_t port, uint16_t n) {
     rx_port = port;
@@ -38,9 +38,11 @@ struct PacketBatch {
     verdict[i] = Verdict::kForward;
     tx_port[i] = port;
   }
-  void drop(uint16_t i, DropReason r) {
+  /// `r`: any module's drop reason enum (drop_id found by argument-dependent lookup).
+  template <class Reason>
+  void drop(uint16_t i, Reason r) {
     verdict[i] = Verdict::kDrop;
-    reason[i] = r;
+    reason[i] = drop_id(r);
   }
   void punt(uint16_t i) { verdict[i] = Verdict::kPunt; }
   void consumed(uint16_t i) { verdict[i] = Verdict::kConsumed; }
@@ -85,6 +87,12 @@ class Stage {
   /// frames alone, a few a second per flow, it locks a port's kernel
   /// timestamp tap, and its egress stage sends forwarded ones itself.
   virtual void process(PacketBatch& batch, const StageContext& ctx) const = 0;
+  /// Whether the stage has work under these tables. One that has none is
+  /// left out of the pipeline for that table version (the engine asks at
+  /// every publication), so an unconfigured module costs nothing per burst.
+  /// Stages that share per-burst state (the transparent clock's pair) must
+  /// answer alike.
+  virtual bool active(const ForwardingTables& /*tables*/) const { return true; }
 };
 
 /// Ordered stages; built once at startup and shared read-only by all workers.

@@ -42,6 +42,9 @@ std::unique_ptr<const ForwardingTables> Dataplane::build_tables(const config::Co
     t->any_offline = true;
   }
   for (const auto& m : modules_) m->contribute(*t, config);
+  for (size_t s = 0; s < pipeline_.size(); ++s) {
+    if (pipeline_[s]->active(*t)) t->stages[t->stage_count++] = static_cast<uint8_t>(s);
+  }
   return t;
 }
 
@@ -145,7 +148,8 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   Dataplane* self = dp.get();
   dp->host_ = std::make_unique<ModuleHost>(ModuleHost{
       dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, tsc_hz(),
-      [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); }});
+      [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); },
+      &dp->counters_.back()});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
     auto module = reg.create(*dp->host_, error);
@@ -465,7 +469,7 @@ nlohmann::json Dataplane::stats() {
   for (const auto& p : ports_) {
     const PortTotals t = port_totals(p.port_id);
     nlohmann::json drops = nlohmann::json::object();
-    for (size_t r = 0; r < kDropReasonCount; ++r) drops[kDropReasonNames[r]] = t.drops[r];
+    for (DropId r = 0; r < drop_reason_count(); ++r) drops[drop_reason_name(r)] = t.drops[r];
     ports.push_back({{"name", p.name},
                      {"port_id", p.port_id},
                      {"rx_packets", t.rx_packets},
@@ -495,10 +499,9 @@ nlohmann::json Dataplane::stats() {
                        {"tx_queue", w.index}});
   }
   nlohmann::json reasons = nlohmann::json::array();
-  for (size_t r = 0; r < kDropReasonCount; ++r) {
-    reasons.push_back({{"name", kDropReasonNames[r]},
-                       {"description", kDropReasonHelp[r]},
-                       {"counted_at", drop_stage_name(kDropReasonStage[r])}});
+  for (DropId r = 0; r < drop_reason_count(); ++r) {
+    const DropReasonInfo& info = drop_reason(r);
+    reasons.push_back({{"name", info.name}, {"description", info.help}, {"counted_at", drop_stage_name(info.stage)}});
   }
   nlohmann::json punt = nlohmann::json::object();
   for (const auto& [type, count] : punt_received_) punt[config::ethertype_string(type)] = count;
@@ -535,8 +538,8 @@ void Dataplane::metrics(config::MetricsWriter& out) {
            &PortTotals::forwarded);
   out.counter("meridian_port_drops_total", "Packets dropped, by port and reason");
   for (size_t i = 0; i < ports_.size(); ++i) {
-    for (size_t r = 0; r < kDropReasonCount; ++r) {
-      out.sample(Labels{{"port", ports_[i].name}, {"reason", kDropReasonNames[r]}}, totals[i].drops[r]);
+    for (DropId r = 0; r < drop_reason_count(); ++r) {
+      out.sample(Labels{{"port", ports_[i].name}, {"reason", drop_reason_name(r)}}, totals[i].drops[r]);
     }
   }
 
@@ -618,6 +621,9 @@ nlohmann::json Dataplane::runtime_json() const {
     bursts += counters_[w.index].bursts.load();
     packets += counters_[w.index].burst_packets.load();
   }
+  const ForwardingTables& tables = *tables_->load();
+  std::vector<bool> active(pipeline_.size());
+  for (uint8_t k = 0; k < tables.stage_count; ++k) active[tables.stages[k]] = true;
   nlohmann::json stages = nlohmann::json::array();
   for (size_t s = 0; s < pipeline_.size(); ++s) {
     uint64_t sampled = 0, sampled_packets = 0, cycles = 0;
@@ -629,6 +635,7 @@ nlohmann::json Dataplane::runtime_json() const {
     }
     stages.push_back({{"name", pipeline_[s]->name()},
                       {"place", kPlaceNames[static_cast<size_t>(stage_places_[s])]},
+                      {"active", bool(active[s])},
                       {"sampled_bursts", sampled},
                       {"sampled_packets", sampled_packets},
                       {"cycles", cycles},

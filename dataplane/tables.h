@@ -48,6 +48,11 @@ struct ForwardingTables {
   bool ptp_tc_enabled = false;
   uint16_t ptp_tc_vxlan_port = 4789;
 
+  /// The pipeline positions of the stages with work under this version
+  /// (Stage::active), in pipeline order: what the workers run.
+  std::array<uint8_t, kMaxStages> stages{};
+  uint8_t stage_count = 0;
+
   /// Ports out of the data path (interface gone, device being re-created):
   /// not polled, and what is sent to them is dropped as port_down.
   std::array<bool, kMaxPorts> port_offline{};

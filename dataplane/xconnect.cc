@@ -4,16 +4,12 @@
 
 namespace meridian::dataplane {
 
+bool PuntClassifierStage::active(const ForwardingTables& t) const { return t.punt_enabled; }
+
 void PuntClassifierStage::process(PacketBatch& b, const StageContext& ctx) const {
-  const bool any_punt = ctx.tables.punt_enabled;
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
     const rte_mbuf* m = b.pkts[i];
-    if (rte_pktmbuf_data_len(m) < 14) {
-      b.drop(i, DropReason::kRuntFrame);
-      continue;
-    }
-    if (!any_punt) continue;
     // Only the first segment is inspected; Ethernet + 2 tags fit in any segment.
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
     uint16_t type = net::be16(data + 12);
@@ -29,10 +25,17 @@ void PuntClassifierStage::process(PacketBatch& b, const StageContext& ctx) const
 
 void XconnectStage::process(PacketBatch& b, const StageContext& ctx) const {
   const uint16_t peer = b.rx_port < kMaxPorts ? ctx.tables.xconnect_peer[b.rx_port] : kNoPort;
+  if (peer == kNoPort) {
+    for (uint16_t i = 0; i < b.count; ++i) {
+      if (b.undecided(i)) b.drop(i, DropReason::kNoForwarding);
+    }
+    return;
+  }
+  // Branch-free selects: the compiler vectorizes this loop.
   for (uint16_t i = 0; i < b.count; ++i) {
-    if (!b.undecided(i)) continue;
-    if (peer == kNoPort) b.drop(i, DropReason::kNoForwarding);
-    else b.forward(i, peer);
+    const bool undecided = b.undecided(i);
+    b.tx_port[i] = undecided ? peer : b.tx_port[i];
+    b.verdict[i] = undecided ? Verdict::kForward : b.verdict[i];
   }
 }
 

@@ -9,11 +9,12 @@
 namespace meridian::dataplane {
 
 /// Sends frames whose EtherType (after VLAN tags) is in the punt set to the
-/// control lcore; drops runts.
+/// control lcore (runts never reach a stage: the worker drops them).
 class PuntClassifierStage final : public Stage {
  public:
   const char* name() const override { return "punt-classifier"; }
   void process(PacketBatch& batch, const StageContext& ctx) const override;
+  bool active(const ForwardingTables& tables) const override;
 };
 
 /// Forwards every undecided frame to the ingress port's cross-connect peer.

@@ -212,6 +212,12 @@ enum class DecodeError : uint8_t {
 #undef MERIDIAN_PTP_DE_ENUM
 };
 const char* decode_error_name(DecodeError e);
+/// DecodeError values, kNone included.
+inline constexpr size_t kDecodeErrorCount = 1
+#define MERIDIAN_PTP_DE_ONE(e, n, d) +1
+    MERIDIAN_PTP_DECODE_ERRORS(MERIDIAN_PTP_DE_ONE)
+#undef MERIDIAN_PTP_DE_ONE
+    ;
 
 /// Bytes encode() will write for `m`.
 size_t encoded_size(const Message& m);

@@ -13,6 +13,7 @@ namespace meridian::ptp {
 using dataplane::RestResource;
 
 std::unique_ptr<dataplane::Module> PtpModule::create(const dataplane::ModuleHost& host, std::string& error) {
+  drop_id(Drop{});  // its drop reasons are listed from the start
   std::unique_ptr<PtpModule> m(new PtpModule(host));
   // Frames the PTP punt stage hands over carry its Rx timestamp flag.
   RxTimestampField rx_timestamp;
@@ -20,7 +21,7 @@ std::unique_ptr<dataplane::Module> PtpModule::create(const dataplane::ModuleHost
     error = "cannot register the mbuf Rx timestamp field for PTP";
     return nullptr;
   }
-  m->io_ = PtpServiceIo{host.pool, host.transmit, rx_timestamp, host.tsc_hz};
+  m->io_ = PtpServiceIo{host.pool, host.transmit, rx_timestamp, host.tsc_hz, host.control_counters};
   if (config::ptp_section(host.config).enabled()) {
     config::FieldErrors errors;
     m->service_ = PtpService::create(config::ptp_section(host.config), m->bindings(), m->io_, nullptr, errors);
@@ -151,59 +152,19 @@ void PtpModule::resume() {
 }
 
 void PtpModule::metrics(config::MetricsWriter& out, bool) {
-  using config::Labels;
   if (service_) service_->metrics(out);
   if (!tc_) return;
-  const auto tc = tc_->totals();
-  out.counter("meridian_ptp_tc_corrected_total", "Forwarded PTP messages the transparent clock corrected, by kind");
-  out.sample(Labels{{"kind", "event"}}, tc.corrected);
-  out.sample(Labels{{"kind", "follow_up"}}, tc.followups_corrected);
-  out.sample(Labels{{"kind", "delay_resp"}}, tc.delay_resps_corrected);
-  out.counter("meridian_ptp_tc_follow_up_unmatched_total", "Forwarded Follow_Ups whose Sync residence was not found");
-  out.sample(Labels{}, tc.followups_unmatched);
-  out.counter("meridian_ptp_tc_delay_resp_unmatched_total",
-              "Forwarded Delay_Resps whose Delay_Req residence was not found (the request took another path)");
-  out.sample(Labels{}, tc.delay_resps_unmatched);
-  out.counter("meridian_ptp_tc_ingress_stamps_total",
-              "Transparent-clock residences by receive timestamp: the kernel's, or the poll round's TSC");
-  out.sample(Labels{{"source", "kernel"}}, tc.kernel_ingress);
-  out.sample(Labels{{"source", "tsc"}}, tc.tsc_ingress);
-  out.counter("meridian_ptp_tc_egress_stamps_total",
-              "Transparent-clock residences by departure: the driver's stamp of the TC's own send, the packet "
-              "tap's send stamp, or the stage");
-  out.sample(Labels{{"source", "driver"}}, tc.driver_egress);
-  out.sample(Labels{{"source", "kernel"}}, tc.kernel_egress);
-  out.sample(Labels{{"source", "stage"}}, tc.stage_egress);
-  out.counter("meridian_ptp_tc_egress_sends_total",
-              "Forwarded two-step event messages bound for a net_af_packet port, by what the transparent clock's "
-              "stamping socket did: sent, or left to the worker's TX queue (failed, unavailable, kept_in_order)");
-  out.sample(Labels{{"result", "sent"}}, tc.egress_sent);
-  out.sample(Labels{{"result", "failed"}}, tc.egress_send_failed);
-  out.sample(Labels{{"result", "unavailable"}}, tc.egress_unavailable);
-  out.sample(Labels{{"result", "kept_in_order"}}, tc.egress_kept_in_order);
+  dataplane::write_counters<PtpTransparentStage::Counters>(out, tc_->totals());
 }
 
 std::optional<RestResource> PtpModule::resource(const dataplane::RestRequest& request) {
   using config::http::status;
   if (request.path != "/api/v1/ptp") return std::nullopt;
   if (request.method != config::http::verb::get) return RestResource::not_allowed("GET, HEAD");
-  const auto tc = tc_ ? tc_->totals() : PtpTransparentStage::Counters{};
   const bool tc_enabled = config::ptp_section(host_.config).transparent_clock;
-  nlohmann::json tc_json{{"enabled", tc_enabled},
-                         {"corrected", tc.corrected},
-                         {"follow_ups_corrected", tc.followups_corrected},
-                         {"follow_ups_unmatched", tc.followups_unmatched},
-                         {"delay_resps_corrected", tc.delay_resps_corrected},
-                         {"delay_resps_unmatched", tc.delay_resps_unmatched},
-                         {"kernel_ingress", tc.kernel_ingress},
-                         {"tsc_ingress", tc.tsc_ingress},
-                         {"driver_egress", tc.driver_egress},
-                         {"kernel_egress", tc.kernel_egress},
-                         {"stage_egress", tc.stage_egress},
-                         {"egress_sent", tc.egress_sent},
-                         {"egress_send_failed", tc.egress_send_failed},
-                         {"egress_unavailable", tc.egress_unavailable},
-                         {"egress_kept_in_order", tc.egress_kept_in_order}};
+  nlohmann::json tc_json = dataplane::counters_json<PtpTransparentStage::Counters>(
+      tc_ ? tc_->totals() : PtpTransparentStage::Counters::Totals{});
+  tc_json["enabled"] = tc_enabled;
   if (!service_ && parked_) {
     return RestResource::error(status::service_unavailable, "/ptp", "PTP is paused while a port's device is re-created");
   }

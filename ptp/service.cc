@@ -288,13 +288,13 @@ bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> fram
   auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(len))) : nullptr;
   if (!data) {
     if (out) rte_pktmbuf_free(out);
-    count_drop("tx_no_buffer");
+    count_drop(p.binding.port_id, Drop::kTxNoBuffer);
     return false;
   }
   std::memset(data, 0, len);
   std::memcpy(data, frame.data(), frame.size());
   if (io_.transmit(p.binding.port_id, &out, 1) != 1) {
-    count_drop("tx_full");
+    ++tx_full_;
     return false;
   }
   return true;
@@ -405,20 +405,21 @@ bool PtpService::handle_punt(rte_mbuf* m) {
     return true;
   }
   if (number == 0) {
-    count_drop("not_a_ptp_port");
+    count_drop(m->port, Drop::kNotAPtpPort);
   } else if (!locate(frame, view, status, loc)) {
-    count_drop("not_ptp");
+    count_drop(m->port, Drop::kNotPtp);
   } else if (loc.transport != ports_[static_cast<size_t>(number - 1)].transport) {
-    count_drop("wrong_transport");
+    count_drop(m->port, Drop::kWrongTransport);
   } else if (!addressed_to_us(ports_[static_cast<size_t>(number - 1)], frame, view, loc)) {
-    count_drop("not_addressed_to_us");
+    count_drop(m->port, Drop::kNotAddressedToUs);
   } else if (frame[6] & 1 || std::all_of(frame.begin() + 6, frame.begin() + 12, [](uint8_t b) { return b == 0; })) {
-    count_drop("bad_source_mac");  // a multicast or zero sender: nobody to answer
+    count_drop(m->port, Drop::kBadSourceMac);  // a multicast or zero sender: nobody to answer
   } else {
     Message msg;
     const DecodeError e = decode(frame.subspan(loc.offset, loc.length), msg);
     if (e != DecodeError::kNone) {
-      count_drop(decode_error_name(e));
+      ++decode_errors_[static_cast<size_t>(e)];
+      count_drop(m->port, Drop::kMalformed);
     } else {
       PeerAddress from;
       from.unicast = true;
@@ -515,7 +516,7 @@ void PtpService::transmit(TxRequest& tx) {
                     type == MessageType::kPdelayRespFollowUp || p.peer_delay_address;
   if (tx.to.unicast && !peer) {
     if (!resolve(p, static_cast<size_t>(tx.port - 1), tx.to)) {
-      count_drop("tx_unresolved");  // asked by ARP / ND; the negotiation retries
+      count_drop(p.binding.port_id, Drop::kTxUnresolved);  // asked by ARP / ND; the negotiation retries
       return;
     }
     a.dst_mac = tx.to.mac;
@@ -525,7 +526,7 @@ void PtpService::transmit(TxRequest& tx) {
   }
   rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
   if (!m) {
-    count_drop("tx_no_buffer");
+    count_drop(p.binding.port_id, Drop::kTxNoBuffer);
     return;
   }
   const int64_t stamp_base = base_now();
@@ -536,13 +537,13 @@ void PtpService::transmit(TxRequest& tx) {
   auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
   if (msg_len == 0 || !data) {
     rte_pktmbuf_free(m);
-    count_drop("tx_encode");
+    count_drop(p.binding.port_id, Drop::kTxEncode);
     return;
   }
   std::memset(data, 0, len);
   if (build_frame(a, tx.event, {msg.data(), msg_len}, {data, len}) == 0) {
     rte_pktmbuf_free(m);
-    count_drop("tx_encode");
+    count_drop(p.binding.port_id, Drop::kTxEncode);
     return;
   }
   const bool hardware_stamp = p.nic && tx.cookie && tx.event;
@@ -554,7 +555,7 @@ void PtpService::transmit(TxRequest& tx) {
   // is the Tx timestamp.
   const uint64_t tx_tsc = rte_rdtsc();
   if (io_.transmit(p.binding.port_id, &m, 1) != 1) {
-    count_drop("tx_full");  // control_transmit freed it
+    ++tx_full_;  // control_transmit freed it (and counted it on the port)
     return;
   }
   if (!tx.cookie) return;
@@ -583,6 +584,32 @@ nlohmann::json unicast_server_json(const UnicastServer& server, bool listening) 
 }
 
 }  // namespace
+
+void PtpService::count_drop(uint16_t port_id, Drop reason) {
+  ++drops_[static_cast<size_t>(reason)];
+  if (io_.control_counters && port_id < dataplane::kMaxPorts) io_.control_counters->ports[port_id].drop(reason);
+}
+
+std::vector<std::pair<std::string, uint64_t>> PtpService::frame_drops() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (size_t r = 0; r < drops_.size(); ++r) {
+    const auto reason = static_cast<Drop>(r);
+    if (!drops_[r] || reason == Drop::kMalformed) continue;  // malformed: by decode error below
+    out.emplace_back(std::string(dataplane::drop_reason_name(reason)).substr(4), drops_[r]);  // without "ptp_"
+  }
+  for (size_t e = 1; e < decode_errors_.size(); ++e) {
+    if (decode_errors_[e]) out.emplace_back(decode_error_name(static_cast<DecodeError>(e)), decode_errors_[e]);
+  }
+  if (tx_full_) out.emplace_back("tx_full", tx_full_);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+nlohmann::json PtpService::frame_drops_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [reason, n] : frame_drops()) out[reason] = n;
+  return out;
+}
 
 nlohmann::json PtpService::status() const {
   const PtpNode& node = instance_->node();
@@ -688,7 +715,7 @@ nlohmann::json PtpService::status() const {
           {"neighbor_replies", neighbor_replies_},
           {"neighbor_requests", neighbor_requests_},
           {"neighbor_answers", neighbor_answers_},
-          {"drops", drops_},
+          {"drops", frame_drops_json()},
           {"ports", ports}};
 }
 
@@ -763,7 +790,7 @@ void PtpService::metrics(config::MetricsWriter& out) const {
     out.sample({{"result", "skipped_unlocked"}}, export_skipped_);
   }
   out.counter("meridian_ptp_frame_drops_total", "Punted PTP frames dropped before the protocol, by reason");
-  for (const auto& [reason, n] : drops_) out.sample({{"reason", reason}}, n);
+  for (const auto& [reason, n] : frame_drops()) out.sample({{"reason", reason}}, n);
   out.counter("meridian_ptp_message_drops_total", "PTP messages the protocol dropped, by port and reason");
   for (size_t i = 0; i < ports_.size(); ++i) {
     const PortCounters& c = instance_->counters(static_cast<uint16_t>(i + 1));

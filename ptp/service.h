@@ -33,6 +33,8 @@
 
 #include "config/field_error.h"
 #include "config/metrics.h"
+#include "dataplane/counters.h"
+#include "ptp/drop_reasons.h"
 #include "ptp/host_export.h"
 #include "ptp/instance.h"
 #include "ptp/kernel_stamps.h"
@@ -60,6 +62,9 @@ struct PtpServiceIo {
   std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)> transmit;
   RxTimestampField rx_timestamp;
   uint64_t tsc_hz = 0;  // the engine's calibrated TSC rate: the clock's base runs on it
+  /// The control lcore's counter block (the service runs there): its drops
+  /// are counted on their ports. Null in tests without an engine.
+  dataplane::WorkerCounters* control_counters = nullptr;
 };
 
 /// The free-running base under Meridian's clock: the NIC clock of the
@@ -124,7 +129,12 @@ class PtpService {
   bool addressed_to_us(const Port& p, std::span<const uint8_t> frame, const net::PacketView& view,
                        const PtpLocation& loc) const;
   void sample_reference();
-  void count_drop(const std::string& reason) { ++drops_[reason]; }
+  /// On the port, under the shared reasons, and in the service's own view.
+  void count_drop(uint16_t port_id, Drop reason);
+  /// The service's own view of its frame drops, by the names it has always
+  /// used: the reasons without "ptp_", decode errors by name, tx_full.
+  std::vector<std::pair<std::string, uint64_t>> frame_drops() const;
+  nlohmann::json frame_drops_json() const;
   /// ARP request / neighbour solicitation for the port's PTP address:
   /// answers it and returns true; false when the address is not ours.
   bool answer_neighbor(const Port& p, std::span<const uint8_t> frame, const net::PacketView& view);
@@ -176,7 +186,9 @@ class PtpService {
   std::array<int, 256> port_number_{};  // port id -> 1-based PTP port, 0 = none
   int64_t utc_offset_ns_ = 0;
   int64_t next_reference_ = 0;
-  std::map<std::string, uint64_t> drops_;
+  std::array<uint64_t, reason_count(Drop{})> drops_{};
+  std::array<uint64_t, kDecodeErrorCount> decode_errors_{};  // the breakdown of Drop::kMalformed
+  uint64_t tx_full_ = 0;  // the port counts these as control_tx_full
   uint64_t neighbor_replies_ = 0;
   uint64_t neighbor_requests_ = 0;
   uint64_t neighbor_answers_ = 0;  // ARP replies / advertisements from unicast masters, learnt

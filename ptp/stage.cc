@@ -268,27 +268,6 @@ void PtpTransparentStage::correct_second(std::span<uint8_t> frame, const TcFrame
   }
 }
 
-PtpTransparentStage::Counters PtpTransparentStage::totals() const {
-  Counters t;
-  for (unsigned w = 0; w < workers_; ++w) {
-    t.corrected += counters_[w].corrected;
-    t.followups_corrected += counters_[w].followups_corrected;
-    t.followups_unmatched += counters_[w].followups_unmatched;
-    t.kernel_ingress += counters_[w].kernel_ingress;
-    t.tsc_ingress += counters_[w].tsc_ingress;
-    t.kernel_egress += counters_[w].kernel_egress;
-    t.stage_egress += counters_[w].stage_egress;
-    t.delay_resps_corrected += counters_[w].delay_resps_corrected;
-    t.delay_resps_unmatched += counters_[w].delay_resps_unmatched;
-    t.driver_egress += counters_[w].driver_egress;
-    t.egress_sent += counters_[w].egress_sent;
-    t.egress_send_failed += counters_[w].egress_send_failed;
-    t.egress_unavailable += counters_[w].egress_unavailable;
-    t.egress_kept_in_order += counters_[w].egress_kept_in_order;
-  }
-  return t;
-}
-
 void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   const unsigned w = ctx.worker < tc_.workers_ ? ctx.worker : tc_.workers_ - 1;
   PtpTransparentStage::Marks& marks = tc_.marks_[w];

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/counter_set.h"
 #include "dataplane/pipeline.h"
 #include "net/packet_view.h"
 #include "ptp/kernel_stamps.h"
@@ -36,6 +37,7 @@ class PtpPuntStage final : public dataplane::Stage {
   explicit PtpPuntStage(RxTimestampField field) : field_(field) {}
   const char* name() const override { return "ptp-punt"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
+  bool active(const dataplane::ForwardingTables& tables) const override { return tables.ptp_enabled; }
   static bool neighbor_message(std::span<const uint8_t> frame, const net::PacketView& view, uint8_t family,
                                const uint8_t* address);
 
@@ -75,22 +77,31 @@ namespace meridian::ptp {
 /// TSC. QoS queueing on a shaped egress port is not in it.
 class PtpTransparentStage final : public dataplane::Stage {
  public:
-  struct alignas(64) Counters {       // one cache line per worker
-    uint64_t corrected = 0;             // event messages corrected in place
-    uint64_t followups_corrected = 0;
-    uint64_t followups_unmatched = 0;   // no parked Sync residence (lost, or too old)
-    uint64_t kernel_ingress = 0;        // residences from the kernel's receive stamp
-    uint64_t tsc_ingress = 0;           // residences from the poll round's TSC
-    uint64_t driver_egress = 0;         // residences ending at the driver's stamp of our own send
-    uint64_t kernel_egress = 0;         // residences ending at the packet tap's send stamp
-    uint64_t stage_egress = 0;          // residences ending at the stage
-    uint64_t delay_resps_corrected = 0;
-    uint64_t delay_resps_unmatched = 0; // no parked Delay_Req (it took another path, or too old)
-    uint64_t egress_sent = 0;           // event messages sent by the egress stage's own socket
-    uint64_t egress_send_failed = 0;    // ... refused by the kernel: left to the worker's TX queue
-    uint64_t egress_unavailable = 0;    // ... whose port's stamping socket could not be opened
-    uint64_t egress_kept_in_order = 0;  // ... left to the worker behind an earlier PTP frame to the same port
-  };
+  // X(field, JSON name, Prometheus family, label, family help): one block per worker.
+#define MERIDIAN_PTP_TC_COUNTERS(X)                                                                             \
+  X(corrected, "corrected", "meridian_ptp_tc_corrected_total", "kind=event",                                   \
+    "Forwarded PTP messages the transparent clock corrected, by kind")                                         \
+  X(followups_corrected, "follow_ups_corrected", "meridian_ptp_tc_corrected_total", "kind=follow_up", "")      \
+  X(delay_resps_corrected, "delay_resps_corrected", "meridian_ptp_tc_corrected_total", "kind=delay_resp", "")  \
+  X(followups_unmatched, "follow_ups_unmatched", "meridian_ptp_tc_follow_up_unmatched_total", "",              \
+    "Forwarded Follow_Ups whose Sync residence was not found")                                                 \
+  X(delay_resps_unmatched, "delay_resps_unmatched", "meridian_ptp_tc_delay_resp_unmatched_total", "",          \
+    "Forwarded Delay_Resps whose Delay_Req residence was not found (the request took another path)")           \
+  X(kernel_ingress, "kernel_ingress", "meridian_ptp_tc_ingress_stamps_total", "source=kernel",                 \
+    "Transparent-clock residences by receive timestamp: the kernel's, or the poll round's TSC")                \
+  X(tsc_ingress, "tsc_ingress", "meridian_ptp_tc_ingress_stamps_total", "source=tsc", "")                      \
+  X(driver_egress, "driver_egress", "meridian_ptp_tc_egress_stamps_total", "source=driver",                    \
+    "Transparent-clock residences by departure: the driver's stamp of the TC's own send, the packet "          \
+    "tap's send stamp, or the stage")                                                                          \
+  X(kernel_egress, "kernel_egress", "meridian_ptp_tc_egress_stamps_total", "source=kernel", "")                \
+  X(stage_egress, "stage_egress", "meridian_ptp_tc_egress_stamps_total", "source=stage", "")                   \
+  X(egress_sent, "egress_sent", "meridian_ptp_tc_egress_sends_total", "result=sent",                           \
+    "Forwarded two-step event messages bound for a net_af_packet port, by what the transparent clock's "       \
+    "stamping socket did: sent, or left to the worker's TX queue (failed, unavailable, kept_in_order)")        \
+  X(egress_send_failed, "egress_send_failed", "meridian_ptp_tc_egress_sends_total", "result=failed", "")       \
+  X(egress_unavailable, "egress_unavailable", "meridian_ptp_tc_egress_sends_total", "result=unavailable", "")  \
+  X(egress_kept_in_order, "egress_kept_in_order", "meridian_ptp_tc_egress_sends_total", "result=kept_in_order", "")
+  MERIDIAN_DEFINE_COUNTER_SET(Counters, MERIDIAN_PTP_TC_COUNTERS)
   /// A port's Linux side: `interface` "" if none; `sends` when frames
   /// written to it reach the wire (net_af_packet; not net_tap, whose
   /// interface writes towards DPDK).
@@ -102,9 +113,12 @@ class PtpTransparentStage final : public dataplane::Stage {
   PtpTransparentStage(unsigned workers, uint64_t tsc_hz, std::vector<KernelPort> kernel_ports = {});
   ~PtpTransparentStage() override;
   const char* name() const override { return "ptp-tc"; }
+  /// Its egress stage answers alike: the marks this stage resets each
+  /// burst are read there.
+  bool active(const dataplane::ForwardingTables& tables) const override { return tables.ptp_tc_enabled; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
   /// Sums over the workers (read by the control lcore).
-  Counters totals() const;
+  Counters::Totals totals() const { return dataplane::sum_counters<Counters>({counters_.get(), workers_}); }
   /// After `port`'s device was re-created on a returned interface: its tap
   /// and stamping socket, bound to the deleted interface, are opened again
   /// on next use.
@@ -183,6 +197,7 @@ class PtpTransparentEgressStage final : public dataplane::Stage {
  public:
   explicit PtpTransparentEgressStage(const PtpTransparentStage& tc) : tc_(tc) {}
   const char* name() const override { return "ptp-tc-egress"; }
+  bool active(const dataplane::ForwardingTables& tables) const override { return tc_.active(tables); }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
   /// True when a PTP frame (bit j of `ptp`) before batch index `i` is
   /// forwarded to the same port as `i`: `i` must then not overtake it.

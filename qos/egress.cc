@@ -139,7 +139,7 @@ EgressPort::~EgressPort() {
 void EgressPort::hand_off(rte_mbuf** pkts, uint16_t n, PortCounters& counters) {
   const unsigned queued = rte_ring_enqueue_burst(handoff_, reinterpret_cast<void**>(pkts), n, nullptr);
   if (queued < n) {
-    counters.drop(DropReason::kQosHandoffFull, n - queued);
+    counters.drop(Drop::kQosHandoffFull, n - queued);
     rte_pktmbuf_free_bulk(pkts + queued, n - queued);
   }
 }
@@ -169,7 +169,7 @@ void EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCount
     if (r == EnqueueResult::kQueuedMarkCe) mark_ce(data, len, keys);
   }
   if (ndropped) {
-    counters.drop(DropReason::kQosTailDrop, ndropped);
+    counters.drop(Drop::kQosTailDrop, ndropped);
     rte_pktmbuf_free_bulk(dropped, ndropped);
   }
 }
@@ -258,7 +258,7 @@ void EgressPort::move_queued(const QosPlan& prev, const QosPlan* next, uint64_t 
                        next->vxlan_udp_port, keys);
       const uint32_t leaf = target != kNone ? target : next->classifier.classify(keys);
       if (next->scheduler->enqueue(leaf, d.packet, d.length, keys.ecn != 0, now_ps) == EnqueueResult::kDropped) {
-        tx.counters->drop(DropReason::kQosTailDrop);
+        tx.counters->drop(Drop::kQosTailDrop);
         rte_pktmbuf_free(m);
       }
     });

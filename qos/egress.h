@@ -30,6 +30,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/pipeline.h"
 #include "qos/classifier.h"
+#include "qos/drop_reasons.h"
 #include "qos/htb.h"
 #include "qos/model.h"
 

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 
+#include "qos/drop_reasons.h"
 #include "vxlan/model.h"
 
 namespace meridian::qos {
@@ -14,6 +15,7 @@ uint16_t vxlan_udp_port(const config::Config& c) { return static_cast<uint16_t>(
 }  // namespace
 
 std::unique_ptr<dataplane::Module> QosModule::create(const dataplane::ModuleHost& host, std::string& error) {
+  drop_id(Drop{});  // its drop reasons are listed from the start
   std::unique_ptr<QosModule> m(new QosModule(host));
   // One egress runtime per port; trees may hold at most half the buffers,
   // so shaping cannot starve reception.

@@ -56,7 +56,7 @@ BdCounterTotals BdCounterTotals::minus(const BdCounterTotals& b) const {
   sub(r.ages, b.ages);
   sub(r.learn_limit, b.learn_limit);
   sub(r.mac_move_held, b.mac_move_held);
-  for (size_t i = 0; i < kDropReasonCount; ++i) {
+  for (size_t i = 0; i < kDropCount; ++i) {
     sub(r.drops[i], b.drops[i]);
     sub(r.replica_drops[i], b.replica_drops[i]);
   }
@@ -317,7 +317,7 @@ BdCounterTotals BridgeDomainState::totals() const {
     t.arp_suppressed += c.arp_suppressed.load();
     t.learn_events_lost += c.learn_events_lost.load();
     t.icmp_too_big += c.icmp_too_big.load();
-    for (size_t i = 0; i < kDropReasonCount; ++i) {
+    for (size_t i = 0; i < kDropCount; ++i) {
       t.drops[i] += c.drops[i].load();
       t.replica_drops[i] += c.replica_drops[i].load();
     }

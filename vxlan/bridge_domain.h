@@ -23,13 +23,12 @@
 
 #include "config/net_types.h"
 #include "dataplane/counters.h"
+#include "vxlan/drop_reasons.h"
 
 namespace meridian::vxlan {
 
 using config::IpAddress;
 using config::MacAddress;
-using dataplane::DropReason;
-using dataplane::kDropReasonCount;
 using dataplane::SingleWriterCounter;
 
 /// Where a MAC lives, packed in 64 bits so one atomic store moves it.
@@ -58,8 +57,8 @@ struct FdbEntry {
 struct alignas(dataplane::kCacheLine) BdWorkerCounters {
   SingleWriterCounter encap_packets, encap_bytes, decap_packets, decap_bytes;
   SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost, icmp_too_big;
-  std::array<SingleWriterCounter, kDropReasonCount> drops;          // frames
-  std::array<SingleWriterCounter, kDropReasonCount> replica_drops;  // flood replicas not made or not sent
+  std::array<SingleWriterCounter, kDropCount> drops;          // frames
+  std::array<SingleWriterCounter, kDropCount> replica_drops;  // flood replicas not made or not sent
 };
 
 /// Plain sums, for the API and /metrics.
@@ -67,8 +66,8 @@ struct BdCounterTotals {
   uint64_t encap_packets = 0, encap_bytes = 0, decap_packets = 0, decap_bytes = 0;
   uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0, icmp_too_big = 0;
   uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0, mac_move_held = 0;
-  std::array<uint64_t, kDropReasonCount> drops{};
-  std::array<uint64_t, kDropReasonCount> replica_drops{};
+  std::array<uint64_t, kDropCount> drops{};
+  std::array<uint64_t, kDropCount> replica_drops{};
   BdCounterTotals minus(const BdCounterTotals& baseline) const;
 };
 

@@ -617,6 +617,7 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
     const PortInfo* port = port_by_name(u.port);
     if (!port || port->id >= dataplane::kMaxPorts) continue;
     t->role[port->id] = PortRole::kUnderlay;
+    t->any_role = true;
     UnderlayPort& up = t->underlay[port->id];
     up.has_ipv4 = u.ipv4.has_value();
     up.has_ipv6 = u.ipv6.has_value();
@@ -672,6 +673,7 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
       if (!port || port->id >= dataplane::kMaxPorts) continue;
       b.locals.push_back({port->id, static_cast<uint16_t>(a.vlan)});
       t->role[port->id] = PortRole::kAccess;
+      t->any_role = true;
       if (!t->access[port->id]) t->access[port->id] = std::make_unique<AccessPort>();
       t->access[port->id]->bd_by_vlan[a.vlan] = index;
     }
@@ -782,9 +784,9 @@ namespace {
 
 nlohmann::json counters_json(const BdCounterTotals& t) {
   nlohmann::json drops = nlohmann::json::object(), replica_drops = nlohmann::json::object();
-  for (size_t r = 0; r < kDropReasonCount; ++r) {
-    if (t.drops[r]) drops[dataplane::kDropReasonNames[r]] = t.drops[r];
-    if (t.replica_drops[r]) replica_drops[dataplane::kDropReasonNames[r]] = t.replica_drops[r];
+  for (size_t r = 0; r < kDropCount; ++r) {
+    if (t.drops[r]) drops[dataplane::drop_reason_name(static_cast<Drop>(r))] = t.drops[r];
+    if (t.replica_drops[r]) replica_drops[dataplane::drop_reason_name(static_cast<Drop>(r))] = t.replica_drops[r];
   }
   return {{"encap_packets", t.encap_packets}, {"encap_bytes", t.encap_bytes},
           {"decap_packets", t.decap_packets}, {"decap_bytes", t.decap_bytes},
@@ -848,16 +850,16 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
          "Moves of a MAC still active on a local attachment to a remote VTEP, held back", &BdCounterTotals::mac_move_held);
   out.counter("meridian_vxlan_drops_total", "Frames dropped in a bridge domain, by reason");
   for (const auto& [vni, t] : totals) {
-    for (size_t r = 0; r < kDropReasonCount; ++r) {
-      if (t.drops[r]) out.sample(Labels{{"vni", vni}, {"reason", dataplane::kDropReasonNames[r]}}, t.drops[r]);
+    for (size_t r = 0; r < kDropCount; ++r) {
+      if (t.drops[r]) out.sample(Labels{{"vni", vni}, {"reason", dataplane::drop_reason_name(static_cast<Drop>(r))}}, t.drops[r]);
     }
   }
   out.counter("meridian_vxlan_replica_drops_total",
               "Flood replicas not made or not sent, by reason (the frame itself counts once, in drops or forwarded)");
   for (const auto& [vni, t] : totals) {
-    for (size_t r = 0; r < kDropReasonCount; ++r) {
+    for (size_t r = 0; r < kDropCount; ++r) {
       if (t.replica_drops[r]) {
-        out.sample(Labels{{"vni", vni}, {"reason", dataplane::kDropReasonNames[r]}}, t.replica_drops[r]);
+        out.sample(Labels{{"vni", vni}, {"reason", dataplane::drop_reason_name(static_cast<Drop>(r))}}, t.replica_drops[r]);
       }
     }
   }

@@ -5,12 +5,14 @@
 
 #include "config/log.h"
 #include "net/wire.h"
+#include "vxlan/drop_reasons.h"
 
 namespace meridian::vxlan {
 
 using dataplane::RestResource;
 
 std::unique_ptr<dataplane::Module> VxlanModule::create(const dataplane::ModuleHost& host, std::string& error) {
+  drop_id(Drop{});  // its drop reasons are listed from the start
   std::unique_ptr<VxlanModule> m(new VxlanModule(host));
   // The control side first: it owns the learn ring the stage posts to.
   m->control_ = std::make_unique<VxlanControl>(ControlIo{host.pool, host.transmit}, host.workers, host.qsbr,

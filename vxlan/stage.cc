@@ -44,10 +44,11 @@ struct Ctx {
     return bulk_state == bd.state.get() ? bd.state->entry_at(dst_pos[i]) : bd.state->lookup(mac);
   }
 
-  void drop(uint16_t i, BdWorkerCounters* c, DropReason r) {
+  void drop(uint16_t i, BdWorkerCounters* c, Drop r) {
     b.drop(i, r);
     if (c) c->drops[static_cast<size_t>(r)].add(1);
   }
+  void drop(uint16_t i, std::nullptr_t, dataplane::DropReason r) { b.drop(i, r); }
   /// Decapsulation only from the VTEPs the bridge domain knows (unless it
   /// learns remote VTEPs). A burst usually comes from one VTEP: the last
   /// answer is kept.
@@ -189,10 +190,10 @@ void too_big(Ctx& x, uint16_t i, BdWorkerCounters& c, const RemoteVtep& v, const
   const size_t n = x.vx.icmp_too_big && ingress && m->nb_segs == 1
                        ? build_too_big(reply, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu)
                        : 0;
-  if (!n) return x.drop(i, &c, DropReason::kMtuExceeded);
+  if (!n) return x.drop(i, &c, Drop::kMtuExceeded);
   // The original is not delivered: the bridge domain counts it; the port
   // counts the frame once, as forwarded, since its buffer leaves as the reply.
-  c.drops[static_cast<size_t>(DropReason::kMtuExceeded)].add(1);
+  c.drops[static_cast<size_t>(Drop::kMtuExceeded)].add(1);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - n));
   std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), reply, n);
   c.icmp_too_big.add(1);
@@ -203,12 +204,12 @@ void too_big(Ctx& x, uint16_t i, BdWorkerCounters& c, const RemoteVtep& v, const
 void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const RemoteVtep& v,
                    const LocalTarget* ingress = nullptr) {
   rte_mbuf* m = x.b.pkts[i];
-  if (!v.resolved) return x.drop(i, &c, DropReason::kUnderlayUnresolved);
+  if (!v.resolved) return x.drop(i, &c, Drop::kUnderlayUnresolved);
   const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
   if (!fits_mtu(v, inner_len)) return too_big(x, i, c, v, ingress);
   const EncapParams p = encap_params(x.vx, m);
   auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, v.outer.length));
-  if (!out) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
+  if (!out) return x.drop(i, &c, Drop::kReplicaNoBuffer);
   write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
   if (v.outer.ipv6) finish_udp6(m, out, nullptr);
   c.encap_packets.add(1);
@@ -217,7 +218,7 @@ void encap_unicast(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, 
 }
 
 void deliver_local(Ctx& x, uint16_t i, BdWorkerCounters& c, const LocalTarget& t) {
-  if (t.vlan && !push_vlan(x.b.pkts[i], t.vlan)) return x.drop(i, &c, DropReason::kReplicaNoBuffer);
+  if (t.vlan && !push_vlan(x.b.pkts[i], t.vlan)) return x.drop(i, &c, Drop::kReplicaNoBuffer);
   x.b.forward(i, t.port);
 }
 
@@ -282,7 +283,7 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   }
   const size_t remote_count = from_overlay ? 0 : bd.flood_vteps.size();
   targets += static_cast<unsigned>(remote_count);
-  if (targets == 0) return x.drop(i, &c, DropReason::kNoFloodTarget);
+  if (targets == 0) return x.drop(i, &c, Drop::kNoFloodTarget);
   c.flood_packets.add(1);
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
@@ -296,16 +297,16 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   // domain; the frame itself is counted once: forwarded when any replica
   // left, else dropped under the first failure's reason.
   unsigned made = 0;
-  DropReason failure = DropReason::kNoFloodTarget;
-  auto replica_failed = [&](DropReason r) {
+  Drop failure = Drop::kNoFloodTarget;
+  auto replica_failed = [&](Drop r) {
     c.replica_drops[static_cast<size_t>(r)].add(1);
-    if (failure == DropReason::kNoFloodTarget) failure = r;
+    if (failure == Drop::kNoFloodTarget) failure = r;
   };
   for (const auto& t : bd.locals) {
     if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
     rte_mbuf* r = local_replica(x, m, t.vlan);
     if (!r) {
-      replica_failed(DropReason::kReplicaNoBuffer);
+      replica_failed(Drop::kReplicaNoBuffer);
       continue;
     }
     ++made;
@@ -320,11 +321,11 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     for (uint16_t slot : bd.flood_vteps) {
       const RemoteVtep& v = x.vx.vteps[slot];
       if (!v.resolved) {
-        replica_failed(DropReason::kUnderlayUnresolved);
+        replica_failed(Drop::kUnderlayUnresolved);
         continue;
       }
       if (!fits_mtu(v, inner_len)) {
-        replica_failed(DropReason::kMtuExceeded);
+        replica_failed(Drop::kMtuExceeded);
         continue;
       }
       if (v.outer.ipv6 && !have_sum) {
@@ -335,7 +336,7 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
       }
       rte_mbuf* r = vxlan_replica(x, m, bd, v, p, v.outer.ipv6 ? &payload_sum : nullptr);
       if (!r) {
-        replica_failed(DropReason::kReplicaNoBuffer);
+        replica_failed(Drop::kReplicaNoBuffer);
         continue;
       }
       ++made;
@@ -425,17 +426,17 @@ void access_ingress(Ctx& x, uint16_t i) {
   uint16_t type = be16(f + 12);
   const bool tagged = type == kEtherVlan;  // VID 0 (priority tag) counts as untagged, tag removed
   if (tagged) {
-    if (len < kEthHeader + kVlanTag) return x.drop(i, nullptr, DropReason::kRuntFrame);
+    if (len < kEthHeader + kVlanTag) return x.drop(i, nullptr, dataplane::DropReason::kRuntFrame);
     vlan = be16(f + 14) & 0x0fff;
     type = be16(f + 16);
     l2 += kVlanTag;
   }
   // One 802.1Q tag selects the bridge domain; a tag left behind it (or an
   // S-tag) would travel inside the overlay, which RFC 7348 6.1 forbids.
-  if (is_vlan_tpid(type)) return x.drop(i, nullptr, DropReason::kAccessTagStack);
+  if (is_vlan_tpid(type)) return x.drop(i, nullptr, Drop::kAccessTagStack);
   const AccessPort* ap = x.vx.access[x.b.rx_port].get();
   const uint16_t bdi = ap ? ap->bd_by_vlan[vlan] : kNoBd;
-  if (bdi == kNoBd) return x.drop(i, nullptr, DropReason::kNoBridgeDomain);
+  if (bdi == kNoBd) return x.drop(i, nullptr, Drop::kNoBridgeDomain);
   const BdTables& bd = x.vx.bds[bdi];
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
   const LocalTarget ingress{x.b.rx_port, vlan};
@@ -450,7 +451,7 @@ void access_ingress(Ctx& x, uint16_t i) {
   const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
   if (location::is_local(loc)) {
     const LocalTarget t{location::port(loc), location::vlan(loc)};
-    if (t.port == ingress.port && t.vlan == ingress.vlan) return x.drop(i, &c, DropReason::kSameInterface);
+    if (t.port == ingress.port && t.vlan == ingress.vlan) return x.drop(i, &c, Drop::kSameInterface);
     return deliver_local(x, i, c, t);
   }
   if (location::is_remote(loc) && location::vtep(loc) < x.vx.vteps.size()) {
@@ -468,31 +469,31 @@ void underlay_ingress(Ctx& x, uint16_t i) {
     case UnderlayStatus::kArp:
     case UnderlayStatus::kNeighborDiscovery: return x.b.punt(i);
     case UnderlayStatus::kNotVxlan:
-    case UnderlayStatus::kOtherEtherType: return x.drop(i, nullptr, DropReason::kNotVxlan);
-    case UnderlayStatus::kNoIFlag: return x.drop(i, nullptr, DropReason::kVxlanNoIFlag);
-    case UnderlayStatus::kBadChecksum: return x.drop(i, nullptr, DropReason::kUdpChecksum);
-    default: return x.drop(i, nullptr, DropReason::kVxlanMalformed);
+    case UnderlayStatus::kOtherEtherType: return x.drop(i, nullptr, Drop::kNotVxlan);
+    case UnderlayStatus::kNoIFlag: return x.drop(i, nullptr, Drop::kVxlanNoIFlag);
+    case UnderlayStatus::kBadChecksum: return x.drop(i, nullptr, Drop::kUdpChecksum);
+    default: return x.drop(i, nullptr, Drop::kVxlanMalformed);
   }
   const UnderlayPort& up = x.vx.underlay[x.b.rx_port];
   const bool ours = ov.ipv6 ? up.has_ipv6 && std::memcmp(ov.dst_ip, up.ipv6, 16) == 0
                             : up.has_ipv4 && std::memcmp(ov.dst_ip, up.ipv4, 4) == 0;
-  if (!ours) return x.drop(i, nullptr, DropReason::kNotLocalAddress);
+  if (!ours) return x.drop(i, nullptr, Drop::kNotLocalAddress);
   const BdTables* bdp = x.vx.bd_for_vni(ov.vni);
-  if (!bdp) return x.drop(i, nullptr, DropReason::kVxlanUnknownVni);
+  if (!bdp) return x.drop(i, nullptr, Drop::kVxlanUnknownVni);
   const BdTables& bd = *bdp;
   BdWorkerCounters& c = bd.state->counters(x.sc.worker);
-  if (!x.known_vtep(bd, ov)) return x.drop(i, &c, DropReason::kVxlanUnknownVtep);
+  if (!x.known_vtep(bd, ov)) return x.drop(i, &c, Drop::kVxlanUnknownVtep);
   const uint8_t* inner = f + ov.inner_offset;
   // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag (802.1Q,
   // 802.1ad or the old 0x9100) are discarded.
-  if (is_vlan_tpid(be16(inner + 12))) return x.drop(i, &c, DropReason::kVxlanInnerVlan);
+  if (is_vlan_tpid(be16(inner + 12))) return x.drop(i, &c, Drop::kVxlanInnerVlan);
   if (x.bulk_state == bd.state.get() && ov.inner_offset != x.bulk_inner_offset) x.bulk_state = nullptr;
   if (bd.learning) x.learn_mac(i, bd, c, inner + 6, location::kRemoteUnknownSlot, ov.src_ip, ov.ipv6, f + 6);
 
   const uint8_t ecn = outer_ecn(f + ov.l3_offset, ov.ipv6);
   rte_pktmbuf_adj(m, ov.inner_offset);
   if (!ecn_decapsulate(ecn, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m))) {
-    return x.drop(i, &c, DropReason::kEcnNotCapable);
+    return x.drop(i, &c, Drop::kEcnNotCapable);
   }
   const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
   if (pkt_len > ov.inner_length) rte_pktmbuf_trim(m, static_cast<uint16_t>(pkt_len - ov.inner_length));
@@ -518,7 +519,7 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   const FdbEntry* e = x.dst_entry(i, bd, inner);
   const uint64_t loc = e ? e->location.load(std::memory_order_acquire) : 0;
   if (location::is_local(loc)) return deliver_local(x, i, c, {location::port(loc), location::vlan(loc)});
-  if (location::is_remote(loc)) return x.drop(i, &c, DropReason::kSplitHorizon);
+  if (location::is_remote(loc)) return x.drop(i, &c, Drop::kSplitHorizon);
   flood(x, i, bd, c, nullptr);
 }
 

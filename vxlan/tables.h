@@ -129,6 +129,7 @@ struct RemoteVtep {
 
 struct VxlanTables {
   std::array<PortRole, dataplane::kMaxPorts> role{};
+  bool any_role = false;  // some port is an access or underlay port: the stage has work
   std::array<std::unique_ptr<AccessPort>, dataplane::kMaxPorts> access;
   std::array<UnderlayPort, dataplane::kMaxPorts> underlay{};
   std::vector<BdTables> bds;

@@ -23,6 +23,7 @@
 
 #include "config/manager.h"
 #include "dataplane/time_base.h"
+#include "ptp/drop_reasons.h"
 #include "ptp/module.h"
 #include "ptp/nic_clock.h"
 #include "test/pipeline/fixture.h"
@@ -196,6 +197,41 @@ TEST(PtpPunt, DuplicateAddressProbesAreDefendedToAllNodes) {
   const json status = ptp_status(*dp);
   EXPECT_EQ(status["neighbor_replies"], 1) << status;
   EXPECT_EQ(status["neighbor_answers"], 0) << status;  // the stranger's advertisement was not taken
+  dp.reset();
+  free_ring_port(a);
+}
+
+// Frames the PTP service refuses after the punt are counted on their port
+// under PTP's own drop reasons (after_punt: the frame was counted as
+// punted) and, as before, in the PTP view by decode error.
+TEST(PtpPunt, RefusedFramesAreCountedOnTheirPortUnderPtpsReasons) {
+  RingPort a = make_ring_port("a");
+  json doc = ptp_port_config(a, "tsc");
+  doc["dataplane"]["idle_sleep_us"] = 0;
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  auto bad_time = l2_ptp(0x0, 1);  // a Sync whose nanoseconds field is >= 1e9
+  for (int i = 0; i < 4; ++i) bad_time[14 + 34 + 6 + i] = 0xff;
+  auto multicast_sender = l2_ptp(0x0, 2);
+  multicast_sender[6] |= 1;
+  inject(a, {bad_time, multicast_sender});
+  ASSERT_EQ(dp->start_workers(), "");
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  json refused;
+  while (std::chrono::steady_clock::now() < deadline) {
+    dp->control_tick();
+    refused = ptp_status(*dp)["drops"];
+    if (refused.size() >= 2) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  dp->stop_workers();
+  EXPECT_EQ(refused, (json{{"bad_source_mac", 1}, {"bad_timestamp", 1}}));
+  const auto t = dp->port_totals(*dp->port_id("a"));
+  EXPECT_EQ(drops(t, ptp::Drop::kMalformed), 1u);
+  EXPECT_EQ(drops(t, ptp::Drop::kBadSourceMac), 1u);
+  EXPECT_EQ(t.punted, 2u);
+  EXPECT_EQ(t.rx_packets, t.forwarded + t.punted + t.ingress_drops());
+  EXPECT_EQ(dp->stats()["ports"][0]["drops"]["ptp_malformed"], 1);
   dp.reset();
   free_ring_port(a);
 }

@@ -23,6 +23,7 @@
 #include "config/manager.h"
 #include "dataplane/time_base.h"
 #include "ptp/nic_clock.h"
+#include "qos/drop_reasons.h"
 #include "test/pipeline/fixture.h"
 #include "vxlan/bridge_domain.h"
 #include "vxlan/control.h"
@@ -155,8 +156,8 @@ TEST(Pipeline, QosShapesPcapTrafficIntoACountingSink) {
   }
   const auto rx = dp->port_totals(*dp->port_id("src"));
   const auto tx = dp->port_totals(*dp->port_id("out"));
-  EXPECT_GT(drops(tx, DropReason::kQosTailDrop), 0u);
-  EXPECT_EQ(drops(tx, DropReason::kQosTailDrop), class_drops);
+  EXPECT_GT(drops(tx, qos::Drop::kQosTailDrop), 0u);
+  EXPECT_EQ(drops(tx, qos::Drop::kQosTailDrop), class_drops);
   EXPECT_EQ(tx.tx_packets, class_packets);
   EXPECT_EQ(rx.rx_packets, tx.tx_packets + tx.drops_total() + queued);
   // The rate estimate follows the counters (EWMA over ~2 s of steady load).

@@ -178,7 +178,10 @@ inline std::vector<std::vector<uint8_t>> collect(rte_ring* r, size_t want, datap
   return out;
 }
 
-inline uint64_t drops(const dataplane::PortTotals& t, DropReason r) { return t.drops[static_cast<size_t>(r)]; }
+template <class Reason>
+uint64_t drops(const dataplane::PortTotals& t, Reason r) {
+  return t.drops_of(r);
+}
 
 inline config::MacAddress mac_of(const char* s) { return *config::parse_mac(s); }
 

@@ -11,6 +11,7 @@
 #include "dataplane/time_base.h"
 #include "test/pipeline/fixture.h"
 #include "vxlan/control.h"
+#include "vxlan/drop_reasons.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;
@@ -19,7 +20,10 @@ namespace {
 
 constexpr const char* kHostA = "02:aa:00:00:00:01";
 
-uint64_t dp_drops(dataplane::Dataplane& dp, uint16_t port, DropReason r) { return drops(dp.port_totals(port), r); }
+template <class Reason>
+uint64_t dp_drops(dataplane::Dataplane& dp, uint16_t port, Reason r) {
+  return drops(dp.port_totals(port), r);
+}
 
 /// Every frame received on a port ends in exactly one place.
 void expect_every_frame_accounted(dataplane::Dataplane& dp) {
@@ -112,7 +116,7 @@ TEST(VxlanHardening, DecapsulatesOnlyFromKnownVtepsUnlessTheBridgeDomainLearnsTh
   const auto hijack = eth_frame("ff:ff:ff:ff:ff:ff", kHostA, 2, 100);
   inject(lab.ul, {lab.from_vtep(0, 99, hijack), lab.from_vtep(0, 99, eth_frame("02:aa:00:00:00:09", "02:cc:00:00:00:01", 3, 100))});
   ASSERT_TRUE(settle(*lab.dp, [&] {
-    return dp_drops(*lab.dp, lab.ul_id, DropReason::kVxlanUnknownVtep) == 2;
+    return dp_drops(*lab.dp, lab.ul_id, vxlan::Drop::kVxlanUnknownVtep) == 2;
   }));
   for (int i = 0; i < 20; ++i) lab.dp->control_tick();
   EXPECT_EQ(lab.fdb(kHostA)[0]["type"], "local");
@@ -216,9 +220,9 @@ TEST(VxlanHardening, TagStacksAreDroppedAndAFloodFailureCountsTheFrameOnce) {
   }));
   lab.dp->stop_workers();
   const auto ul = lab.dp->port_totals(lab.ul_id), acc = lab.dp->port_totals(lab.acc_id);
-  EXPECT_EQ(drops(ul, DropReason::kVxlanInnerVlan), 2u);
-  EXPECT_EQ(drops(acc, DropReason::kAccessTagStack), 2u);
-  EXPECT_EQ(drops(acc, DropReason::kMtuExceeded), 1u);
+  EXPECT_EQ(drops(ul, vxlan::Drop::kVxlanInnerVlan), 2u);
+  EXPECT_EQ(drops(acc, vxlan::Drop::kAccessTagStack), 2u);
+  EXPECT_EQ(drops(acc, vxlan::Drop::kMtuExceeded), 1u);
   const json c = lab.counters();
   EXPECT_EQ(c["drops"]["mtu_exceeded"], 1);
   EXPECT_EQ(c["replica_drops"]["mtu_exceeded"], 2);

@@ -1,14 +1,16 @@
 // The module contract, proven by a module the engine has never heard of:
 // "probe" is defined here, registered with one line, and gets its own config
 // section (parsed, validated with paths, written back), a stage at its
-// place in the pipeline, the punted frames it claims, a part in every config
-// change (and can refuse one, leaving everything as it was), its timer, a
-// REST route and a /metrics family, without an edit anywhere else.
+// place in the pipeline, the punted frames it claims, its own drop reason
+// (counted per port beside the engine's) and counter set, a part in every
+// config change (and can refuse one, leaving everything as it was), its
+// timer, a REST route and /metrics families, without an edit anywhere else.
 #include <algorithm>
 #include <atomic>
 #include <set>
 
 #include "config/json_reader.h"
+#include "dataplane/counter_set.h"
 #include "dataplane/module.h"
 #include "test/pipeline/fixture.h"
 
@@ -42,10 +44,19 @@ config::SectionSpec probe_section() {
 }
 const ProbeConfig& probe_of(const config::Config& c) { return c.section<ProbeConfig>("probe"); }
 
+// Its drop reasons and counters, declared as any module declares them.
+#define PROBE_DROP_REASONS(X) X(kTooShort, "probe_too_short", kIngress, "probe frame shorter than 64 bytes")
+MERIDIAN_DEFINE_DROP_REASONS(ProbeDrop, PROBE_DROP_REASONS)
+#define PROBE_COUNTERS(X) \
+  X(stage_frames, "stage_frames", "meridian_probe_stage_frames_total", "", "Probe frames the probe stage punted")
+MERIDIAN_DEFINE_COUNTER_SET(ProbeCounters, PROBE_COUNTERS)
+
 struct ProbeState {
-  std::atomic<uint64_t> stage_seen{0};
+  std::unique_ptr<ProbeCounters[]> counters;  // one block per worker
+  unsigned workers = 0;
   uint64_t claimed = 0, prepares = 0, commits = 0, ticks = 0;
   std::string started_on, watching;  // the port of the startup config, of the last commit
+  ProbeCounters::Totals totals() const { return dataplane::sum_counters<ProbeCounters>({counters.get(), workers}); }
 };
 
 /// Punts the probe EtherType at ingress (before PTP and VXLAN look at it).
@@ -53,11 +64,15 @@ class ProbeStage final : public dataplane::Stage {
  public:
   explicit ProbeStage(ProbeState& s) : state_(s) {}
   const char* name() const override { return "probe"; }
-  void process(dataplane::PacketBatch& b, const dataplane::StageContext&) const override {
+  void process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const override {
     for (uint16_t i = 0; i < b.count; ++i) {
       const auto* f = rte_pktmbuf_mtod(b.pkts[i], const uint8_t*);
-      if (!b.undecided(i) || rte_pktmbuf_data_len(b.pkts[i]) < 14 || (f[12] << 8 | f[13]) != kProbeEtherType) continue;
-      state_.stage_seen.fetch_add(1, std::memory_order_relaxed);
+      if (!b.undecided(i) || (f[12] << 8 | f[13]) != kProbeEtherType) continue;
+      if (rte_pktmbuf_pkt_len(b.pkts[i]) < 64) {
+        b.drop(i, ProbeDrop::kTooShort);
+        continue;
+      }
+      ++state_.counters[ctx.worker].stage_frames;
       b.punt(i);
     }
   }
@@ -68,7 +83,12 @@ class ProbeStage final : public dataplane::Stage {
 
 class ProbeModule final : public dataplane::Module {
  public:
-  ProbeModule(ProbeState& s, const config::Config& startup) : state_(s) { s.started_on = s.watching = probe_of(startup).port; }
+  ProbeModule(ProbeState& s, const dataplane::ModuleHost& host) : state_(s) {
+    drop_id(ProbeDrop{});  // its reasons are listed from the start
+    s.counters = std::make_unique<ProbeCounters[]>(host.workers);
+    s.workers = host.workers;
+    s.started_on = s.watching = probe_of(host.config).port;
+  }
   const char* name() const override { return "probe"; }
   std::vector<dataplane::PlacedStage> stages() override {
     std::vector<dataplane::PlacedStage> out;
@@ -99,12 +119,13 @@ class ProbeModule final : public dataplane::Module {
   void metrics(config::MetricsWriter& out, bool) override {
     out.counter("meridian_probe_claimed_total", "Probe frames the probe module took from the punt ring");
     out.sample(config::Labels{}, state_.claimed);
+    dataplane::write_counters<ProbeCounters>(out, state_.totals());
   }
   std::optional<dataplane::RestResource> resource(const dataplane::RestRequest& r) override {
     if (r.path != "/api/v1/probe") return std::nullopt;
     if (r.method != config::http::verb::get) return dataplane::RestResource::not_allowed("GET, HEAD");
     return dataplane::RestResource{config::http::status::ok, {{"claimed", state_.claimed},
-                                                              {"stage_seen", state_.stage_seen.load()},
+                                                              {"stage", dataplane::counters_json<ProbeCounters>(state_.totals())},
                                                               {"watching", state_.watching}}};
   }
 
@@ -114,11 +135,11 @@ class ProbeModule final : public dataplane::Module {
 
 uint64_t table_version(dataplane::Dataplane& dp) { return dp.stats()["tables"]["version"].get<uint64_t>(); }
 
-TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntTimerRestAndMetrics) {
+TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntDropsCountersTimerRestAndMetrics) {
   ProbeState state;
   dataplane::register_module({"probe",
                               [&state](const dataplane::ModuleHost& host, std::string&) {
-                                return std::make_unique<ProbeModule>(state, host.config);
+                                return std::make_unique<ProbeModule>(state, host);
                               },
                               probe_section});
   struct Unregister {
@@ -161,8 +182,9 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntTimerRestAnd
     return true;
   });
 
-  const auto probe1 = frame(1, 60, kProbeEtherType), probe2 = frame(2, 80, kProbeEtherType), ip = frame(3, 100);
-  inject(a, {probe1, ip, probe2});
+  const auto probe1 = frame(1, 70, kProbeEtherType), probe2 = frame(2, 80, kProbeEtherType), ip = frame(3, 100);
+  const auto short_probe = frame(5, 60, kProbeEtherType);
+  inject(a, {probe1, ip, short_probe, probe2});
   ASSERT_EQ(dp->start_workers(), "");
   auto forwarded = collect(b.tx[0], 1, dp.get());
   const auto deadline = std::chrono::steady_clock::now() + 3s;
@@ -172,26 +194,40 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntTimerRestAnd
   }
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0], ip);
-  EXPECT_EQ(state.stage_seen.load(), 2u);
+  EXPECT_EQ(state.totals().stage_frames, 2u);
   EXPECT_EQ(state.claimed, 2u);
   EXPECT_EQ(handler_saw, 0u);
   const uint64_t ticks = state.ticks;
   dp->control_tick();
   EXPECT_EQ(state.ticks, ticks + 1);
-  EXPECT_EQ(dp->port_totals(*dp->port_id("a")).punted, 2u);
-  EXPECT_EQ(drops(dp->port_totals(*dp->port_id("a")), DropReason::kPuntUnhandled), 0u);
+  const auto ta = dp->port_totals(*dp->port_id("a"));
+  EXPECT_EQ(ta.punted, 2u);
+  EXPECT_EQ(drops(ta, DropReason::kPuntUnhandled), 0u);
+  // Its drop reason: counted on the port beside the engine's, and listed.
+  EXPECT_EQ(drops(ta, ProbeDrop::kTooShort), 1u);
+  EXPECT_EQ(ta.rx_packets, ta.forwarded + ta.punted + ta.ingress_drops());
+  const json stats = dp->stats();
+  EXPECT_EQ(stats["ports"][0]["drops"]["probe_too_short"], 1);
+  const json& reasons = stats["drop_reasons"];
+  EXPECT_TRUE(std::any_of(reasons.begin(), reasons.end(), [](const json& r) {
+    return r["name"] == "probe_too_short" && r["counted_at"] == "ingress";
+  })) << reasons;
 
   // Its REST route and its metric family.
   auto got = dp->resource(config::http::verb::get, "/api/v1/probe", {});
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, config::http::status::ok);
   EXPECT_EQ(got->body["claimed"], 2);
+  EXPECT_EQ(got->body["stage"], (json{{"stage_frames", 2}}));
   auto post = dp->resource(config::http::verb::post, "/api/v1/probe", {});
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, config::http::status::method_not_allowed);
   config::MetricsWriter metrics;
   dp->metrics(metrics);
   EXPECT_NE(metrics.text().find("\nmeridian_probe_claimed_total 2\n"), std::string::npos) << metrics.text();
+  EXPECT_NE(metrics.text().find("\nmeridian_probe_stage_frames_total 2\n"), std::string::npos);
+  EXPECT_NE(metrics.text().find("meridian_port_drops_total{port=\"a\",reason=\"probe_too_short\"} 1\n"),
+            std::string::npos);
 
   // A change it refuses, which also removes the cross-connect: the error
   // names its path, nothing commits, and traffic still crosses a -> b.

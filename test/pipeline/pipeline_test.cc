@@ -65,9 +65,11 @@ TEST(Pipeline, XconnectForwardsBothWaysByteForByte) {
   free_ring_port(b);
 }
 
-TEST(Pipeline, RuntimeCountsEveryBurstAndTimesEveryStageOnSampledBursts) {
+TEST(Pipeline, RuntimeCountsEveryBurstAndTimesTheActiveStagesOnSampledBursts) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
-  auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}})));
+  // A punt EtherType makes the punt classifier active; VXLAN and PTP have
+  // nothing configured, so their stages are out of the pipeline.
+  auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}), json::array({"0x88cc"})));
   ASSERT_TRUE(dp);
   std::vector<std::vector<uint8_t>> frames;
   for (uint32_t i = 0; i < 6400; ++i) frames.push_back(frame(i, 64));
@@ -81,19 +83,47 @@ TEST(Pipeline, RuntimeCountsEveryBurstAndTimesEveryStageOnSampledBursts) {
   EXPECT_GE(bursts, frames.size() / 32);  // bursts of at most burst_size (32)
   ASSERT_EQ(rt["stages"].size(), dp->stage_names().size());
   const uint64_t sampled = rt["stages"][0]["sampled_bursts"];
-  EXPECT_EQ(sampled, bursts / dataplane::kStageSampleEvery);  // one worker: exactly every 64th burst
+  EXPECT_EQ(sampled, bursts / dataplane::kStageSampleEvery);  // one worker: exactly every 61st burst
+  std::vector<std::string> active;
   for (size_t s = 0; s < rt["stages"].size(); ++s) {
     const json& st = rt["stages"][s];
     EXPECT_EQ(st["name"], dp->stage_names()[s]);
-    EXPECT_EQ(st["sampled_bursts"], sampled);  // every stage timed on the same bursts
+    if (!st["active"].get<bool>()) {
+      EXPECT_EQ(st["sampled_bursts"], 0) << st["name"];  // skipped: never run, never timed
+      continue;
+    }
+    active.push_back(st["name"]);
+    EXPECT_EQ(st["sampled_bursts"], sampled);  // every active stage timed on the same bursts
     EXPECT_GT(st["sampled_packets"].get<uint64_t>(), 0u);
     EXPECT_GT(st["cycles"].get<uint64_t>(), 0u) << st["name"];
   }
+  EXPECT_EQ(active, (std::vector<std::string>{"punt-classifier", "xconnect"}));
   EXPECT_EQ(rt["stages"][0]["place"], "ingress");
   EXPECT_EQ(rt["stages"].back()["place"], "egress");
   config::MetricsWriter metrics;
   dp->metrics(metrics);
   EXPECT_NE(metrics.text().find("meridian_stage_sampled_cycles_total{stage=\"xconnect\"}"), std::string::npos);
+  dp.reset();
+  free_ring_port(a);
+  free_ring_port(b);
+}
+
+TEST(Pipeline, DropsRuntsBeforeAnyStageWithNothingConfiguredToInspectThem) {
+  // Only xconnect is active: the worker itself drops frames shorter than an
+  // Ethernet header, so no stage ever reads past a runt's end.
+  RingPort a = make_ring_port("a"), b = make_ring_port("b");
+  auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}})));
+  ASSERT_TRUE(dp);
+  const auto ip = frame(3, 100);
+  inject(a, {std::vector<uint8_t>(13, 0x55), ip, std::vector<uint8_t>(1, 0x55)});
+  ASSERT_EQ(dp->start_workers(), "");
+  auto forwarded = collect(b.tx[0], 1);
+  dp->stop_workers();
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0], ip);
+  const auto ta = dp->port_totals(*dp->port_id("a"));
+  EXPECT_EQ(drops(ta, DropReason::kRuntFrame), 2u);
+  EXPECT_EQ(ta.rx_packets, ta.forwarded + ta.punted + ta.ingress_drops());
   dp.reset();
   free_ring_port(a);
   free_ring_port(b);

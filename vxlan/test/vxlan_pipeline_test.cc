@@ -194,10 +194,10 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   }
   dp->stop_workers();
   const auto tu = dp->port_totals(ul_id), ta = dp->port_totals(acc_id);
-  EXPECT_EQ(drops(tu, DropReason::kVxlanUnknownVni), 1u);
-  EXPECT_EQ(drops(tu, DropReason::kNotLocalAddress), 1u);
-  EXPECT_EQ(drops(tu, DropReason::kVxlanNoIFlag), 1u);
-  EXPECT_EQ(drops(ta, DropReason::kMtuExceeded), 1u);
+  EXPECT_EQ(drops(tu, vxlan::Drop::kVxlanUnknownVni), 1u);
+  EXPECT_EQ(drops(tu, vxlan::Drop::kNotLocalAddress), 1u);
+  EXPECT_EQ(drops(tu, vxlan::Drop::kVxlanNoIFlag), 1u);
+  EXPECT_EQ(drops(ta, vxlan::Drop::kMtuExceeded), 1u);
   auto bds = vxlan_of(*dp).bridge_domains_json(100);
   EXPECT_EQ(bds["bridge_domains"][0]["counters"]["drops"]["mtu_exceeded"], 1) << bds.dump();
   EXPECT_EQ(bds["bridge_domains"][0]["counters"]["decap_packets"], 1);
