@@ -64,6 +64,11 @@ struct ModuleHost {
   /// its control side here (punted frames it refused, frames it could not
   /// send), per port, under its drop reasons. Written on the control lcore only.
   WorkerCounters* control_counters = nullptr;
+  /// The overlay's UDP port under a config, as the module that terminates
+  /// the overlay says (Module::overlay_udp_port); 4789, VXLAN's IANA port,
+  /// when none does. Modules that look inside overlay packets (the QoS
+  /// classifier, the transparent clock) ask here, not the overlay's config.
+  std::function<uint16_t(const config::Config&)> overlay_udp_port;
 };
 
 /// A REST GET (or POST) a module may answer.
@@ -112,6 +117,10 @@ class Module {
   /// After the engine's link poll (every 100 ms), before punted frames are
   /// drained: what waits for ports to come back resumes here.
   virtual void links_polled() {}
+
+  /// The UDP port of the overlay encapsulation this module terminates under
+  /// `config` (VXLAN's VTEP port); nullopt when it terminates none.
+  virtual std::optional<uint16_t> overlay_udp_port(const config::Config& /*config*/) const { return std::nullopt; }
 
   /// Fills the module's part of a worker's context before launch.
   virtual void setup_worker(WorkerContext& /*worker*/) {}

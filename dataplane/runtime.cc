@@ -33,6 +33,13 @@ unsigned max_mtu(const config::Config& c) {
 
 }  // namespace
 
+uint16_t Dataplane::overlay_udp_port(const config::Config& config) const {
+  for (const auto& m : modules_) {  // those created so far: the overlay registers before its readers
+    if (auto port = m->overlay_udp_port(config)) return *port;
+  }
+  return kIanaVxlanPort;
+}
+
 std::unique_ptr<const ForwardingTables> Dataplane::build_tables(const config::Config& config) {
   auto t = std::make_unique<ForwardingTables>();
   t->version = ++table_versions_;
@@ -149,7 +156,8 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->host_ = std::make_unique<ModuleHost>(ModuleHost{
       dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, tsc_hz(),
       [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); },
-      &dp->counters_.back()});
+      &dp->counters_.back(),
+      [self](const config::Config& c) { return self->overlay_udp_port(c); }});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
     auto module = reg.create(*dp->host_, error);

@@ -104,6 +104,9 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// The snapshot for `config`: the engine's own state (offline ports),
   /// then every module's part.
   std::unique_ptr<const ForwardingTables> build_tables(const config::Config& config);
+  /// ModuleHost::overlay_udp_port.
+  uint16_t overlay_udp_port(const config::Config& config) const;
+  static constexpr uint16_t kIanaVxlanPort = 4789;
   /// Link tracking (every kLinkPollInterval): logs and counts transitions,
   /// takes a port whose interface is gone out of the data path, and
   /// re-creates its device when the interface is back.

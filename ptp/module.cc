@@ -6,7 +6,6 @@
 
 #include "config/log.h"
 #include "net/wire.h"
-#include "vxlan/model.h"
 
 namespace meridian::ptp {
 
@@ -94,7 +93,7 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
   t.ptp_enabled = config::ptp_section(config).enabled();
   t.ptp_tc_enabled = config::ptp_section(config).transparent_clock;
   // The transparent clock also corrects PTP inside VXLAN to this UDP port.
-  t.ptp_tc_vxlan_port = static_cast<uint16_t>(config::vxlan_section(config).vtep.udp_port);
+  t.ptp_tc_vxlan_port = host_.overlay_udp_port(config);
 }
 
 bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {

@@ -3,16 +3,10 @@
 #include <rte_cycles.h>
 
 #include "qos/drop_reasons.h"
-#include "vxlan/model.h"
 
 namespace meridian::qos {
 
 using dataplane::RestResource;
-
-namespace {
-/// The classifier finds packets inside VXLAN by the VTEP's UDP port.
-uint16_t vxlan_udp_port(const config::Config& c) { return static_cast<uint16_t>(config::vxlan_section(c).vtep.udp_port); }
-}  // namespace
 
 std::unique_ptr<dataplane::Module> QosModule::create(const dataplane::ModuleHost& host, std::string& error) {
   drop_id(Drop{});  // its drop reasons are listed from the start
@@ -24,7 +18,8 @@ std::unique_ptr<dataplane::Module> QosModule::create(const dataplane::ModuleHost
   m->control_ = std::make_unique<QosControl>(std::move(ports), host.workers, host.config.dataplane.mbufs / 2,
                                              TscClock(rte_rdtsc(), host.tsc_hz));
   config::FieldErrors errors;
-  auto plans = m->control_->prepare(config::qos_section(host.config), vxlan_udp_port(host.config), errors);
+  // The classifier finds packets inside the overlay by its UDP port.
+  auto plans = m->control_->prepare(config::qos_section(host.config), host.overlay_udp_port(host.config), errors);
   if (!plans) {
     error = errors.empty() ? "qos: cannot prepare" : errors[0].path + ": " + errors[0].reason;
     return nullptr;
@@ -35,7 +30,7 @@ std::unique_ptr<dataplane::Module> QosModule::create(const dataplane::ModuleHost
 
 std::function<void()> QosModule::prepare(const config::Config&, const config::Config& next,
                                          config::FieldErrors& errors) {
-  auto plans = control_->prepare(config::qos_section(next), vxlan_udp_port(next), errors);
+  auto plans = control_->prepare(config::qos_section(next), host_.overlay_udp_port(next), errors);
   if (!plans) return nullptr;
   return [this, plans] { control_->commit(plans); };
 }

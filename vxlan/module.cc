@@ -59,6 +59,10 @@ void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::
   tables.vxlan = control_->tables();
 }
 
+std::optional<uint16_t> VxlanModule::overlay_udp_port(const config::Config& config) const {
+  return static_cast<uint16_t>(config::vxlan_section(config).vtep.udp_port);
+}
+
 bool VxlanModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   // ARP and neighbour discovery for the VTEP's own addresses and next hops.
   return (view.ethertype == net::kEtherArp || view.ethertype == net::kEtherIpv6) && control_->handle_punt(m);

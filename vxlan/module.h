@@ -20,6 +20,7 @@ class VxlanModule final : public dataplane::Module {
                                 config::FieldErrors& errors) override;
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
   void published() override { control_->published(); }
+  std::optional<uint16_t> overlay_udp_port(const config::Config& config) const override;
   bool claim_punt(rte_mbuf* m, const net::PacketView& view) override;
   bool tick(bool) override { return control_->tick(); }
   void port_recreated(const dataplane::PortRuntime& port) override;

@@ -27,8 +27,6 @@
 #include "ptp/module.h"
 #include "ptp/nic_clock.h"
 #include "test/pipeline/fixture.h"
-#include "vxlan/bridge_domain.h"
-#include "vxlan/control.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;

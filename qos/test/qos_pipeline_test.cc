@@ -22,11 +22,8 @@
 
 #include "config/manager.h"
 #include "dataplane/time_base.h"
-#include "ptp/nic_clock.h"
 #include "qos/drop_reasons.h"
 #include "test/pipeline/fixture.h"
-#include "vxlan/bridge_domain.h"
-#include "vxlan/control.h"
 
 using namespace meridian;
 using namespace meridian::pipeline_test;

@@ -56,6 +56,7 @@ struct ProbeState {
   unsigned workers = 0;
   uint64_t claimed = 0, prepares = 0, commits = 0, ticks = 0;
   std::string started_on, watching;  // the port of the startup config, of the last commit
+  const dataplane::ModuleHost* host = nullptr;
   ProbeCounters::Totals totals() const { return dataplane::sum_counters<ProbeCounters>({counters.get(), workers}); }
 };
 
@@ -87,6 +88,7 @@ class ProbeModule final : public dataplane::Module {
     drop_id(ProbeDrop{});  // its reasons are listed from the start
     s.counters = std::make_unique<ProbeCounters[]>(host.workers);
     s.workers = host.workers;
+    s.host = &host;
     s.started_on = s.watching = probe_of(host.config).port;
   }
   const char* name() const override { return "probe"; }
@@ -263,6 +265,14 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntDropsCounter
   EXPECT_EQ(state.watching, "b");
   EXPECT_EQ(table_version(*dp), version + 1);
   EXPECT_EQ(state.prepares, 2u);
+  // The overlay's UDP port, as VXLAN (the overlay module) says, for any
+  // config: modules that look inside overlay packets ask the host.
+  EXPECT_EQ(state.host->overlay_udp_port(running), 4789);
+  json other_port = doc;
+  other_port["vxlan"] = {{"vtep", {{"udp_port", 8472}}}};
+  auto other = config::parse_config(other_port);
+  ASSERT_TRUE(other.config) << other.errors[0].path << ": " << other.errors[0].reason;
+  EXPECT_EQ(state.host->overlay_udp_port(*other.config), 8472);
   EXPECT_EQ(dp->resource(config::http::verb::get, "/api/v1/probe", {})->body["watching"], "b");
   dp->stop_workers();
   dp.reset();

@@ -22,7 +22,6 @@
 
 #include "config/manager.h"
 #include "dataplane/time_base.h"
-#include "ptp/nic_clock.h"
 #include "test/pipeline/fixture.h"
 #include "vxlan/bridge_domain.h"
 #include "vxlan/control.h"
