@@ -33,9 +33,8 @@ struct ForwardingTables {
   /// Bridge domains, VTEPs and port roles; null when no VXLAN is configured.
   std::shared_ptr<const vxlan::VxlanTables> vxlan;
   /// Per egress port: the compiled HTB tree and classifier, or null (the
-  /// port is not shaped). qos_enabled: any of them set.
+  /// port is not shaped; `shaped` below says the same to the engine).
   std::array<std::shared_ptr<const qos::QosPlan>, kMaxPorts> qos;
-  bool qos_enabled = false;
   /// Ports that run PTP: their PTP frames go to the control lcore.
   std::array<bool, kMaxPorts> ptp_port{};
   bool ptp_enabled = false;
@@ -52,6 +51,11 @@ struct ForwardingTables {
   /// (Stage::active), in pipeline order: what the workers run.
   std::array<uint8_t, kMaxStages> stages{};
   uint8_t stage_count = 0;
+
+  /// Ports whose sends go through the worker's PortScheduler (QoS shapes
+  /// them); any_shaped: any of them set.
+  std::array<bool, kMaxPorts> shaped{};
+  bool any_shaped = false;
 
   /// Ports out of the data path (interface gone, device being re-created):
   /// not polled, and what is sent to them is dropped as port_down.

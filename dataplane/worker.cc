@@ -4,7 +4,6 @@
 #include <rte_ethdev.h>
 
 #include "net/wire.h"
-#include "qos/egress.h"
 
 namespace meridian::dataplane {
 namespace {
@@ -33,13 +32,9 @@ void send_counted(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n
   c.tx_bytes.add(bytes);
 }
 
-qos::TxTarget qos_tx(WorkerContext& ctx, uint16_t port) {
-  return {port, static_cast<uint16_t>(ctx.index), &ctx.counters->ports[port]};
-}
-
 /// Every packet the worker sends to a port passes here: a shaped port's
-/// packets go to its HTB tree (on the owner worker, or handed to it),
-/// others straight to the worker's TX queue.
+/// packets go to the worker's port scheduler (QoS), others straight to the
+/// worker's TX queue.
 void send_to_port(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
   const ForwardingTables* t = ctx.round_tables;
   if (t && t->offline(port)) {  // its device may be closing: never touch it
@@ -47,11 +42,8 @@ void send_to_port(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n
     rte_pktmbuf_free_bulk(pkts, n);
     return;
   }
-  if (t && t->qos_enabled && t->qos[port] && ctx.egress) {
-    qos::EgressPort& e = *ctx.egress[port];
-    if (e.owner() != ctx.index) return e.hand_off(pkts, n, ctx.counters->ports[port]);
-    if (e.active() != t->qos[port].get()) e.adopt(t->qos[port].get(), ctx.round_now_ps, qos_tx(ctx, port));
-    return e.enqueue(pkts, n, ctx.round_now_ps, ctx.counters->ports[port]);
+  if (t && t->any_shaped && port < kMaxPorts && t->shaped[port] && ctx.scheduler) {
+    return ctx.scheduler->submit(ctx, *t, port, pkts, n, ctx.round_now_tsc);
   }
   send_counted(ctx, port, pkts, n, bytes);
 }
@@ -96,7 +88,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   }
   ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
   ctx.round_tables = &tables;
-  ctx.round_now_ps = ctx.clock ? ctx.clock->to_ps(now_tsc) : 0;
+  ctx.round_now_tsc = now_tsc;
 
   TxBuffer extra;
   extra.flush_fn = flush_extra;
@@ -223,16 +215,10 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
 unsigned worker_poll_once(WorkerContext& ctx) {
   const ForwardingTables* tables = ctx.tables->load();
   const uint64_t now = rte_rdtsc();  // one clock read per poll round
-  const uint64_t now_ps = ctx.clock ? ctx.clock->to_ps(now) : 0;
-  // A new QoS plan is adopted before any packet of this round reaches it;
-  // the old one stays alive until our quiescent report below.
-  // An offline port keeps its plan (the control lcore holds it alive while
-  // active): adopting may transmit, and its device may be closing.
-  for (uint16_t p : ctx.qos_owned) {
-    qos::EgressPort& e = *ctx.egress[p];
-    if (tables->offline(p)) continue;
-    if (const qos::QosPlan* plan = tables->qos[p].get(); plan != e.active()) e.adopt(plan, now_ps, qos_tx(ctx, p));
-  }
+  // What the scheduler changes for this table version happens before any
+  // packet of the round reaches it; the old version stays alive until our
+  // quiescent report below.
+  if (ctx.scheduler) ctx.scheduler->round_begin(ctx, *tables, now);
   unsigned received = 0;
   PacketBatch batch;
   for (const RxQueueRef& q : ctx.rx) {
@@ -244,15 +230,7 @@ unsigned worker_poll_once(WorkerContext& ctx) {
     batch.reset(q.port, n);
     process_burst(ctx, *tables, batch, now);
   }
-  unsigned released = 0;
-  for (uint16_t p : ctx.qos_owned) {
-    qos::EgressPort& e = *ctx.egress[p];
-    if (tables->offline(p)) {
-      e.serve_snapshot(now_ps);  // stats readers must not wait for the link
-    } else if (e.active() || e.busy()) {
-      released += e.service(now_ps, qos_tx(ctx, p));
-    }
-  }
+  const unsigned released = ctx.scheduler ? ctx.scheduler->round_end(ctx, *tables, now) : 0;
   ctx.round_tables = nullptr;
   // `tables` is not used past this point: report quiescence for RCU.
   rte_rcu_qsbr_quiescent(ctx.qsbr, ctx.index);

@@ -12,12 +12,9 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/pipeline.h"
+#include "dataplane/port_scheduler.h"
 #include "dataplane/rcu_publisher.h"
 
-namespace meridian::qos {
-class EgressPort;
-class TscClock;
-}  // namespace meridian::qos
 
 namespace meridian::dataplane {
 
@@ -41,15 +38,13 @@ struct WorkerContext {
   rte_ring* punt_ring = nullptr;
   WorkerCounters* counters = nullptr;
   const std::atomic<bool>* stop = nullptr;
-  /// QoS: the per-port egress runtimes ([kMaxPorts], null where no port),
-  /// the ports whose trees this worker runs, and the scheduler's clock.
-  qos::EgressPort* const* egress = nullptr;
-  std::vector<uint16_t> qos_owned;
-  const qos::TscClock* clock = nullptr;
+  /// The egress scheduler of the shaped ports (QoS), this worker's own;
+  /// null when no module schedules egress.
+  PortScheduler* scheduler = nullptr;
 
   // Set by the worker at the start of each burst (its own, not shared).
   const ForwardingTables* round_tables = nullptr;
-  uint64_t round_now_ps = 0;
+  uint64_t round_now_tsc = 0;
   uint64_t burst_seq = 0;  // picks the bursts whose stages are timed
 };
 

@@ -276,7 +276,7 @@ void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const datapla
     if (i >= b.count || b.verdict[i] != dataplane::Verdict::kForward) continue;
     const uint16_t port = b.tx_port[i];
     const dataplane::ForwardingTables& t = ctx.tables;
-    if (t.qos_enabled && port < dataplane::kMaxPorts && t.qos[port]) continue;  // the shaper sends it
+    if (t.any_shaped && port < dataplane::kMaxPorts && t.shaped[port]) continue;  // the shaper sends it
     if (behind_earlier_ptp(b, marks.ptp, i)) {
       ++tc_.counters_[w].egress_kept_in_order;
       continue;

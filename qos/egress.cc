@@ -322,4 +322,45 @@ void EgressPort::release_all() {
   }
 }
 
+namespace {
+TxTarget tx_target(dataplane::WorkerContext& w, uint16_t port) {
+  return {port, static_cast<uint16_t>(w.index), &w.counters->ports[port]};
+}
+}  // namespace
+
+void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint64_t now_tsc) {
+  // A new plan is adopted before any packet of this round reaches it. An
+  // offline port keeps its plan (the control lcore holds it alive while
+  // active): adopting may transmit, and its device may be closing.
+  const uint64_t now_ps = clock_.to_ps(now_tsc);
+  for (uint16_t p : owned_) {
+    EgressPort& e = *egress_[p];
+    if (t.offline(p)) continue;
+    if (const QosPlan* plan = t.qos[p].get(); plan != e.active()) e.adopt(plan, now_ps, tx_target(w, p));
+  }
+}
+
+void WorkerScheduler::submit(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint16_t port,
+                             rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) {
+  EgressPort& e = *egress_[port];
+  if (e.owner() != w.index) return e.hand_off(pkts, n, w.counters->ports[port]);
+  const uint64_t now_ps = clock_.to_ps(now_tsc);
+  if (e.active() != t.qos[port].get()) e.adopt(t.qos[port].get(), now_ps, tx_target(w, port));
+  e.enqueue(pkts, n, now_ps, w.counters->ports[port]);
+}
+
+unsigned WorkerScheduler::round_end(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint64_t now_tsc) {
+  const uint64_t now_ps = clock_.to_ps(now_tsc);
+  unsigned released = 0;
+  for (uint16_t p : owned_) {
+    EgressPort& e = *egress_[p];
+    if (t.offline(p)) {
+      e.serve_snapshot(now_ps);  // stats readers must not wait for the link
+    } else if (e.active() || e.busy()) {
+      released += e.service(now_ps, tx_target(w, p));
+    }
+  }
+  return released;
+}
+
 }  // namespace meridian::qos

@@ -29,6 +29,9 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/pipeline.h"
+#include "dataplane/port_scheduler.h"
+#include "dataplane/tables.h"
+#include "dataplane/worker.h"
 #include "qos/classifier.h"
 #include "qos/drop_reasons.h"
 #include "qos/htb.h"
@@ -98,6 +101,27 @@ struct TxTarget {
   uint16_t port = 0;
   uint16_t queue = 0;
   dataplane::PortCounters* counters = nullptr;  // the owner's block for `port`
+};
+
+class EgressPort;
+
+/// One worker's PortScheduler: runs the HTB trees of the ports it owns and
+/// hands what other ports' owners must shape to them.
+class WorkerScheduler final : public dataplane::PortScheduler {
+ public:
+  WorkerScheduler(EgressPort* const* egress, std::vector<uint16_t> owned, const TscClock& clock)
+      : egress_(egress), owned_(std::move(owned)), clock_(clock) {}
+  void round_begin(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables,
+                   uint64_t now_tsc) override;
+  void submit(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables, uint16_t port,
+              rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) override;
+  unsigned round_end(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables,
+                     uint64_t now_tsc) override;
+
+ private:
+  EgressPort* const* egress_;   // [kMaxPorts], null where no port
+  std::vector<uint16_t> owned_;  // the ports whose trees this worker runs
+  const TscClock& clock_;
 };
 
 class EgressPort {

@@ -37,13 +37,16 @@ std::function<void()> QosModule::prepare(const config::Config&, const config::Co
 
 void QosModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
   tables.qos = control_->plans();
-  for (const auto& plan : tables.qos) tables.qos_enabled = tables.qos_enabled || plan;
+  for (size_t p = 0; p < tables.qos.size(); ++p) {
+    tables.shaped[p] = tables.qos[p] != nullptr;
+    tables.any_shaped = tables.any_shaped || tables.shaped[p];
+  }
 }
 
 void QosModule::setup_worker(dataplane::WorkerContext& worker) {
-  worker.egress = control_->egress();
-  worker.qos_owned = control_->owned_by(worker.index);
-  worker.clock = &control_->clock();
+  schedulers_.push_back(
+      std::make_unique<WorkerScheduler>(control_->egress(), control_->owned_by(worker.index), control_->clock()));
+  worker.scheduler = schedulers_.back().get();
 }
 
 std::optional<RestResource> QosModule::resource(const dataplane::RestRequest& request) {

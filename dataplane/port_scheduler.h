@@ -1,0 +1,32 @@
+// The egress side's extension point: a module that schedules what workers
+// send to some ports (QoS's HTB trees) implements PortScheduler; the engine
+// gives it every packet bound for a port the tables mark as shaped, and
+// lets it run at the start and end of each poll round. One object per
+// worker (set in Module::setup_worker), so its state is single-threaded.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+namespace meridian::dataplane {
+
+struct ForwardingTables;
+struct WorkerContext;
+
+class PortScheduler {
+ public:
+  virtual ~PortScheduler() = default;
+  /// Before the round's receives: what must change before a packet of this
+  /// round reaches the scheduler (a new plan to adopt).
+  virtual void round_begin(WorkerContext& worker, const ForwardingTables& tables, uint64_t now_tsc) = 0;
+  /// Takes `n` packets bound for `port` (ForwardingTables::shaped): queued,
+  /// handed to the worker that runs the port, or dropped and counted.
+  virtual void submit(WorkerContext& worker, const ForwardingTables& tables, uint16_t port, rte_mbuf** pkts,
+                      uint16_t n, uint64_t now_tsc) = 0;
+  /// After the receives: releases and transmits what the schedule allows;
+  /// returns the packets sent.
+  virtual unsigned round_end(WorkerContext& worker, const ForwardingTables& tables, uint64_t now_tsc) = 0;
+};
+
+}  // namespace meridian::dataplane
