@@ -3,6 +3,7 @@
 // gives it every packet bound for a port the tables mark as shaped, and
 // lets it run at the start and end of each poll round. One object per
 // worker (set in Module::setup_worker), so its state is single-threaded.
+// One module schedules egress (QoS): a worker has one scheduler slot.
 #pragma once
 
 #include <cstdint>

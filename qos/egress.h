@@ -3,9 +3,11 @@
 // forwards to a QoS port are classified and queued there; every poll round
 // the owner releases what the tree allows into its own TX queue.
 //
-//   forwarding stage -> send_to_port -> [owner] classify, remark, enqueue
-//                                     \ [other worker] handoff ring -> owner
-//   owner, each round: adopt a new plan, drain the ring, dequeue -> tx_burst
+//   forwarding stage -> send_to_port -> WorkerScheduler::submit
+//        -> [owner] classify, remark, enqueue
+//        \ [other worker] handoff ring -> owner
+//   owner, each round: adopt a new plan (round_begin); drain the ring,
+//   dequeue -> tx_burst (round_end)
 //
 // Config changes arrive as a new QosPlan in the RCU-published tables. A plan
 // with the same tree shape shares the running scheduler and only updates

@@ -46,7 +46,7 @@ void QosModule::contribute(dataplane::ForwardingTables& tables, const config::Co
 void QosModule::setup_worker(dataplane::WorkerContext& worker) {
   schedulers_.push_back(
       std::make_unique<WorkerScheduler>(control_->egress(), control_->owned_by(worker.index), control_->clock()));
-  worker.scheduler = schedulers_.back().get();
+  worker.scheduler = schedulers_.back().get();  // the one slot (dataplane/port_scheduler.h)
 }
 
 std::optional<RestResource> QosModule::resource(const dataplane::RestRequest& request) {
