@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/xconnect.h"
+#include "net/packet_meta.h"
 #include "net/packet_view.h"
 
 using namespace meridian;
@@ -61,6 +62,26 @@ void BM_ParseVlanIpv6Tcp(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ParseVlanIpv6Tcp);
+
+/// The pipeline's packet metadata for a VXLAN frame (the decapsulation
+/// path's first read), with and without its inner frame.
+void BM_ParseMetaVxlan(benchmark::State& state) {
+  const bool inner = state.range(0) != 0;
+  auto f = ipv4_udp_frame();  // UDP to 4789
+  f.resize(14 + 20 + 8 + 8 + 60, 0);
+  f[17] = static_cast<uint8_t>(f.size() - 14);
+  f[42] = net::kVxlanFlagI;
+  std::memcpy(&f[50], ipv4_udp_frame().data(), 60);
+  net::PacketMeta m;
+  for (auto _ : state) {
+    net::parse_meta(f.data(), f.size(), net::kDefaultVxlanPort, m);
+    if (inner) net::parse_inner(f.data(), f.size(), m);
+    benchmark::DoNotOptimize(m);
+  }
+  if (!m.has(net::kMetaVni) || (inner && m.inner.ip_version != 4)) state.SkipWithError("not parsed as VXLAN");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ParseMetaVxlan)->Arg(0)->Arg(1);
 
 /// The default pipeline's stages over a 32-packet burst of plain mbuf
 /// structs (no EAL needed: the stages only read headers and set verdicts).

@@ -12,6 +12,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/drop_reasons.h"
 #include "dataplane/tables.h"
+#include "net/packet_meta.h"
 
 namespace meridian::dataplane {
 
@@ -23,6 +24,7 @@ enum class Verdict : uint8_t { kUndecided, kForward, kDrop, kPunt, kConsumed };
 struct PacketBatch {
   uint16_t rx_port = 0;
   uint16_t count = 0;
+  uint16_t overlay_port = net::kDefaultVxlanPort;  // ForwardingTables::overlay_udp_port, for meta()
   rte_mbuf* pkts[kMaxBurst];
   Verdict verdict[kMaxBurst];
   uint16_t tx_port[kMaxBurst] = {};  // defined for the branch-free checks that read every slot
@@ -31,8 +33,37 @@ struct PacketBatch {
   void reset(uint16_t port, uint16_t n) {
     rx_port = port;
     count = n;
+    meta_read_ = 0;
     for (uint16_t i = 0; i < n; ++i) verdict[i] = Verdict::kUndecided;
   }
+  /// Packet i's headers, read from its first segment on the first call of
+  /// a pass and shared by every later stage, so no stage walks the headers
+  /// again (VXLAN's access side reads its one VLAN tag itself). A pass where
+  /// no stage asks (a plain cross-connect) parses nothing. Runts never get
+  /// here: the worker drops them before the first stage.
+  const net::PacketMeta& meta(uint16_t i) {
+    if (!(meta_read_ >> i & 1)) {
+      net::parse_meta(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), overlay_port,
+                      meta_[i].value);
+      meta_read_ |= uint64_t{1} << i;
+    }
+    return meta_[i].value;
+  }
+  /// Only the EtherType after up to two VLAN tags: from the metadata when a
+  /// stage has read it, else from the frame without parsing further.
+  uint16_t ethertype(uint16_t i) const {
+    if (meta_read_ >> i & 1) return meta_[i].value.outer.ethertype;
+    return net::ethertype_after_tags(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]));
+  }
+  /// The same with the overlay's inner frame read too (when it has one).
+  const net::PacketMeta& meta_with_inner(uint16_t i) {
+    meta(i);
+    net::parse_inner(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), meta_[i].value);
+    return meta_[i].value;
+  }
+  /// A stage that rewrites packet i's headers (encapsulation, decapsulation,
+  /// a VLAN tag pushed or popped) says so; the next reader parses it again.
+  void headers_changed(uint16_t i) { meta_read_ &= ~(uint64_t{1} << i); }
   bool undecided(uint16_t i) const { return verdict[i] == Verdict::kUndecided; }
   void forward(uint16_t i, uint16_t port) {
     verdict[i] = Verdict::kForward;
@@ -46,6 +77,18 @@ struct PacketBatch {
   }
   void punt(uint16_t i) { verdict[i] = Verdict::kPunt; }
   void consumed(uint16_t i) { verdict[i] = Verdict::kConsumed; }
+
+ private:
+  // Left uninitialised: a burst's metadata is written before it is read
+  // (meta_read_), and zeroing 64 of them every poll round would cost more
+  // than parsing.
+  union MetaSlot {
+    MetaSlot() {}
+    net::PacketMeta value;
+  };
+  static_assert(kMaxBurst <= 64, "meta_read_ holds one bit per packet");
+  MetaSlot meta_[kMaxBurst];
+  uint64_t meta_read_ = 0;
 };
 
 /// Packets a stage creates (replicas, replies) on top of the burst; the
@@ -82,7 +125,9 @@ class Stage {
  public:
   virtual ~Stage() = default;
   virtual const char* name() const = 0;
-  /// Must not allocate, lock, log or block. Touches only undecided packets.
+  /// Must not allocate, lock, log or block. Touches only undecided packets,
+  /// reads their headers through PacketBatch::meta and calls
+  /// PacketBatch::headers_changed for a packet whose headers it rewrites.
   /// The exception is the transparent clock (ptp/stage.h): for PTP event
   /// frames alone, a few a second per flow, it locks a port's kernel
   /// timestamp tap, and its egress stage sends forwarded ones itself.

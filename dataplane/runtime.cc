@@ -48,6 +48,7 @@ std::unique_ptr<const ForwardingTables> Dataplane::build_tables(const config::Co
     t->port_offline[p.port_id] = true;
     t->any_offline = true;
   }
+  t->overlay_udp_port = overlay_udp_port(config);
   for (const auto& m : modules_) m->contribute(*t, config);
   for (size_t s = 0; s < pipeline_.size(); ++s) {
     if (pipeline_[s]->active(*t)) t->stages[t->stage_count++] = static_cast<uint8_t>(s);

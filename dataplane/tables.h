@@ -42,10 +42,12 @@ struct ForwardingTables {
   /// neighbour solicitations the PTP service answers.
   std::array<uint8_t, kMaxPorts> ptp_address_family{};
   std::array<std::array<uint8_t, 16>, kMaxPorts> ptp_address{};
-  /// End-to-end transparent clock on forwarded PTP (and PTP inside VXLAN
-  /// to this UDP port).
+  /// End-to-end transparent clock on forwarded PTP (and PTP inside the overlay).
   bool ptp_tc_enabled = false;
-  uint16_t ptp_tc_vxlan_port = 4789;
+
+  /// The overlay's UDP port (ModuleHost::overlay_udp_port): frames to it
+  /// are read as VXLAN in the packet metadata (PacketBatch::meta).
+  uint16_t overlay_udp_port = 4789;
 
   /// The pipeline positions of the stages with work under this version
   /// (Stage::active), in pipeline order: what the workers run.

@@ -87,6 +87,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
     if (rte_pktmbuf_data_len(m) < net::kEthHeader) [[unlikely]] b.drop(i, DropReason::kRuntFrame);
   }
   ctx.counters->ports[b.rx_port].rx_bytes.add(rx_bytes);
+  b.overlay_port = tables.overlay_udp_port;
   ctx.round_tables = &tables;
   ctx.round_now_tsc = now_tsc;
 

@@ -1,7 +1,5 @@
 #include "dataplane/xconnect.h"
 
-#include "net/packet_view.h"
-
 namespace meridian::dataplane {
 
 bool PuntClassifierStage::active(const ForwardingTables& t) const { return t.punt_enabled; }
@@ -9,17 +7,7 @@ bool PuntClassifierStage::active(const ForwardingTables& t) const { return t.pun
 void PuntClassifierStage::process(PacketBatch& b, const StageContext& ctx) const {
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
-    const rte_mbuf* m = b.pkts[i];
-    // Only the first segment is inspected; Ethernet + 2 tags fit in any segment.
-    const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
-    uint16_t type = net::be16(data + 12);
-    uint16_t off = 14;
-    for (int tags = 0; (type == net::kEtherVlan || type == net::kEtherQinQ) && tags < 2; ++tags) {
-      if (rte_pktmbuf_data_len(m) < off + 4) break;
-      type = net::be16(data + off + 2);
-      off = static_cast<uint16_t>(off + 4);
-    }
-    if (ctx.tables.punt_ethertype.test(type)) b.punt(i);
+    if (ctx.tables.punt_ethertype.test(b.ethertype(i))) b.punt(i);
   }
 }
 

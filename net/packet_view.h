@@ -20,7 +20,7 @@ enum class ParseStatus : uint8_t {
 };
 
 struct PacketView {
-  uint16_t ethertype = 0;       // after any VLAN tags
+  uint16_t ethertype = 0;       // after any VLAN tags (a tag cut short: its TPID)
   uint8_t vlan_count = 0;
   uint16_t vlan_tci[2] = {0, 0};
   uint16_t l3_offset = 0;
@@ -34,19 +34,38 @@ struct PacketView {
   uint8_t vlan_pcp(int i) const { return static_cast<uint8_t>(vlan_tci[i] >> 13); }
 };
 
+/// The EtherType after up to two VLAN tags, as parse_packet reads it (a
+/// tag cut short gives its TPID), without reading further: for a stage that
+/// only dispatches on it.
+inline uint16_t ethertype_after_tags(const uint8_t* data, size_t len) {
+  uint16_t type = be16(data + 12);
+  for (size_t off = 14; (type == kEtherVlan || type == kEtherQinQ) && off <= 18 && len >= off + 4; off += 4) {
+    type = be16(data + off + 2);
+  }
+  return type;
+}
+
 /// Parses as far as the headers go. Anything past what was understood is
 /// left alone: an unknown EtherType is kOk with ip_version 0.
 inline ParseStatus parse_packet(const uint8_t* data, size_t len, PacketView& v) {
   v = PacketView{};
   if (len < 14) return ParseStatus::kRunt;
-  size_t off = 12;
-  uint16_t type = be16(data + off);
-  off += 2;
-  while ((type == kEtherVlan || type == kEtherQinQ) && v.vlan_count < 2) {
-    if (len < off + 4) return ParseStatus::kTruncatedVlan;
-    v.vlan_tci[v.vlan_count++] = be16(data + off);
+  size_t off = 14;
+  uint16_t type = be16(data + 12);
+  // Two tags at most, each by a constant index: callers' local views then
+  // stay in registers (a variable index would pin them to the stack).
+  auto tag = [&](uint16_t& tci) {
+    if (type != kEtherVlan && type != kEtherQinQ) return true;
+    if (len < off + 4) return false;
+    tci = be16(data + off);
     type = be16(data + off + 2);
     off += 4;
+    ++v.vlan_count;
+    return true;
+  };
+  if (!tag(v.vlan_tci[0]) || !tag(v.vlan_tci[1])) {
+    v.ethertype = type;  // the tag's TPID: described as far as it goes
+    return ParseStatus::kTruncatedVlan;
   }
   v.ethertype = type;
   v.l3_offset = static_cast<uint16_t>(off);

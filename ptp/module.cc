@@ -92,8 +92,6 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
   }
   t.ptp_enabled = config::ptp_section(config).enabled();
   t.ptp_tc_enabled = config::ptp_section(config).transparent_clock;
-  // The transparent clock also corrects PTP inside VXLAN to this UDP port.
-  t.ptp_tc_vxlan_port = host_.overlay_udp_port(config);
 }
 
 bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {

@@ -10,7 +10,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "net/packet_view.h"
+#include "net/packet_meta.h"
 #include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
 #include "ptp/transport.h"
@@ -48,14 +48,15 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
   if (!ctx.tables.ptp_enabled || b.rx_port >= dataplane::kMaxPorts || !ctx.tables.ptp_port[b.rx_port]) return;
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
+    const net::PacketMeta& meta = b.meta(i);
+    // PTP, or ARP / IPv6 that may be the port's neighbour traffic (checked
+    // below as before, including the malformed NS whose payload length is 0).
+    if (!meta.has(net::kMetaPtp) && !meta.has(net::kMetaArp) && meta.outer.ip_version != 6) continue;
     rte_mbuf* m = b.pkts[i];
     const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
-    // One parse serves both questions.
-    net::PacketView v;
-    const auto status = net::parse_packet(frame.data(), frame.size(), v);
     PtpLocation loc;
-    if (!locate(frame, v, status, loc) &&
-        !neighbor_message(frame, v, ctx.tables.ptp_address_family[b.rx_port],
+    if (!locate(frame, meta.outer, meta.status, loc) &&
+        !neighbor_message(frame, meta.outer, ctx.tables.ptp_address_family[b.rx_port],
                           ctx.tables.ptp_address[b.rx_port].data())) {
       continue;
     }
@@ -196,6 +197,14 @@ int64_t PtpTransparentStage::residence(const Parked& p, bool departed, Counters&
   return r;
 }
 
+bool PtpTransparentStage::locate_in_batch(dataplane::PacketBatch& b, uint16_t i, TcFrame& f) {
+  const net::PacketMeta& meta = b.meta(i);
+  if (!meta.has(net::kMetaPtp) && !meta.has(net::kMetaOverlay)) return false;
+  const rte_mbuf* m = b.pkts[i];
+  const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+  return tc_locate(frame, meta.has(net::kMetaOverlay) ? b.meta_with_inner(i) : meta, f);
+}
+
 void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
   const unsigned w = ctx.worker < workers_ ? ctx.worker : workers_ - 1;
   Marks& marks = marks_[w];
@@ -206,10 +215,10 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
   const int64_t tsc_residence = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
+    TcFrame f;
+    if (!locate_in_batch(b, i, f)) continue;
     rte_mbuf* m = b.pkts[i];
     const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
-    TcFrame f;
-    if (!tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) continue;
     marks.ptp |= uint64_t{1} << i;
     switch (f.type) {
       case MessageType::kSync:
@@ -297,7 +306,7 @@ void PtpTransparentEgressStage::process(dataplane::PacketBatch& b, const datapla
     rte_mbuf* m = b.pkts[i];
     const std::span<uint8_t> frame{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)};
     TcFrame f;
-    if (tc_locate(frame, ctx.tables.ptp_tc_vxlan_port, f)) {
+    if (PtpTransparentStage::locate_in_batch(b, i, f)) {
       tc_.correct_second(frame, f, marks.keys[i], rte_rdtsc(), tc_.counters_[w]);
     }
   }

@@ -175,6 +175,9 @@ class PtpTransparentStage final : public dataplane::Stage {
   /// A Follow_Up / Delay_Resp: the residence of the event parked under
   /// `key` goes into `frame`'s correctionField (counted), or it is unmatched.
   void correct_second(std::span<uint8_t> frame, const TcFrame& f, uint64_t key, uint64_t now, Counters& c) const;
+  /// The PTP message of packet i, from the batch's metadata (the overlay's
+  /// inner frame read only for overlay packets).
+  static bool locate_in_batch(dataplane::PacketBatch& b, uint16_t i, TcFrame& f);
 
   uint64_t tsc_hz_;
   std::unique_ptr<Slot[]> slots_;

@@ -2,13 +2,10 @@
 
 #include <cstring>
 
-#include "net/packet_view.h"
 #include "ptp/transport.h"
 
 namespace meridian::ptp {
 namespace {
-
-constexpr size_t kUdpHeader = 8, kVxlanHeader = 8;
 
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -35,30 +32,33 @@ bool fill(std::span<const uint8_t> frame, const PtpLocation& loc, TcFrame& out) 
 
 }  // namespace
 
-bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out) {
+bool tc_locate(std::span<const uint8_t> frame, const net::PacketMeta& meta, TcFrame& out) {
   out = TcFrame{};
   PtpLocation loc;
-  net::PacketView v;
-  const auto status = net::parse_packet(frame.data(), frame.size(), v);
-  if (locate(frame, v, status, loc)) {
+  if (meta.has(net::kMetaPtp) && locate(frame, meta.outer, meta.status, loc)) {
     if (!fill(frame, loc, out)) return false;
     if (loc.transport != Transport::kL2) out.checksums[out.checksum_count++] = static_cast<uint16_t>(loc.udp_offset + 6);
     return true;
   }
   // VXLAN: the inner frame starts after the outer UDP and VXLAN headers.
-  if (status != net::ParseStatus::kOk || v.l4_proto != net::kProtoUdp || !v.l4_offset || v.ip_fragment || v.dst_port != vxlan_port) {
-    return false;
-  }
-  const size_t inner = size_t{v.l4_offset} + kUdpHeader + kVxlanHeader;
+  if (!meta.has(net::kMetaOverlay) || !meta.has(net::kMetaInnerParsed)) return false;
+  const size_t inner = meta.inner_offset;
   if (inner >= frame.size()) return false;
-  if (!locate(frame.subspan(inner), loc)) return false;
+  if (!locate(frame.subspan(inner), meta.inner, meta.inner_status, loc)) return false;
   loc.offset = static_cast<uint16_t>(loc.offset + inner);
   if (loc.transport != Transport::kL2) loc.udp_offset = static_cast<uint16_t>(loc.udp_offset + inner);
   if (!fill(frame, loc, out)) return false;
   if (loc.transport != Transport::kL2) out.checksums[out.checksum_count++] = static_cast<uint16_t>(loc.udp_offset + 6);
-  out.checksums[out.checksum_count++] = static_cast<uint16_t>(v.l4_offset + 6);  // the outer UDP checksum
+  out.checksums[out.checksum_count++] = static_cast<uint16_t>(meta.outer.l4_offset + 6);  // the outer UDP checksum
   out.in_vxlan = true;
   return true;
+}
+
+bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out) {
+  net::PacketMeta meta;
+  net::parse_meta(frame.data(), frame.size(), vxlan_port, meta);
+  net::parse_inner(frame.data(), frame.size(), meta);
+  return tc_locate(frame, meta, out);
 }
 
 uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "net/packet_meta.h"
 #include "ptp/message.h"
 
 namespace meridian::ptp {
@@ -25,8 +26,11 @@ struct TcFrame {
   bool in_vxlan = false;
 };
 
-/// Finds the PTP message of a frame: directly (L2 or UDP 319/320) or in the
-/// inner frame of a VXLAN packet to `vxlan_port`. False when there is none.
+/// Finds the PTP message of a frame from its metadata: directly (L2 or UDP
+/// 319/320) or in the inner frame of an overlay packet, whose inner headers
+/// `meta` must hold (net::parse_inner). False when there is none.
+bool tc_locate(std::span<const uint8_t> frame, const net::PacketMeta& meta, TcFrame& out);
+/// The same on a frame not parsed yet, with `vxlan_port` as the overlay's port.
 bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out);
 
 /// Adds `scaled_ns` (ns * 2^16) to the message's correctionField and updates

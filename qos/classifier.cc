@@ -4,7 +4,7 @@
 
 #include "net/checksum.h"
 #include "net/neighbor.h"
-#include "net/packet_view.h"
+#include "net/packet_meta.h"
 #include "net/wire.h"
 
 namespace meridian::qos {
@@ -38,10 +38,16 @@ uint8_t read_flow(const uint8_t* data, const net::PacketView& v, FlowKeys& f) {
 
 void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, uint16_t vxlan_udp_port,
                       PacketKeys& k) {
+  net::PacketMeta meta;
+  net::parse_meta(data, len, vxlan_udp_port, meta);
+  net::parse_inner(data, len, meta);
+  read_packet_keys(data, meta, ingress_port, k);
+}
+
+void read_packet_keys(const uint8_t* data, const net::PacketMeta& meta, uint16_t ingress_port, PacketKeys& k) {
   k = PacketKeys{};
   k.ingress_port = ingress_port;
-  net::PacketView v;
-  net::parse_packet(data, len, v);  // partial views are fine: see the header
+  const net::PacketView& v = meta.outer;  // partial views are fine: see the header
   if (v.vlan_count) {
     k.tagged = true;
     k.pcp = v.vlan_pcp(0);
@@ -51,17 +57,10 @@ void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, ui
   k.l3_offset = v.l3_offset;
   k.dscp = tc >> 2;
   k.ecn = tc & 3;
-  if (k.outer.protocol != net::kProtoUdp || !k.outer.has_ports || k.outer.dst_port != vxlan_udp_port) {
-    return;
-  }
-  const size_t vx = size_t{v.l4_offset} + net::kUdpHeader;
-  if (len < vx + net::kVxlanHeader || !(data[vx] & net::kVxlanFlagI)) return;
+  if (!meta.has(net::kMetaVni)) return;
   k.has_vni = true;
-  k.vni = uint32_t{data[vx + 4]} << 16 | uint32_t{data[vx + 5]} << 8 | data[vx + 6];
-  const size_t inner = vx + net::kVxlanHeader;
-  net::PacketView iv;
-  net::parse_packet(data + inner, len - inner, iv);
-  read_flow(data + inner, iv, k.inner);
+  k.vni = meta.vni;
+  if (meta.has(net::kMetaInnerParsed)) read_flow(data + meta.inner_offset, meta.inner, k.inner);
 }
 
 bool PrefixMatch::matches(uint8_t version, const std::array<uint8_t, 16>& addr) const {

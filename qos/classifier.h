@@ -10,6 +10,8 @@
 #include <optional>
 #include <vector>
 
+#include "net/packet_meta.h"
+
 namespace meridian::qos {
 
 /// One IP 5-tuple as seen in a header stack. Ports are valid only when
@@ -43,6 +45,9 @@ struct PacketKeys {
 /// to the default class.
 void read_packet_keys(const uint8_t* data, size_t len, uint16_t ingress_port, uint16_t vxlan_udp_port,
                       PacketKeys& keys);
+/// The same from the frame's metadata (net::parse_meta, with the inner
+/// frame read by net::parse_inner when it is an overlay frame).
+void read_packet_keys(const uint8_t* data, const net::PacketMeta& meta, uint16_t ingress_port, PacketKeys& keys);
 
 /// A compiled prefix: family and the first `length` bits of `bytes`.
 struct PrefixMatch {

@@ -464,7 +464,7 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   rte_mbuf* m = x.b.pkts[i];
   const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
   OuterView ov;
-  switch (classify_underlay(f, rte_pktmbuf_data_len(m), x.vx.udp_port, ov)) {
+  switch (classify_underlay(f, x.b.meta(i), x.vx.udp_port, ov)) {
     case UnderlayStatus::kVxlan: break;
     case UnderlayStatus::kArp:
     case UnderlayStatus::kNeighborDiscovery: return x.b.punt(i);
@@ -549,16 +549,13 @@ void bulk_lookup(Ctx& x, PortRole role) {
       if (bdi == kNoBd) return;
       bd = &x.vx.bds[bdi];
     } else {
-      // Outer IPv4 without options or IPv6: the inner frame sits at a fixed offset.
-      const uint16_t type = len >= kEthHeader ? be16(f + 12) : 0;
-      const size_t off = type == kEtherIpv4 && len > kEthHeader && f[14] == 0x45 ? kOuterV4
-                         : type == kEtherIpv6                               ? kOuterV6
-                                                                            : 0;
-      if (!off || len < off + kEthHeader) return;
+      // The metadata read here serves underlay_ingress too.
+      const net::PacketMeta& meta = b.meta(i);
+      const uint16_t off = meta.inner_offset;
+      if (!meta.has(net::kMetaVni) || len < size_t{off} + kEthHeader) return;
       if (inner_offset && off != inner_offset) return;
-      inner_offset = static_cast<uint16_t>(off);
-      const uint8_t* vni = f + off - 4;
-      bd = x.vx.bd_for_vni(uint32_t{vni[0]} << 16 | uint32_t{vni[1]} << 8 | vni[2]);
+      inner_offset = off;
+      bd = x.vx.bd_for_vni(meta.vni);
       if (!bd) return;
       frame = f + off;
     }
@@ -624,6 +621,7 @@ void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
     if (!b.undecided(i)) continue;
     if (role == PortRole::kAccess) access_ingress(x, i);
     else underlay_ingress(x, i);
+    b.headers_changed(i);  // encapsulated, decapsulated or retagged
   }
 }
 

@@ -202,48 +202,66 @@ const char* underlay_status_name(UnderlayStatus s) {
 }
 
 UnderlayStatus classify_underlay(const uint8_t* f, size_t len, uint16_t vxlan_port, OuterView& out) {
+  net::PacketMeta meta;
+  net::parse_meta(f, len, vxlan_port, meta);
+  return classify_underlay(f, meta, vxlan_port, out);
+}
+
+UnderlayStatus classify_underlay(const uint8_t* f, const net::PacketMeta& meta, uint16_t vxlan_port,
+                                 OuterView& out) {
+  const net::PacketView& v = meta.outer;
+  // The common case first: VXLAN with the I flag over untagged IPv4
+  // without options. Whatever fails here is looked at again below, which
+  // names the reason.
+  if (meta.has(net::kMetaVni) && v.l4_offset == kEthHeader + kIpv4Header && v.ip_version == 4 &&
+      v.dst_port == vxlan_port) {
+    const uint8_t* ip = f + kEthHeader;
+    const size_t udp_len = be16(ip + kIpv4Header + 4);
+    if (net::ipv4_header_checksum_ok(ip, kIpv4Header) && (be16(ip + 6) & 0x3fff) == 0 &&
+        udp_len >= kUdpHeader + kVxlanHeader + kEthHeader && udp_len + kIpv4Header <= be16(ip + 2)) {
+      out.ipv6 = false;
+      out.src_ip = ip + 12;
+      out.dst_ip = ip + 16;
+      out.inner_offset = meta.inner_offset;
+      out.inner_length = static_cast<uint16_t>(udp_len - kUdpHeader - kVxlanHeader);
+      out.vni = meta.vni;
+      out.l3_offset = kEthHeader;
+      return UnderlayStatus::kVxlan;
+    }
+  }
   out = OuterView{};
-  if (len < kEthHeader) return UnderlayStatus::kTruncated;
-  const uint16_t type = be16(f + 12);
+  if (meta.status == net::ParseStatus::kRunt) return UnderlayStatus::kTruncated;
   out.l3_offset = kEthHeader;
+  // The underlay is untagged: a tagged frame counts as another EtherType.
+  if (v.vlan_count || (v.ethertype != kEtherIpv4 && v.ethertype != kEtherIpv6)) {
+    return v.ethertype == kEtherArp && !v.vlan_count ? UnderlayStatus::kArp : UnderlayStatus::kOtherEtherType;
+  }
+  // The metadata has checked the IP header's version, length and total length.
+  if (meta.status == net::ParseStatus::kTruncatedL3) return UnderlayStatus::kTruncated;
+  if (meta.status == net::ParseStatus::kBadIpHeader) return UnderlayStatus::kBadIpHeader;
   const uint8_t* ip = f + kEthHeader;
-  const size_t l3_len = len - kEthHeader;
   const uint8_t* udp;
   size_t udp_avail;
-  if (type == kEtherArp) return UnderlayStatus::kArp;
-  if (type == kEtherIpv4) {
-    if (l3_len < kIpv4Header) return UnderlayStatus::kTruncated;
+  if (v.ip_version == 4) {
     const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
-    const size_t total = be16(ip + 2);
-    if ((ip[0] >> 4) != 4 || ihl < kIpv4Header) return UnderlayStatus::kBadIpHeader;
-    if (l3_len < ihl || total < ihl || total > l3_len) return UnderlayStatus::kTruncated;
-    if (checksum_finish(checksum_add(ip, ihl, 0)) != 0) return UnderlayStatus::kBadIpHeader;
+    if (!net::ipv4_header_checksum_ok(ip, ihl)) return UnderlayStatus::kBadIpHeader;
     if ((be16(ip + 6) & 0x3fff) != 0) return UnderlayStatus::kFragment;  // MF or offset
-    if (ip[9] != kProtoUdp) return UnderlayStatus::kNotVxlan;
+    if (v.l4_proto != kProtoUdp) return UnderlayStatus::kNotVxlan;
     out.src_ip = ip + 12;
     out.dst_ip = ip + 16;
     udp = ip + ihl;
-    udp_avail = total - ihl;
-  } else if (type == kEtherIpv6) {
-    if (l3_len < kIpv6Header) return UnderlayStatus::kTruncated;
-    if ((ip[0] >> 4) != 6) return UnderlayStatus::kBadIpHeader;
-    const size_t payload = be16(ip + 4);
-    if (payload > l3_len - kIpv6Header) return UnderlayStatus::kTruncated;
+    udp_avail = be16(ip + 2) - ihl;
+  } else {
     out.ipv6 = true;
     out.src_ip = ip + 8;
     out.dst_ip = ip + 24;
-    if (ip[6] == kProtoIcmpv6) {
-      if (payload >= 1 && (ip[kIpv6Header] == kNdNeighborSolicit || ip[kIpv6Header] == kNdNeighborAdvert)) {
-        return UnderlayStatus::kNeighborDiscovery;
-      }
-      return UnderlayStatus::kNotVxlan;
+    if (v.l4_proto == kProtoIcmpv6) {
+      return meta.has(net::kMetaNd) ? UnderlayStatus::kNeighborDiscovery : UnderlayStatus::kNotVxlan;
     }
-    if (ip[6] == 44) return UnderlayStatus::kFragment;
-    if (ip[6] != kProtoUdp) return UnderlayStatus::kNotVxlan;  // extension headers are not walked
+    if (v.l4_proto == 44) return UnderlayStatus::kFragment;
+    if (v.l4_proto != kProtoUdp) return UnderlayStatus::kNotVxlan;  // extension headers are not walked
     udp = ip + kIpv6Header;
-    udp_avail = payload;
-  } else {
-    return UnderlayStatus::kOtherEtherType;
+    udp_avail = be16(ip + 4);
   }
   if (udp_avail < kUdpHeader) return UnderlayStatus::kTruncated;
   if (be16(udp + 2) != vxlan_port) return UnderlayStatus::kNotVxlan;

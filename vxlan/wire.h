@@ -10,6 +10,7 @@
 
 #include "net/checksum.h"
 #include "net/neighbor.h"
+#include "net/packet_meta.h"
 #include "net/wire.h"
 
 namespace meridian::vxlan {
@@ -153,7 +154,12 @@ struct OuterView {
 /// Checks IPv4 header length, checksum and total length, IPv6 payload length,
 /// and over IPv6 the UDP checksum, which must not be zero (RFC 8200 §8.1; the
 /// Linux kernel drops such VXLAN frames too). Structural problems are
-/// reported before a bad checksum.
+/// reported before a bad checksum. `meta` is the frame's metadata
+/// (net::parse_meta); what it does not check (checksums, fragments, the
+/// VXLAN header) is checked here, within the lengths it has checked.
+UnderlayStatus classify_underlay(const uint8_t* frame, const net::PacketMeta& meta, uint16_t vxlan_port,
+                                 OuterView& out);
+/// The same on a frame not parsed yet.
 UnderlayStatus classify_underlay(const uint8_t* frame, size_t len, uint16_t vxlan_port, OuterView& out);
 
 // ---- path MTU signalling --------------------------------------------------------

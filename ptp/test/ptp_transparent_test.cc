@@ -59,6 +59,10 @@ TEST(TransparentClock, AddsResidenceOverL2Udp4AndUdp6WithValidChecksums) {
     auto f = ptp_frame(t, MessageType::kSync, 0, 5 * 65536);
     TcFrame tc;
     ASSERT_TRUE(tc_locate(f, 4789, tc)) << transport_name(t);
+    TcFrame same_port;  // an overlay configured on PTP's own port still finds it directly
+    ASSERT_TRUE(tc_locate(f, 319, same_port)) << transport_name(t);
+    EXPECT_EQ(same_port.ptp_offset, tc.ptp_offset);
+    EXPECT_FALSE(same_port.in_vxlan);
     EXPECT_EQ(tc.type, MessageType::kSync);
     EXPECT_EQ(tc.sequence, 77);
     EXPECT_FALSE(tc.in_vxlan);

@@ -129,6 +129,25 @@ TEST(Pipeline, DropsRuntsBeforeAnyStageWithNothingConfiguredToInspectThem) {
   free_ring_port(b);
 }
 
+TEST(Pipeline, PacketMetadataIsReadOncePerPassUntilAStageRewritesTheHeaders) {
+  auto f = frame(1, 64, net::kEtherPtp);
+  dataplane::PacketBatch b;
+  b.pkts[0] = to_mbuf(f);
+  b.reset(0, 1);
+  EXPECT_TRUE(b.meta(0).has(net::kMetaPtp));
+  // A later stage sees what the first reader parsed, without parsing again.
+  uint8_t* data = rte_pktmbuf_mtod(b.pkts[0], uint8_t*);
+  net::put16(data + 12, net::kEtherArp);
+  EXPECT_TRUE(b.meta(0).has(net::kMetaPtp));
+  b.headers_changed(0);  // the stage that rewrote it says so
+  EXPECT_TRUE(b.meta(0).has(net::kMetaArp));
+  // The next burst in the same batch starts afresh.
+  net::put16(data + 12, net::kEtherPtp);
+  b.reset(0, 1);
+  EXPECT_TRUE(b.meta(0).has(net::kMetaPtp));
+  rte_pktmbuf_free(b.pkts[0]);
+}
+
 TEST(Pipeline, PuntsControlFramesAndCountsRunts) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   auto dp = make_dataplane(config_for({a, b}, json::array({{{"a", "a"}, {"b", "b"}}}), json::array({"0x88cc"})));
