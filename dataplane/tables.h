@@ -1,25 +1,39 @@
 // The forwarding state workers read: one immutable snapshot per config
 // generation, published with a single pointer store (see rcu_publisher.h).
-// Later modules add their tables here.
+// The engine's own fields are named here; each module keeps its state in a
+// type of its own folder, in a slot of `modules` (ForwardingTables::set and
+// ::get), so this file names no module.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
 #include "dataplane/counters.h"
 
-namespace meridian::vxlan {
-struct VxlanTables;
-}
-namespace meridian::qos {
-struct QosPlan;
-}
-
 namespace meridian::dataplane {
 
 inline constexpr uint16_t kNoPort = 0xffff;
+inline constexpr size_t kMaxModuleTables = 16;
+
+namespace detail {
+inline std::atomic<uint8_t> g_next_module_table_slot{0};
+/// One slot per module table type, handed out on first use (the module's
+/// contribute runs before any stage reads it). More types than slots is a
+/// build mistake, stopped at once.
+template <class T>
+uint8_t module_table_slot() {
+  static const uint8_t slot = [] {
+    const uint8_t s = g_next_module_table_slot.fetch_add(1);
+    if (s >= kMaxModuleTables) std::abort();
+    return s;
+  }();
+  return slot;
+}
+}  // namespace detail
 
 struct ForwardingTables {
   /// Increments with every publication (not the config generation).
@@ -30,20 +44,18 @@ struct ForwardingTables {
   std::bitset<65536> punt_ethertype;
   /// punt_ethertype.any(), precomputed: scanning 8 KiB per burst is not free.
   bool punt_enabled = false;
-  /// Bridge domains, VTEPs and port roles; null when no VXLAN is configured.
-  std::shared_ptr<const vxlan::VxlanTables> vxlan;
-  /// Per egress port: the compiled HTB tree and classifier, or null (the
-  /// port is not shaped; `shaped` below says the same to the engine).
-  std::array<std::shared_ptr<const qos::QosPlan>, kMaxPorts> qos;
-  /// Ports that run PTP: their PTP frames go to the control lcore.
-  std::array<bool, kMaxPorts> ptp_port{};
-  bool ptp_enabled = false;
-  /// The PTP port's own address (family 4 or 6; 0: none), whose ARP and
-  /// neighbour solicitations the PTP service answers.
-  std::array<uint8_t, kMaxPorts> ptp_address_family{};
-  std::array<std::array<uint8_t, 16>, kMaxPorts> ptp_address{};
-  /// End-to-end transparent clock on forwarded PTP (and PTP inside the overlay).
-  bool ptp_tc_enabled = false;
+  /// Each module's own state for this version (VXLAN's bridge domains,
+  /// QoS's plans, PTP's ports), set in Module::contribute and read by its
+  /// stages; null for a module that set none. The engine never looks inside.
+  std::array<std::shared_ptr<const void>, kMaxModuleTables> modules{};
+  template <class T>
+  void set(std::shared_ptr<const T> state) {
+    modules[detail::module_table_slot<T>()] = std::move(state);
+  }
+  template <class T>
+  const T* get() const {
+    return static_cast<const T*>(modules[detail::module_table_slot<T>()].get());
+  }
 
   /// The overlay's UDP port (ModuleHost::overlay_udp_port): frames to it
   /// are read as VXLAN in the packet metadata (PacketBatch::meta).

@@ -80,18 +80,20 @@ std::function<void()> PtpModule::prepare(const config::Config& running, const co
 }
 
 void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config& config) const {
+  auto ptp = std::make_shared<PtpTables>();
   for (const auto& pp : config::ptp_section(config).ports) {
     for (const auto& p : host_.ports) {
       if (p.name != pp.port || p.port_id >= dataplane::kMaxPorts) continue;
-      t.ptp_port[p.port_id] = true;
+      ptp->port[p.port_id] = true;
       if (pp.address) {
-        t.ptp_address_family[p.port_id] = pp.address->family;
-        t.ptp_address[p.port_id] = pp.address->bytes;
+        ptp->address_family[p.port_id] = pp.address->family;
+        ptp->address[p.port_id] = pp.address->bytes;
       }
     }
   }
-  t.ptp_enabled = config::ptp_section(config).enabled();
-  t.ptp_tc_enabled = config::ptp_section(config).transparent_clock;
+  ptp->enabled = config::ptp_section(config).enabled();
+  ptp->tc_enabled = config::ptp_section(config).transparent_clock;
+  t.set<PtpTables>(std::move(ptp));
 }
 
 bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {

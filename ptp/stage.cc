@@ -45,7 +45,8 @@ bool PtpPuntStage::neighbor_message(std::span<const uint8_t> frame, const net::P
 }
 
 void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const {
-  if (!ctx.tables.ptp_enabled || b.rx_port >= dataplane::kMaxPorts || !ctx.tables.ptp_port[b.rx_port]) return;
+  const PtpTables* ptp = ctx.tables.get<PtpTables>();
+  if (!ptp || !ptp->enabled || b.rx_port >= dataplane::kMaxPorts || !ptp->port[b.rx_port]) return;
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;
     const net::PacketMeta& meta = b.meta(i);
@@ -56,8 +57,7 @@ void PtpPuntStage::process(dataplane::PacketBatch& b, const dataplane::StageCont
     const std::span<const uint8_t> frame{rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
     PtpLocation loc;
     if (!locate(frame, meta.outer, meta.status, loc) &&
-        !neighbor_message(frame, meta.outer, ctx.tables.ptp_address_family[b.rx_port],
-                          ctx.tables.ptp_address[b.rx_port].data())) {
+        !neighbor_message(frame, meta.outer, ptp->address_family[b.rx_port], ptp->address[b.rx_port].data())) {
       continue;
     }
     *RTE_MBUF_DYNFIELD(m, field_.offset, rte_mbuf_timestamp_t*) = ctx.now_tsc;
@@ -209,7 +209,7 @@ void PtpTransparentStage::process(dataplane::PacketBatch& b, const dataplane::St
   const unsigned w = ctx.worker < workers_ ? ctx.worker : workers_ - 1;
   Marks& marks = marks_[w];
   marks.parked = marks.ptp = marks.deferred = 0;
-  if (!ctx.tables.ptp_tc_enabled) return;
+  if (!PtpTables::tc_on(ctx.tables)) return;
   Counters& c = counters_[w];
   const uint64_t now = rte_rdtsc();
   const int64_t tsc_residence = static_cast<int64_t>((now - ctx.now_tsc) * 1'000'000'000 / tsc_hz_);

@@ -32,12 +32,34 @@ struct RxTimestampField {
 /// Registers (or finds) the field; false when DPDK has no room for it.
 bool register_rx_timestamp(RxTimestampField& field);
 
+/// What PTP's stages read from a table version (ForwardingTables::get).
+struct PtpTables {
+  /// Ports that run PTP: their PTP frames go to the control lcore.
+  std::array<bool, dataplane::kMaxPorts> port{};
+  bool enabled = false;
+  /// The PTP port's own address (family 4 or 6; 0: none), whose ARP and
+  /// neighbour solicitations the PTP service answers.
+  std::array<uint8_t, dataplane::kMaxPorts> address_family{};
+  std::array<std::array<uint8_t, 16>, dataplane::kMaxPorts> address{};
+  /// End-to-end transparent clock on forwarded PTP (and PTP inside the overlay).
+  bool tc_enabled = false;
+
+  static bool ptp_on(const dataplane::ForwardingTables& t) {
+    const PtpTables* p = t.get<PtpTables>();
+    return p && p->enabled;
+  }
+  static bool tc_on(const dataplane::ForwardingTables& t) {
+    const PtpTables* p = t.get<PtpTables>();
+    return p && p->tc_enabled;
+  }
+};
+
 class PtpPuntStage final : public dataplane::Stage {
  public:
   explicit PtpPuntStage(RxTimestampField field) : field_(field) {}
   const char* name() const override { return "ptp-punt"; }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
-  bool active(const dataplane::ForwardingTables& tables) const override { return tables.ptp_enabled; }
+  bool active(const dataplane::ForwardingTables& tables) const override { return PtpTables::ptp_on(tables); }
   static bool neighbor_message(std::span<const uint8_t> frame, const net::PacketView& view, uint8_t family,
                                const uint8_t* address);
 
@@ -115,7 +137,7 @@ class PtpTransparentStage final : public dataplane::Stage {
   const char* name() const override { return "ptp-tc"; }
   /// Its egress stage answers alike: the marks this stage resets each
   /// burst are read there.
-  bool active(const dataplane::ForwardingTables& tables) const override { return tables.ptp_tc_enabled; }
+  bool active(const dataplane::ForwardingTables& tables) const override { return PtpTables::tc_on(tables); }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
   /// Sums over the workers (read by the control lcore).
   Counters::Totals totals() const { return dataplane::sum_counters<Counters>({counters_.get(), workers_}); }

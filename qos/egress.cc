@@ -326,6 +326,10 @@ namespace {
 TxTarget tx_target(dataplane::WorkerContext& w, uint16_t port) {
   return {port, static_cast<uint16_t>(w.index), &w.counters->ports[port]};
 }
+const QosPlan* plan_of(const dataplane::ForwardingTables& t, uint16_t port) {
+  const QosPlans* plans = t.get<QosPlans>();
+  return plans ? (*plans)[port].get() : nullptr;
+}
 }  // namespace
 
 void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint64_t now_tsc) {
@@ -336,7 +340,7 @@ void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::
   for (uint16_t p : owned_) {
     EgressPort& e = *egress_[p];
     if (t.offline(p)) continue;
-    if (const QosPlan* plan = t.qos[p].get(); plan != e.active()) e.adopt(plan, now_ps, tx_target(w, p));
+    if (const QosPlan* plan = plan_of(t, p); plan != e.active()) e.adopt(plan, now_ps, tx_target(w, p));
   }
 }
 
@@ -345,7 +349,7 @@ void WorkerScheduler::submit(dataplane::WorkerContext& w, const dataplane::Forwa
   EgressPort& e = *egress_[port];
   if (e.owner() != w.index) return e.hand_off(pkts, n, w.counters->ports[port]);
   const uint64_t now_ps = clock_.to_ps(now_tsc);
-  if (e.active() != t.qos[port].get()) e.adopt(t.qos[port].get(), now_ps, tx_target(w, port));
+  if (const QosPlan* plan = plan_of(t, port); e.active() != plan) e.adopt(plan, now_ps, tx_target(w, port));
   e.enqueue(pkts, n, now_ps, w.counters->ports[port]);
 }
 

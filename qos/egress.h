@@ -17,6 +17,7 @@
 // classifier. Counters of classes that keep their id carry over.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -76,6 +77,10 @@ struct QosPlan {
   bool reads_headers = true;
   std::shared_ptr<HtbScheduler> scheduler;
 };
+
+/// Every port's plan (null: not shaped): QoS's state in a table version
+/// (ForwardingTables::get<QosPlans>).
+using QosPlans = std::array<std::shared_ptr<const QosPlan>, dataplane::kMaxPorts>;
 
 /// Name -> DPDK port id, for ingress-port rules.
 using PortIdOf = std::function<std::optional<uint16_t>(const std::string&)>;

@@ -36,11 +36,12 @@ std::function<void()> QosModule::prepare(const config::Config&, const config::Co
 }
 
 void QosModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
-  tables.qos = control_->plans();
-  for (size_t p = 0; p < tables.qos.size(); ++p) {
-    tables.shaped[p] = tables.qos[p] != nullptr;
+  auto plans = std::make_shared<const QosPlans>(control_->plans());
+  for (size_t p = 0; p < plans->size(); ++p) {
+    tables.shaped[p] = (*plans)[p] != nullptr;
     tables.any_shaped = tables.any_shaped || tables.shaped[p];
   }
+  tables.set<QosPlans>(std::move(plans));
 }
 
 void QosModule::setup_worker(dataplane::WorkerContext& worker) {

@@ -25,8 +25,6 @@ struct QosPortInfo {
   uint16_t id = 0;
 };
 
-using QosPlans = std::array<std::shared_ptr<const QosPlan>, dataplane::kMaxPorts>;
-
 class QosControl {
  public:
   /// `buffer_limit`: the most packets all trees of one port may hold (a

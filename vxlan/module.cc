@@ -56,7 +56,7 @@ std::function<void()> VxlanModule::prepare(const config::Config&, const config::
 }
 
 void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
-  tables.vxlan = control_->tables();
+  tables.set<VxlanTables>(control_->tables());
 }
 
 std::optional<uint16_t> VxlanModule::overlay_udp_port(const config::Config& config) const {

@@ -610,7 +610,7 @@ VxlanStage::VxlanStage(rte_mempool* pool, rte_ring* learn_ring, unsigned workers
     : pool_(pool), learn_ring_(learn_ring), emc_(std::make_unique<EmcEntry[]>(size_t{workers} * kEmcEntries)) {}
 
 void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
-  const VxlanTables* vx = sc.tables.vxlan.get();
+  const VxlanTables* vx = sc.tables.get<VxlanTables>();
   if (!vx || b.rx_port >= dataplane::kMaxPorts) return;
   const PortRole role = vx->role[b.rx_port];
   if (role == PortRole::kNone) return;

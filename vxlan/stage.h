@@ -41,7 +41,10 @@ class VxlanStage final : public dataplane::Stage {
   /// LearnEvents to the control lcore (multi-producer).
   VxlanStage(rte_mempool* pool, rte_ring* learn_ring, unsigned workers);
   const char* name() const override { return "vxlan"; }
-  bool active(const dataplane::ForwardingTables& tables) const override { return tables.vxlan && tables.vxlan->any_role; }
+  bool active(const dataplane::ForwardingTables& tables) const override {
+    const VxlanTables* vx = tables.get<VxlanTables>();
+    return vx && vx->any_role;
+  }
   void process(dataplane::PacketBatch& batch, const dataplane::StageContext& ctx) const override;
 
   /// A per-worker exact-match cache in front of the FDB (as OVS's EMC):

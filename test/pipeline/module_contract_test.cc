@@ -60,16 +60,23 @@ struct ProbeState {
   ProbeCounters::Totals totals() const { return dataplane::sum_counters<ProbeCounters>({counters.get(), workers}); }
 };
 
+/// The probe's own state in a table version: a type of its own, in a slot
+/// of the tables (no field of ForwardingTables names it).
+struct ProbeTables {
+  uint32_t min_length = 0;
+};
+
 /// Punts the probe EtherType at ingress (before PTP and VXLAN look at it).
 class ProbeStage final : public dataplane::Stage {
  public:
   explicit ProbeStage(ProbeState& s) : state_(s) {}
   const char* name() const override { return "probe"; }
+  bool active(const dataplane::ForwardingTables& t) const override { return t.get<ProbeTables>() != nullptr; }
   void process(dataplane::PacketBatch& b, const dataplane::StageContext& ctx) const override {
+    const uint32_t min_length = ctx.tables.get<ProbeTables>()->min_length;
     for (uint16_t i = 0; i < b.count; ++i) {
-      const auto* f = rte_pktmbuf_mtod(b.pkts[i], const uint8_t*);
-      if (!b.undecided(i) || (f[12] << 8 | f[13]) != kProbeEtherType) continue;
-      if (rte_pktmbuf_pkt_len(b.pkts[i]) < 64) {
+      if (!b.undecided(i) || b.ethertype(i) != kProbeEtherType) continue;
+      if (rte_pktmbuf_pkt_len(b.pkts[i]) < min_length) {
         b.drop(i, ProbeDrop::kTooShort);
         continue;
       }
@@ -107,6 +114,11 @@ class ProbeModule final : public dataplane::Module {
       ++state_.commits;
       state_.watching = std::move(port);
     };
+  }
+  void contribute(dataplane::ForwardingTables& t, const config::Config&) const override {
+    auto tables = std::make_shared<ProbeTables>();
+    tables->min_length = 64;
+    t.set<ProbeTables>(std::move(tables));
   }
   bool claim_punt(rte_mbuf* m, const net::PacketView& view) override {
     if (view.ethertype != kProbeEtherType) return false;
