@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <type_traits>
 
 #include "dataplane/counters.h"
 
@@ -21,9 +22,10 @@ inline constexpr size_t kMaxModuleTables = 16;
 
 namespace detail {
 inline std::atomic<uint8_t> g_next_module_table_slot{0};
-/// One slot per module table type, handed out on first use (the module's
-/// contribute runs before any stage reads it). More types than slots is a
-/// build mistake, stopped at once.
+/// One slot per module table type, handed out on the type's first set or
+/// get (on the control lcore: tables are built before workers read them).
+/// More types than slots is a build mistake, stopped at once. Every
+/// translation unit of the (statically linked) binary shares the one static.
 template <class T>
 uint8_t module_table_slot() {
   static const uint8_t slot = [] {
@@ -50,11 +52,11 @@ struct ForwardingTables {
   std::array<std::shared_ptr<const void>, kMaxModuleTables> modules{};
   template <class T>
   void set(std::shared_ptr<const T> state) {
-    modules[detail::module_table_slot<T>()] = std::move(state);
+    modules[detail::module_table_slot<std::remove_cv_t<T>>()] = std::move(state);
   }
   template <class T>
   const T* get() const {
-    return static_cast<const T*>(modules[detail::module_table_slot<T>()].get());
+    return static_cast<const T*>(modules[detail::module_table_slot<std::remove_cv_t<T>>()].get());
   }
 
   /// The overlay's UDP port (ModuleHost::overlay_udp_port): frames to it

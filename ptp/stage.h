@@ -7,6 +7,7 @@
 // its unicast masters. Everything else passes on.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>

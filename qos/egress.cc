@@ -326,10 +326,7 @@ namespace {
 TxTarget tx_target(dataplane::WorkerContext& w, uint16_t port) {
   return {port, static_cast<uint16_t>(w.index), &w.counters->ports[port]};
 }
-const QosPlan* plan_of(const dataplane::ForwardingTables& t, uint16_t port) {
-  const QosPlans* plans = t.get<QosPlans>();
-  return plans ? (*plans)[port].get() : nullptr;
-}
+const QosPlan* plan_of(const QosTables* qos, uint16_t port) { return qos ? qos->plans[port].get() : nullptr; }
 }  // namespace
 
 void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint64_t now_tsc) {
@@ -337,10 +334,11 @@ void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::
   // offline port keeps its plan (the control lcore holds it alive while
   // active): adopting may transmit, and its device may be closing.
   const uint64_t now_ps = clock_.to_ps(now_tsc);
+  const QosTables* qos = t.get<QosTables>();
   for (uint16_t p : owned_) {
     EgressPort& e = *egress_[p];
     if (t.offline(p)) continue;
-    if (const QosPlan* plan = plan_of(t, p); plan != e.active()) e.adopt(plan, now_ps, tx_target(w, p));
+    if (const QosPlan* plan = plan_of(qos, p); plan != e.active()) e.adopt(plan, now_ps, tx_target(w, p));
   }
 }
 
@@ -349,7 +347,7 @@ void WorkerScheduler::submit(dataplane::WorkerContext& w, const dataplane::Forwa
   EgressPort& e = *egress_[port];
   if (e.owner() != w.index) return e.hand_off(pkts, n, w.counters->ports[port]);
   const uint64_t now_ps = clock_.to_ps(now_tsc);
-  if (const QosPlan* plan = plan_of(t, port); e.active() != plan) e.adopt(plan, now_ps, tx_target(w, port));
+  if (const QosPlan* plan = plan_of(t.get<QosTables>(), port); e.active() != plan) e.adopt(plan, now_ps, tx_target(w, port));
   e.enqueue(pkts, n, now_ps, w.counters->ports[port]);
 }
 

@@ -78,9 +78,13 @@ struct QosPlan {
   std::shared_ptr<HtbScheduler> scheduler;
 };
 
-/// Every port's plan (null: not shaped): QoS's state in a table version
-/// (ForwardingTables::get<QosPlans>).
+/// Every port's plan (null: not shaped).
 using QosPlans = std::array<std::shared_ptr<const QosPlan>, dataplane::kMaxPorts>;
+/// QoS's state in a table version (ForwardingTables::get<QosTables>): a
+/// type of its own, so no other array of plans could share its slot.
+struct QosTables {
+  QosPlans plans;
+};
 
 /// Name -> DPDK port id, for ingress-port rules.
 using PortIdOf = std::function<std::optional<uint16_t>(const std::string&)>;

@@ -36,12 +36,12 @@ std::function<void()> QosModule::prepare(const config::Config&, const config::Co
 }
 
 void QosModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
-  auto plans = std::make_shared<const QosPlans>(control_->plans());
-  for (size_t p = 0; p < plans->size(); ++p) {
-    tables.shaped[p] = (*plans)[p] != nullptr;
+  auto qos = std::make_shared<const QosTables>(QosTables{control_->plans()});
+  for (size_t p = 0; p < qos->plans.size(); ++p) {
+    tables.shaped[p] = qos->plans[p] != nullptr;
     tables.any_shaped = tables.any_shaped || tables.shaped[p];
   }
-  tables.set<QosPlans>(std::move(plans));
+  tables.set<QosTables>(std::move(qos));
 }
 
 void QosModule::setup_worker(dataplane::WorkerContext& worker) {

@@ -129,6 +129,24 @@ TEST(Pipeline, DropsRuntsBeforeAnyStageWithNothingConfiguredToInspectThem) {
   free_ring_port(b);
 }
 
+TEST(Pipeline, EachModuleTableTypeHasASlotOfItsOwn) {
+  struct First {
+    int value = 0;
+  };
+  struct Second {
+    int value = 0;
+  };
+  dataplane::ForwardingTables t;
+  EXPECT_EQ(t.get<First>(), nullptr);  // never set: null, as a module that contributes nothing
+  t.set<First>(std::make_shared<const First>(First{1}));
+  EXPECT_EQ(t.get<Second>(), nullptr);
+  t.set<const Second>(std::make_shared<const Second>(Second{2}));
+  ASSERT_NE(t.get<First>(), nullptr);
+  ASSERT_NE(t.get<Second>(), nullptr);  // const or not, one type, one slot
+  EXPECT_EQ(t.get<First>()->value, 1);
+  EXPECT_EQ(t.get<const Second>()->value, 2);
+}
+
 TEST(Pipeline, PacketMetadataIsReadOncePerPassUntilAStageRewritesTheHeaders) {
   auto f = frame(1, 64, net::kEtherPtp);
   dataplane::PacketBatch b;
