@@ -10,8 +10,6 @@
 namespace meridian::qos {
 namespace {
 
-using net::PacketView;
-
 /// Fills `f` from a parsed view; returns the outer traffic class byte.
 uint8_t read_flow(const uint8_t* data, const net::PacketView& v, FlowKeys& f) {
   f = FlowKeys{};
