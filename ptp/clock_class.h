@@ -23,6 +23,9 @@ struct HoldoverPolicy {
 };
 
 enum class TimeSource : uint8_t { kFreeRunning, kLocked, kHoldover };
+inline const char* time_source_name(TimeSource s) {
+  return s == TimeSource::kLocked ? "locked" : s == TimeSource::kHoldover ? "holdover" : "free_running";
+}
 
 inline uint8_t announced_clock_class(ClockRole role, TimeSource source, double holdover_error_bound_ns,
                                      const HoldoverPolicy& policy) {

@@ -38,13 +38,30 @@ const char* rx_drop_name(RxDrop d) {
   return "unknown";
 }
 
+namespace {
+
+// The reference servo sees the host clock through a (TSC, realtime) pair:
+// tens of ns of noise, but a clock its time daemon steers (NTP slews change
+// its rate by ppm within a minute). The sync servo's wander, made for a free
+// crystal, would average over tens of seconds and lag such a clock by up to
+// a µs; this one follows it (docs/ptp.md, "Time").
+constexpr double kReferenceWanderPpb2PerS = 100;
+
+ServoConfig reference_servo_config(ServoConfig servo) {
+  servo.wander_ppb2_per_s = std::max(servo.wander_ppb2_per_s, kReferenceWanderPpb2PerS);
+  servo.hardware_timestamps = true;  // linuxptp PI: phc2sys's gains for a precise reading
+  return servo;
+}
+
+}  // namespace
+
 PtpInstance::PtpInstance(const InstanceConfig& config, PtpClock& clock)
     : config_(config),
       clock_(clock),
       node_(config.node),
       sync_(clock, config.sync),
       ports_(config.node.ports.size()),
-      reference_servo_(config.sync.servo, clock.frequency_ppb()),
+      reference_servo_(reference_servo_config(config.sync.servo), clock.frequency_ppb()),
       unicast_(config.unicast) {
   for (size_t i = 0; i < ports_.size() && i < config.unicast_masters.size(); ++i) {
     if (config.unicast_masters[i].empty()) continue;
@@ -593,6 +610,7 @@ void PtpInstance::follow_state(int64_t base_now) {
 
 void PtpInstance::reference_sample(int64_t offset_ns, int64_t base, double interval_s) {
   if (!config_.has_reference || node_.slave_port()) return;
+  reference_offset_ns_ = offset_ns;
   if (reference_ == TimeSource::kHoldover) reference_servo_.reset(clock_.frequency_ppb());
   const ServoAction a = reference_servo_.sample(offset_ns, clock_.time_at(base), interval_s);
   if (a.set_frequency) clock_.set_frequency(base, a.frequency_ppb);

@@ -144,6 +144,11 @@ class PtpInstance {
   void reference_sample(int64_t offset_ns, int64_t base, double interval_s);
   /// The reference went away: holdover (7, then 140/248 out of spec).
   void reference_lost(int64_t base_now);
+  /// Whether the reference steers the clock now, and the servo doing it.
+  TimeSource reference_state() const { return reference_; }
+  const Servo& reference_servo() const { return reference_servo_; }
+  /// The last reference sample: our clock minus the reference, ns.
+  int64_t reference_offset_ns() const { return reference_offset_ns_; }
   /// The clockClass this instance announces now (role, lock, holdover).
   uint8_t clock_class() const { return node_.defaults().quality.clock_class; }
   bool in_holdover() const { return in_holdover_; }
@@ -249,6 +254,7 @@ class PtpInstance {
   bool was_locked_ = false;
   TimeSource reference_ = TimeSource::kFreeRunning;
   Servo reference_servo_;
+  int64_t reference_offset_ns_ = 0;
   UnicastServer unicast_;
   uint16_t signaling_sequence_ = 0;
   void update_clock_class(int64_t base_now);

@@ -710,6 +710,7 @@ nlohmann::json PtpService::status() const {
                                                               {"skipped_unlocked", export_skipped_}}
                                              : nlohmann::json("off")},
           {"host_clock_error_ns", host_clock_error_ns()},
+          {"reference", reference_json()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"unicast_server", unicast_server_json(instance_->unicast_server(), config_.unicast_listen)},
           {"neighbor_replies", neighbor_replies_},
@@ -717,6 +718,18 @@ nlohmann::json PtpService::status() const {
           {"neighbor_answers", neighbor_answers_},
           {"drops", frame_drops_json()},
           {"ports", ports}};
+}
+
+nlohmann::json PtpService::reference_json() const {
+  if (config_.reference != "system") return "none";
+  const Servo& servo = instance_->reference_servo();
+  return {{"source", "system"},
+          {"state", time_source_name(instance_->reference_state())},
+          {"offset_ns", instance_->reference_offset_ns()},
+          {"servo_state", servo_state_name(servo.state())},
+          {"servo_noise_ns", servo.measurement_noise_ns()},
+          {"servo_outliers", servo.outliers()},
+          {"servo_reacquisitions", servo.reacquisitions()}};
 }
 
 void PtpService::metrics(config::MetricsWriter& out) const {

@@ -166,6 +166,9 @@ class PtpService {
   bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const net::PacketView& view);
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
+  /// The grandmaster's own reference ("none" without one): its state, last
+  /// offset and the servo that steers the clock to it.
+  nlohmann::json reference_json() const;
   /// Our clock in UTC and CLOCK_REALTIME at one instant.
   std::pair<int64_t, int64_t> utc_and_host_ns() const;
   /// host_clock_export: a sample a second to the time daemon while the

@@ -185,18 +185,29 @@ class PtpInterop(unittest.TestCase):
         parent = self.pmc_uds("GET PARENT_DATA_SET")
         self.assertRegex(parent, rf"grandmasterIdentity\s+{re.escape(me)}", parent)
         self.assertEqual(self.port_state(), "master")
-        time.sleep(60)
+        # Our clock against the host clock while ptp4l measures it: a bias
+        # in ptp4l's offsets is then told apart from our steering.
+        host_errors = []
+        for _ in range(12):
+            time.sleep(5)
+            host_errors.append(self.status()["host_clock_error_ns"])
         values = offsets(self.ptp4l_text())[3:]
+        delays = [int(m.group(1)) for m in re.finditer(r"path delay\s+(-?\d+)", self.ptp4l_text())][3:]
+        status = self.status()
+        port = status["ports"][0]
+        print(f"\nMeridian clock minus host clock meanwhile: median {statistics.median(host_errors):.0f} ns, "
+              f"range {min(host_errors)}..{max(host_errors)} ns; reference {status['reference']}; "
+              f"ptp4l's path delay median {statistics.median(delays) if delays else 'n/a'} ns; "
+              f"kernel timestamps {port['kernel_timestamps']}", file=sys.stderr)
         self.assertGreaterEqual(len(values), 20)
         self.assert_on_target(values, "ptp4l (slave of Meridian, L2) master offset")
         # Kernel software stamps: Rx from the tap, Tx from the PMD socket's
         # error queue (driver time), every event frame matched.
-        port = self.status()["ports"][0]
         self.assertEqual(port["timestamping"], "kernel", port)
         k = port["kernel_timestamps"]
-        print(f"kernel timestamps: {k}", file=sys.stderr)
         # Meridian's own clock stays on the host clock it steers to.
-        self.assertLess(abs(self.status()["host_clock_error_ns"]), 2_000)
+        self.assertEqual(status["reference"]["state"], "locked", status["reference"])
+        self.assertLess(max(abs(e) for e in host_errors), 2_000, host_errors)
         self.assertEqual(k["tx_source"], "driver", k)
         self.assertGreater(k["rx_used"], 0, k)
         self.assertGreater(k["tx_used"], 0, k)
