@@ -73,7 +73,8 @@ std::optional<DropId> find_drop_reason(std::string_view name);
   X(kControlTxFull, "control_tx_full", kEgress, "control-plane transmit queue was full")  \
   X(kNoControlQueue, "no_control_queue", kEgress, "port has no spare TX queue for the control lcore") \
   X(kPuntUnhandled, "punt_unhandled", kAfterPunt, "punted frame had no control-plane handler") \
-  X(kPortDown, "port_down", kEgress, "egress port's interface is gone or the port is being recovered")
+  X(kPortDown, "port_down", kEgress, "egress port's interface is gone or the port is being recovered") \
+  X(kControlNoBuffer, "control_no_buffer", kEgress, "no packet buffer for a frame the control lcore built")
 
 /// The engine's reasons take the first ids, fixed at compile time.
 enum class DropReason : uint16_t { MERIDIAN_DROP_REASONS(MERIDIAN_DROP_ENUMERATOR_) };

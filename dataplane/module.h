@@ -28,6 +28,7 @@
 #include "dataplane/ports.h"
 #include "dataplane/tables.h"
 #include "dataplane/worker.h"
+#include "host/presence.h"
 #include "net/packet_view.h"
 
 namespace meridian::dataplane {
@@ -69,6 +70,10 @@ struct ModuleHost {
   /// when none does. Modules that look inside overlay packets (the QoS
   /// classifier, the transparent clock) ask here, not the overlay's config.
   std::function<uint16_t(const config::Config&)> overlay_udp_port;
+  /// The appliance's own IP presence (host/presence.h): a module that owns
+  /// addresses or needs next hops resolved is a client; it answers no ARP or
+  /// ND of its own. The engine offers it punted ARP/ND before any module.
+  host::Presence* presence = nullptr;
 };
 
 /// A REST GET (or POST) a module may answer.
@@ -102,8 +107,9 @@ class Module {
   /// A frame a worker punted. True when the module took it (and owns the
   /// mbuf); modules are asked by punt_order(), then registration order.
   virtual bool claim_punt(rte_mbuf* /*m*/, const net::PacketView& /*view*/) { return false; }
-  /// Lower asks first. Where two modules may both answer a frame (ARP/ND for
-  /// PTP's and the VTEP's addresses), the narrower claim goes first.
+  /// Lower asks first: where two modules may both take a frame, the
+  /// narrower claim goes first. (ARP/ND for our addresses never gets here:
+  /// host/ takes it before any module.)
   virtual int punt_order() const { return 100; }
 
   /// Control-lcore timers, every few ms. True when the module's tables

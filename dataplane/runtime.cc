@@ -14,6 +14,7 @@
 #include "config/log.h"
 #include "dataplane/time_base.h"
 #include "net/packet_view.h"
+#include "net/wire.h"
 
 namespace meridian::dataplane {
 
@@ -21,6 +22,12 @@ static_assert(kMaxPorts <= RTE_MAX_ETHPORTS, "counter arrays are indexed by DPDK
 static_assert(kMaxBurst <= 64, "burst arrays live on the worker's stack");
 
 namespace {
+
+config::MacAddress mac_of(const PortRuntime& p) {
+  config::MacAddress m;
+  std::memcpy(m.bytes.data(), p.mac.addr_bytes, 6);
+  return m;
+}
 
 std::atomic<unsigned> g_instances{0};
 constexpr auto kHeartbeatStale = std::chrono::seconds(1);
@@ -154,11 +161,16 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->heartbeats_.resize(nworkers);
   // Modules, in registration order; each commits its startup config.
   Dataplane* self = dp.get();
+  const uint64_t hz = tsc_hz();
+  dp->presence_ = std::make_unique<host::Presence>(
+      [self](uint16_t port, std::span<const uint8_t> frame) { return self->control_send(port, frame); },
+      [hz] { return static_cast<double>(rte_rdtsc()) / static_cast<double>(hz); });
+  for (const auto& p : dp->ports_) dp->presence_->set_port_mac(p.port_id, mac_of(p));
   dp->host_ = std::make_unique<ModuleHost>(ModuleHost{
-      dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, tsc_hz(),
+      dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, hz,
       [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); },
       &dp->counters_.back(),
-      [self](const config::Config& c) { return self->overlay_udp_port(c); }});
+      [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get()});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
     auto module = reg.create(*dp->host_, error);
@@ -253,6 +265,7 @@ void Dataplane::control_tick() {
   TimeBase::instance().refine();
   poll_links();
   drain_punt_ring();
+  presence_->tick();  // before the modules: a client sees a changed next hop in this tick
   for (const auto& m : modules_) {
     if (m->tick(running_)) republish();
   }
@@ -326,6 +339,7 @@ void Dataplane::recover_port(size_t index) {
   fresh.recoveries = p.recoveries + 1;
   p = std::move(fresh);
   // What depends on the device's sockets and MAC follows it.
+  presence_->set_port_mac(p.port_id, mac_of(p));
   for (const auto& m : modules_) m->port_recreated(p);
   republish();
   log::info("port", "recovered: the device was re-created on the returned interface",
@@ -375,8 +389,14 @@ void Dataplane::drain_punt_ring() {
       net::PacketView view;
       net::parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), view);
       ++punt_received_[view.ethertype];
-      bool taken = false;
+      // ARP/ND for our addresses and from wanted next hops: host/ answers
+      // and learns; what it leaves goes on to the modules.
+      bool taken = (view.ethertype == net::kEtherArp || view.ip_version == 6) &&
+                   presence_->handle_frame(pkts[i]->port, {rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+                                                           rte_pktmbuf_data_len(pkts[i])});
+      if (taken) rte_pktmbuf_free(pkts[i]);
       for (Module* m : punt_claimants_) {
+        if (taken) break;
         if ((taken = m->claim_punt(pkts[i], view))) break;
       }
       auto it = punt_handlers_.find(view.ethertype);
@@ -390,6 +410,20 @@ void Dataplane::drain_punt_ring() {
       rte_pktmbuf_free(pkts[i]);
     }
   }
+}
+
+bool Dataplane::control_send(uint16_t port_id, std::span<const uint8_t> frame) {
+  const size_t len = std::max(frame.size(), size_t{60});  // padded to the Ethernet minimum
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  auto* data = m ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len))) : nullptr;
+  if (!data) {
+    if (m) rte_pktmbuf_free(m);
+    if (port_id < kMaxPorts) counters_.back().ports[port_id].drop(DropReason::kControlNoBuffer);
+    return false;
+  }
+  std::memset(data, 0, len);
+  std::memcpy(data, frame.data(), frame.size());
+  return control_transmit(port_id, &m, 1) == 1;
 }
 
 uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n) {
@@ -602,6 +636,10 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   for (const auto& [type, count] : punt_received_) {
     out.sample(Labels{{"ethertype", config::ethertype_string(type)}}, count);
   }
+  out.gauge("meridian_host_neighbors", "Next hops in host/'s table, by state (incomplete, reachable, probing, failed, static)");
+  std::map<std::string, uint64_t> states;
+  for (const auto& [ip, e] : presence_->table().entries()) ++states[host::NeighborResolver::state_name(e.state)];
+  for (const auto& [state, n] : states) out.sample(Labels{{"state", state}}, n);
   TimeBase::instance().metrics(out);
   out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");
   out.sample(Labels{}, uint64_t{rte_mempool_avail_count(pool_)});
@@ -617,6 +655,21 @@ void Dataplane::metrics(config::MetricsWriter& out) {
 std::optional<config::StatusProvider::Resource> Dataplane::resource(
     config::http::verb method, const std::string& path, const std::map<std::string, std::string>& query) {
   const RestRequest request{method, path, query, running_};
+  if (path == "/api/v1/host") {
+    if (method != config::http::verb::get) return config::StatusProvider::Resource::not_allowed("GET, HEAD");
+    nlohmann::json body = presence_->status_json();
+    auto name = [this](nlohmann::json& port) {
+      for (const auto& p : ports_) {
+        if (p.port_id == port.get<uint16_t>()) {
+          port = p.name;
+          return;
+        }
+      }
+    };
+    for (auto& a : body["addresses"]) name(a["port"]);
+    for (auto& n : body["neighbors"]) name(n["port"]);
+    return config::StatusProvider::Resource{config::http::status::ok, std::move(body)};
+  }
   for (const auto& m : modules_) {
     if (auto r = m->resource(request)) return r;
   }

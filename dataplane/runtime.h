@@ -58,6 +58,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// Transmits from the control lcore on the port's own control TX queue.
   /// Returns how many were sent; the rest are freed and counted.
   uint16_t control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n);
+  /// A frame the control lcore built, copied into a buffer and sent as above.
+  bool control_send(uint16_t port_id, std::span<const uint8_t> frame);
 
   // config::ApplyBackend
   config::FieldErrors check_live_change(const config::Config& running,
@@ -142,6 +144,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::vector<HeartbeatSample> heartbeats_;
   std::map<uint16_t, std::vector<PuntHandler>> punt_handlers_;
   std::map<uint16_t, uint64_t> punt_received_;
+  /// Our addresses, ARP/ND and next hops (host/); outlives the modules, its clients.
+  std::unique_ptr<host::Presence> presence_;
   /// What modules are given; refers to config_ and ports_, which outlive them.
   std::unique_ptr<ModuleHost> host_;
   /// In registration order (dataplane/modules.cc); destroyed before the ports close.

@@ -113,7 +113,9 @@ size_t build_nd(uint8_t* o, const uint8_t* eth_dst, const uint8_t* eth_src, cons
 
 }  // namespace
 
-size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target) {
+size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target,
+                const uint8_t* probe_mac) {
+  if (probe_mac) return build_nd(out, probe_mac, src_mac, src_ip, target, kNdNeighborSolicit, 0, target, 1);
   uint8_t group_ip[16], group_mac[6];
   solicited_node(target, group_ip, group_mac);
   return build_nd(out, group_mac, src_mac, src_ip, group_ip, kNdNeighborSolicit, 0, target, 1);

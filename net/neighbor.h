@@ -40,8 +40,11 @@ struct NdView {
 bool parse_nd(const uint8_t* ip6, size_t len, NdView& out);
 
 inline constexpr size_t kNdFrame = kEthHeader + kIpv6Header + 32;  // NS/NA with one LL option: 86
-/// Neighbour solicitation from `src_ip` for `target`, to its solicited-node group.
-size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target);
+/// Neighbour solicitation from `src_ip` for `target`, to its solicited-node
+/// group; with `probe_mac`, a reachability probe to the neighbour itself
+/// (its address and that MAC, RFC 4861 §7.3.3).
+size_t build_ns(uint8_t* out, const uint8_t* src_mac, const uint8_t* src_ip, const uint8_t* target,
+                const uint8_t* probe_mac = nullptr);
 /// Neighbour advertisement for `target` owned by `target_mac`, solicited, override.
 size_t build_na(uint8_t* out, const uint8_t* eth_dst, const uint8_t* target_mac, const uint8_t* target,
                 const uint8_t* dst_ip, bool solicited);

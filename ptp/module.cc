@@ -20,7 +20,7 @@ std::unique_ptr<dataplane::Module> PtpModule::create(const dataplane::ModuleHost
     error = "cannot register the mbuf Rx timestamp field for PTP";
     return nullptr;
   }
-  m->io_ = PtpServiceIo{host.pool, host.transmit, rx_timestamp, host.tsc_hz, host.control_counters};
+  m->io_ = PtpServiceIo{host.pool, host.transmit, rx_timestamp, host.tsc_hz, host.control_counters, host.presence};
   if (config::ptp_section(host.config).enabled()) {
     config::FieldErrors errors;
     m->service_ = PtpService::create(config::ptp_section(host.config), m->bindings(), m->io_, nullptr, errors);
@@ -28,6 +28,7 @@ std::unique_ptr<dataplane::Module> PtpModule::create(const dataplane::ModuleHost
       error = errors.empty() ? "ptp: cannot start" : errors[0].path + ": " + errors[0].reason;
       return nullptr;
     }
+    m->service_->attach_to_host();
   }
   return m;
 }
@@ -73,8 +74,10 @@ std::function<void()> PtpModule::prepare(const config::Config& running, const co
     created = PtpService::create(config::ptp_section(next), bindings(), io_, service_ ? service_.get() : parked_.get(), errors);
     if (!created) return nullptr;
   }
-  return [this, created] {
-    service_ = created;
+  // The commit hands the service over (the function may outlive the engine).
+  return [this, created]() mutable {
+    if (created) created->attach_to_host();
+    service_ = std::move(created);
     parked_.reset();
   };
 }
@@ -97,9 +100,9 @@ void PtpModule::contribute(dataplane::ForwardingTables& t, const config::Config&
 }
 
 bool PtpModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
-  // PTP frames from the punt stage, and ARP/ND for the PTP ports' addresses.
+  // PTP frames from the punt stage (host/ answers the ports' ARP/ND).
   const uint16_t type = view.ethertype;
-  const bool candidate = type == net::kEtherPtp || type == net::kEtherIpv4 || type == net::kEtherIpv6 || type == net::kEtherArp;
+  const bool candidate = type == net::kEtherPtp || type == net::kEtherIpv4 || type == net::kEtherIpv6;
   return candidate && service_ && service_->handle_punt(m);
 }
 
@@ -135,6 +138,7 @@ void PtpModule::resume() {
   }
   config::FieldErrors errors;
   if (auto next = PtpService::create(config::ptp_section(host_.config), bindings(), io_, parked_.get(), errors)) {
+    next->attach_to_host();
     service_ = std::move(next);
     parked_.reset();
     retry_backoff_ = std::chrono::milliseconds(0);

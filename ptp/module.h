@@ -23,9 +23,6 @@ class PtpModule final : public dataplane::Module {
                                 config::FieldErrors& errors) override;
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
   bool claim_punt(rte_mbuf* m, const net::PacketView& view) override;
-  /// Before VXLAN: ARP/ND for the PTP ports' own addresses, and replies from
-  /// unicast masters, are PTP's even where the VTEP's resolver knows them.
-  int punt_order() const override { return 10; }
   void links_polled() override;
   bool tick(bool workers_running) override;
   void port_closing(const dataplane::PortRuntime& port) override;

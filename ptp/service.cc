@@ -249,57 +249,6 @@ bool PtpService::addressed_to_us(const Port& p, std::span<const uint8_t> frame, 
   return p.config.address && std::memcmp(dst, p.config.address->bytes.data(), 16) == 0;
 }
 
-bool PtpService::answer_neighbor(const Port& p, std::span<const uint8_t> frame, const net::PacketView& v) {
-  if (!p.config.address) return false;
-  std::array<uint8_t, net::kNdFrame> reply{};
-  size_t len = 0;
-  if (v.ethertype == net::kEtherArp && p.config.address->is_v4()) {
-    net::ArpView arp;
-    if (!net::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) || arp.op != net::kArpRequest ||
-        std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
-      return false;
-    }
-    len = net::build_arp(reply.data(), net::kArpReply, arp.sender_mac, p.binding.mac.data(),
-                           p.config.address->bytes.data(), arp.sender_mac, arp.sender_ip);
-  } else if (v.ip_version == 6 && !p.config.address->is_v4()) {
-    net::NdView nd;
-    if (!net::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd) || nd.type != 135 ||
-        std::memcmp(nd.target, p.config.address->bytes.data(), 16) != 0) {
-      return false;
-    }
-    // A duplicate-address probe (from ::) is answered to all nodes,
-    // unsolicited, which defends the address (RFC 4861 §7.2.4).
-    static constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    static constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
-    static constexpr uint8_t kUnspecified[16] = {};
-    const bool probe = std::memcmp(nd.src_ip, kUnspecified, 16) == 0;
-    len = probe ? net::build_na(reply.data(), kAllNodesMac, p.binding.mac.data(), nd.target, kAllNodes, false)
-                : net::build_na(reply.data(), frame.data() + 6, p.binding.mac.data(), nd.target, nd.src_ip, true);
-  } else {
-    return false;
-  }
-  if (send_control_frame(p, {reply.data(), len})) ++neighbor_replies_;
-  return true;
-}
-
-bool PtpService::send_control_frame(const Port& p, std::span<const uint8_t> frame) {
-  const size_t len = std::max(frame.size(), kMinFrame);  // padded to the Ethernet minimum
-  rte_mbuf* out = rte_pktmbuf_alloc(io_.pool);
-  auto* data = out ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, static_cast<uint16_t>(len))) : nullptr;
-  if (!data) {
-    if (out) rte_pktmbuf_free(out);
-    count_drop(p.binding.port_id, Drop::kTxNoBuffer);
-    return false;
-  }
-  std::memset(data, 0, len);
-  std::memcpy(data, frame.data(), frame.size());
-  if (io_.transmit(p.binding.port_id, &out, 1) != 1) {
-    ++tx_full_;
-    return false;
-  }
-  return true;
-}
-
 bool PtpService::is_unicast_master(const Port& p, const uint8_t* ip) const {
   const size_t len = p.transport == Transport::kUdpIpv6 ? 16 : 4;
   const auto& masters = p.config.unicast_masters;
@@ -307,79 +256,35 @@ bool PtpService::is_unicast_master(const Port& p, const uint8_t* ip) const {
                      [&](const config::IpAddress& a) { return std::memcmp(a.bytes.data(), ip, len) == 0; });
 }
 
-bool PtpService::learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac) {
-  // Only the port's unicast masters: a unicast server's clients are
-  // answered to the address they came from, and need no table. The table
-  // is therefore bounded by the config.
-  const Port& p = ports_[port_index];
-  const size_t len = p.transport == Transport::kUdpIpv6 ? 16 : 4;
-  if (!is_unicast_master(p, ip)) return false;
-  std::array<uint8_t, 16> key{};
-  std::memcpy(key.data(), ip, len);
-  Neighbor& n = neighbors_[{port_index, key}];
-  std::memcpy(n.mac.data(), mac, 6);
-  n.known = true;
-  return true;
-}
-
-bool PtpService::resolve(const Port& p, size_t port_index, PeerAddress& to) {
+bool PtpService::resolve(const Port& p, PeerAddress& to) const {
   if (std::any_of(to.mac.begin(), to.mac.end(), [](uint8_t b) { return b != 0; })) return true;
   if ((p.transport != Transport::kUdpIpv4 && p.transport != Transport::kUdpIpv6) || !p.config.address) return false;
   // Replies go to the MAC they came from; only our own unicast masters are
-  // looked up, so a peer cannot grow the table or make us ARP for it.
-  if (!is_unicast_master(p, to.ip.data())) return false;
-  const bool v6 = p.transport == Transport::kUdpIpv6;
-  std::array<uint8_t, 16> key{};
-  std::memcpy(key.data(), to.ip.data(), v6 ? 16 : 4);
-  Neighbor& n = neighbors_[{port_index, key}];
-  if (n.known) {
-    to.mac = n.mac;
-    return true;
-  }
-  const int64_t now = base_now();
-  if (n.asked != 0 && now - n.asked < 1'000'000'000) return false;
-  n.asked = now;
-  static constexpr std::array<uint8_t, 6> kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  static constexpr std::array<uint8_t, 6> kUnknown{};
-  std::array<uint8_t, net::kNdFrame> request{};
-  // ARP, or a neighbour solicitation to the master's solicited-node group.
-  const size_t len =
-      v6 ? net::build_ns(request.data(), p.binding.mac.data(), p.config.address->bytes.data(), key.data())
-         : net::build_arp(request.data(), net::kArpRequest, kBroadcast.data(), p.binding.mac.data(),
-                            p.config.address->bytes.data(), kUnknown.data(), key.data());
-  if (send_control_frame(p, {request.data(), len})) ++neighbor_requests_;
-  return false;
-}
-
-bool PtpService::handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame,
-                            const net::PacketView& v) {
-  net::ArpView arp;
-  if (v.ethertype != net::kEtherArp ||
-      !net::parse_arp(frame.data() + v.l3_offset, frame.size() - v.l3_offset, arp) ||
-      std::memcmp(arp.target_ip, p.config.address->bytes.data(), 4) != 0) {
-    return false;
-  }
-  const bool master = learn_neighbor(port_index, arp.sender_ip, arp.sender_mac);
-  if (arp.op == net::kArpRequest) return answer_neighbor(p, frame, v);
-  if (arp.op != net::kArpReply || !master) return false;
-  ++neighbor_answers_;
+  // looked up, so a peer cannot make us ask for it.
+  if (!is_unicast_master(p, to.ip.data()) || !io_.presence) return false;
+  const auto ip = p.transport == Transport::kUdpIpv6 ? config::IpAddress::v6(to.ip.data()) : config::IpAddress::v4(to.ip.data());
+  const auto mac = io_.presence->lookup(ip);
+  if (!mac) return false;
+  to.mac = mac->bytes;
   return true;
 }
 
-bool PtpService::handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame,
-                           const net::PacketView& v) {
-  net::NdView nd;
-  if (v.ip_version != 6 || !net::parse_nd(frame.data() + v.l3_offset, frame.size() - v.l3_offset, nd)) return false;
-  // The link-layer option when present (RFC 4861 §7.2.5), else the frame's
-  // source: a solicitation names its sender, an advertisement its target.
-  const uint8_t* mac = nd.link_addr ? nd.link_addr : frame.data() + 6;
-  if (nd.type == 135) {
-    learn_neighbor(port_index, nd.src_ip, mac);  // the unspecified source of DAD is no master
-    return answer_neighbor(p, frame, v);
+void PtpService::attach_to_host() {
+  if (!io_.presence || host_client_) return;
+  host_client_ = io_.presence->add_client("ptp");
+  std::vector<host::OwnAddress> addresses;
+  std::vector<host::WantedHop> masters;
+  for (const auto& p : ports_) {
+    if (!p.config.address) continue;
+    addresses.push_back({p.binding.port_id, *p.config.address});
+    for (const auto& ip : p.config.unicast_masters) masters.push_back({ip, p.binding.port_id});
   }
-  if (nd.type != 136 || !learn_neighbor(port_index, nd.target, mac)) return false;
-  ++neighbor_answers_;
-  return true;
+  io_.presence->set_addresses(host_client_, std::move(addresses));
+  io_.presence->want(host_client_, masters);
+}
+
+PtpService::~PtpService() {
+  if (io_.presence && host_client_) io_.presence->remove_client(host_client_);
 }
 
 bool PtpService::handle_punt(rte_mbuf* m) {
@@ -396,13 +301,7 @@ bool PtpService::handle_punt(rte_mbuf* m) {
   if (port && port->config.address &&
       PtpPuntStage::neighbor_message(frame, view, port->config.address->family,
                                      port->config.address->bytes.data())) {
-    // Ours: answered (or learnt) and freed. Not ours: the next handler
-    // (VXLAN) decides.
-    const bool ours = port->config.address->is_v4() ? handle_arp(*port, static_cast<size_t>(number - 1), frame, view)
-                                                    : handle_nd(*port, static_cast<size_t>(number - 1), frame, view);
-    if (!ours) return false;
-    rte_pktmbuf_free(m);
-    return true;
+    return false;  // ARP / ND: host/ answered what was ours; the next handler decides
   }
   if (number == 0) {
     count_drop(m->port, Drop::kNotAPtpPort);
@@ -427,7 +326,11 @@ bool PtpService::handle_punt(rte_mbuf* m) {
       if (loc.transport != Transport::kL2) {
         const size_t src = view.l3_offset + (view.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
-        learn_neighbor(static_cast<size_t>(number - 1), from.ip.data(), from.mac.data());
+        if (io_.presence) {
+          io_.presence->learn(view.ip_version == 4 ? config::IpAddress::v4(from.ip.data())
+                                                   : config::IpAddress::v6(from.ip.data()),
+                              config::MacAddress{from.mac});  // a unicast master's frame refreshes its MAC
+        }
       }
       std::optional<int64_t> rx_base;
       if (is_event(msg.header.type)) {
@@ -515,7 +418,7 @@ void PtpService::transmit(TxRequest& tx) {
   const bool peer = type == MessageType::kPdelayReq || type == MessageType::kPdelayResp ||
                     type == MessageType::kPdelayRespFollowUp || p.peer_delay_address;
   if (tx.to.unicast && !peer) {
-    if (!resolve(p, static_cast<size_t>(tx.port - 1), tx.to)) {
+    if (!resolve(p, tx.to)) {
       count_drop(p.binding.port_id, Drop::kTxUnresolved);  // asked by ARP / ND; the negotiation retries
       return;
     }
@@ -617,6 +520,8 @@ nlohmann::json PtpService::status() const {
   const auto& parent = node.parent();
   const ClockSynchronizer& sync = instance_->synchronizer();
   const bool slave = node.slave_port().has_value();
+  const host::Presence::ClientCounters* counted = io_.presence ? io_.presence->counters(host_client_) : nullptr;
+  const host::Presence::ClientCounters host_counters = counted ? *counted : host::Presence::ClientCounters{};
   nlohmann::json ports = nlohmann::json::array();
   for (size_t i = 0; i < ports_.size(); ++i) {
     const auto number = static_cast<uint16_t>(i + 1);
@@ -713,9 +618,9 @@ nlohmann::json PtpService::status() const {
           {"reference", reference_json()},
           {"unicast_clients", instance_->unicast_clients(base_now())},
           {"unicast_server", unicast_server_json(instance_->unicast_server(), config_.unicast_listen)},
-          {"neighbor_replies", neighbor_replies_},
-          {"neighbor_requests", neighbor_requests_},
-          {"neighbor_answers", neighbor_answers_},
+          {"neighbor_replies", host_counters.replies},
+          {"neighbor_requests", host_counters.requests},
+          {"neighbor_answers", host_counters.answers},
           {"drops", frame_drops_json()},
           {"ports", ports}};
 }

@@ -34,6 +34,7 @@
 #include "config/field_error.h"
 #include "config/metrics.h"
 #include "dataplane/counters.h"
+#include "host/presence.h"
 #include "ptp/drop_reasons.h"
 #include "ptp/host_export.h"
 #include "ptp/instance.h"
@@ -65,6 +66,9 @@ struct PtpServiceIo {
   /// The control lcore's counter block (the service runs there): its drops
   /// are counted on their ports. Null in tests without an engine.
   dataplane::WorkerCounters* control_counters = nullptr;
+  /// host/: answers ARP/ND for the PTP ports' addresses and resolves the
+  /// unicast masters. Null in tests without an engine.
+  host::Presence* presence = nullptr;
 };
 
 /// The free-running base under Meridian's clock: the NIC clock of the
@@ -93,6 +97,11 @@ class PtpService {
   /// A punted frame; false when it is not a PTP frame from the punt stage
   /// (the next handler may take it). Takes ownership when true.
   bool handle_punt(rte_mbuf* m);
+  /// Registers the ports' addresses and unicast masters with host/ (which
+  /// then answers and resolves them) once the service goes live: a service
+  /// prepared for a change that is not committed never touches host/.
+  void attach_to_host();
+  ~PtpService();
   /// Timers, the reference, and sending what is due. Call every few ms.
   void tick();
 
@@ -135,35 +144,10 @@ class PtpService {
   /// used: the reasons without "ptp_", decode errors by name, tx_full.
   std::vector<std::pair<std::string, uint64_t>> frame_drops() const;
   nlohmann::json frame_drops_json() const;
-  /// ARP request / neighbour solicitation for the port's PTP address:
-  /// answers it and returns true; false when the address is not ours.
-  bool answer_neighbor(const Port& p, std::span<const uint8_t> frame, const net::PacketView& view);
-  /// Sends a frame we built (ARP, ND) on the port's control queue; false,
-  /// counted, when it could not.
-  bool send_control_frame(const Port& p, std::span<const uint8_t> frame);
-  /// Unicast client: the masters' MACs, learnt from ARP / ND and from their
-  /// PTP frames, by (port index, address).
-  struct Neighbor {
-    std::array<uint8_t, 6> mac{};
-    int64_t asked = 0;  // base ns of our last ARP request / solicitation (rate limit)
-    bool known = false;
-  };
-  /// `ip`: 4 bytes on an IPv4 port, 16 on an IPv6 one. False when it is
-  /// none of the port's unicast masters (nothing learnt).
-  bool learn_neighbor(size_t port_index, const uint8_t* ip, const uint8_t* mac);
   bool is_unicast_master(const Port& p, const uint8_t* ip) const;
-  /// The MAC for a unicast destination; asks by ARP or a neighbour
-  /// solicitation (at most once a second) and returns false while it is
-  /// unknown.
-  bool resolve(const Port& p, size_t port_index, PeerAddress& to);
-  /// An ARP frame for the port's PTP address: answers a request, learns a
-  /// master from it. False when it is neither (a reply from someone else
-  /// goes on to the next punt handler).
-  bool handle_arp(const Port& p, size_t port_index, std::span<const uint8_t> frame, const net::PacketView& view);
-  /// IPv6's counterpart: answers a solicitation for our address (a
-  /// duplicate-address probe by defending it), learns a master from its
-  /// solicitation or advertisement. False for another node's advertisement.
-  bool handle_nd(const Port& p, size_t port_index, std::span<const uint8_t> frame, const net::PacketView& view);
+  /// The MAC for a unicast destination: the frame's own, or a unicast
+  /// master's as host/ resolved it (it keeps asking); false while unknown.
+  bool resolve(const Port& p, PeerAddress& to) const;
   /// Our clock minus the host clock on our timescale, now.
   int64_t host_clock_error_ns() const;
   /// The grandmaster's own reference ("none" without one): its state, last
@@ -192,10 +176,7 @@ class PtpService {
   std::array<uint64_t, reason_count(Drop{})> drops_{};
   std::array<uint64_t, kDecodeErrorCount> decode_errors_{};  // the breakdown of Drop::kMalformed
   uint64_t tx_full_ = 0;  // the port counts these as control_tx_full
-  uint64_t neighbor_replies_ = 0;
-  uint64_t neighbor_requests_ = 0;
-  uint64_t neighbor_answers_ = 0;  // ARP replies / advertisements from unicast masters, learnt
-  std::map<std::pair<size_t, std::array<uint8_t, 16>>, Neighbor> neighbors_;  // IPv4 in the first 4 bytes
+  host::Presence::ClientId host_client_ = 0;
 };
 
 }  // namespace meridian::ptp

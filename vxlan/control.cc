@@ -107,10 +107,15 @@ struct VxlanControl::Pending {
   std::shared_ptr<UnderlayRoutes> routes;
 };
 
-VxlanControl::VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz)
-    : io_(std::move(io)), workers_(workers), qsbr_(qsbr), tsc_hz_(std::max<uint64_t>(tsc_hz, 1)) {}
+VxlanControl::VxlanControl(host::Presence& presence, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz)
+    : presence_(presence),
+      client_(presence.add_client("vxlan")),
+      workers_(workers),
+      qsbr_(qsbr),
+      tsc_hz_(std::max<uint64_t>(tsc_hz, 1)) {}
 
 VxlanControl::~VxlanControl() {
+  presence_.remove_client(client_);
   if (ring_) {
     LearnEvent ev[64];
     while (rte_ring_sc_dequeue_burst_elem(ring_, ev, sizeof(LearnEvent), 64, nullptr) > 0) {
@@ -276,21 +281,8 @@ void VxlanControl::commit(std::shared_ptr<Pending> p) {
       }
     }
   }
-  // Static next hops: replace the resolver's table of them wholesale.
-  NeighborResolver fresh({1.0, 3, static_cast<double>(config_.vtep.neighbor_timeout_seconds), 5.0});
-  for (const auto& [ip, e] : resolver_.entries()) {
-    if (e.state != NeighborResolver::State::kStatic) fresh.adopt(ip, e);
-  }
-  for (const auto& n : config_.vtep.neighbors) {
-    if (!routes_) break;
-    for (const auto& u : config_.vtep.interfaces) {
-      const auto& p = n.ip.is_v4() ? u.ipv4 : u.ipv6;
-      const PortInfo* port = port_by_name(u.port);
-      if (p && port && p->contains(n.ip)) fresh.set_static(n.ip, port->id, n.mac);
-    }
-  }
-  resolver_ = std::move(fresh);
-  resolve_all(now());
+  register_with_host();
+  resolve_all();
   dirty_ = true;
 }
 
@@ -381,7 +373,7 @@ void VxlanControl::gc_slots() {
   }
 }
 
-void VxlanControl::resolve_all(double t) {
+void VxlanControl::resolve_all() {
   std::map<IpAddress, uint16_t> wanted;
   std::map<uint16_t, IpAddress> hops;
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -393,51 +385,28 @@ void VxlanControl::resolve_all(double t) {
     wanted[hop->neighbor] = port->id;
     hops[static_cast<uint16_t>(i)] = hop->neighbor;
   }
-  resolver_.retain(wanted);
-  for (const auto& [ip, port] : wanted) resolver_.want(ip, port, t);
+  std::vector<host::WantedHop> want;
+  for (const auto& [ip, port] : wanted) want.push_back({ip, port});
+  presence_.want(client_, want, static_cast<double>(config_.vtep.neighbor_timeout_seconds));
   if (hops != next_hop_by_slot_) dirty_ = true;
   next_hop_by_slot_ = std::move(hops);
 }
 
-void VxlanControl::send(uint16_t port, const uint8_t* frame, size_t len) {
-  rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
-  if (!m) return;
-  auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
-  if (!d) {
-    rte_pktmbuf_free(m);
-    return;
-  }
-  std::memcpy(d, frame, len);
-  io_.transmit(port, &m, 1);
-}
-
-void VxlanControl::solicit(const NeighborResolver::Solicit& s) {
-  const config::UnderlayInterface* u = interface_on(s.port);
-  const PortInfo* port = port_by_id(s.port);
-  if (!u || !port) return;
-  uint8_t frame[kNdFrame];
-  if (s.ip.is_v4()) {
-    if (!u->ipv4) return;
-    static const uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, kZero[6] = {};
-    const uint8_t* dst = s.unicast_to ? s.unicast_to->bytes.data() : kBroadcast;
-    send(s.port, frame,
-         build_arp(frame, kArpRequest, dst, port->mac.bytes.data(), u->ipv4->address.bytes.data(), kZero,
-                   s.ip.bytes.data()));
-  } else {
-    if (!u->ipv6) return;
-    const size_t n = build_ns(frame, port->mac.bytes.data(), u->ipv6->address.bytes.data(), s.ip.bytes.data());
-    if (s.unicast_to) {
-      // A reachability probe goes to the neighbour itself (RFC 4861 §7.3.3).
-      std::memcpy(frame, s.unicast_to->bytes.data(), 6);
-      uint8_t* ip = frame + kEthHeader;
-      std::memcpy(ip + 24, s.ip.bytes.data(), 16);
-      uint8_t* icmp = ip + kIpv6Header;
-      icmp[2] = icmp[3] = 0;
-      const uint32_t sum = ipv6_pseudo_sum(ip + 8, ip + 24, 32, kProtoIcmpv6);
-      put16(icmp + 2, checksum_finish(checksum_add(icmp, 32, sum)));
+void VxlanControl::register_with_host() {
+  std::vector<host::OwnAddress> addresses;
+  std::map<IpAddress, std::pair<uint16_t, MacAddress>> statics;
+  for (const auto& u : config_.vtep.interfaces) {
+    const PortInfo* port = port_by_name(u.port);
+    if (!port) continue;
+    if (u.ipv4) addresses.push_back({port->id, u.ipv4->address});
+    if (u.ipv6) addresses.push_back({port->id, u.ipv6->address});
+    for (const auto& n : config_.vtep.neighbors) {
+      const auto& p = n.ip.is_v4() ? u.ipv4 : u.ipv6;
+      if (routes_ && p && p->contains(n.ip)) statics[n.ip] = {port->id, n.mac};
     }
-    send(s.port, frame, n);
   }
+  presence_.set_addresses(client_, std::move(addresses));
+  presence_.set_static(client_, statics);
 }
 
 void VxlanControl::published() {
@@ -447,54 +416,6 @@ void VxlanControl::published() {
     s.quarantined = true;
     s.quarantine_token = rte_rcu_qsbr_start(qsbr_);
   }
-}
-
-bool VxlanControl::handle_punt(rte_mbuf* m) {
-  const config::UnderlayInterface* u = interface_on(m->port);
-  const PortInfo* port = port_by_id(m->port);
-  if (!u || !port || rte_pktmbuf_data_len(m) < kEthHeader) return false;
-  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
-  const size_t len = rte_pktmbuf_data_len(m);
-  const double t = now();
-  bool handled = false;
-  if (be16(f + 12) == kEtherArp) {
-    ArpView a;
-    if (!parse_arp(f + kEthHeader, len - kEthHeader, a)) return false;
-    MacAddress sender;
-    std::memcpy(sender.bytes.data(), a.sender_mac, 6);
-    if (resolver_.on_reply(IpAddress::v4(a.sender_ip), sender, t)) dirty_ = true;
-    if (a.op == kArpRequest && u->ipv4 && std::memcmp(a.target_ip, u->ipv4->address.bytes.data(), 4) == 0) {
-      uint8_t reply[kArpFrame];
-      send(m->port, reply,
-           build_arp(reply, kArpReply, a.sender_mac, port->mac.bytes.data(), a.target_ip, a.sender_mac, a.sender_ip));
-      handled = true;
-    } else {
-      handled = a.op == kArpReply && resolver_.lookup(IpAddress::v4(a.sender_ip)).has_value();
-    }
-  } else if (be16(f + 12) == kEtherIpv6) {
-    NdView nd;
-    if (!parse_nd(f + kEthHeader, len - kEthHeader, nd)) return false;
-    if (nd.type == kNdNeighborSolicit && u->ipv6 && std::memcmp(nd.target, u->ipv6->address.bytes.data(), 16) == 0) {
-      static const uint8_t kUnspecified[16] = {};
-      if (std::memcmp(nd.src_ip, kUnspecified, 16) != 0) {  // DAD probes get no answer from us
-        if (nd.link_addr) {
-          MacAddress mac;
-          std::memcpy(mac.bytes.data(), nd.link_addr, 6);
-          if (resolver_.on_reply(IpAddress::v6(nd.src_ip), mac, t)) dirty_ = true;
-        }
-        uint8_t reply[kNdFrame];
-        send(m->port, reply, build_na(reply, f + 6, port->mac.bytes.data(), nd.target, nd.src_ip, true));
-      }
-      handled = true;
-    } else if (nd.type == kNdNeighborAdvert && nd.link_addr) {
-      MacAddress mac;
-      std::memcpy(mac.bytes.data(), nd.link_addr, 6);
-      if (resolver_.on_reply(IpAddress::v6(nd.target), mac, t)) dirty_ = true;
-      handled = resolver_.lookup(IpAddress::v6(nd.target)).has_value();
-    }
-  }
-  if (handled) rte_pktmbuf_free(m);
-  return handled;
 }
 
 void VxlanControl::apply_events() {
@@ -536,8 +457,8 @@ void VxlanControl::apply_events() {
         // Glean the next hop from the outer header when the VTEP is on-link.
         MacAddress outer;
         std::memcpy(outer.bytes.data(), e.outer_mac, 6);
-        if (!outer.is_zero() && routes_ && routes_->on_link(vtep) && !resolver_.lookup(vtep)) {
-          if (resolver_.on_reply(vtep, outer, now())) dirty_ = true;
+        if (!outer.is_zero() && routes_ && routes_->on_link(vtep) && !presence_.lookup(vtep)) {
+          presence_.learn(vtep, outer);
         }
       }
       if (bd.learn(mac, loc, e.now_s, bd.move_hold_s()) == BridgeDomainState::LearnResult::kHeld) {
@@ -549,7 +470,7 @@ void VxlanControl::apply_events() {
   // New VTEPs are resolved once per tick, not once per learn event.
   if (resolve_pending_) {
     resolve_pending_ = false;
-    resolve_all(now());
+    resolve_all();
   }
 }
 
@@ -570,9 +491,6 @@ bool VxlanControl::tick() {
   const double t = now();
   if (t - last_slow_tick_ >= 0.1) {
     last_slow_tick_ = t;
-    std::vector<NeighborResolver::Solicit> out;
-    if (resolver_.tick(t, out)) dirty_ = true;
-    for (const auto& s : out) solicit(s);
     const uint32_t now_s = now_seconds();
     if (now_s != last_age_s_) {
       last_age_s_ = now_s;
@@ -594,9 +512,13 @@ bool VxlanControl::tick() {
         it = neighbor_seen_.erase(it);
       }
       gc_slots();
-      resolve_all(t);
+      resolve_all();
     }
     for (const auto& [vni, bd] : bds_) bd->reclaim();
+  }
+  if (presence_.generation() != host_generation_) {
+    host_generation_ = presence_.generation();
+    dirty_ = true;  // some next hop gained, lost or changed its MAC
   }
   if (!dirty_) return false;
   tables_.reset();
@@ -637,11 +559,10 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
     t->vtep_index.insert(s.ip.bytes.data(), !s.ip.is_v4(), static_cast<uint16_t>(i));
     auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
     if (hop == next_hop_by_slot_.end()) continue;
-    auto mac = resolver_.lookup(hop->second);
-    const auto& entries = resolver_.entries();
-    auto entry = entries.find(hop->second);
-    if (!mac || entry == entries.end()) continue;
-    const PortInfo* port = port_by_id(entry->second.port);
+    auto mac = presence_.lookup(hop->second);
+    const host::NeighborResolver::Entry* entry = presence_.entry(hop->second);
+    if (!mac || !entry) continue;
+    const PortInfo* port = port_by_id(entry->port);
     const config::UnderlayInterface* u = port ? interface_on(port->id) : nullptr;
     if (!u) continue;
     const auto& src = s.ip.is_v4() ? u->ipv4 : u->ipv6;
@@ -764,11 +685,10 @@ nlohmann::json VxlanControl::vteps_json() const {
     auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
     if (hop != next_hop_by_slot_.end()) {
       o["next_hop"] = to_string(hop->second);
-      const auto& entries = resolver_.entries();
-      if (auto e = entries.find(hop->second); e != entries.end()) {
-        o["state"] = NeighborResolver::state_name(e->second.state);
-        if (const PortInfo* p = port_by_id(e->second.port)) o["port"] = p->name;
-        if (e->second.has_mac) o["mac"] = to_string(e->second.mac);
+      if (const host::NeighborResolver::Entry* e = presence_.entry(hop->second)) {
+        o["state"] = host::NeighborResolver::state_name(e->state);
+        if (const PortInfo* p = port_by_id(e->port)) o["port"] = p->name;
+        if (e->has_mac) o["mac"] = to_string(e->mac);
       }
     }
     remote.push_back(o);
@@ -870,7 +790,7 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
     if (!s.in_use) continue;
     ++total;
   }
-  for (const auto& [slot, hop] : next_hop_by_slot_) resolved += resolver_.lookup(hop).has_value();
+  for (const auto& [slot, hop] : next_hop_by_slot_) resolved += presence_.lookup(hop).has_value();
   out.gauge("meridian_vxlan_remote_vteps", "Remote VTEPs known (flood lists, static and learned)");
   out.sample(Labels{}, total);
   out.gauge("meridian_vxlan_remote_vteps_resolved", "Remote VTEPs whose underlay next hop is resolved");

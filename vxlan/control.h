@@ -1,9 +1,9 @@
 // The VTEP's control side, run on the control lcore: it turns the "vxlan"
 // config section into snapshots (VxlanTables), owns the bridge-domain state
 // (the only FDB writer: applies workers' learn events, ages entries,
-// installs static entries), allocates remote-VTEP slots, routes VTEPs over
-// the underlay (rte_lpm / rte_lpm6), resolves next hops with ARP/ND and
-// answers ARP/ND for the VTEP's own addresses.
+// installs static entries), allocates remote-VTEP slots and routes VTEPs over
+// the underlay (rte_lpm / rte_lpm6). It is a client of host/: its underlay
+// addresses are answered for there, and the next hops it wants resolved there.
 #pragma once
 
 #include <functional>
@@ -22,8 +22,8 @@
 
 #include "config/metrics.h"
 #include "config/model.h"
+#include "host/presence.h"
 #include "vxlan/model.h"
-#include "vxlan/resolver.h"
 #include "vxlan/stage.h"
 #include "vxlan/tables.h"
 
@@ -38,12 +38,6 @@ struct PortInfo {
   uint16_t id = 0;
   MacAddress mac;
   unsigned mtu = 1500;
-};
-
-/// How the control side sends frames: a buffer pool and the control TX queue.
-struct ControlIo {
-  rte_mempool* pool = nullptr;
-  std::function<uint16_t(uint16_t port, rte_mbuf** pkts, uint16_t n)> transmit;
 };
 
 /// The underlay routing table for one config generation.
@@ -72,8 +66,9 @@ class UnderlayRoutes {
 
 class VxlanControl {
  public:
-  /// `tsc_hz`: the engine's calibrated TSC rate (ageing, resolver timers).
-  VxlanControl(ControlIo io, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz);
+  /// `tsc_hz`: the engine's calibrated TSC rate (ageing). `presence`: host/,
+  /// which outlives this.
+  VxlanControl(host::Presence& presence, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz);
   ~VxlanControl();
   /// "" or why the learn ring could not be created.
   std::string init();
@@ -94,8 +89,6 @@ class VxlanControl {
   /// Called after a snapshot from `tables()` was published: slots retired
   /// before it start their grace period only now.
   void published();
-  /// Punted underlay ARP/ND. Returns true when it took the frame.
-  bool handle_punt(rte_mbuf* m);
 
   nlohmann::json fdb_json(std::optional<uint32_t> vni, std::optional<MacAddress> mac) const;
   nlohmann::json neighbors_json(std::optional<uint32_t> vni) const;
@@ -126,17 +119,20 @@ class VxlanControl {
   void log_held_move(uint32_t vni, const MacAddress& mac, uint64_t to);
   void reconcile_slots();
   void gc_slots();
-  void resolve_all(double now);
+  /// The next hop of every VTEP slot, wanted from host/.
+  void resolve_all();
   void apply_events();
-  void solicit(const NeighborResolver::Solicit& s);
-  void send(uint16_t port, const uint8_t* frame, size_t len);
+  /// Our underlay addresses and configured next hops, as host/ keeps them.
+  void register_with_host();
   const PortInfo* port_by_id(uint16_t id) const;
   const PortInfo* port_by_name(const std::string& name) const;
   const config::UnderlayInterface* interface_on(uint16_t port_id) const;
   nlohmann::json location_json(uint64_t loc) const;
   double now() const;
 
-  ControlIo io_;
+  host::Presence& presence_;
+  host::Presence::ClientId client_;
+  uint64_t host_generation_ = 0;  // host/'s next hops as last built into the tables
   unsigned workers_;
   rte_rcu_qsbr* qsbr_;
   rte_ring* ring_ = nullptr;
@@ -147,7 +143,6 @@ class VxlanControl {
   std::shared_ptr<UnderlayRoutes> routes_;
   std::vector<Slot> slots_;
   std::map<IpAddress, uint16_t> slot_by_ip_;
-  NeighborResolver resolver_;
   std::map<uint16_t, IpAddress> next_hop_by_slot_;  // resolved neighbour address of each slot
   bool dirty_ = true;
   std::shared_ptr<const VxlanTables> tables_;

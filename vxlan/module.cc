@@ -15,8 +15,7 @@ std::unique_ptr<dataplane::Module> VxlanModule::create(const dataplane::ModuleHo
   drop_id(Drop{});  // its drop reasons are listed from the start
   std::unique_ptr<VxlanModule> m(new VxlanModule(host));
   // The control side first: it owns the learn ring the stage posts to.
-  m->control_ = std::make_unique<VxlanControl>(ControlIo{host.pool, host.transmit}, host.workers, host.qsbr,
-                                               host.tsc_hz);
+  m->control_ = std::make_unique<VxlanControl>(*host.presence, host.workers, host.qsbr, host.tsc_hz);
   if (error = m->control_->init(); !error.empty()) return nullptr;
   config::FieldErrors errors;
   auto pending = m->control_->prepare(config::vxlan_section(host.config), m->port_infos(), errors);
@@ -61,11 +60,6 @@ void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::
 
 std::optional<uint16_t> VxlanModule::overlay_udp_port(const config::Config& config) const {
   return static_cast<uint16_t>(config::vxlan_section(config).vtep.udp_port);
-}
-
-bool VxlanModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
-  // ARP and neighbour discovery for the VTEP's own addresses and next hops.
-  return (view.ethertype == net::kEtherArp || view.ethertype == net::kEtherIpv6) && control_->handle_punt(m);
 }
 
 void VxlanModule::port_recreated(const dataplane::PortRuntime& port) {

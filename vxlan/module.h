@@ -1,6 +1,7 @@
-// The VXLAN VTEP as an engine module: its control side (control.h), its
-// stage (stage.h), its tables in every published version, the ARP/ND
-// frames it claims, and its views (/api/v1/vxlan/..., meridian_vxlan_*).
+// The VXLAN VTEP as an engine module: its control side (control.h, a client
+// of host/ for its underlay addresses and next hops), its stage (stage.h),
+// its tables in every published version, and its views (/api/v1/vxlan/...,
+// meridian_vxlan_*).
 #pragma once
 
 #include <memory>
@@ -21,7 +22,6 @@ class VxlanModule final : public dataplane::Module {
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
   void published() override { control_->published(); }
   std::optional<uint16_t> overlay_udp_port(const config::Config& config) const override;
-  bool claim_punt(rte_mbuf* m, const net::PacketView& view) override;
   bool tick(bool) override { return control_->tick(); }
   void port_recreated(const dataplane::PortRuntime& port) override;
   void metrics(config::MetricsWriter& out, bool) override { control_->metrics(out); }

@@ -126,6 +126,17 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   auto vteps = vxlan_of(*dp).vteps_json();
   ASSERT_EQ(vteps["remote"].size(), 2u);
   for (const auto& v : vteps["remote"]) ASSERT_EQ(v["state"], "reachable") << vteps.dump();
+  // host/ answered and resolved for VXLAN, and says so.
+  const auto host = dp->resource(config::http::verb::get, "/api/v1/host", {});
+  ASSERT_TRUE(host);
+  const json& h = host->body;
+  ASSERT_EQ(h["addresses"].size(), 1u) << h.dump();
+  EXPECT_EQ(h["addresses"][0], (json{{"port", "ul"}, {"address", "10.1.0.1"}, {"owner", "vxlan"}}));
+  ASSERT_EQ(h["neighbors"].size(), 2u) << h.dump();
+  EXPECT_EQ(h["neighbors"][0]["state"], "reachable");
+  EXPECT_EQ(h["neighbors"][0]["port"], "ul");
+  EXPECT_EQ(h["clients"]["vxlan"]["replies"], 2) << h.dump();
+  EXPECT_EQ(h["clients"]["vxlan"]["wanted"], 2) << h.dump();
 
   // Broadcast from hostA: one replica per VTEP, payload shared, never copied.
   const auto bcast = eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", 1, 200);

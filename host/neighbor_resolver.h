@@ -1,7 +1,9 @@
-// Underlay next-hop resolution (ARP for IPv4, ND for IPv6) as a pure state
-// machine driven by the caller's clock, so retries, timeouts and refreshes
-// are unit-tested with simulated time. The control lcore owns one; it sends
-// the solicitations `tick` asks for and feeds replies to `on_reply`.
+// Next-hop resolution (ARP for IPv4, ND for IPv6) as a pure state machine
+// driven by the caller's clock, so retries, timeouts, refreshes and expiry
+// are unit-tested with simulated time. host::Presence owns the appliance's
+// one table; it sends the solicitations `tick` asks for and feeds replies to
+// `on_reply`. A reachable entry is re-probed after its reachable time and
+// loses its MAC when the probes go unanswered: nothing stays usable forever.
 //
 //   incomplete --reply--> reachable --timeout--> probing --reply--> reachable
 //       |                                            |
@@ -16,7 +18,7 @@
 
 #include "config/net_types.h"
 
-namespace meridian::vxlan {
+namespace meridian::host {
 
 using config::IpAddress;
 using config::MacAddress;
@@ -39,6 +41,7 @@ class NeighborResolver {
     unsigned tries = 0;
     double next_action = 0;
     double resolved_at = 0;
+    double reachable_time = 0;  // 0: the table's default
   };
   struct Solicit {
     IpAddress ip;
@@ -48,12 +51,13 @@ class NeighborResolver {
 
   explicit NeighborResolver(ResolverTiming timing = {}) : timing_(timing) {}
 
-  /// Starts resolving `ip` on `port` (no-op when already tracked there).
-  void want(const IpAddress& ip, uint16_t port, double now);
+  /// Starts resolving `ip` on `port` (no-op when already tracked there);
+  /// `reachable_time` (seconds, 0: the table's) until a reply is re-probed.
+  void want(const IpAddress& ip, uint16_t port, double now, double reachable_time = 0);
+  /// Forgets `ip`, static or not.
+  void erase(const IpAddress& ip) { entries_.erase(ip); }
   /// Pins ip -> mac (configured); never solicited, never expires.
   void set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac);
-  /// Takes over an entry as it is (used when rebuilding the table).
-  void adopt(const IpAddress& ip, const Entry& e) { entries_[ip] = e; }
   /// Stops tracking addresses not in `keep`.
   void retain(const std::map<IpAddress, uint16_t>& keep);
   /// A reply (or any authoritative sighting) of ip -> mac. Returns true when
@@ -66,6 +70,10 @@ class NeighborResolver {
   /// The usable MAC for `ip` (reachable or probing), if any.
   std::optional<MacAddress> lookup(const IpAddress& ip) const;
   const std::map<IpAddress, Entry>& entries() const { return entries_; }
+  const Entry* entry(const IpAddress& ip) const {
+    auto it = entries_.find(ip);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
   static const char* state_name(State s);
 
  private:
@@ -73,4 +81,4 @@ class NeighborResolver {
   std::map<IpAddress, Entry> entries_;
 };
 
-}  // namespace meridian::vxlan
+}  // namespace meridian::host

@@ -2,9 +2,9 @@
 // re-probing with the MAC still usable, failure and recovery.
 #include <gtest/gtest.h>
 
-#include "vxlan/resolver.h"
+#include "host/neighbor_resolver.h"
 
-namespace meridian::vxlan {
+namespace meridian::host {
 namespace {
 
 IpAddress ip(const char* s) { return *config::parse_ip(s); }
@@ -80,9 +80,9 @@ TEST(Resolver, RetainForgetsAddressesNoLongerNeeded) {
 }
 
 }  // namespace
-}  // namespace meridian::vxlan
+}  // namespace meridian::host
 
-namespace meridian::vxlan {
+namespace meridian::host {
 namespace {
 
 TEST(Resolver, StaticEntriesAreNeverSolicitedNorOverriddenNorForgotten) {
@@ -99,4 +99,4 @@ TEST(Resolver, StaticEntriesAreNeverSolicitedNorOverriddenNorForgotten) {
 }
 
 }  // namespace
-}  // namespace meridian::vxlan
+}  // namespace meridian::host

@@ -1,6 +1,6 @@
-#include "vxlan/resolver.h"
+#include "host/neighbor_resolver.h"
 
-namespace meridian::vxlan {
+namespace meridian::host {
 
 const char* NeighborResolver::state_name(State s) {
   switch (s) {
@@ -13,12 +13,17 @@ const char* NeighborResolver::state_name(State s) {
   return "?";
 }
 
-void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now) {
+void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now, double reachable_time) {
   auto [it, inserted] = entries_.try_emplace(ip);
-  if (!inserted && (it->second.port == port || it->second.state == State::kStatic)) return;
+  if (!inserted && it->second.state != State::kStatic && it->second.port == port) {
+    it->second.reachable_time = reachable_time;  // applies from the next reply
+    return;
+  }
+  if (!inserted && it->second.state == State::kStatic) return;
   it->second = Entry{};
   it->second.port = port;
   it->second.next_action = now;  // solicit on the next tick
+  it->second.reachable_time = reachable_time;
 }
 
 void NeighborResolver::set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac) {
@@ -51,7 +56,7 @@ bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, doub
   e.state = State::kReachable;
   e.tries = 0;
   e.resolved_at = now;
-  e.next_action = now + timing_.reachable_time;
+  e.next_action = now + (e.reachable_time > 0 ? e.reachable_time : timing_.reachable_time);
   return changed;
 }
 
@@ -96,4 +101,4 @@ std::optional<MacAddress> NeighborResolver::lookup(const IpAddress& ip) const {
   return it->second.mac;
 }
 
-}  // namespace meridian::vxlan
+}  // namespace meridian::host

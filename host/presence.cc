@@ -1,0 +1,244 @@
+#include "host/presence.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "net/neighbor.h"
+#include "net/packet_view.h"
+#include "net/wire.h"
+
+namespace meridian::host {
+
+namespace {
+
+constexpr double kTickInterval = 0.1;  // resolver timers have second granularity
+constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+constexpr uint8_t kZeroMac[6] = {};
+constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
+
+MacAddress mac_at(const uint8_t* p) {
+  MacAddress m;
+  std::memcpy(m.bytes.data(), p, 6);
+  return m;
+}
+
+}  // namespace
+
+Presence::Presence(SendFrame send, Clock clock, ResolverTiming timing)
+    : send_(std::move(send)), clock_(std::move(clock)), table_(timing) {}
+
+void Presence::set_port_mac(uint16_t port, const MacAddress& mac) { port_macs_[port] = mac; }
+
+const MacAddress* Presence::port_mac(uint16_t port) const {
+  auto it = port_macs_.find(port);
+  return it == port_macs_.end() ? nullptr : &it->second;
+}
+
+Presence::ClientId Presence::add_client(std::string name) {
+  const ClientId id = next_client_++;
+  clients_[id].name = std::move(name);
+  return id;
+}
+
+void Presence::remove_client(ClientId client) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  for (const auto& [ip, hop] : it->second.statics) table_.erase(ip);
+  const bool had_statics = !it->second.statics.empty();
+  clients_.erase(it);
+  if (had_statics) ++generation_;
+  reconcile();
+}
+
+void Presence::set_addresses(ClientId client, std::vector<OwnAddress> addresses) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) it->second.addresses = std::move(addresses);
+}
+
+void Presence::want(ClientId client, const std::vector<WantedHop>& hops, double reachable_s) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  it->second.wants.clear();
+  for (const auto& h : hops) it->second.wants[h.ip] = h.port;
+  it->second.reachable_s = reachable_s;
+  reconcile();
+}
+
+void Presence::set_static(ClientId client, const std::map<IpAddress, std::pair<uint16_t, MacAddress>>& statics) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  Client& c = it->second;
+  if (c.statics == statics) return;
+  for (const auto& [ip, hop] : c.statics) {
+    if (!statics.count(ip)) table_.erase(ip);
+  }
+  for (const auto& [ip, hop] : statics) table_.set_static(ip, hop.first, hop.second);
+  c.statics = statics;
+  ++generation_;
+  reconcile();  // a hop no longer static is solicited again if wanted
+}
+
+void Presence::reconcile() {
+  // One table for every client: a hop is tracked while someone wants it,
+  // trusted for the shortest reachable time any of them asked for.
+  std::map<IpAddress, uint16_t> keep;
+  std::map<IpAddress, double> reachable;
+  for (const auto& [id, c] : clients_) {
+    for (const auto& [ip, port] : c.wants) {
+      keep.emplace(ip, port);
+      double& r = reachable.try_emplace(ip, c.reachable_s).first->second;
+      if (c.reachable_s > 0 && (r == 0 || c.reachable_s < r)) r = c.reachable_s;
+    }
+  }
+  const auto before = table_.entries().size();
+  table_.retain(keep);
+  if (table_.entries().size() != before) ++generation_;
+  const double now = clock_();
+  for (const auto& [ip, port] : keep) table_.want(ip, port, now, reachable[ip]);
+}
+
+bool Presence::on_reply(const IpAddress& ip, const MacAddress& mac) {
+  if (!table_.on_reply(ip, mac, clock_())) return false;
+  ++generation_;
+  return true;
+}
+
+void Presence::learn(const IpAddress& ip, const MacAddress& mac) { on_reply(ip, mac); }
+
+void Presence::count_answer(const IpAddress& ip) {
+  for (auto& [id, c] : clients_) {
+    if (c.wants.count(ip) || c.statics.count(ip)) ++c.counters.answers;
+  }
+}
+
+Presence::Client* Presence::owner(uint16_t port, const uint8_t* address, bool ipv4) {
+  for (auto& [id, c] : clients_) {
+    for (const auto& a : c.addresses) {
+      if (a.port == port && a.address.is_v4() == ipv4 && std::memcmp(a.address.bytes.data(), address, a.address.size()) == 0) {
+        return &c;
+      }
+    }
+  }
+  return nullptr;
+}
+
+const IpAddress* Presence::own_address(uint16_t port, bool ipv4) const {
+  for (const auto& [id, c] : clients_) {
+    for (const auto& a : c.addresses) {
+      if (a.port == port && a.address.is_v4() == ipv4) return &a.address;
+    }
+  }
+  return nullptr;
+}
+
+const Presence::ClientCounters* Presence::counters(ClientId client) const {
+  auto it = clients_.find(client);
+  return it == clients_.end() ? nullptr : &it->second.counters;
+}
+
+bool Presence::handle_frame(uint16_t port, std::span<const uint8_t> frame) {
+  net::PacketView v;
+  net::parse_packet(frame.data(), frame.size(), v);
+  if (v.ethertype == net::kEtherArp) return handle_arp(port, frame.subspan(v.l3_offset));
+  if (v.ip_version == 6 && v.l3_offset < frame.size()) return handle_nd(port, frame, v.l3_offset);
+  return false;
+}
+
+bool Presence::handle_arp(uint16_t port, std::span<const uint8_t> body) {
+  net::ArpView arp;
+  if (!net::parse_arp(body.data(), body.size(), arp)) return false;
+  const IpAddress sender = IpAddress::v4(arp.sender_ip);
+  on_reply(sender, mac_at(arp.sender_mac));  // any ARP from a wanted hop refreshes it
+  if (arp.op == net::kArpRequest) {
+    Client* c = owner(port, arp.target_ip, true);
+    const MacAddress* mac = port_mac(port);
+    if (!c || !mac) return false;
+    std::array<uint8_t, net::kArpFrame> reply{};
+    net::build_arp(reply.data(), net::kArpReply, arp.sender_mac, mac->bytes.data(), arp.target_ip, arp.sender_mac,
+                   arp.sender_ip);
+    if (send_(port, reply)) ++c->counters.replies;
+    return true;
+  }
+  if (arp.op != net::kArpReply || !table_.lookup(sender)) return false;
+  count_answer(sender);
+  return true;
+}
+
+bool Presence::handle_nd(uint16_t port, std::span<const uint8_t> frame, size_t l3_offset) {
+  net::NdView nd;
+  if (!net::parse_nd(frame.data() + l3_offset, frame.size() - l3_offset, nd)) return false;
+  // The link-layer option when present (RFC 4861 §7.2.5), else the frame's
+  // source: a solicitation names its sender, an advertisement its target.
+  const uint8_t* link = nd.link_addr ? nd.link_addr : frame.data() + 6;
+  if (nd.type == net::kNdNeighborSolicit) {
+    Client* c = owner(port, nd.target, false);
+    const MacAddress* mac = port_mac(port);
+    if (!c || !mac) return false;
+    std::array<uint8_t, net::kNdFrame> reply{};
+    static constexpr uint8_t kUnspecified[16] = {};
+    if (std::memcmp(nd.src_ip, kUnspecified, 16) == 0) {
+      // A duplicate-address probe: defended with an unsolicited
+      // advertisement to all nodes (RFC 4861 §7.2.4).
+      net::build_na(reply.data(), kAllNodesMac, mac->bytes.data(), nd.target, kAllNodes, false);
+    } else {
+      on_reply(IpAddress::v6(nd.src_ip), mac_at(link));
+      net::build_na(reply.data(), frame.data() + 6, mac->bytes.data(), nd.target, nd.src_ip, true);
+    }
+    if (send_(port, reply)) ++c->counters.replies;
+    return true;
+  }
+  if (nd.type != net::kNdNeighborAdvert) return false;
+  const IpAddress target = IpAddress::v6(nd.target);
+  on_reply(target, mac_at(link));
+  if (!table_.lookup(target)) return false;
+  count_answer(target);
+  return true;
+}
+
+nlohmann::json Presence::status_json() const {
+  nlohmann::json addresses = nlohmann::json::array(), neighbors = nlohmann::json::array();
+  nlohmann::json clients = nlohmann::json::object();
+  for (const auto& [id, c] : clients_) {
+    for (const auto& a : c.addresses) {
+      addresses.push_back({{"port", a.port}, {"address", to_string(a.address)}, {"owner", c.name}});
+    }
+    clients[c.name] = {{"replies", c.counters.replies}, {"requests", c.counters.requests},
+                       {"answers", c.counters.answers}, {"wanted", c.wants.size()}};
+  }
+  for (const auto& [ip, e] : table_.entries()) {
+    nlohmann::json n = {{"ip", to_string(ip)}, {"port", e.port}, {"state", NeighborResolver::state_name(e.state)}};
+    if (e.has_mac) n["mac"] = to_string(e.mac);
+    neighbors.push_back(std::move(n));
+  }
+  return {{"addresses", addresses}, {"neighbors", neighbors}, {"clients", clients}};
+}
+
+void Presence::tick() {
+  const double now = clock_();
+  if (now - last_tick_ < kTickInterval) return;
+  last_tick_ = now;
+  std::vector<NeighborResolver::Solicit> due;
+  if (table_.tick(now, due)) ++generation_;
+  for (const auto& s : due) solicit(s);
+}
+
+void Presence::solicit(const NeighborResolver::Solicit& s) {
+  const IpAddress* source = own_address(s.port, s.ip.is_v4());
+  const MacAddress* mac = port_mac(s.port);
+  if (!source || !mac) return;  // no address of ours to ask from on that port
+  std::array<uint8_t, net::kNdFrame> frame{};
+  const uint8_t* probe = s.unicast_to ? s.unicast_to->bytes.data() : nullptr;
+  const size_t len =
+      s.ip.is_v4()
+          ? net::build_arp(frame.data(), net::kArpRequest, probe ? probe : kBroadcast, mac->bytes.data(),
+                           source->bytes.data(), kZeroMac, s.ip.bytes.data())
+          : net::build_ns(frame.data(), mac->bytes.data(), source->bytes.data(), s.ip.bytes.data(), probe);
+  if (!send_(s.port, {frame.data(), len})) return;
+  for (auto& [id, c] : clients_) {
+    if (c.wants.count(s.ip)) ++c.counters.requests;
+  }
+}
+
+}  // namespace meridian::host
