@@ -638,7 +638,12 @@ void Dataplane::metrics(config::MetricsWriter& out) {
   }
   out.gauge("meridian_host_neighbors", "Next hops in host/'s table, by state (incomplete, reachable, probing, failed, static)");
   std::map<std::string, uint64_t> states;
-  for (const auto& [ip, e] : presence_->table().entries()) ++states[host::NeighborResolver::state_name(e.state)];
+  for (const auto s : {host::NeighborResolver::State::kIncomplete, host::NeighborResolver::State::kReachable,
+                       host::NeighborResolver::State::kProbing, host::NeighborResolver::State::kFailed,
+                       host::NeighborResolver::State::kStatic}) {
+    states[host::NeighborResolver::state_name(s)] = 0;  // every state, so a series never vanishes
+  }
+  for (const auto& [hop, e] : presence_->table().entries()) ++states[host::NeighborResolver::state_name(e.state)];
   for (const auto& [state, n] : states) out.sample(Labels{{"state", state}}, n);
   TimeBase::instance().metrics(out);
   out.gauge("meridian_mempool_available_buffers", "Free packet buffers in the mempool");

@@ -14,20 +14,19 @@ const char* NeighborResolver::state_name(State s) {
 }
 
 void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now, double reachable_time) {
-  auto [it, inserted] = entries_.try_emplace(ip);
-  if (!inserted && it->second.state != State::kStatic && it->second.port == port) {
-    it->second.reachable_time = reachable_time;  // applies from the next reply
+  auto [it, inserted] = entries_.try_emplace(HopKey{port, ip});
+  Entry& e = it->second;
+  if (!inserted) {
+    if (e.state != State::kStatic) e.reachable_time = reachable_time;  // applies from the next reply
     return;
   }
-  if (!inserted && it->second.state == State::kStatic) return;
-  it->second = Entry{};
-  it->second.port = port;
-  it->second.next_action = now;  // solicit on the next tick
-  it->second.reachable_time = reachable_time;
+  e.port = port;
+  e.next_action = now;  // solicit on the next tick
+  e.reachable_time = reachable_time;
 }
 
 void NeighborResolver::set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac) {
-  Entry& e = entries_[ip];
+  Entry& e = entries_[HopKey{port, ip}];
   e = Entry{};
   e.port = port;
   e.state = State::kStatic;
@@ -35,19 +34,14 @@ void NeighborResolver::set_static(const IpAddress& ip, uint16_t port, const MacA
   e.has_mac = true;
 }
 
-void NeighborResolver::retain(const std::map<IpAddress, uint16_t>& keep) {
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    auto k = keep.find(it->first);
-    if (it->second.state != State::kStatic && (k == keep.end() || k->second != it->second.port)) {
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+void NeighborResolver::retain(const std::set<HopKey>& keep) {
+  std::erase_if(entries_, [&keep](const auto& kv) {
+    return kv.second.state != State::kStatic && !keep.count(kv.first);
+  });
 }
 
-bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, double now) {
-  auto it = entries_.find(ip);
+bool NeighborResolver::on_reply(const IpAddress& ip, uint16_t port, const MacAddress& mac, double now) {
+  auto it = entries_.find(HopKey{port, ip});
   if (it == entries_.end() || it->second.state == State::kStatic) return false;
   Entry& e = it->second;
   const bool changed = !e.has_mac || e.mac != mac || e.state == State::kFailed || e.state == State::kIncomplete;
@@ -62,7 +56,7 @@ bool NeighborResolver::on_reply(const IpAddress& ip, const MacAddress& mac, doub
 
 bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
   bool changed = false;
-  for (auto& [ip, e] : entries_) {
+  for (auto& [key, e] : entries_) {
     if (e.state == State::kStatic || now < e.next_action) continue;
     switch (e.state) {
       case State::kReachable:
@@ -79,7 +73,7 @@ bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
           break;
         }
         ++e.tries;
-        out.push_back({ip, e.port, e.state == State::kProbing ? std::optional(e.mac) : std::nullopt});
+        out.push_back({key.ip, e.port, e.state == State::kProbing ? std::optional(e.mac) : std::nullopt});
         e.next_action = now + timing_.retry_interval;
         break;
       case State::kStatic:
@@ -87,7 +81,7 @@ bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
       case State::kFailed:
         e.state = State::kIncomplete;
         e.tries = 1;
-        out.push_back({ip, e.port, std::nullopt});
+        out.push_back({key.ip, e.port, std::nullopt});
         e.next_action = now + timing_.retry_interval;
         break;
     }
@@ -95,8 +89,8 @@ bool NeighborResolver::tick(double now, std::vector<Solicit>& out) {
   return changed;
 }
 
-std::optional<MacAddress> NeighborResolver::lookup(const IpAddress& ip) const {
-  auto it = entries_.find(ip);
+std::optional<MacAddress> NeighborResolver::lookup(const IpAddress& ip, uint16_t port) const {
+  auto it = entries_.find(HopKey{port, ip});
   if (it == entries_.end() || !it->second.has_mac) return std::nullopt;
   return it->second.mac;
 }

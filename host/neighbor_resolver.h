@@ -13,6 +13,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,14 @@ struct ResolverTiming {
   unsigned max_tries = 3;
   double reachable_time = 300;   // then re-probe (the MAC stays usable while probing)
   double failed_retry = 5.0;
+};
+
+/// A neighbour is an address on a link: the same address on two ports is
+/// two entries (two segments may both use .1 for their gateway).
+struct HopKey {
+  uint16_t port = 0;
+  IpAddress ip;
+  auto operator<=>(const HopKey&) const = default;
 };
 
 class NeighborResolver {
@@ -50,35 +59,36 @@ class NeighborResolver {
   };
 
   explicit NeighborResolver(ResolverTiming timing = {}) : timing_(timing) {}
+  const ResolverTiming& timing() const { return timing_; }
 
   /// Starts resolving `ip` on `port` (no-op when already tracked there);
   /// `reachable_time` (seconds, 0: the table's) until a reply is re-probed.
   void want(const IpAddress& ip, uint16_t port, double now, double reachable_time = 0);
-  /// Forgets `ip`, static or not.
-  void erase(const IpAddress& ip) { entries_.erase(ip); }
-  /// Pins ip -> mac (configured); never solicited, never expires.
+  /// Forgets `ip` on `port`, static or not.
+  void erase(const IpAddress& ip, uint16_t port) { entries_.erase({port, ip}); }
+  /// Pins ip -> mac on `port` (configured); never solicited, never expires.
   void set_static(const IpAddress& ip, uint16_t port, const MacAddress& mac);
-  /// Stops tracking addresses not in `keep`.
-  void retain(const std::map<IpAddress, uint16_t>& keep);
-  /// A reply (or any authoritative sighting) of ip -> mac. Returns true when
-  /// the usable MAC changed (callers rebuild rewrites).
-  bool on_reply(const IpAddress& ip, const MacAddress& mac, double now);
+  /// Stops tracking the (non-static) hops not in `keep`.
+  void retain(const std::set<HopKey>& keep);
+  /// A reply (or any authoritative sighting) of ip -> mac on `port`. Returns
+  /// true when the usable MAC changed (callers rebuild rewrites).
+  bool on_reply(const IpAddress& ip, uint16_t port, const MacAddress& mac, double now);
   /// Advances timers; appends due solicitations. Returns true when some
   /// entry lost or gained a usable MAC.
   bool tick(double now, std::vector<Solicit>& out);
 
-  /// The usable MAC for `ip` (reachable or probing), if any.
-  std::optional<MacAddress> lookup(const IpAddress& ip) const;
-  const std::map<IpAddress, Entry>& entries() const { return entries_; }
-  const Entry* entry(const IpAddress& ip) const {
-    auto it = entries_.find(ip);
+  /// The usable MAC for `ip` on `port` (reachable or probing), if any.
+  std::optional<MacAddress> lookup(const IpAddress& ip, uint16_t port) const;
+  const std::map<HopKey, Entry>& entries() const { return entries_; }
+  const Entry* entry(const IpAddress& ip, uint16_t port) const {
+    auto it = entries_.find({port, ip});
     return it == entries_.end() ? nullptr : &it->second;
   }
   static const char* state_name(State s);
 
  private:
   ResolverTiming timing_;
-  std::map<IpAddress, Entry> entries_;
+  std::map<HopKey, Entry> entries_;
 };
 
 }  // namespace meridian::host

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 #include "net/neighbor.h"
 #include "net/packet_view.h"
@@ -45,11 +46,21 @@ Presence::ClientId Presence::add_client(std::string name) {
 void Presence::remove_client(ClientId client) {
   auto it = clients_.find(client);
   if (it == clients_.end()) return;
-  for (const auto& [ip, hop] : it->second.statics) table_.erase(ip);
-  const bool had_statics = !it->second.statics.empty();
+  const StaticHops statics = it->second.statics;
+  for (const auto& [hop, mac] : statics) unpin(client, hop);
   clients_.erase(it);
-  if (had_statics) ++generation_;
+  if (!statics.empty()) ++generation_;
   reconcile();
+}
+
+void Presence::unpin(ClientId client, const HopKey& hop) {
+  for (const auto& [id, c] : clients_) {
+    if (id != client && c.statics.count(hop)) {
+      table_.set_static(hop.ip, hop.port, c.statics.at(hop));  // the other client's pin stands
+      return;
+    }
+  }
+  table_.erase(hop.ip, hop.port);
 }
 
 void Presence::set_addresses(ClientId client, std::vector<OwnAddress> addresses) {
@@ -61,55 +72,56 @@ void Presence::want(ClientId client, const std::vector<WantedHop>& hops, double 
   auto it = clients_.find(client);
   if (it == clients_.end()) return;
   it->second.wants.clear();
-  for (const auto& h : hops) it->second.wants[h.ip] = h.port;
+  for (const auto& h : hops) it->second.wants.insert({h.port, h.ip});
   it->second.reachable_s = reachable_s;
   reconcile();
 }
 
-void Presence::set_static(ClientId client, const std::map<IpAddress, std::pair<uint16_t, MacAddress>>& statics) {
+void Presence::set_static(ClientId client, const StaticHops& statics) {
   auto it = clients_.find(client);
-  if (it == clients_.end()) return;
-  Client& c = it->second;
-  if (c.statics == statics) return;
-  for (const auto& [ip, hop] : c.statics) {
-    if (!statics.count(ip)) table_.erase(ip);
+  if (it == clients_.end() || it->second.statics == statics) return;
+  const StaticHops before = std::exchange(it->second.statics, statics);
+  for (const auto& [hop, mac] : before) {
+    if (!statics.count(hop)) unpin(client, hop);
   }
-  for (const auto& [ip, hop] : statics) table_.set_static(ip, hop.first, hop.second);
-  c.statics = statics;
+  for (const auto& [hop, mac] : statics) table_.set_static(hop.ip, hop.port, mac);
   ++generation_;
   reconcile();  // a hop no longer static is solicited again if wanted
 }
 
 void Presence::reconcile() {
   // One table for every client: a hop is tracked while someone wants it,
-  // trusted for the shortest reachable time any of them asked for.
-  std::map<IpAddress, uint16_t> keep;
-  std::map<IpAddress, double> reachable;
+  // trusted for the shortest reachable time any of them asked for (0: the
+  // table's default).
+  const double fallback = table_.timing().reachable_time;
+  std::map<HopKey, double> keep;
   for (const auto& [id, c] : clients_) {
-    for (const auto& [ip, port] : c.wants) {
-      keep.emplace(ip, port);
-      double& r = reachable.try_emplace(ip, c.reachable_s).first->second;
-      if (c.reachable_s > 0 && (r == 0 || c.reachable_s < r)) r = c.reachable_s;
+    const double mine = c.reachable_s > 0 ? c.reachable_s : fallback;
+    for (const auto& hop : c.wants) {
+      auto [r, fresh] = keep.try_emplace(hop, mine);
+      if (!fresh) r->second = std::min(r->second, mine);
     }
   }
+  std::set<HopKey> keys;
+  for (const auto& [hop, r] : keep) keys.insert(hop);
   const auto before = table_.entries().size();
-  table_.retain(keep);
-  if (table_.entries().size() != before) ++generation_;
+  table_.retain(keys);
+  if (table_.entries().size() != before) ++generation_;  // a hop with a MAC may have gone
   const double now = clock_();
-  for (const auto& [ip, port] : keep) table_.want(ip, port, now, reachable[ip]);
+  for (const auto& [hop, r] : keep) table_.want(hop.ip, hop.port, now, r);
 }
 
-bool Presence::on_reply(const IpAddress& ip, const MacAddress& mac) {
-  if (!table_.on_reply(ip, mac, clock_())) return false;
+bool Presence::on_reply(const IpAddress& ip, uint16_t port, const MacAddress& mac) {
+  if (!table_.on_reply(ip, port, mac, clock_())) return false;
   ++generation_;
   return true;
 }
 
-void Presence::learn(const IpAddress& ip, const MacAddress& mac) { on_reply(ip, mac); }
+void Presence::learn(const IpAddress& ip, uint16_t port, const MacAddress& mac) { on_reply(ip, port, mac); }
 
-void Presence::count_answer(const IpAddress& ip) {
+void Presence::count_answer(const HopKey& hop) {
   for (auto& [id, c] : clients_) {
-    if (c.wants.count(ip) || c.statics.count(ip)) ++c.counters.answers;
+    if (c.wants.count(hop)) ++c.counters.answers;
   }
 }
 
@@ -124,13 +136,16 @@ Presence::Client* Presence::owner(uint16_t port, const uint8_t* address, bool ip
   return nullptr;
 }
 
-const IpAddress* Presence::own_address(uint16_t port, bool ipv4) const {
+const IpAddress* Presence::source_for(const HopKey& hop) const {
+  const IpAddress* any = nullptr;
   for (const auto& [id, c] : clients_) {
     for (const auto& a : c.addresses) {
-      if (a.port == port && a.address.is_v4() == ipv4) return &a.address;
+      if (a.port != hop.port || a.address.is_v4() != hop.ip.is_v4()) continue;
+      if (c.wants.count(hop)) return &a.address;
+      if (!any) any = &a.address;
     }
   }
-  return nullptr;
+  return any;
 }
 
 const Presence::ClientCounters* Presence::counters(ClientId client) const {
@@ -141,6 +156,7 @@ const Presence::ClientCounters* Presence::counters(ClientId client) const {
 bool Presence::handle_frame(uint16_t port, std::span<const uint8_t> frame) {
   net::PacketView v;
   net::parse_packet(frame.data(), frame.size(), v);
+  if (v.vlan_count != 0) return false;
   if (v.ethertype == net::kEtherArp) return handle_arp(port, frame.subspan(v.l3_offset));
   if (v.ip_version == 6 && v.l3_offset < frame.size()) return handle_nd(port, frame, v.l3_offset);
   return false;
@@ -150,7 +166,7 @@ bool Presence::handle_arp(uint16_t port, std::span<const uint8_t> body) {
   net::ArpView arp;
   if (!net::parse_arp(body.data(), body.size(), arp)) return false;
   const IpAddress sender = IpAddress::v4(arp.sender_ip);
-  on_reply(sender, mac_at(arp.sender_mac));  // any ARP from a wanted hop refreshes it
+  on_reply(sender, port, mac_at(arp.sender_mac));  // any ARP from a wanted hop refreshes it (RFC 826 merge)
   if (arp.op == net::kArpRequest) {
     Client* c = owner(port, arp.target_ip, true);
     const MacAddress* mac = port_mac(port);
@@ -161,17 +177,17 @@ bool Presence::handle_arp(uint16_t port, std::span<const uint8_t> body) {
     if (send_(port, reply)) ++c->counters.replies;
     return true;
   }
-  if (arp.op != net::kArpReply || !table_.lookup(sender)) return false;
-  count_answer(sender);
+  if (arp.op != net::kArpReply || !table_.lookup(sender, port)) return false;
+  count_answer({port, sender});
   return true;
 }
 
 bool Presence::handle_nd(uint16_t port, std::span<const uint8_t> frame, size_t l3_offset) {
   net::NdView nd;
   if (!net::parse_nd(frame.data() + l3_offset, frame.size() - l3_offset, nd)) return false;
-  // The link-layer option when present (RFC 4861 §7.2.5), else the frame's
-  // source: a solicitation names its sender, an advertisement its target.
-  const uint8_t* link = nd.link_addr ? nd.link_addr : frame.data() + 6;
+  // Only the link-layer option teaches a MAC: a solicitation's names its
+  // sender (RFC 4861 §7.2.3), an advertisement's its target (§7.2.5: one
+  // without it is discarded for an incomplete entry).
   if (nd.type == net::kNdNeighborSolicit) {
     Client* c = owner(port, nd.target, false);
     const MacAddress* mac = port_mac(port);
@@ -183,17 +199,17 @@ bool Presence::handle_nd(uint16_t port, std::span<const uint8_t> frame, size_t l
       // advertisement to all nodes (RFC 4861 §7.2.4).
       net::build_na(reply.data(), kAllNodesMac, mac->bytes.data(), nd.target, kAllNodes, false);
     } else {
-      on_reply(IpAddress::v6(nd.src_ip), mac_at(link));
+      if (nd.link_addr) on_reply(IpAddress::v6(nd.src_ip), port, mac_at(nd.link_addr));
       net::build_na(reply.data(), frame.data() + 6, mac->bytes.data(), nd.target, nd.src_ip, true);
     }
     if (send_(port, reply)) ++c->counters.replies;
     return true;
   }
-  if (nd.type != net::kNdNeighborAdvert) return false;
+  if (nd.type != net::kNdNeighborAdvert || !nd.link_addr) return false;
   const IpAddress target = IpAddress::v6(nd.target);
-  on_reply(target, mac_at(link));
-  if (!table_.lookup(target)) return false;
-  count_answer(target);
+  on_reply(target, port, mac_at(nd.link_addr));
+  if (!table_.lookup(target, port)) return false;
+  count_answer({port, target});
   return true;
 }
 
@@ -207,8 +223,8 @@ nlohmann::json Presence::status_json() const {
     clients[c.name] = {{"replies", c.counters.replies}, {"requests", c.counters.requests},
                        {"answers", c.counters.answers}, {"wanted", c.wants.size()}};
   }
-  for (const auto& [ip, e] : table_.entries()) {
-    nlohmann::json n = {{"ip", to_string(ip)}, {"port", e.port}, {"state", NeighborResolver::state_name(e.state)}};
+  for (const auto& [hop, e] : table_.entries()) {
+    nlohmann::json n = {{"ip", to_string(hop.ip)}, {"port", e.port}, {"state", NeighborResolver::state_name(e.state)}};
     if (e.has_mac) n["mac"] = to_string(e.mac);
     neighbors.push_back(std::move(n));
   }
@@ -225,7 +241,8 @@ void Presence::tick() {
 }
 
 void Presence::solicit(const NeighborResolver::Solicit& s) {
-  const IpAddress* source = own_address(s.port, s.ip.is_v4());
+  const HopKey hop{s.port, s.ip};
+  const IpAddress* source = source_for(hop);
   const MacAddress* mac = port_mac(s.port);
   if (!source || !mac) return;  // no address of ours to ask from on that port
   std::array<uint8_t, net::kNdFrame> frame{};
@@ -237,7 +254,7 @@ void Presence::solicit(const NeighborResolver::Solicit& s) {
           : net::build_ns(frame.data(), mac->bytes.data(), source->bytes.data(), s.ip.bytes.data(), probe);
   if (!send_(s.port, {frame.data(), len})) return;
   for (auto& [id, c] : clients_) {
-    if (c.wants.count(s.ip)) ++c.counters.requests;
+    if (c.wants.count(hop)) ++c.counters.requests;
   }
 }
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct WantedHop {
   IpAddress ip;
   uint16_t port = 0;
 };
+using StaticHops = std::map<HopKey, MacAddress>;
 
 class Presence {
  public:
@@ -76,19 +78,20 @@ class Presence {
   void want(ClientId client, const std::vector<WantedHop>& hops, double reachable_s = 0);
   /// Configured neighbours of the client (never solicited, never expire),
   /// replacing what it had.
-  void set_static(ClientId client, const std::map<IpAddress, std::pair<uint16_t, MacAddress>>& statics);
+  void set_static(ClientId client, const StaticHops& statics);
 
-  /// A sighting of ip -> mac by a client (a master's frame, a VTEP's outer
-  /// header). Only hops someone wants are updated.
-  void learn(const IpAddress& ip, const MacAddress& mac);
-  std::optional<MacAddress> lookup(const IpAddress& ip) const { return table_.lookup(ip); }
-  const NeighborResolver::Entry* entry(const IpAddress& ip) const { return table_.entry(ip); }
+  /// A sighting of ip -> mac on `port` by a client (a master's frame, a
+  /// VTEP's outer header). Only hops someone wants there are updated.
+  void learn(const IpAddress& ip, uint16_t port, const MacAddress& mac);
+  std::optional<MacAddress> lookup(const IpAddress& ip, uint16_t port) const { return table_.lookup(ip, port); }
+  const NeighborResolver::Entry* entry(const IpAddress& ip, uint16_t port) const { return table_.entry(ip, port); }
   /// Bumps whenever some hop gains, loses or changes its usable MAC.
   uint64_t generation() const { return generation_; }
 
   /// A punted frame received on `port`: ARP or ND for one of our addresses
   /// (answered), or an answer from a wanted hop (learnt). True when it was
-  /// ours to take; anything else is left to the modules.
+  /// ours to take; anything else is left to the modules. Our addresses live
+  /// on the untagged port: a VLAN-tagged frame is never ours.
   bool handle_frame(uint16_t port, std::span<const uint8_t> frame);
   /// Timers: due solicitations go out (at most every 100 ms of `clock`).
   void tick();
@@ -98,29 +101,31 @@ class Presence {
   /// GET /api/v1/host: addresses by owner, the next-hop table, and each
   /// client's counters (ports as ids; the engine names them).
   nlohmann::json status_json() const;
-  /// An address we own on `port` in the family (the source of a
-  /// solicitation), if any.
-  const IpAddress* own_address(uint16_t port, bool ipv4) const;
+  /// The source of a solicitation for `hop`: an address of the family that
+  /// a client wanting it owns on that port, else any we own there.
+  const IpAddress* source_for(const HopKey& hop) const;
 
  private:
   struct Client {
     std::string name;
     std::vector<OwnAddress> addresses;
-    std::map<IpAddress, uint16_t> wants;
+    std::set<HopKey> wants;
     double reachable_s = 0;
-    std::map<IpAddress, std::pair<uint16_t, MacAddress>> statics;
+    StaticHops statics;
     ClientCounters counters;
   };
   /// Who owns `address` on `port`; null when nobody does.
   Client* owner(uint16_t port, const uint8_t* address, bool ipv4);
-  /// Every client that wants `ip`: counted once each.
-  void count_answer(const IpAddress& ip);
+  /// Every client that wants the hop: counted once each.
+  void count_answer(const HopKey& hop);
+  /// Drops a client's static unless another client pins the same hop.
+  void unpin(ClientId client, const HopKey& hop);
   /// Table and wants in step again after a client changed its wants.
   void reconcile();
   bool handle_arp(uint16_t port, std::span<const uint8_t> frame);
   bool handle_nd(uint16_t port, std::span<const uint8_t> frame, size_t l3_offset);
   void solicit(const NeighborResolver::Solicit& s);
-  bool on_reply(const IpAddress& ip, const MacAddress& mac);
+  bool on_reply(const IpAddress& ip, uint16_t port, const MacAddress& mac);
   const MacAddress* port_mac(uint16_t port) const;
 
   SendFrame send_;

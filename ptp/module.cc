@@ -122,7 +122,10 @@ bool PtpModule::runs_on(const dataplane::PortRuntime& port) const {
 }
 
 void PtpModule::port_closing(const dataplane::PortRuntime& port) {
-  if (service_ && port.started && runs_on(port)) parked_ = std::move(service_);  // before its packet socket closes
+  if (service_ && port.started && runs_on(port)) {
+    parked_ = std::move(service_);  // before its packet socket closes
+    parked_->detach_from_host();
+  }
 }
 
 void PtpModule::port_recreated(const dataplane::PortRuntime& port) {

@@ -263,7 +263,7 @@ bool PtpService::resolve(const Port& p, PeerAddress& to) const {
   // looked up, so a peer cannot make us ask for it.
   if (!is_unicast_master(p, to.ip.data()) || !io_.presence) return false;
   const auto ip = p.transport == Transport::kUdpIpv6 ? config::IpAddress::v6(to.ip.data()) : config::IpAddress::v4(to.ip.data());
-  const auto mac = io_.presence->lookup(ip);
+  const auto mac = io_.presence->lookup(ip, p.binding.port_id);
   if (!mac) return false;
   to.mac = mac->bytes;
   return true;
@@ -283,9 +283,12 @@ void PtpService::attach_to_host() {
   io_.presence->want(host_client_, masters);
 }
 
-PtpService::~PtpService() {
+void PtpService::detach_from_host() {
   if (io_.presence && host_client_) io_.presence->remove_client(host_client_);
+  host_client_ = 0;
 }
+
+PtpService::~PtpService() { detach_from_host(); }
 
 bool PtpService::handle_punt(rte_mbuf* m) {
   if (!(m->ol_flags & io_.rx_timestamp.flag)) return false;
@@ -326,10 +329,11 @@ bool PtpService::handle_punt(rte_mbuf* m) {
       if (loc.transport != Transport::kL2) {
         const size_t src = view.l3_offset + (view.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
-        if (io_.presence) {
+        if (io_.presence && is_unicast_master(ports_[static_cast<size_t>(number - 1)], from.ip.data())) {
+          // A unicast master's frame refreshes its MAC (on its port only).
           io_.presence->learn(view.ip_version == 4 ? config::IpAddress::v4(from.ip.data())
                                                    : config::IpAddress::v6(from.ip.data()),
-                              config::MacAddress{from.mac});  // a unicast master's frame refreshes its MAC
+                              m->port, config::MacAddress{from.mac});
         }
       }
       std::optional<int64_t> rx_base;

@@ -101,6 +101,9 @@ class PtpService {
   /// then answers and resolves them) once the service goes live: a service
   /// prepared for a change that is not committed never touches host/.
   void attach_to_host();
+  /// Leaves host/ (a service parked while its port's device is re-created
+  /// answers and asks nothing; the one that resumes attaches anew).
+  void detach_from_host();
   ~PtpService();
   /// Timers, the reference, and sending what is due. Call every few ms.
   void tick();

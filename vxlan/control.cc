@@ -374,19 +374,19 @@ void VxlanControl::gc_slots() {
 }
 
 void VxlanControl::resolve_all() {
-  std::map<IpAddress, uint16_t> wanted;
-  std::map<uint16_t, IpAddress> hops;
+  std::set<host::HopKey> wanted;
+  std::map<uint16_t, host::HopKey> hops;
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (!slots_[i].in_use || !routes_) continue;
     auto hop = routes_->lookup(slots_[i].ip);
     if (!hop) continue;
     const PortInfo* port = port_by_name(hop->port);
     if (!port) continue;
-    wanted[hop->neighbor] = port->id;
-    hops[static_cast<uint16_t>(i)] = hop->neighbor;
+    wanted.insert({port->id, hop->neighbor});
+    hops[static_cast<uint16_t>(i)] = {port->id, hop->neighbor};
   }
   std::vector<host::WantedHop> want;
-  for (const auto& [ip, port] : wanted) want.push_back({ip, port});
+  for (const auto& h : wanted) want.push_back({h.ip, h.port});
   presence_.want(client_, want, static_cast<double>(config_.vtep.neighbor_timeout_seconds));
   if (hops != next_hop_by_slot_) dirty_ = true;
   next_hop_by_slot_ = std::move(hops);
@@ -394,7 +394,7 @@ void VxlanControl::resolve_all() {
 
 void VxlanControl::register_with_host() {
   std::vector<host::OwnAddress> addresses;
-  std::map<IpAddress, std::pair<uint16_t, MacAddress>> statics;
+  host::StaticHops statics;
   for (const auto& u : config_.vtep.interfaces) {
     const PortInfo* port = port_by_name(u.port);
     if (!port) continue;
@@ -402,7 +402,7 @@ void VxlanControl::register_with_host() {
     if (u.ipv6) addresses.push_back({port->id, u.ipv6->address});
     for (const auto& n : config_.vtep.neighbors) {
       const auto& p = n.ip.is_v4() ? u.ipv4 : u.ipv6;
-      if (routes_ && p && p->contains(n.ip)) statics[n.ip] = {port->id, n.mac};
+      if (routes_ && p && p->contains(n.ip)) statics[{port->id, n.ip}] = n.mac;
     }
   }
   presence_.set_addresses(client_, std::move(addresses));
@@ -457,8 +457,10 @@ void VxlanControl::apply_events() {
         // Glean the next hop from the outer header when the VTEP is on-link.
         MacAddress outer;
         std::memcpy(outer.bytes.data(), e.outer_mac, 6);
-        if (!outer.is_zero() && routes_ && routes_->on_link(vtep) && !presence_.lookup(vtep)) {
-          presence_.learn(vtep, outer);
+        if (!outer.is_zero() && routes_ && routes_->on_link(vtep)) {
+          const auto hop = routes_->lookup(vtep);
+          const PortInfo* port = hop ? port_by_name(hop->port) : nullptr;
+          if (port && !presence_.lookup(vtep, port->id)) presence_.learn(vtep, port->id, outer);
         }
       }
       if (bd.learn(mac, loc, e.now_s, bd.move_hold_s()) == BridgeDomainState::LearnResult::kHeld) {
@@ -559,8 +561,8 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
     t->vtep_index.insert(s.ip.bytes.data(), !s.ip.is_v4(), static_cast<uint16_t>(i));
     auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
     if (hop == next_hop_by_slot_.end()) continue;
-    auto mac = presence_.lookup(hop->second);
-    const host::NeighborResolver::Entry* entry = presence_.entry(hop->second);
+    auto mac = presence_.lookup(hop->second.ip, hop->second.port);
+    const host::NeighborResolver::Entry* entry = presence_.entry(hop->second.ip, hop->second.port);
     if (!mac || !entry) continue;
     const PortInfo* port = port_by_id(entry->port);
     const config::UnderlayInterface* u = port ? interface_on(port->id) : nullptr;
@@ -684,8 +686,8 @@ nlohmann::json VxlanControl::vteps_json() const {
                         {"fdb_entries", s.fdb_refs}, {"state", "no_route"}};
     auto hop = next_hop_by_slot_.find(static_cast<uint16_t>(i));
     if (hop != next_hop_by_slot_.end()) {
-      o["next_hop"] = to_string(hop->second);
-      if (const host::NeighborResolver::Entry* e = presence_.entry(hop->second)) {
+      o["next_hop"] = to_string(hop->second.ip);
+      if (const host::NeighborResolver::Entry* e = presence_.entry(hop->second.ip, hop->second.port)) {
         o["state"] = host::NeighborResolver::state_name(e->state);
         if (const PortInfo* p = port_by_id(e->port)) o["port"] = p->name;
         if (e->has_mac) o["mac"] = to_string(e->mac);
@@ -790,7 +792,7 @@ void VxlanControl::metrics(config::MetricsWriter& out) const {
     if (!s.in_use) continue;
     ++total;
   }
-  for (const auto& [slot, hop] : next_hop_by_slot_) resolved += presence_.lookup(hop).has_value();
+  for (const auto& [slot, hop] : next_hop_by_slot_) resolved += presence_.lookup(hop.ip, hop.port).has_value();
   out.gauge("meridian_vxlan_remote_vteps", "Remote VTEPs known (flood lists, static and learned)");
   out.sample(Labels{}, total);
   out.gauge("meridian_vxlan_remote_vteps_resolved", "Remote VTEPs whose underlay next hop is resolved");

@@ -143,7 +143,7 @@ class VxlanControl {
   std::shared_ptr<UnderlayRoutes> routes_;
   std::vector<Slot> slots_;
   std::map<IpAddress, uint16_t> slot_by_ip_;
-  std::map<uint16_t, IpAddress> next_hop_by_slot_;  // resolved neighbour address of each slot
+  std::map<uint16_t, host::HopKey> next_hop_by_slot_;  // the next hop (port, neighbour address) of each slot
   bool dirty_ = true;
   std::shared_ptr<const VxlanTables> tables_;
   double last_slow_tick_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "host/presence.h"
+#include "net/checksum.h"
 #include "net/neighbor.h"
 #include "net/packet_view.h"
 #include "net/wire.h"
@@ -97,7 +98,7 @@ TEST_F(PresenceTest, DefendsItsIpv6AddressAndAnswersSolicitations) {
   EXPECT_EQ(std::memcmp(answer.dst_ip, ip("fd77::9").bytes.data(), 16), 0);
   EXPECT_EQ(std::memcmp(answer.link_addr, our_mac_.bytes.data(), 6), 0);
   EXPECT_EQ(presence_.counters(ptp)->replies, 2u);
-  EXPECT_FALSE(presence_.lookup(ip("fd77::9"))) << "a solicitation teaches only hops someone wants";
+  EXPECT_FALSE(presence_.lookup(ip("fd77::9"), 1)) << "a solicitation teaches only hops someone wants";
 }
 
 TEST_F(PresenceTest, ResolvesWantedHopsReprobesAndLetsThemExpire) {
@@ -113,7 +114,7 @@ TEST_F(PresenceTest, ResolvesWantedHopsReprobesAndLetsThemExpire) {
   EXPECT_EQ(presence_.counters(vtep)->requests, 1u);
   const uint64_t before = presence_.generation();
   EXPECT_TRUE(offer(1, arp(net::kArpReply, peer_mac_, "10.0.0.2", "10.0.0.1", our_mac_.bytes.data())));
-  EXPECT_EQ(presence_.lookup(ip("10.0.0.2")), peer_mac_);
+  EXPECT_EQ(presence_.lookup(ip("10.0.0.2"), 1), peer_mac_);
   EXPECT_GT(presence_.generation(), before);
   EXPECT_EQ(presence_.counters(vtep)->answers, 1u);
   // The client's reachable time (30 s), then a unicast probe; unanswered
@@ -122,13 +123,13 @@ TEST_F(PresenceTest, ResolvesWantedHopsReprobesAndLetsThemExpire) {
   presence_.tick();
   ASSERT_EQ(sent_.size(), 2u);
   EXPECT_EQ(std::memcmp(sent_[1].frame.data(), peer_mac_.bytes.data(), 6), 0);
-  EXPECT_TRUE(presence_.lookup(ip("10.0.0.2"))) << "usable while probing";
+  EXPECT_TRUE(presence_.lookup(ip("10.0.0.2"), 1)) << "usable while probing";
   const uint64_t probing = presence_.generation();
   for (int i = 0; i < 3; ++i) {
     now_ += 1;
     presence_.tick();
   }
-  EXPECT_FALSE(presence_.lookup(ip("10.0.0.2")));
+  EXPECT_FALSE(presence_.lookup(ip("10.0.0.2"), 1));
   EXPECT_GT(presence_.generation(), probing);
   // A reply from a hop nobody wants is left to the modules.
   EXPECT_FALSE(offer(1, arp(net::kArpReply, peer_mac_, "10.0.0.3", "10.0.0.1", our_mac_.bytes.data())));
@@ -148,7 +149,7 @@ TEST_F(PresenceTest, AnIpv6HopIsSolicitedFromOurIpv6Address) {
   net::build_na(na.data(), our_mac_.bytes.data(), peer_mac_.bytes.data(), ip("fd77::1").bytes.data(),
                 ip("fd77::10").bytes.data(), true);
   EXPECT_TRUE(offer(1, na));
-  EXPECT_EQ(presence_.lookup(ip("fd77::1")), peer_mac_);
+  EXPECT_EQ(presence_.lookup(ip("fd77::1"), 1), peer_mac_);
   EXPECT_EQ(presence_.counters(ptp)->answers, 1u);
 }
 
@@ -166,15 +167,15 @@ TEST_F(PresenceTest, ClientsShareTheTableButKeepTheirOwnRegistrations) {
   presence_.set_addresses(a, {{1, ip("10.0.0.1")}});
   presence_.want(a, {{ip("10.0.0.2"), 1}});
   presence_.want(b, {{ip("10.0.0.2"), 1}});
-  presence_.set_static(a, {{ip("10.0.0.5"), {1, peer_mac_}}});
+  presence_.set_static(a, {{{1, ip("10.0.0.5")}, peer_mac_}});
   presence_.set_static(b, {});
-  EXPECT_EQ(presence_.lookup(ip("10.0.0.5")), peer_mac_) << "b's empty static set leaves a's alone";
+  EXPECT_EQ(presence_.lookup(ip("10.0.0.5"), 1), peer_mac_) << "b's empty static set leaves a's alone";
   presence_.remove_client(a);
-  EXPECT_TRUE(presence_.entry(ip("10.0.0.2"))) << "b still wants it";
-  EXPECT_FALSE(presence_.entry(ip("10.0.0.5"))) << "a's static went with a";
+  EXPECT_TRUE(presence_.entry(ip("10.0.0.2"), 1)) << "b still wants it";
+  EXPECT_FALSE(presence_.entry(ip("10.0.0.5"), 1)) << "a's static went with a";
   EXPECT_FALSE(offer(1, arp(net::kArpRequest, peer_mac_, "10.0.0.9", "10.0.0.1"))) << "a's address went with a";
   presence_.remove_client(b);
-  EXPECT_FALSE(presence_.entry(ip("10.0.0.2")));
+  EXPECT_FALSE(presence_.entry(ip("10.0.0.2"), 1));
 }
 
 TEST_F(PresenceTest, MalformedFramesAreLeftAlone) {
@@ -185,6 +186,72 @@ TEST_F(PresenceTest, MalformedFramesAreLeftAlone) {
     EXPECT_FALSE(presence_.handle_frame(1, {f.data(), n})) << n;
   }
   EXPECT_TRUE(sent_.empty());
+}
+
+TEST_F(PresenceTest, AHopIsLearntOnlyOnItsOwnLinkAndNeverFromTaggedFrames) {
+  const auto vtep = presence_.add_client("vxlan");
+  presence_.set_addresses(vtep, {{1, ip("10.0.0.1")}, {2, ip("10.0.0.1")}});
+  presence_.want(vtep, {{ip("10.0.0.2"), 1}});
+  // The same address answering on port 2 is another segment's host.
+  EXPECT_FALSE(offer(2, arp(net::kArpReply, mac("02:00:00:00:00:66"), "10.0.0.2", "10.0.0.1", our_mac_.bytes.data())));
+  EXPECT_FALSE(presence_.lookup(ip("10.0.0.2"), 1));
+  presence_.learn(ip("10.0.0.2"), 2, mac("02:00:00:00:00:66"));
+  EXPECT_FALSE(presence_.lookup(ip("10.0.0.2"), 1));
+  // A tagged request for our address is not ours (our addresses are untagged).
+  std::vector<uint8_t> tagged = arp(net::kArpRequest, peer_mac_, "10.0.0.9", "10.0.0.1");
+  const uint8_t tag[4] = {0x81, 0x00, 0x00, 0x0a};
+  tagged.insert(tagged.begin() + 12, tag, tag + 4);
+  sent_.clear();
+  EXPECT_FALSE(offer(1, tagged));
+  EXPECT_TRUE(sent_.empty());
+  presence_.learn(ip("10.0.0.2"), 1, peer_mac_);
+  EXPECT_EQ(presence_.lookup(ip("10.0.0.2"), 1), peer_mac_);
+}
+
+TEST_F(PresenceTest, AnAdvertisementWithoutTheTargetsLinkAddressTeachesNothing) {
+  const auto ptp = presence_.add_client("ptp");
+  presence_.set_addresses(ptp, {{1, ip("fd77::10")}});
+  presence_.want(ptp, {{ip("fd77::1"), 1}});
+  std::vector<uint8_t> na(net::kNdFrame);
+  net::build_na(na.data(), our_mac_.bytes.data(), peer_mac_.bytes.data(), ip("fd77::1").bytes.data(),
+                ip("fd77::10").bytes.data(), true);
+  // Cut the option off (and fix the lengths and checksum the parser checks).
+  na.resize(net::kEthHeader + net::kIpv6Header + 24);
+  uint8_t* ip6 = na.data() + net::kEthHeader;
+  net::put16(ip6 + 4, 24);
+  uint8_t* icmp = ip6 + net::kIpv6Header;
+  icmp[2] = icmp[3] = 0;
+  net::put16(icmp + 2, net::checksum_finish(net::checksum_add(icmp, 24, net::ipv6_pseudo_sum(ip6 + 8, ip6 + 24, 24, net::kProtoIcmpv6))));
+  EXPECT_FALSE(offer(1, na));
+  EXPECT_FALSE(presence_.lookup(ip("fd77::1"), 1));
+}
+
+TEST_F(PresenceTest, ASolicitationGoesFromTheWantingClientsAddress) {
+  const auto vtep = presence_.add_client("vxlan");
+  const auto ptp = presence_.add_client("ptp");
+  presence_.set_addresses(vtep, {{1, ip("10.0.0.1")}});
+  presence_.set_addresses(ptp, {{1, ip("10.0.5.1")}});
+  presence_.want(ptp, {{ip("10.0.5.2"), 1}});
+  presence_.tick();
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(std::memcmp(sent_arp(0).sender_ip, ip("10.0.5.1").bytes.data(), 4), 0);
+  EXPECT_EQ(presence_.counters(ptp)->requests, 1u);
+  EXPECT_EQ(presence_.counters(vtep)->requests, 0u);
+}
+
+TEST_F(PresenceTest, ASharedHopIsTrustedForTheShortestReachableTimeAskedFor) {
+  const auto vtep = presence_.add_client("vxlan");
+  const auto ptp = presence_.add_client("ptp");
+  presence_.set_addresses(vtep, {{1, ip("10.0.0.1")}});
+  presence_.want(vtep, {{ip("10.0.0.2"), 1}}, 1000);
+  presence_.want(ptp, {{ip("10.0.0.2"), 1}});  // the table's default: 300 s
+  EXPECT_TRUE(offer(1, arp(net::kArpReply, peer_mac_, "10.0.0.2", "10.0.0.1", our_mac_.bytes.data())));
+  EXPECT_EQ(presence_.counters(vtep)->answers, 1u);
+  EXPECT_EQ(presence_.counters(ptp)->answers, 1u);
+  sent_.clear();
+  now_ += 300;
+  presence_.tick();
+  ASSERT_EQ(sent_.size(), 1u) << "re-probed after 300 s, not 1000";
 }
 
 }  // namespace
