@@ -26,6 +26,7 @@
 
 #include "config/log.h"
 #include "dataplane/eal.h"
+#include "dataplane/module_catalog.h"
 #include "dataplane/runtime.h"
 #include "dataplane/time_base.h"
 #include "vxlan/module.h"

@@ -22,6 +22,7 @@
 #include "config/rest_server.h"
 #include "dataplane/default_config.h"
 #include "dataplane/eal.h"
+#include "dataplane/module_catalog.h"
 #include "dataplane/runtime.h"
 
 namespace po = boost::program_options;

@@ -10,12 +10,6 @@ std::vector<ModuleRegistration>& extra_modules() {
 
 }  // namespace
 
-void register_builtin_sections() {
-  for (const auto& m : builtin_modules()) {
-    if (m.section) config::register_section(m.section());
-  }
-}
-
 void register_module(ModuleRegistration registration) {
   if (registration.section) config::register_section(registration.section());
   extra_modules().push_back(std::move(registration));

@@ -144,15 +144,13 @@ struct ModuleRegistration {
   std::string name;
   ModuleFactory create;
   /// Its config section (the module's `<module>/model.*`), if it has one.
+  /// Built-in modules leave it null: theirs come from the catalog
+  /// (module_catalog.h); register_module() registers a test module's.
   config::SectionSpec (*section)() = nullptr;
 };
 
 /// The built-in modules, in the order the engine asks them (dataplane/modules.cc).
 const std::vector<ModuleRegistration>& builtin_modules();
-/// Registers the built-in modules' config sections; call before parsing a
-/// document (meridiand, benches and tests do so first thing).
-void register_builtin_sections();
-
 /// Adds a module, and its config section, for every document parsed and
 /// data plane created afterwards, after the built-in ones (tests register
 /// their own modules this way).

@@ -1,5 +1,7 @@
-// The one registration list: every built-in module, in the order the
-// engine creates them and asks them to prepare, tick and show themselves.
+// The engine's registration list: every built-in module's factory, in the
+// order the engine creates them and asks them to prepare, tick and show
+// themselves. Their DPDK-free parts (config section, meridianctl views) are
+// listed in dataplane/module_catalog.cc.
 // PTP prepares last: building its service has effects outside the process
 // (the NTP SHM segment, the PMD's send-stamp queue), so it is not built for
 // a change another module refuses.
@@ -14,9 +16,9 @@ namespace meridian::dataplane {
 const std::vector<ModuleRegistration>& builtin_modules() {
   static const std::vector<ModuleRegistration> kModules = {
       {"xconnect", XconnectModule::create},
-      {"vxlan", vxlan::VxlanModule::create, config::vxlan_section_spec},
-      {"qos", qos::QosModule::create, config::qos_section_spec},
-      {"ptp", ptp::PtpModule::create, config::ptp_section_spec},
+      {"vxlan", vxlan::VxlanModule::create},
+      {"qos", qos::QosModule::create},
+      {"ptp", ptp::PtpModule::create},
   };
   return kModules;
 }

@@ -412,7 +412,7 @@ class Meridiand:
             self.log.close()
 
     def ctl(self, *args, check=False):
-        binary = os.path.join(self.build_dir, "config", "meridianctl")
+        binary = os.path.join(self.build_dir, "dataplane", "meridianctl")
         return run([binary, "--socket", self.socket] + list(args), check=check)
 
 

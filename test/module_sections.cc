@@ -1,16 +1,12 @@
 // The built-in modules' config sections, registered before main() for the
-// DPDK-free test binaries (unit tests, config fuzzers) that parse documents;
-// meridiand registers them from dataplane/modules.cc.
-#include "ptp/model.h"
-#include "qos/model.h"
-#include "vxlan/model.h"
+// DPDK-free test binaries (unit tests, config fuzzers) that parse documents:
+// the same catalog meridiand registers from (dataplane/module_catalog.cc).
+#include "dataplane/module_catalog.h"
 
 namespace {
 
 const bool kSectionsRegistered = [] {
-  meridian::config::register_section(meridian::config::vxlan_section_spec());
-  meridian::config::register_section(meridian::config::qos_section_spec());
-  meridian::config::register_section(meridian::config::ptp_section_spec());
+  meridian::dataplane::register_builtin_sections();
   return true;
 }();
 

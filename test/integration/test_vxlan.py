@@ -392,6 +392,17 @@ frames = [Ether(src='{HA_MAC}', dst='ff:ff:ff:ff:ff:ff', type={MARKER_ETHERTYPE}
         remote = [r for r in vteps["remote"] if r["ip"] == V1_UL_IP]
         self.assertEqual(len(remote), 1, f"show vteps lacks remote {V1_UL_IP}: {vteps}")
         self.assertEqual((remote[0]["state"], remote[0]["mac"].lower()), ("reachable", v1_mac), remote[0])
+        # The operator's text views say the same: VXLAN's, and host/'s (which
+        # answered the kernel's ARP for our address and resolved v1).
+        res = self.daemon.ctl("show", "vteps")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertRegex(res.stdout, rf"(?m)^{re.escape(V1_UL_IP)}\s+reachable\s", res.stdout)
+        res = self.daemon.ctl("show", "host")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        host = res.stdout
+        self.assertRegex(host, rf"(?m)^{re.escape(DUT_UL_IP)}\s+\S+\s+vxlan\s*$", host)
+        self.assertRegex(host, rf"(?m)^{re.escape(V1_UL_IP)}\s+\S+\s+reachable\s+{re.escape(v1_mac)}", host)
+        self.assertRegex(host, r"(?m)^vxlan\s+[1-9]\d*\s+[1-9]\d*\s+\d+\s+\d+\s*$", host)  # wanted, asked
         for f in out:
             self.assertEqual((f["outer_src"], f["outer_dst"], f["dport"]), (DUT_UL_IP, V1_UL_IP, 4789), summary([f]))
             self.assertEqual((f["outer_eth_src"], f["outer_eth_dst"]), (local_mac, v1_mac),

@@ -247,7 +247,7 @@ print(len(sent), len(got), missing, len(lldp))
         self.assertIn("HTTP 412", res.stderr)
         self.assertEqual(self.api.generation(), gen + 1)
 
-        res = labmod.run([os.path.join(BUILD, "config", "meridianctl"), "--socket", "/nonexistent.sock",
+        res = labmod.run([os.path.join(BUILD, "dataplane", "meridianctl"), "--socket", "/nonexistent.sock",
                           "show", "ports"], check=False)
         self.assertEqual(res.returncode, 3, res.stderr)
         self.assertIn("cannot reach meridiand", res.stderr)

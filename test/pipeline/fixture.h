@@ -25,6 +25,7 @@
 
 #include "config/log.h"
 #include "dataplane/eal.h"
+#include "dataplane/module_catalog.h"
 #include "dataplane/runtime.h"
 #include "vxlan/module.h"
 #include "vxlan/wire.h"

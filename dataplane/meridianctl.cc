@@ -1,6 +1,8 @@
-// meridianctl: a thin client of meridiand's REST API.
+// meridianctl: a thin client of meridiand's REST API. The engine's views
+// (ports, stats, runtime, config) are rendered here; every module renders
+// its own in its folder (<module>/cli.cc, from dataplane/module_catalog.cc).
 //
-//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|runtime|config
+//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|runtime|config|host
 //   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
 //   meridianctl show qos [port P]
 //   meridianctl show ptp
@@ -12,6 +14,7 @@
 // 3 could not reach the server, 4 (health) ready but degraded.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -21,46 +24,22 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "config/cli.h"
 #include "config/document.h"
 #include "config/http_client.h"
 #include "config/rest_server.h"
+#include "dataplane/module_catalog.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;
 using namespace meridian::config;
+using cli::fixed;
+using cli::num;
+using cli::print_table;
 
 namespace {
 
 constexpr int kExitServer = 1, kExitUsage = 2, kExitUnreachable = 3, kExitDegraded = 4;
-
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(header.size());
-  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    for (size_t i = 0; i < cells.size(); ++i) {
-      std::cout << std::left << std::setw(static_cast<int>(width[i]) + 2) << cells[i];
-    }
-    std::cout << "\n";
-  };
-  line(header);
-  for (const auto& r : rows) line(r);
-}
-
-std::string num(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "-";
-  if (it->is_string()) return it->get<std::string>();
-  return it->dump();
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
-}
 
 /// Prints the server's error body; returns the exit code for a failed call.
 int report_failure(const HttpResult& r) {
@@ -149,129 +128,6 @@ void show_runtime(const json& rt) {
   print_table({"STAGE", "PLACE", "ACTIVE", "TIMED-BURSTS", "TIMED-PKTS", "CYCLES/PKT"}, rows);
 }
 
-void show_fdb(const json& body) {
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& e : body.value("entries", json::array())) {
-    const bool remote = e.value("type", "") == "remote";
-    rows.push_back({num(e, "vni"), e.value("mac", ""), e.value("type", ""),
-                    remote ? e.value("vtep", "") : e.value("port", "") + (e.value("vlan", 0) ? "." + num(e, "vlan") : ""),
-                    e.value("static", false) ? "static" : "dynamic", num(e, "age_seconds")});
-  }
-  print_table({"VNI", "MAC", "TYPE", "WHERE", "KIND", "AGE-S"}, rows);
-  std::cout << rows.size() << " entries\n";
-}
-
-void show_neighbors(const json& body) {
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& n : body.value("neighbors", json::array())) {
-    rows.push_back({num(n, "vni"), n.value("ip", ""), n.value("mac", ""), n.value("static", false) ? "static" : "learned"});
-  }
-  print_table({"VNI", "IP", "MAC", "KIND"}, rows);
-}
-
-void show_vteps(const json& body) {
-  std::vector<std::vector<std::string>> local;
-  for (const auto& l : body.value("local", json::array())) {
-    local.push_back({l.value("port", ""), l.value("ipv4", "-"), l.value("ipv6", "-"), l.value("mac", "")});
-  }
-  print_table({"LOCAL-PORT", "IPV4", "IPV6", "MAC"}, local);
-  std::cout << "\n";
-  std::vector<std::vector<std::string>> remote;
-  for (const auto& r : body.value("remote", json::array())) {
-    remote.push_back({r.value("ip", ""), r.value("state", ""), r.value("next_hop", "-"), r.value("port", "-"),
-                      r.value("mac", "-"), r.value("flood", false) ? "yes" : "no", num(r, "fdb_entries")});
-  }
-  print_table({"REMOTE-VTEP", "STATE", "NEXT-HOP", "PORT", "MAC", "FLOOD", "FDB"}, remote);
-}
-
-void show_vxlan(const json& body) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::vector<std::string>> drops;
-  for (const auto& b : body.value("bridge_domains", json::array())) {
-    const json c = b.value("counters", json::object());
-    rows.push_back({num(b, "vni"), b.value("name", ""), num(b, "fdb_entries"), num(c, "encap_packets"),
-                    num(c, "decap_packets"), num(c, "flood_packets"), num(c, "replicas"), num(c, "arp_suppressed"),
-                    num(c, "learns"), num(c, "moves"), num(c, "ages")});
-    const json reasons = c.value("drops", json::object());
-    for (const auto& [reason, count] : reasons.items()) drops.push_back({num(b, "vni"), reason, count.dump()});
-  }
-  print_table({"VNI", "NAME", "FDB", "ENCAP", "DECAP", "FLOOD", "REPLICAS", "ARP-SUPPR", "LEARNS", "MOVES", "AGES"},
-              rows);
-  std::cout << "\n";
-  if (drops.empty()) std::cout << "no drops\n";
-  else print_table({"VNI", "DROP-REASON", "PACKETS"}, drops);
-}
-
-/// Wire bits/s as an operator reads them: 30.0G, 512.3M, 9.6K.
-std::string human_rate(const json& j, const char* key) {
-  const double v = j.value(key, 0.0);
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(1);
-  if (v >= 1e9) out << v / 1e9 << "G";
-  else if (v >= 1e6) out << v / 1e6 << "M";
-  else if (v >= 1e3) out << v / 1e3 << "K";
-  else out << std::setprecision(0) << v;
-  return out.str();
-}
-
-void show_qos(const json& body) {
-  bool first = true;
-  for (const auto& p : body.value("ports", json::array())) {
-    if (!first) std::cout << "\n";
-    first = false;
-    std::cout << "port " << p.value("port", "") << ": default class " << p.value("default_class", "") << ", "
-              << num(p, "rules") << " rules, run by worker " << num(p, "owner_worker")
-              << (p.value("stats_fresh", false) ? "" : " (counters from the last sample)") << "\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& c : p.value("classes", json::array())) {
-      const json st = c.value("stats", json::object());
-      rows.push_back({c.value("id", ""), c["parent"].is_string() ? c["parent"].get<std::string>() : "-",
-                      c.value("rate", ""), c.value("ceil", ""), num(c, "prio"), human_rate(st, "rate_estimate_bps"),
-                      num(st, "packets"), num(st, "bytes"), num(st, "drops"), num(st, "overlimits"), num(st, "lends"),
-                      num(st, "borrows"), num(st, "tokens_bytes"), num(st, "ctokens_bytes"),
-                      c.value("leaf", false) ? num(st, "queue_packets") : "-", st.value("mode", "")});
-    }
-    print_table({"CLASS", "PARENT", "RATE", "CEIL", "PRIO", "NOW-BPS", "PACKETS", "BYTES", "DROPS", "OVERLIMITS",
-                 "LENDS", "BORROWS", "TOKENS", "CTOKENS", "QUEUE", "MODE"},
-                rows);
-  }
-  if (first) std::cout << "no QoS trees\n";
-}
-
-void show_ptp(const json& body) {
-  const json gm = body.value("grandmaster", json::object());
-  std::cout << "clock " << body.value("clock_identity", "") << "  profile " << body.value("profile", "") << "  domain "
-            << num(body, "domain") << "  class " << num(body, "clock_class") << "  priority " << num(body, "priority1")
-            << "/" << num(body, "priority2") << (body.value("slave_only", false) ? "  slave-only" : "") << "\n";
-  std::cout << "grandmaster " << gm.value("identity", "") << " (class " << num(gm, "clock_class") << ", priority "
-            << num(gm, "priority1") << "/" << num(gm, "priority2") << ")  parent " << body.value("parent_port", "")
-            << "  steps removed " << num(body, "steps_removed") << "\n";
-  std::cout << "offset " << num(body, "offset_from_master_ns") << " ns  path delay " << num(body, "mean_path_delay_ns")
-            << " ns  frequency " << body.value("frequency_ppb", 0.0) << " ppb  servo " << body.value("servo", "") << " "
-            << body.value("servo_state", "") << (body.value("holdover", false) ? " (holdover)" : "")
-            << "  unicast clients " << num(body, "unicast_clients") << "\n";
-  std::vector<std::vector<std::string>> rows;
-  auto total = [](const json& counts) {
-    uint64_t n = 0;
-    for (const auto& [k, v] : counts.items()) n += v.get<uint64_t>();
-    return std::to_string(n);
-  };
-  for (const auto& p : body.value("ports", json::array())) {
-    // Timestamp source, with kernel or NIC stamp misses when there are any.
-    std::string stamps = p.value("timestamping", "");
-    for (const char* source : {"kernel_timestamps", "hardware_timestamps"}) {
-      if (!p.contains(source)) continue;
-      const json& k = p[source];
-      const uint64_t missed = k.value("rx_missed", uint64_t{0}) + k.value("tx_missed", uint64_t{0});
-      if (missed) stamps += " (" + std::to_string(missed) + " missed)";
-    }
-    rows.push_back({p.value("name", ""), p.value("port_identity", ""), p.value("state", ""), p.value("transport", ""),
-                    p.value("delay_mechanism", ""), stamps, total(p.value("rx", json::object())),
-                    total(p.value("tx", json::object())), total(p.value("drops", json::object()))});
-  }
-  print_table({"PORT", "IDENTITY", "STATE", "TRANSPORT", "DELAY", "STAMPS", "RX", "TX", "DROPS"}, rows);
-}
-
 /// Parses "vni N" / "mac M" / "port P" word pairs into a query string.
 bool filters(const std::vector<std::string>& words, size_t from, const std::set<std::string>& allowed,
              std::string& query) {
@@ -331,7 +187,7 @@ int main(int argc, char** argv) {
   auto words = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
-    std::cout << "usage: meridianctl [options] show ports|stats|runtime|config   (stats = show stats)\n"
+    std::cout << "usage: meridianctl [options] show ports|stats|runtime|config|host   (stats = show stats)\n"
                  "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
                  "       meridianctl [options] show qos [port P] | ptp\n"
                  "       meridianctl [options] clear vxlan [vni N]\n"
@@ -368,33 +224,23 @@ int main(int argc, char** argv) {
   // `meridianctl stats` is the short form of `show stats` (as in vppctl).
   if (words.size() == 1 && words[0] == "stats") words = {"show", "stats"};
   const std::string& verb = words[0];
-  struct ShowTarget {
-    std::string path;
-    std::set<std::string> filters;   // "vni", "mac": word pairs after the object
-    void (*print)(const json&);      // null: always JSON
-    const char* member = nullptr;    // shown: this member of the body, not all of it
-  };
-  static const std::map<std::string, ShowTarget> kShows = {
-      {"ports", {"/api/v1/ports", {}, show_ports}},
-      {"stats", {"/api/v1/stats", {}, show_stats}},
-      {"runtime", {"/api/v1/stats", {}, show_runtime, "runtime"}},
-      {"config", {"/api/v1/config", {}, nullptr}},
-      {"fdb", {"/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb}},
-      {"neighbors", {"/api/v1/vxlan/neighbors", {"vni"}, show_neighbors}},
-      {"vteps", {"/api/v1/vxlan/vteps", {}, show_vteps}},
-      {"vxlan", {"/api/v1/vxlan/bridge_domains", {"vni"}, show_vxlan}},
-      {"qos", {"/api/v1/qos/classes", {"port"}, show_qos}},
-      {"ptp", {"/api/v1/ptp", {}, show_ptp}}};
+  // The engine's views, then every module's and host/'s.
+  std::vector<cli::ShowCommand> shows = {{"ports", "/api/v1/ports", {}, show_ports},
+                                         {"stats", "/api/v1/stats", {}, show_stats},
+                                         {"runtime", "/api/v1/stats", {}, show_runtime, "runtime"},
+                                         {"config", "/api/v1/config", {}, nullptr}};
+  for (auto& v : meridian::dataplane::builtin_show_commands()) shows.push_back(std::move(v));
   if (verb == "show" && words.size() >= 2) {
-    auto it = kShows.find(words[1]);
-    if (it == kShows.end()) {
-      std::cerr << "meridianctl: unknown object '" << words[1]
-                << "' (ports, stats, runtime, config, fdb, neighbors, vteps, vxlan, qos, ptp)\n";
+    auto it = std::find_if(shows.begin(), shows.end(), [&](const cli::ShowCommand& c) { return c.object == words[1]; });
+    if (it == shows.end()) {
+      std::cerr << "meridianctl: unknown object '" << words[1] << "' (";
+      for (size_t i = 0; i < shows.size(); ++i) std::cerr << (i ? ", " : "") << shows[i].object;
+      std::cerr << ")\n";
       return kExitUsage;
     }
     std::string query;
-    if (!filters(words, 2, it->second.filters, query)) return kExitUsage;
-    HttpResult r = call("GET", it->second.path + query);
+    if (!filters(words, 2, it->filters, query)) return kExitUsage;
+    HttpResult r = call("GET", it->path + query);
     if (r.status != 200) return report_failure(r);
     json body;
     try {
@@ -403,9 +249,9 @@ int main(int argc, char** argv) {
       std::cerr << "meridianctl: server sent invalid JSON: " << e.what() << "\n";
       return kExitServer;
     }
-    if (const char* member = it->second.member; member && body.contains(member)) body = json(body[member]);
-    if (as_json || !it->second.print) std::cout << to_text(body) << "\n";
-    else it->second.print(body);
+    if (const char* member = it->member; member && body.contains(member)) body = json(body[member]);
+    if (as_json || !it->print) std::cout << to_text(body) << "\n";
+    else it->print(body);
     return 0;
   }
   if (verb == "clear" && words.size() >= 2 && words[1] == "vxlan") {

@@ -1,0 +1,12 @@
+// QoS's `meridianctl show qos [port P]` view: each port's class tree.
+#pragma once
+
+#include <vector>
+
+#include "config/cli.h"
+
+namespace meridian::qos {
+
+std::vector<config::cli::ShowCommand> show_commands();
+
+}  // namespace meridian::qos
