@@ -1,5 +1,6 @@
 #include "config/cli.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <sstream>

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,7 @@ struct CounterInfo {
 #define MERIDIAN_COUNTER_TOTAL_(f, name, family, label, help) uint64_t f = 0;
 #define MERIDIAN_COUNTER_ADD_(f, name, family, label, help) f += c.f.load();
 #define MERIDIAN_COUNTER_VALUE_(f, name, family, label, help) f,
+#define MERIDIAN_COUNTER_SUB_(f, name, family, label, help) r.f = f >= b.f ? f - b.f : 0;
 #define MERIDIAN_DEFINE_COUNTER_SET(Name, LIST)                                                 \
   struct alignas(::meridian::dataplane::kCacheLine) Name {                                     \
     LIST(MERIDIAN_COUNTER_FIELD_)                                                               \
@@ -51,6 +54,12 @@ struct CounterInfo {
       LIST(MERIDIAN_COUNTER_TOTAL_)                                                             \
       void add(const Name& c) { LIST(MERIDIAN_COUNTER_ADD_) }                                   \
       std::array<uint64_t, kCount> values() const { return {LIST(MERIDIAN_COUNTER_VALUE_)}; }  \
+      /* Since a baseline ("clear"); never below zero. */                                       \
+      Totals minus(const Totals& b) const {                                                     \
+        Totals r;                                                                               \
+        LIST(MERIDIAN_COUNTER_SUB_)                                                             \
+        return r;                                                                               \
+      }                                                                                         \
     };                                                                                          \
   };
 
@@ -71,24 +80,37 @@ nlohmann::json counters_json(const typename Set::Totals& totals) {
   return out;
 }
 
+/// The set's Prometheus families for several instances of it (a bridge
+/// domain each, told apart by their labels): each family once, with every
+/// instance's samples under it.
+template <class Set>
+void write_counter_instances(config::MetricsWriter& out,
+                             const std::vector<std::pair<config::Labels, typename Set::Totals>>& instances) {
+  std::vector<std::array<uint64_t, Set::kCount>> values;
+  for (const auto& [labels, totals] : instances) values.push_back(totals.values());
+  for (size_t i = 0; i < Set::kCount;) {
+    const CounterInfo& first = Set::kInfo[i];
+    out.counter(first.family, first.help);
+    size_t end = i;
+    while (end < Set::kCount && std::string(Set::kInfo[end].family) == first.family) ++end;
+    for (size_t k = 0; k < instances.size(); ++k) {
+      for (size_t j = i; j < end; ++j) {
+        config::Labels labels = instances[k].first;
+        if (const std::string label = Set::kInfo[j].label; !label.empty()) {
+          const size_t eq = label.find('=');
+          labels.push_back({label.substr(0, eq), label.substr(eq + 1)});
+        }
+        out.sample(labels, values[k][j]);
+      }
+    }
+    i = end;
+  }
+}
+
 /// The set's Prometheus families, each sample also carrying `extra` labels.
 template <class Set>
 void write_counters(config::MetricsWriter& out, const typename Set::Totals& totals, const config::Labels& extra = {}) {
-  const auto values = totals.values();
-  const char* family = nullptr;
-  for (size_t i = 0; i < Set::kCount; ++i) {
-    const CounterInfo& info = Set::kInfo[i];
-    if (!family || std::string(family) != info.family) {
-      family = info.family;
-      out.counter(info.family, info.help);
-    }
-    config::Labels labels = extra;
-    if (const std::string label = info.label; !label.empty()) {
-      const size_t eq = label.find('=');
-      labels.push_back({label.substr(0, eq), label.substr(eq + 1)});
-    }
-    out.sample(labels, values[i]);
-  }
+  write_counter_instances<Set>(out, {{extra, totals}});
 }
 
 }  // namespace meridian::dataplane

@@ -17,7 +17,11 @@ void NeighborResolver::want(const IpAddress& ip, uint16_t port, double now, doub
   auto [it, inserted] = entries_.try_emplace(HopKey{port, ip});
   Entry& e = it->second;
   if (!inserted) {
-    if (e.state != State::kStatic) e.reachable_time = reachable_time;  // applies from the next reply
+    if (e.state == State::kStatic) return;
+    e.reachable_time = reachable_time;
+    // Shorter than what the current answer was trusted for: re-probe sooner.
+    const double until = e.resolved_at + (reachable_time > 0 ? reachable_time : timing_.reachable_time);
+    if (e.state == State::kReachable && until < e.next_action) e.next_action = until;
     return;
   }
   e.port = port;

@@ -207,7 +207,10 @@ bool Presence::handle_nd(uint16_t port, std::span<const uint8_t> frame, size_t l
   }
   if (nd.type != net::kNdNeighborAdvert || !nd.link_addr) return false;
   const IpAddress target = IpAddress::v6(nd.target);
-  on_reply(target, port, mac_at(nd.link_addr));
+  // Without the Override flag an advertisement does not replace a MAC we
+  // have (RFC 4861 §7.2.5); it still confirms the same one.
+  const auto known = table_.lookup(target, port);
+  if (nd.override_flag || !known || *known == mac_at(nd.link_addr)) on_reply(target, port, mac_at(nd.link_addr));
   if (!table_.lookup(target, port)) return false;
   count_answer({port, target});
   return true;
@@ -220,7 +223,9 @@ nlohmann::json Presence::status_json() const {
     for (const auto& a : c.addresses) {
       addresses.push_back({{"port", a.port}, {"address", to_string(a.address)}, {"owner", c.name}});
     }
-    clients[c.name] = {{"replies", c.counters.replies}, {"requests", c.counters.requests},
+    // Two instances of one module (a config change in flight) both show.
+    const std::string key = clients.contains(c.name) ? c.name + "#" + std::to_string(id) : c.name;
+    clients[key] = {{"replies", c.counters.replies}, {"requests", c.counters.requests},
                        {"answers", c.counters.answers}, {"wanted", c.wants.size()}};
   }
   for (const auto& [hop, e] : table_.entries()) {

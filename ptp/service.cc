@@ -329,8 +329,9 @@ bool PtpService::handle_punt(rte_mbuf* m) {
       if (loc.transport != Transport::kL2) {
         const size_t src = view.l3_offset + (view.ip_version == 4 ? 12 : 8);
         std::memcpy(from.ip.data(), frame.data() + src, view.ip_version == 4 ? 4 : 16);
-        if (io_.presence && is_unicast_master(ports_[static_cast<size_t>(number - 1)], from.ip.data())) {
-          // A unicast master's frame refreshes its MAC (on its port only).
+        if (io_.presence && view.vlan_count == 0 &&
+            is_unicast_master(ports_[static_cast<size_t>(number - 1)], from.ip.data())) {
+          // A unicast master's untagged frame refreshes its MAC (on its port only).
           io_.presence->learn(view.ip_version == 4 ? config::IpAddress::v4(from.ip.data())
                                                    : config::IpAddress::v6(from.ip.data()),
                               m->port, config::MacAddress{from.mac});

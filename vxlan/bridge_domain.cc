@@ -40,25 +40,11 @@ NeighborKey neighbor_key(const uint8_t* ip, bool ipv6) {
 }
 
 BdCounterTotals BdCounterTotals::minus(const BdCounterTotals& b) const {
-  BdCounterTotals r = *this;
-  auto sub = [](uint64_t& v, uint64_t base) { v = v >= base ? v - base : 0; };
-  sub(r.encap_packets, b.encap_packets);
-  sub(r.encap_bytes, b.encap_bytes);
-  sub(r.decap_packets, b.decap_packets);
-  sub(r.decap_bytes, b.decap_bytes);
-  sub(r.flood_packets, b.flood_packets);
-  sub(r.replicas, b.replicas);
-  sub(r.arp_suppressed, b.arp_suppressed);
-  sub(r.learn_events_lost, b.learn_events_lost);
-  sub(r.icmp_too_big, b.icmp_too_big);
-  sub(r.learns, b.learns);
-  sub(r.moves, b.moves);
-  sub(r.ages, b.ages);
-  sub(r.learn_limit, b.learn_limit);
-  sub(r.mac_move_held, b.mac_move_held);
+  BdCounterTotals r;
+  r.counters = counters.minus(b.counters);
   for (size_t i = 0; i < kDropCount; ++i) {
-    sub(r.drops[i], b.drops[i]);
-    sub(r.replica_drops[i], b.replica_drops[i]);
+    r.drops[i] = drops[i] >= b.drops[i] ? drops[i] - b.drops[i] : 0;
+    r.replica_drops[i] = replica_drops[i] >= b.replica_drops[i] ? replica_drops[i] - b.replica_drops[i] : 0;
   }
   return r;
 }
@@ -126,23 +112,23 @@ BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, u
     // VTEP: a frame claiming so is held (EVPN would want a newer sequence).
     const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
     if (location::is_local(current) && location::is_remote(loc) && now_s >= seen && now_s - seen < hold_s) {
-      ++mac_move_held;
+      ++control_counters().mac_move_held;
       return LearnResult::kHeld;
     }
     e.last_seen.store(now_s, std::memory_order_relaxed);
     if (current == loc) return LearnResult::kRefreshed;
     e.location.store(loc, std::memory_order_release);
-    ++moves;
+    ++control_counters().moves;
     return LearnResult::kMoved;
   }
   if (fdb_count_ >= max_entries_) {
-    ++learn_limit;
+    ++control_counters().learn_limit;
     return LearnResult::kLimit;
   }
   reclaim();
   const int32_t pos = rte_hash_add_key(fdb_, &key);
   if (pos < 0) {
-    ++learn_limit;
+    ++control_counters().learn_limit;
     return LearnResult::kFailed;
   }
   FdbEntry& e = entries_[pos];
@@ -150,7 +136,7 @@ BridgeDomainState::LearnResult BridgeDomainState::learn(const MacAddress& mac, u
   e.last_seen.store(now_s, std::memory_order_relaxed);
   e.location.store(loc, std::memory_order_release);
   ++fdb_count_;
-  ++learns;
+  ++control_counters().learns;
   return LearnResult::kAdded;
 }
 
@@ -208,7 +194,7 @@ unsigned BridgeDomainState::age(uint32_t now_s, uint32_t aging_s) {
     const uint32_t seen = e.last_seen.load(std::memory_order_relaxed);
     return now_s > seen && now_s - seen >= aging_s;
   });
-  ages += aged;
+  control_counters().ages.add(aged);
   reclaim();
   return aged;
 }
@@ -308,25 +294,12 @@ BdCounterTotals BridgeDomainState::totals() const {
   BdCounterTotals t;
   for (unsigned w = 0; w <= workers_; ++w) {
     const BdWorkerCounters& c = worker_counters_[w];
-    t.encap_packets += c.encap_packets.load();
-    t.encap_bytes += c.encap_bytes.load();
-    t.decap_packets += c.decap_packets.load();
-    t.decap_bytes += c.decap_bytes.load();
-    t.flood_packets += c.flood_packets.load();
-    t.replicas += c.replicas.load();
-    t.arp_suppressed += c.arp_suppressed.load();
-    t.learn_events_lost += c.learn_events_lost.load();
-    t.icmp_too_big += c.icmp_too_big.load();
+    t.counters.add(c);
     for (size_t i = 0; i < kDropCount; ++i) {
       t.drops[i] += c.drops[i].load();
       t.replica_drops[i] += c.replica_drops[i].load();
     }
   }
-  t.mac_move_held = mac_move_held;
-  t.learns = learns;
-  t.moves = moves;
-  t.ages = ages;
-  t.learn_limit = learn_limit;
   return t;
 }
 

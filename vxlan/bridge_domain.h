@@ -22,6 +22,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "config/net_types.h"
+#include "dataplane/counter_set.h"
 #include "dataplane/counters.h"
 #include "vxlan/drop_reasons.h"
 
@@ -53,19 +54,46 @@ struct FdbEntry {
   std::atomic<bool> is_static{false};  // written by the control lcore only
 };
 
-/// Counters one worker writes for one bridge domain.
-struct alignas(dataplane::kCacheLine) BdWorkerCounters {
-  SingleWriterCounter encap_packets, encap_bytes, decap_packets, decap_bytes;
-  SingleWriterCounter flood_packets, replicas, arp_suppressed, learn_events_lost, icmp_too_big;
+// A bridge domain's counters, as one counter set (dataplane/counter_set.h):
+// the JSON names of /api/v1/vxlan/bridge_domains and the families of
+// /metrics (each with a `vni` label). Workers write the data-path ones in
+// their own block; the control lcore, which applies learn events and ages,
+// writes learns, moves, ages, learn_limit and mac_move_held in its block.
+#define MERIDIAN_VXLAN_BD_COUNTERS(X)                                                                        \
+  X(encap_packets, "encap_packets", "meridian_vxlan_encap_packets_total", "",                                \
+    "Frames encapsulated towards remote VTEPs")                                                              \
+  X(encap_bytes, "encap_bytes", "meridian_vxlan_encap_bytes_total", "", "Inner bytes encapsulated")          \
+  X(decap_packets, "decap_packets", "meridian_vxlan_decap_packets_total", "",                                \
+    "Frames decapsulated from remote VTEPs")                                                                 \
+  X(decap_bytes, "decap_bytes", "meridian_vxlan_decap_bytes_total", "", "Inner bytes decapsulated")          \
+  X(flood_packets, "flood_packets", "meridian_vxlan_flood_packets_total", "",                                \
+    "Broadcast/unknown/multicast frames flooded")                                                            \
+  X(replicas, "replicas", "meridian_vxlan_replicas_total", "", "Copies sent by flooding (local and head-end)") \
+  X(arp_suppressed, "arp_suppressed", "meridian_vxlan_arp_suppressed_total", "",                             \
+    "ARP/ND requests answered locally")                                                                      \
+  X(learns, "learns", "meridian_vxlan_fdb_learns_total", "", "MAC addresses learned")                        \
+  X(moves, "moves", "meridian_vxlan_fdb_moves_total", "", "MAC addresses that moved")                        \
+  X(ages, "ages", "meridian_vxlan_fdb_ages_total", "", "MAC addresses aged out")                             \
+  X(learn_limit, "learn_limit", "meridian_vxlan_fdb_learn_limit_total", "",                                  \
+    "Learns refused because the FDB was full")                                                               \
+  X(icmp_too_big, "icmp_too_big", "meridian_vxlan_icmp_too_big_total", "",                                   \
+    "ICMP Fragmentation Needed / Packet Too Big sent for oversize frames")                                   \
+  X(learn_events_lost, "learn_events_lost", "meridian_vxlan_learn_events_lost_total", "",                    \
+    "Learn events lost to a full learn ring")                                                                \
+  X(mac_move_held, "mac_move_held", "meridian_vxlan_mac_move_held_total", "",                                \
+    "Moves of a MAC still active on a local attachment to a remote VTEP, held back")
+MERIDIAN_DEFINE_COUNTER_SET(BdCounters, MERIDIAN_VXLAN_BD_COUNTERS);
+
+/// The block one worker (or the control lcore) writes for one bridge domain:
+/// the set, and drops by reason.
+struct BdWorkerCounters : BdCounters {
   std::array<SingleWriterCounter, kDropCount> drops;          // frames
   std::array<SingleWriterCounter, kDropCount> replica_drops;  // flood replicas not made or not sent
 };
 
 /// Plain sums, for the API and /metrics.
 struct BdCounterTotals {
-  uint64_t encap_packets = 0, encap_bytes = 0, decap_packets = 0, decap_bytes = 0;
-  uint64_t flood_packets = 0, replicas = 0, arp_suppressed = 0, learn_events_lost = 0, icmp_too_big = 0;
-  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0, mac_move_held = 0;
+  BdCounters::Totals counters;
   std::array<uint64_t, kDropCount> drops{};
   std::array<uint64_t, kDropCount> replica_drops{};
   BdCounterTotals minus(const BdCounterTotals& baseline) const;
@@ -183,7 +211,6 @@ class BridgeDomainState {
   BdCounterTotals totals() const;
   BdCounterTotals baseline;  // set by "clear"; the API subtracts it, /metrics does not
   unsigned max_entries_at_creation = 0;
-  uint64_t learns = 0, moves = 0, ages = 0, learn_limit = 0, mac_move_held = 0;
 
  private:
   BridgeDomainState() = default;
@@ -201,7 +228,8 @@ class BridgeDomainState {
   uint64_t id_ = 0;
   size_t fdb_count_ = 0;
   size_t neighbor_count_ = 0;
-  std::unique_ptr<BdWorkerCounters[]> worker_counters_;
+  std::unique_ptr<BdWorkerCounters[]> worker_counters_;  // workers, then the control lcore's
+  BdWorkerCounters& control_counters() { return worker_counters_[workers_]; }
   struct PendingFree {
     uint64_t token;
     int32_t position;

@@ -460,7 +460,8 @@ void VxlanControl::apply_events() {
         if (!outer.is_zero() && routes_ && routes_->on_link(vtep)) {
           const auto hop = routes_->lookup(vtep);
           const PortInfo* port = hop ? port_by_name(hop->port) : nullptr;
-          if (port && !presence_.lookup(vtep, port->id)) presence_.learn(vtep, port->id, outer);
+          // Only from a frame that came in on the port the VTEP is reached by.
+          if (port && port->id == e.port && !presence_.lookup(vtep, port->id)) presence_.learn(vtep, port->id, outer);
         }
       }
       if (bd.learn(mac, loc, e.now_s, bd.move_hold_s()) == BridgeDomainState::LearnResult::kHeld) {
@@ -710,14 +711,10 @@ nlohmann::json counters_json(const BdCounterTotals& t) {
     if (t.drops[r]) drops[dataplane::drop_reason_name(static_cast<Drop>(r))] = t.drops[r];
     if (t.replica_drops[r]) replica_drops[dataplane::drop_reason_name(static_cast<Drop>(r))] = t.replica_drops[r];
   }
-  return {{"encap_packets", t.encap_packets}, {"encap_bytes", t.encap_bytes},
-          {"decap_packets", t.decap_packets}, {"decap_bytes", t.decap_bytes},
-          {"flood_packets", t.flood_packets}, {"replicas", t.replicas},
-          {"arp_suppressed", t.arp_suppressed}, {"learns", t.learns},
-          {"moves", t.moves},                 {"ages", t.ages},
-          {"learn_limit", t.learn_limit},     {"learn_events_lost", t.learn_events_lost},
-          {"mac_move_held", t.mac_move_held}, {"icmp_too_big", t.icmp_too_big},
-          {"drops", drops},                   {"replica_drops", replica_drops}};
+  nlohmann::json out = dataplane::counters_json<BdCounters>(t.counters);
+  out["drops"] = std::move(drops);
+  out["replica_drops"] = std::move(replica_drops);
+  return out;
 }
 
 }  // namespace
@@ -750,26 +747,12 @@ bool VxlanControl::clear(std::optional<uint32_t> vni) {
 void VxlanControl::metrics(config::MetricsWriter& out) const {
   using config::Labels;
   std::vector<std::pair<std::string, BdCounterTotals>> totals;
-  for (const auto& [id, bd] : bds_) totals.emplace_back(std::to_string(id), bd->totals());
-  auto family = [&](const char* name, const char* help, uint64_t BdCounterTotals::*field) {
-    out.counter(name, help);
-    for (const auto& [vni, t] : totals) out.sample(Labels{{"vni", vni}}, t.*field);
-  };
-  family("meridian_vxlan_encap_packets_total", "Frames encapsulated towards remote VTEPs", &BdCounterTotals::encap_packets);
-  family("meridian_vxlan_encap_bytes_total", "Inner bytes encapsulated", &BdCounterTotals::encap_bytes);
-  family("meridian_vxlan_decap_packets_total", "Frames decapsulated from remote VTEPs", &BdCounterTotals::decap_packets);
-  family("meridian_vxlan_decap_bytes_total", "Inner bytes decapsulated", &BdCounterTotals::decap_bytes);
-  family("meridian_vxlan_flood_packets_total", "Broadcast/unknown/multicast frames flooded", &BdCounterTotals::flood_packets);
-  family("meridian_vxlan_replicas_total", "Copies sent by flooding (local and head-end)", &BdCounterTotals::replicas);
-  family("meridian_vxlan_arp_suppressed_total", "ARP/ND requests answered locally", &BdCounterTotals::arp_suppressed);
-  family("meridian_vxlan_fdb_learns_total", "MAC addresses learned", &BdCounterTotals::learns);
-  family("meridian_vxlan_fdb_moves_total", "MAC addresses that moved", &BdCounterTotals::moves);
-  family("meridian_vxlan_fdb_ages_total", "MAC addresses aged out", &BdCounterTotals::ages);
-  family("meridian_vxlan_fdb_learn_limit_total", "Learns refused because the FDB was full", &BdCounterTotals::learn_limit);
-  family("meridian_vxlan_icmp_too_big_total", "ICMP Fragmentation Needed / Packet Too Big sent for oversize frames", &BdCounterTotals::icmp_too_big);
-  family("meridian_vxlan_learn_events_lost_total", "Learn events lost to a full learn ring", &BdCounterTotals::learn_events_lost);
-  family("meridian_vxlan_mac_move_held_total",
-         "Moves of a MAC still active on a local attachment to a remote VTEP, held back", &BdCounterTotals::mac_move_held);
+  std::vector<std::pair<Labels, BdCounters::Totals>> instances;
+  for (const auto& [id, bd] : bds_) {
+    totals.emplace_back(std::to_string(id), bd->totals());
+    instances.push_back({Labels{{"vni", totals.back().first}}, totals.back().second.counters});
+  }
+  dataplane::write_counter_instances<BdCounters>(out, instances);
   out.counter("meridian_vxlan_drops_total", "Frames dropped in a bridge domain, by reason");
   for (const auto& [vni, t] : totals) {
     for (size_t r = 0; r < kDropCount; ++r) {

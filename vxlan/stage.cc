@@ -104,6 +104,7 @@ struct Ctx {
       ev.ipv6 = ipv6;
       std::memcpy(ev.ip, vtep_ip, ipv6 ? 16 : 4);
       if (outer_mac) std::memcpy(ev.outer_mac, outer_mac, 6);
+      ev.port = b.rx_port;  // where the outer header came from (its MAC is gleaned for that port only)
     } else {
       ev.port = location::port(loc);
       ev.vlan = location::vlan(loc);

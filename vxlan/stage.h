@@ -30,7 +30,7 @@ struct LearnEvent {
   uint32_t vni;
   uint32_t now_s;
   uint8_t ip[16];
-  uint8_t outer_mac[6];  // kRemote: the outer source MAC (gleaned for on-link VTEPs)
+  uint8_t outer_mac[6];  // kRemote: the outer source MAC (gleaned for on-link VTEPs on `port`, the ingress port)
   uint8_t pad[2];
 };
 static_assert(sizeof(LearnEvent) == 44, "docs/vxlan.md documents the size; rte_ring_elem needs a multiple of 4");

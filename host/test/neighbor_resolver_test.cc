@@ -82,6 +82,21 @@ TEST(Resolver, RetainForgetsAddressesNoLongerNeeded) {
   EXPECT_EQ(r.entry(ip("10.1.0.3"), 2)->port, 2);
 }
 
+TEST(Resolver, AShorterReachableTimeAskedLaterAppliesToTheCurrentAnswer) {
+  NeighborResolver r({1.0, 3, 300, 5.0});
+  r.want(ip("10.1.0.2"), 1, 0, 86400);
+  std::vector<NeighborResolver::Solicit> out;
+  r.tick(0, out);
+  r.on_reply(ip("10.1.0.2"), 1, mac("02:00:00:00:00:02"), 0);
+  r.want(ip("10.1.0.2"), 1, 10, 60);  // another client joins, trusting answers for 60 s
+  out.clear();
+  r.tick(59, out);
+  EXPECT_TRUE(out.empty());
+  r.tick(60, out);
+  ASSERT_EQ(out.size(), 1u) << "re-probed 60 s after the answer, not a day";
+  EXPECT_TRUE(out[0].unicast_to);
+}
+
 }  // namespace
 }  // namespace meridian::host
 

@@ -254,5 +254,30 @@ TEST_F(PresenceTest, ASharedHopIsTrustedForTheShortestReachableTimeAskedFor) {
   ASSERT_EQ(sent_.size(), 1u) << "re-probed after 300 s, not 1000";
 }
 
+TEST_F(PresenceTest, AnAdvertisementWithoutOverrideDoesNotReplaceAKnownMac) {
+  const auto ptp = presence_.add_client("ptp");
+  presence_.set_addresses(ptp, {{1, ip("fd77::10")}});
+  presence_.want(ptp, {{ip("fd77::1"), 1}});
+  auto na = [&](const MacAddress& m, bool override_flag) {
+    std::vector<uint8_t> f(net::kNdFrame);
+    net::build_na(f.data(), our_mac_.bytes.data(), m.bytes.data(), ip("fd77::1").bytes.data(),
+                  ip("fd77::10").bytes.data(), true);
+    if (!override_flag) {  // clear O, fix the checksum
+      uint8_t* ip6 = f.data() + net::kEthHeader;
+      uint8_t* icmp = ip6 + net::kIpv6Header;
+      icmp[4] &= static_cast<uint8_t>(~0x20);
+      icmp[2] = icmp[3] = 0;
+      net::put16(icmp + 2, net::checksum_finish(net::checksum_add(icmp, 32, net::ipv6_pseudo_sum(ip6 + 8, ip6 + 24, 32, net::kProtoIcmpv6))));
+    }
+    return f;
+  };
+  EXPECT_TRUE(offer(1, na(peer_mac_, false))) << "an incomplete entry takes it";
+  EXPECT_EQ(presence_.lookup(ip("fd77::1"), 1), peer_mac_);
+  offer(1, na(mac("02:00:00:00:00:55"), false));
+  EXPECT_EQ(presence_.lookup(ip("fd77::1"), 1), peer_mac_) << "no Override: the known MAC stays";
+  offer(1, na(mac("02:00:00:00:00:55"), true));
+  EXPECT_EQ(presence_.lookup(ip("fd77::1"), 1), mac("02:00:00:00:00:55"));
+}
+
 }  // namespace
 }  // namespace meridian::host

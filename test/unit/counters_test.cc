@@ -143,4 +143,24 @@ TEST(CounterSets, OneListGivesPerWorkerBlocksSumsJsonAndPrometheusFamilies) {
             "# HELP meridian_test_retries_total Retries\n"
             "# TYPE meridian_test_retries_total counter\n"
             "meridian_test_retries_total{port=\"a\"} 1\n");
+  // Several instances (a bridge domain each): every family once, every
+  // instance's samples under it; and the figures since a baseline.
+  test_module::Counters::Totals before;
+  before.sent = 3;
+  before.retries = 7;  // more than now (a counter reset): never below zero
+  const auto since = t.minus(before);
+  EXPECT_EQ(since.values(), (std::array<uint64_t, 3>{2, 2, 0}));
+  meridian::config::MetricsWriter many;
+  write_counter_instances<test_module::Counters>(many, {{{{"vni", "1"}}, t}, {{{"vni", "2"}}, since}});
+  EXPECT_EQ(many.text(),
+            "# HELP meridian_test_frames_total Test frames, by result\n"
+            "# TYPE meridian_test_frames_total counter\n"
+            "meridian_test_frames_total{vni=\"1\",result=\"sent\"} 5\n"
+            "meridian_test_frames_total{vni=\"1\",result=\"lost\"} 2\n"
+            "meridian_test_frames_total{vni=\"2\",result=\"sent\"} 2\n"
+            "meridian_test_frames_total{vni=\"2\",result=\"lost\"} 2\n"
+            "# HELP meridian_test_retries_total Retries\n"
+            "# TYPE meridian_test_retries_total counter\n"
+            "meridian_test_retries_total{vni=\"1\"} 1\n"
+            "meridian_test_retries_total{vni=\"2\"} 0\n");
 }

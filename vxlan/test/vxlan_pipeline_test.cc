@@ -49,7 +49,7 @@ TEST(VxlanFdb, LearnMoveAgeStaticAndLimitWithSimulatedTime) {
   EXPECT_EQ(bd->learn(a, here, 1000), R::kAdded);
   EXPECT_EQ(bd->learn(a, here, 1001), R::kRefreshed);
   EXPECT_EQ(bd->learn(a, there, 1002), R::kMoved);
-  EXPECT_EQ(bd->moves, 1u);
+  EXPECT_EQ(bd->totals().counters.moves, 1u);
   ASSERT_NE(bd->lookup(a.bytes.data()), nullptr);
   EXPECT_EQ(bd->lookup(a.bytes.data())->location.load(), there);
 
@@ -61,7 +61,7 @@ TEST(VxlanFdb, LearnMoveAgeStaticAndLimitWithSimulatedTime) {
   EXPECT_EQ(bd->age(1002 + 300, 300), 1u);
   EXPECT_EQ(bd->lookup(a.bytes.data()), nullptr);
   EXPECT_NE(bd->lookup(s.bytes.data()), nullptr) << "static entries never age";
-  EXPECT_EQ(bd->ages, 1u);
+  EXPECT_EQ(bd->totals().counters.ages, 1u);
 
   // Fill to the limit: the next learn is refused and counted, nothing evicted.
   for (int i = 0; i < 15; ++i) {
@@ -71,7 +71,7 @@ TEST(VxlanFdb, LearnMoveAgeStaticAndLimitWithSimulatedTime) {
   }
   EXPECT_EQ(bd->fdb_size(), 16u);
   EXPECT_EQ(bd->learn(mac_of("02:00:00:00:02:00"), here, 2000), R::kLimit);
-  EXPECT_EQ(bd->learn_limit, 1u);
+  EXPECT_EQ(bd->totals().counters.learn_limit, 1u);
   EXPECT_EQ(bd->fdb_size(), 16u);
   EXPECT_NE(bd->lookup(s.bytes.data()), nullptr);
   // Aged slots come back (after the grace period, immediate with no readers online).
