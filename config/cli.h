@@ -23,13 +23,16 @@ std::string fixed(double v, int digits);
 /// Bits/s as an operator reads them: 30.0G, 512.3M, 9.6K.
 std::string human_rate(const json& j, const char* key);
 
-/// `meridianctl show OBJECT [FILTER VALUE]...`: a REST GET and its renderer.
-struct ShowCommand {
+/// `meridianctl VERB OBJECT [FILTER VALUE]...`: a REST request and how to
+/// print its answer (`show`: a GET; `clear`: a POST).
+struct Command {
   std::string object;
   std::string path;
   std::set<std::string> filters;         // word pairs after the object ("vni", "mac", "port"), sent as a query
   void (*print)(const json&) = nullptr;  // null: the JSON body
   const char* member = nullptr;          // shown: this member of the body, not all of it
+  const char* verb = "show";
+  const char* method = "GET";
 };
 
 }  // namespace meridian::config::cli

@@ -224,23 +224,30 @@ int main(int argc, char** argv) {
   // `meridianctl stats` is the short form of `show stats` (as in vppctl).
   if (words.size() == 1 && words[0] == "stats") words = {"show", "stats"};
   const std::string& verb = words[0];
-  // The engine's views, then every module's and host/'s.
-  std::vector<cli::ShowCommand> shows = {{"ports", "/api/v1/ports", {}, show_ports},
-                                         {"stats", "/api/v1/stats", {}, show_stats},
-                                         {"runtime", "/api/v1/stats", {}, show_runtime, "runtime"},
-                                         {"config", "/api/v1/config", {}, nullptr}};
-  for (auto& v : meridian::dataplane::builtin_show_commands()) shows.push_back(std::move(v));
-  if (verb == "show" && words.size() >= 2) {
-    auto it = std::find_if(shows.begin(), shows.end(), [&](const cli::ShowCommand& c) { return c.object == words[1]; });
-    if (it == shows.end()) {
-      std::cerr << "meridianctl: unknown object '" << words[1] << "' (";
-      for (size_t i = 0; i < shows.size(); ++i) std::cerr << (i ? ", " : "") << shows[i].object;
+  // The engine's views, then every module's and host/'s commands.
+  std::vector<cli::Command> commands = {{"ports", "/api/v1/ports", {}, show_ports},
+                                        {"stats", "/api/v1/stats", {}, show_stats},
+                                        {"runtime", "/api/v1/stats", {}, show_runtime, "runtime"},
+                                        {"config", "/api/v1/config", {}, nullptr}};
+  for (auto& c : meridian::dataplane::builtin_cli_commands()) commands.push_back(std::move(c));
+  const bool known_verb = std::any_of(commands.begin(), commands.end(), [&](const cli::Command& c) { return c.verb == verb; });
+  if (known_verb && words.size() >= 2) {
+    auto it = std::find_if(commands.begin(), commands.end(),
+                           [&](const cli::Command& c) { return c.verb == verb && c.object == words[1]; });
+    if (it == commands.end()) {
+      std::cerr << "meridianctl: unknown object '" << words[1] << "' for " << verb << " (";
+      const char* sep = "";
+      for (const auto& c : commands) {
+        if (c.verb != verb) continue;
+        std::cerr << sep << c.object;
+        sep = ", ";
+      }
       std::cerr << ")\n";
       return kExitUsage;
     }
     std::string query;
     if (!filters(words, 2, it->filters, query)) return kExitUsage;
-    HttpResult r = call("GET", it->path + query);
+    HttpResult r = call(it->method, it->path + query);
     if (r.status != 200) return report_failure(r);
     json body;
     try {
@@ -252,14 +259,6 @@ int main(int argc, char** argv) {
     if (const char* member = it->member; member && body.contains(member)) body = json(body[member]);
     if (as_json || !it->print) std::cout << to_text(body) << "\n";
     else it->print(body);
-    return 0;
-  }
-  if (verb == "clear" && words.size() >= 2 && words[1] == "vxlan") {
-    std::string query;
-    if (!filters(words, 2, {"vni"}, query)) return kExitUsage;
-    HttpResult r = call("POST", "/api/v1/vxlan/counters/clear" + query, "");
-    if (r.status != 200) return report_failure(r);
-    std::cout << (as_json ? r.body : std::string("counters cleared\n"));
     return 0;
   }
   if (verb == "apply" && words.size() == 1) {

@@ -12,9 +12,9 @@ namespace meridian::dataplane {
 
 const std::vector<ModuleCatalogEntry>& module_catalog() {
   static const std::vector<ModuleCatalogEntry> kCatalog = {
-      {"vxlan", config::vxlan_section_spec, vxlan::show_commands},
-      {"qos", config::qos_section_spec, qos::show_commands},
-      {"ptp", config::ptp_section_spec, ptp::show_commands},
+      {"vxlan", config::vxlan_section_spec, vxlan::cli_commands},
+      {"qos", config::qos_section_spec, qos::cli_commands},
+      {"ptp", config::ptp_section_spec, ptp::cli_commands},
   };
   return kCatalog;
 }
@@ -25,11 +25,11 @@ void register_builtin_sections() {
   }
 }
 
-std::vector<config::cli::ShowCommand> builtin_show_commands() {
-  std::vector<config::cli::ShowCommand> out = host::show_commands();
+std::vector<config::cli::Command> builtin_cli_commands() {
+  std::vector<config::cli::Command> out = host::cli_commands();
   for (const auto& m : module_catalog()) {
-    if (!m.views) continue;
-    for (auto& v : m.views()) out.push_back(std::move(v));
+    if (!m.cli) continue;
+    for (auto& c : m.cli()) out.push_back(std::move(c));
   }
   return out;
 }

@@ -15,7 +15,7 @@ namespace meridian::dataplane {
 struct ModuleCatalogEntry {
   const char* name;
   config::SectionSpec (*section)();                       // null: no config section of its own
-  std::vector<config::cli::ShowCommand> (*views)();       // null: no meridianctl view
+  std::vector<config::cli::Command> (*cli)();         // null: no meridianctl command
 };
 
 const std::vector<ModuleCatalogEntry>& module_catalog();
@@ -24,7 +24,7 @@ const std::vector<ModuleCatalogEntry>& module_catalog();
 /// document (meridiand, benches and tests do so first thing).
 void register_builtin_sections();
 
-/// Every built-in `meridianctl show` view of the modules and of host/.
-std::vector<config::cli::ShowCommand> builtin_show_commands();
+/// Every built-in `meridianctl` command (show, clear) of the modules and of host/.
+std::vector<config::cli::Command> builtin_cli_commands();
 
 }  // namespace meridian::dataplane

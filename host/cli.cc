@@ -31,6 +31,6 @@ void show_host(const json& body) {
 
 }  // namespace
 
-std::vector<config::cli::ShowCommand> show_commands() { return {{"host", "/api/v1/host", {}, show_host}}; }
+std::vector<config::cli::Command> cli_commands() { return {{"host", "/api/v1/host", {}, show_host}}; }
 
 }  // namespace meridian::host

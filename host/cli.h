@@ -8,6 +8,6 @@
 
 namespace meridian::host {
 
-std::vector<config::cli::ShowCommand> show_commands();
+std::vector<config::cli::Command> cli_commands();
 
 }  // namespace meridian::host

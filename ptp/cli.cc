@@ -44,6 +44,6 @@ void show_ptp(const json& body) {
 
 }  // namespace
 
-std::vector<config::cli::ShowCommand> show_commands() { return {{"ptp", "/api/v1/ptp", {}, show_ptp}}; }
+std::vector<config::cli::Command> cli_commands() { return {{"ptp", "/api/v1/ptp", {}, show_ptp}}; }
 
 }  // namespace meridian::ptp

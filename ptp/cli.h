@@ -7,6 +7,6 @@
 
 namespace meridian::ptp {
 
-std::vector<config::cli::ShowCommand> show_commands();
+std::vector<config::cli::Command> cli_commands();
 
 }  // namespace meridian::ptp

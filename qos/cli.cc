@@ -35,7 +35,7 @@ void show_classes(const json& body) {
 
 }  // namespace
 
-std::vector<config::cli::ShowCommand> show_commands() {
+std::vector<config::cli::Command> cli_commands() {
   return {{"qos", "/api/v1/qos/classes", {"port"}, show_classes}};
 }
 

@@ -7,6 +7,6 @@
 
 namespace meridian::qos {
 
-std::vector<config::cli::ShowCommand> show_commands();
+std::vector<config::cli::Command> cli_commands();
 
 }  // namespace meridian::qos

@@ -1,4 +1,4 @@
-// The VTEP's `meridianctl show` views: fdb, neighbors, vteps, vxlan.
+// The VTEP's `meridianctl` commands: show fdb, neighbors, vteps, vxlan; clear vxlan.
 #pragma once
 
 #include <vector>
@@ -7,6 +7,6 @@
 
 namespace meridian::vxlan {
 
-std::vector<config::cli::ShowCommand> show_commands();
+std::vector<config::cli::Command> cli_commands();
 
 }  // namespace meridian::vxlan

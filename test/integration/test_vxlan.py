@@ -403,6 +403,11 @@ frames = [Ether(src='{HA_MAC}', dst='ff:ff:ff:ff:ff:ff', type={MARKER_ETHERTYPE}
         self.assertRegex(host, rf"(?m)^{re.escape(DUT_UL_IP)}\s+\S+\s+vxlan\s*$", host)
         self.assertRegex(host, rf"(?m)^{re.escape(V1_UL_IP)}\s+\S+\s+reachable\s+{re.escape(v1_mac)}", host)
         self.assertRegex(host, r"(?m)^vxlan\s+[1-9]\d*\s+[1-9]\d*\s+\d+\s+\d+\s*$", host)  # wanted, asked
+        # clear vxlan (VXLAN's own command): the view counts from the clear on.
+        encapsulated = self.bd_counters()["encap_packets"]
+        res = self.daemon.ctl("clear", "vxlan", "vni", str(VNI))
+        self.assertEqual((res.returncode, res.stdout), (0, "counters cleared\n"), res.stderr)
+        self.assertLess(self.bd_counters()["encap_packets"], min(encapsulated, 3))
         for f in out:
             self.assertEqual((f["outer_src"], f["outer_dst"], f["dport"]), (DUT_UL_IP, V1_UL_IP, 4789), summary([f]))
             self.assertEqual((f["outer_eth_src"], f["outer_eth_dst"]), (local_mac, v1_mac),
