@@ -1,6 +1,6 @@
-// meridianctl's core for views: table printing, cell formatting, and the
-// shape of a `meridianctl show OBJECT` command. Each module renders its own
-// views in its folder (<module>/cli.cc); the catalog of built-in modules
+// meridianctl's core: table printing, cell formatting, and the shape of a
+// `meridianctl VERB OBJECT` command. Each module writes its own commands in
+// its folder (<module>/cli.cc); the catalog of built-in modules
 // (dataplane/module_catalog.cc) hands them to meridianctl. DPDK-free.
 #pragma once
 

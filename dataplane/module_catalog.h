@@ -1,6 +1,6 @@
 // The built-in modules' DPDK-free parts, one line each: the config section
-// every parsed document holds (meridiand, meridianctl, the unit tests and
-// fuzzers register them from here) and the `meridianctl show` views. The
+// every parsed document holds (meridiand, the benches, the unit tests and
+// fuzzers register them from here) and the `meridianctl` commands. The
 // modules' DPDK side, their factories, is dataplane/modules.cc: a module is a
 // line there and a line here (meridianctl and the fuzzers link no DPDK).
 #pragma once
