@@ -24,6 +24,7 @@
 #include "config/field_error.h"
 #include "config/metrics.h"
 #include "config/model.h"
+#include "dataplane/egress.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/ports.h"
 #include "dataplane/tables.h"
@@ -46,10 +47,6 @@ struct PlacedStage {
   std::unique_ptr<const Stage> stage;
   static constexpr int kLast = 1000;
 };
-
-/// Sends frames from the control lcore on a port's own control TX queue;
-/// returns how many left (the rest are freed and counted).
-using ControlTransmit = std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)>;
 
 /// What the engine gives a module when it creates it. The references stay
 /// valid for the module's life (the engine owns them and outlives it).
@@ -128,7 +125,9 @@ class Module {
   /// `config` (VXLAN's VTEP port); nullopt when it terminates none.
   virtual std::optional<uint16_t> overlay_udp_port(const config::Config& /*config*/) const { return std::nullopt; }
 
-  /// Fills the module's part of a worker's context before launch.
+  /// Fills the module's part of a worker's context before launch; also
+  /// called for the control lcore's lane (`worker.control`), whose frames
+  /// pass the same egress path.
   virtual void setup_worker(WorkerContext& /*worker*/) {}
 
   /// Its /metrics families.

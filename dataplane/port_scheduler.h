@@ -23,7 +23,9 @@ class PortScheduler {
   virtual void round_begin(WorkerContext& worker, const ForwardingTables& tables, uint64_t now_tsc) = 0;
   /// Takes `n` packets bound for `port` (ForwardingTables::shaped): queued,
   /// handed to the worker that runs the port, or dropped and counted.
-  virtual void submit(WorkerContext& worker, const ForwardingTables& tables, uint16_t port, rte_mbuf** pkts,
+  /// Returns how many were queued or handed over. Called by workers and by
+  /// the control lcore's lane (`worker.control`), which never owns a port.
+  virtual uint16_t submit(WorkerContext& worker, const ForwardingTables& tables, uint16_t port, rte_mbuf** pkts,
                       uint16_t n, uint64_t now_tsc) = 0;
   /// After the receives: releases and transmits what the schedule allows;
   /// returns the packets sent.

@@ -168,7 +168,9 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   for (const auto& p : dp->ports_) dp->presence_->set_port_mac(p.port_id, mac_of(p));
   dp->host_ = std::make_unique<ModuleHost>(ModuleHost{
       dp->config_, dp->ports_, dp->pool_, dp->qsbr_, nworkers, hz,
-      [self](uint16_t port, rte_mbuf** pkts, uint16_t n) { return self->control_transmit(port, pkts, n); },
+      [self](uint16_t port, rte_mbuf** pkts, uint16_t n, EgressTiming timing) {
+        return self->control_transmit(port, pkts, n, timing);
+      },
       &dp->counters_.back(),
       [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get()});
   std::vector<PlacedStage> stages;
@@ -222,9 +224,19 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     w.qsbr = dp->qsbr_;
     w.punt_ring = dp->punt_ring_;
     w.counters = &dp->counter_storage_[w.index];
+    w.tx_queue.fill(static_cast<int16_t>(w.index));  // a worker's own queue on every port
     w.stop = &dp->stop_;
     for (const auto& m : dp->modules_) m->setup_worker(w);
   }
+  // The control lcore's lane: one attempt on a port's control queue (its
+  // queue is looked up at each send: a re-created port may have another).
+  WorkerContext& lane = dp->control_lane_;
+  lane.index = nworkers;
+  lane.control = true;
+  lane.tx_retries = 0;
+  lane.counters = &dp->counters_.back();
+  lane.tx_queue.fill(-1);
+  for (const auto& m : dp->modules_) m->setup_worker(lane);
   return dp;
 }
 
@@ -426,7 +438,7 @@ bool Dataplane::control_send(uint16_t port_id, std::span<const uint8_t> frame) {
   return control_transmit(port_id, &m, 1) == 1;
 }
 
-uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n) {
+uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n, EgressTiming timing) {
   const PortRuntime* port = nullptr;
   for (const auto& p : ports_) {
     if (p.port_id == port_id) port = &p;
@@ -435,27 +447,19 @@ uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t
     rte_pktmbuf_free_bulk(pkts, n);
     return 0;
   }
-  PortCounters& c = counters_.back().ports[port_id];
-  if (port->offline || !port->started) {
-    c.drop(DropReason::kPortDown, n);
+  if (port->offline || !port->started) {  // known here before any table version says so
+    control_lane_.counters->ports[port_id].drop(DropReason::kPortDown, n);
     rte_pktmbuf_free_bulk(pkts, n);
     return 0;
   }
+  control_lane_.tx_queue[port_id] = static_cast<int16_t>(port->control_tx_queue);
+  control_lane_.round_tables = tables_ ? tables_->load() : nullptr;  // the control lcore publishes them
+  control_lane_.round_now_tsc = rte_rdtsc();
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
-  uint16_t sent = 0;
-  if (port->control_tx_queue >= 0) {
-    sent = rte_eth_tx_burst(port_id, static_cast<uint16_t>(port->control_tx_queue), pkts, n);
-  }
-  for (uint16_t i = sent; i < n; ++i) bytes -= rte_pktmbuf_pkt_len(pkts[i]);
-  c.tx_packets.add(sent);
-  c.tx_bytes.add(bytes);
-  if (sent < n) {
-    c.drop(port->control_tx_queue >= 0 ? DropReason::kControlTxFull : DropReason::kNoControlQueue,
-           n - sent);
-    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-  }
-  return sent;
+  const uint16_t taken = egress_send(control_lane_, port_id, pkts, n, bytes, timing);
+  control_lane_.round_tables = nullptr;
+  return taken;
 }
 
 std::optional<uint16_t> Dataplane::port_id(const std::string& name) const {

@@ -55,9 +55,13 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   using PuntHandler = std::function<bool(rte_mbuf*)>;
   void set_punt_handler(uint16_t ethertype, PuntHandler handler);
 
-  /// Transmits from the control lcore on the port's own control TX queue.
-  /// Returns how many were sent; the rest are freed and counted.
-  uint16_t control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n);
+  /// Sends from the control lcore through the one egress path
+  /// (dataplane/egress.h): to a shaped port through its QoS tree (handed to
+  /// the worker that owns it) unless `timing` is kTimestamped, else on the
+  /// port's own control TX queue. Returns how many were sent or queued; the
+  /// rest are freed and counted.
+  uint16_t control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n,
+                            EgressTiming timing = EgressTiming::kScheduled);
   /// A frame the control lcore built, copied into a buffer and sent as above.
   bool control_send(uint16_t port_id, std::span<const uint8_t> frame);
 
@@ -132,6 +136,9 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   std::unique_ptr<WorkerCounters[]> counter_storage_;
   std::span<WorkerCounters> counters_;
   std::vector<WorkerContext> workers_;
+  /// The control lcore's lane out of every port (egress.h): the last
+  /// counter block, each port's control queue, its module-given scheduler.
+  WorkerContext control_lane_;
   std::atomic<bool> stop_{false};
   bool running_ = false;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

@@ -3,50 +3,11 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include "dataplane/egress.h"
 #include "net/wire.h"
 
 namespace meridian::dataplane {
 namespace {
-
-/// Transmits `n` packets on (port, queue), retrying a bounded number of
-/// times; returns how many were sent. Leftovers stay in `pkts[sent..n)`.
-uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, unsigned retries) {
-  uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
-  for (unsigned attempt = 0; sent < n && attempt < retries; ++attempt) {
-    sent = static_cast<uint16_t>(sent + rte_eth_tx_burst(port, queue, pkts + sent, n - sent));
-  }
-  return sent;
-}
-
-/// Sends `n` packets (`bytes` in total) on the worker's queue of `port`,
-/// counts what left and what did not (tx_full), and frees the leftovers.
-void send_counted(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
-  const uint16_t sent = transmit(port, static_cast<uint16_t>(ctx.index), pkts, n, ctx.tx_retries);
-  PortCounters& c = ctx.counters->ports[port];
-  if (sent < n) {
-    for (uint16_t i = sent; i < n; ++i) bytes -= rte_pktmbuf_pkt_len(pkts[i]);
-    c.drop(DropReason::kTxFull, n - sent);
-    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-  }
-  c.tx_packets.add(sent);
-  c.tx_bytes.add(bytes);
-}
-
-/// Every packet the worker sends to a port passes here: a shaped port's
-/// packets go to the worker's port scheduler (QoS), others straight to the
-/// worker's TX queue.
-void send_to_port(WorkerContext& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
-  const ForwardingTables* t = ctx.round_tables;
-  if (t && t->offline(port)) {  // its device may be closing: never touch it
-    ctx.counters->ports[port].drop(DropReason::kPortDown, n);
-    rte_pktmbuf_free_bulk(pkts, n);
-    return;
-  }
-  if (t && t->any_shaped && port < kMaxPorts && t->shaped[port] && ctx.scheduler) {
-    return ctx.scheduler->submit(ctx, *t, port, pkts, n, ctx.round_now_tsc);
-  }
-  send_counted(ctx, port, pkts, n, bytes);
-}
 
 /// TxBuffer flush: sends a stage's extra packets grouped by port, keeping
 /// the order within each port.
@@ -65,7 +26,7 @@ void flush_extra(void* owner, TxBuffer& buf) {
       group[n++] = buf.pkts[k];
       bytes += rte_pktmbuf_pkt_len(buf.pkts[k]);
     }
-    send_to_port(ctx, port, group, n, bytes);
+    egress_send(ctx, port, group, n, bytes);
   }
 }
 
@@ -126,7 +87,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
       uint64_t bytes = 0;
       for (uint16_t i = 0; i < b.count; ++i) bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
       ctx.counters->ports[b.rx_port].forwarded.add(b.count);
-      send_to_port(ctx, port, b.pkts, b.count, bytes);
+      egress_send(ctx, port, b.pkts, b.count, bytes);
       extra.flush();
       return;
     }
@@ -150,7 +111,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   TxGroup* last = nullptr;  // most bursts go to one port: skip the search
 
   auto flush = [&](TxGroup& g) {
-    send_to_port(ctx, g.port, g.pkts, g.n, g.bytes);
+    egress_send(ctx, g.port, g.pkts, g.n, g.bytes);
     g.n = 0;
   };
 

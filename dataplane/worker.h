@@ -3,6 +3,7 @@
 // transmitted is counted under a drop reason.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -24,10 +25,16 @@ struct RxQueueRef {
 };
 
 /// Everything one worker needs; built by the control lcore before launch and
-/// not changed while the worker runs.
+/// not changed while the worker runs. The control lcore has one too, its
+/// lane out of every port (dataplane/egress.h), with `control` set.
 struct WorkerContext {
-  unsigned index = 0;            // also the worker's TX queue on every port, and RCU thread id
+  unsigned index = 0;            // RCU thread id and counter block (the control lane: the last)
   unsigned lcore = 0;
+  bool control = false;          // the control lcore's lane, not a worker
+  /// The queue this lcore transmits on, per port: a worker's own (its
+  /// index) on every port; the control lane's the port's control queue,
+  /// -1 where the port has none.
+  std::array<int16_t, kMaxPorts> tx_queue{};
   std::vector<RxQueueRef> rx;    // queues this worker polls
   uint16_t burst_size = 32;
   unsigned tx_retries = 4;

@@ -460,10 +460,12 @@ void PtpService::transmit(TxRequest& tx) {
   if (hardware_stamp) p.nic->request_tx_stamp(m);
   // net_af_packet sends inside rte_eth_tx_burst (sendto on the packet
   // socket); without a kernel or NIC stamp, the TSC just before the call
-  // is the Tx timestamp.
+  // is the Tx timestamp. So an event message leaves now, never queued in a
+  // shaped port's tree; general messages take the port's QoS like any frame.
   const uint64_t tx_tsc = rte_rdtsc();
-  if (io_.transmit(p.binding.port_id, &m, 1) != 1) {
-    ++tx_full_;  // control_transmit freed it (and counted it on the port)
+  const auto timing = tx.event ? dataplane::EgressTiming::kTimestamped : dataplane::EgressTiming::kScheduled;
+  if (io_.transmit(p.binding.port_id, &m, 1, timing) != 1) {
+    ++tx_full_;  // the egress path freed it (and counted it on the port)
     return;
   }
   if (!tx.cookie) return;

@@ -34,6 +34,7 @@
 #include "config/field_error.h"
 #include "config/metrics.h"
 #include "dataplane/counters.h"
+#include "dataplane/egress.h"
 #include "host/presence.h"
 #include "ptp/drop_reasons.h"
 #include "ptp/host_export.h"
@@ -60,7 +61,9 @@ struct PtpPortBinding {
 
 struct PtpServiceIo {
   rte_mempool* pool = nullptr;
-  std::function<uint16_t(uint16_t port_id, rte_mbuf** pkts, uint16_t n)> transmit;
+  /// The engine's control transmit (dataplane::ControlTransmit): event
+  /// messages go kTimestamped, past a shaped port's tree.
+  dataplane::ControlTransmit transmit;
   RxTimestampField rx_timestamp;
   uint64_t tsc_hz = 0;  // the engine's calibrated TSC rate: the clock's base runs on it
   /// The control lcore's counter block (the service runs there): its drops

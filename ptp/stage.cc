@@ -10,6 +10,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
+#include "dataplane/egress.h"
 #include "net/packet_meta.h"
 #include "ptp/kernel_stamps.h"
 #include "ptp/transparent.h"
@@ -353,8 +354,7 @@ void PtpTransparentEgressStage::send_stamped(dataplane::PacketBatch& b, uint16_t
   ++c.egress_sent;
   if (sent.stamp) tc_.depart(key, *sent.stamp);
   if (ctx.counters && port < dataplane::kMaxPorts) {
-    ctx.counters->ports[port].tx_packets.add(1);
-    ctx.counters->ports[port].tx_bytes.add(rte_pktmbuf_pkt_len(m));
+    dataplane::count_transmitted(ctx.counters->ports[port], 1, rte_pktmbuf_pkt_len(m));
   }
   rte_pktmbuf_free(m);
   b.consumed(i);

@@ -4,6 +4,8 @@
 
 #include <rte_ethdev.h>
 
+#include "dataplane/egress.h"
+
 namespace meridian::qos {
 
 using dataplane::DropReason;
@@ -136,15 +138,16 @@ EgressPort::~EgressPort() {
   rte_ring_free(handoff_);
 }
 
-void EgressPort::hand_off(rte_mbuf** pkts, uint16_t n, PortCounters& counters) {
+uint16_t EgressPort::hand_off(rte_mbuf** pkts, uint16_t n, PortCounters& counters) {
   const unsigned queued = rte_ring_enqueue_burst(handoff_, reinterpret_cast<void**>(pkts), n, nullptr);
   if (queued < n) {
     counters.drop(Drop::kQosHandoffFull, n - queued);
     rte_pktmbuf_free_bulk(pkts + queued, n - queued);
   }
+  return static_cast<uint16_t>(queued);
 }
 
-void EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCounters& counters) {
+uint16_t EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCounters& counters) {
   rte_mbuf* dropped[kMaxBurst];
   uint16_t ndropped = 0;
   const QosPlan& plan = *active_.load(std::memory_order_relaxed);
@@ -172,15 +175,14 @@ void EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCount
     counters.drop(Drop::kQosTailDrop, ndropped);
     rte_pktmbuf_free_bulk(dropped, ndropped);
   }
+  return static_cast<uint16_t>(n - ndropped);
 }
 
 void EgressPort::flush_pending(const TxTarget& tx) {
   if (!npending_) return;
-  const uint16_t sent = rte_eth_tx_burst(tx.port, tx.queue, pending_, npending_);
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < sent; ++i) bytes += rte_pktmbuf_pkt_len(pending_[i]);
-  tx.counters->tx_packets.add(sent);
-  tx.counters->tx_bytes.add(bytes);
+  for (uint16_t i = 0; i < npending_; ++i) bytes += rte_pktmbuf_pkt_len(pending_[i]);
+  const uint16_t sent = dataplane::egress_transmit(*tx.lane, tx.port, pending_, npending_, bytes, 0);
   // What the device did not take waits here (the scheduler already charged
   // it): the queue in front of a full TX ring is the tree, not a drop.
   std::copy(pending_ + sent, pending_ + npending_, pending_);
@@ -323,9 +325,7 @@ void EgressPort::release_all() {
 }
 
 namespace {
-TxTarget tx_target(dataplane::WorkerContext& w, uint16_t port) {
-  return {port, static_cast<uint16_t>(w.index), &w.counters->ports[port]};
-}
+TxTarget tx_target(dataplane::WorkerContext& w, uint16_t port) { return {port, &w, &w.counters->ports[port]}; }
 const QosPlan* plan_of(const QosTables* qos, uint16_t port) { return qos ? qos->plans[port].get() : nullptr; }
 }  // namespace
 
@@ -342,13 +342,13 @@ void WorkerScheduler::round_begin(dataplane::WorkerContext& w, const dataplane::
   }
 }
 
-void WorkerScheduler::submit(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint16_t port,
-                             rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) {
+uint16_t WorkerScheduler::submit(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint16_t port,
+                                 rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) {
   EgressPort& e = *egress_[port];
   if (e.owner() != w.index) return e.hand_off(pkts, n, w.counters->ports[port]);
   const uint64_t now_ps = clock_.to_ps(now_tsc);
   if (const QosPlan* plan = plan_of(t.get<QosTables>(), port); e.active() != plan) e.adopt(plan, now_ps, tx_target(w, port));
-  e.enqueue(pkts, n, now_ps, w.counters->ports[port]);
+  return e.enqueue(pkts, n, now_ps, w.counters->ports[port]);
 }
 
 unsigned WorkerScheduler::round_end(dataplane::WorkerContext& w, const dataplane::ForwardingTables& t, uint64_t now_tsc) {

@@ -3,9 +3,9 @@
 // forwards to a QoS port are classified and queued there; every poll round
 // the owner releases what the tree allows into its own TX queue.
 //
-//   forwarding stage -> send_to_port -> WorkerScheduler::submit
+//   worker or control lcore -> dataplane::egress_send -> WorkerScheduler::submit
 //        -> [owner] classify, remark, enqueue
-//        \ [other worker] handoff ring -> owner
+//        \ [other worker, control lcore] handoff ring -> owner
 //   owner, each round: adopt a new plan (round_begin); drain the ring,
 //   dequeue -> tx_burst (round_end)
 //
@@ -107,10 +107,11 @@ struct ClassSnapshot {
 };
 ClassSnapshot snapshot_class(const HtbScheduler& s, uint32_t c);
 
-/// Where the owner sends what the scheduler releases.
+/// Where the owner sends what the scheduler releases: its lane's queue of
+/// the port, through the engine's wire step (dataplane/egress.h).
 struct TxTarget {
   uint16_t port = 0;
-  uint16_t queue = 0;
+  dataplane::WorkerContext* lane = nullptr;     // the owner's
   dataplane::PortCounters* counters = nullptr;  // the owner's block for `port`
 };
 
@@ -124,8 +125,8 @@ class WorkerScheduler final : public dataplane::PortScheduler {
       : egress_(egress), owned_(std::move(owned)), clock_(clock) {}
   void round_begin(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables,
                    uint64_t now_tsc) override;
-  void submit(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables, uint16_t port,
-              rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) override;
+  uint16_t submit(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables, uint16_t port,
+                  rte_mbuf** pkts, uint16_t n, uint64_t now_tsc) override;
   unsigned round_end(dataplane::WorkerContext& worker, const dataplane::ForwardingTables& tables,
                      uint64_t now_tsc) override;
 
@@ -137,7 +138,8 @@ class WorkerScheduler final : public dataplane::PortScheduler {
 
 class EgressPort {
  public:
-  /// `handoff_slots` 0: a single worker, nothing is ever handed over.
+  /// `handoff_slots`: the ring other lcores hand packets to the owner by
+  /// (other workers, and the control lcore, which owns no port).
   EgressPort(uint16_t port, unsigned owner, unsigned handoff_slots);
   ~EgressPort();
   EgressPort(const EgressPort&) = delete;
@@ -145,10 +147,11 @@ class EgressPort {
 
   unsigned owner() const { return owner_; }
 
-  // ---- any worker ----------------------------------------------------------
-  /// Non-owner workers: passes `n` packets to the owner; frees and counts
-  /// (qos_handoff_full) what does not fit.
-  void hand_off(rte_mbuf** pkts, uint16_t n, dataplane::PortCounters& counters);
+  // ---- any lcore -----------------------------------------------------------
+  /// Non-owners (other workers, the control lcore): passes `n` packets to
+  /// the owner; frees and counts (qos_handoff_full) what does not fit.
+  /// Returns how many were passed.
+  uint16_t hand_off(rte_mbuf** pkts, uint16_t n, dataplane::PortCounters& counters);
 
   // ---- owner worker only ---------------------------------------------------
   /// Makes `plan` (null: QoS removed) the running one; see the header comment.
@@ -157,8 +160,9 @@ class EgressPort {
   /// The plan the owner runs. The control lcore reads it too (acquire), to
   /// keep that plan alive until the owner has moved off it.
   const QosPlan* active() const { return active_.load(std::memory_order_acquire); }
-  /// Classifies, rewrites and queues packets for this port.
-  void enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, dataplane::PortCounters& counters);
+  /// Classifies, rewrites and queues packets for this port; returns how
+  /// many were queued (the rest are counted as qos_tail_drop).
+  uint16_t enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, dataplane::PortCounters& counters);
   /// Drains the handoff ring, releases what the tree allows at `now_ps` and
   /// transmits; returns the packets sent. Serves a pending stats request.
   unsigned service(uint64_t now_ps, const TxTarget& tx);

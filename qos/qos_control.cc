@@ -25,8 +25,8 @@ const char* mode_name(HtbScheduler::Mode m) {
 
 QosControl::QosControl(std::vector<QosPortInfo> ports, unsigned workers, uint32_t buffer_limit, TscClock clock)
     : ports_(std::move(ports)), workers_(workers), buffer_limit_(buffer_limit), clock_(clock) {
-  // A handoff ring only when another worker can forward to the owner.
-  const unsigned handoff_slots = workers > 1 ? 4096 : 0;
+  // Other workers and the control lcore hand packets to the port's owner.
+  const unsigned handoff_slots = 4096;
   for (const auto& p : ports_) {
     owned_[p.id] = std::make_unique<EgressPort>(p.id, p.id % workers, handoff_slots);
     egress_[p.id] = owned_[p.id].get();
