@@ -37,6 +37,7 @@ enum class EgressTiming : uint8_t {
   /// shaper's queue would put unmeasured time between the stamp and the
   /// wire, so it goes to the lane's queue now, ahead of the tree (switches
   /// give PTP event traffic a strict-priority queue for the same reason).
+  /// The control lane sends everything so while the workers are stopped.
   kTimestamped,
 };
 

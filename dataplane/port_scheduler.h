@@ -1,9 +1,10 @@
-// The egress side's extension point: a module that schedules what workers
-// send to some ports (QoS's HTB trees) implements PortScheduler; the engine
-// gives it every packet bound for a port the tables mark as shaped, and
-// lets it run at the start and end of each poll round. One object per
-// worker (set in Module::setup_worker), so its state is single-threaded.
-// One module schedules egress (QoS): a worker has one scheduler slot.
+// The egress side's extension point: a module that schedules what leaves
+// some ports (QoS's HTB trees) implements PortScheduler; the egress path
+// (egress.h) gives it every scheduled packet bound for a port the tables
+// mark as shaped, and the worker lets it run at the start and end of each
+// poll round. One object per lane (a worker, or the control lcore; set in
+// Module::setup_worker), so its state is single-threaded.
+// One module schedules egress (QoS): a lane has one scheduler slot.
 #pragma once
 
 #include <cstdint>

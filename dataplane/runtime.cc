@@ -159,6 +159,15 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
   dp->counter_storage_ = std::make_unique<WorkerCounters[]>(nworkers + 1);
   dp->counters_ = std::span<WorkerCounters>(dp->counter_storage_.get(), nworkers + 1);
   dp->heartbeats_.resize(nworkers);
+  // The control lcore's lane (egress.h), usable from here on: one attempt on
+  // a port's control queue, looked up at each send (a re-created port may
+  // have another). Its scheduler comes from the modules, below.
+  WorkerContext& lane = dp->control_lane_;
+  lane.index = nworkers;
+  lane.control = true;
+  lane.tx_retries = 0;
+  lane.counters = &dp->counters_.back();
+  lane.tx_queue.fill(-1);
   // Modules, in registration order; each commits its startup config.
   Dataplane* self = dp.get();
   const uint64_t hz = tsc_hz();
@@ -228,15 +237,7 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
     w.stop = &dp->stop_;
     for (const auto& m : dp->modules_) m->setup_worker(w);
   }
-  // The control lcore's lane: one attempt on a port's control queue (its
-  // queue is looked up at each send: a re-created port may have another).
-  WorkerContext& lane = dp->control_lane_;
-  lane.index = nworkers;
-  lane.control = true;
-  lane.tx_retries = 0;
-  lane.counters = &dp->counters_.back();
-  lane.tx_queue.fill(-1);
-  for (const auto& m : dp->modules_) m->setup_worker(lane);
+  for (const auto& m : dp->modules_) m->setup_worker(dp->control_lane_);
   return dp;
 }
 
@@ -453,6 +454,9 @@ uint16_t Dataplane::control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t
     return 0;
   }
   control_lane_.tx_queue[port_id] = static_cast<int16_t>(port->control_tx_queue);
+  // No worker runs a tree while the workers are stopped (before start, at
+  // shutdown): a frame handed to one would wait unsent and uncounted.
+  if (!running_) timing = EgressTiming::kTimestamped;
   control_lane_.round_tables = tables_ ? tables_->load() : nullptr;  // the control lcore publishes them
   control_lane_.round_now_tsc = rte_rdtsc();
   uint64_t bytes = 0;

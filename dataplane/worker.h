@@ -31,10 +31,6 @@ struct WorkerContext {
   unsigned index = 0;            // RCU thread id and counter block (the control lane: the last)
   unsigned lcore = 0;
   bool control = false;          // the control lcore's lane, not a worker
-  /// The queue this lcore transmits on, per port: a worker's own (its
-  /// index) on every port; the control lane's the port's control queue,
-  /// -1 where the port has none.
-  std::array<int16_t, kMaxPorts> tx_queue{};
   std::vector<RxQueueRef> rx;    // queues this worker polls
   uint16_t burst_size = 32;
   unsigned tx_retries = 4;
@@ -53,6 +49,11 @@ struct WorkerContext {
   const ForwardingTables* round_tables = nullptr;
   uint64_t round_now_tsc = 0;
   uint64_t burst_seq = 0;  // picks the bursts whose stages are timed
+
+  /// The queue this lcore transmits on, per port: a worker's own (its
+  /// index) on every port; the control lane's the port's control queue,
+  /// -1 where the port has none. (Last: the fields above fill the first lines.)
+  std::array<int16_t, kMaxPorts> tx_queue{};
 };
 
 /// Entry point for rte_eal_remote_launch; `arg` is a WorkerContext*.

@@ -47,8 +47,9 @@ using StaticHops = std::map<HopKey, MacAddress>;
 
 class Presence {
  public:
-  /// Sends a whole frame we built on the port's control queue; false when it
-  /// could not (the engine counts why).
+  /// Sends a whole frame we built through the engine's egress path (the
+  /// port's control queue, or its QoS tree); false when it could not (the
+  /// engine counts why).
   using SendFrame = std::function<bool(uint16_t port, std::span<const uint8_t> frame)>;
   using Clock = std::function<double()>;  // seconds, monotonic
 

@@ -4,7 +4,9 @@
 //   checked (port, transport, addressed to us), decoded and fed in, each
 //   failure counted under a reason.
 // - Out: messages become frames (L2, UDPv4, UDPv6; multicast or unicast
-//   replies) sent on the port's control TX queue.
+//   replies) sent through the engine's egress path (dataplane/egress.h):
+//   event messages at once on the port's control TX queue, general ones
+//   through the port's QoS tree when it has one.
 // - Timestamps, per port, the best the port has ("auto"): the NIC's
 //   hardware stamps where the PMD has a PTP clock (nic_clock.h); on a
 //   kernel-backed port (net_af_packet, net_tap) the kernel's own software

@@ -128,7 +128,11 @@ EgressPort::EgressPort(uint16_t port, unsigned owner, unsigned handoff_slots) : 
     static std::atomic<unsigned> rings{0};
     const std::string name = "mrdq_" + std::to_string(getpid()) + "_" + std::to_string(port) + "_" +
                              std::to_string(rings.fetch_add(1));
-    handoff_ = rte_ring_create(name.c_str(), handoff_slots, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    // Producers: other workers and the control lcore, which is not pinned
+    // like them and may be preempted mid-enqueue: relaxed tail sync (RTS)
+    // lets the other producers finish meanwhile instead of spinning on it.
+    handoff_ = rte_ring_create(name.c_str(), handoff_slots, static_cast<int>(rte_socket_id()),
+                               RING_F_MP_RTS_ENQ | RING_F_SC_DEQ);
     if (!handoff_) throw std::runtime_error(std::string("cannot create the QoS handoff ring: ") + rte_strerror(rte_errno));
   }
 }

@@ -31,7 +31,7 @@ class QosModule final : public dataplane::Module {
 
   const dataplane::ModuleHost& host_;
   std::unique_ptr<QosControl> control_;
-  std::vector<std::unique_ptr<WorkerScheduler>> schedulers_;  // one per worker
+  std::vector<std::unique_ptr<WorkerScheduler>> schedulers_;  // one per lane (workers, control lcore)
 };
 
 }  // namespace meridian::qos

@@ -7,8 +7,6 @@
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
-#include <rte_lpm.h>
-#include <rte_lpm6.h>
 
 #include "config/log.h"
 
@@ -17,86 +15,20 @@ namespace {
 
 std::atomic<unsigned> g_ids{0};
 
-uint32_t ipv4_host_order(const IpAddress& ip) {
-  return uint32_t{ip.bytes[0]} << 24 | uint32_t{ip.bytes[1]} << 16 | uint32_t{ip.bytes[2]} << 8 | ip.bytes[3];
+/// The underlay's routing table: each interface's addresses with their
+/// on-link prefixes (in interface order), and the static routes.
+std::shared_ptr<host::RouteTable> build_underlay_routes(const config::VtepConfig& vtep, std::string& error) {
+  std::vector<host::ConnectedPrefix> connected;
+  for (const auto& u : vtep.interfaces) {
+    if (u.ipv4) connected.push_back({u.port, *u.ipv4});
+    if (u.ipv6) connected.push_back({u.port, *u.ipv6});
+  }
+  std::vector<host::StaticRoute> statics;
+  for (const auto& r : vtep.routes) statics.push_back({r.prefix, r.next_hop});
+  return host::RouteTable::build(std::move(connected), statics, error);
 }
 
 }  // namespace
-
-// ---- underlay routes ---------------------------------------------------------
-
-UnderlayRoutes::~UnderlayRoutes() {
-  if (lpm4_) rte_lpm_free(lpm4_);
-  if (lpm6_) rte_lpm6_free(lpm6_);
-}
-
-std::shared_ptr<UnderlayRoutes> UnderlayRoutes::build(const config::VtepConfig& vtep, std::string& error) {
-  std::shared_ptr<UnderlayRoutes> r(new UnderlayRoutes());
-  r->vtep_ = vtep;
-  const unsigned id = g_ids.fetch_add(1);
-  const uint32_t rules = static_cast<uint32_t>(vtep.routes.size() + vtep.interfaces.size() + 16);
-  // Each table costs tens of MiB (rte_lpm's tbl24): only create the families in use.
-  bool any4 = false, any6 = false;
-  for (const auto& u : vtep.interfaces) {
-    any4 = any4 || u.ipv4.has_value();
-    any6 = any6 || u.ipv6.has_value();
-  }
-  if (any4) {
-    rte_lpm_config c4{};
-    c4.max_rules = rules;
-    c4.number_tbl8s = 256;
-    r->lpm4_ = rte_lpm_create(("mrd_lpm4_" + std::to_string(id)).c_str(), SOCKET_ID_ANY, &c4);
-  }
-  if (any6) {
-    rte_lpm6_config c6{};
-    c6.max_rules = rules;
-    c6.number_tbl8s = 1024;
-    r->lpm6_ = rte_lpm6_create(("mrd_lpm6_" + std::to_string(id)).c_str(), SOCKET_ID_ANY, &c6);
-  }
-  if ((any4 && !r->lpm4_) || (any6 && !r->lpm6_)) {
-    error = std::string("cannot create the underlay routing table: ") + rte_strerror(rte_errno);
-    return nullptr;
-  }
-  auto add = [&](const config::IpPrefix& p, Hop hop) {
-    const uint32_t index = static_cast<uint32_t>(r->hops_.size());
-    r->hops_.push_back(hop);
-    const config::IpPrefix net = p.network();
-    if (!(net.address.is_v4() ? static_cast<void*>(r->lpm4_) : static_cast<void*>(r->lpm6_))) return;  // no interface of that family
-    const int rc = net.address.is_v4() ? rte_lpm_add(r->lpm4_, ipv4_host_order(net.address), net.length, index)
-                                       : rte_lpm6_add(r->lpm6_, net.address.bytes.data(), net.length, index);
-    if (rc < 0 && error.empty()) error = "cannot add route " + to_string(p) + ": " + rte_strerror(-rc);
-  };
-  for (const auto& rt : vtep.routes) add(rt.prefix, {false, rt.next_hop});
-  // Connected prefixes last: an equal static prefix must not override on-link reachability.
-  for (const auto& u : vtep.interfaces) {
-    if (u.ipv4) add(*u.ipv4, {true, {}});
-    if (u.ipv6) add(*u.ipv6, {true, {}});
-  }
-  if (!error.empty()) return nullptr;
-  return r;
-}
-
-bool UnderlayRoutes::on_link(const IpAddress& ip) const {
-  for (const auto& u : vtep_.interfaces) {
-    const auto& p = ip.is_v4() ? u.ipv4 : u.ipv6;
-    if (p && p->contains(ip)) return true;
-  }
-  return false;
-}
-
-std::optional<UnderlayRoutes::NextHop> UnderlayRoutes::lookup(const IpAddress& ip) const {
-  uint32_t index = 0;
-  if (ip.is_v4() ? !lpm4_ : !lpm6_) return std::nullopt;
-  const int rc = ip.is_v4() ? rte_lpm_lookup(lpm4_, ipv4_host_order(ip), &index)
-                            : rte_lpm6_lookup(lpm6_, ip.bytes.data(), &index);
-  if (rc != 0 || index >= hops_.size()) return std::nullopt;
-  const IpAddress neighbor = hops_[index].direct ? ip : hops_[index].gateway;
-  for (const auto& u : vtep_.interfaces) {
-    const auto& p = neighbor.is_v4() ? u.ipv4 : u.ipv6;
-    if (p && p->contains(neighbor)) return NextHop{neighbor, u.port};
-  }
-  return std::nullopt;
-}
 
 // ---- control -----------------------------------------------------------------
 
@@ -104,7 +36,7 @@ struct VxlanControl::Pending {
   config::VxlanConfig config;
   std::vector<PortInfo> ports;
   std::map<uint32_t, std::shared_ptr<BridgeDomainState>> bds;
-  std::shared_ptr<UnderlayRoutes> routes;
+  std::shared_ptr<host::RouteTable> routes;
 };
 
 VxlanControl::VxlanControl(host::Presence& presence, unsigned workers, rte_rcu_qsbr* qsbr, uint64_t tsc_hz)
@@ -204,7 +136,7 @@ std::shared_ptr<VxlanControl::Pending> VxlanControl::prepare(const config::Vxlan
     p->routes = routes_;
   } else {
     std::string error;
-    p->routes = UnderlayRoutes::build(next.vtep, error);
+    p->routes = build_underlay_routes(next.vtep, error);
     if (!p->routes) errors.push_back({"/vxlan/vtep/routes", error});
   }
   if (!errors.empty()) return nullptr;

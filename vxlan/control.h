@@ -2,8 +2,9 @@
 // config section into snapshots (VxlanTables), owns the bridge-domain state
 // (the only FDB writer: applies workers' learn events, ages entries,
 // installs static entries), allocates remote-VTEP slots and routes VTEPs over
-// the underlay (rte_lpm / rte_lpm6). It is a client of host/: its underlay
-// addresses are answered for there, and the next hops it wants resolved there.
+// the underlay (a host::RouteTable of its interfaces and routes). It is a
+// client of host/: its underlay addresses are answered for there, and the
+// next hops it wants resolved there.
 #pragma once
 
 #include <functional>
@@ -23,12 +24,10 @@
 #include "config/metrics.h"
 #include "config/model.h"
 #include "host/presence.h"
+#include "host/routes.h"
 #include "vxlan/model.h"
 #include "vxlan/stage.h"
 #include "vxlan/tables.h"
-
-struct rte_lpm;
-struct rte_lpm6;
 
 namespace meridian::vxlan {
 
@@ -38,30 +37,6 @@ struct PortInfo {
   uint16_t id = 0;
   MacAddress mac;
   unsigned mtu = 1500;
-};
-
-/// The underlay routing table for one config generation.
-class UnderlayRoutes {
- public:
-  ~UnderlayRoutes();
-  /// Builds LPM tables for the interfaces' on-link prefixes and the static routes.
-  static std::shared_ptr<UnderlayRoutes> build(const config::VtepConfig& vtep, std::string& error);
-  struct NextHop {
-    IpAddress neighbor;  // the VTEP itself when on-link, else the gateway
-    std::string port;
-  };
-  std::optional<NextHop> lookup(const IpAddress& ip) const;
-  bool on_link(const IpAddress& ip) const;
-
- private:
-  struct Hop {
-    bool direct;
-    IpAddress gateway;
-  };
-  config::VtepConfig vtep_;
-  rte_lpm* lpm4_ = nullptr;
-  rte_lpm6* lpm6_ = nullptr;
-  std::vector<Hop> hops_;
 };
 
 class VxlanControl {
@@ -140,7 +115,7 @@ class VxlanControl {
   config::VxlanConfig config_;
   std::vector<PortInfo> ports_;
   std::map<uint32_t, std::shared_ptr<BridgeDomainState>> bds_;
-  std::shared_ptr<UnderlayRoutes> routes_;
+  std::shared_ptr<host::RouteTable> routes_;  // the underlay: interfaces' prefixes and vtep.routes
   std::vector<Slot> slots_;
   std::map<IpAddress, uint16_t> slot_by_ip_;
   std::map<uint16_t, host::HopKey> next_hop_by_slot_;  // the next hop (port, neighbour address) of each slot

@@ -199,6 +199,48 @@ TEST(PtpPunt, DuplicateAddressProbesAreDefendedToAllNodes) {
   free_ring_port(a);
 }
 
+// On a port with a QoS tree, PTP's event messages leave at once on the
+// control queue (their transmit time is taken as they are sent), while its
+// other frames take the tree like any traffic: here the defence of its
+// address against a duplicate-address probe, released by the owner worker.
+TEST(PtpPunt, EventMessagesGoAheadOfTheQosTreeOtherFramesThroughIt) {
+  RingPort a = make_ring_port("a");
+  json doc = config_for({a}, json::array());
+  doc["dataplane"]["idle_sleep_us"] = 0;
+  doc["ptp"] = {{"ports", {{{"port", "a"}, {"transport", "udp_ipv6"}, {"address", "fd77::10"},
+                            {"delay_mechanism", "p2p"}}}}};
+  doc["qos"] = {{"ports", {{{"port", "a"}, {"default_class", "all"},
+                            {"classes", {{{"id", "root"}, {"rate", "1gbit"}},
+                                         {{"id", "all"}, {"parent", "root"}, {"rate", "1gbit"}}}}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  const uint8_t ours[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  const uint8_t unspecified[16] = {};
+  const uint8_t their_mac[6] = {0x02, 0, 0, 0, 0, 0x99};
+  std::vector<uint8_t> probe(net::kNdFrame);
+  probe.resize(net::build_ns(probe.data(), their_mac, unspecified, ours));
+  inject(a, {probe});
+  ASSERT_EQ(dp->start_workers(), "");
+  auto defended = collect(a.tx[0], 1, dp.get());  // the worker's queue: released by the tree
+  auto control = collect(a.tx[1], 1, dp.get(), 3000ms);  // Pdelay_Req, at most a second after start
+  dp->stop_workers();
+  ASSERT_EQ(defended.size(), 1u);
+  net::PacketView v;
+  ASSERT_EQ(net::parse_packet(defended[0].data(), defended[0].size(), v), net::ParseStatus::kOk);
+  net::NdView nd;
+  ASSERT_TRUE(net::parse_nd(defended[0].data() + v.l3_offset, defended[0].size() - v.l3_offset, nd));
+  EXPECT_EQ(nd.type, 136);
+  ASSERT_EQ(control.size(), 1u);
+  ASSERT_EQ(net::parse_packet(control[0].data(), control[0].size(), v), net::ParseStatus::kOk);
+  ASSERT_GT(control[0].size(), size_t{v.l4_offset} + 8);
+  EXPECT_EQ(control[0][v.l4_offset + 8] & 0x0f, 0x2);  // Pdelay_Req, UDP to port 319
+  const auto t = dp->port_totals(*dp->port_id("a"));
+  EXPECT_GE(t.tx_packets, 2u);
+  EXPECT_EQ(t.drops_total(), 0u);
+  dp.reset();
+  free_ring_port(a);
+}
+
 // Frames the PTP service refuses after the punt are counted on their port
 // under PTP's own drop reasons (after_punt: the frame was counted as
 // punted) and, as before, in the PTP view by decode error.

@@ -272,7 +272,8 @@ TEST(Pipeline, QosTreeOnTwoWorkersRunsOnTheOwner) {
 // The control lcore's frames take the one egress path: to a shaped port
 // they are handed to the worker that owns its tree, classified like any
 // packet and released by it; a timestamped frame (a PTP event message)
-// leaves at once on the control queue, ahead of the tree.
+// leaves at once on the control queue, ahead of the tree. With the workers
+// stopped, no tree runs: the control lcore's frames leave on its queue.
 TEST(Pipeline, QosShapesTheControlLcoresFramesButNotTimestampedOnes) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   json doc = config_for({a, b}, json::array());
@@ -285,29 +286,32 @@ TEST(Pipeline, QosShapesTheControlLcoresFramesButNotTimestampedOnes) {
   ASSERT_TRUE(dp);
   const uint16_t port_b = *dp->port_id("b");
   ASSERT_EQ(dp->port_list()[1].control_tx_queue, 1);
+  ASSERT_EQ(dp->start_workers(), "");
   rte_mbuf* gold[3];
   for (uint32_t i = 0; i < 3; ++i) gold[i] = to_mbuf(udp_frame(7000, 46 << 2, 100, i));
-  EXPECT_EQ(dp->control_transmit(port_b, gold, 3), 3);       // handed to the owner
+  EXPECT_EQ(dp->control_transmit(port_b, gold, 3), 3);  // handed to the owner
   EXPECT_TRUE(dp->control_send(port_b, udp_frame(7001, 0, 100, 3)));
   rte_mbuf* event = to_mbuf(udp_frame(319, 0, 100, 4));
   EXPECT_EQ(dp->control_transmit(port_b, &event, 1, dataplane::EgressTiming::kTimestamped), 1);
-  EXPECT_EQ(rte_ring_count(b.tx[0]), 0u);  // nothing released before a worker runs the tree
-  auto now = collect(b.tx[1], 1);
-  ASSERT_EQ(now.size(), 1u);
-  EXPECT_EQ(now[0], udp_frame(319, 0, 100, 4));
-
-  ASSERT_EQ(dp->start_workers(), "");
   auto shaped = collect(b.tx[0], 4, dp.get());
+  auto now = collect(b.tx[1], 1);
   dp->stop_workers();
   ASSERT_EQ(shaped.size(), 4u);
   for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(shaped[i], udp_frame(7000, 46 << 2, 100, i));
   EXPECT_EQ(shaped[3], udp_frame(7001, 0, 100, 3));
-  EXPECT_EQ(rte_ring_count(b.tx[1]), 0u);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0], udp_frame(319, 0, 100, 4));
   const json classes = qos_classes(*dp, "b");
   EXPECT_EQ(class_named(classes, "gold")["stats"]["packets"], 3u);
   EXPECT_EQ(class_named(classes, "bulk")["stats"]["packets"], 1u);
+
+  EXPECT_TRUE(dp->control_send(port_b, udp_frame(7001, 0, 100, 5)));  // workers stopped
+  auto after = collect(b.tx[1], 1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], udp_frame(7001, 0, 100, 5));
+  EXPECT_EQ(rte_ring_count(b.tx[0]), 0u);
   const auto totals = dp->port_totals(port_b);
-  EXPECT_EQ(totals.tx_packets, 5u);  // counted once each: by the owner, or on the control lane
+  EXPECT_EQ(totals.tx_packets, 6u);  // counted once each: by the owner, or on the control lane
   EXPECT_EQ(totals.drops_total(), 0u);
   dp.reset();
   free_ring_port(a);
