@@ -128,25 +128,23 @@ void show_runtime(const json& rt) {
   print_table({"STAGE", "PLACE", "ACTIVE", "TIMED-BURSTS", "TIMED-PKTS", "CYCLES/PKT"}, rows);
 }
 
-/// Parses "vni N" / "mac M" / "port P" word pairs into a query string.
-bool filters(const std::vector<std::string>& words, size_t from, const std::set<std::string>& allowed,
-             std::string& query) {
+/// Parses the command's "FILTER VALUE" word pairs ("vni N") into a query
+/// string; each value may hold only the characters its filter allows.
+bool filters(const std::vector<std::string>& words, size_t from,
+             const std::map<std::string, std::string_view>& allowed, std::string& query) {
   for (size_t i = from; i < words.size(); i += 2) {
-    if (!allowed.count(words[i]) || i + 1 >= words.size()) {
+    const auto filter = allowed.find(words[i]);
+    if (filter == allowed.end() || i + 1 >= words.size()) {
       std::cerr << "meridianctl: unexpected '" << words[i] << "' after '" << words[from - 1] << "'";
       if (!allowed.empty()) {
         std::cerr << " (expected";
-        for (const auto& a : allowed) std::cerr << " [" << a << " VALUE]";
+        for (const auto& a : allowed) std::cerr << " [" << a.first << " VALUE]";
         std::cerr << ")";
       }
       std::cerr << "\n";
       return false;
     }
-    // Values go into the query string: only what a VNI, MAC or port name can contain.
-    const char* allowed_chars = words[i] == "port"
-                                    ? "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"
-                                    : "0123456789abcdefABCDEF:";
-    if (words[i + 1].empty() || words[i + 1].find_first_not_of(allowed_chars) != std::string::npos) {
+    if (words[i + 1].empty() || words[i + 1].find_first_not_of(filter->second) != std::string::npos) {
       std::cerr << "meridianctl: " << words[i] << ": '" << words[i + 1] << "' is not a valid value\n";
       return false;
     }

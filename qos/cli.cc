@@ -36,7 +36,7 @@ void show_classes(const json& body) {
 }  // namespace
 
 std::vector<config::cli::Command> cli_commands() {
-  return {{"qos", "/api/v1/qos/classes", {"port"}, show_classes}};
+  return {{"qos", "/api/v1/qos/classes", {{"port", config::cli::kPortNameChars}}, show_classes}};
 }
 
 }  // namespace meridian::qos

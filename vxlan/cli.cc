@@ -67,11 +67,12 @@ void print_cleared(const json&) { std::cout << "counters cleared\n"; }
 }  // namespace
 
 std::vector<config::cli::Command> cli_commands() {
-  return {{"fdb", "/api/v1/vxlan/fdb", {"vni", "mac"}, show_fdb},
-          {"neighbors", "/api/v1/vxlan/neighbors", {"vni"}, show_neighbors},
+  const std::map<std::string, std::string_view> vni{{"vni", config::cli::kVniChars}};
+  return {{"fdb", "/api/v1/vxlan/fdb", {{"vni", config::cli::kVniChars}, {"mac", config::cli::kMacChars}}, show_fdb},
+          {"neighbors", "/api/v1/vxlan/neighbors", vni, show_neighbors},
           {"vteps", "/api/v1/vxlan/vteps", {}, show_vteps},
-          {"vxlan", "/api/v1/vxlan/bridge_domains", {"vni"}, show_bridge_domains},
-          {"vxlan", "/api/v1/vxlan/counters/clear", {"vni"}, print_cleared, nullptr, "clear", "POST"}};
+          {"vxlan", "/api/v1/vxlan/bridge_domains", vni, show_bridge_domains},
+          {"vxlan", "/api/v1/vxlan/counters/clear", vni, print_cleared, nullptr, "clear", "POST"}};
 }
 
 }  // namespace meridian::vxlan
