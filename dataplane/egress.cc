@@ -21,7 +21,7 @@ uint16_t egress_transmit(WorkerContext& lane, uint16_t port, rte_mbuf** pkts, ui
 }
 
 uint16_t egress_send(WorkerContext& lane, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes,
-                 EgressTiming timing) {
+                     EgressTiming timing) {
   PortCounters& c = lane.counters->ports[port];
   const ForwardingTables* t = lane.round_tables;
   if (t && t->offline(port)) {  // its device may be closing: never touch it

@@ -18,7 +18,8 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
-#include <set>
+#include <map>
+#include <string_view>
 #include <sstream>
 
 #include <boost/program_options.hpp>

@@ -57,8 +57,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
 
   /// Sends from the control lcore through the one egress path
   /// (dataplane/egress.h): to a shaped port through its QoS tree (handed to
-  /// the worker that owns it) unless `timing` is kTimestamped, else on the
-  /// port's own control TX queue. Returns how many were sent or queued; the
+  /// the worker that owns it) unless `timing` is kTimestamped or the workers
+  /// are stopped, else on the port's own control TX queue. Returns how many were sent or queued; the
   /// rest are freed and counted.
   uint16_t control_transmit(uint16_t port_id, rte_mbuf** pkts, uint16_t n,
                             EgressTiming timing = EgressTiming::kScheduled);

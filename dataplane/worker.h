@@ -16,7 +16,6 @@
 #include "dataplane/port_scheduler.h"
 #include "dataplane/rcu_publisher.h"
 
-
 namespace meridian::dataplane {
 
 struct RxQueueRef {

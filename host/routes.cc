@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
+#include <rte_memory.h>
 
 namespace meridian::host {
 namespace {
@@ -62,32 +63,40 @@ std::shared_ptr<RouteTable> RouteTable::build(std::vector<ConnectedPrefix> conne
                                        : rte_lpm6_add(r->lpm6_, net.address.bytes.data(), net.length, index);
     if (rc < 0 && error.empty()) error = "cannot add route " + to_string(p) + ": " + rte_strerror(-rc);
   };
-  for (const auto& s : statics) add(s.prefix, {false, s.gateway});
+  for (const auto& s : statics) add(s.prefix, {false, s.gateway, {}});
   // Connected prefixes last: an equal static prefix must not override on-link reachability.
-  for (const auto& c : r->connected_) add(c.prefix, {true, {}});
+  for (const auto& c : r->connected_) add(c.prefix, {true, {}, c.port});
   if (!error.empty()) return nullptr;
   return r;
 }
 
 bool RouteTable::on_link(const IpAddress& ip) const {
   for (const auto& c : connected_) {
-    if (c.prefix.address.is_v4() == ip.is_v4() && c.prefix.contains(ip)) return true;
+    if (c.prefix.contains(ip)) return true;  // same family only
   }
   return false;
 }
 
-std::optional<RouteTable::NextHop> RouteTable::lookup(const IpAddress& destination) const {
+const RouteTable::Hop* RouteTable::match(const IpAddress& ip) const {
   uint32_t index = 0;
-  if (destination.is_v4() ? !lpm4_ : !lpm6_) return std::nullopt;
-  const int rc = destination.is_v4() ? rte_lpm_lookup(lpm4_, ipv4_host_order(destination), &index)
-                                     : rte_lpm6_lookup(lpm6_, destination.bytes.data(), &index);
-  if (rc != 0) index = destination.is_v4() ? default4_ : default6_;
-  if (index >= hops_.size()) return std::nullopt;
-  const IpAddress neighbor = hops_[index].direct ? destination : hops_[index].gateway;
+  if (ip.is_v4() ? !lpm4_ : !lpm6_) return nullptr;
+  const int rc = ip.is_v4() ? rte_lpm_lookup(lpm4_, ipv4_host_order(ip), &index)
+                            : rte_lpm6_lookup(lpm6_, ip.bytes.data(), &index);
+  if (rc != 0) index = ip.is_v4() ? default4_ : default6_;
+  return index < hops_.size() ? &hops_[index] : nullptr;
+}
+
+std::optional<RouteTable::NextHop> RouteTable::lookup(const IpAddress& destination) const {
+  const Hop* hop = match(destination);
+  if (!hop) return std::nullopt;
+  if (hop->direct) return NextHop{destination, hop->port};
+  // The gateway's own port: the narrowest connected prefix holding it.
+  const ConnectedPrefix* via = nullptr;
   for (const auto& c : connected_) {
-    if (c.prefix.address.is_v4() == neighbor.is_v4() && c.prefix.contains(neighbor)) return NextHop{neighbor, c.port};
+    if (c.prefix.contains(hop->gateway) && (!via || c.prefix.length > via->prefix.length)) via = &c;
   }
-  return std::nullopt;
+  if (!via) return std::nullopt;  // not on-link
+  return NextHop{hop->gateway, via->port};
 }
 
 }  // namespace meridian::host

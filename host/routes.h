@@ -51,8 +51,9 @@ class RouteTable {
     IpAddress neighbor;  // the destination itself when on-link, else the gateway
     std::string port;
   };
-  /// The hop towards `destination`; nullopt when no route covers it or its
-  /// gateway is not on-link.
+  /// The hop towards `destination`, out of the port of the most specific
+  /// connected prefix that holds the hop; nullopt when no route covers it
+  /// or its gateway is not on-link.
   std::optional<NextHop> lookup(const IpAddress& destination) const;
   /// Inside one of the connected prefixes.
   bool on_link(const IpAddress& ip) const;
@@ -62,7 +63,10 @@ class RouteTable {
   struct Hop {
     bool direct;
     IpAddress gateway;
+    std::string port;  // a connected prefix's own port
   };
+  /// The longest match for `ip` (a default route when nothing longer).
+  const Hop* match(const IpAddress& ip) const;
   std::vector<ConnectedPrefix> connected_;
   rte_lpm* lpm4_ = nullptr;
   rte_lpm6* lpm6_ = nullptr;

@@ -1,6 +1,9 @@
 #include "qos/egress.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 #include <rte_ethdev.h>
 
@@ -128,9 +131,9 @@ EgressPort::EgressPort(uint16_t port, unsigned owner, unsigned handoff_slots) : 
     static std::atomic<unsigned> rings{0};
     const std::string name = "mrdq_" + std::to_string(getpid()) + "_" + std::to_string(port) + "_" +
                              std::to_string(rings.fetch_add(1));
-    // Producers: other workers and the control lcore, which is not pinned
-    // like them and may be preempted mid-enqueue: relaxed tail sync (RTS)
-    // lets the other producers finish meanwhile instead of spinning on it.
+    // Producers: other workers and the control lcore, which runs syscalls
+    // and may be preempted mid-enqueue: with relaxed tail sync (RTS) the
+    // other producers do not spin on its tail update at once.
     handoff_ = rte_ring_create(name.c_str(), handoff_slots, static_cast<int>(rte_socket_id()),
                                RING_F_MP_RTS_ENQ | RING_F_SC_DEQ);
     if (!handoff_) throw std::runtime_error(std::string("cannot create the QoS handoff ring: ") + rte_strerror(rte_errno));
