@@ -34,6 +34,7 @@ struct PacketBatch {
     rx_port = port;
     count = n;
     meta_read_ = 0;
+    rewritten_ = false;
     for (uint16_t i = 0; i < n; ++i) verdict[i] = Verdict::kUndecided;
   }
   /// Packet i's headers, read from its first segment on the first call of
@@ -62,8 +63,15 @@ struct PacketBatch {
     return meta_[i].value;
   }
   /// A stage that rewrites packet i's headers (encapsulation, decapsulation,
-  /// a VLAN tag pushed or popped) says so; the next reader parses it again.
-  void headers_changed(uint16_t i) { meta_read_ &= ~(uint64_t{1} << i); }
+  /// a VLAN tag pushed or popped) or changes its length says so; the next
+  /// reader parses it again.
+  void headers_changed(uint16_t i) {
+    meta_read_ &= ~(uint64_t{1} << i);
+    rewritten_ = true;
+  }
+  /// No stage changed a packet's headers or length this pass: the burst
+  /// still has the bytes it was received with.
+  bool as_received() const { return !rewritten_; }
   bool undecided(uint16_t i) const { return verdict[i] == Verdict::kUndecided; }
   void forward(uint16_t i, uint16_t port) {
     verdict[i] = Verdict::kForward;
@@ -89,6 +97,7 @@ struct PacketBatch {
   static_assert(kMaxBurst <= 64, "meta_read_ holds one bit per packet");
   MetaSlot meta_[kMaxBurst];
   uint64_t meta_read_ = 0;
+  bool rewritten_ = false;  // some headers_changed() this pass
 };
 
 /// Packets a stage creates (replicas, replies) on top of the burst; the

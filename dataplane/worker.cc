@@ -38,7 +38,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
   // decap). Not every PMD sets mbuf->port; the punt dispatch and the QoS
   // ingress-port rules read it.
   // Every stage may then read a whole Ethernet header in the first segment.
-  uint64_t rx_bytes = 0;
+  uint64_t rx_bytes = 0;  // also the burst's tx bytes when it leaves whole and as received
   for (uint16_t i = 0; i < b.count; ++i) {
     rte_mbuf* m = b.pkts[i];
     rx_bytes += rte_pktmbuf_pkt_len(m);
@@ -83,9 +83,13 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
     bool one_port = true;  // no early exit and no mbuf read: the loop vectorizes
     for (uint16_t i = 0; i < b.count; ++i) one_port &= (b.verdict[i] == Verdict::kForward) & (b.tx_port[i] == port);
     if (one_port) {
-      // Only now are the mbufs read: a consumed packet's is already freed.
-      uint64_t bytes = 0;
-      for (uint16_t i = 0; i < b.count; ++i) bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+      // Every packet forwarded, and none rewritten: the bytes received.
+      // Otherwise only now are the mbufs read (a consumed one is freed).
+      uint64_t bytes = rx_bytes;
+      if (!b.as_received()) {
+        bytes = 0;
+        for (uint16_t i = 0; i < b.count; ++i) bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+      }
       ctx.counters->ports[b.rx_port].forwarded.add(b.count);
       egress_send(ctx, port, b.pkts, b.count, bytes);
       extra.flush();
