@@ -2,11 +2,9 @@
 // (ports, stats, runtime, config) are rendered here; every module renders
 // its own in its folder (<module>/cli.cc, from dataplane/module_catalog.cc).
 //
-//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|runtime|config|host
-//   meridianctl show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]
-//   meridianctl show qos [port P]
-//   meridianctl show ptp
-//   meridianctl clear vxlan [vni N]
+//   meridianctl [--socket PATH | --api HOST:PORT] [--json] show ports|stats|runtime|config
+//   meridianctl VERB OBJECT [FILTER VALUE]...   each module's commands, as its
+//                                               folder declares them (--help lists them)
 //   meridianctl apply -f FILE [--dry-run] [--patch] [--if-match N]
 //   meridianctl health
 //
@@ -15,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -186,11 +185,18 @@ int main(int argc, char** argv) {
   auto words = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
                                    : std::vector<std::string>{};
   if (vm.count("help") || words.empty()) {
-    std::cout << "usage: meridianctl [options] show ports|stats|runtime|config|host   (stats = show stats)\n"
-                 "       meridianctl [options] show fdb [vni N] [mac M] | neighbors [vni N] | vteps | vxlan [vni N]\n"
-                 "       meridianctl [options] show qos [port P] | ptp\n"
-                 "       meridianctl [options] clear vxlan [vni N]\n"
-                 "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
+    std::cout << "usage: meridianctl [options] show ports|stats|runtime|config   (stats = show stats)\n";
+    // The modules' commands, as their folders declare them (the catalog).
+    for (const auto& c : meridian::dataplane::builtin_cli_commands()) {
+      std::cout << "       meridianctl [options] " << c.verb << " " << c.object;
+      for (const auto& filter : c.filters) {
+        std::string value = filter.first;  // "vni" takes a VNI
+        std::transform(value.begin(), value.end(), value.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        std::cout << " [" << filter.first << " " << value << "]";
+      }
+      std::cout << "\n";
+    }
+    std::cout << "       meridianctl [options] apply -f FILE [--dry-run] [--patch] [--if-match N]\n"
                  "       meridianctl [options] health\n\n"
               << opts;
     return words.empty() && !vm.count("help") ? kExitUsage : 0;

@@ -69,8 +69,9 @@ struct PacketBatch {
     meta_read_ &= ~(uint64_t{1} << i);
     rewritten_ = true;
   }
-  /// No stage changed a packet's headers or length this pass: the burst
-  /// still has the bytes it was received with.
+  /// No stage said it changed a packet's headers or length this pass (the
+  /// transparent clock's in-place correction keeps both): the burst still
+  /// has the length it was received with.
   bool as_received() const { return !rewritten_; }
   bool undecided(uint16_t i) const { return verdict[i] == Verdict::kUndecided; }
   void forward(uint16_t i, uint16_t port) {
@@ -136,7 +137,8 @@ class Stage {
   virtual const char* name() const = 0;
   /// Must not allocate, lock, log or block. Touches only undecided packets,
   /// reads their headers through PacketBatch::meta and calls
-  /// PacketBatch::headers_changed for a packet whose headers it rewrites.
+  /// PacketBatch::headers_changed for a packet whose headers it rewrites
+  /// or whose length it changes (the worker's tx byte count relies on it).
   /// The exception is the transparent clock (ptp/stage.h): for PTP event
   /// frames alone, a few a second per flow, it locks a port's kernel
   /// timestamp tap, and its egress stage sends forwarded ones itself.

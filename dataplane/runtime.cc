@@ -184,7 +184,12 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
       [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get()});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
-    auto module = reg.create(*dp->host_, error);
+    std::unique_ptr<Module> module;
+    try {  // a throw never crosses the module contract (docs/architecture.md, Errors)
+      module = reg.create(*dp->host_, error);
+    } catch (const std::exception& e) {
+      error = reg.name + ": " + e.what();
+    }
     if (!module) {
       if (error.empty()) error = reg.name + ": cannot start";
       return nullptr;
@@ -486,7 +491,11 @@ std::function<void()> Dataplane::prepare(const config::Config&, const config::Co
   std::vector<std::function<void()>> commits;
   for (const auto& m : modules_) {
     if (!errors.empty()) break;
-    if (auto commit = m->prepare(config_, next, errors)) commits.push_back(std::move(commit));
+    try {  // a throw never crosses the module contract: the change is refused whole
+      if (auto commit = m->prepare(config_, next, errors)) commits.push_back(std::move(commit));
+    } catch (const std::exception& e) {
+      errors.push_back({"/" + std::string(m->name()), std::string("module '") + m->name() + "': " + e.what()});
+    }
   }
   if (!errors.empty()) return nullptr;
   return [this, next, commits = std::move(commits)]() mutable {

@@ -32,4 +32,14 @@ uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_
   return static_cast<uint32_t>(acc);
 }
 
+uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after) {
+  uint32_t sum = static_cast<uint16_t>(~checksum);
+  for (size_t i = 0; i + 1 < before.size(); i += 2) {
+    sum += static_cast<uint16_t>(~be16(before.data() + i));
+    sum += be16(after.data() + i);
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
 }  // namespace meridian::net

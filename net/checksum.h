@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace meridian::net {
 
@@ -40,6 +41,9 @@ inline bool ipv4_header_checksum_ok(const uint8_t* ip, size_t ihl_bytes) {
   }
   return checksum_finish(checksum_add(ip, ihl_bytes, 0)) == 0;
 }
+/// RFC 1624 eqn. 3: the checksum field's new value after the 16-bit-aligned
+/// bytes `before` became `after` (same length, even).
+uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after);
 /// Running sums of the IPv4 / IPv6 pseudo-header for an upper-layer packet.
 uint32_t ipv4_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint16_t upper_len, uint8_t protocol);
 uint32_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint32_t upper_len, uint8_t next_header);

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "net/checksum.h"
 #include "ptp/transport.h"
 
 namespace meridian::ptp {
@@ -61,16 +62,6 @@ bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out
   return tc_locate(frame, meta, out);
 }
 
-uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after) {
-  uint32_t sum = static_cast<uint16_t>(~checksum);
-  for (size_t i = 0; i + 1 < before.size(); i += 2) {
-    sum += static_cast<uint16_t>(~be16(before.data() + i));
-    sum += be16(after.data() + i);
-  }
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 void tc_add_correction(std::span<uint8_t> frame, const TcFrame& f, int64_t scaled_ns) {
   uint8_t* field = frame.data() + f.ptp_offset + 8;
   uint8_t before[8];
@@ -86,9 +77,9 @@ void tc_add_correction(std::span<uint8_t> frame, const TcFrame& f, int64_t scale
     changed_before[i][0] = c[0];
     changed_before[i][1] = c[1];
     if (old == 0) continue;  // IPv4 UDP without checksum (VXLAN's outer, usually)
-    uint16_t updated = checksum_replace(old, {before, 8}, {field, 8});
+    uint16_t updated = net::checksum_replace(old, {before, 8}, {field, 8});
     for (uint8_t j = 0; j < i; ++j) {
-      updated = checksum_replace(updated, {changed_before[j], 2}, {frame.data() + f.checksums[j], 2});
+      updated = net::checksum_replace(updated, {changed_before[j], 2}, {frame.data() + f.checksums[j], 2});
     }
     if (updated == 0) updated = 0xffff;
     c[0] = static_cast<uint8_t>(updated >> 8);

@@ -37,10 +37,6 @@ bool tc_locate(std::span<const uint8_t> frame, uint16_t vxlan_port, TcFrame& out
 /// the UDP checksums that cover it (a zero IPv4 UDP checksum stays zero).
 void tc_add_correction(std::span<uint8_t> frame, const TcFrame& f, int64_t scaled_ns);
 
-/// RFC 1624 eqn. 3: the checksum after 16-bit-aligned bytes `before` became
-/// `after` (same length, even).
-uint16_t checksum_replace(uint16_t checksum, std::span<const uint8_t> before, std::span<const uint8_t> after);
-
 /// A key for matching a two-step Sync with its Follow_Up (both keyed by
 /// their source), and a Delay_Req with its Delay_Resp (keyed by the
 /// Delay_Req's sender: the Delay_Resp's requestingPortIdentity).

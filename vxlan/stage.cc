@@ -5,6 +5,8 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+#include "net/icmp.h"
+
 namespace meridian::vxlan {
 
 using dataplane::PacketBatch;
@@ -186,10 +188,10 @@ void deliver_local(Ctx& x, uint16_t i, BdWorkerCounters& c, const LocalTarget& t
 /// back out of the ingress attachment.
 void too_big(Ctx& x, uint16_t i, BdWorkerCounters& c, const RemoteVtep& v, const LocalTarget* ingress) {
   rte_mbuf* m = x.b.pkts[i];
-  uint8_t reply[kTooBigMax];
+  uint8_t reply[net::kTooBigMax];
   const uint16_t inner_mtu = static_cast<uint16_t>(v.mtu - (v.outer.length - kEthHeader) - kEthHeader);
   const size_t n = x.vx.icmp_too_big && ingress && m->nb_segs == 1
-                       ? build_too_big(reply, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu)
+                       ? net::build_too_big(reply, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu)
                        : 0;
   if (!n) return x.drop(i, &c, Drop::kMtuExceeded);
   // The original is not delivered: the bridge domain counts it; the port

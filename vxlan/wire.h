@@ -162,17 +162,4 @@ UnderlayStatus classify_underlay(const uint8_t* frame, const net::PacketMeta& me
 /// The same on a frame not parsed yet.
 UnderlayStatus classify_underlay(const uint8_t* frame, size_t len, uint16_t vxlan_port, OuterView& out);
 
-// ---- path MTU signalling --------------------------------------------------------
-
-inline constexpr size_t kTooBigMax = kEthHeader + kIpv6Header + 8 + 1232;  // IPv6: fits the 1280 minimum
-/// For an untagged inner frame that cannot cross the tunnel, writes at `out`
-/// (capacity kTooBigMax) the frame that tells its sender: ICMP Fragmentation
-/// Needed (type 3 code 4, RFC 1191) for IPv4 with DF, ICMPv6 Packet Too Big
-/// (RFC 4443) for IPv6, with `mtu` as the usable inner IP MTU. Meridian is L2
-/// in the overlay, so the reply comes from the packet's destination (its MAC
-/// and IP), which is what PMTU discovery keys on. Returns the length, or 0
-/// when no reply is due (not IP, IPv4 without DF, an ICMP error itself,
-/// non-first fragment, multicast source).
-size_t build_too_big(uint8_t* out, const uint8_t* frame, size_t len, uint16_t mtu);
-
 }  // namespace meridian::vxlan

@@ -154,5 +154,5 @@ TEST(TransparentClock, ChecksumReplaceMatchesRecomputation) {
   uint8_t old[8];
   std::memcpy(old, data + 2, 8);
   for (int i = 2; i < 10; ++i) data[i] = static_cast<uint8_t>(0xf0 + i);
-  EXPECT_EQ(checksum_replace(before, {old, 8}, {data + 2, 8}), net::checksum_finish(net::checksum_add(data, 12, 0)));
+  EXPECT_EQ(net::checksum_replace(before, {old, 8}, {data + 2, 8}), net::checksum_finish(net::checksum_add(data, 12, 0)));
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "net/icmp.h"
 #include "vxlan/wire.h"
 
 using namespace meridian::vxlan;
@@ -173,12 +174,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(inner_ecn(data, size) < 4);
   {
     // ICMP "too big": bounded, and a reply is itself never answered.
-    std::vector<uint8_t> reply(kTooBigMax);
-    const size_t n = build_too_big(reply.data(), data, size, 1450);
-    FUZZ_CHECK(n <= kTooBigMax);
+    std::vector<uint8_t> reply(meridian::net::kTooBigMax);
+    const size_t n = meridian::net::build_too_big(reply.data(), data, size, 1450);
+    FUZZ_CHECK(n <= meridian::net::kTooBigMax);
     if (n) {
-      std::vector<uint8_t> again(kTooBigMax);
-      FUZZ_CHECK(build_too_big(again.data(), reply.data(), n, 1450) == 0);
+      std::vector<uint8_t> again(meridian::net::kTooBigMax);
+      FUZZ_CHECK(meridian::net::build_too_big(again.data(), reply.data(), n, 1450) == 0);
     }
     // CE propagation keeps the length and never touches non-IP frames' bytes.
     std::vector<uint8_t> copy(data, data + size);

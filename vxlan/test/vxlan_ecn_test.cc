@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "net/icmp.h"
 #include "vxlan/wire.h"
 
 namespace meridian::vxlan {
@@ -85,8 +86,8 @@ TEST(VxlanTooBig, Ipv4FragmentationNeededQuotesTheHeaderAndComesFromTheDestinati
   put16(ip + 6, 0x4000);  // DF
   put16(ip + 10, 0);
   put16(ip + 10, ipv4_header_checksum(ip, 20));
-  uint8_t out[kTooBigMax];
-  const size_t n = build_too_big(out, f.data(), f.size(), 1450);
+  uint8_t out[net::kTooBigMax];
+  const size_t n = net::build_too_big(out, f.data(), f.size(), 1450);
   ASSERT_EQ(n, 14u + 20 + 8 + 28);
   EXPECT_EQ(std::memcmp(out, src_mac, 6), 0);
   EXPECT_EQ(std::memcmp(out + 6, dst_mac, 6), 0);
@@ -102,11 +103,11 @@ TEST(VxlanTooBig, Ipv4FragmentationNeededQuotesTheHeaderAndComesFromTheDestinati
   EXPECT_EQ(std::memcmp(icmp + 8, ip, 28), 0) << "quotes the IP header and 8 bytes";
 
   put16(ip + 6, 0);  // no DF: the sender allows fragmentation, which we never do: no reply
-  EXPECT_EQ(build_too_big(out, f.data(), f.size(), 1450), 0u);
+  EXPECT_EQ(net::build_too_big(out, f.data(), f.size(), 1450), 0u);
   std::vector<uint8_t> arp(42, 0);
   arp[12] = 0x08;
   arp[13] = 0x06;
-  EXPECT_EQ(build_too_big(out, arp.data(), arp.size(), 1450), 0u);
+  EXPECT_EQ(net::build_too_big(out, arp.data(), arp.size(), 1450), 0u);
 }
 
 TEST(VxlanTooBig, Ipv6PacketTooBigFitsTheMinimumMtuAndNeverAnswersAnError) {
@@ -123,9 +124,9 @@ TEST(VxlanTooBig, Ipv6PacketTooBigFitsTheMinimumMtuAndNeverAnswersAnError) {
   ip[23] = 1;
   ip[24] = 0xfd;
   ip[39] = 2;
-  uint8_t out[kTooBigMax];
-  const size_t n = build_too_big(out, f.data(), f.size(), 1430);
-  ASSERT_EQ(n, kTooBigMax);
+  uint8_t out[net::kTooBigMax];
+  const size_t n = net::build_too_big(out, f.data(), f.size(), 1430);
+  ASSERT_EQ(n, net::kTooBigMax);
   EXPECT_LE(n - 14, 1280u) << "an ICMPv6 error fits the IPv6 minimum MTU";
   const uint8_t* oip = out + 14;
   const uint8_t* icmp = oip + 40;
@@ -135,7 +136,7 @@ TEST(VxlanTooBig, Ipv6PacketTooBigFitsTheMinimumMtuAndNeverAnswersAnError) {
   EXPECT_EQ(checksum_finish(checksum_add(icmp, plen, ipv6_pseudo_sum(oip + 8, oip + 24, plen, kProtoIcmpv6))), 0);
   ip[6] = kProtoIcmpv6;
   ip[40] = 1;  // destination unreachable: an error, never answered
-  EXPECT_EQ(build_too_big(out, f.data(), f.size(), 1430), 0u);
+  EXPECT_EQ(net::build_too_big(out, f.data(), f.size(), 1430), 0u);
 }
 
 }  // namespace
