@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
       ("scenario", po::value(&scenario)->default_value("xconnect"),
        "xconnect | vxlan-encap | vxlan-decap | vxlan-her")
       ("macs", po::value<unsigned>()->default_value(1024), "vxlan: MAC addresses in the bridge domain")
-      ("vteps", po::value<unsigned>()->default_value(8), "vxlan-her: remote VTEPs on the flood list (1..64)")
+      ("vteps", po::value<unsigned>()->default_value(8), "vxlan-her: remote VTEPs on the flood list (1..256)")
       ("frame-size", po::value(&frame_size)->default_value(64), "frame size on the wire incl. FCS")
       ("flows", po::value(&flows)->default_value(1024), "distinct flows in the generated capture")
       ("pcap", po::value(&pcap), "replay this capture instead of generating one")
@@ -134,8 +134,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const unsigned macs = vm["macs"].as<unsigned>(), vteps = vm["vteps"].as<unsigned>();
-  if (macs == 0 || macs > 65536 || vteps == 0 || vteps > 64) {
-    std::cerr << "meridian-bench: macs 1..65536, vteps 1..64\n";
+  if (macs == 0 || macs > 65536 || vteps == 0 || vteps > 256) {
+    std::cerr << "meridian-bench: macs 1..65536, vteps 1..256\n";
     return 2;
   }
   const bool is_vxlan = scenario != "xconnect";

@@ -102,9 +102,13 @@ struct PacketBatch {
 };
 
 /// Packets a stage creates (replicas, replies) on top of the burst; the
-/// worker transmits them on its own queues after the burst's verdicts.
+/// worker transmits them on its own queues after the burst's verdicts, or
+/// as soon as kCapacity wait. Small on purpose: replicas take two mbufs
+/// each, and holding more than the mempool's per-lcore cache (256) in
+/// flight sends allocation to the ring and through the whole pool, cold
+/// (the head-end replication cliff, docs/benchmarks.md).
 struct TxBuffer {
-  static constexpr uint16_t kCapacity = 256;
+  static constexpr uint16_t kCapacity = 64;
   uint16_t count = 0;
   rte_mbuf* pkts[kCapacity];
   uint16_t port[kCapacity];

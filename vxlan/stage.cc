@@ -1,5 +1,6 @@
 #include "vxlan/stage.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_ip.h>
@@ -249,27 +250,76 @@ rte_mbuf* local_replica(Ctx& x, rte_mbuf* m, uint16_t vlan) {
   return hdr;
 }
 
-/// A replica for a remote VTEP: outer headers in a fresh segment chained to a
-/// clone of the inner frame. The payload is shared, never copied.
-rte_mbuf* vxlan_replica(Ctx& x, rte_mbuf* m, const BdTables& bd, const RemoteVtep& v, const EncapParams& p,
-                        const uint32_t* payload_sum) {
-  rte_mbuf* hdr = rte_pktmbuf_alloc(x.pool);
-  if (!hdr) return nullptr;
-  rte_mbuf* clone = rte_pktmbuf_clone(m, x.pool);
-  auto* out = clone ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, v.outer.length)) : nullptr;
-  if (!out) {
-    rte_pktmbuf_free(clone);
-    rte_pktmbuf_free(hdr);
-    return nullptr;
+/// Head-end replication of `m` to the remote VTEPs in `slots`: each replica
+/// is a fresh header mbuf with the outer headers, chained to an indirect mbuf
+/// that shares the inner frame (the payload is never copied). Buffers are
+/// taken in bulk, a chunk of VTEPs at a time, and every replica goes to the
+/// worker's TxBuffer, which transmits every TxBuffer::kCapacity of them: the
+/// buffers in flight stay within the mempool's per-lcore cache whatever the
+/// fan-out (docs/benchmarks.md, "head-end replication"). A replica that
+/// cannot be made is reported through `failed`; returns the replicas made.
+template <typename OnFailure>
+unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCounters& c,
+                            const uint16_t* slots, size_t nslots, OnFailure&& failed) {
+  constexpr unsigned kChunk = 32;
+  const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+  const EncapParams p = encap_params(x.vx, m);
+  uint32_t payload_sum = 0;
+  bool have_sum = false;
+  unsigned made = 0;
+  // A chained frame (jumbo on some PMDs) is cloned segment by segment;
+  // a one-segment frame gets its indirect mbuf from the same bulk.
+  const unsigned per_replica = m->nb_segs == 1 ? 2 : 1;
+  for (size_t first = 0; first < nslots; first += kChunk) {
+    const unsigned n = static_cast<unsigned>(std::min<size_t>(kChunk, nslots - first));
+    rte_mbuf* bufs[2 * kChunk];
+    if (rte_pktmbuf_alloc_bulk(x.pool, bufs, per_replica * n) != 0) {
+      for (unsigned k = 0; k < n; ++k) failed(Drop::kReplicaNoBuffer);
+      continue;
+    }
+    unsigned used = 0, replicas = 0;
+    for (unsigned k = 0; k < n; ++k) {
+      const RemoteVtep& v = x.vx.vteps[slots[first + k]];
+      if (!v.resolved) {
+        failed(Drop::kUnderlayUnresolved);
+        continue;
+      }
+      if (!fits_mtu(v, inner_len)) {
+        failed(Drop::kMtuExceeded);
+        continue;
+      }
+      if (v.outer.ipv6 && !have_sum) {
+        uint16_t raw = 0;  // summed in memory order: swap to the network-order sum
+        rte_raw_cksum_mbuf(m, 0, inner_len, &raw);
+        payload_sum = rte_be_to_cpu_16(raw);
+        have_sum = true;
+      }
+      rte_mbuf* shared;
+      if (per_replica == 2) {
+        shared = bufs[used + 1];
+        rte_pktmbuf_attach(shared, m);
+      } else if (!(shared = rte_pktmbuf_clone(m, x.pool))) {
+        failed(Drop::kReplicaNoBuffer);
+        continue;
+      }
+      rte_mbuf* hdr = bufs[used];
+      used += per_replica;
+      ++replicas;
+      auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, v.outer.length));
+      write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
+      hdr->next = shared;
+      hdr->nb_segs = static_cast<uint16_t>(1 + shared->nb_segs);
+      hdr->pkt_len += inner_len;
+      if (v.outer.ipv6) finish_udp6(hdr, out, &payload_sum);
+      x.sc.extra->emit(v.port, hdr);
+    }
+    if (used < per_replica * n) rte_pktmbuf_free_bulk(bufs + used, per_replica * n - used);
+    made += replicas;
   }
-  write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m)), p.ecn);
-  if (rte_pktmbuf_chain(hdr, clone) != 0) {
-    rte_pktmbuf_free(hdr);
-    rte_pktmbuf_free(clone);
-    return nullptr;
-  }
-  if (v.outer.ipv6) finish_udp6(hdr, out, payload_sum);
-  return hdr;
+  c.replicas.add(made);
+  c.encap_packets.add(made);
+  c.encap_bytes.add(uint64_t{made} * inner_len);
+  return made;
 }
 
 /// Broadcast, unknown unicast and multicast: every local attachment but the
@@ -316,39 +366,7 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     c.replicas.add(1);
     x.sc.extra->emit(t.port, r);
   }
-  if (remote_count) {
-    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-    const EncapParams p = encap_params(x.vx, m);
-    uint32_t payload_sum = 0;
-    bool have_sum = false;
-    for (uint16_t slot : bd.flood_vteps) {
-      const RemoteVtep& v = x.vx.vteps[slot];
-      if (!v.resolved) {
-        replica_failed(Drop::kUnderlayUnresolved);
-        continue;
-      }
-      if (!fits_mtu(v, inner_len)) {
-        replica_failed(Drop::kMtuExceeded);
-        continue;
-      }
-      if (v.outer.ipv6 && !have_sum) {
-        uint16_t raw = 0;  // summed in memory order: swap to the network-order sum
-        rte_raw_cksum_mbuf(m, 0, inner_len, &raw);
-        payload_sum = rte_be_to_cpu_16(raw);
-        have_sum = true;
-      }
-      rte_mbuf* r = vxlan_replica(x, m, bd, v, p, v.outer.ipv6 ? &payload_sum : nullptr);
-      if (!r) {
-        replica_failed(Drop::kReplicaNoBuffer);
-        continue;
-      }
-      ++made;
-      c.replicas.add(1);
-      c.encap_packets.add(1);
-      c.encap_bytes.add(inner_len);
-      x.sc.extra->emit(v.port, r);
-    }
-  }
+  if (remote_count) made += replicate_to_vteps(x, m, bd, c, bd.flood_vteps.data(), remote_count, replica_failed);
   if (made == 0) return x.drop(i, &c, failure);
   x.b.consumed(i);
   rte_pktmbuf_free(m);  // the replicas hold their own references

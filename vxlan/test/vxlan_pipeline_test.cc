@@ -218,6 +218,65 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
 }
 
 
+// Head-end replication wider than the worker's TxBuffer and the bulk
+// allocation chunk: every VTEP of a 100-entry flood list gets its replica,
+// with the right outer header and the shared inner frame; an unresolved
+// VTEP in the middle costs its own replica only, counted by name.
+TEST(PipelineVxlan, WideHeadEndReplicationReachesEveryVtepOnce) {
+  RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
+  json doc = config_for({acc, ul}, json::array());
+  json neighbors = json::array(), flood = json::array();
+  constexpr unsigned kVteps = 100, kUnresolved = 50;
+  for (unsigned v = 0; v < kVteps; ++v) {
+    const std::string ip = "10.1.1." + std::to_string(10 + v);
+    flood.push_back(ip);
+    char mac[18];
+    std::snprintf(mac, sizeof mac, "02:00:00:00:02:%02x", v);
+    if (v != kUnresolved) neighbors.push_back({{"ip", ip}, {"mac", mac}});
+  }
+  doc["vxlan"] = {{"vtep", {{"interfaces", {{{"port", "ul"}, {"ipv4", "10.1.0.1/16"}}}}, {"neighbors", neighbors}}},
+                  {"bridge_domains", {{{"vni", 100}, {"attachments", {{{"port", "acc"}}}}, {"flood", flood}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->start_workers(), "");
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint8_t k = 0; k < 3; ++k) frames.push_back(eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", k, 100 + k));
+  inject(acc, frames);
+  const size_t want = 3 * (kVteps - 1);
+  auto reps = take(ul.tx[0], want, dp.get());
+  ASSERT_EQ(reps.size(), want);
+  std::vector<std::set<unsigned>> seen(3);
+  for (rte_mbuf* r : reps) {
+    auto bytes = bytes_of(r);
+    ASSERT_EQ(r->nb_segs, 2);
+    rte_pktmbuf_free(r);
+    vxlan::OuterView ov;
+    ASSERT_EQ(vxlan::classify_underlay(bytes.data(), bytes.size(), 4789, ov), vxlan::UnderlayStatus::kVxlan);
+    const std::vector<uint8_t> inner(bytes.begin() + ov.inner_offset, bytes.end());
+    const unsigned k = inner.size() - 100u;
+    ASSERT_LT(k, 3u);
+    EXPECT_EQ(inner, frames[k]);
+    const unsigned v = ov.dst_ip[3] - 10u;
+    EXPECT_EQ(bytes[5], v) << "next-hop MAC of VTEP " << v;
+    EXPECT_TRUE(seen[k].insert(v).second) << "VTEP " << v << " got frame " << k << " twice";
+  }
+  for (const auto& s : seen) {
+    EXPECT_EQ(s.size(), kVteps - 1);
+    EXPECT_EQ(s.count(kUnresolved), 0u);
+  }
+  dp->stop_workers();
+  const json c = vxlan_of(*dp).bridge_domains_json(100)["bridge_domains"][0]["counters"];
+  EXPECT_EQ(c["replicas"], want) << c.dump();
+  EXPECT_EQ(c["encap_packets"], want);
+  EXPECT_EQ(c["replica_drops"]["underlay_unresolved"], 3) << c.dump();
+  EXPECT_EQ(rte_ring_count(ul.tx[0]), 0u) << "no replica beyond one per VTEP";
+  EXPECT_EQ(dp->port_totals(*dp->port_id("acc")).drops_total(), 0u) << "every frame left through some replica";
+  dp.reset();
+  free_ring_port(acc);
+  free_ring_port(ul);
+}
+
+
 /// Verifies an IPv6 VXLAN frame's UDP checksum the way a receiver does.
 bool udp6_checksum_ok(const std::vector<uint8_t>& f) {
   const uint8_t* ip = f.data() + 14;
