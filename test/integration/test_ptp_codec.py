@@ -25,38 +25,13 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import lab as labmod  # noqa: E402
+from tshark_oracle import compare, tshark_rows  # noqa: E402
 
 BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 TOOL = os.path.join(BUILD, "test", "ptp_pcap_tool")
 
 # Fields the tool reports that tshark does not show under that name.
 NOT_TSHARK = {"transport", "ptp", "error"}
-
-
-def tshark_rows(pcap, names):
-    cmd = ["tshark", "-r", pcap, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
-    for n in names:
-        cmd += ["-e", n]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return [dict(zip(names, line.split("\t"))) for line in out.rstrip("\n").split("\n")]
-
-
-def compare(ours, theirs):
-    """Mismatches between our fields and tshark's for one frame."""
-    bad = []
-    for key, want in ours.items():
-        if key in NOT_TSHARK:
-            continue
-        got = theirs.get(key, "")
-        if isinstance(want, list):
-            want = ",".join(want)
-        if isinstance(want, float):
-            ok = got != "" and abs(float(got) - want) < 1e-9
-        else:
-            ok = got == want
-        if not ok:
-            bad.append(f"{key}: ours {want!r}, tshark {got!r}")
-    return bad
 
 
 def tshark_compare(testcase, pcap, frames):
@@ -67,7 +42,7 @@ def tshark_compare(testcase, pcap, frames):
     for i, (ours, theirs) in enumerate(zip(frames, rows)):
         if not ours.get("ptp", True) or "error" in ours:
             continue
-        for p in compare(ours, theirs):
+        for p in compare(ours, theirs, NOT_TSHARK):
             problems.append(f"frame {i + 1} ({ours.get('transport')}, type {ours.get('ptp.v2.messagetype')}): {p}")
     testcase.assertEqual(problems, [])
 
