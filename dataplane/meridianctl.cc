@@ -237,8 +237,17 @@ int main(int argc, char** argv) {
   for (auto& c : meridian::dataplane::builtin_cli_commands()) commands.push_back(std::move(c));
   const bool known_verb = std::any_of(commands.begin(), commands.end(), [&](const cli::Command& c) { return c.verb == verb; });
   if (known_verb && words.size() >= 2) {
-    auto it = std::find_if(commands.begin(), commands.end(),
-                           [&](const cli::Command& c) { return c.verb == verb && c.object == words[1]; });
+    // An object is one or two words ("fdb", "igmp groups"): the longer match first.
+    size_t consumed = 3;
+    auto match = [&](const std::string& object) {
+      return std::find_if(commands.begin(), commands.end(),
+                          [&](const cli::Command& c) { return c.verb == verb && c.object == object; });
+    };
+    auto it = words.size() >= 3 ? match(words[1] + " " + words[2]) : commands.end();
+    if (it == commands.end()) {
+      it = match(words[1]);
+      consumed = 2;
+    }
     if (it == commands.end()) {
       std::cerr << "meridianctl: unknown object '" << words[1] << "' for " << verb << " (";
       const char* sep = "";
@@ -251,7 +260,7 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     std::string query;
-    if (!filters(words, 2, it->filters, query)) return kExitUsage;
+    if (!filters(words, consumed, it->filters, query)) return kExitUsage;
     HttpResult r = call(it->method, it->path + query);
     if (r.status != 200) return report_failure(r);
     json body;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,10 @@ struct ModuleHost {
   /// addresses or needs next hops resolved is a client; it answers no ARP or
   /// ND of its own. The engine offers it punted ARP/ND before any module.
   host::Presence* presence = nullptr;
+  /// Sends one frame the control lcore built (copied into a fresh buffer,
+  /// padded to 60 bytes) on a port, through the egress path; false when it
+  /// was not sent (counted on the port).
+  std::function<bool(uint16_t port_id, std::span<const uint8_t> frame)> send_frame;
 };
 
 /// A REST GET (or POST) a module may answer.

@@ -1,6 +1,8 @@
 #include "dataplane/module_catalog.h"
 
 #include "host/cli.h"
+#include "multicast_gw/cli.h"
+#include "multicast_gw/model.h"
 #include "ptp/cli.h"
 #include "ptp/model.h"
 #include "qos/cli.h"
@@ -15,6 +17,7 @@ const std::vector<ModuleCatalogEntry>& module_catalog() {
       {"vxlan", config::vxlan_section_spec, vxlan::cli_commands},
       {"qos", config::qos_section_spec, qos::cli_commands},
       {"ptp", config::ptp_section_spec, ptp::cli_commands},
+      {"multicast", config::multicast_section_spec, mcast::cli_commands},
   };
   return kCatalog;
 }

@@ -7,6 +7,7 @@
 // a change another module refuses.
 #include "dataplane/module.h"
 #include "dataplane/xconnect.h"
+#include "multicast_gw/module.h"
 #include "ptp/module.h"
 #include "qos/module.h"
 #include "vxlan/module.h"
@@ -17,6 +18,7 @@ const std::vector<ModuleRegistration>& builtin_modules() {
   static const std::vector<ModuleRegistration> kModules = {
       {"xconnect", XconnectModule::create},
       {"vxlan", vxlan::VxlanModule::create},
+      {"multicast", mcast::MulticastModule::create},
       {"qos", qos::QosModule::create},
       {"ptp", ptp::PtpModule::create},
   };

@@ -181,7 +181,8 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
         return self->control_transmit(port, pkts, n, timing);
       },
       &dp->counters_.back(),
-      [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get()});
+      [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get(),
+      [self](uint16_t port, std::span<const uint8_t> frame) { return self->control_send(port, frame); }});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
     std::unique_ptr<Module> module;

@@ -1,6 +1,9 @@
 #include "multicast_gw/router.h"
 
 #include <algorithm>
+#include <array>
+
+#include "net/wire.h"
 
 namespace meridian::mcast {
 
@@ -28,11 +31,6 @@ bool GroupState::wants(const IpAddress& source, Millis now) const {
 }
 
 namespace {
-
-bool link_local_group(const IpAddress& g) {
-  if (g.is_v4()) return g.bytes[0] == 224 && g.bytes[1] == 0 && g.bytes[2] == 0;
-  return (g.bytes[1] & 0x0f) <= 2;  // interface- and link-local scopes (RFC 4291 §2.7)
-}
 
 bool host_wants(const HostRecord& h, const IpAddress& s) {
   const bool listed = std::binary_search(h.sources.begin(), h.sources.end(), s);
@@ -63,11 +61,42 @@ const GroupState* MembershipRouter::group(const IpAddress& g) const {
 }
 
 bool MembershipRouter::in_ssm(const IpAddress& g) const {
-  for (const auto& p : cfg_.ssm_ranges) {
-    if (p.address.family == g.family && p.contains(g)) return true;
+  for (const auto& r : cfg_.ssm_ranges) {
+    if (r.contains(g)) return true;
   }
   return false;
 }
+
+bool SsmRange::contains(const IpAddress& group) const {
+  if (group.family != prefix.address.family) return false;
+  if (!any_scope) return prefix.contains(group);
+  IpAddress g = group;
+  g.bytes[1] = static_cast<uint8_t>((g.bytes[1] & 0xf0) | (prefix.address.bytes[1] & 0x0f));
+  return prefix.contains(g);
+}
+
+std::optional<SsmRange> parse_ssm_range(const std::string& text) {
+  SsmRange r;
+  std::string t = text;
+  if (t.size() > 4 && (t[0] == 'f' || t[0] == 'F') && (t[1] == 'f' || t[1] == 'F') && t[2] == '3' &&
+      (t[3] == 'x' || t[3] == 'X')) {
+    t[3] = '0';
+    r.any_scope = true;
+  }
+  auto p = config::parse_prefix(t, false);
+  if (!p || !p->address.is_multicast()) return std::nullopt;
+  if (r.any_scope && (p->address.is_v4() || p->length < 16)) return std::nullopt;
+  r.prefix = *p;
+  return r;
+}
+
+std::string to_string(const SsmRange& r) {
+  std::string s = config::to_string(r.prefix);
+  if (r.any_scope) s[3] = 'x';
+  return s;
+}
+
+std::vector<SsmRange> default_ssm_ranges() { return {*parse_ssm_range("232.0.0.0/8"), *parse_ssm_range("ff3x::/32")}; }
 
 Query MembershipRouter::general_query() const {
   Query q;
@@ -100,7 +129,7 @@ void MembershipRouter::apply_record(const GroupRecord& r, const IpAddress& host,
   auto ignore = [&](Ignore why) { ++counters_.ignored[static_cast<size_t>(why)]; };
   const IpAddress& g = r.group;
   if (g.family != cfg_.family) return ignore(Ignore::kWrongFamily);
-  if (link_local_group(g)) return ignore(Ignore::kLinkLocalGroup);
+  if (net::link_local_group(g.family, g.bytes.data())) return ignore(Ignore::kLinkLocalGroup);
   const uint8_t newest = cfg_.newest_version();
   const bool older = version < newest;
   RecordType t = r.type;
@@ -116,6 +145,17 @@ void MembershipRouter::apply_record(const GroupRecord& r, const IpAddress& host,
   uint8_t compat = std::min(cfg_.speaks(), gs ? gs->compatibility(now, cfg_.family, newest) : newest);
   if (older) compat = std::min(compat, version);
   std::vector<IpAddress> b = sorted_unique(r.sources);
+  // A source no packet comes from would also read as (*,G) in the routes.
+  const size_t listed = b.size();
+  std::erase_if(b, [](const IpAddress& s) {
+    const bool loopback = s.is_v4() ? s.bytes[0] == 127 : s == IpAddress::v6(std::array<uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}.data());
+    return s.is_unspecified() || s.is_multicast() || loopback;
+  });
+  if (b.size() != listed) {
+    ignore(Ignore::kBadSource);
+    // Only bad sources in an INCLUDE-side record: not a leave, nothing.
+    if (b.empty() && t != RecordType::kIsExclude && t != RecordType::kToExclude) return;
+  }
   if (compat < newest) {
     if (t == RecordType::kBlock) return ignore(Ignore::kCompatibility);
     if (t == RecordType::kToExclude) b.clear();

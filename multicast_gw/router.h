@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -47,6 +48,18 @@ struct ProtocolTimers {
   uint8_t startup_count() const { return startup_query_count ? startup_query_count : robustness; }
 };
 
+/// An SSM range (RFC 4607): a prefix, or for IPv6 "ff3x::/32", every scope.
+struct SsmRange {
+  config::IpPrefix prefix;
+  bool any_scope = false;  // IPv6: the scope nibble (bits 12-15) is not compared
+  bool operator==(const SsmRange&) const = default;
+  bool contains(const IpAddress& group) const;
+};
+std::optional<SsmRange> parse_ssm_range(const std::string& text);
+std::string to_string(const SsmRange& r);
+/// 232.0.0.0/8 and ff3x::/32.
+std::vector<SsmRange> default_ssm_ranges();
+
 struct RouterConfig {
   uint8_t family = 4;              // 4: IGMP, 6: MLD
   uint8_t version = 0;             // the version spoken: IGMP 1..3, MLD 1..2 (0: the newest)
@@ -62,7 +75,7 @@ struct RouterConfig {
   size_t max_sources = 0;          // per group; 0: no limit
   size_t max_hosts = 1024;         // tracked hosts per group (fast leave)
   size_t mtu = 1500;               // IP MTU: a group-and-source query is split to fit
-  std::vector<config::IpPrefix> ssm_ranges;  // RFC 4604: no (*,G) state in these
+  std::vector<SsmRange> ssm_ranges;  // RFC 4604: no (*,G) state in these
   uint8_t newest_version() const { return family == 4 ? 3 : 2; }
   uint8_t speaks() const { return version ? version : newest_version(); }
 };
@@ -108,7 +121,8 @@ struct GroupState {
   X(kSourceLimit, "source_limit", "sources beyond the group's source limit")                          \
   X(kWrongFamily, "wrong_family", "an IGMP message on an MLD router or the other way round")          \
   X(kLinkLocalGroup, "link_local_group", "a report for a link-local group (224.0.0.x, ff02::/16)")   \
-  X(kHostLimit, "host_limit", "a reporter beyond the group's tracked-host limit (fast leave falls back to queries)")
+  X(kHostLimit, "host_limit", "a reporter beyond the group's tracked-host limit (fast leave falls back to queries)") \
+  X(kBadSource, "bad_source", "a record source that no packet can come from (unspecified, multicast, loopback): left out")
 
 enum class Ignore : uint8_t {
 #define X(id, name, help) id,

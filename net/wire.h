@@ -40,4 +40,12 @@ inline uint8_t traffic_class(const uint8_t* ip, uint8_t version) {
 /// incremental update. The caller guarantees the header is present.
 void set_traffic_class(uint8_t* ip, uint8_t version, uint8_t tc);
 
+/// A multicast group whose traffic stays on the link and is always flooded,
+/// never snooped (RFC 4541 §2.1.2): IPv4 224.0.0.0/24, IPv6 interface- and
+/// link-local scopes (RFC 4291 §2.7). `group` holds 4 or 16 bytes.
+inline bool link_local_group(uint8_t family, const uint8_t* group) {
+  if (family == 4) return group[0] == 224 && group[1] == 0 && group[2] == 0;
+  return (group[1] & 0x0f) <= 2;
+}
+
 }  // namespace meridian::net

@@ -24,7 +24,9 @@ namespace meridian::vxlan {
   X(kSameInterface, "same_interface", kIngress, "destination MAC is on the ingress attachment")                \
   X(kSplitHorizon, "split_horizon", kIngress, "overlay frame for a remote VTEP (never re-encapsulated)")       \
   X(kNoFloodTarget, "no_flood_target", kIngress, "broadcast/unknown frame with nowhere else to go")            \
-  X(kReplicaNoBuffer, "replica_no_buffer", kIngress, "no buffer for a head-end replica")
+  X(kReplicaNoBuffer, "replica_no_buffer", kIngress, "no buffer for a head-end replica")                      \
+  X(kMcastNoReceivers, "mcast_no_receivers", kIngress,                                                         \
+    "multicast data in a snooping bridge domain that no attachment or edge asked for")
 
 MERIDIAN_DEFINE_DROP_REASONS(Drop, MERIDIAN_VXLAN_DROP_REASONS)
 /// Bridge-domain counters count these by their place in the list.

@@ -9,36 +9,6 @@
 namespace meridian::config {
 namespace {
 
-template <class T, class Parse>
-bool read_typed(ObjectReader& r, const std::string& key, T& out, Parse parse, const char* what,
-                bool required = false) {
-  std::string text;
-  if (!r.read_string(key, text, required, 64)) return false;
-  auto v = parse(text);
-  if (!v) {
-    r.error(r.field_path(key), std::string("expected ") + what);
-    return false;
-  }
-  out = *v;
-  return true;
-}
-
-/// Elements of a string array parsed by `parse`.
-template <class T, class Parse>
-void read_typed_array(ObjectReader& r, const std::string& key, std::vector<T>& out, Parse parse,
-                      const char* what, size_t max_items) {
-  out.clear();
-  r.read_array(key, [&](const nlohmann::json& v, const std::string& p) {
-    std::optional<T> parsed;
-    if (v.is_string()) parsed = parse(v.get<std::string>());
-    if (!parsed) {
-      r.error(p, std::string("expected ") + what);
-      return;
-    }
-    out.push_back(*parsed);
-  }, false, max_items);
-}
-
 void parse_interface(const nlohmann::json& j, const std::string& path, UnderlayInterface& u,
                      FieldErrors& errors) {
   ObjectReader r(j, path, errors);

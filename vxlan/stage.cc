@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <span>
 
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include "net/icmp.h"
+#include "net/packet_meta.h"
+#include "net/wire.h"
 
 namespace meridian::vxlan {
 
@@ -28,6 +32,7 @@ struct Ctx {
   rte_mempool* pool;
   rte_ring* ring;
   uint32_t now_s;
+  const dataplane::OverlayMulticast* mc = nullptr;  // set when a module publishes multicast routes
   // The last learn event posted in this burst: a flow's packets do not each post one.
   uint64_t last_key = 0;
   uint32_t last_vni = 0;
@@ -322,21 +327,64 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
   return made;
 }
 
+/// In a bridge domain that snoops (dataplane/overlay_multicast.h), the local
+/// attachments an IP multicast data frame goes to: its route's (none when
+/// no route: nobody asked). Nullopt when the frame floods as before (no
+/// snooping, not IP multicast, a link-local group). `m` is untagged.
+std::optional<std::span<const LocalTarget>> snooped_locals(const Ctx& x, const BdTables& bd, const rte_mbuf* m) {
+  if (!x.mc) return std::nullopt;
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const size_t len = rte_pktmbuf_data_len(m);
+  const uint16_t type = be16(f + 12);
+  uint8_t family;
+  const uint8_t *src, *grp;
+  // IGMP, and ICMPv6 or a hop-by-hop header (where MLD is), are control
+  // traffic, not data: they flood as before (a v2 report is sent to its group).
+  if (type == kEtherIpv4 && len >= kEthHeader + kIpv4Header) {
+    family = 4;
+    src = f + kEthHeader + 12;
+    grp = f + kEthHeader + 16;
+    if ((grp[0] & 0xf0) != 0xe0 || f[kEthHeader + 9] == net::kProtoIgmp) return std::nullopt;
+  } else if (type == kEtherIpv6 && len >= kEthHeader + kIpv6Header) {
+    family = 6;
+    src = f + kEthHeader + 8;
+    grp = f + kEthHeader + 24;
+    const uint8_t next = f[kEthHeader + 6];
+    if (grp[0] != 0xff || next == net::kProtoIcmpv6 || next == net::kProtoHopByHop) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (net::link_local_group(family, grp)) return std::nullopt;
+  const dataplane::MulticastBridgeDomain* mbd = x.mc->bd(bd.vni);
+  if (!mbd || !mbd->snoop) return std::nullopt;
+  // No route: nobody asked, but attachments with a multicast router hear all.
+  const dataplane::MulticastRoute* route = mbd->lookup(family, src, grp);
+  return std::span<const LocalTarget>(route ? route->locals : mbd->routers[family == 6]);
+}
+
 /// Broadcast, unknown unicast and multicast: every local attachment but the
-/// ingress one, plus (from the access side only) every VTEP on the flood list.
+/// ingress one (in a snooping bridge domain, for IP multicast, only those
+/// with receivers), plus (from the access side only) every VTEP on the
+/// flood list.
 void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const LocalTarget* ingress) {
   rte_mbuf* m = x.b.pkts[i];
   const bool from_overlay = ingress == nullptr;
+  std::span<const LocalTarget> locals = bd.locals;
+  Drop nowhere = Drop::kNoFloodTarget;
+  if (auto snooped = snooped_locals(x, bd, m)) {
+    locals = *snooped;
+    nowhere = Drop::kMcastNoReceivers;
+  }
   unsigned targets = 0;
   const LocalTarget* only_local = nullptr;
-  for (const auto& t : bd.locals) {
-    if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
+  for (const auto& t : locals) {
+    if (ingress && t == *ingress) continue;
     ++targets;
     only_local = &t;
   }
   const size_t remote_count = from_overlay ? 0 : bd.flood_vteps.size();
   targets += static_cast<unsigned>(remote_count);
-  if (targets == 0) return x.drop(i, &c, Drop::kNoFloodTarget);
+  if (targets == 0) return x.drop(i, &c, nowhere);
   c.flood_packets.add(1);
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
@@ -355,8 +403,8 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     c.replica_drops[static_cast<size_t>(r)].add(1);
     if (failure == Drop::kNoFloodTarget) failure = r;
   };
-  for (const auto& t : bd.locals) {
-    if (ingress && t.port == ingress->port && t.vlan == ingress->vlan) continue;
+  for (const auto& t : locals) {
+    if (ingress && t == *ingress) continue;
     rte_mbuf* r = local_replica(x, m, t.vlan);
     if (!r) {
       replica_failed(Drop::kReplicaNoBuffer);
@@ -637,6 +685,7 @@ void VxlanStage::process(PacketBatch& b, const StageContext& sc) const {
   if (role == PortRole::kNone) return;
   Ctx x(*vx, b, sc, pool_, learn_ring_, static_cast<uint32_t>(sc.now_tsc / vx->tsc_hz));
   x.emc = emc(sc.worker);
+  x.mc = sc.tables.get<dataplane::OverlayMulticast>();
   bulk_lookup(x, role);
   for (uint16_t i = 0; i < b.count; ++i) {
     if (!b.undecided(i)) continue;

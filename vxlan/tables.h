@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataplane/counters.h"
+#include "dataplane/overlay_multicast.h"
 #include "vxlan/bridge_domain.h"
 #include "vxlan/wire.h"
 
@@ -40,10 +41,9 @@ struct UnderlayPort {
   uint16_t mtu = 1500;
 };
 
-struct LocalTarget {
-  uint16_t port;
-  uint16_t vlan;  // 0 = untagged
-};
+/// An attachment (port, VLAN 0 = untagged): the engine's type, so that a
+/// multicast route (dataplane/overlay_multicast.h) names them the same way.
+using LocalTarget = dataplane::BridgePort;
 
 struct BdTables {
   uint32_t vni = 0;

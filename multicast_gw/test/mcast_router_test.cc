@@ -354,7 +354,7 @@ TEST(McastRouter, ANonQuerierLowersItsTimersOnTheQueriersSpecificQuery) {
 
 TEST(McastRouter, SsmLimitsAndLinkLocalGroups) {
   RouterConfig c = querier_config();
-  c.ssm_ranges = {*config::parse_prefix("232.0.0.0/8", false)};
+  c.ssm_ranges = {*parse_ssm_range("232.0.0.0/8")};
   c.max_groups = 2;
   c.max_sources = 2;
   MembershipRouter r(c, 0);

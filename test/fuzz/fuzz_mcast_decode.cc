@@ -32,7 +32,7 @@ MembershipRouter make_router(uint8_t family) {
   c.max_groups = 64;
   c.max_sources = 16;
   c.fast_leave = family == 6;
-  c.ssm_ranges = {*config::parse_prefix(family == 4 ? "232.0.0.0/8" : "ff30::/12", false)};
+  c.ssm_ranges = default_ssm_ranges();
   return MembershipRouter(c, 0);
 }
 

@@ -49,8 +49,10 @@ class EalEnvironment : public ::testing::Environment {
     const std::string prefix = "mrd-pipe-" + std::to_string(getpid());
     // Three lcores on two CPUs: lcores 1 and 2 share CPU 1, so two-worker
     // layouts can be tested on a 2-core machine (slowly, but for real).
+    // 1 GiB: a VTEP's route table holds rte_lpm's 64 MiB tbl24 in one piece,
+    // which 512 MiB, fragmented by the tests before, could not always give.
     std::vector<std::string> args = {"pipeline_test", "--lcores", "0@0,1@1,2@1", "--main-lcore", "0", "--no-huge",
-                                     "-m", "512", "--file-prefix", prefix, "--log-level=4"};
+                                     "-m", "1024", "--file-prefix", prefix, "--log-level=4"};
     // A NIC with a PTP clock, when the machine has one, for PtpHardware.
     if (const char* hw = std::getenv("MERIDIAN_PTP_HW_DEVARGS")) {
       args.insert(args.end(), {"-a", hw});

@@ -186,7 +186,7 @@ TEST(ModuleContract, AModuleRegisteredWithOneLineGetsConfigStagePuntDropsCounter
   EXPECT_EQ(state.started_on, "a");
   // Its stage sits at its place: after the punt classifier (order 0), before
   // PTP's ingress stages, and the forward and egress stages follow.
-  EXPECT_EQ(dp->stage_names(), (std::vector<std::string>{"punt-classifier", "probe", "ptp-punt", "ptp-tc", "vxlan",
+  EXPECT_EQ(dp->stage_names(), (std::vector<std::string>{"punt-classifier", "mcast-snoop", "probe", "ptp-punt", "ptp-tc", "vxlan",
                                                          "xconnect", "ptp-tc-egress"}));
   // Module claims come before EtherType handlers: this one never sees a frame.
   unsigned handler_saw = 0;

@@ -1,0 +1,80 @@
+// Where IP multicast goes inside the overlay's bridge domains: the contract
+// between the module that keeps memberships (multicast_gw, which sets it in
+// the table version) and the module that forwards bridge domains (vxlan,
+// whose stage reads it when it would flood an IP multicast frame). Neither
+// includes the other; both include this. A bridge domain absent here, or in
+// flood mode, floods multicast like broadcast.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+namespace meridian::dataplane {
+
+/// An attachment of a bridge domain: a port and a VLAN (0: untagged).
+struct BridgePort {
+  uint16_t port;
+  uint16_t vlan;
+  bool operator==(const BridgePort&) const = default;
+};
+
+/// (S,G) or, with an all-zero source, (*,G); IPv4 in the first 4 bytes.
+struct MulticastKey {
+  std::array<uint8_t, 16> source{};
+  std::array<uint8_t, 16> group{};
+  uint8_t family = 4;
+  bool operator==(const MulticastKey&) const = default;
+};
+struct MulticastKeyHash {
+  size_t operator()(const MulticastKey& k) const {
+    uint64_t w[4];
+    std::memcpy(w, k.source.data(), 16);
+    std::memcpy(w + 2, k.group.data(), 16);
+    uint64_t h = k.family;
+    for (uint64_t v : w) h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
+struct MulticastRoute {
+  std::vector<BridgePort> locals;  // attachments with receivers, and those with a multicast router
+};
+
+struct MulticastBridgeDomain {
+  /// Snooping: multicast data goes only where a route says; a group with no
+  /// route has no receivers. Link-local groups (net::link_local_group)
+  /// always flood.
+  bool snoop = false;
+  std::unordered_map<MulticastKey, MulticastRoute, MulticastKeyHash> routes;
+  /// Attachments where another multicast router (a querier) was heard, per
+  /// family ([0] IPv4, [1] IPv6): they get every group of it (RFC 4541
+  /// §2.1.2), with or without a route.
+  std::array<std::vector<BridgePort>, 2> routers;
+
+  /// The (S,G) route, else the (*,G) one, else null.
+  const MulticastRoute* lookup(uint8_t family, const uint8_t* source, const uint8_t* group) const {
+    if (routes.empty()) return nullptr;
+    MulticastKey k;
+    k.family = family;
+    const size_t n = family == 4 ? 4 : 16;
+    std::memcpy(k.group.data(), group, n);
+    std::memcpy(k.source.data(), source, n);
+    if (auto it = routes.find(k); it != routes.end()) return &it->second;
+    k.source.fill(0);
+    if (auto it = routes.find(k); it != routes.end()) return &it->second;
+    return nullptr;
+  }
+};
+
+struct OverlayMulticast {
+  std::unordered_map<uint32_t, MulticastBridgeDomain> bridge_domains;  // by VNI
+  const MulticastBridgeDomain* bd(uint32_t vni) const {
+    auto it = bridge_domains.find(vni);
+    return it == bridge_domains.end() ? nullptr : &it->second;
+  }
+};
+
+}  // namespace meridian::dataplane

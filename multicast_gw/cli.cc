@@ -1,0 +1,70 @@
+#include "multicast_gw/cli.h"
+
+#include <iostream>
+
+namespace meridian::mcast {
+namespace {
+
+using config::cli::json;
+using config::cli::num;
+using config::cli::print_table;
+using config::cli::Rows;
+
+std::string attachment(const json& e) { return e.value("port", "") + (e.value("vlan", 0) ? "." + num(e, "vlan") : ""); }
+
+void show_groups(const json& body) {
+  Rows rows;
+  for (const auto& g : body.value("groups", json::array())) {
+    std::string sources;
+    for (const auto& s : g.value("sources", json::array())) {
+      if (!sources.empty()) sources += " ";
+      sources += (s.value("forwarding", false) ? "" : "!") + s.value("source", "");
+    }
+    const bool exclude = g.value("mode", "") == "exclude";
+    rows.push_back({num(g, "vni"), attachment(g), g.value("group", ""), g.value("mode", ""),
+                    "v" + num(g, "compatibility"), sources.empty() ? "-" : sources,
+                    exclude ? num(g, "group_expires_in_ms") : "-", num(g, "uptime_s")});
+  }
+  print_table({"VNI", "ATTACHMENT", "GROUP", "MODE", "COMPAT", "SOURCES (! blocked)", "EXPIRES-MS", "UP-S"}, rows);
+  std::cout << rows.size() << " groups\n";
+}
+
+void show_querier(const json& body) {
+  Rows rows;
+  for (const auto& q : body.value("interfaces", json::array())) {
+    rows.push_back({num(q, "vni"), attachment(q), q.value("protocol", "") + "v" + num(q, "version"),
+                    q.value("address", ""), q.value("querier", ""), num(q, "groups"), num(q, "queries_sent"),
+                    num(q, "queries_received"), num(q, "reports"), num(q, "joins"), num(q, "leaves")});
+  }
+  print_table({"VNI", "ATTACHMENT", "PROTOCOL", "OUR-ADDRESS", "QUERIER", "GROUPS", "Q-SENT", "Q-RECV", "REPORTS",
+               "JOINS", "LEAVES"},
+              rows);
+  const json refused = body.value("refused", json::object());
+  if (!refused.empty()) std::cout << "refused: " << refused.dump() << "\n";
+}
+
+void show_routes(const json& body) {
+  Rows rows;
+  for (const auto& r : body.value("routes", json::array())) {
+    std::string out;
+    for (const auto& o : r.value("outgoing", json::array())) {
+      if (!out.empty()) out += " ";
+      out += attachment(o);
+    }
+    rows.push_back({num(r, "vni"), r.value("source", "") + ", " + r.value("group", ""), out.empty() ? "(none)" : out});
+  }
+  print_table({"VNI", "(S, G)", "OUTGOING"}, rows);
+  std::cout << rows.size() << " routes\n";
+}
+
+}  // namespace
+
+std::vector<config::cli::Command> cli_commands() {
+  const std::map<std::string, std::string_view> vni{{"vni", config::cli::kVniChars}};
+  return {{"igmp groups", "/api/v1/multicast/igmp/groups", vni, show_groups},
+          {"mld groups", "/api/v1/multicast/mld/groups", vni, show_groups},
+          {"igmp querier", "/api/v1/multicast/querier", {}, show_querier},
+          {"mroutes", "/api/v1/multicast/routes", {}, show_routes}};
+}
+
+}  // namespace meridian::mcast

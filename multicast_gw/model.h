@@ -1,0 +1,70 @@
+// The "multicast" section of the config document: per bridge domain (a VNI
+// of the vxlan section) how IP multicast is forwarded. A bridge domain not
+// listed floods multicast like broadcast (as before this section existed);
+// one listed snoops by default: IGMP/MLD on its attachments are taken by
+// the control lcore, and multicast data goes only to attachments whose hosts
+// asked for it. Every part of it changes live.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/field_error.h"
+#include "config/model.h"
+#include "config/net_types.h"
+#include "multicast_gw/router.h"
+
+namespace meridian::config {
+
+struct MulticastQuerier {
+  bool enabled = true;
+  /// Query source addresses. IPv4 0.0.0.0 (the default) is a snooping
+  /// querier's address: hosts answer it, routers do not elect it. IPv6 must
+  /// be link-local; by default the port's EUI-64 link-local address.
+  IpAddress ipv4;
+  std::optional<IpAddress> ipv6;
+  bool operator==(const MulticastQuerier&) const = default;
+};
+
+struct MulticastBridgeDomain {
+  unsigned vni = 0;
+  std::string mode = "snoop";  // "snoop" or "flood"
+  MulticastQuerier querier;
+  unsigned igmp_version = 3;   // 1..3: the queries sent; older hosts are handled in any
+  unsigned mld_version = 2;    // 1..2
+  unsigned robustness = 2;
+  unsigned query_interval_s = 125;
+  unsigned query_response_interval_ms = 10000;
+  unsigned last_member_query_interval_ms = 1000;
+  unsigned last_member_query_count = 2;
+  bool fast_leave = false;
+  std::vector<mcast::SsmRange> ssm_ranges = mcast::default_ssm_ranges();
+  unsigned max_groups = 1024;        // per attachment
+  unsigned max_sources = 64;         // per group
+  bool operator==(const MulticastBridgeDomain&) const = default;
+};
+
+struct MulticastConfig {
+  std::vector<MulticastBridgeDomain> bridge_domains;
+  bool operator==(const MulticastConfig&) const = default;
+  const MulticastBridgeDomain* bd(unsigned vni) const {
+    for (const auto& b : bridge_domains) {
+      if (b.vni == vni) return &b;
+    }
+    return nullptr;
+  }
+};
+
+void parse_multicast(const nlohmann::json& j, const std::string& path, MulticastConfig& out, FieldErrors& errors);
+nlohmann::json to_json(const MulticastConfig& mc);
+/// Needs the vxlan section: every VNI is a bridge domain there, once here.
+void validate_multicast(const MulticastConfig& mc, const Config& config, FieldErrors& errors, FieldErrors& warnings);
+
+SectionSpec multicast_section_spec();
+inline const MulticastConfig& multicast_section(const Config& c) { return c.section<MulticastConfig>("multicast"); }
+
+}  // namespace meridian::config

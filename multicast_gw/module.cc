@@ -1,0 +1,187 @@
+#include "multicast_gw/module.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_cycles.h>
+
+#include "multicast_gw/drop_reasons.h"
+#include "multicast_gw/stage.h"
+#include "vxlan/model.h"
+
+namespace meridian::mcast {
+
+using dataplane::RestResource;
+
+MulticastModule::MulticastModule(const dataplane::ModuleHost& host) : host_(host) {
+  snooping_ = std::make_unique<Snooping>(SnoopingIo{
+      [this](uint16_t port, std::span<const uint8_t> frame) { return host_.send_frame && host_.send_frame(port, frame); },
+      [this](uint16_t port, DecodeStatus why) {
+        if (host_.control_counters && port < dataplane::kMaxPorts) {
+          host_.control_counters->ports[port].drop(drop_for(why));
+        }
+      }});
+}
+
+std::unique_ptr<dataplane::Module> MulticastModule::create(const dataplane::ModuleHost& host, std::string&) {
+  drop_id(McastDrop{});  // its drop reasons are listed from the start
+  std::unique_ptr<MulticastModule> m(new MulticastModule(host));
+  m->commit(host.config);
+  return m;
+}
+
+Millis MulticastModule::now_ms() const {
+  return static_cast<Millis>(rte_rdtsc() / (host_.tsc_hz / 1000));
+}
+
+std::vector<SnoopPort> MulticastModule::ports() const {
+  std::vector<SnoopPort> out;
+  for (const auto& p : host_.ports) {
+    SnoopPort s;
+    s.name = p.name;
+    s.port_id = p.port_id;
+    std::memcpy(s.mac, p.mac.addr_bytes, 6);
+    out.push_back(s);
+  }
+  return out;
+}
+
+void MulticastModule::commit(const config::Config& next) {
+  snooping_->apply(next, ports(), now_ms());
+  auto att = std::make_shared<SnoopedAttachments>();
+  bool any = false;
+  for (const auto& d : snooping_->domains()) {
+    for (const auto& a : d.attachments) {
+      auto& bits = att->vlans[a->where.port];
+      auto copy = bits ? std::make_shared<std::bitset<4096>>(*bits) : std::make_shared<std::bitset<4096>>();
+      copy->set(a->where.vlan);
+      bits = std::move(copy);
+      any = true;
+    }
+  }
+  attachments_ = any ? std::shared_ptr<const SnoopedAttachments>(std::move(att)) : nullptr;
+}
+
+std::vector<dataplane::PlacedStage> MulticastModule::stages() {
+  std::vector<dataplane::PlacedStage> out;
+  // After the punt classifier (0), before PTP's stages: IGMP/MLD never reach the bridge.
+  out.push_back({dataplane::StagePlace::kIngress, 3, std::make_unique<SnoopStage>()});
+  return out;
+}
+
+std::function<void()> MulticastModule::prepare(const config::Config&, const config::Config& next,
+                                               config::FieldErrors&) {
+  // Nothing here can fail: validation has checked every VNI against /vxlan.
+  return [this, next] { commit(next); };
+}
+
+void MulticastModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
+  tables.set<SnoopedAttachments>(attachments_);
+  tables.set<dataplane::OverlayMulticast>(attachments_ ? snooping_->tables() : nullptr);
+}
+
+bool MulticastModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
+  const bool igmp = view.ip_version == 4 && view.l4_proto == net::kProtoIgmp;
+  const bool mld = view.ip_version == 6;  // the decoder tells MLD from the rest
+  if (!igmp && !mld) return false;
+  if (view.vlan_count > 1) return false;  // as the stage: tag stacks are not snooped
+  const uint16_t vlan = view.vlan_count ? view.vlan_id(0) : 0;
+  if (!snooping_->snoops(m->port, vlan)) return false;
+  std::vector<uint8_t> frame(rte_pktmbuf_pkt_len(m));
+  const auto* data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, frame.size(), frame.data()));
+  if (data != frame.data()) std::memcpy(frame.data(), data, frame.size());
+  if (!snooping_->handle(m->port, vlan, frame, now_ms())) return false;  // other ICMPv6: not ours
+  rte_pktmbuf_free(m);
+  return true;
+}
+
+bool MulticastModule::tick(bool) { return snooping_->tick(now_ms()); }
+
+void MulticastModule::metrics(config::MetricsWriter& out, bool) {
+  struct Family {
+    const char* name;
+    const char* help;
+    bool counter;
+    uint64_t (*value)(const MembershipRouter&);
+  };
+  static const Family kFamilies[] = {
+      {"meridian_multicast_groups", "Groups with members on an attachment", false,
+       [](const MembershipRouter& r) { return uint64_t{r.groups().size()}; }},
+      {"meridian_multicast_reports_total", "IGMPv3/MLDv2 reports received", true,
+       [](const MembershipRouter& r) { return r.counters().reports; }},
+      {"meridian_multicast_joins_total", "IGMPv1/v2 and MLDv1 reports received", true,
+       [](const MembershipRouter& r) { return r.counters().joins; }},
+      {"meridian_multicast_leaves_total", "IGMPv2 leaves and MLDv1 dones received", true,
+       [](const MembershipRouter& r) { return r.counters().leaves; }},
+      {"meridian_multicast_queries_sent_total", "Queries sent", true,
+       [](const MembershipRouter& r) { return r.counters().queries_sent; }},
+      {"meridian_multicast_queries_received_total", "Queries received from other routers", true,
+       [](const MembershipRouter& r) { return r.counters().queries_received; }},
+      {"meridian_multicast_querier", "1 while this attachment's querier is us", false,
+       [](const MembershipRouter& r) { return uint64_t{r.is_querier()}; }},
+  };
+  for (const auto& f : kFamilies) {
+    if (f.counter) out.counter(f.name, f.help);
+    else out.gauge(f.name, f.help);
+    for (const auto& d : snooping_->domains()) {
+      for (const auto& a : d.attachments) {
+        for (const MembershipRouter* r : {&a->igmp, &a->mld}) {
+          out.sample({{"vni", std::to_string(d.vni)}, {"port", a->port_name}, {"vlan", std::to_string(a->where.vlan)},
+                      {"protocol", r->config().family == 4 ? "igmp" : "mld"}},
+                     f.value(*r));
+        }
+      }
+    }
+  }
+  out.counter("meridian_multicast_ignored_total", "Records and messages applied to no state, by reason");
+  for (const auto& d : snooping_->domains()) {
+    for (const auto& a : d.attachments) {
+      for (const MembershipRouter* r : {&a->igmp, &a->mld}) {
+        for (size_t i = 0; i < static_cast<size_t>(Ignore::kCount); ++i) {
+          if (!r->counters().ignored[i]) continue;  // only what happened: 7 reasons x 2 protocols per attachment otherwise
+          out.sample({{"vni", std::to_string(d.vni)}, {"port", a->port_name}, {"vlan", std::to_string(a->where.vlan)},
+                      {"protocol", r->config().family == 4 ? "igmp" : "mld"},
+                      {"reason", std::string(ignore_name(static_cast<Ignore>(i)))}},
+                     r->counters().ignored[i]);
+        }
+      }
+    }
+  }
+  out.gauge("meridian_multicast_routes", "(S,G) and (*,G) routes in the published table version, per bridge domain");
+  for (const auto& [vni, bd] : snooping_->tables()->bridge_domains) {
+    out.sample({{"vni", std::to_string(vni)}}, uint64_t{bd.routes.size()});
+  }
+}
+
+std::optional<RestResource> MulticastModule::resource(const dataplane::RestRequest& request) {
+  using config::http::status;
+  static const std::string kPrefix = "/api/v1/multicast/";
+  if (request.path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  const std::string what = request.path.substr(kPrefix.size());
+  static const std::map<std::string, std::vector<std::string>> kParams = {
+      {"igmp/groups", {"vni"}}, {"mld/groups", {"vni"}}, {"querier", {}}, {"routes", {}}};
+  auto known = kParams.find(what);
+  if (known == kParams.end()) return std::nullopt;
+  if (request.method != config::http::verb::get) return RestResource::not_allowed("GET, HEAD");
+  for (const auto& [key, value] : request.query) {
+    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
+      return RestResource::error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
+    }
+  }
+  std::optional<uint32_t> vni;
+  if (auto it = request.query.find("vni"); it != request.query.end()) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
+      return RestResource::error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
+    }
+    vni = static_cast<uint32_t>(v);
+  }
+  const Millis now = now_ms();
+  if (what == "igmp/groups") return RestResource{status::ok, snooping_->groups_json(4, vni, now)};
+  if (what == "mld/groups") return RestResource{status::ok, snooping_->groups_json(6, vni, now)};
+  if (what == "querier") return RestResource{status::ok, snooping_->querier_json(now)};
+  return RestResource{status::ok, snooping_->routes_json()};
+}
+
+}  // namespace meridian::mcast

@@ -1,0 +1,239 @@
+"""IGMP/MLD snooping in meridiand against Linux kernel hosts.
+
+Three hosts (namespaces) on three access ports of one bridge domain,
+meridiand on net_af_packet as their querier. The kernel's own IGMPv3/MLDv2
+does the joining: h1 joins 239.1.1.1 and ff0e::1 (any source), h2 joins
+232.1.1.1 from h3 only (source-specific, IP_ADD_SOURCE_MEMBERSHIP); h3 sends
+to all three groups. Each host counts, on a packet socket, every multicast
+frame that reaches its interface: h1 gets 239.1.1.1 and ff0e::1 and nothing
+of 232.1.1.1, h2 the reverse; once h1 has left, 239.1.1.1 stops reaching it
+within the last-member query time. meridianctl, REST and /metrics show the
+groups, the routes and the querier.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import lab as labmod  # noqa: E402
+
+BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+HOST_IP = {1: "10.100.0.1", 2: "10.100.0.2", 3: "10.100.0.3"}
+HOST_IP6 = {1: "fd00:100::1", 2: "fd00:100::2", 3: "fd00:100::3"}
+
+
+class McastLab:
+    """Hosts h1..h3, each on its own veth to the dut namespace (mmc-1..3)."""
+
+    def __init__(self, prefix):
+        self.dut = f"{prefix}-dut"
+        self.hosts = {i: f"{prefix}-h{i}" for i in (1, 2, 3)}
+
+    def up(self):
+        self.down()
+        for ns in [self.dut] + list(self.hosts.values()):
+            labmod.run(["ip", "netns", "add", ns])
+            labmod.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for i, ns in self.hosts.items():
+            port = f"mmc-{i}"
+            labmod.run(["ip", "link", "add", port, "netns", self.dut, "type", "veth", "peer", "name", "eth0",
+                        "netns", ns])
+            # The dut's kernel stays quiet on these ports (no MLD of its own).
+            labmod.run(["ip", "netns", "exec", self.dut, "sysctl", "-qw", f"net.ipv6.conf.{port}.disable_ipv6=1"])
+            labmod.run(["ip", "-n", self.dut, "link", "set", port, "up"])
+            labmod.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0",
+                        "net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval=200",
+                        "net.ipv6.conf.eth0.mldv2_unsolicited_report_interval=200"])
+            labmod.run(["ip", "-n", ns, "addr", "add", f"{HOST_IP[i]}/24", "dev", "eth0"])
+            labmod.run(["ip", "-n", ns, "addr", "add", f"{HOST_IP6[i]}/64", "dev", "eth0", "nodad"])
+            labmod.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            labmod.run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off"], check=False)
+        return self
+
+    def down(self):
+        for ns in [self.dut] + list(self.hosts.values()):
+            labmod.run(["ip", "netns", "del", ns], check=False)
+
+    def exec(self, ns, cmd, **kw):
+        return labmod.run(["ip", "netns", "exec", ns] + cmd, **kw)
+
+    def popen(self, ns, cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", ns] + cmd, **kw)
+
+
+def lab_config(prefix):
+    return {
+        "dataplane": {"lcores": [0, 1], "main_lcore": 0, "memory_mb": 1024, "file_prefix": prefix,
+                      "mbufs": 16384, "idle_sleep_us": 20},
+        "ports": [{"name": f"m{i}", "devargs": f"net_af_packet{i},iface=mmc-{i},qpairs=2"} for i in (1, 2, 3)],
+        "xconnect": [],
+        "vxlan": {"bridge_domains": [{"vni": 100, "attachments": [{"port": f"m{i}"} for i in (1, 2, 3)]}]},
+        "multicast": {"bridge_domains": [{"vni": 100, "querier": {"ipv4": "10.100.0.254"}, "query_interval_s": 20,
+                                          "query_response_interval_ms": 2000,
+                                          "last_member_query_interval_ms": 200}]},
+    }
+
+
+# Joins what it is told, holds the memberships until stdin closes, and counts
+# every multicast data frame (IGMP/MLD aside) that reaches eth0 by group.
+LISTENER = textwrap.dedent("""
+    import json, select, socket, struct, sys, time
+    joins = json.loads(sys.argv[1])
+    idx = socket.if_nametoindex("eth0")
+    socks = []
+    for j in joins:
+        if ":" in j["group"]:
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                         socket.inet_pton(socket.AF_INET6, j["group"]) + struct.pack("=I", idx))
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            local = socket.inet_aton(j["local"])
+            if "source" in j:
+                s.setsockopt(socket.IPPROTO_IP, 39,  # IP_ADD_SOURCE_MEMBERSHIP
+                             socket.inet_aton(j["group"]) + local + socket.inet_aton(j["source"]))
+            else:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(j["group"]) + local)
+        socks.append(s)
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    raw.bind(("eth0", 0))
+    print("ready", flush=True)
+    counts = {}
+    while True:
+        r, _, _ = select.select([raw, sys.stdin], [], [], 1.0)
+        if sys.stdin in r and not sys.stdin.readline():
+            break
+        if raw in r:
+            f, addr = raw.recvfrom(4096)
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue
+            et = f[12] << 8 | f[13]
+            if et == 0x0800 and f[23] != 2 and f[30] >= 224:
+                g = socket.inet_ntop(socket.AF_INET, f[30:34])
+            elif et == 0x86dd and f[20] == 17 and f[38] == 0xff:
+                g = socket.inet_ntop(socket.AF_INET6, f[38:54])
+            else:
+                continue
+            counts[g] = counts.get(g, 0) + 1
+    print(json.dumps(counts), flush=True)
+""")
+
+SENDER = textwrap.dedent("""
+    import socket, struct, sys, time
+    count = int(sys.argv[1])
+    s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s4.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[2]))
+    s4.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 4)
+    s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("eth0"))
+    for i in range(count):
+        for g in sys.argv[3:]:
+            (s6 if ":" in g else s4).sendto(b"x" * 100, (g, 5004))
+        time.sleep(0.005)
+""")
+
+
+class Snooping(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = McastLab(f"mmc{os.getpid() % 1000}")
+        cls.lab_run = labmod.LabRun(cls.lab, lab_config(f"mrd-mc-{os.getpid()}"), "meridian-mcast-", BUILD)
+        cls.api, cls.daemon = cls.lab_run.api, cls.lab_run.daemon
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab_run.close()
+
+    def listen(self, host, joins):
+        p = self.lab.popen(self.lab.hosts[host], ["/usr/bin/python3", "-c", LISTENER, json.dumps(joins)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    def stop(self, p):
+        p.stdin.close()
+        out = p.stdout.readline()
+        p.wait(timeout=10)
+        return json.loads(out)
+
+    def send(self, groups, count=200):
+        self.lab.exec(self.lab.hosts[3], ["/usr/bin/python3", "-c", SENDER, str(count), HOST_IP[3]] + groups,
+                      timeout=60)
+
+    def wait_for(self, what, predicate, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = what()
+            if predicate(value):
+                return value
+            time.sleep(0.05)
+        self.fail(f"timed out; last value {value}")
+
+    def groups(self, family="igmp"):
+        status, _, body = self.api.call("GET", f"/api/v1/multicast/{family}/groups")
+        self.assertEqual(status, 200)
+        return body["groups"]
+
+    def test_1_data_goes_only_where_the_kernel_joined(self):
+        h1 = self.listen(1, [{"group": "239.1.1.1", "local": HOST_IP[1]}, {"group": "ff0e::1"}])
+        h2 = self.listen(2, [{"group": "232.1.1.1", "source": HOST_IP[3], "local": HOST_IP[2]}])
+        try:
+            self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups()},
+                          lambda s: {("239.1.1.1", "m1"), ("232.1.1.1", "m2")} <= s)
+            self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups("mld")},
+                          lambda s: ("ff0e::1", "m1") in s)
+            self.send(["239.1.1.1", "232.1.1.1", "ff0e::1"])
+            time.sleep(0.3)
+        finally:
+            got1, got2 = self.stop(h1), self.stop(h2)
+        print(f"\nh1 received {got1}, h2 received {got2} (200 sent to each group)", file=sys.stderr)
+        self.assertGreaterEqual(got1.get("239.1.1.1", 0), 190)
+        self.assertGreaterEqual(got1.get("ff0e::1", 0), 190)
+        self.assertEqual(got1.get("232.1.1.1", 0), 0)
+        self.assertGreaterEqual(got2.get("232.1.1.1", 0), 190)
+        self.assertEqual(got2.get("239.1.1.1", 0), 0)
+        self.assertEqual(got2.get("ff0e::1", 0), 0)
+        # The views name what the kernel asked for.
+        groups = {(g["group"], g["port"], g["mode"]) for g in self.groups()}
+        self.assertIn(("232.1.1.1", "m2", "include"), groups)
+        out = self.daemon.ctl("show", "igmp", "groups", "vni", "100").stdout
+        self.assertIn("232.1.1.1", out)
+        self.assertIn(HOST_IP[3], out)
+        self.assertIn("mroutes", self.daemon.ctl("--help").stdout + self.daemon.ctl("--help").stderr)
+        querier = self.daemon.ctl("show", "igmp", "querier").stdout
+        self.assertIn("self", querier)
+        status, _, metrics = self.api.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn('meridian_multicast_groups{vni="100",port="m2",vlan="0",protocol="igmp"} 1', metrics)
+
+    def test_2_a_leave_stops_the_stream_within_the_last_member_query_time(self):
+        h1 = self.listen(1, [{"group": "239.1.1.1", "local": HOST_IP[1]}])
+        self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups()}, lambda s: ("239.1.1.1", "m1") in s)
+        left = time.time()
+        self.stop(h1)  # the socket closes: the kernel sends TO_IN({})
+        # Q(G) twice 200 ms apart, then the group ends (LMQT 400 ms).
+        self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups()},
+                      lambda s: ("239.1.1.1", "m1") not in s, timeout=5)
+        print(f"\nleave to route removal: {time.time() - left:.3f} s (LMQT 0.4 s)", file=sys.stderr)
+        quiet = self.listen(1, [])  # counts without joining
+        try:
+            self.send(["239.1.1.1"], count=100)
+            time.sleep(0.3)
+        finally:
+            got = self.stop(quiet)
+        self.assertEqual(got.get("239.1.1.1", 0), 0)
+        status, _, routes = self.api.call("GET", "/api/v1/multicast/routes")
+        self.assertEqual(status, 200)
+        self.assertNotIn("239.1.1.1", json.dumps(routes))
+        status, _, stats = self.api.call("GET", "/api/v1/stats")
+        m3 = next(p for p in stats["ports"] if p["name"] == "m3")
+        self.assertGreaterEqual(m3["drops"]["mcast_no_receivers"], 100)
+
+
+if __name__ == "__main__":
+    unittest.main()
