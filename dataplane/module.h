@@ -9,6 +9,8 @@
 // list.
 #pragma once
 
+#include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,6 +88,31 @@ struct RestRequest {
   bool workers_running;
 };
 using RestResource = config::StatusProvider::Resource;
+
+/// A 400 naming the first query parameter of `r` not in `allowed`; nullopt
+/// when every one is allowed.
+inline std::optional<RestResource> refuse_unknown_query(const RestRequest& r, const std::vector<std::string>& allowed) {
+  for (const auto& [key, value] : r.query) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return RestResource::error(config::http::status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
+    }
+  }
+  return std::nullopt;
+}
+
+/// Reads the `vni` query parameter (1 to 16777215) into `vni` when present;
+/// a 400 naming it when malformed.
+inline std::optional<RestResource> read_vni_query(const RestRequest& r, std::optional<uint32_t>& vni) {
+  auto it = r.query.find("vni");
+  if (it == r.query.end()) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end || v == 0 || v > 0xffffff) {
+    return RestResource::error(config::http::status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
+  }
+  vni = static_cast<uint32_t>(v);
+  return std::nullopt;
+}
 
 class Module {
  public:

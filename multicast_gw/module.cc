@@ -7,7 +7,6 @@
 
 #include "multicast_gw/drop_reasons.h"
 #include "multicast_gw/stage.h"
-#include "vxlan/model.h"
 
 namespace meridian::mcast {
 
@@ -163,20 +162,9 @@ std::optional<RestResource> MulticastModule::resource(const dataplane::RestReque
   auto known = kParams.find(what);
   if (known == kParams.end()) return std::nullopt;
   if (request.method != config::http::verb::get) return RestResource::not_allowed("GET, HEAD");
-  for (const auto& [key, value] : request.query) {
-    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
-      return RestResource::error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
-    }
-  }
+  if (auto refused = dataplane::refuse_unknown_query(request, known->second)) return refused;
   std::optional<uint32_t> vni;
-  if (auto it = request.query.find("vni"); it != request.query.end()) {
-    char* end = nullptr;
-    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
-      return RestResource::error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
-    }
-    vni = static_cast<uint32_t>(v);
-  }
+  if (auto refused = dataplane::read_vni_query(request, vni)) return refused;
   const Millis now = now_ms();
   if (what == "igmp/groups") return RestResource{status::ok, snooping_->groups_json(4, vni, now)};
   if (what == "mld/groups") return RestResource{status::ok, snooping_->groups_json(6, vni, now)};

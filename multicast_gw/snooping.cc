@@ -119,7 +119,12 @@ Attachment* Snooping::find(uint16_t port, uint16_t vlan, SnoopedDomain** domain)
 }
 
 bool Snooping::snoops(uint16_t port, uint16_t vlan) const {
-  return const_cast<Snooping*>(this)->find(port, vlan) != nullptr;
+  for (const auto& d : domains_) {
+    for (const auto& a : d.attachments) {
+      if (a->where == dataplane::BridgePort{port, vlan}) return true;
+    }
+  }
+  return false;
 }
 
 void Snooping::send_queries(Attachment& a, const RouterOutput& out) {

@@ -85,20 +85,9 @@ std::optional<RestResource> VxlanModule::resource(const dataplane::RestRequest& 
   if (is_clear ? request.method != config::http::verb::post : request.method != config::http::verb::get) {
     return RestResource::not_allowed(is_clear ? "POST" : "GET, HEAD");
   }
-  for (const auto& [key, value] : request.query) {
-    if (std::find(known->second.begin(), known->second.end(), key) == known->second.end()) {
-      return RestResource::error(status::bad_request, "?" + key, "unknown query parameter '" + key + "'");
-    }
-  }
+  if (auto refused = dataplane::refuse_unknown_query(request, known->second)) return refused;
   std::optional<uint32_t> vni;
-  if (auto it = request.query.find("vni"); it != request.query.end()) {
-    char* end = nullptr;
-    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end || v == 0 || v > config::kMaxVni) {
-      return RestResource::error(status::bad_request, "?vni", "vni: expected an integer between 1 and 16777215");
-    }
-    vni = static_cast<uint32_t>(v);
-  }
+  if (auto refused = dataplane::read_vni_query(request, vni)) return refused;
   std::optional<config::MacAddress> mac;
   if (auto it = request.query.find("mac"); it != request.query.end()) {
     mac = config::parse_mac(it->second);

@@ -125,6 +125,14 @@ TEST(PipelineMulticast, SnoopingSendsMulticastOnlyWhereItWasAskedFor) {
   ASSERT_EQ(routes().size(), 2u) << routes().dump();
   const json groups = dp->resource(config::http::verb::get, "/api/v1/multicast/igmp/groups", {{"vni", "100"}})->body;
   ASSERT_EQ(groups["groups"].size(), 2u) << groups.dump();
+  // Bad requests name their parameter.
+  const auto bad_vni = dp->resource(config::http::verb::get, "/api/v1/multicast/igmp/groups", {{"vni", "x"}});
+  EXPECT_EQ(bad_vni->status, config::http::status::bad_request);
+  EXPECT_EQ(bad_vni->body["details"][0]["path"], "?vni") << bad_vni->body.dump();
+  const auto unknown = dp->resource(config::http::verb::get, "/api/v1/multicast/routes", {{"colour", "red"}});
+  EXPECT_EQ(unknown->status, config::http::status::bad_request);
+  EXPECT_EQ(dp->resource(config::http::verb::post, "/api/v1/multicast/routes", {})->status,
+            config::http::status::method_not_allowed);
   // The reports were taken, not flooded.
   for (RingPort* p : {&a1, &a2, &a3}) EXPECT_EQ(drain(p->tx[0]), 0u) << p->name;
 
