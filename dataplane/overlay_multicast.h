@@ -2,8 +2,8 @@
 // between the module that keeps memberships (multicast_gw, which sets it in
 // the table version) and the module that forwards bridge domains (vxlan,
 // whose stage reads it when it would flood an IP multicast frame). Neither
-// includes the other; both include this. A bridge domain absent here, or in
-// flood mode, floods multicast like broadcast.
+// includes the other; both include this. A bridge domain absent here (not
+// snooping) floods multicast like broadcast.
 #pragma once
 
 #include <array>
@@ -43,11 +43,10 @@ struct MulticastRoute {
   std::vector<BridgePort> locals;  // attachments with receivers, and those with a multicast router
 };
 
+/// A snooping bridge domain: multicast data goes only where a route says; a
+/// group with no route has no receivers but the router ports. Link-local
+/// groups (net::link_local_group) always flood.
 struct MulticastBridgeDomain {
-  /// Snooping: multicast data goes only where a route says; a group with no
-  /// route has no receivers. Link-local groups (net::link_local_group)
-  /// always flood.
-  bool snoop = false;
   std::unordered_map<MulticastKey, MulticastRoute, MulticastKeyHash> routes;
   /// Attachments where another multicast router (a querier) was heard, per
   /// family ([0] IPv4, [1] IPv6): they get every group of it (RFC 4541

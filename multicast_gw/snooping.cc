@@ -214,7 +214,6 @@ void Snooping::rebuild() {
   const Millis now = last_now_;
   for (const auto& d : domains_) {
     dataplane::MulticastBridgeDomain& out = t->bridge_domains[d.vni];
-    out.snoop = true;
     for (auto& a : d.attachments) {
       for (size_t fi = 0; fi < 2; ++fi) {
         a->router_port[fi] = a->router_until[fi] > now;

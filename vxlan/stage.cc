@@ -356,7 +356,7 @@ std::optional<std::span<const LocalTarget>> snooped_locals(const Ctx& x, const B
   }
   if (net::link_local_group(family, grp)) return std::nullopt;
   const dataplane::MulticastBridgeDomain* mbd = x.mc->bd(bd.vni);
-  if (!mbd || !mbd->snoop) return std::nullopt;
+  if (!mbd) return std::nullopt;
   // No route: nobody asked, but attachments with a multicast router hear all.
   const dataplane::MulticastRoute* route = mbd->lookup(family, src, grp);
   return std::span<const LocalTarget>(route ? route->locals : mbd->routers[family == 6]);
