@@ -78,6 +78,12 @@ struct ModuleHost {
   /// padded to 60 bytes) on a port, through the egress path; false when it
   /// was not sent (counted on the port).
   std::function<bool(uint16_t port_id, std::span<const uint8_t> frame)> send_frame;
+  /// Sends one Ethernet frame the control lcore built into the overlay's
+  /// bridge domain `vni`, encapsulated toward the remote VTEP `vtep`, as the
+  /// module that terminates the overlay does it (Module::send_into_overlay);
+  /// false when it could not be sent (no such module, VNI or VTEP, VTEP not
+  /// resolved, no buffer).
+  std::function<bool(uint32_t vni, const config::IpAddress& vtep, std::span<const uint8_t> frame)> send_overlay;
 };
 
 /// A REST GET (or POST) a module may answer.
@@ -156,6 +162,13 @@ class Module {
   /// The UDP port of the overlay encapsulation this module terminates under
   /// `config` (VXLAN's VTEP port); nullopt when it terminates none.
   virtual std::optional<uint16_t> overlay_udp_port(const config::Config& /*config*/) const { return std::nullopt; }
+  /// Encapsulates `frame` for bridge domain `vni` toward the remote VTEP
+  /// `vtep` and sends it (ModuleHost::send_overlay); nullopt when this module
+  /// terminates no overlay, else whether it was sent.
+  virtual std::optional<bool> send_into_overlay(uint32_t /*vni*/, const config::IpAddress& /*vtep*/,
+                                                std::span<const uint8_t> /*frame*/) {
+    return std::nullopt;
+  }
 
   /// Fills the module's part of a worker's context before launch; also
   /// called for the control lcore's lane (`worker.control`), whose frames

@@ -9,8 +9,11 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <unordered_map>
 #include <vector>
+
+#include "config/net_types.h"
 
 namespace meridian::dataplane {
 
@@ -39,8 +42,23 @@ struct MulticastKeyHash {
   }
 };
 
+/// The overlay module's remote VTEP slots (what its stage indexes), by
+/// address: set by that module in every table version it contributes to,
+/// read by the multicast module's contribute (which runs after it) to put
+/// slots into routes.
+struct OverlayVtepSlots {
+  static constexpr uint16_t kNone = 0xffff;
+  uint64_t generation = 0;  // a new lookup, a new generation (from 1)
+  std::function<uint16_t(const config::IpAddress&)> slot;
+};
+
 struct MulticastRoute {
   std::vector<BridgePort> locals;  // attachments with receivers, and those with a multicast router
+  /// Remote edge VTEPs with receivers (ingress role): their addresses, and
+  /// their slots in the overlay module's VTEP table of the same version
+  /// (an address without a slot is left out of `remotes`).
+  std::vector<config::IpAddress> remote_vteps;
+  std::vector<uint16_t> remotes;
 };
 
 /// A snooping bridge domain: multicast data goes only where a route says; a
@@ -52,6 +70,9 @@ struct MulticastBridgeDomain {
   /// family ([0] IPv4, [1] IPv6): they get every group of it (RFC 4541
   /// §2.1.2), with or without a route.
   std::array<std::vector<BridgePort>, 2> routers;
+  /// Ingress role: IP multicast data from an attachment goes to the remote
+  /// VTEPs of its route (none without a route), not to the flood list.
+  bool overlay_snooped = false;
 
   /// The (S,G) route, else the (*,G) one, else null.
   const MulticastRoute* lookup(uint8_t family, const uint8_t* source, const uint8_t* group) const {

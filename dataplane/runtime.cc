@@ -182,7 +182,13 @@ std::unique_ptr<Dataplane> Dataplane::create(const config::Config& cfg, std::str
       },
       &dp->counters_.back(),
       [self](const config::Config& c) { return self->overlay_udp_port(c); }, dp->presence_.get(),
-      [self](uint16_t port, std::span<const uint8_t> frame) { return self->control_send(port, frame); }});
+      [self](uint16_t port, std::span<const uint8_t> frame) { return self->control_send(port, frame); },
+      [self](uint32_t vni, const config::IpAddress& vtep, std::span<const uint8_t> frame) {
+        for (const auto& m : self->modules_) {
+          if (auto sent = m->send_into_overlay(vni, vtep, frame)) return *sent;
+        }
+        return false;
+      }});
   std::vector<PlacedStage> stages;
   for (const auto& reg : registered_modules()) {
     std::unique_ptr<Module> module;

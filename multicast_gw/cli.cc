@@ -10,7 +10,11 @@ using config::cli::num;
 using config::cli::print_table;
 using config::cli::Rows;
 
-std::string attachment(const json& e) { return e.value("port", "") + (e.value("vlan", 0) ? "." + num(e, "vlan") : ""); }
+/// Where a link is: an attachment (port, ".VLAN" when tagged) or a remote VTEP ("vtep 10.1.0.2").
+std::string attachment(const json& e) {
+  if (e.contains("vtep")) return "vtep " + e.value("vtep", "");
+  return e.value("port", "") + (e.value("vlan", 0) ? "." + num(e, "vlan") : "");
+}
 
 void show_groups(const json& body) {
   Rows rows;
@@ -31,7 +35,11 @@ void show_groups(const json& body) {
 
 void show_querier(const json& body) {
   Rows rows;
-  for (const auto& q : body.value("interfaces", json::array())) {
+  json links = body.value("interfaces", json::array());
+  for (const auto& q : body.value("overlay", json::array())) {
+    if (q.value("role", "") == "ingress" && q.contains("protocol")) links.push_back(q);
+  }
+  for (const auto& q : links) {
     rows.push_back({num(q, "vni"), attachment(q), q.value("protocol", "") + "v" + num(q, "version"),
                     q.value("address", ""), q.value("querier", ""), num(q, "groups"), num(q, "queries_sent"),
                     num(q, "queries_received"), num(q, "reports"), num(q, "joins"), num(q, "leaves")});
@@ -39,6 +47,18 @@ void show_querier(const json& body) {
   print_table({"VNI", "ATTACHMENT", "PROTOCOL", "OUR-ADDRESS", "QUERIER", "GROUPS", "Q-SENT", "Q-RECV", "REPORTS",
                "JOINS", "LEAVES"},
               rows);
+  Rows overlay;
+  for (const auto& q : body.value("overlay", json::array())) {
+    if (q.value("role", "") != "edge") continue;
+    std::string queriers;
+    for (const auto& v : q.value("queriers", json::array())) queriers += (queriers.empty() ? "" : " ") + v.get<std::string>();
+    overlay.push_back({num(q, "vni"), q.value("protocol", "") + "v" + num(q, "version"), num(q, "groups"),
+                       queriers.empty() ? "(none: reports go to the flood list)" : queriers, num(q, "reports_sent")});
+  }
+  if (!overlay.empty()) {
+    std::cout << "\nedge: our receivers reported into the overlay\n";
+    print_table({"VNI", "PROTOCOL", "GROUPS", "OVERLAY-QUERIERS", "REPORTS-SENT"}, overlay);
+  }
   const json refused = body.value("refused", json::object());
   if (!refused.empty()) std::cout << "refused: " << refused.dump() << "\n";
 }

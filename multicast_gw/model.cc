@@ -50,6 +50,18 @@ void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeD
   }
   r.read_uint("max_groups", b.max_groups, 1, 65536);
   r.read_uint("max_sources", b.max_sources, 1, 1024);
+  r.read_raw("roles", [&](const nlohmann::json& v, const std::string& p) {
+    if (!v.is_array() || v.empty()) return r.error(p, "expected a non-empty array of \"ingress\" and \"edge\"");
+    bool ingress = false, edge = false;
+    for (size_t i = 0; i < v.size(); ++i) {
+      bool& role = v[i] == "ingress" ? ingress : edge;
+      if (v[i] != "ingress" && v[i] != "edge") return r.error(pointer_append(p, i), "expected \"ingress\" or \"edge\"");
+      if (role) return r.error(pointer_append(p, i), "listed twice");
+      role = true;
+    }
+    b.ingress = ingress;
+    b.edge = edge;
+  });
 }
 
 }  // namespace
@@ -70,6 +82,9 @@ nlohmann::json to_json(const MulticastConfig& mc) {
     if (b.querier.ipv6) q["ipv6"] = to_string(*b.querier.ipv6);
     nlohmann::json ssm = nlohmann::json::array();
     for (const auto& s : b.ssm_ranges) ssm.push_back(mcast::to_string(s));
+    nlohmann::json roles = nlohmann::json::array();
+    if (b.ingress) roles.push_back("ingress");
+    if (b.edge) roles.push_back("edge");
     bds.push_back({{"vni", b.vni},
                    {"mode", b.mode},
                    {"querier", q},
@@ -83,7 +98,8 @@ nlohmann::json to_json(const MulticastConfig& mc) {
                    {"fast_leave", b.fast_leave},
                    {"ssm_ranges", ssm},
                    {"max_groups", b.max_groups},
-                   {"max_sources", b.max_sources}});
+                   {"max_sources", b.max_sources},
+                   {"roles", roles}});
   }
   return {{"bridge_domains", bds}};
 }

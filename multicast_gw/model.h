@@ -45,6 +45,13 @@ struct MulticastBridgeDomain {
   std::vector<mcast::SsmRange> ssm_ranges = mcast::default_ssm_ranges();
   unsigned max_groups = 1024;        // per attachment
   unsigned max_sources = 64;         // per group
+  /// Roles in the overlay (docs/multicast.md): `ingress` queries the remote
+  /// VTEPs of the flood list and sends IP multicast data from attachments only
+  /// to those whose edges asked (not the whole flood list); `edge` reports
+  /// its attachments' merged membership into the overlay, toward the VTEPs
+  /// it heard a query from. A node may be both (the default).
+  bool ingress = true;
+  bool edge = true;
   bool operator==(const MulticastBridgeDomain&) const = default;
 };
 

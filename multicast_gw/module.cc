@@ -19,6 +19,9 @@ MulticastModule::MulticastModule(const dataplane::ModuleHost& host) : host_(host
         if (host_.control_counters && port < dataplane::kMaxPorts) {
           host_.control_counters->ports[port].drop(drop_for(why));
         }
+      },
+      [this](uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> frame) {
+        return host_.send_overlay && host_.send_overlay(vni, vtep, frame);
       }});
 }
 
@@ -76,10 +79,32 @@ std::function<void()> MulticastModule::prepare(const config::Config&, const conf
 
 void MulticastModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
   tables.set<SnoopedAttachments>(attachments_);
-  tables.set<dataplane::OverlayMulticast>(attachments_ ? snooping_->tables() : nullptr);
+  if (!attachments_) return tables.set<dataplane::OverlayMulticast>(nullptr);
+  // Remote VTEPs become the overlay module's slots in this same version
+  // (that module contributed first); redone only when either side changed.
+  const auto* slots = tables.get<dataplane::OverlayVtepSlots>();
+  const uint64_t generation = slots ? slots->generation : 0;
+  if (resolved_from_ != snooping_->tables() || resolved_slots_ != generation) {
+    auto t = std::make_shared<dataplane::OverlayMulticast>(*snooping_->tables());
+    for (auto& [vni, bd] : t->bridge_domains) {
+      for (auto& [key, route] : bd.routes) {
+        for (const auto& vtep : route.remote_vteps) {
+          const uint16_t slot = slots ? slots->slot(vtep) : dataplane::OverlayVtepSlots::kNone;
+          if (slot != dataplane::OverlayVtepSlots::kNone) route.remotes.push_back(slot);
+        }
+      }
+    }
+    resolved_ = std::move(t);
+    resolved_from_ = snooping_->tables();
+    resolved_slots_ = generation;
+  }
+  tables.set<dataplane::OverlayMulticast>(resolved_);
 }
 
 bool MulticastModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
+  if (view.l4_proto == net::kProtoUdp && view.l4_offset && view.dst_port == host_.overlay_udp_port(host_.config)) {
+    return claim_overlay(m, view);
+  }
   const bool igmp = view.ip_version == 4 && view.l4_proto == net::kProtoIgmp;
   const bool mld = view.ip_version == 6;  // the decoder tells MLD from the rest
   if (!igmp && !mld) return false;
@@ -90,6 +115,24 @@ bool MulticastModule::claim_punt(rte_mbuf* m, const net::PacketView& view) {
   const auto* data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, frame.size(), frame.data()));
   if (data != frame.data()) std::memcpy(frame.data(), data, frame.size());
   if (!snooping_->handle(m->port, vlan, frame, now_ms())) return false;  // other ICMPv6: not ours
+  rte_pktmbuf_free(m);
+  return true;
+}
+
+/// IGMP/MLD the VXLAN stage punted from a bridge domain that snoops: the
+/// whole VXLAN frame, already checked there (our address, a known VNI and VTEP).
+bool MulticastModule::claim_overlay(rte_mbuf* m, const net::PacketView& view) {
+  const size_t vxlan = size_t{view.l4_offset} + net::kUdpHeader;
+  const size_t len = rte_pktmbuf_pkt_len(m);
+  if (len < vxlan + net::kVxlanHeader + net::kEthHeader) return false;
+  std::vector<uint8_t> frame(len);
+  const auto* data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, frame.data()));
+  if (data != frame.data()) std::memcpy(frame.data(), data, len);
+  const uint32_t vni = net::be32(&frame[vxlan + 4]) >> 8;
+  const uint8_t* ip = &frame[view.l3_offset];
+  const IpAddress vtep = view.ip_version == 4 ? IpAddress::v4(ip + 12) : IpAddress::v6(ip + 8);
+  const std::span<const uint8_t> inner(frame.data() + vxlan + net::kVxlanHeader, len - vxlan - net::kVxlanHeader);
+  if (!snooping_->handle_overlay(m->port, vni, vtep, inner, now_ms())) return false;
   rte_pktmbuf_free(m);
   return true;
 }
@@ -143,6 +186,24 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
                       {"reason", std::string(ignore_name(static_cast<Ignore>(i)))}},
                      r->counters().ignored[i]);
         }
+      }
+    }
+  }
+  out.gauge("meridian_multicast_overlay_groups", "Groups with receivers behind a remote VTEP (ingress role)");
+  for (const auto& d : snooping_->domains()) {
+    for (const auto& [vtep, e] : d.edges) {
+      for (const MembershipRouter* r : {&e->igmp, &e->mld}) {
+        out.sample({{"vni", std::to_string(d.vni)}, {"vtep", config::to_string(vtep)},
+                    {"protocol", r->config().family == 4 ? "igmp" : "mld"}},
+                   uint64_t{r->groups().size()});
+      }
+    }
+  }
+  out.counter("meridian_multicast_overlay_reports_sent_total", "Reports sent into the overlay (edge role)");
+  for (const auto& d : snooping_->domains()) {
+    for (size_t fi = 0; fi < 2; ++fi) {
+      if (d.hosts[fi]) {
+        out.sample({{"vni", std::to_string(d.vni)}, {"protocol", fi ? "mld" : "igmp"}}, d.hosts[fi]->reports_sent());
       }
     }
   }

@@ -40,10 +40,16 @@ class MulticastModule final : public dataplane::Module {
   Millis now_ms() const;
   std::vector<SnoopPort> ports() const;
   void commit(const config::Config& next);
+  bool claim_overlay(rte_mbuf* m, const net::PacketView& view);
 
   const dataplane::ModuleHost& host_;
   std::unique_ptr<Snooping> snooping_;
   std::shared_ptr<const SnoopedAttachments> attachments_ = std::make_shared<SnoopedAttachments>();
+  /// The routes with their remote VTEPs as the overlay's slots, for the
+  /// pair (routes, slot lookup) they were resolved from.
+  mutable std::shared_ptr<const dataplane::OverlayMulticast> resolved_;
+  mutable std::shared_ptr<const dataplane::OverlayMulticast> resolved_from_;
+  mutable uint64_t resolved_slots_ = 0;  // OverlayVtepSlots::generation
 };
 
 }  // namespace meridian::mcast

@@ -59,6 +59,56 @@ std::vector<uint8_t> retag(std::span<const uint8_t> frame, uint16_t vlan) {
 
 }  // namespace
 
+/// Overlay timers: how long a VTEP's query makes it our overlay querier.
+static Millis overlay_querier_present(const config::MulticastBridgeDomain& b) {
+  ProtocolTimers t;
+  t.robustness = static_cast<uint8_t>(b.robustness);
+  t.query_interval_ms = b.query_interval_s * 1000;
+  t.query_response_interval_ms = b.query_response_interval_ms;
+  return t.other_querier_present_interval();
+}
+
+void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
+                             const std::vector<SnoopPort>& ports, Millis now) {
+  const SnoopPort* mac_port = ports.empty() ? nullptr : &ports.front();
+  for (const auto& att : bd.attachments) {
+    for (const auto& p : ports) {
+      if (p.name == att.port && mac_port == &ports.front()) mac_port = &p;
+    }
+  }
+  if (mac_port) std::copy(mac_port->mac, mac_port->mac + 6, d.overlay_mac);
+  d.overlay_link_local = d.cfg.querier.ipv6 ? *d.cfg.querier.ipv6 : eui64_link_local(d.overlay_mac);
+  d.flood = bd.flood;
+  const bool same = before && std::equal(before->overlay_mac, before->overlay_mac + 6, d.overlay_mac);
+  if (same) {
+    d.overlay_queriers = std::move(before->overlay_queriers);
+    d.overlay_edge_limit = before->overlay_edge_limit;
+  }
+  if (d.cfg.ingress) {
+    if (same) d.edges = std::move(before->edges);
+    for (const auto& vtep : d.flood) {
+      if (d.edges.count(vtep) || d.edges.size() >= kMaxRemoteEdges) continue;
+      d.edges.emplace(vtep, std::make_unique<RemoteEdge>(vtep, router_config(d.cfg, 4, d.cfg.querier.ipv4),
+                                                         router_config(d.cfg, 6, d.overlay_link_local), now));
+    }
+  }
+  if (d.cfg.edge) {
+    for (size_t fi = 0; fi < 2; ++fi) {
+      if (same && before->hosts[fi]) {
+        d.hosts[fi] = std::move(before->hosts[fi]);
+        continue;
+      }
+      HostConfig h;
+      h.family = fi ? 6 : 4;
+      const unsigned version = fi ? d.cfg.mld_version : d.cfg.igmp_version;
+      h.version = static_cast<uint8_t>(version == h.newest_version() ? 0 : version);
+      h.robustness = static_cast<uint8_t>(d.cfg.robustness);
+      h.query_interval_ms = d.cfg.query_interval_s * 1000;
+      d.hosts[fi] = std::make_unique<MembershipHost>(h, uint64_t{d.vni} * 2 + fi);
+    }
+  }
+}
+
 void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& ports, Millis now) {
   const auto& mc = config::multicast_section(next);
   const auto& vx = config::vxlan_section(next);
@@ -78,6 +128,7 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     for (auto& o : old) {
       if (o.vni == b.vni && o.cfg == b) before = &o;
     }
+    apply_overlay(d, before, *bd, ports, now);
     for (const auto& att : bd->attachments) {
       const SnoopPort* port = nullptr;
       for (const auto& p : ports) {
@@ -181,8 +232,101 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     relay(*d, *a, frame, true, m.family);  // toward the router ports
   }
   send_queries(*a, out);
+  if (!out.changed.empty()) dirty_ = d->local_changed = true;
+  return true;
+}
+
+bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> inner,
+                              Millis now) {
+  SnoopedDomain* d = nullptr;
+  for (auto& x : domains_) {
+    if (x.vni == vni) d = &x;
+  }
+  if (!d) return false;
+  last_now_ = now;
+  FrameMembership fm;
+  const DecodeStatus s = decode_frame(inner, fm);
+  if (s != DecodeStatus::kOk) {  // unknown IGMP types too: nothing floods across the overlay
+    ++refused_[static_cast<size_t>(s)];
+    if (io_.refused) io_.refused(port, s);
+    return true;
+  }
+  const Membership& m = fm.message;
+  const size_t fi = m.family == 6;
+  if (m.kind == MessageKind::kQuery) {
+    // An edge answers the overlay's queriers; an ingress queries its edges
+    // itself and keeps no election with other VTEPs (each is its own link).
+    if (d->hosts[fi]) {
+      d->overlay_queriers[fi][vtep] = now + overlay_querier_present(d->cfg);
+      d->hosts[fi]->on_query(m, now);
+    }
+    return true;
+  }
+  if (!d->cfg.ingress) return true;  // an edge keeps no membership of the overlay
+  auto it = d->edges.find(vtep);
+  if (it == d->edges.end()) {
+    if (d->edges.size() >= kMaxRemoteEdges) {
+      ++d->overlay_edge_limit;
+      return true;
+    }
+    it = d->edges.emplace(vtep, std::make_unique<RemoteEdge>(vtep, router_config(d->cfg, 4, d->cfg.querier.ipv4),
+                                                             router_config(d->cfg, 6, d->overlay_link_local), now))
+             .first;
+  }
+  RouterOutput out;
+  it->second->router(m.family).on_membership(m, fm.source, now, out);
+  send_overlay_queries(*d, *it->second, out);
   if (!out.changed.empty()) dirty_ = true;
   return true;
+}
+
+void Snooping::send_overlay_queries(const SnoopedDomain& d, const RemoteEdge& e, const RouterOutput& out) {
+  for (const auto& q : out.queries) {
+    const MembershipRouter& r = e.router(q.group.family);
+    Sender from;
+    std::copy(d.overlay_mac, d.overlay_mac + 6, from.mac);
+    from.address = r.config().address;
+    if (io_.send_overlay) io_.send_overlay(d.vni, e.vtep, build_query_frame(from, q, r.config().speaks()));
+  }
+}
+
+void Snooping::report_into_overlay(SnoopedDomain& d, Millis now) {
+  for (size_t fi = 0; fi < 2; ++fi) {
+    if (!d.hosts[fi]) continue;
+    const uint8_t family = fi ? 6 : 4;
+    HostOutput out;
+    if (d.local_changed) {
+      std::vector<const MembershipRouter*> links;
+      for (const auto& a : d.attachments) links.push_back(&a->router(family));
+      d.hosts[fi]->set_interest(merge_interest(links, now), now, out);
+    }
+    d.hosts[fi]->tick(now, out);
+    if (!out.empty()) send_reports(d, family, out, now);
+  }
+  d.local_changed = false;
+}
+
+void Snooping::send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now) {
+  Sender from;
+  std::copy(d.overlay_mac, d.overlay_mac + 6, from.mac);
+  from.address = family == 4 ? d.cfg.querier.ipv4 : d.overlay_link_local;
+  // Inside the overlay: room for the outer headers of an IPv6 underlay at a 1500-byte MTU.
+  constexpr size_t kOverlayIpMtu = 1500 - 70 - 14;
+  std::vector<std::vector<uint8_t>> frames;
+  if (!out.records.empty()) frames = build_report_frames(from, family, out.records, kOverlayIpMtu);
+  for (const auto& o : out.older) frames.push_back(build_v1v2_frame(from, o.group, o.kind, o.version));
+  // To the VTEPs that query us; while none has, to the flood list (as a
+  // kernel VTEP would), so that a join is not held until the next query.
+  std::vector<IpAddress> to;
+  for (const auto& [vtep, until] : d.overlay_queriers[family == 6]) {
+    if (until > now) to.push_back(vtep);
+  }
+  if (to.empty()) to = d.flood;
+  for (const auto& vtep : to) {
+    for (const auto& f : frames) {
+      if (io_.send_overlay) io_.send_overlay(d.vni, vtep, f);
+    }
+  }
 }
 
 bool Snooping::tick(Millis now) {
@@ -193,27 +337,44 @@ bool Snooping::tick(Millis now) {
         RouterOutput out;
         r->tick(now, out);
         send_queries(*a, out);
-        if (!out.changed.empty()) dirty_ = true;
+        if (!out.changed.empty()) dirty_ = d.local_changed = true;
       }
       for (size_t fi = 0; fi < 2; ++fi) dirty_ |= a->router_port[fi] != (a->router_until[fi] > now);
     }
+    for (auto& [vtep, e] : d.edges) {
+      for (MembershipRouter* r : {&e->igmp, &e->mld}) {
+        RouterOutput out;
+        r->tick(now, out);
+        send_overlay_queries(d, *e, out);
+        if (!out.changed.empty()) dirty_ = true;
+      }
+    }
+    for (auto& queriers : d.overlay_queriers) std::erase_if(queriers, [&](const auto& q) { return q.second <= now; });
+    report_into_overlay(d, now);
   }
   if (!dirty_) return false;
   rebuild();
   return true;
 }
 
-/// Each domain's routes: for every source some attachment names (INCLUDE's
-/// sources, EXCLUDE's blocked ones) an (S,G) route with every attachment
-/// that wants S — even none, so that a source all excluders block does not
-/// fall through to (*,G) — and a (*,G) route with the attachments in
-/// EXCLUDE mode (they want any other source).
+/// Each domain's routes: for every source some link names (INCLUDE's
+/// sources, EXCLUDE's blocked ones) an (S,G) route with every link that
+/// wants S — even none, so that a source all excluders block does not fall
+/// through to (*,G) — and a (*,G) route with the links in EXCLUDE mode (they
+/// want any other source). A link is an attachment (a local target) or, as
+/// ingress, a remote edge (a remote VTEP).
 void Snooping::rebuild() {
   dirty_ = false;
   auto t = std::make_shared<dataplane::OverlayMulticast>();
   const Millis now = last_now_;
+  struct Link {
+    const MembershipRouter* router;
+    const dataplane::BridgePort* local;
+    const IpAddress* remote;
+  };
   for (const auto& d : domains_) {
     dataplane::MulticastBridgeDomain& out = t->bridge_domains[d.vni];
+    out.overlay_snooped = d.cfg.ingress;
     for (auto& a : d.attachments) {
       for (size_t fi = 0; fi < 2; ++fi) {
         a->router_port[fi] = a->router_until[fi] > now;
@@ -221,7 +382,14 @@ void Snooping::rebuild() {
       }
     }
     for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
+      std::vector<Link> links;
+      for (const auto& a : d.attachments) links.push_back({&a->router(family), &a->where, nullptr});
+      for (const auto& [vtep, e] : d.edges) links.push_back({&e->router(family), nullptr, &e->vtep});
       const auto& routers = out.routers[family == 6];
+      auto add = [](dataplane::MulticastRoute& route, const Link& l) {
+        if (l.local) route.locals.push_back(*l.local);
+        else route.remote_vteps.push_back(*l.remote);
+      };
       // Every route also goes to the router ports, once.
       auto add_routers = [&](dataplane::MulticastRoute& route) {
         for (const auto& r : routers) {
@@ -229,38 +397,38 @@ void Snooping::rebuild() {
         }
       };
       std::set<IpAddress> groups;
-      for (const auto& a : d.attachments) {
-        for (const auto& [g, gs] : a->router(family).groups()) groups.insert(g);
+      for (const auto& l : links) {
+        for (const auto& [g, gs] : l.router->groups()) groups.insert(g);
       }
       for (const auto& g : groups) {
         std::set<IpAddress> sources;
         bool any_excluder = false;
-        for (const auto& a : d.attachments) {
-          const GroupState* gs = a->router(family).group(g);
+        for (const auto& l : links) {
+          const GroupState* gs = l.router->group(g);
           if (!gs) continue;
           any_excluder |= gs->mode == FilterMode::kExclude;
-          for (const auto& [s, rec] : gs->sources) sources.insert(s);
+          for (const auto& [src, rec] : gs->sources) sources.insert(src);
         }
-        auto key = [&](const IpAddress* s) {
+        auto key = [&](const IpAddress* src) {
           dataplane::MulticastKey k;
           k.family = family;
           std::copy(g.bytes.begin(), g.bytes.begin() + static_cast<long>(g.size()), k.group.begin());
-          if (s) std::copy(s->bytes.begin(), s->bytes.begin() + static_cast<long>(s->size()), k.source.begin());
+          if (src) std::copy(src->bytes.begin(), src->bytes.begin() + static_cast<long>(src->size()), k.source.begin());
           return k;
         };
-        for (const auto& s : sources) {
-          auto& route = out.routes[key(&s)];
-          for (const auto& a : d.attachments) {
-            const GroupState* gs = a->router(family).group(g);
-            if (gs && gs->wants(s, now)) route.locals.push_back(a->where);
+        for (const auto& src : sources) {
+          auto& route = out.routes[key(&src)];
+          for (const auto& l : links) {
+            const GroupState* gs = l.router->group(g);
+            if (gs && gs->wants(src, now)) add(route, l);
           }
           add_routers(route);
         }
         if (any_excluder) {
           auto& route = out.routes[key(nullptr)];
-          for (const auto& a : d.attachments) {
-            const GroupState* gs = a->router(family).group(g);
-            if (gs && gs->mode == FilterMode::kExclude) route.locals.push_back(a->where);
+          for (const auto& l : links) {
+            const GroupState* gs = l.router->group(g);
+            if (gs && gs->mode == FilterMode::kExclude) add(route, l);
           }
           add_routers(route);
         }
@@ -274,60 +442,88 @@ void Snooping::rebuild() {
 
 json Snooping::groups_json(uint8_t family, std::optional<uint32_t> vni, Millis now) const {
   json groups = json::array();
+  // One entry per group of a link: `where` names the link (an attachment's
+  // port and VLAN, or a remote edge's VTEP).
+  auto add = [&](const json& where, const MembershipRouter& r) {
+    for (const auto& [g, gs] : r.groups()) {
+      json sources = json::array();
+      for (const auto& [src, rec] : gs.sources) {
+        sources.push_back({{"source", config::to_string(src)},
+                           {"forwarding", gs.wants(src, now)},
+                           {"expires_in_ms", std::max<Millis>(0, rec.expires - now)}});
+      }
+      json e = where;
+      e["group"] = config::to_string(g);
+      e["mode"] = gs.mode == FilterMode::kInclude ? "include" : "exclude";
+      e["compatibility"] = gs.compatibility(now, family, r.config().newest_version());
+      e["uptime_s"] = (now - gs.created) / 1000;
+      e["sources"] = std::move(sources);
+      if (gs.mode == FilterMode::kExclude) e["group_expires_in_ms"] = std::max<Millis>(0, gs.group_timer - now);
+      groups.push_back(std::move(e));
+    }
+  };
   for (const auto& d : domains_) {
     if (vni && d.vni != *vni) continue;
     for (const auto& a : d.attachments) {
-      const MembershipRouter& r = family == 4 ? a->igmp : a->mld;
-      for (const auto& [g, gs] : r.groups()) {
-        json sources = json::array();
-        for (const auto& [s, rec] : gs.sources) {
-          sources.push_back({{"source", config::to_string(s)},
-                             {"forwarding", gs.wants(s, now)},
-                             {"expires_in_ms", std::max<Millis>(0, rec.expires - now)}});
-        }
-        json e = {{"vni", d.vni},
-                  {"port", a->port_name},
-                  {"vlan", a->where.vlan},
-                  {"group", config::to_string(g)},
-                  {"mode", gs.mode == FilterMode::kInclude ? "include" : "exclude"},
-                  {"compatibility", gs.compatibility(now, family, r.config().newest_version())},
-                  {"uptime_s", (now - gs.created) / 1000},
-                  {"sources", sources}};
-        if (gs.mode == FilterMode::kExclude) e["group_expires_in_ms"] = std::max<Millis>(0, gs.group_timer - now);
-        groups.push_back(std::move(e));
-      }
+      add({{"vni", d.vni}, {"port", a->port_name}, {"vlan", a->where.vlan}}, a->router(family));
     }
+    for (const auto& [vtep, e] : d.edges) add({{"vni", d.vni}, {"vtep", config::to_string(vtep)}}, e->router(family));
   }
   return {{"groups", groups}};
 }
 
 json Snooping::querier_json(Millis now) const {
   json out = json::array();
+  auto router_json = [&](json e, const MembershipRouter* r) {
+    const auto& c = r->counters();
+    json ignored = json::object();
+    for (size_t i = 0; i < static_cast<size_t>(Ignore::kCount); ++i) {
+      ignored[std::string(ignore_name(static_cast<Ignore>(i)))] = c.ignored[i];
+    }
+    e["protocol"] = r->config().family == 4 ? "igmp" : "mld";
+    e["version"] = r->config().speaks();
+    e["address"] = config::to_string(r->config().address);
+    e["querier"] = r->is_querier() ? "self" : r->other_querier() ? config::to_string(*r->other_querier()) : "none";
+    e["groups"] = r->groups().size();
+    e["reports"] = c.reports;
+    e["joins"] = c.joins;
+    e["leaves"] = c.leaves;
+    e["queries_sent"] = c.queries_sent;
+    e["queries_received"] = c.queries_received;
+    e["ignored"] = std::move(ignored);
+    if (r->other_querier()) e["other_querier_expires_in_ms"] = std::max<Millis>(0, r->other_querier_expires() - now);
+    return e;
+  };
+  json overlay = json::array();
+  for (const auto& d : domains_) {
+    for (const auto& [vtep, e] : d.edges) {
+      for (const MembershipRouter* r : {&e->igmp, &e->mld}) {
+        overlay.push_back(router_json({{"vni", d.vni}, {"role", "ingress"}, {"vtep", config::to_string(vtep)}}, r));
+      }
+    }
+    for (size_t fi = 0; fi < 2; ++fi) {
+      if (!d.hosts[fi]) continue;
+      json queriers = json::array();
+      for (const auto& [vtep, until] : d.overlay_queriers[fi]) {
+        if (until > now) queriers.push_back(config::to_string(vtep));
+      }
+      const MembershipHost& h = *d.hosts[fi];
+      overlay.push_back({{"vni", d.vni},
+                         {"role", "edge"},
+                         {"protocol", fi ? "mld" : "igmp"},
+                         {"version", h.compatibility(now)},
+                         {"queriers", queriers},
+                         {"groups", h.state().size()},
+                         {"reports_sent", h.reports_sent()}});
+    }
+    if (d.overlay_edge_limit) {
+      overlay.push_back({{"vni", d.vni}, {"role", "ingress"}, {"edges_not_tracked", d.overlay_edge_limit}});
+    }
+  }
   for (const auto& d : domains_) {
     for (const auto& a : d.attachments) {
       for (const MembershipRouter* r : {&a->igmp, &a->mld}) {
-        const auto& c = r->counters();
-        json ignored = json::object();
-        for (size_t i = 0; i < static_cast<size_t>(Ignore::kCount); ++i) {
-          ignored[std::string(ignore_name(static_cast<Ignore>(i)))] = c.ignored[i];
-        }
-        json e = {{"vni", d.vni},
-                  {"port", a->port_name},
-                  {"vlan", a->where.vlan},
-                  {"protocol", r->config().family == 4 ? "igmp" : "mld"},
-                  {"version", r->config().speaks()},
-                  {"address", config::to_string(r->config().address)},
-                  {"querier", r->is_querier() ? "self" : r->other_querier() ? config::to_string(*r->other_querier())
-                                                                             : "none"},
-                  {"groups", r->groups().size()},
-                  {"reports", c.reports},
-                  {"joins", c.joins},
-                  {"leaves", c.leaves},
-                  {"queries_sent", c.queries_sent},
-                  {"queries_received", c.queries_received},
-                  {"ignored", ignored}};
-        if (r->other_querier()) e["other_querier_expires_in_ms"] = std::max<Millis>(0, r->other_querier_expires() - now);
-        out.push_back(std::move(e));
+        out.push_back(router_json({{"vni", d.vni}, {"port", a->port_name}, {"vlan", a->where.vlan}}, r));
       }
     }
   }
@@ -335,7 +531,7 @@ json Snooping::querier_json(Millis now) const {
   for (size_t i = 1; i < refused_.size(); ++i) {
     if (refused_[i]) refused[std::string(decode_status_name(static_cast<DecodeStatus>(i)))] = refused_[i];
   }
-  return {{"interfaces", out}, {"refused", refused}};
+  return {{"interfaces", out}, {"overlay", overlay}, {"refused", refused}};
 }
 
 json Snooping::routes_json() const {
@@ -351,6 +547,7 @@ json Snooping::routes_json() const {
       const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
       json locals = json::array();
       for (const auto& l : route.locals) locals.push_back({{"port", names[l.port]}, {"vlan", l.vlan}});
+      for (const auto& v : route.remote_vteps) locals.push_back({{"vtep", config::to_string(v)}});
       out.push_back({{"vni", vni}, {"source", any ? "*" : config::to_string(s)}, {"group", config::to_string(g)},
                      {"outgoing", locals}});
     }

@@ -6,6 +6,14 @@
 // A query from another router is relayed to the bridge domain's other
 // attachments, and reports are relayed toward the attachment it sits on, so
 // that a querier elsewhere still hears the hosts (RFC 4541 §2.1.1).
+//
+// The overlay side (IGMP/MLD the VXLAN stage punts from decapsulated frames,
+// docs/multicast.md "Overlay"): as `ingress`, one IGMP and one MLD router per
+// remote VTEP, querying it through the overlay, whose receivers become the
+// routes' remote VTEPs; as `edge`, one proxy host per family (host.h) that
+// reports the attachments' merged membership to the VTEPs it heard an
+// overlay query from (to the flood list while it has heard none). Reports
+// are never flooded to the overlay's other VTEPs or to attachments.
 #pragma once
 
 #include <array>
@@ -23,7 +31,12 @@
 #include "config/model.h"
 #include "dataplane/overlay_multicast.h"
 #include "multicast_gw/model.h"
+#include "multicast_gw/host.h"
 #include "multicast_gw/router.h"
+
+namespace meridian::config {
+struct BridgeDomainConfig;  // vxlan/model.h
+}
 
 namespace meridian::mcast {
 
@@ -33,6 +46,8 @@ struct SnoopingIo {
   std::function<bool(uint16_t port, std::span<const uint8_t> frame)> send;
   /// Counts a refused frame on its port under a multicast drop reason name.
   std::function<void(uint16_t port, DecodeStatus why)> refused;
+  /// Sends an inner frame into bridge domain `vni` toward the remote VTEP `vtep`.
+  std::function<bool(uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> frame)> send_overlay;
 };
 
 /// One port of the appliance, as the snooping side knows it.
@@ -58,10 +73,35 @@ struct Attachment {
   MembershipRouter& router(uint8_t family) { return family == 4 ? igmp : mld; }
 };
 
+/// A remote VTEP of an ingress bridge domain, as one link of its own: the
+/// receivers behind it (RFC 4541 in the overlay).
+struct RemoteEdge {
+  IpAddress vtep;
+  MembershipRouter igmp, mld;
+  RemoteEdge(IpAddress v, RouterConfig igmp_cfg, RouterConfig mld_cfg, Millis now)
+      : vtep(v), igmp(std::move(igmp_cfg), now), mld(std::move(mld_cfg), now) {}
+  MembershipRouter& router(uint8_t family) { return family == 4 ? igmp : mld; }
+  const MembershipRouter& router(uint8_t family) const { return family == 4 ? igmp : mld; }
+};
+
+/// At most this many remote VTEPs per bridge domain are tracked (flood list
+/// first; others when they report); reports from more are counted, not kept.
+inline constexpr size_t kMaxRemoteEdges = 4096;
+
 struct SnoopedDomain {
   uint32_t vni = 0;
   config::MulticastBridgeDomain cfg;
   std::vector<std::unique_ptr<Attachment>> attachments;
+  /// The overlay side. Our inner source MAC and MLD link-local address there.
+  uint8_t overlay_mac[6] = {};
+  IpAddress overlay_link_local;
+  std::vector<IpAddress> flood;                            // the flood list, in config order
+  std::map<IpAddress, std::unique_ptr<RemoteEdge>> edges;  // ingress role
+  std::unique_ptr<MembershipHost> hosts[2];                // edge role: [0] IGMP, [1] MLD
+  /// VTEPs an overlay query came from, per family, until (edge role).
+  std::array<std::map<IpAddress, Millis>, 2> overlay_queriers;
+  bool local_changed = true;                               // the edge's merged interest is due
+  uint64_t overlay_edge_limit = 0;                         // reports from VTEPs past kMaxRemoteEdges
 };
 
 class Snooping {
@@ -74,6 +114,10 @@ class Snooping {
   /// A punted IGMP/MLD frame from `port` (VLAN `vlan`); true when taken
   /// (applied, or refused and counted). IPv6 that is not MLD is not taken.
   bool handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> frame, Millis now);
+  /// An IGMP/MLD frame decapsulated from bridge domain `vni`, sent by the
+  /// remote VTEP `vtep`, received on `port`; true when taken (the VNI
+  /// snoops).
+  bool handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> inner, Millis now);
   /// Timers and queries; true when the routes changed (a new table version is due).
   bool tick(Millis now);
   /// True when `port`/`vlan` is an attachment of a snooping domain.
@@ -90,7 +134,14 @@ class Snooping {
 
  private:
   Attachment* find(uint16_t port, uint16_t vlan, SnoopedDomain** domain = nullptr);
+  void apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
+                     const std::vector<SnoopPort>& ports, Millis now);
   void send_queries(Attachment& a, const RouterOutput& out);
+  void send_overlay_queries(const SnoopedDomain& d, const RemoteEdge& e, const RouterOutput& out);
+  /// The edge role's reports: the merged interest when it changed, then
+  /// what the proxy hosts have due.
+  void report_into_overlay(SnoopedDomain& d, Millis now);
+  void send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now);
   void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, bool to_querier_only,
              uint8_t family);
   void rebuild();

@@ -114,6 +114,18 @@ inline void parse_meta(const uint8_t* data, size_t len, uint16_t overlay_port, P
   m.vni = vni;
 }
 
+/// True when the frame is IGMP or MLD, as parse_meta flags them (kMetaIgmp,
+/// kMetaMld): for a stage that looks at a frame parse_meta did not read (an
+/// overlay's inner frame).
+inline bool membership_frame(const uint8_t* data, size_t len) {
+  PacketView v;
+  const ParseStatus status = parse_packet(data, len, v);
+  if (v.ethertype == kEtherIpv4) return v.l4_proto == kProtoIgmp;
+  if (v.ethertype != kEtherIpv6 || status != ParseStatus::kOk) return false;
+  const int type = detail::icmpv6_type(data, v);
+  return type >= 0 && detail::is_mld(static_cast<uint8_t>(type));
+}
+
 /// Fills `meta.inner` for an overlay frame (once; a no-op otherwise).
 void parse_inner(const uint8_t* data, size_t len, PacketMeta& meta);
 

@@ -460,6 +460,25 @@ bool VxlanControl::tick() {
   return true;
 }
 
+uint16_t VxlanControl::encapsulate(uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> frame,
+                                   std::vector<uint8_t>& out) {
+  std::shared_ptr<const VxlanTables> t = tables();
+  auto slot = slot_by_ip_.find(vtep);
+  if (!t->bd_for_vni(vni) || slot == slot_by_ip_.end() || slot->second >= t->vteps.size()) return dataplane::kNoPort;
+  const RemoteVtep& v = t->vteps[slot->second];
+  // The inner frame padded to the Ethernet minimum, as a host would send it.
+  const size_t inner_len = std::max<size_t>(frame.size(), 60);
+  if (!v.resolved || inner_len + v.outer.length - kEthHeader > v.mtu) return dataplane::kNoPort;
+  out.assign(v.outer.length + inner_len, 0);
+  std::copy(frame.begin(), frame.end(), out.begin() + v.outer.length);
+  const uint8_t* inner = out.data() + v.outer.length;
+  const uint16_t sport = source_port(inner_flow_hash(inner, inner_len), t->source_port_min, t->source_port_max);
+  const uint8_t dscp = static_cast<uint8_t>(t->dscp >= 0 ? t->dscp : inner_dscp(inner, inner_len));
+  write_outer(out.data(), v.outer, vni, sport, dscp, static_cast<uint16_t>(inner_len), inner_ecn(inner, inner_len));
+  if (v.outer.ipv6) finish_udp6_checksum(out.data());
+  return v.port;
+}
+
 std::shared_ptr<const VxlanTables> VxlanControl::tables() {
   if (tables_ && !dirty_) return tables_;
   auto t = std::make_shared<VxlanTables>();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <tuple>
 #include <string>
 #include <vector>
@@ -73,6 +74,14 @@ class VxlanControl {
   bool clear(std::optional<uint32_t> vni);
   void metrics(config::MetricsWriter& out) const;
   bool has_vni(uint32_t vni) const { return bds_.count(vni) != 0; }
+
+  /// `frame` (an inner Ethernet frame the control lcore built) encapsulated
+  /// for bridge domain `vni` toward the remote VTEP `vtep` into `out`, as
+  /// the stage would: the port to send it on, or dataplane::kNoPort when the
+  /// VNI is not ours, the VTEP has no slot or is not resolved, or it does
+  /// not fit the VTEP's MTU.
+  uint16_t encapsulate(uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> frame,
+                       std::vector<uint8_t>& out);
 
   /// The workers' clock in seconds (TSC based).
   uint32_t now_seconds() const;

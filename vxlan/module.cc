@@ -55,7 +55,29 @@ std::function<void()> VxlanModule::prepare(const config::Config&, const config::
 }
 
 void VxlanModule::contribute(dataplane::ForwardingTables& tables, const config::Config&) const {
-  tables.set<VxlanTables>(control_->tables());
+  std::shared_ptr<const VxlanTables> vx = control_->tables();
+  tables.set<VxlanTables>(vx);
+  // A new lookup only with new tables: the multicast module re-resolves its
+  // routes' VTEPs when this changes.
+  if (!vtep_slots_ || vtep_slots_tables_ != vx) {
+    auto slots = std::make_shared<dataplane::OverlayVtepSlots>();
+    slots->generation = vtep_slots_ ? vtep_slots_->generation + 1 : 1;
+    slots->slot = [vx](const config::IpAddress& ip) {
+      const uint16_t s = vx->vtep_index.find(ip.bytes.data(), ip.family == 6);
+      return s == kNoSlot ? dataplane::OverlayVtepSlots::kNone : s;
+    };
+    vtep_slots_ = std::move(slots);
+    vtep_slots_tables_ = vx;
+  }
+  tables.set<dataplane::OverlayVtepSlots>(vtep_slots_);
+}
+
+std::optional<bool> VxlanModule::send_into_overlay(uint32_t vni, const config::IpAddress& vtep,
+                                                   std::span<const uint8_t> frame) {
+  std::vector<uint8_t> out;
+  const uint16_t port = control_->encapsulate(vni, vtep, frame, out);
+  if (port == dataplane::kNoPort) return false;
+  return host_.send_frame && host_.send_frame(port, out);
 }
 
 std::optional<uint16_t> VxlanModule::overlay_udp_port(const config::Config& config) const {

@@ -22,6 +22,8 @@ class VxlanModule final : public dataplane::Module {
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
   void published() override { control_->published(); }
   std::optional<uint16_t> overlay_udp_port(const config::Config& config) const override;
+  std::optional<bool> send_into_overlay(uint32_t vni, const config::IpAddress& vtep,
+                                        std::span<const uint8_t> frame) override;
   bool tick(bool) override { return control_->tick(); }
   void port_recreated(const dataplane::PortRuntime& port) override;
   void metrics(config::MetricsWriter& out, bool) override { control_->metrics(out); }
@@ -36,6 +38,8 @@ class VxlanModule final : public dataplane::Module {
 
   const dataplane::ModuleHost& host_;
   std::unique_ptr<VxlanControl> control_;
+  mutable std::shared_ptr<const dataplane::OverlayVtepSlots> vtep_slots_;  // for vtep_slots_tables_
+  mutable std::shared_ptr<const VxlanTables> vtep_slots_tables_;
 };
 
 }  // namespace meridian::vxlan

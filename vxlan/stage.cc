@@ -327,11 +327,19 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
   return made;
 }
 
-/// In a bridge domain that snoops (dataplane/overlay_multicast.h), the local
-/// attachments an IP multicast data frame goes to: its route's (none when
-/// no route: nobody asked). Nullopt when the frame floods as before (no
-/// snooping, not IP multicast, a link-local group). `m` is untagged.
-std::optional<std::span<const LocalTarget>> snooped_locals(const Ctx& x, const BdTables& bd, const rte_mbuf* m) {
+/// Where an IP multicast data frame goes in a bridge domain that snoops
+/// (dataplane/overlay_multicast.h): the local attachments of its route (none
+/// without a route: nobody asked, but those with a multicast router hear
+/// all) and, when the bridge domain snoops the overlay too (ingress role),
+/// the remote VTEPs of its route instead of the flood list.
+struct SnoopedTargets {
+  std::span<const LocalTarget> locals;
+  std::optional<std::span<const uint16_t>> remotes;  // nullopt: the flood list
+};
+
+/// Nullopt when the frame floods as before (no snooping, not IP multicast,
+/// a link-local group). `m` is untagged.
+std::optional<SnoopedTargets> snooped_targets(const Ctx& x, const BdTables& bd, const rte_mbuf* m) {
   if (!x.mc) return std::nullopt;
   const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
   const size_t len = rte_pktmbuf_data_len(m);
@@ -357,9 +365,22 @@ std::optional<std::span<const LocalTarget>> snooped_locals(const Ctx& x, const B
   if (net::link_local_group(family, grp)) return std::nullopt;
   const dataplane::MulticastBridgeDomain* mbd = x.mc->bd(bd.vni);
   if (!mbd) return std::nullopt;
-  // No route: nobody asked, but attachments with a multicast router hear all.
   const dataplane::MulticastRoute* route = mbd->lookup(family, src, grp);
-  return std::span<const LocalTarget>(route ? route->locals : mbd->routers[family == 6]);
+  SnoopedTargets t;
+  t.locals = route ? std::span<const LocalTarget>(route->locals) : std::span<const LocalTarget>(mbd->routers[family == 6]);
+  if (mbd->overlay_snooped) t.remotes = route ? std::span<const uint16_t>(route->remotes) : std::span<const uint16_t>();
+  return t;
+}
+
+/// An IGMP or MLD frame decapsulated in a bridge domain that snoops: the
+/// multicast module takes it (the whole VXLAN frame is punted), it is not
+/// flooded. `inner` holds `len` bytes of the untagged inner frame.
+bool overlay_membership(const Ctx& x, const BdTables& bd, const uint8_t* inner, size_t len) {
+  if (!x.mc || !mac_is_multicast(inner) || len < kEthHeader + kIpv4Header) return false;
+  const uint16_t type = be16(inner + 12);
+  const bool candidate = type == kEtherIpv4 ? inner[kEthHeader + 9] == net::kProtoIgmp
+                                            : type == kEtherIpv6 && inner[kEthHeader + 6] == net::kProtoHopByHop;
+  return candidate && x.mc->bd(bd.vni) && net::membership_frame(inner, len);
 }
 
 /// Broadcast, unknown unicast and multicast: every local attachment but the
@@ -370,9 +391,11 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   rte_mbuf* m = x.b.pkts[i];
   const bool from_overlay = ingress == nullptr;
   std::span<const LocalTarget> locals = bd.locals;
+  std::span<const uint16_t> remotes = bd.flood_vteps;
   Drop nowhere = Drop::kNoFloodTarget;
-  if (auto snooped = snooped_locals(x, bd, m)) {
-    locals = *snooped;
+  if (auto snooped = snooped_targets(x, bd, m)) {
+    locals = snooped->locals;
+    if (snooped->remotes) remotes = *snooped->remotes;
     nowhere = Drop::kMcastNoReceivers;
   }
   unsigned targets = 0;
@@ -382,13 +405,13 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     ++targets;
     only_local = &t;
   }
-  const size_t remote_count = from_overlay ? 0 : bd.flood_vteps.size();
+  const size_t remote_count = from_overlay ? 0 : remotes.size();
   targets += static_cast<unsigned>(remote_count);
   if (targets == 0) return x.drop(i, &c, nowhere);
   c.flood_packets.add(1);
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
-    if (remote_count) encap_unicast(x, i, bd, c, x.vx.vteps[bd.flood_vteps[0]]);
+    if (remote_count) encap_unicast(x, i, bd, c, x.vx.vteps[remotes[0]]);
     else deliver_local(x, i, c, *only_local);
     if (x.b.verdict[i] == dataplane::Verdict::kForward) c.replicas.add(1);
     return;
@@ -414,7 +437,7 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     c.replicas.add(1);
     x.sc.extra->emit(t.port, r);
   }
-  if (remote_count) made += replicate_to_vteps(x, m, bd, c, bd.flood_vteps.data(), remote_count, replica_failed);
+  if (remote_count) made += replicate_to_vteps(x, m, bd, c, remotes.data(), remote_count, replica_failed);
   if (made == 0) return x.drop(i, &c, failure);
   x.b.consumed(i);
   rte_pktmbuf_free(m);  // the replicas hold their own references
@@ -556,6 +579,9 @@ void underlay_ingress(Ctx& x, uint16_t i) {
   // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag (802.1Q,
   // 802.1ad or the old 0x9100) are discarded.
   if (is_vlan_tpid(be16(inner + 12))) return x.drop(i, &c, Drop::kVxlanInnerVlan);
+  if (overlay_membership(x, bd, inner, std::min<size_t>(ov.inner_length, rte_pktmbuf_data_len(m) - ov.inner_offset))) {
+    return x.b.punt(i);
+  }
   if (x.bulk_state == bd.state.get() && ov.inner_offset != x.bulk_inner_offset) x.bulk_state = nullptr;
   if (bd.learning) x.learn_mac(i, bd, c, inner + 6, location::kRemoteUnknownSlot, ov.src_ip, ov.ipv6, f + 6);
 

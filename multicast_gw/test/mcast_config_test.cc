@@ -33,11 +33,18 @@ TEST(McastConfig, DefaultsRoundTripAndAnAbsentSectionSnoopsNothing) {
   EXPECT_TRUE(b.querier.enabled);
   EXPECT_EQ(b.igmp_version, 3u);
   EXPECT_EQ(b.robustness, 2u);
+  EXPECT_TRUE(b.ingress && b.edge);
   const nlohmann::json written = to_json(*parsed.config);
   EXPECT_EQ(written["multicast"]["bridge_domains"][0]["ssm_ranges"], (nlohmann::json{"232.0.0.0/8", "ff3x::/32"}));
   auto again = parse_config(written);
   ASSERT_TRUE(again.config);
   EXPECT_EQ(multicast_section(*again.config), mc);
+  auto edge_only = written;
+  edge_only["multicast"]["bridge_domains"][0]["roles"] = {"edge"};
+  auto edge = parse_config(edge_only);
+  ASSERT_TRUE(edge.config);
+  EXPECT_FALSE(multicast_section(*edge.config).bridge_domains[0].ingress);
+  EXPECT_EQ(to_json(*edge.config)["multicast"]["bridge_domains"][0]["roles"], (nlohmann::json{"edge"}));
   auto none = base();
   none.erase("multicast");
   auto empty = parse_config(none);
@@ -63,6 +70,10 @@ TEST(McastConfig, EveryRefusalNamesItsPath) {
       {R"({"vni": 100, "ssm_ranges": ["ff3x::/8"]})", "/multicast/bridge_domains/0/ssm_ranges/0"},
       {R"({"vni": 100, "max_groups": 0})", "/multicast/bridge_domains/0/max_groups"},
       {R"({"vni": 100, "colour": "red"})", "/multicast/bridge_domains/0/colour"},
+      {R"({"vni": 100, "roles": []})", "/multicast/bridge_domains/0/roles"},
+      {R"({"vni": 100, "roles": "edge"})", "/multicast/bridge_domains/0/roles"},
+      {R"({"vni": 100, "roles": ["edge", "core"]})", "/multicast/bridge_domains/0/roles/1"},
+      {R"({"vni": 100, "roles": ["edge", "edge"]})", "/multicast/bridge_domains/0/roles/1"},
   };
   for (const auto& c : cases) {
     auto doc = base();

@@ -80,7 +80,8 @@ def lab_config(prefix):
 
 
 # Joins what it is told, holds the memberships until stdin closes, and counts
-# every multicast data frame (IGMP/MLD aside) that reaches eth0 by group.
+# every multicast data frame that reaches eth0 by group (IGMP by sender,
+# MLD not at all).
 LISTENER = textwrap.dedent("""
     import json, select, socket, struct, sys, time
     joins = json.loads(sys.argv[1])
@@ -113,7 +114,9 @@ LISTENER = textwrap.dedent("""
             if addr[2] == socket.PACKET_OUTGOING:
                 continue
             et = f[12] << 8 | f[13]
-            if et == 0x0800 and f[23] != 2 and f[30] >= 224:
+            if et == 0x0800 and f[23] == 2:  # IGMP: counted by sender
+                g = "igmp from " + socket.inet_ntop(socket.AF_INET, f[26:30])
+            elif et == 0x0800 and f[30] >= 224:
                 g = socket.inet_ntop(socket.AF_INET, f[30:34])
             elif et == 0x86dd and f[20] == 17 and f[38] == 0xff:
                 g = socket.inet_ntop(socket.AF_INET6, f[38:54])

@@ -1,0 +1,175 @@
+"""The multicast gateway across the overlay, against Linux kernel VTEPs.
+
+scripts/lab.py's VxlanLab: hostA behind meridiand's access port, two Linux
+VTEPs (v1, v2: vxlan100 in a bridge, head-end replication to meridiand and
+to each other), each with one host (hb1, hb2). meridiand's bridge domain
+snoops with both roles. As ingress it learns from the kernel hosts' own
+IGMPv3 reports, decapsulated from their VTEP, which edge wants which group:
+hostA's stream to 239.1.1.1 then goes to v1 only (hb1 joined) and stops when
+hb1 leaves; the report is not flooded on to hostA. As edge it reports
+hostA's join into the overlay, which tshark reads inside the VXLAN frames
+arriving at v1, and delivers hb1's stream decapsulated to hostA.
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import lab as labmod  # noqa: E402
+from test_multicast import LISTENER, SENDER  # noqa: E402
+from test_vxlan import Capture, tshark_fields  # noqa: E402
+
+BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+
+
+def overlay_config(prefix):
+    c = labmod.vxlan_lab_config(prefix)
+    c["multicast"] = {"bridge_domains": [{"vni": labmod.VNI, "querier": {"ipv4": "10.100.0.254"},
+                                          "query_interval_s": 20, "query_response_interval_ms": 2000,
+                                          "last_member_query_interval_ms": 200}]}
+    return c
+
+
+class OverlayMulticast(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = labmod.VxlanLab(f"mov{os.getpid() % 1000}")
+        cls.lab_run = labmod.LabRun(cls.lab, overlay_config(f"mrd-mov-{os.getpid()}"), "meridian-mov-", BUILD)
+        cls.api, cls.daemon, cls.workdir = cls.lab_run.api, cls.lab_run.daemon, cls.lab_run.workdir
+        for ns in (cls.lab.ha, cls.lab.hb1, cls.lab.hb2):
+            cls.lab.exec(ns, ["sysctl", "-qw", "net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval=200"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab_run.close()
+
+    def spawn(self, ns, cmd, **kw):  # for test_vxlan.Capture
+        p = self.lab.popen(ns, cmd, **kw)
+        self.addCleanup(labmod.stop_process, p)
+        return p
+
+    def listen(self, ns, joins):
+        p = self.lab.popen(ns, ["/usr/bin/python3", "-c", LISTENER, json.dumps(joins)],
+                           stdin=labmod.subprocess.PIPE, stdout=labmod.subprocess.PIPE, text=True)
+        self.addCleanup(labmod.stop_process, p)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    def stop(self, p):
+        p.stdin.close()
+        out = p.stdout.readline()
+        p.stdout.close()
+        p.wait(timeout=10)
+        return json.loads(out)
+
+    def send(self, ns, local, groups, count=200):
+        self.lab.exec(ns, ["/usr/bin/python3", "-c", SENDER, str(count), local] + groups, timeout=60)
+
+    def wait_for(self, what, predicate, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = what()
+            if predicate(value):
+                return value
+            time.sleep(0.05)
+        self.fail(f"timed out; last value {value}")
+
+    def edge_groups(self):
+        status, _, body = self.api.call("GET", "/api/v1/multicast/igmp/groups")
+        self.assertEqual(status, 200)
+        return {(g["group"], g.get("vtep", g.get("port"))) for g in body["groups"]}
+
+    def test_1_ingress_sends_a_group_only_to_the_edge_that_joined(self):
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.1.1.1", "local": labmod.HB1_IP}])
+        hb2 = self.listen(self.lab.hb2, [])
+        ha = self.listen(self.lab.ha, [])
+        try:
+            self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) in s)
+            self.send(self.lab.ha, labmod.HA_IP, ["239.1.1.1"])
+            time.sleep(0.3)
+        finally:
+            got1, got2, gota = self.stop(hb1), self.stop(hb2), self.stop(ha)
+        print(f"\nhb1 (joined) received {got1}, hb2 {got2}, hostA {gota} (200 sent)", file=sys.stderr)
+        self.assertGreaterEqual(got1.get("239.1.1.1", 0), 190)
+        self.assertEqual(got2.get("239.1.1.1", 0), 0)
+        # hb1's reports were taken by meridiand, not flooded on to its attachment.
+        self.assertEqual(gota.get(f"igmp from {labmod.HB1_IP}", 0), 0)
+        status, _, routes = self.api.call("GET", "/api/v1/multicast/routes")
+        self.assertEqual(status, 200)
+        route = next(r for r in routes["routes"] if r["group"] == "239.1.1.1")
+        self.assertEqual(route["outgoing"], [{"vtep": labmod.V1_UL_IP}], routes)
+        out = self.daemon.ctl("show", "mroutes").stdout
+        self.assertIn(f"vtep {labmod.V1_UL_IP}", out)
+        out = self.daemon.ctl("show", "igmp", "groups").stdout
+        self.assertIn(f"vtep {labmod.V1_UL_IP}", out)
+        status, _, metrics = self.api.call("GET", "/metrics")
+        self.assertIn(f'meridian_multicast_overlay_groups{{vni="100",vtep="{labmod.V1_UL_IP}",protocol="igmp"}} 1',
+                      metrics)
+
+    def test_2_the_edge_leaving_stops_the_stream(self):
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.1.1.1", "local": labmod.HB1_IP}])
+        self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) in s)
+        left = time.time()
+        self.stop(hb1)  # the kernel sends TO_IN({}); meridiand queries v1 twice, 200 ms apart
+        self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) not in s, timeout=5)
+        print(f"\nedge leave to route removal: {time.time() - left:.3f} s (LMQT 0.4 s)", file=sys.stderr)
+        quiet = self.listen(self.lab.hb1, [])
+        try:
+            self.send(self.lab.ha, labmod.HA_IP, ["239.1.1.1"], count=100)
+            time.sleep(0.3)
+        finally:
+            got = self.stop(quiet)
+        self.assertEqual(got.get("239.1.1.1", 0), 0)
+
+    def test_3_the_edge_reports_its_receivers_and_delivers_the_overlay_stream(self):
+        cap = Capture(self, self.lab.v1, "eth0", "udp port 4789", "v1-underlay")
+        ha = self.listen(self.lab.ha, [{"group": "239.2.2.2", "local": labmod.HA_IP}])
+        try:
+            # No VTEP has queried meridiand: its report goes to the flood list.
+            self.wait_for(lambda: self.api.call("GET", "/api/v1/multicast/querier")[2]["overlay"],
+                          lambda o: any(e.get("role") == "edge" and e["protocol"] == "igmp" and e["groups"] == 1
+                                        and e["reports_sent"] >= 1 for e in o))
+            # v1's kernel floods hb1's stream to meridiand (and v2); meridiand decapsulates it to hostA.
+            self.send(self.lab.hb1, labmod.HB1_IP, ["239.2.2.2"])
+            time.sleep(0.3)
+        finally:
+            got = self.stop(ha)
+        pcap = cap.stop()
+        print(f"\nhostA received {got} (200 sent by hb1 through v1)", file=sys.stderr)
+        self.assertGreaterEqual(got.get("239.2.2.2", 0), 190)
+        # tshark reads meridiand's report inside the VXLAN frames v1 received.
+        rows = tshark_fields(pcap, ["ip.src", "vxlan.vni", "igmp.version", "igmp.maddr"],
+                             f"ip.src == {labmod.DUT_UL_IP} && igmp.type == 0x22")
+        self.assertTrue(any(r["ip.src"][:1] == [labmod.DUT_UL_IP] and r["vxlan.vni"] == [str(labmod.VNI)]
+                            and "3" in r["igmp.version"] and "239.2.2.2" in r["igmp.maddr"] for r in rows), rows)
+        self.assertIn("reports go to the flood list", self.daemon.ctl("show", "igmp", "querier").stdout)
+
+    def test_4_with_a_querier_in_the_overlay_reports_go_only_to_it(self):
+        # v1's kernel bridge becomes an IGMP querier (from 0.0.0.0: it has no
+        # address); its queries reach meridiand through vxlan100.
+        labmod.run(["ip", "-n", self.lab.v1, "link", "set", "br0", "type", "bridge", "mcast_snooping", "1",
+                    "mcast_querier", "1", "mcast_igmp_version", "3", "mcast_query_interval", "1000",
+                    "mcast_startup_query_interval", "100"])
+        def overlay_queriers():
+            o = self.api.call("GET", "/api/v1/multicast/querier")[2]["overlay"]
+            return next(e["queriers"] for e in o if e.get("role") == "edge" and e["protocol"] == "igmp")
+        self.wait_for(overlay_queriers, lambda q: q == [labmod.V1_UL_IP], timeout=15)
+        cap1 = Capture(self, self.lab.v1, "eth0", "udp port 4789", "v1-underlay")
+        cap2 = Capture(self, self.lab.v2, "eth0", "udp port 4789", "v2-underlay")
+        ha = self.listen(self.lab.ha, [{"group": "239.3.3.3", "local": labmod.HA_IP}])
+        self.wait_for(self.edge_groups, lambda s: ("239.3.3.3", "access") in s)
+        time.sleep(0.5)  # the report's retransmission (200 ms unsolicited interval on hostA, 1 s ours)
+        self.stop(ha)
+        report = f"ip.src == {labmod.DUT_UL_IP} && (igmp.type == 0x16 || igmp.type == 0x22) && igmp.maddr == 239.3.3.3"
+        at_v1 = tshark_fields(cap1.stop(), ["frame.number"], report)
+        at_v2 = tshark_fields(cap2.stop(settle=0), ["frame.number"], report)
+        print(f"\nmeridiand's reports for 239.3.3.3: {len(at_v1)} to v1 (the querier), {len(at_v2)} to v2",
+              file=sys.stderr)
+        self.assertGreaterEqual(len(at_v1), 1)
+        self.assertEqual(len(at_v2), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
