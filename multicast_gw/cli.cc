@@ -59,6 +59,11 @@ void show_querier(const json& body) {
     std::cout << "\nedge: our receivers reported into the overlay\n";
     print_table({"VNI", "PROTOCOL", "GROUPS", "OVERLAY-QUERIERS", "REPORTS-SENT"}, overlay);
   }
+  for (const auto& q : body.value("overlay", json::array())) {
+    if (!q.contains("send_failures")) continue;
+    std::cout << "vni " << num(q, "vni") << ": " << num(q, "send_failures") << " sends into the overlay failed, "
+              << num(q, "edges_not_tracked") << " reports from VTEPs past the limit\n";
+  }
   const json refused = body.value("refused", json::object());
   if (!refused.empty()) std::cout << "refused: " << refused.dump() << "\n";
 }

@@ -7,6 +7,7 @@
 
 #include "multicast_gw/drop_reasons.h"
 #include "multicast_gw/stage.h"
+#include "net/packet_meta.h"
 
 namespace meridian::mcast {
 
@@ -132,6 +133,8 @@ bool MulticastModule::claim_overlay(rte_mbuf* m, const net::PacketView& view) {
   const uint8_t* ip = &frame[view.l3_offset];
   const IpAddress vtep = view.ip_version == 4 ? IpAddress::v4(ip + 12) : IpAddress::v6(ip + 8);
   const std::span<const uint8_t> inner(frame.data() + vxlan + net::kVxlanHeader, len - vxlan - net::kVxlanHeader);
+  // Only what the VXLAN stage punts for us: another module's overlay-port punt is not ours.
+  if (!net::membership_frame(inner.data(), inner.size())) return false;
   if (!snooping_->handle_overlay(m->port, vni, vtep, inner, now_ms())) return false;
   rte_pktmbuf_free(m);
   return true;

@@ -59,22 +59,33 @@ std::vector<uint8_t> retag(std::span<const uint8_t> frame, uint16_t vlan) {
 
 }  // namespace
 
-/// Overlay timers: how long a VTEP's query makes it our overlay querier.
-static Millis overlay_querier_present(const config::MulticastBridgeDomain& b) {
+/// How long a VTEP's query makes it our overlay querier: its Other Querier
+/// Present Interval, from the query's own QRV and QQIC where it has them
+/// (RFC 3376 §4.1.6-7), else from ours.
+static Millis overlay_querier_present(const config::MulticastBridgeDomain& b, const Query& q) {
   ProtocolTimers t;
-  t.robustness = static_cast<uint8_t>(b.robustness);
-  t.query_interval_ms = b.query_interval_s * 1000;
-  t.query_response_interval_ms = b.query_response_interval_ms;
+  t.robustness = static_cast<uint8_t>(q.robustness ? q.robustness : b.robustness);
+  t.query_interval_ms = q.interval_s ? q.interval_s * 1000 : b.query_interval_s * 1000;
+  t.query_response_interval_ms = q.max_response_ms ? q.max_response_ms : b.query_response_interval_ms;
   return t.other_querier_present_interval();
+}
+
+/// A remote VTEP's routers: the overlay is Meridian's own link to each, so
+/// it queries them whatever `querier.enabled` says (which is about the
+/// attachments); without queries an edge that only answers them would expire.
+static std::unique_ptr<RemoteEdge> make_edge(const SnoopedDomain& d, const IpAddress& vtep, Millis now) {
+  RouterConfig igmp = router_config(d.cfg, 4, d.cfg.querier.ipv4);
+  RouterConfig mld = router_config(d.cfg, 6, d.overlay_link_local);
+  igmp.querier = mld.querier = true;
+  return std::make_unique<RemoteEdge>(vtep, std::move(igmp), std::move(mld), now);
 }
 
 void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
                              const std::vector<SnoopPort>& ports, Millis now) {
+  // The MAC of the first attachment's port (of any port when none is up).
   const SnoopPort* mac_port = ports.empty() ? nullptr : &ports.front();
-  for (const auto& att : bd.attachments) {
-    for (const auto& p : ports) {
-      if (p.name == att.port && mac_port == &ports.front()) mac_port = &p;
-    }
+  for (const auto& p : ports) {
+    if (!bd.attachments.empty() && p.name == bd.attachments.front().port) mac_port = &p;
   }
   if (mac_port) std::copy(mac_port->mac, mac_port->mac + 6, d.overlay_mac);
   d.overlay_link_local = d.cfg.querier.ipv6 ? *d.cfg.querier.ipv6 : eui64_link_local(d.overlay_mac);
@@ -83,13 +94,22 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   if (same) {
     d.overlay_queriers = std::move(before->overlay_queriers);
     d.overlay_edge_limit = before->overlay_edge_limit;
+    d.overlay_send_failures = before->overlay_send_failures;
+  }
+  // The VTEPs the VXLAN stage takes frames from (vxlan's vteps_allowed).
+  d.any_vtep = bd.remote_vtep_learning;
+  d.known_vteps.insert(d.flood.begin(), d.flood.end());
+  for (const auto& e : bd.static_fdb) {
+    if (e.vtep) d.known_vteps.insert(*e.vtep);
   }
   if (d.cfg.ingress) {
     if (same) d.edges = std::move(before->edges);
+    // A VTEP the bridge domain no longer names loses its state: its frames
+    // are dropped before they reach us, and it would get no data.
+    std::erase_if(d.edges, [&](const auto& e) { return !d.any_vtep && !d.known_vteps.count(e.first); });
     for (const auto& vtep : d.flood) {
       if (d.edges.count(vtep) || d.edges.size() >= kMaxRemoteEdges) continue;
-      d.edges.emplace(vtep, std::make_unique<RemoteEdge>(vtep, router_config(d.cfg, 4, d.cfg.querier.ipv4),
-                                                         router_config(d.cfg, 6, d.overlay_link_local), now));
+      d.edges.emplace(vtep, make_edge(d, vtep, now));
     }
   }
   if (d.cfg.edge) {
@@ -189,6 +209,14 @@ void Snooping::send_queries(Attachment& a, const RouterOutput& out) {
   }
 }
 
+void Snooping::relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, bool to_routers_only,
+                             uint8_t family) {
+  for (const auto& a : d.attachments) {
+    if (to_routers_only && a->router_until[family == 6] <= last_now_) continue;
+    io_.send(a->where.port, retag(frame, a->where.vlan));
+  }
+}
+
 void Snooping::relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame,
                      bool to_querier_only, uint8_t family) {
   for (const auto& a : d.attachments) {
@@ -257,21 +285,24 @@ bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep
     // An edge answers the overlay's queriers; an ingress queries its edges
     // itself and keeps no election with other VTEPs (each is its own link).
     if (d->hosts[fi]) {
-      d->overlay_queriers[fi][vtep] = now + overlay_querier_present(d->cfg);
+      d->overlay_queriers[fi][vtep] = now + overlay_querier_present(d->cfg, m.query);
       d->hosts[fi]->on_query(m, now);
     }
+    // Attachments we do not query hear the overlay's querier instead, so
+    // that their hosts keep reporting.
+    if (!d->cfg.querier.enabled) relay_overlay(*d, inner, false, m.family);
     return true;
   }
+  relay_overlay(*d, inner, true, m.family);  // a multicast router on an attachment hears the remote receivers
   if (!d->cfg.ingress) return true;  // an edge keeps no membership of the overlay
   auto it = d->edges.find(vtep);
   if (it == d->edges.end()) {
+    if (!d->any_vtep && !d->known_vteps.count(vtep)) return true;  // the stage lets none such through
     if (d->edges.size() >= kMaxRemoteEdges) {
       ++d->overlay_edge_limit;
       return true;
     }
-    it = d->edges.emplace(vtep, std::make_unique<RemoteEdge>(vtep, router_config(d->cfg, 4, d->cfg.querier.ipv4),
-                                                             router_config(d->cfg, 6, d->overlay_link_local), now))
-             .first;
+    it = d->edges.emplace(vtep, make_edge(*d, vtep, now)).first;
   }
   RouterOutput out;
   it->second->router(m.family).on_membership(m, fm.source, now, out);
@@ -286,8 +317,12 @@ void Snooping::send_overlay_queries(const SnoopedDomain& d, const RemoteEdge& e,
     Sender from;
     std::copy(d.overlay_mac, d.overlay_mac + 6, from.mac);
     from.address = r.config().address;
-    if (io_.send_overlay) io_.send_overlay(d.vni, e.vtep, build_query_frame(from, q, r.config().speaks()));
+    send_overlay(d, e.vtep, build_query_frame(from, q, r.config().speaks()));
   }
+}
+
+void Snooping::send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame) {
+  if (!io_.send_overlay || !io_.send_overlay(d.vni, vtep, frame)) ++d.overlay_send_failures;
 }
 
 void Snooping::report_into_overlay(SnoopedDomain& d, Millis now) {
@@ -323,9 +358,7 @@ void Snooping::send_reports(const SnoopedDomain& d, uint8_t family, const HostOu
   }
   if (to.empty()) to = d.flood;
   for (const auto& vtep : to) {
-    for (const auto& f : frames) {
-      if (io_.send_overlay) io_.send_overlay(d.vni, vtep, f);
-    }
+    for (const auto& f : frames) send_overlay(d, vtep, f);
   }
 }
 
@@ -516,8 +549,9 @@ json Snooping::querier_json(Millis now) const {
                          {"groups", h.state().size()},
                          {"reports_sent", h.reports_sent()}});
     }
-    if (d.overlay_edge_limit) {
-      overlay.push_back({{"vni", d.vni}, {"role", "ingress"}, {"edges_not_tracked", d.overlay_edge_limit}});
+    if (d.overlay_edge_limit || d.overlay_send_failures) {
+      overlay.push_back({{"vni", d.vni}, {"edges_not_tracked", d.overlay_edge_limit},
+                         {"send_failures", d.overlay_send_failures}});
     }
   }
   for (const auto& d : domains_) {

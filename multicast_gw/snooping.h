@@ -13,7 +13,8 @@
 // routes' remote VTEPs; as `edge`, one proxy host per family (host.h) that
 // reports the attachments' merged membership to the VTEPs it heard an
 // overlay query from (to the flood list while it has heard none). Reports
-// are never flooded to the overlay's other VTEPs or to attachments.
+// from the overlay go on only to attachments with a multicast router, never
+// to the overlay's other VTEPs.
 #pragma once
 
 #include <array>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -102,6 +104,11 @@ struct SnoopedDomain {
   std::array<std::map<IpAddress, Millis>, 2> overlay_queriers;
   bool local_changed = true;                               // the edge's merged interest is due
   uint64_t overlay_edge_limit = 0;                         // reports from VTEPs past kMaxRemoteEdges
+  /// Queries and reports that could not be sent into the overlay (the VTEP
+  /// not resolved yet, no buffer, larger than the tunnel's MTU).
+  mutable uint64_t overlay_send_failures = 0;
+  bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
+  std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };
 
 class Snooping {
@@ -142,6 +149,10 @@ class Snooping {
   /// what the proxy hosts have due.
   void report_into_overlay(SnoopedDomain& d, Millis now);
   void send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now);
+  void send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame);
+  /// An IGMP/MLD frame from the overlay to the domain's attachments (only
+  /// those with a multicast router when `to_routers_only`).
+  void relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, bool to_routers_only, uint8_t family);
   void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, bool to_querier_only,
              uint8_t family);
   void rebuild();

@@ -109,8 +109,12 @@ class OverlayMulticast(unittest.TestCase):
                       metrics)
 
     def test_2_the_edge_leaving_stops_the_stream(self):
+        # test_1's leave first runs its course: a group still in its last-member
+        # queries would pass for the new join, and end on test_1's timer.
+        self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) not in s, timeout=5)
         hb1 = self.listen(self.lab.hb1, [{"group": "239.1.1.1", "local": labmod.HB1_IP}])
         self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) in s)
+        time.sleep(0.3)  # the join's retransmission (200 ms) in, so the leave is the last word
         left = time.time()
         self.stop(hb1)  # the kernel sends TO_IN({}); meridiand queries v1 twice, 200 ms apart
         self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) not in s, timeout=5)

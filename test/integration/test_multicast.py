@@ -215,8 +215,13 @@ class Snooping(unittest.TestCase):
         self.assertIn('meridian_multicast_groups{vni="100",port="m2",vlan="0",protocol="igmp"} 1', metrics)
 
     def test_2_a_leave_stops_the_stream_within_the_last_member_query_time(self):
+        # test_1's leave first runs its course: a group still in its last-member
+        # queries would pass for the new join, and end on test_1's timer.
+        self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups()},
+                      lambda s: ("239.1.1.1", "m1") not in s, timeout=5)
         h1 = self.listen(1, [{"group": "239.1.1.1", "local": HOST_IP[1]}])
         self.wait_for(lambda: {(g["group"], g["port"]) for g in self.groups()}, lambda s: ("239.1.1.1", "m1") in s)
+        time.sleep(0.3)  # the join's retransmission (200 ms) in, so the leave is the last word
         left = time.time()
         self.stop(h1)  # the socket closes: the kernel sends TO_IN({})
         # Q(G) twice 200 ms apart, then the group ends (LMQT 400 ms).

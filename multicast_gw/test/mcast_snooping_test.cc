@@ -1,0 +1,250 @@
+// The control side's overlay roles on simulated time, its I/O captured
+// (no DPDK): as ingress, a router per remote VTEP queried through the
+// overlay whose receivers become routes' remote VTEPs; as edge, the merged
+// membership of the attachments reported into the overlay, to the flood
+// list until a VTEP queries, then to that VTEP only; relays to attachments
+// with a multicast router; VTEPs leaving the flood list; refused frames.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "config/model.h"
+#include "multicast_gw/snooping.h"
+
+namespace meridian::mcast {
+namespace {
+
+using nlohmann::json;
+
+IpAddress ip(const char* text) { return *config::parse_ip(text); }
+
+const IpAddress kA = ip("10.1.0.2"), kB = ip("10.1.0.3");
+const IpAddress kGroup = ip("239.1.1.1");
+
+struct Sent {
+  bool overlay;
+  uint16_t port;
+  IpAddress vtep;
+  FrameMembership fm;
+};
+
+class OverlaySnooping : public ::testing::Test {
+ protected:
+  json doc(json multicast) {
+    return {{"ports", {{{"name", "a1"}, {"devargs", "net_null0"}}, {{"name", "a2"}, {"devargs", "net_null1"}},
+                       {{"name", "ul"}, {"devargs", "net_null2"}}}},
+            {"vxlan",
+             {{"vtep", {{"interfaces", {{{"port", "ul"}, {"ipv4", "10.1.0.1/24"}}}}}},
+              {"bridge_domains", {{{"vni", 100},
+                                   {"attachments", {{{"port", "a1"}}, {{"port", "a2"}}}},
+                                   {"flood", {"10.1.0.2", "10.1.0.3"}}}}}}},
+            {"multicast", {{"bridge_domains", {multicast}}}}};
+  }
+  void apply(json multicast) {
+    auto parsed = config::parse_config(doc(std::move(multicast)));
+    ASSERT_TRUE(parsed.config) << parsed.errors[0].path << ": " << parsed.errors[0].reason;
+    config_ = std::move(parsed.config);
+    snooping_.apply(*config_, ports_, now_);
+  }
+  void SetUp() override {
+    for (uint16_t i = 0; i < 3; ++i) {
+      SnoopPort p;
+      p.name = i == 2 ? "ul" : "a" + std::to_string(i + 1);
+      p.port_id = i;
+      p.mac[0] = 0x02;
+      p.mac[5] = static_cast<uint8_t>(i + 1);
+      ports_.push_back(p);
+    }
+    apply({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
+           {"last_member_query_interval_ms", 200}});
+  }
+  void advance(Millis ms) {
+    for (Millis end = now_ + ms; now_ < end;) {
+      now_ = std::min(end, now_ + 10);
+      snooping_.tick(now_);
+    }
+  }
+  std::vector<Sent> take() { return std::exchange(sent_, {}); }
+  static std::vector<uint8_t> report(const char* host, RecordType t, const IpAddress& g) {
+    Sender s{{0x02, 0xaa, 0, 0, 0, 1}, ip(host)};
+    return build_report_frames(s, 4, std::vector<GroupRecord>{{t, g, {}}})[0];
+  }
+  static std::vector<uint8_t> query(const char* from, uint32_t interval_s = 0) {
+    Sender s{{0x02, 0xcc, 0, 0, 0, 1}, ip(from)};
+    Query q;
+    q.group = IpAddress::v4(std::array<uint8_t, 4>{}.data());
+    q.max_response_ms = 1000;
+    q.robustness = 2;
+    q.interval_s = interval_s;
+    return build_query_frame(s, q, 3);
+  }
+  const dataplane::MulticastRoute* route(const IpAddress& g) const {
+    const auto* bd = snooping_.tables()->bd(100);
+    if (!bd) return nullptr;
+    dataplane::MulticastKey k;
+    std::copy(g.bytes.begin(), g.bytes.begin() + 4, k.group.begin());
+    auto it = bd->routes.find(k);
+    return it == bd->routes.end() ? nullptr : &it->second;
+  }
+
+  Millis now_ = 1'000'000;
+  std::vector<SnoopPort> ports_;
+  std::optional<config::Config> config_;
+  std::vector<Sent> sent_;
+  bool overlay_up_ = true;
+  Snooping snooping_{SnoopingIo{
+      [this](uint16_t port, std::span<const uint8_t> f) {
+        Sent s{false, port, {}, {}};
+        EXPECT_EQ(decode_frame(f, s.fm), DecodeStatus::kOk);
+        sent_.push_back(std::move(s));
+        return true;
+      },
+      [](uint16_t, DecodeStatus) {},
+      [this](uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> f) {
+        EXPECT_EQ(vni, 100u);
+        Sent s{true, 0, vtep, {}};
+        EXPECT_EQ(decode_frame(f, s.fm), DecodeStatus::kOk);
+        sent_.push_back(std::move(s));
+        return overlay_up_;
+      }}};
+};
+
+std::vector<IpAddress> overlay_targets(const std::vector<Sent>& sent, MessageKind kind, uint8_t family = 4) {
+  std::vector<IpAddress> out;
+  for (const auto& s : sent) {
+    if (s.overlay && s.fm.message.kind == kind && s.fm.message.family == family) out.push_back(s.vtep);
+  }
+  return out;
+}
+
+TEST_F(OverlaySnooping, IngressQueriesEachVtepAndRoutesAGroupOnlyToTheOneThatJoined) {
+  // Startup general queries go to each flood-list VTEP, one per protocol.
+  advance(10);
+  auto sent = take();
+  auto queried = overlay_targets(sent, MessageKind::kQuery);
+  std::sort(queried.begin(), queried.end());
+  EXPECT_EQ(queried, (std::vector<IpAddress>{kA, kB}));
+  EXPECT_EQ(overlay_targets(sent, MessageKind::kQuery, 6).size(), 2u);
+
+  ASSERT_TRUE(snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_));
+  EXPECT_FALSE(snooping_.handle_overlay(2, 999, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_));
+  advance(10);
+  ASSERT_NE(route(kGroup), nullptr);
+  EXPECT_TRUE(snooping_.tables()->bd(100)->overlay_snooped);
+  EXPECT_EQ(route(kGroup)->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_TRUE(route(kGroup)->locals.empty());
+  // Nothing of it went anywhere: no attachment has a multicast router, and
+  // reports never go on to other VTEPs.
+  for (const auto& s : take()) EXPECT_NE(s.fm.message.kind, MessageKind::kReport);
+
+  // The leave: Q(G) to A only, twice, then the route goes after LMQT.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToInclude, kGroup), now_);
+  advance(450);
+  const auto specific = overlay_targets(take(), MessageKind::kQuery);
+  EXPECT_EQ(specific, (std::vector<IpAddress>{kA, kA}));
+  EXPECT_EQ(route(kGroup), nullptr);
+}
+
+TEST_F(OverlaySnooping, EdgeReportsItsAttachmentsToTheFloodListThenOnlyToItsQuerier) {
+  advance(10);
+  take();
+  // A host on a1 joins: the merged membership leaves at once for both VTEPs
+  // (no overlay querier heard yet), the reports never to an attachment.
+  ASSERT_TRUE(snooping_.handle(0, 0, report("10.100.0.9", RecordType::kToExclude, kGroup), now_));
+  advance(10);
+  auto sent = take();
+  auto to = overlay_targets(sent, MessageKind::kReport);
+  std::sort(to.begin(), to.end());
+  EXPECT_EQ(to, (std::vector<IpAddress>{kA, kB}));
+  for (const auto& s : sent) {
+    if (s.overlay && s.fm.message.kind == MessageKind::kReport) {
+      EXPECT_EQ(s.fm.message.records[0].group, kGroup);
+      EXPECT_EQ(s.fm.message.records[0].type, RecordType::kToExclude);
+    }
+  }
+  // B queries us (QQIC 60 s): its current-state answer goes to B alone, and
+  // so does the next change, while B counts as present.
+  auto only_b = [](const std::vector<IpAddress>& to) {
+    return !to.empty() && std::all_of(to.begin(), to.end(), [](const IpAddress& v) { return v == kB; });
+  };
+  ASSERT_TRUE(snooping_.handle_overlay(2, 100, kB, query("10.100.0.250", 60), now_));
+  advance(1100);  // the answer, and the join's retransmission
+  EXPECT_TRUE(only_b(overlay_targets(take(), MessageKind::kReport)));
+  snooping_.handle(1, 0, report("10.100.0.8", RecordType::kToExclude, ip("239.2.2.2")), now_);
+  advance(10);
+  EXPECT_EQ(overlay_targets(take(), MessageKind::kReport), (std::vector<IpAddress>{kB}));
+  // The querier's presence follows its own QQIC (2 x 60 s + 0.5 s), not ours (2 x 20 s + 1 s).
+  advance(50'000);
+  take();
+  snooping_.handle(1, 0, report("10.100.0.8", RecordType::kToExclude, ip("239.3.3.3")), now_);
+  advance(10);
+  EXPECT_TRUE(only_b(overlay_targets(take(), MessageKind::kReport)));
+  const json q = snooping_.querier_json(now_);
+  const auto edge = std::find_if(q["overlay"].begin(), q["overlay"].end(),
+                                 [](const json& e) { return e.value("role", "") == "edge" && e["protocol"] == "igmp"; });
+  ASSERT_NE(edge, q["overlay"].end());
+  EXPECT_EQ((*edge)["queriers"], json::array({"10.1.0.3"}));
+}
+
+TEST_F(OverlaySnooping, RelaysReachAttachmentsWithAMulticastRouterOrWhenWeDoNotQuery) {
+  advance(10);
+  take();
+  // A router queries on a2 (a lower address wins there): a2 is a router
+  // port, and the remote receivers' reports go to it, not to a1.
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(10);
+  take();
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
+  auto sent = take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(sent[0].overlay);
+  EXPECT_EQ(sent[0].port, 1);
+  EXPECT_EQ(sent[0].fm.message.kind, MessageKind::kReport);
+  // An overlay query stays in the overlay while we query the attachments...
+  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
+  EXPECT_TRUE(take().empty());
+  // ...and reaches them when we do not. The remote VTEPs are still queried.
+  apply({{"vni", 100}, {"querier", {{"enabled", false}}}, {"query_interval_s", 20},
+         {"query_response_interval_ms", 2000}});
+  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
+  sent = take();
+  EXPECT_EQ(std::count_if(sent.begin(), sent.end(), [](const Sent& s) { return !s.overlay; }), 2);
+  advance(10);
+  EXPECT_EQ(overlay_targets(take(), MessageKind::kQuery).size(), 2u);
+}
+
+TEST_F(OverlaySnooping, AVtepLeavingTheFloodListLosesItsStateAndFailedSendsAreCounted) {
+  snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, kGroup), now_);
+  advance(10);
+  ASSERT_NE(route(kGroup), nullptr);
+  // Only A is left on the flood list: B's state goes with it.
+  auto parsed = doc({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000}});
+  parsed["vxlan"]["bridge_domains"][0]["flood"] = {"10.1.0.2"};
+  auto c = config::parse_config(parsed);
+  ASSERT_TRUE(c.config);
+  snooping_.apply(*c.config, ports_, now_);
+  EXPECT_EQ(route(kGroup), nullptr);
+  EXPECT_EQ(snooping_.groups_json(4, 100, now_)["groups"].size(), 0u);
+  // A VTEP not on the flood list is not tracked either.
+  advance(10);
+  snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, kGroup), now_);
+  advance(10);
+  EXPECT_EQ(route(kGroup), nullptr);
+  // Sends the overlay refuses are counted in the view.
+  overlay_up_ = false;
+  snooping_.handle(0, 0, report("10.100.0.9", RecordType::kToExclude, kGroup), now_);
+  advance(10);
+  const json q = snooping_.querier_json(now_);
+  const auto counts = std::find_if(q["overlay"].begin(), q["overlay"].end(),
+                                   [](const json& e) { return e.contains("send_failures"); });
+  ASSERT_NE(counts, q["overlay"].end());
+  EXPECT_GE((*counts)["send_failures"].get<uint64_t>(), 1u);
+  // A malformed frame from the overlay is refused by name and changes nothing.
+  auto bad = report("10.100.0.2", RecordType::kToExclude, kGroup);
+  bad.back() ^= 0xff;
+  EXPECT_TRUE(snooping_.handle_overlay(2, 100, kA, bad, now_));
+  EXPECT_EQ(snooping_.refused(DecodeStatus::kBadChecksum), 1u);
+}
+
+}  // namespace
+}  // namespace meridian::mcast
