@@ -104,32 +104,47 @@ TEST(Pipeline, QosShapesPcapTrafficIntoACountingSink) {
   ASSERT_EQ(dp->start_workers(), "");
 
   // Drain the sink for 2.5 s; count the wire bytes of the last 2 s per flow.
+  // The window is bounded by two full drains of the sink, not by when the
+  // loop happened to dequeue: a stall of this thread (a noisy 2-core
+  // machine) then delays the counting, never moves frames out of the window.
   std::map<uint16_t, uint64_t> wire_bytes;
   uint64_t received = 0, remarked_ok = 0;
-  const auto start = std::chrono::steady_clock::now();
-  const auto measure_from = start + 500ms, until = start + 2500ms;
   rte_mbuf* burst[64];
-  while (std::chrono::steady_clock::now() < until) {
-    const unsigned got = rte_ring_dequeue_burst(out.tx[0], reinterpret_cast<void**>(burst), 64, nullptr);
-    const bool measuring = std::chrono::steady_clock::now() >= measure_from;
-    for (unsigned i = 0; i < got; ++i) {
-      const auto bytes = bytes_of(burst[i]);
-      const uint16_t port = static_cast<uint16_t>(bytes[36] << 8 | bytes[37]);
-      const uint8_t tos = bytes[15];
-      if ((port == 5000 && tos == 46 << 2) || (port == 6000 && tos == 10 << 2)) ++remarked_ok;
-      if (measuring) wire_bytes[port] += bytes.size() + 24;
-      ++received;
-      rte_pktmbuf_free(burst[i]);
+  auto drain = [&](bool measuring) {
+    unsigned total = 0;
+    while (const unsigned got = rte_ring_dequeue_burst(out.tx[0], reinterpret_cast<void**>(burst), 64, nullptr)) {
+      for (unsigned i = 0; i < got; ++i) {
+        const auto bytes = bytes_of(burst[i]);
+        const uint16_t port = static_cast<uint16_t>(bytes[36] << 8 | bytes[37]);
+        const uint8_t tos = bytes[15];
+        if ((port == 5000 && tos == 46 << 2) || (port == 6000 && tos == 10 << 2)) ++remarked_ok;
+        if (measuring) wire_bytes[port] += bytes.size() + 24;
+        ++received;
+        rte_pktmbuf_free(burst[i]);
+      }
+      total += got;
     }
-    if (!got) {
-      dp->control_tick();
-      std::this_thread::sleep_for(200us);
+    return total;
+  };
+  auto run_until = [&](std::chrono::steady_clock::time_point until, bool measuring) {
+    while (std::chrono::steady_clock::now() < until) {
+      if (!drain(measuring)) {
+        dp->control_tick();
+        std::this_thread::sleep_for(200us);
+      }
     }
-  }
+  };
+  run_until(std::chrono::steady_clock::now() + 500ms, false);
+  drain(false);
+  const auto window_start = std::chrono::steady_clock::now();
+  run_until(window_start + 2000ms, true);
+  const auto window_end = std::chrono::steady_clock::now();
+  drain(true);
+  const double seconds = std::chrono::duration<double>(window_end - window_start).count();
   const json live = qos_classes(*dp, "out");
   dp->stop_workers();
   EXPECT_EQ(remarked_ok, received);  // gold keeps EF, bulk leaves as DSCP 10 (checksums: see udp_frame)
-  const double gold = wire_bytes[5000] * 8 / 2.0, bulk = wire_bytes[6000] * 8 / 2.0;
+  const double gold = wire_bytes[5000] * 8 / seconds, bulk = wire_bytes[6000] * 8 / seconds;
   // Both backlogged: gold 30 + 60 * 3/4 = 75 Mbit, bulk 10 + 60 * 1/4 = 25 Mbit.
   // Measured in real time (steady_clock): the shaper's rate runs on the
   // calibrated TSC, so the link is within 1 % (with DPDK's rounded figure it
