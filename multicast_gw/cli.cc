@@ -76,10 +76,26 @@ void show_routes(const json& body) {
       if (!out.empty()) out += " ";
       out += attachment(o);
     }
-    rows.push_back({num(r, "vni"), r.value("source", "") + ", " + r.value("group", ""), out.empty() ? "(none)" : out});
+    std::string denied;
+    for (const auto& n : r.value("denied", json::array())) {
+      denied += (denied.empty() ? "" : " ") + n.value("egress", "") + " (" + num(n, "in_use_kbps") + "+" +
+                num(r, "rate_kbps") + ">" + num(n, "budget_kbps") + " kbit/s)";
+    }
+    rows.push_back({num(r, "vni"), r.value("source", "") + ", " + r.value("group", ""),
+                    r.contains("rate_kbps") ? num(r, "rate_kbps") : "-", out.empty() ? "(none)" : out,
+                    denied.empty() ? "-" : denied});
   }
-  print_table({"VNI", "(S, G)", "OUTGOING"}, rows);
+  print_table({"VNI", "(S, G)", "KBIT/S", "OUTGOING", "ADMISSION DENIED"}, rows);
   std::cout << rows.size() << " routes\n";
+  Rows budgets;
+  for (const auto& b : body.value("budgets", json::array())) {
+    budgets.push_back({num(b, "vni"), b.value("egress", ""), num(b, "in_use_kbps"),
+                       b.value("budget_kbps", 0) ? num(b, "budget_kbps") : "unlimited"});
+  }
+  if (!budgets.empty()) {
+    std::cout << "\n";
+    print_table({"VNI", "EGRESS", "IN-USE-KBIT/S", "BUDGET-KBIT/S"}, budgets);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "multicast_gw/model.h"
 
+#include <algorithm>
 #include <map>
 
 #include "config/json_reader.h"
@@ -7,7 +8,39 @@
 
 namespace meridian::config {
 
+std::string to_string(const MulticastEgress& e) {
+  if (e.vtep) return "vtep " + to_string(*e.vtep);
+  return e.vlan ? e.port + "." + std::to_string(e.vlan) : e.port;
+}
+
 namespace {
+
+constexpr unsigned kMaxRateKbps = 400'000'000;  // 400 Gbit/s
+
+/// {"port": P, "vlan": V} or {"vtep": IP}, read from an object that has other fields too.
+void read_egress(ObjectReader& r, const nlohmann::json& j, MulticastEgress& e) {
+  const bool port = j.contains("port"), vtep = j.contains("vtep");
+  if (port == vtep) {
+    r.error(r.field_path(port ? "vtep" : "port"), "expected either \"port\" (an attachment) or \"vtep\"");
+  }
+  r.read_string("port", e.port);
+  r.read_uint("vlan", e.vlan, 0, 4094);
+  IpAddress a;
+  if (read_typed(r, "vtep", a, parse_ip, "an IP address")) {
+    if (a.is_multicast() || a.is_unspecified()) r.error(r.field_path("vtep"), "expected a unicast VTEP address");
+    else e.vtep = a;
+  }
+}
+
+std::optional<IpAddress> read_source(ObjectReader& r) {
+  IpAddress a;
+  if (!read_typed(r, "source", a, parse_ip, "an IP address")) return std::nullopt;
+  if (a.is_multicast() || a.is_unspecified()) {
+    r.error(r.field_path("source"), "expected a unicast source address");
+    return std::nullopt;
+  }
+  return a;
+}
 
 void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeDomain& b, FieldErrors& errors) {
   ObjectReader r(j, path, errors);
@@ -50,6 +83,46 @@ void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeD
   }
   r.read_uint("max_groups", b.max_groups, 1, 65536);
   r.read_uint("max_sources", b.max_sources, 1, 1024);
+  r.read_array("static_subscriptions", [&](const nlohmann::json& v, const std::string& p) {
+    ObjectReader o(v, p, errors);
+    if (!o.ok()) return;
+    StaticSubscription sub;
+    if (read_typed(o, "group", sub.group, parse_ip, "a multicast group address", true) && !sub.group.is_multicast()) {
+      o.error(o.field_path("group"), "expected a multicast group address");
+    }
+    sub.source = read_source(o);
+    read_egress(o, v, sub.to);
+    b.static_subscriptions.push_back(std::move(sub));
+  }, false, 4096);
+  r.read_array("flows", [&](const nlohmann::json& v, const std::string& p) {
+    ObjectReader o(v, p, errors);
+    if (!o.ok()) return;
+    MulticastFlow f;
+    auto prefix = [](const std::string& t) -> std::optional<IpPrefix> {
+      if (t.find('/') == std::string::npos) {
+        auto a = parse_ip(t);
+        if (!a) return std::nullopt;
+        return IpPrefix{*a, static_cast<uint8_t>(a->is_v4() ? 32 : 128)};
+      }
+      return parse_prefix(t, false);
+    };
+    if (read_typed(o, "group", f.group, prefix, "a multicast group or range such as \"239.1.1.0/24\"", true) &&
+        !f.group.address.is_multicast()) {
+      o.error(o.field_path("group"), "expected a multicast group or range");
+    }
+    f.source = read_source(o);
+    o.read_uint("rate_kbps", f.rate_kbps, 1, kMaxRateKbps, true);
+    b.flows.push_back(std::move(f));
+  }, false, 4096);
+  r.read_array("budgets", [&](const nlohmann::json& v, const std::string& p) {
+    ObjectReader o(v, p, errors);
+    if (!o.ok()) return;
+    MulticastBudget budget;
+    read_egress(o, v, budget.egress);
+    o.read_uint("rate_kbps", budget.rate_kbps, 1, kMaxRateKbps, true);
+    b.budgets.push_back(std::move(budget));
+  }, false, 4096);
+  r.read_uint("default_budget_kbps", b.default_budget_kbps, 0, kMaxRateKbps);
   r.read_raw("roles", [&](const nlohmann::json& v, const std::string& p) {
     if (!v.is_array() || v.empty()) return r.error(p, "expected a non-empty array of \"ingress\" and \"edge\"");
     bool ingress = false, edge = false;
@@ -82,6 +155,23 @@ nlohmann::json to_json(const MulticastConfig& mc) {
     if (b.querier.ipv6) q["ipv6"] = to_string(*b.querier.ipv6);
     nlohmann::json ssm = nlohmann::json::array();
     for (const auto& s : b.ssm_ranges) ssm.push_back(mcast::to_string(s));
+    auto egress = [](nlohmann::json into, const MulticastEgress& e) {
+      if (e.vtep) into["vtep"] = to_string(*e.vtep);
+      else into.update({{"port", e.port}, {"vlan", e.vlan}});
+      return into;
+    };
+    nlohmann::json statics = nlohmann::json::array(), flows = nlohmann::json::array(), budgets = nlohmann::json::array();
+    for (const auto& st : b.static_subscriptions) {
+      nlohmann::json j = {{"group", to_string(st.group)}};
+      if (st.source) j["source"] = to_string(*st.source);
+      statics.push_back(egress(std::move(j), st.to));
+    }
+    for (const auto& f : b.flows) {
+      nlohmann::json j = {{"group", to_string(f.group)}, {"rate_kbps", f.rate_kbps}};
+      if (f.source) j["source"] = to_string(*f.source);
+      flows.push_back(std::move(j));
+    }
+    for (const auto& bu : b.budgets) budgets.push_back(egress({{"rate_kbps", bu.rate_kbps}}, bu.egress));
     nlohmann::json roles = nlohmann::json::array();
     if (b.ingress) roles.push_back("ingress");
     if (b.edge) roles.push_back("edge");
@@ -99,7 +189,11 @@ nlohmann::json to_json(const MulticastConfig& mc) {
                    {"ssm_ranges", ssm},
                    {"max_groups", b.max_groups},
                    {"max_sources", b.max_sources},
-                   {"roles", roles}});
+                   {"roles", roles},
+                   {"static_subscriptions", statics},
+                   {"flows", flows},
+                   {"budgets", budgets},
+                   {"default_budget_kbps", b.default_budget_kbps}});
   }
   return {{"bridge_domains", bds}};
 }
@@ -116,6 +210,40 @@ void validate_multicast(const MulticastConfig& mc, const Config& config, FieldEr
     if (!seen.emplace(b.vni, i).second) {
       errors.push_back({base + "/vni", "VNI " + std::to_string(b.vni) + " already at " +
                                            pointer_append("/multicast/bridge_domains", seen[b.vni])});
+    }
+    const BridgeDomainConfig* bd = nullptr;
+    for (const auto& d : vx.bridge_domains) {
+      if (d.vni == b.vni) bd = &d;
+    }
+    // An egress is one of this bridge domain's attachments or flood-list VTEPs.
+    auto check_egress = [&](const MulticastEgress& e, const std::string& at) {
+      if (!bd) return;
+      if (e.vtep) {
+        if (std::find(bd->flood.begin(), bd->flood.end(), *e.vtep) == bd->flood.end()) {
+          errors.push_back({at + "/vtep", to_string(*e.vtep) + " is not on the flood list of VNI " + std::to_string(b.vni)});
+        }
+      } else if (std::find(bd->attachments.begin(), bd->attachments.end(), Attachment{e.port, e.vlan}) ==
+                 bd->attachments.end()) {
+        errors.push_back({at + "/port", to_string(e) + " is not an attachment of VNI " + std::to_string(b.vni)});
+      }
+    };
+    for (size_t k = 0; k < b.static_subscriptions.size(); ++k) {
+      const auto& st = b.static_subscriptions[k];
+      const std::string at = pointer_append(base + "/static_subscriptions", k);
+      check_egress(st.to, at);
+      if (st.source && st.source->family != st.group.family) {
+        errors.push_back({at + "/source", "not the group's address family"});
+      }
+    }
+    for (size_t k = 0; k < b.budgets.size(); ++k) {
+      check_egress(b.budgets[k].egress, pointer_append(base + "/budgets", k));
+      for (size_t e = 0; e < k; ++e) {
+        if (b.budgets[e].egress == b.budgets[k].egress) {
+          errors.push_back({pointer_append(base + "/budgets", k), "a budget for " + to_string(b.budgets[k].egress) +
+                                                                      " is already at " +
+                                                                      pointer_append(base + "/budgets", e)});
+        }
+      }
     }
     // RFC 3376 §8.3: the response interval fits inside the query interval.
     if (uint64_t{b.query_response_interval_ms} >= uint64_t{b.query_interval_s} * 1000) {

@@ -30,6 +30,40 @@ struct MulticastQuerier {
   bool operator==(const MulticastQuerier&) const = default;
 };
 
+/// Where a static subscription or a bandwidth budget applies: one of the
+/// bridge domain's attachments (port, VLAN) or a remote VTEP of its flood list.
+struct MulticastEgress {
+  std::string port;  // an attachment when set
+  unsigned vlan = 0;
+  std::optional<IpAddress> vtep;  // else a remote VTEP
+  bool operator==(const MulticastEgress&) const = default;
+};
+std::string to_string(const MulticastEgress& e);
+
+/// (S,G) or, without a source, (*,G) forwarded to an egress that does not
+/// signal (a receiver or edge without IGMP/MLD).
+struct StaticSubscription {
+  IpAddress group;
+  std::optional<IpAddress> source;
+  MulticastEgress to;
+  bool operator==(const StaticSubscription&) const = default;
+};
+
+/// A declared flow rate for admission: the first flow whose group range
+/// holds the group and whose source (if any) is the route's source.
+struct MulticastFlow {
+  IpPrefix group;
+  std::optional<IpAddress> source;
+  unsigned rate_kbps = 0;
+  bool operator==(const MulticastFlow&) const = default;
+};
+
+struct MulticastBudget {
+  MulticastEgress egress;
+  unsigned rate_kbps = 0;
+  bool operator==(const MulticastBudget&) const = default;
+};
+
 struct MulticastBridgeDomain {
   unsigned vni = 0;
   std::string mode = "snoop";  // "snoop" or "flood"
@@ -52,6 +86,14 @@ struct MulticastBridgeDomain {
   /// it heard a query from. A node may be both (the default).
   bool ingress = true;
   bool edge = true;
+  std::vector<StaticSubscription> static_subscriptions;
+  /// Per-flow bandwidth admission: declared flow rates, and per egress the
+  /// multicast bandwidth it may carry (budgets; default_budget_kbps for the
+  /// egresses not listed, 0: no limit). A join whose flow would exceed its
+  /// egress's budget is refused for that egress (first come, first served).
+  std::vector<MulticastFlow> flows;
+  std::vector<MulticastBudget> budgets;
+  unsigned default_budget_kbps = 0;
   bool operator==(const MulticastBridgeDomain&) const = default;
 };
 

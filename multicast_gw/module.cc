@@ -210,6 +210,9 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
       }
     }
   }
+  out.counter("meridian_multicast_admission_denied_total",
+              "Flows refused on an egress because they would exceed its bandwidth budget");
+  for (const auto& d : snooping_->domains()) out.sample({{"vni", std::to_string(d.vni)}}, d.denials);
   out.gauge("meridian_multicast_routes", "(S,G) and (*,G) routes in the published table version, per bridge domain");
   for (const auto& [vni, bd] : snooping_->tables()->bridge_domains) {
     out.sample({{"vni", std::to_string(vni)}}, uint64_t{bd.routes.size()});

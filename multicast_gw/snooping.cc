@@ -1,8 +1,10 @@
 #include "multicast_gw/snooping.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
+#include "config/log.h"
 #include "net/packet_view.h"
 #include "net/wire.h"
 #include "vxlan/model.h"
@@ -58,6 +60,20 @@ std::vector<uint8_t> retag(std::span<const uint8_t> frame, uint16_t vlan) {
 }
 
 }  // namespace
+
+/// Whether two versions of a bridge domain's settings run the same routers:
+/// static subscriptions, flows, budgets and roles are applied at the next
+/// rebuild without restarting anyone's membership.
+static bool same_protocol_settings(config::MulticastBridgeDomain a, config::MulticastBridgeDomain b) {
+  for (auto* c : {&a, &b}) {
+    c->static_subscriptions.clear();
+    c->flows.clear();
+    c->budgets.clear();
+    c->default_budget_kbps = 0;
+    c->ingress = c->edge = true;
+  }
+  return a == b;
+}
 
 /// How long a VTEP's query makes it our overlay querier: its Other Querier
 /// Present Interval, from the query's own QRV and QQIC where it has them
@@ -129,6 +145,38 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   }
 }
 
+void Snooping::apply_statics(SnoopedDomain& d, const std::vector<SnoopPort>& ports) {
+  for (const auto& st : d.cfg.static_subscriptions) {
+    StaticLink* link = nullptr;
+    const std::string name = config::to_string(st.to);
+    for (auto& l : d.statics) {
+      if (l.name == name) link = &l;
+    }
+    if (!link) {
+      StaticLink l;
+      l.name = name;
+      if (st.to.vtep) {
+        l.vtep = *st.to.vtep;
+      } else {
+        auto p = std::find_if(ports.begin(), ports.end(), [&](const SnoopPort& p) { return p.name == st.to.port; });
+        if (p == ports.end()) continue;  // the port is not up: nothing to send to
+        l.local = dataplane::BridgePort{p->port_id, static_cast<uint16_t>(st.to.vlan)};
+      }
+      d.statics.push_back(std::move(l));
+      link = &d.statics.back();
+    }
+    constexpr Millis kForever = std::numeric_limits<Millis>::max();
+    GroupState& gs = link->groups[st.group];  // created 0: admitted before any dynamic join
+    if (!st.source) {
+      gs.mode = FilterMode::kExclude;
+      gs.group_timer = kForever;
+      gs.sources.clear();
+    } else if (gs.mode == FilterMode::kInclude) {
+      gs.sources[*st.source].expires = kForever;
+    }
+  }
+}
+
 void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& ports, Millis now) {
   const auto& mc = config::multicast_section(next);
   const auto& vx = config::vxlan_section(next);
@@ -146,9 +194,14 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     d.cfg = b;
     SnoopedDomain* before = nullptr;
     for (auto& o : old) {
-      if (o.vni == b.vni && o.cfg == b) before = &o;
+      if (o.vni == b.vni && same_protocol_settings(o.cfg, b)) before = &o;
     }
     apply_overlay(d, before, *bd, ports, now);
+    apply_statics(d, ports);
+    if (before) {
+      d.denied = std::move(before->denied);
+      d.denials = before->denials;
+    }
     for (const auto& att : bd->attachments) {
       const SnoopPort* port = nullptr;
       for (const auto& p : ports) {
@@ -394,81 +447,186 @@ bool Snooping::tick(Millis now) {
 /// sources, EXCLUDE's blocked ones) an (S,G) route with every link that
 /// wants S — even none, so that a source all excluders block does not fall
 /// through to (*,G) — and a (*,G) route with the links in EXCLUDE mode (they
-/// want any other source). A link is an attachment (a local target) or, as
-/// ingress, a remote edge (a remote VTEP).
+/// want any other source). A link is an attachment, a remote edge (ingress
+/// role) or a static subscription's target. Then bandwidth admission, and
+/// the router ports on every route.
 void Snooping::rebuild() {
   dirty_ = false;
   auto t = std::make_shared<dataplane::OverlayMulticast>();
-  const Millis now = last_now_;
-  struct Link {
-    const MembershipRouter* router;
-    const dataplane::BridgePort* local;
-    const IpAddress* remote;
-  };
-  for (const auto& d : domains_) {
-    dataplane::MulticastBridgeDomain& out = t->bridge_domains[d.vni];
-    out.overlay_snooped = d.cfg.ingress;
-    for (auto& a : d.attachments) {
-      for (size_t fi = 0; fi < 2; ++fi) {
-        a->router_port[fi] = a->router_until[fi] > now;
-        if (a->router_port[fi]) out.routers[fi].push_back(a->where);
+  for (auto& d : domains_) build_domain(d, t->bridge_domains[d.vni], last_now_);
+  tables_ = std::move(t);
+}
+
+namespace {
+
+struct Link {
+  const std::map<IpAddress, GroupState>* groups;
+  const dataplane::BridgePort* local;  // else `remote`
+  const IpAddress* remote;
+  std::string name;  // the egress, as budgets name it
+  const GroupState* group(const IpAddress& g) const {
+    auto it = groups->find(g);
+    return it == groups->end() ? nullptr : &it->second;
+  }
+};
+
+/// A link wanting a route, before admission.
+struct Candidate {
+  dataplane::MulticastKey key;
+  const Link* link;
+  Millis since;  // when the link's group began: first come, first served
+};
+
+dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
+  dataplane::MulticastKey k;
+  k.family = family;
+  std::copy(g.bytes.begin(), g.bytes.begin() + static_cast<long>(g.size()), k.group.begin());
+  if (s) std::copy(s->bytes.begin(), s->bytes.begin() + static_cast<long>(s->size()), k.source.begin());
+  return k;
+}
+
+IpAddress key_group(const dataplane::MulticastKey& k) {
+  return k.family == 4 ? IpAddress::v4(k.group.data()) : IpAddress::v6(k.group.data());
+}
+
+bool key_any_source(const dataplane::MulticastKey& k) {
+  return std::all_of(k.source.begin(), k.source.end(), [](uint8_t b) { return b == 0; });
+}
+
+/// The declared rate of a route's flow (0: none declared, not admission-controlled).
+uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
+  const IpAddress g = key_group(k);
+  const bool any = key_any_source(k);
+  const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
+  for (const auto& f : cfg.flows) {
+    if (!f.group.contains(g)) continue;
+    if (f.source ? !any && *f.source == s : true) return f.rate_kbps;
+  }
+  return 0;
+}
+
+struct KeyNameLess {
+  bool operator()(const std::pair<dataplane::MulticastKey, std::string>& a,
+                  const std::pair<dataplane::MulticastKey, std::string>& b) const {
+    return std::tie(a.first.family, a.first.group, a.first.source, a.second) <
+           std::tie(b.first.family, b.first.group, b.first.source, b.second);
+  }
+};
+
+std::string describe(const dataplane::MulticastKey& k) {
+  const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
+  return "(" + (key_any_source(k) ? std::string("*") : config::to_string(s)) + ", " +
+         config::to_string(key_group(k)) + ")";
+}
+
+}  // namespace
+
+void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
+  out.overlay_snooped = d.cfg.ingress;
+  for (auto& a : d.attachments) {
+    for (size_t fi = 0; fi < 2; ++fi) {
+      a->router_port[fi] = a->router_until[fi] > now;
+      if (a->router_port[fi]) out.routers[fi].push_back(a->where);
+    }
+  }
+  std::vector<Candidate> candidates;
+  std::vector<std::vector<Link>> links_by_family(2);
+  for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
+    std::vector<Link>& links = links_by_family[family == 6];
+    for (const auto& a : d.attachments) {
+      links.push_back({&a->router(family).groups(), &a->where, nullptr,
+                       a->where.vlan ? a->port_name + "." + std::to_string(a->where.vlan) : a->port_name});
+    }
+    for (const auto& [vtep, e] : d.edges) {
+      links.push_back({&e->router(family).groups(), nullptr, &e->vtep, "vtep " + config::to_string(vtep)});
+    }
+    for (const auto& st : d.statics) {
+      links.push_back({&st.groups, st.local ? &*st.local : nullptr, st.local ? nullptr : &st.vtep, st.name});
+    }
+    std::set<IpAddress> groups;
+    for (const auto& l : links) {
+      for (const auto& [g, gs] : *l.groups) {
+        if (g.family == family) groups.insert(g);
       }
     }
-    for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
-      std::vector<Link> links;
-      for (const auto& a : d.attachments) links.push_back({&a->router(family), &a->where, nullptr});
-      for (const auto& [vtep, e] : d.edges) links.push_back({&e->router(family), nullptr, &e->vtep});
-      const auto& routers = out.routers[family == 6];
-      auto add = [](dataplane::MulticastRoute& route, const Link& l) {
-        if (l.local) route.locals.push_back(*l.local);
-        else route.remote_vteps.push_back(*l.remote);
-      };
-      // Every route also goes to the router ports, once.
-      auto add_routers = [&](dataplane::MulticastRoute& route) {
-        for (const auto& r : routers) {
-          if (std::find(route.locals.begin(), route.locals.end(), r) == route.locals.end()) route.locals.push_back(r);
-        }
-      };
-      std::set<IpAddress> groups;
+    for (const auto& g : groups) {
+      std::set<IpAddress> sources;
+      bool any_excluder = false;
       for (const auto& l : links) {
-        for (const auto& [g, gs] : l.router->groups()) groups.insert(g);
+        const GroupState* gs = l.group(g);
+        if (!gs) continue;
+        any_excluder |= gs->mode == FilterMode::kExclude;
+        for (const auto& [src, rec] : gs->sources) sources.insert(src);
       }
-      for (const auto& g : groups) {
-        std::set<IpAddress> sources;
-        bool any_excluder = false;
+      for (const auto& src : sources) {
+        const auto key = route_key(family, g, &src);
+        out.routes[key];  // even with no link: a source every listener blocks stays blocked
         for (const auto& l : links) {
-          const GroupState* gs = l.router->group(g);
-          if (!gs) continue;
-          any_excluder |= gs->mode == FilterMode::kExclude;
-          for (const auto& [src, rec] : gs->sources) sources.insert(src);
+          const GroupState* gs = l.group(g);
+          if (gs && gs->wants(src, now)) candidates.push_back({key, &l, gs->created});
         }
-        auto key = [&](const IpAddress* src) {
-          dataplane::MulticastKey k;
-          k.family = family;
-          std::copy(g.bytes.begin(), g.bytes.begin() + static_cast<long>(g.size()), k.group.begin());
-          if (src) std::copy(src->bytes.begin(), src->bytes.begin() + static_cast<long>(src->size()), k.source.begin());
-          return k;
-        };
-        for (const auto& src : sources) {
-          auto& route = out.routes[key(&src)];
-          for (const auto& l : links) {
-            const GroupState* gs = l.router->group(g);
-            if (gs && gs->wants(src, now)) add(route, l);
-          }
-          add_routers(route);
-        }
-        if (any_excluder) {
-          auto& route = out.routes[key(nullptr)];
-          for (const auto& l : links) {
-            const GroupState* gs = l.router->group(g);
-            if (gs && gs->mode == FilterMode::kExclude) add(route, l);
-          }
-          add_routers(route);
+      }
+      if (any_excluder) {
+        const auto key = route_key(family, g, nullptr);
+        out.routes[key];
+        for (const auto& l : links) {
+          const GroupState* gs = l.group(g);
+          if (gs && gs->mode == FilterMode::kExclude) candidates.push_back({key, &l, gs->created});
         }
       }
     }
   }
-  tables_ = std::move(t);
+  // Admission, oldest membership first: a flow with a declared rate goes to
+  // an egress only while the egress's budget holds it; otherwise the egress
+  // gets none of it (never part of a flow). A refusal lifts by itself when
+  // an older flow leaves.
+  std::map<std::string, uint64_t> budgets;
+  for (const auto& b : d.cfg.budgets) budgets[config::to_string(b.egress)] = b.rate_kbps;
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.since < b.since; });
+  std::vector<AdmissionDenial> denied;
+  std::set<std::pair<dataplane::MulticastKey, std::string>, KeyNameLess> admitted;
+  d.in_use_kbps.clear();
+  for (const auto& c : candidates) {
+    // A static subscription and a join for the same egress are one flow there.
+    if (!admitted.insert({c.key, c.link->name}).second) continue;
+    const uint64_t rate = flow_rate(d.cfg, c.key);
+    auto budget_it = budgets.find(c.link->name);
+    const uint64_t budget = budget_it != budgets.end() ? budget_it->second : d.cfg.default_budget_kbps;
+    uint64_t& used = d.in_use_kbps[c.link->name];
+    if (rate && budget && used + rate > budget) {
+      denied.push_back({c.key, c.link->name, rate, budget, used});
+      continue;
+    }
+    used += rate;
+    auto& route = out.routes[c.key];
+    if (c.link->local) route.locals.push_back(*c.link->local);
+    else route.remote_vteps.push_back(*c.link->remote);
+  }
+  std::erase_if(d.in_use_kbps, [](const auto& e) { return e.second == 0; });
+  // A refusal is logged and counted when it begins, and logged when it ends.
+  auto same = [](const AdmissionDenial& a, const AdmissionDenial& b) { return a.key == b.key && a.egress == b.egress; };
+  for (const auto& n : denied) {
+    if (std::none_of(d.denied.begin(), d.denied.end(), [&](const auto& o) { return same(o, n); })) {
+      ++d.denials;
+      log::warn("multicast", "join refused: the flow would exceed the egress's bandwidth budget",
+                {{"vni", d.vni}, {"flow", describe(n.key)}, {"egress", n.egress}, {"rate_kbps", n.rate_kbps},
+                 {"budget_kbps", n.budget_kbps}, {"in_use_kbps", n.in_use_kbps}});
+    }
+  }
+  for (const auto& o : d.denied) {
+    if (std::none_of(denied.begin(), denied.end(), [&](const auto& n) { return same(o, n); })) {
+      log::info("multicast", "refused flow no longer refused", {{"vni", d.vni}, {"flow", describe(o.key)},
+                                                                 {"egress", o.egress}});
+    }
+  }
+  d.denied = std::move(denied);
+  // Every route also goes to the router ports, once (they are not budgeted).
+  for (auto& [key, route] : out.routes) {
+    for (const auto& r : out.routers[key.family == 6]) {
+      if (std::find(route.locals.begin(), route.locals.end(), r) == route.locals.end()) route.locals.push_back(r);
+    }
+  }
 }
 
 // --- views ---------------------------------------------------------------------
@@ -573,23 +731,40 @@ json Snooping::routes_json() const {
   for (const auto& d : domains_) {
     for (const auto& a : d.attachments) names[a->where.port] = a->port_name;
   }
-  json out = json::array();
-  for (const auto& [vni, bd] : tables_->bridge_domains) {
-    for (const auto& [k, route] : bd.routes) {
-      const bool any = std::all_of(k.source.begin(), k.source.end(), [](uint8_t b) { return b == 0; });
-      const IpAddress g = k.family == 4 ? IpAddress::v4(k.group.data()) : IpAddress::v6(k.group.data());
+  json out = json::array(), budgets = json::array();
+  for (const auto& d : domains_) {
+    const auto* bd = tables_->bd(d.vni);
+    if (!bd) continue;
+    for (const auto& [k, route] : bd->routes) {
+      json outgoing = json::array();
+      for (const auto& l : route.locals) outgoing.push_back({{"port", names[l.port]}, {"vlan", l.vlan}});
+      for (const auto& v : route.remote_vteps) outgoing.push_back({{"vtep", config::to_string(v)}});
       const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
-      json locals = json::array();
-      for (const auto& l : route.locals) locals.push_back({{"port", names[l.port]}, {"vlan", l.vlan}});
-      for (const auto& v : route.remote_vteps) locals.push_back({{"vtep", config::to_string(v)}});
-      out.push_back({{"vni", vni}, {"source", any ? "*" : config::to_string(s)}, {"group", config::to_string(g)},
-                     {"outgoing", locals}});
+      json r = {{"vni", d.vni}, {"source", key_any_source(k) ? "*" : config::to_string(s)},
+                {"group", config::to_string(key_group(k))}, {"outgoing", outgoing}};
+      if (const uint64_t rate = flow_rate(d.cfg, k)) r["rate_kbps"] = rate;
+      json denied = json::array();
+      for (const auto& n : d.denied) {
+        if (n.key == k) {
+          denied.push_back({{"egress", n.egress}, {"admission", "denied"}, {"budget_kbps", n.budget_kbps},
+                            {"in_use_kbps", n.in_use_kbps}});
+        }
+      }
+      if (!denied.empty()) r["denied"] = std::move(denied);
+      out.push_back(std::move(r));
+    }
+    std::map<std::string, uint64_t> limits;
+    for (const auto& b : d.cfg.budgets) limits[config::to_string(b.egress)] = b.rate_kbps;
+    for (const auto& [egress, used] : d.in_use_kbps) {
+      auto it = limits.find(egress);
+      const uint64_t limit = it != limits.end() ? it->second : d.cfg.default_budget_kbps;
+      budgets.push_back({{"vni", d.vni}, {"egress", egress}, {"in_use_kbps", used}, {"budget_kbps", limit}});
     }
   }
   std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
     return std::tie(a["vni"], a["group"], a["source"]) < std::tie(b["vni"], b["group"], b["source"]);
   });
-  return {{"routes", out}};
+  return {{"routes", out}, {"budgets", budgets}};
 }
 
 }  // namespace meridian::mcast

@@ -86,6 +86,22 @@ struct RemoteEdge {
   const MembershipRouter& router(uint8_t family) const { return family == 4 ? igmp : mld; }
 };
 
+/// A static subscription's target with its groups, as a router would hold
+/// them (INCLUDE the sources, or EXCLUDE nothing for (*,G)), never expiring.
+struct StaticLink {
+  std::optional<dataplane::BridgePort> local;  // else `vtep`
+  IpAddress vtep;
+  std::string name;  // as config::to_string(MulticastEgress)
+  std::map<IpAddress, GroupState> groups;
+};
+
+/// A flow refused on an egress by bandwidth admission.
+struct AdmissionDenial {
+  dataplane::MulticastKey key;
+  std::string egress;
+  uint64_t rate_kbps = 0, budget_kbps = 0, in_use_kbps = 0;
+};
+
 /// At most this many remote VTEPs per bridge domain are tracked (flood list
 /// first; others when they report); reports from more are counted, not kept.
 inline constexpr size_t kMaxRemoteEdges = 4096;
@@ -107,6 +123,12 @@ struct SnoopedDomain {
   /// Queries and reports that could not be sent into the overlay (the VTEP
   /// not resolved yet, no buffer, larger than the tunnel's MTU).
   mutable uint64_t overlay_send_failures = 0;
+  std::vector<StaticLink> statics;
+  /// Bandwidth admission as of the last rebuild: what is refused, what each
+  /// budgeted egress carries, and how many refusals there have been.
+  std::vector<AdmissionDenial> denied;
+  std::map<std::string, uint64_t> in_use_kbps;
+  uint64_t denials = 0;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };
@@ -143,6 +165,7 @@ class Snooping {
   Attachment* find(uint16_t port, uint16_t vlan, SnoopedDomain** domain = nullptr);
   void apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
                      const std::vector<SnoopPort>& ports, Millis now);
+  void apply_statics(SnoopedDomain& d, const std::vector<SnoopPort>& ports);
   void send_queries(Attachment& a, const RouterOutput& out);
   void send_overlay_queries(const SnoopedDomain& d, const RemoteEdge& e, const RouterOutput& out);
   /// The edge role's reports: the merged interest when it changed, then
@@ -156,6 +179,7 @@ class Snooping {
   void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, bool to_querier_only,
              uint8_t family);
   void rebuild();
+  void build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
 
   SnoopingIo io_;
   std::vector<SnoopedDomain> domains_;

@@ -39,6 +39,14 @@ TEST(McastConfig, DefaultsRoundTripAndAnAbsentSectionSnoopsNothing) {
   auto again = parse_config(written);
   ASSERT_TRUE(again.config);
   EXPECT_EQ(multicast_section(*again.config), mc);
+  auto full = written;
+  full["multicast"]["bridge_domains"][0]["static_subscriptions"] = nlohmann::json::parse(
+      R"([{"group": "239.1.1.1", "source": "10.0.0.5", "port": "a1", "vlan": 0}])");
+  full["multicast"]["bridge_domains"][0]["flows"] = nlohmann::json::parse(R"([{"group": "239.1.1.0/24", "rate_kbps": 3000}])");
+  full["multicast"]["bridge_domains"][0]["budgets"] = nlohmann::json::parse(R"([{"port": "a2", "vlan": 0, "rate_kbps": 9000}])");
+  auto parsed_full = parse_config(full);
+  ASSERT_TRUE(parsed_full.config) << parsed_full.errors[0].path << ": " << parsed_full.errors[0].reason;
+  EXPECT_EQ(to_json(*parsed_full.config)["multicast"], full["multicast"]);
   auto edge_only = written;
   edge_only["multicast"]["bridge_domains"][0]["roles"] = {"edge"};
   auto edge = parse_config(edge_only);
@@ -71,6 +79,23 @@ TEST(McastConfig, EveryRefusalNamesItsPath) {
       {R"({"vni": 100, "max_groups": 0})", "/multicast/bridge_domains/0/max_groups"},
       {R"({"vni": 100, "colour": "red"})", "/multicast/bridge_domains/0/colour"},
       {R"({"vni": 100, "roles": []})", "/multicast/bridge_domains/0/roles"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "10.1.1.1", "port": "a1"}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/group"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "239.1.1.1"}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/port"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "239.1.1.1", "port": "a1", "vtep": "10.1.0.2"}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/vtep"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "239.1.1.1", "port": "a1", "vlan": 7}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/port"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "239.1.1.1", "vtep": "10.9.9.9"}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/vtep"},
+      {R"({"vni": 100, "static_subscriptions": [{"group": "ff0e::1", "source": "10.0.0.1", "port": "a1"}]})",
+       "/multicast/bridge_domains/0/static_subscriptions/0/source"},
+      {R"({"vni": 100, "flows": [{"group": "239.1.1.0/24"}]})", "/multicast/bridge_domains/0/flows/0/rate_kbps"},
+      {R"({"vni": 100, "flows": [{"group": "10.0.0.0/8", "rate_kbps": 1}]})", "/multicast/bridge_domains/0/flows/0/group"},
+      {R"({"vni": 100, "budgets": [{"port": "a1", "rate_kbps": 1}, {"port": "a1", "rate_kbps": 2}]})",
+       "/multicast/bridge_domains/0/budgets/1"},
+      {R"({"vni": 100, "budgets": [{"port": "a1", "rate_kbps": 0}]})", "/multicast/bridge_domains/0/budgets/0/rate_kbps"},
       {R"({"vni": 100, "roles": "edge"})", "/multicast/bridge_domains/0/roles"},
       {R"({"vni": 100, "roles": ["edge", "core"]})", "/multicast/bridge_domains/0/roles/1"},
       {R"({"vni": 100, "roles": ["edge", "edge"]})", "/multicast/bridge_domains/0/roles/1"},

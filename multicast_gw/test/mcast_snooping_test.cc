@@ -246,5 +246,70 @@ TEST_F(OverlaySnooping, AVtepLeavingTheFloodListLosesItsStateAndFailedSendsAreCo
   EXPECT_EQ(snooping_.refused(DecodeStatus::kBadChecksum), 1u);
 }
 
+TEST_F(OverlaySnooping, StaticSubscriptionsJoinRoutesThatEdgesDoNotSignal) {
+  apply({{"vni", 100},
+         {"static_subscriptions",
+          {{{"group", "239.5.5.5"}, {"vtep", "10.1.0.3"}},
+           {{"group", "232.1.1.1"}, {"source", "10.10.0.5"}, {"port", "a2"}}}}});
+  advance(10);
+  ASSERT_NE(route(ip("239.5.5.5")), nullptr);
+  EXPECT_EQ(route(ip("239.5.5.5"))->remote_vteps, std::vector<IpAddress>{kB});
+  // An (S,G) a static (*,G) subscriber shares with a dynamic one goes to both.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.5.5.5")), now_);
+  advance(10);
+  std::vector<IpAddress> both = route(ip("239.5.5.5"))->remote_vteps;
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<IpAddress>{kA, kB}));
+  // The (S,G) static: a route keyed by the source, to the attachment.
+  const auto* bd = snooping_.tables()->bd(100);
+  dataplane::MulticastKey k;
+  const IpAddress g = ip("232.1.1.1"), src = ip("10.10.0.5");
+  std::copy(g.bytes.begin(), g.bytes.begin() + 4, k.group.begin());
+  std::copy(src.bytes.begin(), src.bytes.begin() + 4, k.source.begin());
+  ASSERT_TRUE(bd->routes.count(k));
+  EXPECT_EQ(bd->routes.at(k).locals, (std::vector<dataplane::BridgePort>{{1, 0}}));
+  // Static routes never expire.
+  advance(300'000);
+  EXPECT_NE(route(ip("239.5.5.5")), nullptr);
+}
+
+TEST_F(OverlaySnooping, AJoinThatWouldExceedItsEgressBudgetIsRefusedWholeUntilBandwidthIsFreed) {
+  // Flows of 3 Gbit/s in 239.1.1.0/24; VTEP A may carry 5 Gbit/s.
+  apply({{"vni", 100}, {"last_member_query_interval_ms", 200},
+         {"flows", {{{"group", "239.1.1.0/24"}, {"rate_kbps", 3'000'000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 5'000'000}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.1")), now_);
+  advance(10);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.2")), now_);
+  // B has no budget: it takes both.
+  snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, ip("239.1.1.2")), now_);
+  // A group outside the declared flows is not admission-controlled.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.9.9.9")), now_);
+  advance(10);
+  EXPECT_EQ(route(ip("239.1.1.1"))->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_EQ(route(ip("239.1.1.2"))->remote_vteps, std::vector<IpAddress>{kB});  // none of it to A
+  EXPECT_EQ(route(ip("239.9.9.9"))->remote_vteps, std::vector<IpAddress>{kA});
+  json routes = snooping_.routes_json();
+  const auto refused = std::find_if(routes["routes"].begin(), routes["routes"].end(),
+                                    [](const json& r) { return r["group"] == "239.1.1.2"; });
+  ASSERT_NE(refused, routes["routes"].end());
+  EXPECT_EQ((*refused)["rate_kbps"], 3'000'000);
+  ASSERT_EQ((*refused)["denied"].size(), 1u) << routes.dump();
+  EXPECT_EQ((*refused)["denied"][0]["admission"], "denied");
+  EXPECT_EQ((*refused)["denied"][0]["egress"], "vtep 10.1.0.2");
+  EXPECT_EQ((*refused)["denied"][0]["in_use_kbps"], 3'000'000);
+  EXPECT_EQ((*refused)["denied"][0]["budget_kbps"], 5'000'000);
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+  // The older flow leaves: the refused one is admitted, counted once.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToInclude, ip("239.1.1.1")), now_);
+  advance(500);
+  EXPECT_EQ(route(ip("239.1.1.1")), nullptr);
+  std::vector<IpAddress> now_both = route(ip("239.1.1.2"))->remote_vteps;
+  std::sort(now_both.begin(), now_both.end());
+  EXPECT_EQ(now_both, (std::vector<IpAddress>{kA, kB}));
+  EXPECT_FALSE(snooping_.routes_json()["routes"][0].contains("denied"));
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+}
+
 }  // namespace
 }  // namespace meridian::mcast

@@ -174,6 +174,48 @@ class OverlayMulticast(unittest.TestCase):
         self.assertGreaterEqual(len(at_v1), 1)
         self.assertEqual(len(at_v2), 0)
 
+    def set_multicast(self, **changes):
+        status, _, running = self.api.call("GET", "/api/v1/config")
+        bd = dict(running["multicast"]["bridge_domains"][0], **changes)
+        status, _, body = self.api.call("PATCH", "/api/v1/config", body={"multicast": {"bridge_domains": [bd]}},
+                                        headers={"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(status, 200, body)
+
+    def test_5_admission_refuses_what_exceeds_a_budget_and_a_static_subscription_needs_no_join(self):
+        # Flows in 239.7.7.0/24 are declared at 3 Mbit/s; v1 may carry 5.
+        # v2's host never joins 239.8.8.8; a static subscription sends it there.
+        self.set_multicast(flows=[{"group": "239.7.7.0/24", "rate_kbps": 3000}],
+                           budgets=[{"vtep": labmod.V1_UL_IP, "rate_kbps": 5000}],
+                           static_subscriptions=[{"group": "239.8.8.8", "vtep": labmod.V2_UL_IP}])
+        self.addCleanup(self.set_multicast, flows=[], budgets=[], static_subscriptions=[])
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.7.7.1", "local": labmod.HB1_IP}])
+        self.wait_for(self.edge_groups, lambda s: ("239.7.7.1", labmod.V1_UL_IP) in s)
+        hb1b = self.listen(self.lab.hb1, [{"group": "239.7.7.2", "local": labmod.HB1_IP}])
+        hb2 = self.listen(self.lab.hb2, [])
+        try:
+            self.wait_for(self.edge_groups, lambda s: ("239.7.7.2", labmod.V1_UL_IP) in s)
+            routes = self.wait_for(lambda: self.api.call("GET", "/api/v1/multicast/routes")[2],
+                                   lambda r: any(x["group"] == "239.7.7.2" for x in r["routes"]))
+            self.send(self.lab.ha, labmod.HA_IP, ["239.7.7.1", "239.7.7.2", "239.8.8.8"], count=100)
+            time.sleep(0.3)
+        finally:
+            got1, got1b, got2 = self.stop(hb1), self.stop(hb1b), self.stop(hb2)
+        print(f"\nhb1 received {got1} / {got1b}, hb2 {got2} (100 sent to each group)", file=sys.stderr)
+        refused = next(x for x in routes["routes"] if x["group"] == "239.7.7.2")
+        self.assertEqual(refused["outgoing"], [], routes)
+        self.assertEqual(refused["denied"], [{"egress": f"vtep {labmod.V1_UL_IP}", "admission": "denied",
+                                              "budget_kbps": 5000, "in_use_kbps": 3000}])
+        # Both sockets on hb1 see every frame reaching eth0: 239.7.7.1 arrives, 239.7.7.2 never.
+        self.assertGreaterEqual(got1.get("239.7.7.1", 0), 95)
+        self.assertEqual(got1.get("239.7.7.2", 0), 0)
+        self.assertGreaterEqual(got2.get("239.8.8.8", 0), 95)
+        self.assertEqual(got1.get("239.8.8.8", 0), 0)
+        self.assertIn("ADMISSION", self.daemon.ctl("show", "mroutes").stdout)
+        status, _, metrics = self.api.call("GET", "/metrics")
+        self.assertIn('meridian_multicast_admission_denied_total{vni="100"} 1', metrics)
+        with open(self.daemon.log_path) as f:
+            self.assertIn("join refused", f.read())
+
 
 if __name__ == "__main__":
     unittest.main()
