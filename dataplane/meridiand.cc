@@ -265,6 +265,18 @@ int main(int argc, char** argv) {
     });
   };
   schedule_tick();
+  // Punts between ticks: IGMP/MLD, ARP and ND are handled within a
+  // millisecond of arrival (docs/architecture.md, "Control lcore").
+  asio::steady_timer punt_poll(io);
+  std::function<void()> schedule_punt_poll = [&] {
+    punt_poll.expires_after(std::chrono::milliseconds(1));
+    punt_poll.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      dp->poll_punts();
+      schedule_punt_poll();
+    });
+  };
+  schedule_punt_poll();
 
   // Signals (docs/configuration.md "Signals"): TERM/INT stop; HUP re-reads the config file
   // and applies it as one transaction (refused as a whole when invalid, the
@@ -274,6 +286,7 @@ int main(int argc, char** argv) {
     log::info("meridiand", "shutting down", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
     server.stop();
     tick.cancel();
+    punt_poll.cancel();
     other_signals.cancel();
     // Requests already being served get a moment to finish.
     auto grace = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(300));

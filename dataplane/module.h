@@ -147,6 +147,11 @@ class Module {
   /// host/ takes it before any module.)
   virtual int punt_order() const { return 100; }
 
+  /// Punted frames were just offered between two ticks (within a
+  /// millisecond of their arrival): true when they changed the module's
+  /// tables and a new version must be published now, not at the next tick.
+  virtual bool punts_handled() { return false; }
+
   /// Control-lcore timers, every few ms. True when the module's tables
   /// changed and a new version must be published.
   virtual bool tick(bool /*workers_running*/) { return false; }

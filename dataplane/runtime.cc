@@ -297,6 +297,14 @@ void Dataplane::control_tick() {
   sample_heartbeats();
 }
 
+void Dataplane::poll_punts() {
+  if (!punt_ring_ || rte_ring_count(punt_ring_) == 0) return;
+  drain_punt_ring();
+  bool changed = false;
+  for (const auto& m : modules_) changed |= m->punts_handled();
+  if (changed) republish();
+}
+
 void Dataplane::poll_links() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_link_poll_ < kLinkPollInterval) return;

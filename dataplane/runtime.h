@@ -47,6 +47,10 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   /// Control-lcore housekeeping, called every few ms: RCU reclamation,
   /// draining the punt ring, sampling worker heartbeats.
   void control_tick();
+  /// Between ticks (every millisecond): punted frames are offered at once,
+  /// and a module whose tables they changed has them published
+  /// (Module::punts_handled), so that a join or leave waits for no tick.
+  void poll_punts();
 
   /// Handler for punted frames of one EtherType that no module claimed;
   /// returns true if it took ownership of the mbuf. Handlers of one

@@ -142,6 +142,8 @@ bool MulticastModule::claim_overlay(rte_mbuf* m, const net::PacketView& view) {
 
 bool MulticastModule::tick(bool) { return snooping_->tick(now_ms()); }
 
+bool MulticastModule::punts_handled() { return snooping_->flush(now_ms()); }
+
 void MulticastModule::metrics(config::MetricsWriter& out, bool) {
   struct Family {
     const char* name;

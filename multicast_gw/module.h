@@ -30,6 +30,7 @@ class MulticastModule final : public dataplane::Module {
   void contribute(dataplane::ForwardingTables& tables, const config::Config& config) const override;
   bool claim_punt(rte_mbuf* m, const net::PacketView& view) override;
   bool tick(bool) override;
+  bool punts_handled() override;
   void metrics(config::MetricsWriter& out, bool) override;
   std::optional<dataplane::RestResource> resource(const dataplane::RestRequest& request) override;
 

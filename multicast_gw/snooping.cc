@@ -415,6 +415,16 @@ void Snooping::send_reports(const SnoopedDomain& d, uint8_t family, const HostOu
   }
 }
 
+bool Snooping::flush(Millis now) {
+  last_now_ = now;
+  for (auto& d : domains_) {
+    if (d.local_changed) report_into_overlay(d, now);
+  }
+  if (!dirty_) return false;
+  rebuild();
+  return true;
+}
+
 bool Snooping::tick(Millis now) {
   last_now_ = now;
   for (auto& d : domains_) {

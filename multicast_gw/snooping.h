@@ -149,6 +149,9 @@ class Snooping {
   bool handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> inner, Millis now);
   /// Timers and queries; true when the routes changed (a new table version is due).
   bool tick(Millis now);
+  /// Right after frames were handled: the edge's reports of what changed go
+  /// out, and the routes are rebuilt when they changed (true: publish now).
+  bool flush(Millis now);
   /// True when `port`/`vlan` is an attachment of a snooping domain.
   bool snoops(uint16_t port, uint16_t vlan) const;
 
