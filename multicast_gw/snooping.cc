@@ -61,6 +61,17 @@ std::vector<uint8_t> retag(std::span<const uint8_t> frame, uint16_t vlan) {
 
 }  // namespace
 
+/// A proxy host's settings (edge role into the overlay, ingress role upstream).
+static HostConfig host_config(const config::MulticastBridgeDomain& b, uint8_t family) {
+  HostConfig h;
+  h.family = family;
+  const unsigned version = family == 6 ? b.mld_version : b.igmp_version;
+  h.version = static_cast<uint8_t>(version == h.newest_version() ? 0 : version);
+  h.robustness = static_cast<uint8_t>(b.robustness);
+  h.query_interval_ms = b.query_interval_s * 1000;
+  return h;
+}
+
 /// Whether two versions of a bridge domain's settings run the same routers:
 /// static subscriptions, flows, budgets and roles are applied at the next
 /// rebuild without restarting anyone's membership.
@@ -134,13 +145,7 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
         d.hosts[fi] = std::move(before->hosts[fi]);
         continue;
       }
-      HostConfig h;
-      h.family = fi ? 6 : 4;
-      const unsigned version = fi ? d.cfg.mld_version : d.cfg.igmp_version;
-      h.version = static_cast<uint8_t>(version == h.newest_version() ? 0 : version);
-      h.robustness = static_cast<uint8_t>(d.cfg.robustness);
-      h.query_interval_ms = d.cfg.query_interval_s * 1000;
-      d.hosts[fi] = std::make_unique<MembershipHost>(h, uint64_t{d.vni} * 2 + fi);
+      d.hosts[fi] = std::make_unique<MembershipHost>(host_config(d.cfg, fi ? 6 : 4), uint64_t{d.vni} * 2 + fi);
     }
   }
 }
@@ -308,6 +313,14 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     a->router_until[fi] = now + a->router(m.family).timers().other_querier_present_interval();
     if (!a->router_port[fi]) dirty_ = true;
     relay(*d, *a, frame, false, m.family);  // the hosts elsewhere in the domain hear it too
+    if (d->cfg.ingress) {
+      if (!a->upstream[fi]) {
+        a->upstream[fi] = std::make_unique<MembershipHost>(host_config(d->cfg, m.family),
+                                                           uint64_t{d->vni} * 4 + a->where.port * 2 + fi + 1);
+        d->overlay_changed = true;  // its first reports: everything the overlay wants
+      }
+      a->upstream[fi]->on_query(m, now);
+    }
   } else {
     a->router(m.family).on_membership(m, fm.source, now, out);
     relay(*d, *a, frame, true, m.family);  // toward the router ports
@@ -346,8 +359,13 @@ bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep
     if (!d->cfg.querier.enabled) relay_overlay(*d, inner, false, m.family);
     return true;
   }
-  relay_overlay(*d, inner, true, m.family);  // a multicast router on an attachment hears the remote receivers
-  if (!d->cfg.ingress) return true;  // an edge keeps no membership of the overlay
+  // A multicast router on an attachment hears the remote receivers: as
+  // ingress through the upstream proxy's merged reports, otherwise (plain
+  // snooping) their own reports relayed.
+  if (!d->cfg.ingress) {
+    relay_overlay(*d, inner, true, m.family);
+    return true;  // an edge keeps no membership of the overlay
+  }
   auto it = d->edges.find(vtep);
   if (it == d->edges.end()) {
     if (!d->any_vtep && !d->known_vteps.count(vtep)) return true;  // the stage lets none such through
@@ -360,7 +378,7 @@ bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep
   RouterOutput out;
   it->second->router(m.family).on_membership(m, fm.source, now, out);
   send_overlay_queries(*d, *it->second, out);
-  if (!out.changed.empty()) dirty_ = true;
+  if (!out.changed.empty()) dirty_ = d->overlay_changed = true;
   return true;
 }
 
@@ -394,6 +412,35 @@ void Snooping::report_into_overlay(SnoopedDomain& d, Millis now) {
   d.local_changed = false;
 }
 
+void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
+  for (auto& a : d.attachments) {
+    for (size_t fi = 0; fi < 2; ++fi) {
+      if (!a->upstream[fi]) continue;
+      if (a->router_until[fi] <= now) {  // its querier is gone: nobody to report to
+        a->upstream[fi].reset();
+        continue;
+      }
+      const uint8_t family = fi ? 6 : 4;
+      HostOutput out;
+      if (d.overlay_changed) {
+        std::vector<const MembershipRouter*> edges;
+        for (const auto& [vtep, e] : d.edges) edges.push_back(&e->router(family));
+        a->upstream[fi]->set_interest(merge_interest(edges, now), now, out);
+      }
+      a->upstream[fi]->tick(now, out);
+      if (out.empty()) continue;
+      Sender from;
+      std::copy(a->mac, a->mac + 6, from.mac);
+      from.address = family == 4 ? d.cfg.querier.ipv4 : a->link_local;
+      std::vector<std::vector<uint8_t>> frames;
+      if (!out.records.empty()) frames = build_report_frames(from, family, out.records);
+      for (const auto& o : out.older) frames.push_back(build_v1v2_frame(from, o.group, o.kind, o.version));
+      for (const auto& f : frames) io_.send(a->where.port, retag(f, a->where.vlan));
+    }
+  }
+  d.overlay_changed = false;
+}
+
 void Snooping::send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now) {
   Sender from;
   std::copy(d.overlay_mac, d.overlay_mac + 6, from.mac);
@@ -419,6 +466,7 @@ bool Snooping::flush(Millis now) {
   last_now_ = now;
   for (auto& d : domains_) {
     if (d.local_changed) report_into_overlay(d, now);
+    if (d.overlay_changed) report_upstream(d, now);
   }
   if (!dirty_) return false;
   rebuild();
@@ -442,11 +490,12 @@ bool Snooping::tick(Millis now) {
         RouterOutput out;
         r->tick(now, out);
         send_overlay_queries(d, *e, out);
-        if (!out.changed.empty()) dirty_ = true;
+        if (!out.changed.empty()) dirty_ = d.overlay_changed = true;
       }
     }
     for (auto& queriers : d.overlay_queriers) std::erase_if(queriers, [&](const auto& q) { return q.second <= now; });
     report_into_overlay(d, now);
+    report_upstream(d, now);
   }
   if (!dirty_) return false;
   rebuild();
@@ -716,6 +765,15 @@ json Snooping::querier_json(Millis now) const {
                          {"queriers", queriers},
                          {"groups", h.state().size()},
                          {"reports_sent", h.reports_sent()}});
+    }
+    for (const auto& a : d.attachments) {
+      for (size_t fi = 0; fi < 2; ++fi) {
+        if (!a->upstream[fi]) continue;
+        overlay.push_back({{"vni", d.vni}, {"role", "upstream"}, {"port", a->port_name}, {"vlan", a->where.vlan},
+                           {"protocol", fi ? "mld" : "igmp"}, {"version", a->upstream[fi]->compatibility(now)},
+                           {"groups", a->upstream[fi]->state().size()},
+                           {"reports_sent", a->upstream[fi]->reports_sent()}});
+      }
     }
     if (d.overlay_edge_limit || d.overlay_send_failures) {
       overlay.push_back({{"vni", d.vni}, {"edges_not_tracked", d.overlay_edge_limit},

@@ -70,6 +70,10 @@ struct Attachment {
   /// every group's data.
   std::array<Millis, 2> router_until{};
   std::array<bool, 2> router_port{};  // as last published
+  /// Ingress role: while a querier is heard here, a proxy host (RFC 4605
+  /// upstream interface) reports the overlay's merged membership to it, so
+  /// that the production network's router builds its tree toward us.
+  std::array<std::unique_ptr<MembershipHost>, 2> upstream;
   Attachment(dataplane::BridgePort w, std::string name, const uint8_t* port_mac, IpAddress ll, RouterConfig igmp_cfg,
              RouterConfig mld_cfg, Millis now);
   MembershipRouter& router(uint8_t family) { return family == 4 ? igmp : mld; }
@@ -119,6 +123,7 @@ struct SnoopedDomain {
   /// VTEPs an overlay query came from, per family, until (edge role).
   std::array<std::map<IpAddress, Millis>, 2> overlay_queriers;
   bool local_changed = true;                               // the edge's merged interest is due
+  bool overlay_changed = true;                             // the upstream proxies' merged interest is due
   uint64_t overlay_edge_limit = 0;                         // reports from VTEPs past kMaxRemoteEdges
   /// Queries and reports that could not be sent into the overlay (the VTEP
   /// not resolved yet, no buffer, larger than the tunnel's MTU).
@@ -175,6 +180,8 @@ class Snooping {
   /// what the proxy hosts have due.
   void report_into_overlay(SnoopedDomain& d, Millis now);
   void send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now);
+  /// The ingress role's upstream proxies on router-port attachments.
+  void report_upstream(SnoopedDomain& d, Millis now);
   void send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame);
   /// An IGMP/MLD frame from the overlay to the domain's attachments (only
   /// those with a multicast router when `to_routers_only`).

@@ -186,31 +186,76 @@ TEST_F(OverlaySnooping, EdgeReportsItsAttachmentsToTheFloodListThenOnlyToItsQuer
   EXPECT_EQ((*edge)["queriers"], json::array({"10.1.0.3"}));
 }
 
-TEST_F(OverlaySnooping, RelaysReachAttachmentsWithAMulticastRouterOrWhenWeDoNotQuery) {
+TEST_F(OverlaySnooping, AnUpstreamQuerierHearsTheOverlaysMergedMembershipFromOurProxy) {
   advance(10);
   take();
-  // A router queries on a2 (a lower address wins there): a2 is a router
-  // port, and the remote receivers' reports go to it, not to a1.
+  // A router queries on a2 (the production side): a2 is a router port, and
+  // our upstream proxy there reports what the remote edges want (RFC 4605).
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(10);
+  take();
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
+  EXPECT_TRUE(take().empty());  // the remote host's own report is not relayed...
+  advance(10);
+  auto sent = take();
+  ASSERT_EQ(sent.size(), 1u);   // ...our merged one goes, out of a2 only
+  EXPECT_FALSE(sent[0].overlay);
+  EXPECT_EQ(sent[0].port, 1);
+  EXPECT_EQ(sent[0].fm.source, ip("0.0.0.0"));
+  ASSERT_EQ(sent[0].fm.message.records.size(), 1u);
+  EXPECT_EQ(sent[0].fm.message.records[0].type, RecordType::kToExclude);
+  EXPECT_EQ(sent[0].fm.message.records[0].group, kGroup);
+  // Its next general query is answered with the current state, within its
+  // 1 s Max Resp Time (the retransmission of the change may come too).
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(1100);
+  bool answered = false;
+  for (const auto& s : take()) {
+    if (!s.overlay && s.port == 1 && s.fm.message.kind == MessageKind::kReport) {
+      answered |= s.fm.message.records[0].type == RecordType::kIsExclude;
+    }
+  }
+  EXPECT_TRUE(answered);
+  // The last edge leaves: after its LMQT the proxy leaves upstream.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToInclude, kGroup), now_);
+  advance(450);
+  bool left = false;
+  for (const auto& s : take()) {
+    if (!s.overlay && s.port == 1 && s.fm.message.kind == MessageKind::kReport) {
+      left |= s.fm.message.records[0].type == RecordType::kToInclude && s.fm.message.records[0].sources.empty();
+    }
+  }
+  EXPECT_TRUE(left);
+}
+
+TEST_F(OverlaySnooping, OverlayQueriesReachTheAttachmentsOnlyWhenWeDoNotQueryThem) {
+  advance(10);
+  take();
+  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
+  EXPECT_TRUE(take().empty());
+  // The remote VTEPs are still queried with the attachments' querier off.
+  apply({{"vni", 100}, {"querier", {{"enabled", false}}}, {"query_interval_s", 20},
+         {"query_response_interval_ms", 2000}});
+  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
+  auto sent = take();
+  EXPECT_EQ(std::count_if(sent.begin(), sent.end(), [](const Sent& s) { return !s.overlay; }), 2);
+  advance(10);
+  EXPECT_EQ(overlay_targets(take(), MessageKind::kQuery).size(), 2u);
+}
+
+TEST_F(OverlaySnooping, AnEdgeOnlyDomainRelaysTheOverlaysReportsToRouterPorts) {
+  apply({{"vni", 100}, {"roles", {"edge"}}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000}});
+  advance(10);
+  take();
   snooping_.handle(1, 0, query("10.100.0.1"), now_);
   advance(10);
   take();
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
   auto sent = take();
   ASSERT_EQ(sent.size(), 1u);
-  EXPECT_FALSE(sent[0].overlay);
   EXPECT_EQ(sent[0].port, 1);
-  EXPECT_EQ(sent[0].fm.message.kind, MessageKind::kReport);
-  // An overlay query stays in the overlay while we query the attachments...
-  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
-  EXPECT_TRUE(take().empty());
-  // ...and reaches them when we do not. The remote VTEPs are still queried.
-  apply({{"vni", 100}, {"querier", {{"enabled", false}}}, {"query_interval_s", 20},
-         {"query_response_interval_ms", 2000}});
-  snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
-  sent = take();
-  EXPECT_EQ(std::count_if(sent.begin(), sent.end(), [](const Sent& s) { return !s.overlay; }), 2);
-  advance(10);
-  EXPECT_EQ(overlay_targets(take(), MessageKind::kQuery).size(), 2u);
+  EXPECT_EQ(sent[0].fm.source, ip("10.100.0.2"));  // the remote host's own report
+  EXPECT_EQ(route(kGroup), nullptr);                // and no overlay state
 }
 
 TEST_F(OverlaySnooping, AVtepLeavingTheFloodListLosesItsStateAndFailedSendsAreCounted) {

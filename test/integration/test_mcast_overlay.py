@@ -216,6 +216,42 @@ class OverlayMulticast(unittest.TestCase):
         with open(self.daemon.log_path) as f:
             self.assertIn("join refused", f.read())
 
+    def test_6_the_upstream_querier_hears_our_proxy_for_the_overlay(self):
+        # hostA's side becomes the production network's multicast router: a
+        # kernel bridge querier (IGMPv3, from 0.0.0.0) on the far end of
+        # meridiand's access port. (hostA's own address stops working: last test.)
+        ha = self.lab.ha
+        labmod.run(["ip", "-n", ha, "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1",
+                    "mcast_igmp_version", "3", "mcast_query_interval", "300", "mcast_startup_query_interval", "100",
+                    "mcast_query_response_interval", "100"])
+        labmod.run(["ip", "-n", ha, "link", "set", "eth0", "master", "br0"])
+        labmod.run(["ip", "-n", ha, "link", "set", "br0", "up"])
+        cap = Capture(self, ha, "eth0", "igmp", "upstream")
+
+        def upstream():
+            o = self.api.call("GET", "/api/v1/multicast/querier")[2]["overlay"]
+            return [e for e in o if e.get("role") == "upstream" and e["protocol"] == "igmp"]
+        self.wait_for(upstream, lambda u: len(u) == 1 and u[0]["port"] == "access", timeout=15)
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.6.6.6", "local": labmod.HB1_IP}])
+        self.wait_for(upstream, lambda u: u and u[0]["groups"] == 1)
+        time.sleep(3.5)  # a general query of the bridge (every 3 s) and our answer
+        left = self.stop(hb1)  # hb1 leaves; after the LMQT the proxy leaves upstream
+        self.wait_for(upstream, lambda u: u and u[0]["groups"] == 0, timeout=5)
+        pcap = cap.stop()
+        ours = tshark_fields(pcap, ["frame.time_relative", "igmp.record_type", "igmp.maddr", "igmp.num_src"],
+                             "ip.src == 10.100.0.254 && igmp.type == 0x22")
+        queries = tshark_fields(pcap, ["frame.time_relative"], "igmp.type == 0x11 && ip.src == 0.0.0.0")
+        print(f"\nupstream: {len(queries)} queries from the bridge, our reports "
+              f"{[(r['igmp.record_type'], r['igmp.maddr']) for r in ours]} (hb1 saw {left})", file=sys.stderr)
+        kinds = [(r["igmp.record_type"], r["igmp.maddr"]) for r in ours]
+        # RFC 3376 record types: 2 IS_EX (an answer), 3 TO_IN (a leave), 4 TO_EX (a join).
+        self.assertIn((["4"], ["239.6.6.6"]), kinds)
+        self.assertTrue(any("2" in t and "239.6.6.6" in g for t, g in kinds), kinds)
+        self.assertIn((["3"], ["239.6.6.6"]), kinds)
+        self.assertGreaterEqual(len(queries), 1)
+        # Only the proxy speaks upstream: the remote host's own reports are not relayed.
+        self.assertEqual(tshark_fields(pcap, ["frame.number"], f"ip.src == {labmod.HB1_IP}"), [])
+
 
 if __name__ == "__main__":
     unittest.main()
