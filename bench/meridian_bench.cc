@@ -101,9 +101,10 @@ int main(int argc, char** argv) {
   desc.add_options()
       ("help,h", "show this help")
       ("scenario", po::value(&scenario)->default_value("xconnect"),
-       "xconnect | vxlan-encap | vxlan-decap | vxlan-her")
+       "xconnect | vxlan-encap | vxlan-decap | vxlan-her | mcast-fanout")
       ("macs", po::value<unsigned>()->default_value(1024), "vxlan: MAC addresses in the bridge domain")
-      ("vteps", po::value<unsigned>()->default_value(8), "vxlan-her: remote VTEPs on the flood list (1..256)")
+      ("vteps", po::value<unsigned>()->default_value(8),
+       "vxlan-her: remote VTEPs on the flood list; mcast-fanout: edges subscribed to the stream (1..256)")
       ("frame-size", po::value(&frame_size)->default_value(64), "frame size on the wire incl. FCS")
       ("flows", po::value(&flows)->default_value(1024), "distinct flows in the generated capture")
       ("pcap", po::value(&pcap), "replay this capture instead of generating one")
@@ -127,10 +128,11 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
-  static const std::set<std::string> kScenarios = {"xconnect", "vxlan-encap", "vxlan-decap", "vxlan-her"};
+  static const std::set<std::string> kScenarios = {"xconnect", "vxlan-encap", "vxlan-decap", "vxlan-her",
+                                                   "mcast-fanout"};
   if (!kScenarios.count(scenario)) {
     std::cerr << "meridian-bench: unknown scenario '" << scenario
-              << "' (available: xconnect, vxlan-encap, vxlan-decap, vxlan-her)\n";
+              << "' (available: xconnect, vxlan-encap, vxlan-decap, vxlan-her, mcast-fanout)\n";
     return 2;
   }
   const unsigned macs = vm["macs"].as<unsigned>(), vteps = vm["vteps"].as<unsigned>();
@@ -139,6 +141,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool is_vxlan = scenario != "xconnect";
+  // Head-end replication: every frame goes to `vteps` remote VTEPs (flooded,
+  // or an (S,G) route with that many edges subscribed).
+  const bool replicates = scenario == "vxlan-her" || scenario == "mcast-fanout";
   if (frame_size < 64 || frame_size > 9018 || trials == 0 || trials > 100 || duration <= 0 ||
       duration > 60 || burst == 0 || burst > dataplane::kMaxBurst) {
     std::cerr << "meridian-bench: frame-size 64..9018, trials 1..100, duration (0,60], burst 1..64\n";
@@ -157,7 +162,10 @@ int main(int argc, char** argv) {
     char tmpl[] = "/tmp/meridian-bench-XXXXXX";
     tmpdir = mkdtemp(tmpl);
     pcap = tmpdir + "/traffic.pcap";
-    const std::string kind = scenario == "vxlan-decap" ? "vxlan" : scenario == "vxlan-her" ? "broadcast" : "plain";
+    const std::string kind = scenario == "vxlan-decap"    ? "vxlan"
+                             : scenario == "vxlan-her"    ? "broadcast"
+                             : scenario == "mcast-fanout" ? "rtp-multicast"
+                                                          : "plain";
     const std::string cmd = "/usr/bin/python3 " MERIDIAN_SOURCE_DIR "/bench/gen_traffic.py --frame-size " +
                             std::to_string(frame_size) + " --flows " + std::to_string(flows) + " --kind " + kind +
                             (is_vxlan ? " --macs " + std::to_string(macs) : std::string()) + (imix ? " --imix" : "") +
@@ -184,14 +192,14 @@ int main(int argc, char** argv) {
     const bool decap = scenario == "vxlan-decap";
     const std::string access = decap ? "sink" : "source", underlay = decap ? "source" : "sink";
     json neighbors = json::array(), flood = json::array(), fdb = json::array();
-    for (unsigned v = 0; v < (scenario == "vxlan-her" ? vteps : 1); ++v) {
+    for (unsigned v = 0; v < (replicates ? vteps : 1); ++v) {
       const std::string ip = "10.1." + std::to_string((v + 2) >> 8) + "." + std::to_string((v + 2) & 0xff);
       char mac[18];
       std::snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", 1 + (v >> 8), (v + 2) & 0xff);
       neighbors.push_back({{"ip", ip}, {"mac", mac}});
       flood.push_back(ip);
     }
-    if (scenario != "vxlan-her") {
+    if (!replicates) {
       for (unsigned k = 0; k < macs; ++k) {
         char mac[18];
         std::snprintf(mac, sizeof mac, "02:00:00:01:%02x:%02x", k >> 8, k & 0xff);
@@ -218,6 +226,15 @@ int main(int argc, char** argv) {
                                          // decapsulates only from VTEPs it knows.
                                          {"flood", flood},
                                          {"static_fdb", fdb}}}}};
+    if (scenario == "mcast-fanout") {
+      // The gateway's ingress: the bridge domain snoops, and every edge is
+      // subscribed to the stream's (S,G) (static subscriptions: no IGMP in
+      // the measured path), so the VXLAN stage replicates by its route.
+      json subs = json::array();
+      for (const auto& ip : flood) subs.push_back({{"group", "239.1.1.1"}, {"source", "10.10.0.5"}, {"vtep", ip}});
+      doc["multicast"] = {{"bridge_domains", {{{"vni", 100}, {"roles", {"ingress"}}, {"querier", {{"enabled", false}}},
+                                                {"static_subscriptions", subs}}}}};
+    }
   }
   auto parsed = config::parse_config(doc);
   if (!parsed.config) {
@@ -307,7 +324,7 @@ int main(int argc, char** argv) {
   if (is_vxlan) {
     out["bridge_domain"] = vxlan_counters;
     out["macs"] = macs;
-    if (scenario == "vxlan-her") {
+    if (replicates) {
       // Output packets are replicas: the ratio compares replicas/s to the
       // baseline's forwarded packets/s.
       out["vteps"] = vteps;

@@ -40,7 +40,14 @@ her = run_bench("--scenario", "vxlan-her", "--vteps", "4", "--frame-size", "128"
 c = her["bridge_domain"]["counters"]
 assert her["drops"] == 0 and c["replicas"] == her["sink_tx_packets"] == 4 * c["flood_packets"] > 0, her
 assert her["replicas_per_second"] > 0, her
+# The media gateway's fan-out: an RTP stream replicated by its (S,G) route to
+# each subscribed edge (no flood: a frame without a route would be dropped).
+fan = run_bench("--scenario", "mcast-fanout", "--vteps", "8", "--frame-size", "1374")
+c = fan["bridge_domain"]["counters"]
+assert fan["drops"] == 0 and c["replicas"] == 8 * c["flood_packets"] > 0, fan
+# The sink also carries the edges' IGMP/MLD queries (a few per VTEP).
+assert 0 <= fan["sink_tx_packets"] - c["replicas"] <= 8 * 2 * 2, fan
 
 bad = subprocess.run([binary, "--scenario", "nope"], capture_output=True, text=True, timeout=30)
 assert bad.returncode == 2 and "unknown scenario" in bad.stderr, bad
-print("4 passed, 0 failed")
+print("5 passed, 0 failed")
