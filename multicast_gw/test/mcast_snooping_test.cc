@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 #include "config/model.h"
 #include "multicast_gw/snooping.h"
@@ -354,6 +356,50 @@ TEST_F(OverlaySnooping, AJoinThatWouldExceedItsEgressBudgetIsRefusedWholeUntilBa
   EXPECT_EQ(now_both, (std::vector<IpAddress>{kA, kB}));
   EXPECT_FALSE(snooping_.routes_json()["routes"][0].contains("denied"));
   EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+}
+
+TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatWasThere) {
+  apply({{"vni", 100}, {"max_groups", 1024}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
+  advance(10);
+  ASSERT_NE(route(kGroup), nullptr);
+  // 10,000 groups from a host on a1 and from the hosts behind B, 100 records a report.
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < 100; ++r) {
+    std::vector<GroupRecord> records;
+    for (int k = 0; k < 100; ++k) {
+      const int n = r * 100 + k;
+      const uint8_t g[4] = {239, 200, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+      records.push_back({RecordType::kToExclude, IpAddress::v4(g), {}});
+    }
+    Sender h{{0x02, 0xaa, 0, 0, 0, 9}, ip("10.100.0.9")};
+    for (const auto& f : build_report_frames(h, 4, records)) {
+      snooping_.handle(0, 0, f, now_);
+      snooping_.handle_overlay(2, 100, kB, f, now_);
+    }
+    snooping_.flush(now_);  // as the punt poll does after each batch
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  take();
+  const auto* bd = snooping_.tables()->bd(100);
+  size_t on_a1 = 0, on_b = 0;
+  for (const auto& [k, r] : bd->routes) {
+    on_a1 += !r.locals.empty();
+    on_b += std::count(r.remote_vteps.begin(), r.remote_vteps.end(), kB);
+  }
+  std::printf("10,000-group storm on an attachment and a VTEP: %.1f ms for 200 reports and 100 rebuilds\n", ms);
+  EXPECT_EQ(on_a1, 1024u);
+  EXPECT_EQ(on_b, 1024u);
+  // What was there before the storm still goes where it went.
+  ASSERT_NE(route(kGroup), nullptr);
+  EXPECT_EQ(route(kGroup)->remote_vteps, std::vector<IpAddress>{kA});
+  const json q = snooping_.querier_json(now_);
+  uint64_t limited = 0;
+  for (const auto& e : q["interfaces"]) limited += e["ignored"]["group_limit"].get<uint64_t>();
+  for (const auto& e : q["overlay"]) {
+    if (e.contains("ignored")) limited += e["ignored"]["group_limit"].get<uint64_t>();
+  }
+  EXPECT_EQ(limited, 2u * (10'000 - 1024));
 }
 
 }  // namespace

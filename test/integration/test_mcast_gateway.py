@@ -8,11 +8,13 @@
 
 All four VTEPs share VNI 100 (full mesh flood lists); every Meridian snoops
 with both roles (the default). ffmpeg on src sends an MPEG-TS test pattern as
-RTP (`-f rtp_mpegts`) to 239.1.1.1; ffmpeg on r1 and r2 receives it (its
-socket joins with the kernel's IGMPv3, edge Meridian reports into the
-overlay, the ingress replicates to those two edges only) and decodes every
-frame (`framecrc`, no errors); r3 behind the kernel VTEP never joined, and
-tshark counts zero stream packets on v3's underlay.
+RTP (`-f rtp_mpegts`) to 239.1.1.1 and to the SSM group 232.1.1.1; ffmpeg
+on r1 receives the first (any source), on r2 the second from src only (its
+socket joins with the kernel's IGMPv3, the edge Meridian reports into the
+overlay, the ingress replicates each group to its edge only), and both decode
+every frame (`framecrc`, the sender's pictures in order); tshark counts no
+packet of the other group at either edge, and none at all at v3, whose host
+never joined.
 """
 import json
 import os
@@ -170,52 +172,71 @@ class MediaGateway(unittest.TestCase):
             out.append(f"{name} drops: {[(p['name'], p['drops']) for p in stats['ports']]}")
         return "\n".join(out)
 
-    def ingress_edges(self):
+    def ingress_route(self, source, group):
         status, _, body = self.daemons["ing"].api.call("GET", "/api/v1/multicast/routes")
         self.assertEqual(status, 200)
-        r = next((r for r in body["routes"] if r["group"] == "239.1.1.1"), None)
+        r = next((r for r in body["routes"] if r["group"] == group and r["source"] == source), None)
         return sorted(o["vtep"] for o in r["outgoing"] if "vtep" in o) if r else []
 
-    def test_ffmpeg_stream_reaches_the_two_edges_that_joined_and_nothing_else(self):
-        cap = os.path.join(self.workdir, "v3-underlay.pcap")
-        dump = self.lab.popen(self.lab.ns["v3"], ["tcpdump", "-Z", "root", "--immediate-mode", "-U", "-n", "-i", "u0",
-                                                  "-w", cap, "udp port 4789"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(labmod.stop_process, dump)
+    def capture(self, vtep):
+        path = os.path.join(self.workdir, f"{vtep}-underlay.pcap")
+        p = self.lab.popen(self.lab.ns[vtep], ["tcpdump", "-Z", "root", "--immediate-mode", "-U", "-n", "-i", "u0",
+                                               "-Q", "in", "-w", path, "udp port 4789"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(labmod.stop_process, p)
+        return p, path
+
+    @staticmethod
+    def inner_count(pcap, display_filter):
+        return labmod.run(["tshark", "-n", "-r", pcap, "-d", "udp.port==4789,vxlan", "-Y", display_filter],
+                          check=False).stdout.count("\n")
+
+    def test_ffmpeg_streams_reach_only_the_edges_that_joined(self):
+        """r1 joins 239.1.1.1 (any source), r2 joins 232.1.1.1 from src only
+        (SSM); src sends the same encode to both groups. Each edge gets its
+        own stream and not the other; v3 gets neither."""
+        captures = {v: self.capture(v) for v in ("e1", "e2", "v3")}
+        joins = {"r1": ("239.1.1.1", 5004, ""), "r2": ("232.1.1.1", 5006, f"&sources={HOST['src']}")}
         receivers = {}
-        for host in ("r1", "r2"):
+        for host, (group, port, ssm) in joins.items():
             out = open(os.path.join(self.workdir, f"{host}.framecrc"), "w")
             err = open(os.path.join(self.workdir, f"{host}.log"), "w")
             self.addCleanup(out.close)
             self.addCleanup(err.close)
-            # ffmpeg's RTP input joins 239.1.1.1 on its socket (the kernel's IGMPv3).
+            # ffmpeg's RTP input joins on its socket (the kernel's IGMPv3;
+            # `sources` makes it a source-specific join).
             receivers[host] = self.lab.popen(self.lab.ns[host], [
                 "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
-                "-i", f"rtp://239.1.1.1:5004?localaddr={HOST[host]}", "-frames:v", "60", "-f", "framecrc", "-"],
+                "-i", f"rtp://{group}:{port}?localaddr={HOST[host]}{ssm}", "-frames:v", "60", "-f", "framecrc", "-"],
                 stdout=out, stderr=err)
             self.addCleanup(labmod.stop_process, receivers[host])
-        # The edges report the joins into the overlay; the ingress routes to those two.
-        self.wait_for(self.ingress_edges, lambda e: e == sorted([UL["e1"], UL["e2"]]))
+        # The edges report the joins into the overlay; the ingress routes each group to its edge.
+        self.wait_for(lambda: self.ingress_route("*", "239.1.1.1"), lambda e: e == [UL["e1"]])
+        self.wait_for(lambda: self.ingress_route(HOST["src"], "232.1.1.1"), lambda e: e == [UL["e2"]])
+        outputs = []
+        for group, port, _ in joins.values():
+            outputs += ENCODE + ["-f", "rtp_mpegts", f"rtp://{group}:{port}?ttl=4&localaddr={HOST['src']}"]
         sender = self.lab.popen(self.lab.ns["src"], [
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-            "-i", ENCODE_INPUT, "-t", "4"] + ENCODE + ["-f", "rtp_mpegts", f"rtp://239.1.1.1:5004?ttl=4&localaddr={HOST['src']}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-t", "4",
+            "-i", ENCODE_INPUT] + outputs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _, send_err = sender.communicate(timeout=60)
         self.assertEqual(sender.returncode, 0, send_err)
         codes = {h: p.wait(timeout=30) for h, p in receivers.items()}
         time.sleep(0.3)
-        dump.send_signal(signal.SIGINT)
-        dump.wait(timeout=10)
+        for p, _ in captures.values():
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=10)
         frames, errors = {}, {}
         for host in receivers:
             with open(os.path.join(self.workdir, f"{host}.framecrc")) as f:
                 frames[host] = [l for l in f if l[:1].isdigit()]
             with open(os.path.join(self.workdir, f"{host}.log")) as f:
                 errors[host] = f.read()
-        stream_at_v3 = labmod.run(["tshark", "-n", "-r", cap, "-d", "udp.port==4789,vxlan", "-Y",
-                                   "ip.dst == 239.1.1.1"], check=False).stdout.count("\n")
+        pcaps = {v: path for v, (_, path) in captures.items()}
+        counts = {v: {g: self.inner_count(pcaps[v], f"ip.dst == {g}") for g in ("239.1.1.1", "232.1.1.1")}
+                  for v in pcaps}
         print(f"\nffmpeg decoded {', '.join(f'{h}: {len(v)} frames' for h, v in frames.items())}; "
-              f"stream packets at v3 (no receiver): {stream_at_v3}", file=sys.stderr)
+              f"stream packets arriving per VTEP: {counts}", file=sys.stderr)
         for host in receivers:
             self.assertEqual(codes[host], 0, errors[host])
             self.assertEqual(len(frames[host]), 60, errors[host])
@@ -223,8 +244,8 @@ class MediaGateway(unittest.TestCase):
         # Both edges decoded exactly the pictures the sender encoded: the same
         # encode (deterministic) written to a file and decoded here.
         ref_ts = os.path.join(self.workdir, "reference.ts")
-        labmod.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", ENCODE_INPUT,
-                    "-t", "4"] + ENCODE + ["-f", "mpegts", ref_ts])
+        labmod.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-t", "4",
+                    "-i", ENCODE_INPUT] + ENCODE + ["-f", "mpegts", ref_ts])
         ref = labmod.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", ref_ts,
                           "-f", "framecrc", "-"]).stdout
         crcs = [l.split(",")[-1].strip() for l in ref.splitlines() if l[:1].isdigit()]
@@ -238,11 +259,14 @@ class MediaGateway(unittest.TestCase):
             self.assertIn(got[0], crcs[:6], host)
             start = crcs.index(got[0])
             self.assertEqual(got, crcs[start:start + 60], host)
-        self.assertEqual(stream_at_v3, 0)
-        # ...while v3 did hear the overlay (our queries): the capture was live.
-        self.assertGreater(labmod.run(["tshark", "-n", "-r", cap, "-d", "udp.port==4789,vxlan", "-Y", "igmp"],
-                                      check=False).stdout.count("\n"), 0)
-
+        # Each edge got its own stream only; the Linux VTEP without receivers neither.
+        self.assertGreater(counts["e1"]["239.1.1.1"], 0)
+        self.assertGreater(counts["e2"]["232.1.1.1"], 0)
+        self.assertEqual(counts["e1"]["232.1.1.1"], 0)
+        self.assertEqual(counts["e2"]["239.1.1.1"], 0)
+        self.assertEqual(counts["v3"], {"239.1.1.1": 0, "232.1.1.1": 0})
+        # ...while v3 did hear the overlay (our queries): its capture was live.
+        self.assertGreater(self.inner_count(pcaps["v3"], "igmp"), 0)
 
 if __name__ == "__main__":
     unittest.main()
