@@ -33,6 +33,7 @@ BUILD = os.environ.get("MERIDIAN_BUILD_DIR", os.path.join(os.path.dirname(__file
 VNI = 100
 UL = {"ing": "10.1.0.1", "e1": "10.1.0.11", "e2": "10.1.0.12", "v3": "10.1.0.13"}
 HOST = {"src": "10.100.0.1", "r1": "10.100.0.11", "r2": "10.100.0.12", "r3": "10.100.0.13"}
+HOST6 = {"src": "fd00:100::1", "r1": "fd00:100::11", "r2": "fd00:100::12", "r3": "fd00:100::13"}
 BEHIND = {"ing": "src", "e1": "r1", "e2": "r2", "v3": "r3"}
 # The stream: a test pattern as MPEG-2 video (deterministic: the receivers'
 # frame CRCs are compared with a local encode).
@@ -50,11 +51,16 @@ class GatewayLab:
 
     def up(self):
         self.down()
-        for ns in self.ns.values():
+        for name, ns in self.ns.items():
             labmod.run(["ip", "netns", "add", ns])
             labmod.run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            labmod.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"])
+            if name in HOST:  # hosts speak IPv6 (MLDv2), without DAD or router solicitations
+                labmod.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0",
+                            "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0",
+                            "net.ipv6.conf.default.mldv2_unsolicited_report_interval=200"])
+            else:  # the gateways' and the underlay's kernels stay quiet
+                labmod.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                            "net.ipv6.conf.default.disable_ipv6=1"])
         labmod.run(["ip", "-n", self.ns["ul"], "link", "add", "br-ul", "type", "bridge", "mcast_snooping", "0"])
         labmod.run(["ip", "-n", self.ns["ul"], "link", "set", "br-ul", "up"])
         for vtep, host in BEHIND.items():
@@ -67,6 +73,7 @@ class GatewayLab:
             labmod.run(["ip", "link", "add", "a0", "netns", self.ns[vtep], "type", "veth", "peer", "name", "eth0",
                         "netns", self.ns[host]])
             labmod.run(["ip", "-n", self.ns[host], "addr", "add", HOST[host] + "/24", "dev", "eth0"])
+            labmod.run(["ip", "-n", self.ns[host], "addr", "add", HOST6[host] + "/64", "dev", "eth0", "nodad"])
             labmod.run(["ip", "-n", self.ns[host], "link", "set", "eth0", "up"])
             self.run(host, "ethtool", "-K", "eth0", "tx", "off", check=False)
             self.run(host, "sysctl", "-qw", "net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval=200")
@@ -165,7 +172,8 @@ class MediaGateway(unittest.TestCase):
     def diag(self):
         out = []
         for name, d in self.daemons.items():
-            for path in ("/api/v1/multicast/igmp/groups", "/api/v1/multicast/querier", "/api/v1/vxlan/vteps"):
+            for path in ("/api/v1/multicast/routes", "/api/v1/multicast/igmp/groups", "/api/v1/multicast/querier",
+                         "/api/v1/vxlan/vteps"):
                 status, _, body = d.api.call("GET", path)
                 out.append(f"{name} {path}: {json.dumps(body)[:1500]}")
             status, _, stats = d.api.call("GET", "/api/v1/stats")
@@ -179,7 +187,7 @@ class MediaGateway(unittest.TestCase):
         return sorted(o["vtep"] for o in r["outgoing"] if "vtep" in o) if r else []
 
     def capture(self, vtep):
-        path = os.path.join(self.workdir, f"{vtep}-underlay.pcap")
+        path = os.path.join(self.workdir, f"{vtep}-underlay-{time.monotonic_ns()}.pcap")
         p = self.lab.popen(self.lab.ns[vtep], ["tcpdump", "-Z", "root", "--immediate-mode", "-U", "-n", "-i", "u0",
                                                "-Q", "in", "-w", path, "udp port 4789"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -195,46 +203,58 @@ class MediaGateway(unittest.TestCase):
         """r1 joins 239.1.1.1 (any source), r2 joins 232.1.1.1 from src only
         (SSM); src sends the same encode to both groups. Each edge gets its
         own stream and not the other; v3 gets neither."""
+        self.streams(HOST, asm="239.1.1.1", ssm="232.1.1.1", ip_field="ip.dst", family="igmp")
+
+    def test_ffmpeg_streams_over_ipv6_multicast(self):
+        """The same with MLDv2: r1 joins ff0e::1:1, r2 joins ff3e::1:1 from src's address only."""
+        self.streams(HOST6, asm="ff0e::1:1", ssm="ff3e::1:1", ip_field="ipv6.dst", family="mld")
+
+    def streams(self, addr, asm, ssm, ip_field, family):
         captures = {v: self.capture(v) for v in ("e1", "e2", "v3")}
-        joins = {"r1": ("239.1.1.1", 5004, ""), "r2": ("232.1.1.1", 5006, f"&sources={HOST['src']}")}
+        bracket = (lambda g: f"[{g}]") if ":" in asm else (lambda g: g)
+        joins = {"r1": (asm, 5004, ""), "r2": (ssm, 5006, f"&sources={addr['src']}")}
         receivers = {}
-        for host, (group, port, ssm) in joins.items():
-            out = open(os.path.join(self.workdir, f"{host}.framecrc"), "w")
-            err = open(os.path.join(self.workdir, f"{host}.log"), "w")
+        for host, (group, port, only_from) in joins.items():
+            out = open(os.path.join(self.workdir, f"{host}-{family}.framecrc"), "w")
+            err = open(os.path.join(self.workdir, f"{host}-{family}.log"), "w")
             self.addCleanup(out.close)
             self.addCleanup(err.close)
             # ffmpeg's RTP input joins on its socket (the kernel's IGMPv3;
             # `sources` makes it a source-specific join).
             receivers[host] = self.lab.popen(self.lab.ns[host], [
                 "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
-                "-i", f"rtp://{group}:{port}?localaddr={HOST[host]}{ssm}", "-frames:v", "60", "-f", "framecrc", "-"],
+                "-i", f"rtp://{bracket(group)}:{port}?localaddr={addr[host]}{only_from}", "-frames:v", "60", "-f", "framecrc",
+                "-"],
                 stdout=out, stderr=err)
             self.addCleanup(labmod.stop_process, receivers[host])
         # The edges report the joins into the overlay; the ingress routes each group to its edge.
-        self.wait_for(lambda: self.ingress_route("*", "239.1.1.1"), lambda e: e == [UL["e1"]])
-        self.wait_for(lambda: self.ingress_route(HOST["src"], "232.1.1.1"), lambda e: e == [UL["e2"]])
+        self.wait_for(lambda: self.ingress_route("*", asm), lambda e: e == [UL["e1"]])
+        self.wait_for(lambda: self.ingress_route(addr["src"], ssm), lambda e: e == [UL["e2"]])
         outputs = []
         for group, port, _ in joins.values():
-            outputs += ENCODE + ["-f", "rtp_mpegts", f"rtp://{group}:{port}?ttl=4&localaddr={HOST['src']}"]
+            outputs += ENCODE + ["-f", "rtp_mpegts", f"rtp://{bracket(group)}:{port}?ttl=4&localaddr={addr['src']}"]
         sender = self.lab.popen(self.lab.ns["src"], [
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-t", "4",
             "-i", ENCODE_INPUT] + outputs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _, send_err = sender.communicate(timeout=60)
         self.assertEqual(sender.returncode, 0, send_err)
         codes = {h: p.wait(timeout=30) for h, p in receivers.items()}
+        # A broadcast every VTEP gets (ARP for an absent address): proof
+        # that each capture was live.
+        self.lab.popen(self.lab.ns["src"], ["ping", "-c", "1", "-W", "1", "10.100.0.99"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait(timeout=10)
         time.sleep(0.3)
         for p, _ in captures.values():
             p.send_signal(signal.SIGINT)
             p.wait(timeout=10)
         frames, errors = {}, {}
         for host in receivers:
-            with open(os.path.join(self.workdir, f"{host}.framecrc")) as f:
+            with open(os.path.join(self.workdir, f"{host}-{family}.framecrc")) as f:
                 frames[host] = [l for l in f if l[:1].isdigit()]
-            with open(os.path.join(self.workdir, f"{host}.log")) as f:
+            with open(os.path.join(self.workdir, f"{host}-{family}.log")) as f:
                 errors[host] = f.read()
         pcaps = {v: path for v, (_, path) in captures.items()}
-        counts = {v: {g: self.inner_count(pcaps[v], f"ip.dst == {g}") for g in ("239.1.1.1", "232.1.1.1")}
-                  for v in pcaps}
+        counts = {v: {g: self.inner_count(pcaps[v], f"{ip_field} == {g}") for g in (asm, ssm)} for v in pcaps}
         print(f"\nffmpeg decoded {', '.join(f'{h}: {len(v)} frames' for h, v in frames.items())}; "
               f"stream packets arriving per VTEP: {counts}", file=sys.stderr)
         for host in receivers:
@@ -243,7 +263,7 @@ class MediaGateway(unittest.TestCase):
             self.assertNotIn("error", errors[host].lower(), errors[host])
         # Both edges decoded exactly the pictures the sender encoded: the same
         # encode (deterministic) written to a file and decoded here.
-        ref_ts = os.path.join(self.workdir, "reference.ts")
+        ref_ts = os.path.join(self.workdir, f"reference-{family}.ts")
         labmod.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-t", "4",
                     "-i", ENCODE_INPUT] + ENCODE + ["-f", "mpegts", ref_ts])
         ref = labmod.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", ref_ts,
@@ -260,13 +280,13 @@ class MediaGateway(unittest.TestCase):
             start = crcs.index(got[0])
             self.assertEqual(got, crcs[start:start + 60], host)
         # Each edge got its own stream only; the Linux VTEP without receivers neither.
-        self.assertGreater(counts["e1"]["239.1.1.1"], 0)
-        self.assertGreater(counts["e2"]["232.1.1.1"], 0)
-        self.assertEqual(counts["e1"]["232.1.1.1"], 0)
-        self.assertEqual(counts["e2"]["239.1.1.1"], 0)
-        self.assertEqual(counts["v3"], {"239.1.1.1": 0, "232.1.1.1": 0})
-        # ...while v3 did hear the overlay (our queries): its capture was live.
-        self.assertGreater(self.inner_count(pcaps["v3"], "igmp"), 0)
+        self.assertGreater(counts["e1"][asm], 0)
+        self.assertGreater(counts["e2"][ssm], 0)
+        self.assertEqual(counts["e1"][ssm], 0)
+        self.assertEqual(counts["e2"][asm], 0)
+        self.assertEqual(counts["v3"], {asm: 0, ssm: 0})
+        for v in pcaps:  # ...while every capture was live: the broadcast is in each
+            self.assertGreater(self.inner_count(pcaps[v], "arp.dst.proto_ipv4 == 10.100.0.99"), 0, v)
 
 if __name__ == "__main__":
     unittest.main()
