@@ -218,13 +218,15 @@ class OverlayMulticast(unittest.TestCase):
 
     def test_6_the_upstream_querier_hears_our_proxy_for_the_overlay(self):
         # hostA's side becomes the production network's multicast router: a
-        # kernel bridge querier (IGMPv3, from 0.0.0.0) on the far end of
-        # meridiand's access port. (hostA's own address stops working: last test.)
+        # kernel bridge querier (IGMPv3, from hostA's address, which moves to
+        # the bridge) on the far end of meridiand's access port.
         ha = self.lab.ha
         labmod.run(["ip", "-n", ha, "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1",
-                    "mcast_igmp_version", "3", "mcast_query_interval", "300", "mcast_startup_query_interval", "100",
-                    "mcast_query_response_interval", "100"])
+                    "mcast_query_use_ifaddr", "1", "mcast_igmp_version", "3", "mcast_query_interval", "300",
+                    "mcast_startup_query_interval", "100", "mcast_query_response_interval", "100"])
+        labmod.run(["ip", "-n", ha, "addr", "flush", "dev", "eth0"])
         labmod.run(["ip", "-n", ha, "link", "set", "eth0", "master", "br0"])
+        labmod.run(["ip", "-n", ha, "addr", "add", f"{labmod.HA_IP}/24", "dev", "br0"])
         labmod.run(["ip", "-n", ha, "link", "set", "br0", "up"])
         cap = Capture(self, ha, "eth0", "igmp", "upstream")
 
@@ -240,7 +242,7 @@ class OverlayMulticast(unittest.TestCase):
         pcap = cap.stop()
         ours = tshark_fields(pcap, ["frame.time_relative", "igmp.record_type", "igmp.maddr", "igmp.num_src"],
                              "ip.src == 10.100.0.254 && igmp.type == 0x22")
-        queries = tshark_fields(pcap, ["frame.time_relative"], "igmp.type == 0x11 && ip.src == 0.0.0.0")
+        queries = tshark_fields(pcap, ["frame.time_relative"], f"igmp.type == 0x11 && ip.src == {labmod.HA_IP}")
         print(f"\nupstream: {len(queries)} queries from the bridge, our reports "
               f"{[(r['igmp.record_type'], r['igmp.maddr']) for r in ours]} (hb1 saw {left})", file=sys.stderr)
         kinds = [(r["igmp.record_type"], r["igmp.maddr"]) for r in ours]
@@ -251,6 +253,25 @@ class OverlayMulticast(unittest.TestCase):
         self.assertGreaterEqual(len(queries), 1)
         # Only the proxy speaks upstream: the remote host's own reports are not relayed.
         self.assertEqual(tshark_fields(pcap, ["frame.number"], f"ip.src == {labmod.HB1_IP}"), [])
+
+    def test_7_meridian_yields_to_a_lower_querier_and_takes_over_when_it_goes(self):
+        # test_6's bridge querier (10.100.0.1, lower than our 10.100.0.254)
+        # won the election on the access attachment: we stopped querying there.
+        def access_igmp():
+            q = self.api.call("GET", "/api/v1/multicast/querier")[2]["interfaces"]
+            return next(e for e in q if e["port"] == "access" and e["protocol"] == "igmp")
+        self.assertEqual(access_igmp()["querier"], labmod.HA_IP)
+        cap = Capture(self, self.lab.ha, "eth0", "igmp", "takeover")
+        gone = time.time()
+        labmod.run(["ip", "-n", self.lab.ha, "link", "set", "br0", "type", "bridge", "mcast_querier", "0"])
+        # We adopted its QQIC (3 s): Other Querier Present is 2 x 3 s + 0.5 s.
+        self.wait_for(access_igmp, lambda e: e["querier"] == "self", timeout=15)
+        took = time.time() - gone
+        time.sleep(0.5)
+        ours = tshark_fields(cap.stop(), ["frame.number"], "ip.src == 10.100.0.254 && igmp.type == 0x11")
+        print(f"\nquerier takeover {took:.1f} s after the bridge's querier stopped; our queries since: {len(ours)}",
+              file=sys.stderr)
+        self.assertGreaterEqual(len(ours), 1)
 
 
 if __name__ == "__main__":

@@ -243,6 +243,26 @@ class Snooping(unittest.TestCase):
         m3 = next(p for p in stats["ports"] if p["name"] == "m3")
         self.assertGreaterEqual(m3["drops"]["mcast_no_receivers"], 100)
 
+    def test_4_a_host_forced_to_igmpv2_joins_and_leaves(self):
+        self.lab.exec(self.lab.hosts[2], ["sysctl", "-qw", "net.ipv4.conf.eth0.force_igmp_version=2"])
+        self.addCleanup(self.lab.exec, self.lab.hosts[2], ["sysctl", "-qw", "net.ipv4.conf.eth0.force_igmp_version=0"])
+        h2 = self.listen(2, [{"group": "239.5.5.5", "local": HOST_IP[2]}])
+        try:
+            g = self.wait_for(lambda: [g for g in self.groups() if g["group"] == "239.5.5.5"], lambda g: len(g) == 1)
+            self.send(["239.5.5.5"], count=100)
+            time.sleep(0.3)
+        finally:
+            got = self.stop(h2)  # an IGMPv2 leave
+        self.assertEqual(g[0]["compatibility"], 2)
+        self.assertEqual(g[0]["port"], "m2")
+        self.assertGreaterEqual(got.get("239.5.5.5", 0), 95)
+        # Fast leave does not apply to a v2 group: the leave is queried, then the group ends.
+        self.wait_for(lambda: [g for g in self.groups() if g["group"] == "239.5.5.5"], lambda g: not g, timeout=5)
+        querier = self.api.call("GET", "/api/v1/multicast/querier")[2]["interfaces"]
+        m2 = next(e for e in querier if e["port"] == "m2" and e["protocol"] == "igmp")
+        self.assertGreaterEqual(m2["joins"], 1)
+        self.assertGreaterEqual(m2["leaves"], 1)
+
     def test_3_join_to_first_packet_and_fast_leave_latency(self):
         """100 joins and leaves by the kernel on h1 while h3 streams at about
         2 kHz: from the join to the first frame on h1's wire, and (fast leave)
