@@ -192,7 +192,10 @@ int main(int argc, char** argv) {
     const bool decap = scenario == "vxlan-decap";
     const std::string access = decap ? "sink" : "source", underlay = decap ? "source" : "sink";
     json neighbors = json::array(), flood = json::array(), fdb = json::array();
-    for (unsigned v = 0; v < (replicates ? vteps : 1); ++v) {
+    // mcast-fanout floods to one more VTEP than it subscribes: a frame that
+    // flooded instead of following its route would show.
+    const unsigned flood_vteps = scenario == "mcast-fanout" ? vteps + 1 : replicates ? vteps : 1;
+    for (unsigned v = 0; v < flood_vteps; ++v) {
       const std::string ip = "10.1." + std::to_string((v + 2) >> 8) + "." + std::to_string((v + 2) & 0xff);
       char mac[18];
       std::snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", 1 + (v >> 8), (v + 2) & 0xff);
@@ -231,7 +234,9 @@ int main(int argc, char** argv) {
       // subscribed to the stream's (S,G) (static subscriptions: no IGMP in
       // the measured path), so the VXLAN stage replicates by its route.
       json subs = json::array();
-      for (const auto& ip : flood) subs.push_back({{"group", "239.1.1.1"}, {"source", "10.10.0.5"}, {"vtep", ip}});
+      for (unsigned v = 0; v < vteps; ++v) {
+        subs.push_back({{"group", "239.1.1.1"}, {"source", "10.10.0.5"}, {"vtep", flood[v]}});
+      }
       doc["multicast"] = {{"bridge_domains", {{{"vni", 100}, {"roles", {"ingress"}}, {"querier", {{"enabled", false}}},
                                                 {"static_subscriptions", subs}}}}};
     }

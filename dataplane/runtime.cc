@@ -299,7 +299,9 @@ void Dataplane::control_tick() {
 
 void Dataplane::poll_punts() {
   if (!punt_ring_ || rte_ring_count(punt_ring_) == 0) return;
-  drain_punt_ring();
+  // A few bursts a millisecond: a storm waits for the tick's larger budget
+  // instead of taking the control lcore (and one publication a millisecond at most).
+  drain_punt_ring(4 * kMaxBurst);
   bool changed = false;
   for (const auto& m : modules_) changed |= m->punts_handled();
   if (changed) republish();
@@ -406,14 +408,14 @@ void Dataplane::set_punt_handler(uint16_t ethertype, PuntHandler handler) {
   punt_handlers_[ethertype].push_back(std::move(handler));
 }
 
-void Dataplane::drain_punt_ring() {
+void Dataplane::drain_punt_ring(unsigned max_frames) {
   rte_mbuf* pkts[kMaxBurst];
   PortCounters* control = counters_.empty() ? nullptr : counters_.back().ports.data();
   // At most one ring's worth a tick: a punt flood fills the ring (and is
   // dropped as punt_ring_full by the workers) instead of keeping the control
   // lcore from its timers and the REST API.
   unsigned n;
-  for (unsigned budget = rte_ring_get_capacity(punt_ring_);
+  for (unsigned budget = max_frames ? max_frames : rte_ring_get_capacity(punt_ring_);
        budget > 0 &&
        (n = rte_ring_dequeue_burst(punt_ring_, reinterpret_cast<void**>(pkts), std::min(budget, unsigned{kMaxBurst}),
                                    nullptr)) > 0;

@@ -109,7 +109,8 @@ class Dataplane final : public config::ApplyBackend, public config::StatusProvid
   void sample_heartbeats();
   /// Running, and the worker's heartbeat advanced within the last second.
   bool worker_polling(unsigned index, std::chrono::steady_clock::time_point now) const;
-  void drain_punt_ring();
+  /// Offers up to `budget` punted frames (0: a ring's worth).
+  void drain_punt_ring(unsigned budget = 0);
   void republish();
   /// The snapshot for `config`: the engine's own state (offline ports),
   /// then every module's part.

@@ -33,9 +33,11 @@ void merge_subscription(Subscription& into, const Subscription& more) {
   into.mode = ex_into || ex_more ? FilterMode::kExclude : FilterMode::kInclude;
 }
 
-Interest interest_of(const MembershipRouter& downstream, Millis now) {
+Interest interest_of(const MembershipRouter& downstream, Millis now) { return interest_of(downstream.groups(), now); }
+
+Interest interest_of(const std::map<IpAddress, GroupState>& groups, Millis now) {
   Interest out;
-  for (const auto& [g, gs] : downstream.groups()) {
+  for (const auto& [g, gs] : groups) {
     Subscription s;
     s.mode = gs.mode;
     for (const auto& [src, rec] : gs.sources) {
@@ -49,9 +51,15 @@ Interest interest_of(const MembershipRouter& downstream, Millis now) {
 }
 
 Interest merge_interest(std::span<const MembershipRouter* const> downstream, Millis now) {
+  std::vector<const std::map<IpAddress, GroupState>*> groups;
+  for (const MembershipRouter* r : downstream) groups.push_back(&r->groups());
+  return merge_interest(std::span<const std::map<IpAddress, GroupState>* const>(groups), now);
+}
+
+Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream, Millis now) {
   Interest out;
-  for (const MembershipRouter* r : downstream) {
-    for (auto& [g, s] : interest_of(*r, now)) {
+  for (const auto* groups : downstream) {
+    for (auto& [g, s] : interest_of(*groups, now)) {
       auto [at, fresh] = out.emplace(g, s);
       if (!fresh) merge_subscription(at->second, s);
     }

@@ -38,8 +38,11 @@ void merge_subscription(Subscription& into, const Subscription& more);
 /// A downstream link's router state as subscriptions (RFC 4605 §4.1):
 /// INCLUDE(A) → INCLUDE(A), EXCLUDE(X, Y) → EXCLUDE(Y).
 Interest interest_of(const MembershipRouter& downstream, Millis now);
+/// The same for a link's groups held as a router would hold them.
+Interest interest_of(const std::map<IpAddress, GroupState>& groups, Millis now);
 /// The merge over every downstream link.
 Interest merge_interest(std::span<const MembershipRouter* const> downstream, Millis now);
+Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream, Millis now);
 
 struct HostConfig {
   uint8_t family = 4;

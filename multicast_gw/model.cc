@@ -25,6 +25,7 @@ void read_egress(ObjectReader& r, const nlohmann::json& j, MulticastEgress& e) {
   }
   r.read_string("port", e.port);
   r.read_uint("vlan", e.vlan, 0, 4094);
+  if (vtep && j.contains("vlan")) r.error(r.field_path("vlan"), "a VTEP egress has no VLAN");
   IpAddress a;
   if (read_typed(r, "vtep", a, parse_ip, "an IP address")) {
     if (a.is_multicast() || a.is_unspecified()) r.error(r.field_path("vtep"), "expected a unicast VTEP address");
@@ -218,7 +219,10 @@ void validate_multicast(const MulticastConfig& mc, const Config& config, FieldEr
     // An egress is one of this bridge domain's attachments or flood-list VTEPs.
     auto check_egress = [&](const MulticastEgress& e, const std::string& at) {
       if (!bd) return;
-      if (e.vtep) {
+      if (e.vtep && !b.ingress) {
+        // Without the ingress role data floods to every VTEP: nothing to subscribe or budget.
+        errors.push_back({at + "/vtep", "a remote VTEP egress needs the ingress role (/roles)"});
+      } else if (e.vtep) {
         if (std::find(bd->flood.begin(), bd->flood.end(), *e.vtep) == bd->flood.end()) {
           errors.push_back({at + "/vtep", to_string(*e.vtep) + " is not on the flood list of VNI " + std::to_string(b.vni)});
         }
@@ -235,10 +239,16 @@ void validate_multicast(const MulticastConfig& mc, const Config& config, FieldEr
         errors.push_back({at + "/source", "not the group's address family"});
       }
     }
+    for (size_t k = 0; k < b.flows.size(); ++k) {
+      const auto& f = b.flows[k];
+      if (f.source && f.source->family != f.group.address.family) {
+        errors.push_back({pointer_append(base + "/flows", k) + "/source", "not the group's address family"});
+      }
+    }
     for (size_t k = 0; k < b.budgets.size(); ++k) {
       check_egress(b.budgets[k].egress, pointer_append(base + "/budgets", k));
       for (size_t e = 0; e < k; ++e) {
-        if (b.budgets[e].egress == b.budgets[k].egress) {
+        if (to_string(b.budgets[e].egress) == to_string(b.budgets[k].egress)) {
           errors.push_back({pointer_append(base + "/budgets", k), "a budget for " + to_string(b.budgets[k].egress) +
                                                                       " is already at " +
                                                                       pointer_append(base + "/budgets", e)});

@@ -61,6 +61,12 @@ std::vector<uint8_t> retag(std::span<const uint8_t> frame, uint16_t vlan) {
 
 }  // namespace
 
+/// The groups of one family (static subscriptions hold both in one map).
+static Interest family_only(Interest in, uint8_t family) {
+  std::erase_if(in, [&](const auto& e) { return e.first.family != family; });
+  return in;
+}
+
 /// A proxy host's settings (edge role into the overlay, ingress role upstream).
 static HostConfig host_config(const config::MulticastBridgeDomain& b, uint8_t family) {
   HostConfig h;
@@ -203,9 +209,13 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     }
     apply_overlay(d, before, *bd, ports, now);
     apply_statics(d, ports);
-    if (before) {
-      d.denied = std::move(before->denied);
-      d.denials = before->denials;
+    // Admission's history survives any change of the bridge domain's settings.
+    for (auto& o : old) {
+      if (o.vni != b.vni) continue;
+      d.denied = std::move(o.denied);
+      d.denials = o.denials;
+      d.first_wanted = std::move(o.first_wanted);
+      d.admitted = std::move(o.admitted);
     }
     for (const auto& att : bd->attachments) {
       const SnoopPort* port = nullptr;
@@ -259,6 +269,9 @@ bool Snooping::snoops(uint16_t port, uint16_t vlan) const {
 void Snooping::send_queries(Attachment& a, const RouterOutput& out) {
   for (const auto& q : out.queries) {
     const uint8_t family = q.group.family;
+    // Toward the production network's router we are its proxy's host side
+    // (RFC 4605 runs the router side downstream only): we do not query it.
+    if (a.upstream[family == 6]) continue;
     MembershipRouter& r = a.router(family);
     Sender from;
     std::copy(a.mac, a.mac + 6, from.mac);
@@ -402,9 +415,13 @@ void Snooping::report_into_overlay(SnoopedDomain& d, Millis now) {
     const uint8_t family = fi ? 6 : 4;
     HostOutput out;
     if (d.local_changed) {
-      std::vector<const MembershipRouter*> links;
-      for (const auto& a : d.attachments) links.push_back(&a->router(family));
-      d.hosts[fi]->set_interest(merge_interest(links, now), now, out);
+      // The attachments' members and static subscriptions (receivers that do not signal).
+      std::vector<const std::map<IpAddress, GroupState>*> links;
+      for (const auto& a : d.attachments) links.push_back(&a->router(family).groups());
+      for (const auto& st : d.statics) {
+        if (st.local) links.push_back(&st.groups);
+      }
+      d.hosts[fi]->set_interest(family_only(merge_interest(links, now), family), now, out);
     }
     d.hosts[fi]->tick(now, out);
     if (!out.empty()) send_reports(d, family, out, now);
@@ -423,9 +440,13 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
       const uint8_t family = fi ? 6 : 4;
       HostOutput out;
       if (d.overlay_changed) {
-        std::vector<const MembershipRouter*> edges;
-        for (const auto& [vtep, e] : d.edges) edges.push_back(&e->router(family));
-        a->upstream[fi]->set_interest(merge_interest(edges, now), now, out);
+        // The remote edges' members and the static subscriptions for remote VTEPs.
+        std::vector<const std::map<IpAddress, GroupState>*> edges;
+        for (const auto& [vtep, e] : d.edges) edges.push_back(&e->router(family).groups());
+        for (const auto& st : d.statics) {
+          if (!st.local) edges.push_back(&st.groups);
+        }
+        a->upstream[fi]->set_interest(family_only(merge_interest(edges, now), family), now, out);
       }
       a->upstream[fi]->tick(now, out);
       if (out.empty()) continue;
@@ -477,6 +498,11 @@ bool Snooping::tick(Millis now) {
   last_now_ = now;
   for (auto& d : domains_) {
     for (auto& a : d.attachments) {
+      // An upstream proxy ends with its querier (before our router, which
+      // takes over the querying, sends its first query there).
+      for (size_t fi = 0; fi < 2; ++fi) {
+        if (a->upstream[fi] && a->router_until[fi] <= now) a->upstream[fi].reset();
+      }
       for (MembershipRouter* r : {&a->igmp, &a->mld}) {
         RouterOutput out;
         r->tick(now, out);
@@ -552,16 +578,25 @@ bool key_any_source(const dataplane::MulticastKey& k) {
   return std::all_of(k.source.begin(), k.source.end(), [](uint8_t b) { return b == 0; });
 }
 
-/// The declared rate of a route's flow (0: none declared, not admission-controlled).
-uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
+/// The declared flow a route carries: the first of `flows` whose group range
+/// holds its group and whose source (if any) is its source; -1 when none
+/// (not admission-controlled). A (*,G) route matches only source-less flows:
+/// declared sources get (S,G) routes of their own (build_domain).
+int flow_index(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
   const IpAddress g = key_group(k);
   const bool any = key_any_source(k);
   const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
-  for (const auto& f : cfg.flows) {
+  for (size_t i = 0; i < cfg.flows.size(); ++i) {
+    const auto& f = cfg.flows[i];
     if (!f.group.contains(g)) continue;
-    if (f.source ? !any && *f.source == s : true) return f.rate_kbps;
+    if (f.source ? !any && *f.source == s : true) return static_cast<int>(i);
   }
-  return 0;
+  return -1;
+}
+
+uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
+  const int i = flow_index(cfg, k);
+  return i < 0 ? 0 : cfg.flows[static_cast<size_t>(i)].rate_kbps;
 }
 
 struct KeyNameLess {
@@ -617,6 +652,11 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
         any_excluder |= gs->mode == FilterMode::kExclude;
         for (const auto& [src, rec] : gs->sources) sources.insert(src);
       }
+      // A flow declared from a source gets its own (S,G) route when any link
+      // takes any source: admission then weighs it per egress like any other.
+      for (const auto& f : d.cfg.flows) {
+        if (any_excluder && f.source && f.source->family == family && f.group.contains(g)) sources.insert(*f.source);
+      }
       for (const auto& src : sources) {
         const auto key = route_key(family, g, &src);
         out.routes[key];  // even with no link: a source every listener blocks stays blocked
@@ -635,33 +675,74 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       }
     }
   }
-  // Admission, oldest membership first: a flow with a declared rate goes to
+  // Admission, first come first served: a flow with a declared rate goes to
   // an egress only while the egress's budget holds it; otherwise the egress
-  // gets none of it (never part of a flow). A refusal lifts by itself when
-  // an older flow leaves.
+  // gets none of it (never part of a flow). What was admitted at the last
+  // rebuild goes first, then by when the egress first wanted that route
+  // (static subscriptions: from the start), so that a later join never cuts
+  // a running stream. An egress pays a declared flow once per group, however
+  // many of the group's routes carry it there ((S,G) and (*,G) of one
+  // EXCLUDE-mode receiver). A refusal lifts when an older flow leaves.
   std::map<std::string, uint64_t> budgets;
   for (const auto& b : d.cfg.budgets) budgets[config::to_string(b.egress)] = b.rate_kbps;
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.since < b.since; });
+  std::map<std::string, Millis> first_wanted;
+  auto flow_egress = [](const Candidate& c) { return describe(c.key) + " " + c.link->name; };
+  if (d.cfg.flows.empty()) {  // nothing is admission-controlled: every candidate goes, once per egress
+    std::set<std::pair<dataplane::MulticastKey, std::string>, KeyNameLess> seen;
+    for (const auto& c : candidates) {
+      if (!seen.insert({c.key, c.link->name}).second) continue;
+      auto& route = out.routes[c.key];
+      if (c.link->local) route.locals.push_back(*c.link->local);
+      else route.remote_vteps.push_back(*c.link->remote);
+    }
+    candidates.clear();
+  }
+  for (const auto& c : candidates) {
+    const std::string k = flow_egress(c);
+    auto before = d.first_wanted.find(k);
+    const Millis since = c.since == 0 ? 0 : before != d.first_wanted.end() ? before->second : now;
+    first_wanted.emplace(k, since);
+  }
+  d.first_wanted = std::move(first_wanted);
+  std::stable_sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
+    const bool a_ran = d.admitted.count(flow_egress(a)), b_ran = d.admitted.count(flow_egress(b));
+    if (a_ran != b_ran) return a_ran;
+    return d.first_wanted[flow_egress(a)] < d.first_wanted[flow_egress(b)];
+  });
   std::vector<AdmissionDenial> denied;
-  std::set<std::pair<dataplane::MulticastKey, std::string>, KeyNameLess> admitted;
+  std::set<std::string> seen, admitted;
+  std::map<std::string, bool> charged;  // (egress, group, flow) -> admitted
   d.in_use_kbps.clear();
   for (const auto& c : candidates) {
     // A static subscription and a join for the same egress are one flow there.
-    if (!admitted.insert({c.key, c.link->name}).second) continue;
-    const uint64_t rate = flow_rate(d.cfg, c.key);
+    if (!seen.insert(flow_egress(c)).second) continue;
+    const int flow = flow_index(d.cfg, c.key);
+    const uint64_t rate = flow < 0 ? 0 : d.cfg.flows[static_cast<size_t>(flow)].rate_kbps;
     auto budget_it = budgets.find(c.link->name);
     const uint64_t budget = budget_it != budgets.end() ? budget_it->second : d.cfg.default_budget_kbps;
     uint64_t& used = d.in_use_kbps[c.link->name];
-    if (rate && budget && used + rate > budget) {
+    bool admit = true;
+    if (rate && budget) {
+      const std::string paid = c.link->name + " " + config::to_string(key_group(c.key)) + " " + std::to_string(flow);
+      auto it = charged.find(paid);
+      if (it != charged.end()) {
+        admit = it->second;  // already weighed for this egress and group
+      } else {
+        admit = used + rate <= budget;
+        charged.emplace(paid, admit);
+        if (admit) used += rate;
+      }
+    }
+    if (!admit) {
       denied.push_back({c.key, c.link->name, rate, budget, used});
       continue;
     }
-    used += rate;
+    admitted.insert(flow_egress(c));
     auto& route = out.routes[c.key];
     if (c.link->local) route.locals.push_back(*c.link->local);
     else route.remote_vteps.push_back(*c.link->remote);
   }
+  d.admitted = std::move(admitted);
   std::erase_if(d.in_use_kbps, [](const auto& e) { return e.second == 0; });
   // A refusal is logged and counted when it begins, and logged when it ends.
   auto same = [](const AdmissionDenial& a, const AdmissionDenial& b) { return a.key == b.key && a.egress == b.egress; };

@@ -134,6 +134,10 @@ struct SnoopedDomain {
   std::vector<AdmissionDenial> denied;
   std::map<std::string, uint64_t> in_use_kbps;
   uint64_t denials = 0;
+  /// Per (route, egress) as "(S, G) egress": when the egress first wanted
+  /// it, and whether it was admitted at the last rebuild (first come, first served).
+  std::map<std::string, Millis> first_wanted;
+  std::set<std::string> admitted;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };

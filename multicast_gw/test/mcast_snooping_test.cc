@@ -67,9 +67,19 @@ class OverlaySnooping : public ::testing::Test {
     }
   }
   std::vector<Sent> take() { return std::exchange(sent_, {}); }
-  static std::vector<uint8_t> report(const char* host, RecordType t, const IpAddress& g) {
+  static std::vector<uint8_t> report(const char* host, RecordType t, const IpAddress& g,
+                                     std::vector<IpAddress> sources = {}) {
     Sender s{{0x02, 0xaa, 0, 0, 0, 1}, ip(host)};
-    return build_report_frames(s, 4, std::vector<GroupRecord>{{t, g, {}}})[0];
+    return build_report_frames(s, 4, std::vector<GroupRecord>{{t, g, std::move(sources)}})[0];
+  }
+  const dataplane::MulticastRoute* sg_route(const char* source, const char* group) const {
+    const auto* bd = snooping_.tables()->bd(100);
+    dataplane::MulticastKey k;
+    const IpAddress g = ip(group), src = ip(source);
+    std::copy(g.bytes.begin(), g.bytes.begin() + 4, k.group.begin());
+    std::copy(src.bytes.begin(), src.bytes.begin() + 4, k.source.begin());
+    auto it = bd ? bd->routes.find(k) : decltype(bd->routes.end()){};
+    return bd && it != bd->routes.end() ? &it->second : nullptr;
   }
   static std::vector<uint8_t> query(const char* from, uint32_t interval_s = 0) {
     Sender s{{0x02, 0xcc, 0, 0, 0, 1}, ip(from)};
@@ -356,6 +366,86 @@ TEST_F(OverlaySnooping, AJoinThatWouldExceedItsEgressBudgetIsRefusedWholeUntilBa
   EXPECT_EQ(now_both, (std::vector<IpAddress>{kA, kB}));
   EXPECT_FALSE(snooping_.routes_json()["routes"][0].contains("denied"));
   EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+}
+
+TEST_F(OverlaySnooping, ANewSourceInAnOldGroupNeverCutsARunningStream) {
+  // Flows of 3 Mbit/s per source; A may carry 6.
+  apply({{"vni", 100},
+         {"flows", {{{"group", "239.1.1.0/24"}, {"source", "10.10.0.1"}, {"rate_kbps", 3000}},
+                    {{"group", "239.1.1.0/24"}, {"source", "10.10.0.2"}, {"rate_kbps", 3000}},
+                    {{"group", "239.1.1.0/24"}, {"source", "10.10.0.3"}, {"rate_kbps", 3000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 6000}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kAllow, ip("239.1.1.1"), {ip("10.10.0.1")}), now_);
+  advance(100);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kAllow, ip("239.1.1.2"), {ip("10.10.0.3")}), now_);
+  advance(100);
+  // The first group, older, asks for a second source: that is the newcomer.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kAllow, ip("239.1.1.1"), {ip("10.10.0.2")}), now_);
+  advance(100);
+  EXPECT_EQ(sg_route("10.10.0.1", "239.1.1.1")->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_EQ(sg_route("10.10.0.3", "239.1.1.2")->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_TRUE(sg_route("10.10.0.2", "239.1.1.1")->remote_vteps.empty());
+  ASSERT_EQ(snooping_.domains()[0].denied.size(), 1u);
+}
+
+TEST_F(OverlaySnooping, AnAnySourceReceiverIsWeighedForEachDeclaredSourceOncePerGroup) {
+  // A flow declared from 10.10.0.5 only; A (any source, twice) may carry 5 Mbit/s.
+  apply({{"vni", 100},
+         {"flows", {{{"group", "239.1.1.0/24"}, {"source", "10.10.0.5"}, {"rate_kbps", 3000}},
+                    {{"group", "239.2.0.0/16"}, {"rate_kbps", 2000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 5000}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.1")), now_);
+  advance(100);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.2")), now_);
+  advance(100);
+  // The declared source has (S,G) routes of its own: the first fits, the second would not.
+  ASSERT_NE(sg_route("10.10.0.5", "239.1.1.1"), nullptr);
+  EXPECT_EQ(sg_route("10.10.0.5", "239.1.1.1")->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_TRUE(sg_route("10.10.0.5", "239.1.1.2")->remote_vteps.empty());
+  // (*,G) carries what no flow declares: not weighed.
+  EXPECT_EQ(route(ip("239.1.1.2"))->remote_vteps, std::vector<IpAddress>{kA});
+  // A source-less flow: an (S,G) route for the same group on the same egress
+  // (a static subscription for B names S) costs A nothing more.
+  apply({{"vni", 100},
+         {"flows", {{{"group", "239.2.0.0/16"}, {"rate_kbps", 2000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 5000}}}},
+         {"static_subscriptions", {{{"group", "239.2.0.1"}, {"source", "10.10.0.9"}, {"vtep", "10.1.0.3"}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.0.1")), now_);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.0.2")), now_);
+  advance(100);
+  EXPECT_EQ(route(ip("239.2.0.1"))->remote_vteps, std::vector<IpAddress>{kA});
+  EXPECT_EQ(route(ip("239.2.0.2"))->remote_vteps, std::vector<IpAddress>{kA});
+  std::vector<IpAddress> sg = sg_route("10.10.0.9", "239.2.0.1")->remote_vteps;
+  std::sort(sg.begin(), sg.end());
+  EXPECT_EQ(sg, (std::vector<IpAddress>{kA, kB}));
+  EXPECT_EQ(snooping_.domains()[0].in_use_kbps.at("vtep 10.1.0.2"), 4000u);
+}
+
+TEST_F(OverlaySnooping, StaticSubscriptionsAreReportedByBothProxies) {
+  apply({{"vni", 100},
+         {"static_subscriptions", {{{"group", "239.5.5.5"}, {"port", "a1"}},
+                                   {{"group", "239.6.6.6"}, {"source", "10.10.0.5"}, {"vtep", "10.1.0.3"}}}}});
+  advance(10);
+  // Edge: the attachment's static subscription goes into the overlay.
+  bool edge_reported = false;
+  for (const auto& x : take()) {
+    if (x.overlay && x.fm.message.kind == MessageKind::kReport) {
+      edge_reported |= x.fm.message.records[0].group == ip("239.5.5.5");
+    }
+  }
+  EXPECT_TRUE(edge_reported);
+  // Ingress: a querier heard on a2 gets the VTEP's static (S,G) from our upstream proxy.
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(10);
+  bool upstream_reported = false;
+  for (const auto& x : take()) {
+    if (!x.overlay && x.port == 1 && x.fm.message.kind == MessageKind::kReport) {
+      for (const auto& r : x.fm.message.records) {
+        upstream_reported |= r.group == ip("239.6.6.6") && r.sources == std::vector<IpAddress>{ip("10.10.0.5")};
+      }
+    }
+  }
+  EXPECT_TRUE(upstream_reported);
 }
 
 TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatWasThere) {

@@ -145,7 +145,8 @@ class MediaGateway(unittest.TestCase):
                 path = os.path.join(wd, "meridian.json")
                 with open(path, "w") as f:
                     json.dump(gateway_config(name, f"mrd-{prefix}"), f)
-                cls.daemons[name] = labmod.Meridiand(Node(cls.lab, name), BUILD, wd, path).start()
+                cls.daemons[name] = labmod.Meridiand(Node(cls.lab, name), BUILD, wd, path)
+                cls.daemons[name].start()  # kept first: stopped even when it never gets ready
         except BaseException:
             cls.tearDownClass()
             raise
