@@ -326,7 +326,9 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     a->router_until[fi] = now + a->router(m.family).timers().other_querier_present_interval();
     if (!a->router_port[fi]) dirty_ = true;
     relay(*d, *a, frame, false, m.family);  // the hosts elsewhere in the domain hear it too
-    if (d->cfg.ingress) {
+    // A snooping switch's query (from 0.0.0.0 / ::) is no production router:
+    // it gets no proxy, and we keep querying there.
+    if (d->cfg.ingress && !fm.source.is_unspecified()) {
       if (!a->upstream[fi]) {
         a->upstream[fi] = std::make_unique<MembershipHost>(host_config(d->cfg, m.family),
                                                            uint64_t{d->vni} * 4 + a->where.port * 2 + fi + 1);
@@ -440,11 +442,12 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
       const uint8_t family = fi ? 6 : 4;
       HostOutput out;
       if (d.overlay_changed) {
-        // The remote edges' members and the static subscriptions for remote VTEPs.
+        // The remote edges' members and the static subscriptions (those of
+        // other attachments too: silent receivers the router must feed).
         std::vector<const std::map<IpAddress, GroupState>*> edges;
         for (const auto& [vtep, e] : d.edges) edges.push_back(&e->router(family).groups());
         for (const auto& st : d.statics) {
-          if (!st.local) edges.push_back(&st.groups);
+          if (!st.local || !(*st.local == a->where)) edges.push_back(&st.groups);  // the receivers it serves
         }
         a->upstream[fi]->set_interest(family_only(merge_interest(edges, now), family), now, out);
       }
@@ -559,7 +562,11 @@ struct Link {
 struct Candidate {
   dataplane::MulticastKey key;
   const Link* link;
-  Millis since;  // when the link's group began: first come, first served
+  Millis since;        // when the link's group began (0: a static subscription)
+  bool excluder;       // the link takes the group from any source (EXCLUDE mode)
+  bool router_port = false;  // a local router port: gets every group, not budgeted
+  bool ran = false;    // admitted at the last rebuild
+  Millis first = 0;    // when the egress first wanted this route
 };
 
 dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
@@ -599,13 +606,6 @@ uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::Mu
   return i < 0 ? 0 : cfg.flows[static_cast<size_t>(i)].rate_kbps;
 }
 
-struct KeyNameLess {
-  bool operator()(const std::pair<dataplane::MulticastKey, std::string>& a,
-                  const std::pair<dataplane::MulticastKey, std::string>& b) const {
-    return std::tie(a.first.family, a.first.group, a.first.source, a.second) <
-           std::tie(b.first.family, b.first.group, b.first.source, b.second);
-  }
-};
 
 std::string describe(const dataplane::MulticastKey& k) {
   const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
@@ -662,7 +662,9 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
         out.routes[key];  // even with no link: a source every listener blocks stays blocked
         for (const auto& l : links) {
           const GroupState* gs = l.group(g);
-          if (gs && gs->wants(src, now)) candidates.push_back({key, &l, gs->created});
+          if (gs && gs->wants(src, now)) {
+            candidates.push_back({key, &l, gs->created, gs->mode == FilterMode::kExclude});
+          }
         }
       }
       if (any_excluder) {
@@ -670,7 +672,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
         out.routes[key];
         for (const auto& l : links) {
           const GroupState* gs = l.group(g);
-          if (gs && gs->mode == FilterMode::kExclude) candidates.push_back({key, &l, gs->created});
+          if (gs && gs->mode == FilterMode::kExclude) candidates.push_back({key, &l, gs->created, true});
         }
       }
     }
@@ -680,55 +682,53 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   // gets none of it (never part of a flow). What was admitted at the last
   // rebuild goes first, then by when the egress first wanted that route
   // (static subscriptions: from the start), so that a later join never cuts
-  // a running stream. An egress pays a declared flow once per group, however
-  // many of the group's routes carry it there ((S,G) and (*,G) of one
-  // EXCLUDE-mode receiver). A refusal lifts when an older flow leaves.
+  // a running stream. An any-source receiver pays a declared flow once per
+  // group, however many of the group's routes carry it ((*,G) and the (S,G)
+  // routes it takes as an excluder); a listed source is a stream of its own.
+  // A refusal lifts when an older flow leaves.
   std::map<std::string, uint64_t> budgets;
   for (const auto& b : d.cfg.budgets) budgets[config::to_string(b.egress)] = b.rate_kbps;
-  std::map<std::string, Millis> first_wanted;
-  auto flow_egress = [](const Candidate& c) { return describe(c.key) + " " + c.link->name; };
-  if (d.cfg.flows.empty()) {  // nothing is admission-controlled: every candidate goes, once per egress
-    std::set<std::pair<dataplane::MulticastKey, std::string>, KeyNameLess> seen;
-    for (const auto& c : candidates) {
-      if (!seen.insert({c.key, c.link->name}).second) continue;
-      auto& route = out.routes[c.key];
-      if (c.link->local) route.locals.push_back(*c.link->local);
-      else route.remote_vteps.push_back(*c.link->remote);
-    }
-    candidates.clear();
-  }
-  for (const auto& c : candidates) {
-    const std::string k = flow_egress(c);
-    auto before = d.first_wanted.find(k);
+  std::map<FlowEgress, Millis, FlowEgressLess> first_wanted;
+  for (auto& c : candidates) {
+    const auto& routers = out.routers[c.key.family == 6];
+    c.router_port = c.link->local && std::find(routers.begin(), routers.end(), *c.link->local) != routers.end();
+    const FlowEgress fe{c.key, c.link->name};
+    auto before = d.first_wanted.find(fe);
     const Millis since = c.since == 0 ? 0 : before != d.first_wanted.end() ? before->second : now;
-    first_wanted.emplace(k, since);
+    auto [at, fresh] = first_wanted.emplace(fe, since);
+    if (!fresh) at->second = std::min(at->second, since);  // a static beside a join keeps its priority
+  }
+  for (auto& c : candidates) {
+    const FlowEgress fe{c.key, c.link->name};
+    c.first = first_wanted[fe];
+    c.ran = d.admitted.count(fe) != 0;
   }
   d.first_wanted = std::move(first_wanted);
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
-    const bool a_ran = d.admitted.count(flow_egress(a)), b_ran = d.admitted.count(flow_egress(b));
-    if (a_ran != b_ran) return a_ran;
-    return d.first_wanted[flow_egress(a)] < d.first_wanted[flow_egress(b)];
+  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.ran != b.ran ? a.ran : a.first < b.first;
   });
   std::vector<AdmissionDenial> denied;
-  std::set<std::string> seen, admitted;
-  std::map<std::string, bool> charged;  // (egress, group, flow) -> admitted
+  std::set<FlowEgress, FlowEgressLess> seen, admitted;
+  std::map<std::string, bool> charged;  // what one charge covers (egress, group, flow[, source]) -> admitted
   d.in_use_kbps.clear();
   for (const auto& c : candidates) {
+    const FlowEgress fe{c.key, c.link->name};
     // A static subscription and a join for the same egress are one flow there.
-    if (!seen.insert(flow_egress(c)).second) continue;
-    const int flow = flow_index(d.cfg, c.key);
+    if (!seen.insert(fe).second) continue;
+    const int flow = c.router_port ? -1 : flow_index(d.cfg, c.key);
     const uint64_t rate = flow < 0 ? 0 : d.cfg.flows[static_cast<size_t>(flow)].rate_kbps;
     auto budget_it = budgets.find(c.link->name);
     const uint64_t budget = budget_it != budgets.end() ? budget_it->second : d.cfg.default_budget_kbps;
     uint64_t& used = d.in_use_kbps[c.link->name];
     bool admit = true;
-    if (rate && budget) {
-      const std::string paid = c.link->name + " " + config::to_string(key_group(c.key)) + " " + std::to_string(flow);
+    if (rate) {
+      std::string paid = c.link->name + " " + config::to_string(key_group(c.key)) + " " + std::to_string(flow);
+      if (!c.excluder) paid += " " + describe(c.key);
       auto it = charged.find(paid);
       if (it != charged.end()) {
-        admit = it->second;  // already weighed for this egress and group
+        admit = it->second;  // already weighed for this egress
       } else {
-        admit = used + rate <= budget;
+        admit = !budget || used + rate <= budget;
         charged.emplace(paid, admit);
         if (admit) used += rate;
       }
@@ -737,7 +737,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       denied.push_back({c.key, c.link->name, rate, budget, used});
       continue;
     }
-    admitted.insert(flow_egress(c));
+    admitted.insert(fe);
     auto& route = out.routes[c.key];
     if (c.link->local) route.locals.push_back(*c.link->local);
     else route.remote_vteps.push_back(*c.link->remote);

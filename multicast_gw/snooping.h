@@ -26,6 +26,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -99,6 +100,15 @@ struct StaticLink {
   std::map<IpAddress, GroupState> groups;
 };
 
+/// A route's flow toward one egress (named as budgets name it).
+using FlowEgress = std::pair<dataplane::MulticastKey, std::string>;
+struct FlowEgressLess {
+  bool operator()(const FlowEgress& a, const FlowEgress& b) const {
+    return std::tie(a.first.family, a.first.group, a.first.source, a.second) <
+           std::tie(b.first.family, b.first.group, b.first.source, b.second);
+  }
+};
+
 /// A flow refused on an egress by bandwidth admission.
 struct AdmissionDenial {
   dataplane::MulticastKey key;
@@ -134,10 +144,10 @@ struct SnoopedDomain {
   std::vector<AdmissionDenial> denied;
   std::map<std::string, uint64_t> in_use_kbps;
   uint64_t denials = 0;
-  /// Per (route, egress) as "(S, G) egress": when the egress first wanted
+  /// Per (route, egress): when the egress first wanted
   /// it, and whether it was admitted at the last rebuild (first come, first served).
-  std::map<std::string, Millis> first_wanted;
-  std::set<std::string> admitted;
+  std::map<FlowEgress, Millis, FlowEgressLess> first_wanted;
+  std::set<FlowEgress, FlowEgressLess> admitted;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };

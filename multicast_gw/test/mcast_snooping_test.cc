@@ -382,6 +382,9 @@ TEST_F(OverlaySnooping, ANewSourceInAnOldGroupNeverCutsARunningStream) {
   // The first group, older, asks for a second source: that is the newcomer.
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kAllow, ip("239.1.1.1"), {ip("10.10.0.2")}), now_);
   advance(100);
+  ASSERT_NE(sg_route("10.10.0.1", "239.1.1.1"), nullptr);
+  ASSERT_NE(sg_route("10.10.0.3", "239.1.1.2"), nullptr);
+  ASSERT_NE(sg_route("10.10.0.2", "239.1.1.1"), nullptr);
   EXPECT_EQ(sg_route("10.10.0.1", "239.1.1.1")->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_EQ(sg_route("10.10.0.3", "239.1.1.2")->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_TRUE(sg_route("10.10.0.2", "239.1.1.1")->remote_vteps.empty());
@@ -400,6 +403,7 @@ TEST_F(OverlaySnooping, AnAnySourceReceiverIsWeighedForEachDeclaredSourceOncePer
   advance(100);
   // The declared source has (S,G) routes of its own: the first fits, the second would not.
   ASSERT_NE(sg_route("10.10.0.5", "239.1.1.1"), nullptr);
+  ASSERT_NE(sg_route("10.10.0.5", "239.1.1.2"), nullptr);
   EXPECT_EQ(sg_route("10.10.0.5", "239.1.1.1")->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_TRUE(sg_route("10.10.0.5", "239.1.1.2")->remote_vteps.empty());
   // (*,G) carries what no flow declares: not weighed.
@@ -415,10 +419,50 @@ TEST_F(OverlaySnooping, AnAnySourceReceiverIsWeighedForEachDeclaredSourceOncePer
   advance(100);
   EXPECT_EQ(route(ip("239.2.0.1"))->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_EQ(route(ip("239.2.0.2"))->remote_vteps, std::vector<IpAddress>{kA});
+  ASSERT_NE(sg_route("10.10.0.9", "239.2.0.1"), nullptr);
   std::vector<IpAddress> sg = sg_route("10.10.0.9", "239.2.0.1")->remote_vteps;
   std::sort(sg.begin(), sg.end());
   EXPECT_EQ(sg, (std::vector<IpAddress>{kA, kB}));
   EXPECT_EQ(snooping_.domains()[0].in_use_kbps.at("vtep 10.1.0.2"), 4000u);
+}
+
+TEST_F(OverlaySnooping, ListedSourcesAreSeparateStreamsAndRouterPortsAreNotBudgeted) {
+  // Source-less flows of 3 Mbit/s; every egress may carry 5.
+  apply({{"vni", 100}, {"flows", {{{"group", "239.1.1.0/24"}, {"rate_kbps", 3000}}}}, {"default_budget_kbps", 5000}});
+  // A takes two sources of one group: two streams, the second does not fit.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kAllow, ip("239.1.1.1"),
+                                              {ip("10.10.0.1"), ip("10.10.0.2")}), now_);
+  advance(10);
+  ASSERT_NE(sg_route("10.10.0.1", "239.1.1.1"), nullptr);
+  ASSERT_NE(sg_route("10.10.0.2", "239.1.1.1"), nullptr);
+  EXPECT_EQ(sg_route("10.10.0.1", "239.1.1.1")->remote_vteps.size() + sg_route("10.10.0.2", "239.1.1.1")->remote_vteps.size(),
+            1u);
+  // A router queries on a2 and a host there joins two groups: a router port
+  // gets every group, nothing of it is refused or counted against a budget.
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  snooping_.handle(1, 0, report("10.100.0.7", RecordType::kToExclude, ip("239.1.1.2")), now_);
+  snooping_.handle(1, 0, report("10.100.0.7", RecordType::kToExclude, ip("239.1.1.3")), now_);
+  advance(10);
+  for (const auto& n : snooping_.domains()[0].denied) EXPECT_NE(n.egress, "a2") << n.egress;
+  EXPECT_FALSE(snooping_.domains()[0].in_use_kbps.count("a2"));
+  ASSERT_NE(route(ip("239.1.1.3")), nullptr);
+  EXPECT_EQ(route(ip("239.1.1.3"))->locals, (std::vector<dataplane::BridgePort>{{1, 0}}));
+  // Every egress carrying a declared flow shows what it uses, budgeted or not.
+  EXPECT_EQ(snooping_.domains()[0].in_use_kbps.at("vtep 10.1.0.2"), 3000u);
+}
+
+TEST_F(OverlaySnooping, ASnoopingSwitchsQueryGetsNoUpstreamProxy) {
+  advance(10);
+  snooping_.handle(1, 0, query("0.0.0.0"), now_);
+  advance(10);
+  const json q = snooping_.querier_json(now_);
+  for (const auto& e : q["overlay"]) EXPECT_NE(e.value("role", ""), "upstream") << e.dump();
+  // A router's query does.
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(10);
+  const json r = snooping_.querier_json(now_);
+  EXPECT_TRUE(std::any_of(r["overlay"].begin(), r["overlay"].end(),
+                          [](const json& e) { return e.value("role", "") == "upstream"; }));
 }
 
 TEST_F(OverlaySnooping, StaticSubscriptionsAreReportedByBothProxies) {
@@ -449,7 +493,9 @@ TEST_F(OverlaySnooping, StaticSubscriptionsAreReportedByBothProxies) {
 }
 
 TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatWasThere) {
-  apply({{"vni", 100}, {"max_groups", 1024}});
+  // Every group a declared flow, so admission weighs each (route, egress) pair.
+  apply({{"vni", 100}, {"max_groups", 1024}, {"flows", {{{"group", "239.0.0.0/8"}, {"rate_kbps", 1}}}},
+         {"default_budget_kbps", 100'000}});
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
   advance(10);
   ASSERT_NE(route(kGroup), nullptr);
@@ -477,7 +523,8 @@ TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatW
     on_a1 += !r.locals.empty();
     on_b += std::count(r.remote_vteps.begin(), r.remote_vteps.end(), kB);
   }
-  std::printf("10,000-group storm on an attachment and a VTEP: %.1f ms for 200 reports and 100 rebuilds\n", ms);
+  std::printf("10,000-group storm on an attachment and a VTEP: %.1f ms for 200 reports and 100 rebuilds "
+              "with admission\n", ms);
   EXPECT_EQ(on_a1, 1024u);
   EXPECT_EQ(on_b, 1024u);
   // What was there before the storm still goes where it went.
