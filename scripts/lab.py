@@ -50,6 +50,21 @@ def stop_process(p, timeout=5):
         p.wait()
 
 
+def wait_for(what, predicate, timeout=10, interval=0.05, explain=None):
+    """Polls what() until predicate(its value) holds and returns that value;
+    past `timeout` seconds raises AssertionError with the last value (and
+    explain(), if given: a test's diagnostics)."""
+    deadline = time.time() + timeout
+    while True:
+        value = what()
+        if predicate(value):
+            return value
+        if time.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s; last value {value}"
+                                 + (f"\n{explain()}" if explain else ""))
+        time.sleep(interval)
+
+
 def run(cmd, check=True, timeout=60, **kw):
     return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True, **kw)
 

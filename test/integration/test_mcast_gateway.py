@@ -162,13 +162,7 @@ class MediaGateway(unittest.TestCase):
             shutil.rmtree(cls.workdir, ignore_errors=True)
 
     def wait_for(self, what, predicate, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = what()
-            if predicate(value):
-                return value
-            time.sleep(0.1)
-        self.fail(f"timed out; last value {value}\n{self.diag()}")
+        return labmod.wait_for(what, predicate, timeout, interval=0.1, explain=self.diag)
 
     def diag(self):
         out = []

@@ -68,13 +68,7 @@ class OverlayMulticast(unittest.TestCase):
         self.lab.exec(ns, ["/usr/bin/python3", "-c", SENDER, str(count), local] + groups, timeout=60)
 
     def wait_for(self, what, predicate, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = what()
-            if predicate(value):
-                return value
-            time.sleep(0.05)
-        self.fail(f"timed out; last value {value}")
+        return labmod.wait_for(what, predicate, timeout)
 
     def edge_groups(self):
         status, _, body = self.api.call("GET", "/api/v1/multicast/igmp/groups")

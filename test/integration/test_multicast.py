@@ -170,13 +170,7 @@ class Snooping(unittest.TestCase):
                       timeout=60)
 
     def wait_for(self, what, predicate, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = what()
-            if predicate(value):
-                return value
-            time.sleep(0.05)
-        self.fail(f"timed out; last value {value}")
+        return labmod.wait_for(what, predicate, timeout)
 
     def groups(self, family="igmp"):
         status, _, body = self.api.call("GET", f"/api/v1/multicast/{family}/groups")
