@@ -7,13 +7,16 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "config/net_types.h"
+#include "dataplane/counters.h"
 
 namespace meridian::dataplane {
 
@@ -52,7 +55,74 @@ struct OverlayVtepSlots {
   std::function<uint16_t(const config::IpAddress&)> slot;
 };
 
+/// Where a route's last frame came in on a worker: an attachment's port and
+/// VLAN, or the overlay.
+struct MulticastIngress {
+  static constexpr uint32_t kNone = 0xffffffff, kOverlay = 0xfffffffe;
+  static uint32_t attachment(BridgePort p) { return uint32_t{p.port} << 16 | p.vlan; }
+};
+
+/// Each route's traffic, counted by the workers that forward it (one block
+/// per worker, single writer) and summed on the control lcore. A route keeps
+/// its slot across table versions while it exists; the module that assigns
+/// slots (multicast_gw) reserves their storage before a version naming them
+/// is published, and reads a reused slot's counts as its new baseline.
+class MulticastRouteCounters {
+ public:
+  static constexpr uint32_t kPerBlock = 1024, kMaxBlocks = 1024;  // up to 1,048,576 routes
+  static constexpr uint32_t kNoSlot = 0xffffffff;
+  struct Totals {
+    uint64_t packets = 0, bytes = 0;
+    uint32_t last_ingress = MulticastIngress::kNone;  // as one of the workers last saw it
+  };
+
+  explicit MulticastRouteCounters(unsigned workers) : workers_(workers ? workers : 1) {}
+
+  /// Worker `worker`: one frame of `bytes` forwarded by the route in `slot`.
+  void count(unsigned worker, uint32_t slot, uint32_t bytes, uint32_t ingress) {
+    Slot& s = blocks_[slot / kPerBlock].load(std::memory_order_relaxed)[worker * kPerBlock + slot % kPerBlock];
+    s.packets.add(1);
+    s.bytes.add(bytes);
+    if (s.ingress.load(std::memory_order_relaxed) != ingress) s.ingress.store(ingress, std::memory_order_relaxed);
+  }
+  /// Control: storage for slots below `slots` (false past the maximum).
+  bool reserve(uint32_t slots) {
+    if (slots > kPerBlock * kMaxBlocks) return false;
+    while (owned_.size() * kPerBlock < slots) {
+      owned_.push_back(std::make_unique<Slot[]>(size_t{workers_} * kPerBlock));
+      blocks_[owned_.size() - 1].store(owned_.back().get(), std::memory_order_release);
+    }
+    return true;
+  }
+  /// Control: the slot's counts summed over workers.
+  Totals sum(uint32_t slot) const {
+    Totals t;
+    if (slot / kPerBlock >= owned_.size()) return t;
+    const Slot* block = owned_[slot / kPerBlock].get();
+    for (unsigned w = 0; w < workers_; ++w) {
+      const Slot& s = block[w * kPerBlock + slot % kPerBlock];
+      t.packets += s.packets.load();
+      t.bytes += s.bytes.load();
+      if (const uint32_t in = s.ingress.load(std::memory_order_relaxed); in != MulticastIngress::kNone) {
+        t.last_ingress = in;
+      }
+    }
+    return t;
+  }
+
+ private:
+  struct Slot {
+    SingleWriterCounter packets, bytes;
+    std::atomic<uint32_t> ingress{MulticastIngress::kNone};
+  };
+  unsigned workers_;
+  std::array<std::atomic<Slot*>, kMaxBlocks> blocks_{};
+  std::vector<std::unique_ptr<Slot[]>> owned_;
+};
+
 struct MulticastRoute {
+  /// This route's counters (MulticastRouteCounters), stable while the route exists.
+  uint32_t counter_slot = MulticastRouteCounters::kNoSlot;
   std::vector<BridgePort> locals;  // attachments with receivers, and those with a multicast router
   /// Remote edge VTEPs with receivers (ingress role): their addresses, and
   /// their slots in the overlay module's VTEP table of the same version
@@ -91,6 +161,8 @@ struct MulticastBridgeDomain {
 
 struct OverlayMulticast {
   std::unordered_map<uint32_t, MulticastBridgeDomain> bridge_domains;  // by VNI
+  /// Where the routes' slots count (null: not counted).
+  std::shared_ptr<MulticastRouteCounters> counters;
   const MulticastBridgeDomain* bd(uint32_t vni) const {
     auto it = bridge_domains.find(vni);
     return it == bridge_domains.end() ? nullptr : &it->second;

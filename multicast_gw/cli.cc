@@ -69,24 +69,27 @@ void show_querier(const json& body) {
 }
 
 void show_routes(const json& body) {
-  Rows rows;
+  Rows rows, outgoing;
   for (const auto& r : body.value("routes", json::array())) {
-    std::string out;
+    const std::string sg = r.value("source", "") + ", " + r.value("group", "");
+    const json in = r.value("incoming", json());
+    rows.push_back({num(r, "vni"), sg, in.is_object() ? attachment(in) : in.is_string() ? in.get<std::string>() : "-",
+                    r.contains("rate_kbps") ? num(r, "rate_kbps") : "-",
+                    config::cli::human_rate(r, "measured_bps"), num(r, "packets"),
+                    num(r, "uptime_s")});
     for (const auto& o : r.value("outgoing", json::array())) {
-      if (!out.empty()) out += " ";
-      out += attachment(o);
+      outgoing.push_back({num(r, "vni"), sg, attachment(o), num(o, "packets"), num(o, "bytes"), num(o, "uptime_s"),
+                          o.contains("expires_in_ms") ? num(o, "expires_in_ms") : "never", "admitted"});
     }
-    std::string denied;
     for (const auto& n : r.value("denied", json::array())) {
-      denied += (denied.empty() ? "" : " ") + n.value("egress", "") + " (" + num(n, "in_use_kbps") + "+" +
-                num(r, "rate_kbps") + ">" + num(n, "budget_kbps") + " kbit/s)";
+      outgoing.push_back({num(r, "vni"), sg, n.value("egress", ""), "-", "-", "-", "-",
+                          "denied (" + num(n, "in_use_kbps") + "+" + num(r, "rate_kbps") + ">" +
+                              num(n, "budget_kbps") + " kbit/s)"});
     }
-    rows.push_back({num(r, "vni"), r.value("source", "") + ", " + r.value("group", ""),
-                    r.contains("rate_kbps") ? num(r, "rate_kbps") : "-", out.empty() ? "(none)" : out,
-                    denied.empty() ? "-" : denied});
   }
-  print_table({"VNI", "(S, G)", "KBIT/S", "OUTGOING", "ADMISSION DENIED"}, rows);
-  std::cout << rows.size() << " routes\n";
+  print_table({"VNI", "(S, G)", "INCOMING", "DECLARED-KBIT/S", "MEASURED-BIT/S", "PACKETS", "UP-S"}, rows);
+  std::cout << rows.size() << " routes\n\n";
+  print_table({"VNI", "(S, G)", "OUTGOING", "PACKETS", "BYTES", "UP-S", "EXPIRES-MS", "ADMISSION"}, outgoing);
   Rows budgets;
   for (const auto& b : body.value("budgets", json::array())) {
     budgets.push_back({num(b, "vni"), b.value("egress", ""), num(b, "in_use_kbps"),

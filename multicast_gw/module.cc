@@ -23,7 +23,8 @@ MulticastModule::MulticastModule(const dataplane::ModuleHost& host) : host_(host
       },
       [this](uint32_t vni, const IpAddress& vtep, std::span<const uint8_t> frame) {
         return host_.send_overlay && host_.send_overlay(vni, vtep, frame);
-      }});
+      }},
+      host.workers);
 }
 
 std::unique_ptr<dataplane::Module> MulticastModule::create(const dataplane::ModuleHost& host, std::string&) {
@@ -219,6 +220,19 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
   for (const auto& [vni, bd] : snooping_->tables()->bridge_domains) {
     out.sample({{"vni", std::to_string(vni)}}, uint64_t{bd.routes.size()});
   }
+  // Per route: what it forwarded since it appeared (a route that goes and comes back starts again).
+  for (const bool bytes : {false, true}) {
+    if (bytes) out.counter("meridian_multicast_route_bytes_total", "Bytes of the frames a route forwarded");
+    else out.counter("meridian_multicast_route_packets_total", "Frames a route forwarded (to one egress or more)");
+    for (const auto& d : snooping_->domains()) {
+      for (const auto& [key, rec] : d.route_records) {
+        const auto t = snooping_->traffic(rec);
+        out.sample({{"vni", std::to_string(d.vni)}, {"source", key_source(key)},
+                    {"group", config::to_string(key_group(key))}},
+                   bytes ? t.bytes : t.packets);
+      }
+    }
+  }
 }
 
 std::optional<RestResource> MulticastModule::resource(const dataplane::RestRequest& request) {
@@ -238,7 +252,7 @@ std::optional<RestResource> MulticastModule::resource(const dataplane::RestReque
   if (what == "igmp/groups") return RestResource{status::ok, snooping_->groups_json(4, vni, now)};
   if (what == "mld/groups") return RestResource{status::ok, snooping_->groups_json(6, vni, now)};
   if (what == "querier") return RestResource{status::ok, snooping_->querier_json(now)};
-  return RestResource{status::ok, snooping_->routes_json()};
+  return RestResource{status::ok, snooping_->routes_json(now)};
 }
 
 }  // namespace meridian::mcast

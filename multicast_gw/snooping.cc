@@ -13,6 +13,29 @@ namespace meridian::mcast {
 
 using nlohmann::json;
 
+namespace {
+
+/// An egress as budgets, statics and views name it (config's MulticastEgress).
+std::string egress_name(const std::string& port, uint16_t vlan) {
+  return config::to_string(config::MulticastEgress{port, vlan, std::nullopt});
+}
+std::string egress_name(const IpAddress& vtep) { return config::to_string(config::MulticastEgress{{}, 0, vtep}); }
+
+}  // namespace
+
+IpAddress key_group(const dataplane::MulticastKey& k) {
+  return k.family == 4 ? IpAddress::v4(k.group.data()) : IpAddress::v6(k.group.data());
+}
+
+bool key_any_source(const dataplane::MulticastKey& k) {
+  return std::all_of(k.source.begin(), k.source.end(), [](uint8_t b) { return b == 0; });
+}
+
+std::string key_source(const dataplane::MulticastKey& k) {
+  if (key_any_source(k)) return "*";
+  return config::to_string(k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data()));
+}
+
 RouterConfig router_config(const config::MulticastBridgeDomain& b, uint8_t family, const IpAddress& address) {
   RouterConfig c;
   c.family = family;
@@ -216,6 +239,7 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.denials = o.denials;
       d.first_wanted = std::move(o.first_wanted);
       d.admitted = std::move(o.admitted);
+      d.route_records = std::exchange(o.route_records, {});
     }
     for (const auto& att : bd->attachments) {
       const SnoopPort* port = nullptr;
@@ -240,6 +264,9 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
                                                            router_config(b, 6, ll), now));
     }
     domains_.push_back(std::move(d));
+  }
+  for (auto& o : old) {  // bridge domains that stopped snooping: their routes are gone
+    for (const auto& [key, rec] : o.route_records) give_back(rec.slot, now);
   }
   last_now_ = now;
   rebuild();
@@ -499,6 +526,10 @@ bool Snooping::flush(Millis now) {
 
 bool Snooping::tick(Millis now) {
   last_now_ = now;
+  if (now >= last_sample_ + 1000) {
+    sample_rates(now);
+    last_sample_ = now;
+  }
   for (auto& d : domains_) {
     for (auto& a : d.attachments) {
       // An upstream proxy ends with its querier (before our router, which
@@ -541,8 +572,76 @@ bool Snooping::tick(Millis now) {
 void Snooping::rebuild() {
   dirty_ = false;
   auto t = std::make_shared<dataplane::OverlayMulticast>();
-  for (auto& d : domains_) build_domain(d, t->bridge_domains[d.vni], last_now_);
+  for (auto& d : domains_) {
+    auto& bd = t->bridge_domains[d.vni];
+    build_domain(d, bd, last_now_);
+    record_routes(d, bd, last_now_);
+  }
+  counters_->reserve(next_slot_);  // before any version naming the slots is published
+  t->counters = counters_;
   tables_ = std::move(t);
+}
+
+uint32_t Snooping::take_slot(Millis now) {
+  for (size_t i = 0; i < free_slots_.size(); ++i) {
+    if (free_slots_[i].second + 1000 <= now) {
+      const uint32_t slot = free_slots_[i].first;
+      free_slots_.erase(free_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+      return slot;
+    }
+  }
+  if (next_slot_ >= dataplane::MulticastRouteCounters::kPerBlock * dataplane::MulticastRouteCounters::kMaxBlocks) {
+    return dataplane::MulticastRouteCounters::kNoSlot;  // the route forwards, uncounted
+  }
+  return next_slot_++;
+}
+
+void Snooping::give_back(uint32_t slot, Millis now) {
+  if (slot != dataplane::MulticastRouteCounters::kNoSlot) free_slots_.emplace_back(slot, now);
+}
+
+void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
+  std::erase_if(d.route_records, [&](const auto& r) {
+    if (out.routes.count(r.first)) return false;
+    give_back(r.second.slot, now);
+    return true;
+  });
+  std::map<uint16_t, std::string> names;
+  for (const auto& a : d.attachments) names[a->where.port] = a->port_name;
+  for (auto& [key, route] : out.routes) {
+    auto [it, fresh] = d.route_records.try_emplace(key);
+    RouteRecord& rec = it->second;
+    if (fresh) {
+      rec.slot = take_slot(now);
+      rec.created = rec.sampled_at = now;
+      rec.baseline = counters_->sum(rec.slot);
+      rec.sampled_packets = rec.baseline.packets;
+      rec.sampled_bytes = rec.baseline.bytes;
+    }
+    route.counter_slot = rec.slot;
+    std::set<std::string> present;
+    for (const auto& l : route.locals) present.insert(egress_name(names[l.port], l.vlan));
+    for (const auto& v : route.remote_vteps) present.insert(egress_name(v));
+    std::erase_if(rec.egresses, [&](const auto& e) { return !present.count(e.first); });
+    if (present.size() == rec.egresses.size()) continue;
+    const auto now_counts = counters_->sum(rec.slot);
+    for (const auto& name : present) rec.egresses.try_emplace(name, RouteRecord::Egress{now, now_counts.packets, now_counts.bytes});
+  }
+}
+
+void Snooping::sample_rates(Millis now) {
+  for (auto& d : domains_) {
+    for (auto& [key, rec] : d.route_records) {
+      if (now < rec.sampled_at + 500) continue;  // a route that just appeared: next time
+      const auto t = counters_->sum(rec.slot);
+      const double seconds = static_cast<double>(now - rec.sampled_at) / 1000.0;
+      rec.rate_pps = static_cast<double>(t.packets - rec.sampled_packets) / seconds;
+      rec.rate_bps = static_cast<double>(t.bytes - rec.sampled_bytes) * 8 / seconds;
+      rec.sampled_at = now;
+      rec.sampled_packets = t.packets;
+      rec.sampled_bytes = t.bytes;
+    }
+  }
 }
 
 namespace {
@@ -577,13 +676,6 @@ dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAd
   return k;
 }
 
-IpAddress key_group(const dataplane::MulticastKey& k) {
-  return k.family == 4 ? IpAddress::v4(k.group.data()) : IpAddress::v6(k.group.data());
-}
-
-bool key_any_source(const dataplane::MulticastKey& k) {
-  return std::all_of(k.source.begin(), k.source.end(), [](uint8_t b) { return b == 0; });
-}
 
 /// The declared flow a route carries: the first of `flows` whose group range
 /// holds its group and whose source (if any) is its source; -1 when none
@@ -608,9 +700,7 @@ uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::Mu
 
 
 std::string describe(const dataplane::MulticastKey& k) {
-  const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
-  return "(" + (key_any_source(k) ? std::string("*") : config::to_string(s)) + ", " +
-         config::to_string(key_group(k)) + ")";
+  return "(" + key_source(k) + ", " + config::to_string(key_group(k)) + ")";
 }
 
 }  // namespace
@@ -628,11 +718,10 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
     std::vector<Link>& links = links_by_family[family == 6];
     for (const auto& a : d.attachments) {
-      links.push_back({&a->router(family).groups(), &a->where, nullptr,
-                       a->where.vlan ? a->port_name + "." + std::to_string(a->where.vlan) : a->port_name});
+      links.push_back({&a->router(family).groups(), &a->where, nullptr, egress_name(a->port_name, a->where.vlan)});
     }
     for (const auto& [vtep, e] : d.edges) {
-      links.push_back({&e->router(family).groups(), nullptr, &e->vtep, "vtep " + config::to_string(vtep)});
+      links.push_back({&e->router(family).groups(), nullptr, &e->vtep, egress_name(vtep)});
     }
     for (const auto& st : d.statics) {
       links.push_back({&st.groups, st.local ? &*st.local : nullptr, st.local ? nullptr : &st.vtep, st.name});
@@ -875,23 +964,85 @@ json Snooping::querier_json(Millis now) const {
   return {{"interfaces", out}, {"overlay", overlay}, {"refused", refused}};
 }
 
-json Snooping::routes_json() const {
+namespace {
+
+/// When an egress's interest in a route lapses unless renewed (ms from
+/// now): its source's timer, else its group timer, a router port's querier
+/// timeout; nullopt for a static subscription.
+std::optional<Millis> egress_expiry(const SnoopedDomain& d, const dataplane::MulticastKey& k, const std::string& name,
+                                    Millis now) {
+  const IpAddress group = key_group(k);
+  for (const auto& st : d.statics) {
+    if (st.name == name && st.groups.count(group)) return std::nullopt;
+  }
+  const MembershipRouter* router = nullptr;
+  Millis router_until = 0;
+  for (const auto& a : d.attachments) {
+    if (egress_name(a->port_name, a->where.vlan) == name) {
+      router = &a->router(k.family);
+      router_until = a->router_until[k.family == 6];
+    }
+  }
+  for (const auto& [vtep, e] : d.edges) {
+    if (egress_name(vtep) == name) router = &e->router(k.family);
+  }
+  Millis until = router_until;
+  if (router) {
+    if (auto g = router->groups().find(group); g != router->groups().end()) {
+      const GroupState& gs = g->second;
+      auto src = key_any_source(k) ? gs.sources.end()
+                                   : gs.sources.find(k.family == 4 ? IpAddress::v4(k.source.data())
+                                                                   : IpAddress::v6(k.source.data()));
+      if (src != gs.sources.end() && src->second.expires > now) until = std::max(until, src->second.expires);
+      else if (gs.mode == FilterMode::kExclude) until = std::max(until, gs.group_timer);
+    }
+  }
+  return until > now ? until - now : 0;
+}
+
+}  // namespace
+
+json Snooping::routes_json(Millis now) const {
   std::map<uint16_t, std::string> names;
   for (const auto& d : domains_) {
     for (const auto& a : d.attachments) names[a->where.port] = a->port_name;
   }
+  const auto seconds = [&](Millis since) { return (now - std::min(now, since)) / 1000; };
   json out = json::array(), budgets = json::array();
   for (const auto& d : domains_) {
     const auto* bd = tables_->bd(d.vni);
     if (!bd) continue;
     for (const auto& [k, route] : bd->routes) {
+      const RouteRecord* rec = nullptr;
+      if (auto it = d.route_records.find(k); it != d.route_records.end()) rec = &it->second;
+      const auto counts = rec ? traffic(*rec) : dataplane::MulticastRouteCounters::Totals{};
       json outgoing = json::array();
-      for (const auto& l : route.locals) outgoing.push_back({{"port", names[l.port]}, {"vlan", l.vlan}});
-      for (const auto& v : route.remote_vteps) outgoing.push_back({{"vtep", config::to_string(v)}});
-      const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
-      json r = {{"vni", d.vni}, {"source", key_any_source(k) ? "*" : config::to_string(s)},
+      auto add = [&](json o, const std::string& name) {
+        if (rec) {
+          if (auto e = rec->egresses.find(name); e != rec->egresses.end()) {
+            o["packets"] = counts.packets + rec->baseline.packets - e->second.packets;
+            o["bytes"] = counts.bytes + rec->baseline.bytes - e->second.bytes;
+            o["uptime_s"] = seconds(e->second.since);
+          }
+        }
+        if (auto expires = egress_expiry(d, k, name, now)) o["expires_in_ms"] = *expires;
+        outgoing.push_back(std::move(o));
+      };
+      for (const auto& l : route.locals) add({{"port", names[l.port]}, {"vlan", l.vlan}}, egress_name(names[l.port], l.vlan));
+      for (const auto& v : route.remote_vteps) add({{"vtep", config::to_string(v)}}, egress_name(v));
+      json r = {{"vni", d.vni}, {"source", key_source(k)},
                 {"group", config::to_string(key_group(k))}, {"outgoing", outgoing}};
       if (const uint64_t rate = flow_rate(d.cfg, k)) r["rate_kbps"] = rate;
+      if (rec) {
+        r["uptime_s"] = seconds(rec->created);
+        r["packets"] = counts.packets;
+        r["bytes"] = counts.bytes;
+        r["measured_bps"] = static_cast<uint64_t>(rec->rate_bps);
+        r["measured_pps"] = static_cast<uint64_t>(rec->rate_pps);
+        const uint32_t in = counts.last_ingress;
+        if (in == dataplane::MulticastIngress::kOverlay) r["incoming"] = "overlay";
+        else if (in != dataplane::MulticastIngress::kNone) r["incoming"] = {{"port", names[in >> 16]}, {"vlan", in & 0xffff}};
+      }
       json denied = json::array();
       for (const auto& n : d.denied) {
         if (n.key == k) {

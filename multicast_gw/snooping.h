@@ -109,6 +109,30 @@ struct FlowEgressLess {
   }
 };
 
+/// A route as it lasts across rebuilds: its counter slot
+/// (dataplane::MulticastRouteCounters), since when it exists, and since when
+/// each egress has been on it, with the route's counts at that moment (an
+/// egress's packets and bytes are the route's since then).
+struct RouteRecord {
+  uint32_t slot = dataplane::MulticastRouteCounters::kNoSlot;
+  Millis created = 0;
+  dataplane::MulticastRouteCounters::Totals baseline;  // the slot's counts when it was assigned
+  struct Egress {
+    Millis since = 0;
+    uint64_t packets = 0, bytes = 0;  // the route's counts then
+  };
+  std::map<std::string, Egress> egresses;  // by name, as budgets name them
+  /// The measured rate over the last full second (RouteCounters sampled by tick).
+  Millis sampled_at = 0;
+  uint64_t sampled_packets = 0, sampled_bytes = 0;
+  double rate_pps = 0, rate_bps = 0;
+};
+struct MulticastKeyLess {
+  bool operator()(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) const {
+    return std::tie(a.family, a.group, a.source) < std::tie(b.family, b.group, b.source);
+  }
+};
+
 /// A flow refused on an egress by bandwidth admission.
 struct AdmissionDenial {
   dataplane::MulticastKey key;
@@ -148,13 +172,16 @@ struct SnoopedDomain {
   /// it, and whether it was admitted at the last rebuild (first come, first served).
   std::map<FlowEgress, Millis, FlowEgressLess> first_wanted;
   std::set<FlowEgress, FlowEgressLess> admitted;
+  std::map<dataplane::MulticastKey, RouteRecord, MulticastKeyLess> route_records;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };
 
 class Snooping {
  public:
-  explicit Snooping(SnoopingIo io) : io_(std::move(io)) {}
+  /// `workers`: the data path's workers, which count the routes' traffic.
+  explicit Snooping(SnoopingIo io, unsigned workers = 1)
+      : io_(std::move(io)), counters_(std::make_shared<dataplane::MulticastRouteCounters>(workers)) {}
 
   /// The snooped domains under `next` (the multicast and vxlan sections):
   /// an attachment whose settings did not change keeps its state.
@@ -179,7 +206,14 @@ class Snooping {
 
   nlohmann::json groups_json(uint8_t family, std::optional<uint32_t> vni, Millis now) const;
   nlohmann::json querier_json(Millis now) const;
-  nlohmann::json routes_json() const;
+  nlohmann::json routes_json(Millis now) const;
+  /// What a route forwarded since it appeared (and where its last frame came in).
+  dataplane::MulticastRouteCounters::Totals traffic(const RouteRecord& rec) const {
+    auto t = counters_->sum(rec.slot);
+    t.packets -= rec.baseline.packets;
+    t.bytes -= rec.baseline.bytes;
+    return t;
+  }
   const std::vector<SnoopedDomain>& domains() const { return domains_; }
   uint64_t refused(DecodeStatus s) const { return refused_[static_cast<size_t>(s)]; }
 
@@ -204,14 +238,31 @@ class Snooping {
              uint8_t family);
   void rebuild();
   void build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
+  /// Route records follow the routes of a rebuild: new ones get a slot,
+  /// gone ones give theirs back, egresses join and leave.
+  void record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
+  uint32_t take_slot(Millis now);
+  void give_back(uint32_t slot, Millis now);
+  void sample_rates(Millis now);
 
   SnoopingIo io_;
   std::vector<SnoopedDomain> domains_;
   std::shared_ptr<const dataplane::OverlayMulticast> tables_ = std::make_shared<dataplane::OverlayMulticast>();
   bool dirty_ = false;
   Millis last_now_ = 0;
+  std::shared_ptr<dataplane::MulticastRouteCounters> counters_;
+  uint32_t next_slot_ = 0;
+  /// Slots given back, reused only a second later: a worker may still be
+  /// counting into one through the table version that named it.
+  std::vector<std::pair<uint32_t, Millis>> free_slots_;
+  Millis last_sample_ = 0;
   std::array<uint64_t, 16> refused_{};
 };
+
+/// A route key's group, and its source as views write it ("*" for (*,G)).
+IpAddress key_group(const dataplane::MulticastKey& k);
+bool key_any_source(const dataplane::MulticastKey& k);
+std::string key_source(const dataplane::MulticastKey& k);
 
 /// A router's settings from a bridge domain's config.
 RouterConfig router_config(const config::MulticastBridgeDomain& b, uint8_t family, const IpAddress& address);

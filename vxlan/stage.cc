@@ -335,6 +335,7 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
 struct SnoopedTargets {
   std::span<const LocalTarget> locals;
   std::optional<std::span<const uint16_t>> remotes;  // nullopt: the flood list
+  const dataplane::MulticastRoute* route = nullptr;  // null: no receivers but router ports
 };
 
 /// Nullopt when the frame floods as before (no snooping, not IP multicast,
@@ -367,6 +368,7 @@ std::optional<SnoopedTargets> snooped_targets(const Ctx& x, const BdTables& bd, 
   if (!mbd) return std::nullopt;
   const dataplane::MulticastRoute* route = mbd->lookup(family, src, grp);
   SnoopedTargets t;
+  t.route = route;
   t.locals = route ? std::span<const LocalTarget>(route->locals) : std::span<const LocalTarget>(mbd->routers[family == 6]);
   if (mbd->overlay_snooped) t.remotes = route ? std::span<const uint16_t>(route->remotes) : std::span<const uint16_t>();
   return t;
@@ -393,7 +395,9 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   std::span<const LocalTarget> locals = bd.locals;
   std::span<const uint16_t> remotes = bd.flood_vteps;
   Drop nowhere = Drop::kNoFloodTarget;
+  const dataplane::MulticastRoute* route = nullptr;  // counted when it forwards
   if (auto snooped = snooped_targets(x, bd, m)) {
+    route = snooped->route;
     locals = snooped->locals;
     if (snooped->remotes) remotes = *snooped->remotes;
     nowhere = Drop::kMcastNoReceivers;
@@ -409,6 +413,11 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   targets += static_cast<unsigned>(remote_count);
   if (targets == 0) return x.drop(i, &c, nowhere);
   c.flood_packets.add(1);
+  if (route && route->counter_slot != dataplane::MulticastRouteCounters::kNoSlot && x.mc->counters) {
+    x.mc->counters->count(x.sc.worker, route->counter_slot, rte_pktmbuf_pkt_len(m),
+                          ingress ? dataplane::MulticastIngress::attachment(*ingress)
+                                  : dataplane::MulticastIngress::kOverlay);
+  }
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
     if (remote_count) encap_unicast(x, i, bd, c, x.vx.vteps[remotes[0]]);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <tuple>
 
 #include "multicast_gw/drop_reasons.h"
 #include "multicast_gw/module.h"
@@ -154,6 +155,18 @@ TEST(PipelineMulticast, SnoopingSendsMulticastOnlyWhereItWasAskedFor) {
   const auto settle_until = std::chrono::steady_clock::now() + 2s;
   while (no_receivers() < 2 && std::chrono::steady_clock::now() < settle_until) dp->control_tick();
   EXPECT_EQ(no_receivers(), 2u) << "232.1.1.1 from 10.10.0.6 and 239.2.2.2";
+  // Each route counted its one frame, where it came in and what each outgoing got.
+  const json counted = routes();
+  ASSERT_EQ(counted.size(), 2u);
+  for (const auto& [r, frame, egress] : {std::tuple{counted[0], to_ssm, "a2"}, std::tuple{counted[1], to_asm, "a1"}}) {
+    EXPECT_EQ(r["packets"], 1) << r.dump();
+    EXPECT_EQ(r["bytes"], frame.size()) << r.dump();
+    EXPECT_EQ(r["incoming"], (json{{"port", "a3"}, {"vlan", 0}})) << r.dump();
+    ASSERT_EQ(r["outgoing"].size(), 1u) << r.dump();
+    EXPECT_EQ(r["outgoing"][0]["port"], egress);
+    EXPECT_EQ(r["outgoing"][0]["packets"], 1) << r.dump();
+    EXPECT_GT(r["outgoing"][0]["expires_in_ms"].get<int64_t>(), 10'000) << r.dump();
+  }
 
   // Host 1 leaves: a group-specific query on a1, then (no answer, LMQT
   // 200 ms) the route is gone and its data has nowhere to go.

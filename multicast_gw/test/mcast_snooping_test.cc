@@ -346,7 +346,7 @@ TEST_F(OverlaySnooping, AJoinThatWouldExceedItsEgressBudgetIsRefusedWholeUntilBa
   EXPECT_EQ(route(ip("239.1.1.1"))->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_EQ(route(ip("239.1.1.2"))->remote_vteps, std::vector<IpAddress>{kB});  // none of it to A
   EXPECT_EQ(route(ip("239.9.9.9"))->remote_vteps, std::vector<IpAddress>{kA});
-  json routes = snooping_.routes_json();
+  json routes = snooping_.routes_json(now_);
   const auto refused = std::find_if(routes["routes"].begin(), routes["routes"].end(),
                                     [](const json& r) { return r["group"] == "239.1.1.2"; });
   ASSERT_NE(refused, routes["routes"].end());
@@ -364,7 +364,7 @@ TEST_F(OverlaySnooping, AJoinThatWouldExceedItsEgressBudgetIsRefusedWholeUntilBa
   std::vector<IpAddress> now_both = route(ip("239.1.1.2"))->remote_vteps;
   std::sort(now_both.begin(), now_both.end());
   EXPECT_EQ(now_both, (std::vector<IpAddress>{kA, kB}));
-  EXPECT_FALSE(snooping_.routes_json()["routes"][0].contains("denied"));
+  EXPECT_FALSE(snooping_.routes_json(now_)["routes"][0].contains("denied"));
   EXPECT_EQ(snooping_.domains()[0].denials, 1u);
 }
 
@@ -537,6 +537,49 @@ TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatW
     if (e.contains("ignored")) limited += e["ignored"]["group_limit"].get<uint64_t>();
   }
   EXPECT_EQ(limited, 2u * (10'000 - 1024));
+}
+
+TEST_F(OverlaySnooping, RoutesKeepTheirCountersAcrossRebuildsAndEachEgressCountsFromItsJoin) {
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.1")), now_);
+  advance(10);
+  const uint32_t slot = route(ip("239.1.1.1"))->counter_slot;
+  ASSERT_NE(slot, dataplane::MulticastRouteCounters::kNoSlot);
+  auto counters = snooping_.tables()->counters;
+  ASSERT_TRUE(counters);
+  // A worker forwards 10 frames of 1,000 bytes from the overlay, then B joins the route.
+  for (int i = 0; i < 10; ++i) counters->count(0, slot, 1000, dataplane::MulticastIngress::kOverlay);
+  snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, ip("239.1.1.1")), now_);
+  advance(10);
+  EXPECT_EQ(route(ip("239.1.1.1"))->counter_slot, slot) << "a rebuild keeps the route's slot";
+  for (int i = 0; i < 5; ++i) counters->count(0, slot, 1000, dataplane::MulticastIngress::attachment({1, 0}));
+  advance(1000);  // a rate sample
+  json r = snooping_.routes_json(now_)["routes"][0];
+  EXPECT_EQ(r["packets"], 15) << r.dump();
+  EXPECT_EQ(r["bytes"], 15'000);
+  EXPECT_EQ(r["incoming"], (json{{"port", "a2"}, {"vlan", 0}}));
+  ASSERT_EQ(r["outgoing"].size(), 2u) << r.dump();
+  for (const auto& o : r["outgoing"]) {
+    EXPECT_EQ(o["packets"], o["vtep"] == "10.1.0.2" ? 15 : 5) << o.dump();
+    EXPECT_GT(o["expires_in_ms"].get<int64_t>(), 0) << o.dump();
+  }
+  EXPECT_GT(r["measured_bps"].get<uint64_t>(), 0u);
+  // Both leave: the route goes, and a route made at once after takes a fresh
+  // slot (the old one waits a second: a worker may still count into it).
+  for (const auto& v : {kA, kB}) {
+    snooping_.handle_overlay(2, 100, v, report("10.100.0.2", RecordType::kToInclude, ip("239.1.1.1")), now_);
+  }
+  advance(1000);
+  ASSERT_EQ(route(ip("239.1.1.1")), nullptr);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.2.2")), now_);
+  advance(10);
+  ASSERT_NE(route(ip("239.2.2.2")), nullptr);
+  EXPECT_NE(route(ip("239.2.2.2"))->counter_slot, slot);
+  advance(1000);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.3.3.3")), now_);
+  advance(10);
+  ASSERT_NE(route(ip("239.3.3.3")), nullptr);
+  EXPECT_EQ(route(ip("239.3.3.3"))->counter_slot, slot) << "reused after its second";
+  for (const auto& x : snooping_.routes_json(now_)["routes"]) EXPECT_EQ(x["packets"], 0) << "a reused slot starts from its baseline";
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ socket joins with the kernel's IGMPv3, the edge Meridian reports into the
 overlay, the ingress replicates each group to its edge only), and both decode
 every frame (`framecrc`, the sender's pictures in order); tshark counts no
 packet of the other group at either edge, and none at all at v3, whose host
-never joined.
+never joined. smcroute holds the same joins to the end of the stream, so
+that each route's per-outgoing count (REST) can be compared with what tshark
+saw arrive: at the ingress toward each edge, at each edge toward its receiver.
 """
 import json
 import os
@@ -35,6 +37,7 @@ UL = {"ing": "10.1.0.1", "e1": "10.1.0.11", "e2": "10.1.0.12", "v3": "10.1.0.13"
 HOST = {"src": "10.100.0.1", "r1": "10.100.0.11", "r2": "10.100.0.12", "r3": "10.100.0.13"}
 HOST6 = {"src": "fd00:100::1", "r1": "fd00:100::11", "r2": "fd00:100::12", "r3": "fd00:100::13"}
 BEHIND = {"ing": "src", "e1": "r1", "e2": "r2", "v3": "r3"}
+SMCROUTED = "/var/lib/meridian-peers/smcroute/usr/sbin/smcrouted"  # unpacked by scripts/setup, not a service
 # The stream: a test pattern as MPEG-2 video (deterministic: the receivers'
 # frame CRCs are compared with a local encode).
 ENCODE_INPUT = "testsrc=size=320x240:rate=25"
@@ -208,6 +211,11 @@ class MediaGateway(unittest.TestCase):
         captures = {v: self.capture(v) for v in ("e1", "e2", "v3")}
         bracket = (lambda g: f"[{g}]") if ":" in asm else (lambda g: g)
         joins = {"r1": (asm, 5004, ""), "r2": (ssm, 5006, f"&sources={addr['src']}")}
+        # smcroute (the daemon's `mgroup` joins through the kernel, which
+        # reports them) holds each receiver's membership after its ffmpeg has
+        # decoded enough and left, so the routes and their counts last to the end.
+        for host, (group, _, only_from) in joins.items():
+            self.hold_join(host, group, addr["src"] if only_from else None)
         receivers = {}
         for host, (group, port, only_from) in joins.items():
             out = open(os.path.join(self.workdir, f"{host}-{family}.framecrc"), "w")
@@ -282,6 +290,38 @@ class MediaGateway(unittest.TestCase):
         self.assertEqual(counts["v3"], {asm: 0, ssm: 0})
         for v in pcaps:  # ...while every capture was live: the broadcast is in each
             self.assertGreater(self.inner_count(pcaps[v], "arp.dst.proto_ipv4 == 10.100.0.99"), 0, v)
+        # Each route counted what it forwarded, per outgoing: the ingress's
+        # count toward an edge is what tshark saw arrive there, and the edge
+        # sent it all on to its receiver's attachment.
+        for source, group, edge in (("*", asm, "e1"), (addr["src"], ssm, "e2")):
+            ing = self.route(self.daemons["ing"], source, group)
+            self.assertEqual(ing["incoming"], {"port": "access", "vlan": 0}, ing)
+            (to_edge,) = [o for o in ing["outgoing"] if o.get("vtep") == UL[edge]]
+            self.assertEqual(to_edge["packets"], counts[edge][group], ing)
+            out = self.route(self.daemons[edge], source, group)
+            self.assertEqual(out["incoming"], "overlay", out)
+            self.assertEqual([(o.get("port"), o["packets"]) for o in out["outgoing"]], [("access", counts[edge][group])],
+                             out)
+        shown = self.daemons["ing"].ctl("show", "mroutes")
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn(f"vtep {UL['e1']}", shown.stdout)
+        self.assertIn(str(counts["e1"][asm]), shown.stdout)
+
+    def hold_join(self, host, group, source):
+        tag = f"{host}-{group.replace(':', '_')}"
+        conf = os.path.join(self.workdir, f"smcroute-{tag}.conf")
+        with open(conf, "w") as f:
+            f.write(f"mgroup from eth0 {f'source {source} ' if source else ''}group {group}\n")
+        p = self.lab.popen(self.lab.ns[host], [SMCROUTED, "-n", "-N", "-l", "notice", "-f", conf, "-i", tag,
+                                               "-u", os.path.join(self.workdir, f"{tag}.sock"),
+                                               "-P", os.path.join(self.workdir, f"{tag}.pid")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(labmod.stop_process, p)
+
+    def route(self, daemon, source, group):
+        status, _, body = daemon.api.call("GET", "/api/v1/multicast/routes")
+        self.assertEqual(status, 200)
+        return next(r for r in body["routes"] if r["group"] == group and r["source"] == source)
 
 if __name__ == "__main__":
     unittest.main()
