@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -62,42 +63,54 @@ struct MulticastIngress {
   static uint32_t attachment(BridgePort p) { return uint32_t{p.port} << 16 | p.vlan; }
 };
 
-/// Each route's traffic, counted by the workers that forward it (one block
-/// per worker, single writer) and summed on the control lcore. A route keeps
-/// its slot across table versions while it exists; the module that assigns
-/// slots (multicast_gw) reserves their storage before a version naming them
-/// is published, and reads a reused slot's counts as its new baseline.
+/// Each route's traffic and each of its outgoing egresses', counted by the
+/// workers that forward it (one block per worker, single writer) and summed
+/// on the control lcore. A route and each (route, egress) pair keep a slot
+/// across table versions while they exist; the module that assigns slots
+/// (multicast_gw) reserves their storage before a version naming them is
+/// published, and reads a reused slot's counts as its new baseline.
 class MulticastRouteCounters {
  public:
-  static constexpr uint32_t kPerBlock = 1024, kMaxBlocks = 1024;  // up to 1,048,576 routes
+  static constexpr uint32_t kPerBlock = 1024, kMaxBlocks = 4096;  // up to 4,194,304 slots
   static constexpr uint32_t kNoSlot = 0xffffffff;
   struct Totals {
     uint64_t packets = 0, bytes = 0;
-    uint32_t last_ingress = MulticastIngress::kNone;  // as one of the workers last saw it
+    uint32_t last_ingress = MulticastIngress::kNone;  // a route's: as one of the workers last saw it
   };
 
   explicit MulticastRouteCounters(unsigned workers) : workers_(workers ? workers : 1) {}
 
-  /// Worker `worker`: one frame of `bytes` forwarded by the route in `slot`.
-  void count(unsigned worker, uint32_t slot, uint32_t bytes, uint32_t ingress) {
-    Slot& s = blocks_[slot / kPerBlock].load(std::memory_order_relaxed)[worker * kPerBlock + slot % kPerBlock];
+  /// Worker `worker`: a frame of `bytes` the route in `slot` forwarded, in by `ingress`.
+  void count_in(unsigned worker, uint32_t slot, uint32_t bytes, uint32_t ingress) {
+    Slot& s = at(worker, slot);
     s.packets.add(1);
     s.bytes.add(bytes);
     if (s.ingress.load(std::memory_order_relaxed) != ingress) s.ingress.store(ingress, std::memory_order_relaxed);
   }
-  /// Control: storage for slots below `slots` (false past the maximum).
-  bool reserve(uint32_t slots) {
+  /// Worker `worker`: a copy of a `bytes` frame sent to the egress in `slot`.
+  void count_out(unsigned worker, uint32_t slot, uint32_t bytes) {
+    Slot& s = at(worker, slot);
+    s.packets.add(1);
+    s.bytes.add(bytes);
+  }
+  /// Control: storage for slots below `slots`; false past the maximum or
+  /// when memory runs out (the slot is then not named in any route).
+  bool reserve(uint32_t slots) noexcept {
     if (slots > kPerBlock * kMaxBlocks) return false;
-    while (owned_.size() * kPerBlock < slots) {
-      owned_.push_back(std::make_unique<Slot[]>(size_t{workers_} * kPerBlock));
-      blocks_[owned_.size() - 1].store(owned_.back().get(), std::memory_order_release);
+    try {
+      while (owned_.size() * kPerBlock < slots) {
+        owned_.push_back(std::make_unique<Slot[]>(size_t{workers_} * kPerBlock));
+        blocks_[owned_.size() - 1].store(owned_.back().get(), std::memory_order_release);
+      }
+    } catch (const std::bad_alloc&) {
+      return false;
     }
     return true;
   }
   /// Control: the slot's counts summed over workers.
   Totals sum(uint32_t slot) const {
     Totals t;
-    if (slot / kPerBlock >= owned_.size()) return t;
+    if (slot == kNoSlot || slot / kPerBlock >= owned_.size()) return t;
     const Slot* block = owned_[slot / kPerBlock].get();
     for (unsigned w = 0; w < workers_; ++w) {
       const Slot& s = block[w * kPerBlock + slot % kPerBlock];
@@ -109,20 +122,35 @@ class MulticastRouteCounters {
     }
     return t;
   }
+  /// Control, for a slot no version names any more (past its grace): it
+  /// starts with no ingress when it is reused.
+  void forget_ingress(uint32_t slot) {
+    if (slot == kNoSlot || slot / kPerBlock >= owned_.size()) return;
+    Slot* block = owned_[slot / kPerBlock].get();
+    for (unsigned w = 0; w < workers_; ++w) {
+      block[w * kPerBlock + slot % kPerBlock].ingress.store(MulticastIngress::kNone, std::memory_order_relaxed);
+    }
+  }
 
  private:
   struct Slot {
     SingleWriterCounter packets, bytes;
     std::atomic<uint32_t> ingress{MulticastIngress::kNone};
   };
+  Slot& at(unsigned worker, uint32_t slot) {
+    return blocks_[slot / kPerBlock].load(std::memory_order_relaxed)[worker * kPerBlock + slot % kPerBlock];
+  }
   unsigned workers_;
   std::array<std::atomic<Slot*>, kMaxBlocks> blocks_{};
   std::vector<std::unique_ptr<Slot[]>> owned_;
 };
 
 struct MulticastRoute {
-  /// This route's counters (MulticastRouteCounters), stable while the route exists.
+  /// Counter slots (MulticastRouteCounters): the route's frames in, and each
+  /// egress's copies out, parallel to `locals`, `remote_vteps` and `remotes`
+  /// (kNoSlot: not counted).
   uint32_t counter_slot = MulticastRouteCounters::kNoSlot;
+  std::vector<uint32_t> local_slots, remote_vtep_slots, remote_slots;
   std::vector<BridgePort> locals;  // attachments with receivers, and those with a multicast router
   /// Remote edge VTEPs with receivers (ingress role): their addresses, and
   /// their slots in the overlay module's VTEP table of the same version

@@ -83,7 +83,7 @@ void show_routes(const json& body) {
     }
     for (const auto& n : r.value("denied", json::array())) {
       outgoing.push_back({num(r, "vni"), sg, n.value("egress", ""), "-", "-", "-", "-",
-                          "denied (" + num(n, "in_use_kbps") + "+" + num(r, "rate_kbps") + ">" +
+                          "denied (" + num(n, "in_use_kbps") + "+" + num(n, "rate_kbps") + ">" +
                               num(n, "budget_kbps") + " kbit/s)"});
     }
   }

@@ -112,7 +112,8 @@ void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeD
       o.error(o.field_path("group"), "expected a multicast group or range");
     }
     f.source = read_source(o);
-    o.read_uint("rate_kbps", f.rate_kbps, 1, kMaxRateKbps, true);
+    o.read_bool("measured", f.measured);
+    o.read_uint("rate_kbps", f.rate_kbps, f.measured ? 0 : 1, kMaxRateKbps, !f.measured);
     b.flows.push_back(std::move(f));
   }, false, 4096);
   r.read_array("budgets", [&](const nlohmann::json& v, const std::string& p) {
@@ -170,6 +171,7 @@ nlohmann::json to_json(const MulticastConfig& mc) {
     for (const auto& f : b.flows) {
       nlohmann::json j = {{"group", to_string(f.group)}, {"rate_kbps", f.rate_kbps}};
       if (f.source) j["source"] = to_string(*f.source);
+      if (f.measured) j["measured"] = true;
       flows.push_back(std::move(j));
     }
     for (const auto& bu : b.budgets) budgets.push_back(egress({{"rate_kbps", bu.rate_kbps}}, bu.egress));

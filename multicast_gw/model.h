@@ -49,12 +49,15 @@ struct StaticSubscription {
   bool operator==(const StaticSubscription&) const = default;
 };
 
-/// A declared flow rate for admission: the first flow whose group range
-/// holds the group and whose source (if any) is the route's source.
+/// A flow rate for admission: the first flow whose group range holds the
+/// group and whose source (if any) is the route's source.
 struct MulticastFlow {
   IpPrefix group;
   std::optional<IpAddress> source;
-  unsigned rate_kbps = 0;
+  unsigned rate_kbps = 0;  // declared; with `measured`, the least it is charged
+  /// Charged at the highest one-second rate the route has been measured at
+  /// (while the route exists), at least `rate_kbps`.
+  bool measured = false;
   bool operator==(const MulticastFlow&) const = default;
 };
 

@@ -87,16 +87,7 @@ void MulticastModule::contribute(dataplane::ForwardingTables& tables, const conf
   const auto* slots = tables.get<dataplane::OverlayVtepSlots>();
   const uint64_t generation = slots ? slots->generation : 0;
   if (resolved_from_ != snooping_->tables() || resolved_slots_ != generation) {
-    auto t = std::make_shared<dataplane::OverlayMulticast>(*snooping_->tables());
-    for (auto& [vni, bd] : t->bridge_domains) {
-      for (auto& [key, route] : bd.routes) {
-        for (const auto& vtep : route.remote_vteps) {
-          const uint16_t slot = slots ? slots->slot(vtep) : dataplane::OverlayVtepSlots::kNone;
-          if (slot != dataplane::OverlayVtepSlots::kNone) route.remotes.push_back(slot);
-        }
-      }
-    }
-    resolved_ = std::move(t);
+    resolved_ = with_overlay_slots(*snooping_->tables(), slots);
     resolved_from_ = snooping_->tables();
     resolved_slots_ = generation;
   }
@@ -226,7 +217,8 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
     else out.counter("meridian_multicast_route_packets_total", "Frames a route forwarded (to one egress or more)");
     for (const auto& d : snooping_->domains()) {
       for (const auto& [key, rec] : d.route_records) {
-        const auto t = snooping_->traffic(rec);
+        if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot) continue;
+        const auto t = snooping_->counted(rec.in);
         out.sample({{"vni", std::to_string(d.vni)}, {"source", key_source(key)},
                     {"group", config::to_string(key_group(key))}},
                    bytes ? t.bytes : t.packets);

@@ -266,7 +266,7 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     domains_.push_back(std::move(d));
   }
   for (auto& o : old) {  // bridge domains that stopped snooping: their routes are gone
-    for (const auto& [key, rec] : o.route_records) give_back(rec.slot, now);
+    for (const auto& [key, rec] : o.route_records) release(rec, now);
   }
   last_now_ = now;
   rebuild();
@@ -577,72 +577,94 @@ void Snooping::rebuild() {
     build_domain(d, bd, last_now_);
     record_routes(d, bd, last_now_);
   }
-  counters_->reserve(next_slot_);  // before any version naming the slots is published
   t->counters = counters_;
   tables_ = std::move(t);
 }
 
-uint32_t Snooping::take_slot(Millis now) {
-  for (size_t i = 0; i < free_slots_.size(); ++i) {
-    if (free_slots_[i].second + 1000 <= now) {
-      const uint32_t slot = free_slots_[i].first;
-      free_slots_.erase(free_slots_.begin() + static_cast<std::ptrdiff_t>(i));
-      return slot;
+std::shared_ptr<const dataplane::OverlayMulticast> with_overlay_slots(const dataplane::OverlayMulticast& routes,
+                                                                      const dataplane::OverlayVtepSlots* slots) {
+  auto t = std::make_shared<dataplane::OverlayMulticast>(routes);
+  for (auto& [vni, bd] : t->bridge_domains) {
+    for (auto& [key, route] : bd.routes) {
+      for (size_t j = 0; j < route.remote_vteps.size(); ++j) {
+        const uint16_t slot = slots ? slots->slot(route.remote_vteps[j]) : dataplane::OverlayVtepSlots::kNone;
+        if (slot == dataplane::OverlayVtepSlots::kNone) continue;
+        route.remotes.push_back(slot);
+        route.remote_slots.push_back(j < route.remote_vtep_slots.size() ? route.remote_vtep_slots[j]
+                                                                        : dataplane::MulticastRouteCounters::kNoSlot);
+      }
     }
   }
-  if (next_slot_ >= dataplane::MulticastRouteCounters::kPerBlock * dataplane::MulticastRouteCounters::kMaxBlocks) {
-    return dataplane::MulticastRouteCounters::kNoSlot;  // the route forwards, uncounted
-  }
-  return next_slot_++;
+  return t;
 }
 
-void Snooping::give_back(uint32_t slot, Millis now) {
-  if (slot != dataplane::MulticastRouteCounters::kNoSlot) free_slots_.emplace_back(slot, now);
+bool Snooping::assign(CountedSlot& c, Millis now) {
+  c = {};
+  if (!free_slots_.empty() && free_slots_.front().second + kSlotGraceMs <= now) {
+    c.slot = free_slots_.front().first;
+    free_slots_.pop_front();
+    counters_->forget_ingress(c.slot);
+  } else if (counters_->reserve(next_slot_ + 1)) {  // storage before any version names it
+    c.slot = next_slot_++;
+  } else {
+    return false;  // counted once a slot frees (the route forwards all the same)
+  }
+  const auto t = counters_->sum(c.slot);
+  c.packets = t.packets;
+  c.bytes = t.bytes;
+  return true;
+}
+
+void Snooping::release(const CountedSlot& c, Millis now) {
+  if (c.slot != dataplane::MulticastRouteCounters::kNoSlot) free_slots_.emplace_back(c.slot, now);
+}
+
+void Snooping::release(const RouteRecord& rec, Millis now) {
+  release(rec.in, now);
+  for (const auto& [k, e] : rec.locals) release(e.out, now);
+  for (const auto& [k, e] : rec.remotes) release(e.out, now);
+}
+
+uint32_t Snooping::egress_slot(RouteRecord::Egress& e, uint64_t generation, Millis now) {
+  if (e.seen == 0) e.since = now;
+  if (e.out.slot == dataplane::MulticastRouteCounters::kNoSlot) assign(e.out, now);
+  e.seen = generation;
+  return e.out.slot;
 }
 
 void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
-  std::erase_if(d.route_records, [&](const auto& r) {
+  const uint64_t generation = ++record_generation_;
+  std::erase_if(d.route_records, [&](auto& r) {
     if (out.routes.count(r.first)) return false;
-    give_back(r.second.slot, now);
+    release(r.second, now);
     return true;
   });
-  std::map<uint16_t, std::string> names;
-  for (const auto& a : d.attachments) names[a->where.port] = a->port_name;
+  auto gone = [&](auto& entry) {
+    if (entry.second.seen == generation) return false;
+    release(entry.second.out, now);
+    return true;
+  };
   for (auto& [key, route] : out.routes) {
     auto [it, fresh] = d.route_records.try_emplace(key);
     RouteRecord& rec = it->second;
-    if (fresh) {
-      rec.slot = take_slot(now);
-      rec.created = rec.sampled_at = now;
-      rec.baseline = counters_->sum(rec.slot);
-      rec.sampled_packets = rec.baseline.packets;
-      rec.sampled_bytes = rec.baseline.bytes;
+    if (fresh) rec.created = now;
+    if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot && assign(rec.in, now)) {
+      rec.sampled_at = now;
+      rec.sampled_packets = rec.in.packets;
+      rec.sampled_bytes = rec.in.bytes;
     }
-    route.counter_slot = rec.slot;
-    std::set<std::string> present;
-    for (const auto& l : route.locals) present.insert(egress_name(names[l.port], l.vlan));
-    for (const auto& v : route.remote_vteps) present.insert(egress_name(v));
-    std::erase_if(rec.egresses, [&](const auto& e) { return !present.count(e.first); });
-    if (present.size() == rec.egresses.size()) continue;
-    const auto now_counts = counters_->sum(rec.slot);
-    for (const auto& name : present) rec.egresses.try_emplace(name, RouteRecord::Egress{now, now_counts.packets, now_counts.bytes});
+    route.counter_slot = rec.in.slot;
+    route.local_slots.clear();
+    route.remote_vtep_slots.clear();
+    for (const auto& l : route.locals) {
+      route.local_slots.push_back(egress_slot(rec.locals[dataplane::MulticastIngress::attachment(l)], generation, now));
+    }
+    for (const auto& v : route.remote_vteps) route.remote_vtep_slots.push_back(egress_slot(rec.remotes[v], generation, now));
+    std::erase_if(rec.locals, gone);
+    std::erase_if(rec.remotes, gone);
   }
 }
 
-void Snooping::sample_rates(Millis now) {
-  for (auto& d : domains_) {
-    for (auto& [key, rec] : d.route_records) {
-      if (now < rec.sampled_at + 500) continue;  // a route that just appeared: next time
-      const auto t = counters_->sum(rec.slot);
-      const double seconds = static_cast<double>(now - rec.sampled_at) / 1000.0;
-      rec.rate_pps = static_cast<double>(t.packets - rec.sampled_packets) / seconds;
-      rec.rate_bps = static_cast<double>(t.bytes - rec.sampled_bytes) * 8 / seconds;
-      rec.sampled_at = now;
-      rec.sampled_packets = t.packets;
-      rec.sampled_bytes = t.bytes;
-    }
-  }
-}
 
 namespace {
 
@@ -693,17 +715,33 @@ int flow_index(const config::MulticastBridgeDomain& cfg, const dataplane::Multic
   return -1;
 }
 
-uint64_t flow_rate(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
-  const int i = flow_index(cfg, k);
-  return i < 0 ? 0 : cfg.flows[static_cast<size_t>(i)].rate_kbps;
-}
-
-
 std::string describe(const dataplane::MulticastKey& k) {
   return "(" + key_source(k) + ", " + config::to_string(key_group(k)) + ")";
 }
 
 }  // namespace
+
+void Snooping::sample_rates(Millis now) {
+  for (auto& d : domains_) {
+    for (auto& [key, rec] : d.route_records) {
+      if (now < rec.sampled_at + 500) continue;  // a route that just appeared: next time
+      const auto t = counters_->sum(rec.in.slot);
+      const double seconds = static_cast<double>(now - rec.sampled_at) / 1000.0;
+      rec.rate_pps = static_cast<double>(t.packets - rec.sampled_packets) / seconds;
+      rec.rate_bps = static_cast<double>(t.bytes - rec.sampled_bytes) * 8 / seconds;
+      rec.sampled_at = now;
+      rec.sampled_packets = t.packets;
+      rec.sampled_bytes = t.bytes;
+      rec.peak_kbps = std::max(rec.peak_kbps, static_cast<uint64_t>(rec.rate_bps / 1000));
+      // A measured flow that now runs faster than admission weighed it: weigh again.
+      const int flow = flow_index(d.cfg, key);
+      if (flow >= 0 && d.cfg.flows[static_cast<size_t>(flow)].measured &&
+          rec.peak_kbps * 100 > rec.charged_peak_kbps * 105) {
+        dirty_ = true;
+      }
+    }
+  }
+}
 
 void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
   out.overlay_snooped = d.cfg.ingress;
@@ -800,12 +838,33 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   std::set<FlowEgress, FlowEgressLess> seen, admitted;
   std::map<std::string, bool> charged;  // what one charge covers (egress, group, flow[, source]) -> admitted
   d.in_use_kbps.clear();
+  // Measured flows are charged their routes' peaks: a listed source its
+  // (S,G)'s, an any-source receiver the sum over the group's routes (it
+  // gets them all). A route not measured yet weighs its declared floor.
+  std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, uint64_t> group_peaks;
+  for (auto& [k, rec] : d.route_records) {
+    group_peaks[{k.family, k.group}] += rec.peak_kbps;
+    rec.charged_peak_kbps = rec.peak_kbps;
+  }
+  auto charge_kbps = [&](const Candidate& c, int flow) -> uint64_t {
+    if (flow < 0) return 0;
+    const config::MulticastFlow& f = d.cfg.flows[static_cast<size_t>(flow)];
+    if (!f.measured) return f.rate_kbps;
+    uint64_t peak = 0;
+    if (c.excluder) {
+      auto it = group_peaks.find({c.key.family, c.key.group});
+      peak = it == group_peaks.end() ? 0 : it->second;
+    } else if (auto it = d.route_records.find(c.key); it != d.route_records.end()) {
+      peak = it->second.peak_kbps;
+    }
+    return std::max<uint64_t>(f.rate_kbps, peak);
+  };
   for (const auto& c : candidates) {
     const FlowEgress fe{c.key, c.link->name};
     // A static subscription and a join for the same egress are one flow there.
     if (!seen.insert(fe).second) continue;
     const int flow = c.router_port ? -1 : flow_index(d.cfg, c.key);
-    const uint64_t rate = flow < 0 ? 0 : d.cfg.flows[static_cast<size_t>(flow)].rate_kbps;
+    const uint64_t rate = charge_kbps(c, flow);
     auto budget_it = budgets.find(c.link->name);
     const uint64_t budget = budget_it != budgets.end() ? budget_it->second : d.cfg.default_budget_kbps;
     uint64_t& used = d.in_use_kbps[c.link->name];
@@ -966,35 +1025,28 @@ json Snooping::querier_json(Millis now) const {
 
 namespace {
 
-/// When an egress's interest in a route lapses unless renewed (ms from
-/// now): its source's timer, else its group timer, a router port's querier
-/// timeout; nullopt for a static subscription.
-std::optional<Millis> egress_expiry(const SnoopedDomain& d, const dataplane::MulticastKey& k, const std::string& name,
-                                    Millis now) {
+/// When an egress's interest in a route lapses unless renewed (ms from now):
+/// for a link wanting only listed sources, the route source's timer; for one
+/// taking any source, its group timer; for a router port, its querier's
+/// timeout. Nullopt when a static subscription of the egress wants the route.
+std::optional<Millis> egress_expiry(const dataplane::MulticastKey& k, const MembershipRouter* router,
+                                    Millis router_until, const std::vector<const StaticLink*>& statics, Millis now) {
   const IpAddress group = key_group(k);
-  for (const auto& st : d.statics) {
-    if (st.name == name && st.groups.count(group)) return std::nullopt;
-  }
-  const MembershipRouter* router = nullptr;
-  Millis router_until = 0;
-  for (const auto& a : d.attachments) {
-    if (egress_name(a->port_name, a->where.vlan) == name) {
-      router = &a->router(k.family);
-      router_until = a->router_until[k.family == 6];
-    }
-  }
-  for (const auto& [vtep, e] : d.edges) {
-    if (egress_name(vtep) == name) router = &e->router(k.family);
+  const bool any = key_any_source(k);
+  const IpAddress source = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
+  auto wants = [&](const GroupState& gs) { return any ? gs.mode == FilterMode::kExclude : gs.wants(source, now); };
+  for (const StaticLink* st : statics) {
+    if (auto g = st->groups.find(group); g != st->groups.end() && wants(g->second)) return std::nullopt;
   }
   Millis until = router_until;
   if (router) {
     if (auto g = router->groups().find(group); g != router->groups().end()) {
       const GroupState& gs = g->second;
-      auto src = key_any_source(k) ? gs.sources.end()
-                                   : gs.sources.find(k.family == 4 ? IpAddress::v4(k.source.data())
-                                                                   : IpAddress::v6(k.source.data()));
-      if (src != gs.sources.end() && src->second.expires > now) until = std::max(until, src->second.expires);
-      else if (gs.mode == FilterMode::kExclude) until = std::max(until, gs.group_timer);
+      if (gs.mode == FilterMode::kExclude) {
+        until = std::max(until, gs.group_timer);
+      } else if (auto src = gs.sources.find(source); !any && src != gs.sources.end()) {
+        until = std::max(until, src->second.expires);
+      }
     }
   }
   return until > now ? until - now : 0;
@@ -1003,51 +1055,84 @@ std::optional<Millis> egress_expiry(const SnoopedDomain& d, const dataplane::Mul
 }  // namespace
 
 json Snooping::routes_json(Millis now) const {
-  std::map<uint16_t, std::string> names;
-  for (const auto& d : domains_) {
-    for (const auto& a : d.attachments) names[a->where.port] = a->port_name;
-  }
   const auto seconds = [&](Millis since) { return (now - std::min(now, since)) / 1000; };
+  auto add_counts = [&](json& into, const CountedSlot& c) {
+    if (c.slot == dataplane::MulticastRouteCounters::kNoSlot) return;  // not counted: no slot was free
+    const auto t = counted(c);
+    into["packets"] = t.packets;
+    into["bytes"] = t.bytes;
+  };
   json out = json::array(), budgets = json::array();
   for (const auto& d : domains_) {
     const auto* bd = tables_->bd(d.vni);
     if (!bd) continue;
+    std::map<uint32_t, const Attachment*> attachments;
+    for (const auto& a : d.attachments) attachments[dataplane::MulticastIngress::attachment(a->where)] = a.get();
+    std::map<uint32_t, std::vector<const StaticLink*>> local_statics;
+    std::map<IpAddress, std::vector<const StaticLink*>> remote_statics;
+    for (const auto& st : d.statics) {
+      if (st.local) local_statics[dataplane::MulticastIngress::attachment(*st.local)].push_back(&st);
+      else remote_statics[st.vtep].push_back(&st);
+    }
+    static const std::vector<const StaticLink*> kNone;
     for (const auto& [k, route] : bd->routes) {
       const RouteRecord* rec = nullptr;
       if (auto it = d.route_records.find(k); it != d.route_records.end()) rec = &it->second;
-      const auto counts = rec ? traffic(*rec) : dataplane::MulticastRouteCounters::Totals{};
       json outgoing = json::array();
-      auto add = [&](json o, const std::string& name) {
-        if (rec) {
-          if (auto e = rec->egresses.find(name); e != rec->egresses.end()) {
-            o["packets"] = counts.packets + rec->baseline.packets - e->second.packets;
-            o["bytes"] = counts.bytes + rec->baseline.bytes - e->second.bytes;
-            o["uptime_s"] = seconds(e->second.since);
-          }
+      auto add = [&](json o, const RouteRecord::Egress* e, const MembershipRouter* router, Millis router_until,
+                     const std::vector<const StaticLink*>& statics) {
+        if (e) {
+          add_counts(o, e->out);
+          o["uptime_s"] = seconds(e->since);
         }
-        if (auto expires = egress_expiry(d, k, name, now)) o["expires_in_ms"] = *expires;
+        if (auto expires = egress_expiry(k, router, router_until, statics, now)) o["expires_in_ms"] = *expires;
         outgoing.push_back(std::move(o));
       };
-      for (const auto& l : route.locals) add({{"port", names[l.port]}, {"vlan", l.vlan}}, egress_name(names[l.port], l.vlan));
-      for (const auto& v : route.remote_vteps) add({{"vtep", config::to_string(v)}}, egress_name(v));
+      for (const auto& l : route.locals) {
+        const uint32_t id = dataplane::MulticastIngress::attachment(l);
+        auto a = attachments.find(id);
+        const Attachment* att = a == attachments.end() ? nullptr : a->second;
+        auto e = rec ? rec->locals.find(id) : decltype(rec->locals.end()){};
+        auto st = local_statics.find(id);
+        add({{"port", att ? att->port_name : std::string()}, {"vlan", l.vlan}},
+            rec && e != rec->locals.end() ? &e->second : nullptr, att ? &att->router(k.family) : nullptr,
+            att ? att->router_until[k.family == 6] : 0, st == local_statics.end() ? kNone : st->second);
+      }
+      for (const auto& v : route.remote_vteps) {
+        auto edge = d.edges.find(v);
+        auto e = rec ? rec->remotes.find(v) : decltype(rec->remotes.end()){};
+        auto st = remote_statics.find(v);
+        add({{"vtep", config::to_string(v)}}, rec && e != rec->remotes.end() ? &e->second : nullptr,
+            edge == d.edges.end() ? nullptr : &edge->second->router(k.family), 0,
+            st == remote_statics.end() ? kNone : st->second);
+      }
       json r = {{"vni", d.vni}, {"source", key_source(k)},
                 {"group", config::to_string(key_group(k))}, {"outgoing", outgoing}};
-      if (const uint64_t rate = flow_rate(d.cfg, k)) r["rate_kbps"] = rate;
+      const int flow = flow_index(d.cfg, k);
+      if (flow >= 0) {
+        const auto& f = d.cfg.flows[static_cast<size_t>(flow)];
+        if (f.rate_kbps) r["rate_kbps"] = f.rate_kbps;
+        if (f.measured) r["peak_kbps"] = rec ? rec->peak_kbps : 0;
+      }
       if (rec) {
         r["uptime_s"] = seconds(rec->created);
-        r["packets"] = counts.packets;
-        r["bytes"] = counts.bytes;
-        r["measured_bps"] = static_cast<uint64_t>(rec->rate_bps);
-        r["measured_pps"] = static_cast<uint64_t>(rec->rate_pps);
-        const uint32_t in = counts.last_ingress;
-        if (in == dataplane::MulticastIngress::kOverlay) r["incoming"] = "overlay";
-        else if (in != dataplane::MulticastIngress::kNone) r["incoming"] = {{"port", names[in >> 16]}, {"vlan", in & 0xffff}};
+        add_counts(r, rec->in);
+        if (rec->in.slot != dataplane::MulticastRouteCounters::kNoSlot) {
+          r["measured_bps"] = static_cast<uint64_t>(rec->rate_bps);
+          r["measured_pps"] = static_cast<uint64_t>(rec->rate_pps);
+          const uint32_t in = counted(rec->in).last_ingress;
+          if (in == dataplane::MulticastIngress::kOverlay) {
+            r["incoming"] = "overlay";
+          } else if (auto a = attachments.find(in); a != attachments.end()) {
+            r["incoming"] = {{"port", a->second->port_name}, {"vlan", a->second->where.vlan}};
+          }
+        }
       }
       json denied = json::array();
       for (const auto& n : d.denied) {
         if (n.key == k) {
-          denied.push_back({{"egress", n.egress}, {"admission", "denied"}, {"budget_kbps", n.budget_kbps},
-                            {"in_use_kbps", n.in_use_kbps}});
+          denied.push_back({{"egress", n.egress}, {"admission", "denied"}, {"rate_kbps", n.rate_kbps},
+                            {"budget_kbps", n.budget_kbps}, {"in_use_kbps", n.in_use_kbps}});
         }
       }
       if (!denied.empty()) r["denied"] = std::move(denied);

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,6 +79,7 @@ struct Attachment {
   Attachment(dataplane::BridgePort w, std::string name, const uint8_t* port_mac, IpAddress ll, RouterConfig igmp_cfg,
              RouterConfig mld_cfg, Millis now);
   MembershipRouter& router(uint8_t family) { return family == 4 ? igmp : mld; }
+  const MembershipRouter& router(uint8_t family) const { return family == 4 ? igmp : mld; }
 };
 
 /// A remote VTEP of an ingress bridge domain, as one link of its own: the
@@ -109,23 +111,33 @@ struct FlowEgressLess {
   }
 };
 
-/// A route as it lasts across rebuilds: its counter slot
-/// (dataplane::MulticastRouteCounters), since when it exists, and since when
-/// each egress has been on it, with the route's counts at that moment (an
-/// egress's packets and bytes are the route's since then).
-struct RouteRecord {
+/// A counter slot (dataplane::MulticastRouteCounters) and its counts when it
+/// was assigned: a reused slot counts from there.
+struct CountedSlot {
   uint32_t slot = dataplane::MulticastRouteCounters::kNoSlot;
+  uint64_t packets = 0, bytes = 0;
+};
+
+/// A route as it lasts across rebuilds: its frames in, since when it exists,
+/// and each egress it has sent to, with the copies out since that egress
+/// joined it.
+struct RouteRecord {
+  CountedSlot in;
   Millis created = 0;
-  dataplane::MulticastRouteCounters::Totals baseline;  // the slot's counts when it was assigned
   struct Egress {
+    CountedSlot out;
     Millis since = 0;
-    uint64_t packets = 0, bytes = 0;  // the route's counts then
+    uint64_t seen = 0;  // the last rebuild that had it (0: new)
   };
-  std::map<std::string, Egress> egresses;  // by name, as budgets name them
-  /// The measured rate over the last full second (RouteCounters sampled by tick).
+  std::map<uint32_t, Egress> locals;    // by MulticastIngress::attachment(port, VLAN)
+  std::map<IpAddress, Egress> remotes;  // by VTEP
+  /// The rate over the last full second (sampled by tick from `in`'s slot).
   Millis sampled_at = 0;
   uint64_t sampled_packets = 0, sampled_bytes = 0;
   double rate_pps = 0, rate_bps = 0;
+  /// The highest one-second rate seen, and what admission last charged for
+  /// it (a measured flow is re-weighed when the peak outgrows that by 5 %).
+  uint64_t peak_kbps = 0, charged_peak_kbps = 0;
 };
 struct MulticastKeyLess {
   bool operator()(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) const {
@@ -207,11 +219,12 @@ class Snooping {
   nlohmann::json groups_json(uint8_t family, std::optional<uint32_t> vni, Millis now) const;
   nlohmann::json querier_json(Millis now) const;
   nlohmann::json routes_json(Millis now) const;
-  /// What a route forwarded since it appeared (and where its last frame came in).
-  dataplane::MulticastRouteCounters::Totals traffic(const RouteRecord& rec) const {
-    auto t = counters_->sum(rec.slot);
-    t.packets -= rec.baseline.packets;
-    t.bytes -= rec.baseline.bytes;
+  /// What a slot counted since it was assigned (a route's: where its last frame came in too).
+  dataplane::MulticastRouteCounters::Totals counted(const CountedSlot& c) const {
+    if (c.slot == dataplane::MulticastRouteCounters::kNoSlot) return {};
+    auto t = counters_->sum(c.slot);
+    t.packets -= c.packets;
+    t.bytes -= c.bytes;
     return t;
   }
   const std::vector<SnoopedDomain>& domains() const { return domains_; }
@@ -241,8 +254,11 @@ class Snooping {
   /// Route records follow the routes of a rebuild: new ones get a slot,
   /// gone ones give theirs back, egresses join and leave.
   void record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
-  uint32_t take_slot(Millis now);
-  void give_back(uint32_t slot, Millis now);
+  bool assign(CountedSlot& c, Millis now);
+  uint32_t egress_slot(RouteRecord::Egress& e, uint64_t generation, Millis now);
+  /// Gives a slot back (the record holding it is going).
+  void release(const CountedSlot& c, Millis now);
+  void release(const RouteRecord& rec, Millis now);
   void sample_rates(Millis now);
 
   SnoopingIo io_;
@@ -252,9 +268,11 @@ class Snooping {
   Millis last_now_ = 0;
   std::shared_ptr<dataplane::MulticastRouteCounters> counters_;
   uint32_t next_slot_ = 0;
-  /// Slots given back, reused only a second later: a worker may still be
-  /// counting into one through the table version that named it.
-  std::vector<std::pair<uint32_t, Millis>> free_slots_;
+  /// Slots given back, oldest first, reused only kSlotGraceMs later: a worker
+  /// may still be counting into one through a table version that named it.
+  static constexpr Millis kSlotGraceMs = 5000;
+  std::deque<std::pair<uint32_t, Millis>> free_slots_;
+  uint64_t record_generation_ = 0;
   Millis last_sample_ = 0;
   std::array<uint64_t, 16> refused_{};
 };
@@ -263,6 +281,12 @@ class Snooping {
 IpAddress key_group(const dataplane::MulticastKey& k);
 bool key_any_source(const dataplane::MulticastKey& k);
 std::string key_source(const dataplane::MulticastKey& k);
+
+/// `routes` with each route's remote VTEPs as the overlay module's slots
+/// (`remotes`, and their counter slots in `remote_slots`); a VTEP without a
+/// slot is left out.
+std::shared_ptr<const dataplane::OverlayMulticast> with_overlay_slots(const dataplane::OverlayMulticast& routes,
+                                                                      const dataplane::OverlayVtepSlots* slots);
 
 /// A router's settings from a bridge domain's config.
 RouterConfig router_config(const config::MulticastBridgeDomain& b, uint8_t family, const IpAddress& address);

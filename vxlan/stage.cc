@@ -263,9 +263,12 @@ rte_mbuf* local_replica(Ctx& x, rte_mbuf* m, uint16_t vlan) {
 /// buffers in flight stay within the mempool's per-lcore cache whatever the
 /// fan-out (docs/benchmarks.md, "head-end replication"). A replica that
 /// cannot be made is reported through `failed`; returns the replicas made.
+/// With `counted` (a multicast route's egress counter slots, parallel to
+/// `slots`), each replica made is counted there.
 template <typename OnFailure>
 unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCounters& c,
-                            const uint16_t* slots, size_t nslots, OnFailure&& failed) {
+                            const uint16_t* slots, size_t nslots, OnFailure&& failed,
+                            dataplane::MulticastRouteCounters* counters = nullptr, const uint32_t* counted = nullptr) {
   constexpr unsigned kChunk = 32;
   const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
   const EncapParams p = encap_params(x.vx, m);
@@ -317,6 +320,9 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
       hdr->pkt_len += inner_len;
       if (v.outer.ipv6) finish_udp6(hdr, out, &payload_sum);
       x.sc.extra->emit(v.port, hdr);
+      if (counted && counted[first + k] != dataplane::MulticastRouteCounters::kNoSlot) {
+        counters->count_out(x.sc.worker, counted[first + k], inner_len);
+      }
     }
     if (used < per_replica * n) rte_pktmbuf_free_bulk(bufs + used, per_replica * n - used);
     made += replicas;
@@ -395,34 +401,51 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
   std::span<const LocalTarget> locals = bd.locals;
   std::span<const uint16_t> remotes = bd.flood_vteps;
   Drop nowhere = Drop::kNoFloodTarget;
-  const dataplane::MulticastRoute* route = nullptr;  // counted when it forwards
+  // A route's frames in and each egress's copies out are counted in its
+  // slots, parallel to the route's `locals` and `remotes`.
+  const dataplane::MulticastRoute* route = nullptr;
+  dataplane::MulticastRouteCounters* counters = nullptr;
+  const uint32_t *local_slots = nullptr, *remote_slots = nullptr;
   if (auto snooped = snooped_targets(x, bd, m)) {
     route = snooped->route;
     locals = snooped->locals;
     if (snooped->remotes) remotes = *snooped->remotes;
     nowhere = Drop::kMcastNoReceivers;
+    if (route && (counters = x.mc->counters.get())) {
+      if (route->local_slots.size() == route->locals.size()) local_slots = route->local_slots.data();
+      if (snooped->remotes && route->remote_slots.size() == route->remotes.size()) {
+        remote_slots = route->remote_slots.data();
+      }
+    }
   }
+  const uint32_t frame_len = rte_pktmbuf_pkt_len(m);
+  auto count_out = [&](const uint32_t* slots, size_t k) {
+    if (slots && slots[k] != dataplane::MulticastRouteCounters::kNoSlot) counters->count_out(x.sc.worker, slots[k], frame_len);
+  };
   unsigned targets = 0;
-  const LocalTarget* only_local = nullptr;
-  for (const auto& t : locals) {
-    if (ingress && t == *ingress) continue;
+  size_t only_local = 0;
+  for (size_t k = 0; k < locals.size(); ++k) {
+    if (ingress && locals[k] == *ingress) continue;
     ++targets;
-    only_local = &t;
+    only_local = k;
   }
   const size_t remote_count = from_overlay ? 0 : remotes.size();
   targets += static_cast<unsigned>(remote_count);
   if (targets == 0) return x.drop(i, &c, nowhere);
   c.flood_packets.add(1);
-  if (route && route->counter_slot != dataplane::MulticastRouteCounters::kNoSlot && x.mc->counters) {
-    x.mc->counters->count(x.sc.worker, route->counter_slot, rte_pktmbuf_pkt_len(m),
-                          ingress ? dataplane::MulticastIngress::attachment(*ingress)
-                                  : dataplane::MulticastIngress::kOverlay);
+  if (counters && route->counter_slot != dataplane::MulticastRouteCounters::kNoSlot) {
+    counters->count_in(x.sc.worker, route->counter_slot, frame_len,
+                       ingress ? dataplane::MulticastIngress::attachment(*ingress) : dataplane::MulticastIngress::kOverlay);
   }
   // One target: the frame itself goes, no replica needed.
   if (targets == 1) {
     if (remote_count) encap_unicast(x, i, bd, c, x.vx.vteps[remotes[0]]);
-    else deliver_local(x, i, c, *only_local);
-    if (x.b.verdict[i] == dataplane::Verdict::kForward) c.replicas.add(1);
+    else deliver_local(x, i, c, locals[only_local]);
+    if (x.b.verdict[i] == dataplane::Verdict::kForward) {
+      c.replicas.add(1);
+      if (remote_count) count_out(remote_slots, 0);
+      else count_out(local_slots, only_local);
+    }
     return;
   }
 
@@ -435,7 +458,8 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     c.replica_drops[static_cast<size_t>(r)].add(1);
     if (failure == Drop::kNoFloodTarget) failure = r;
   };
-  for (const auto& t : locals) {
+  for (size_t k = 0; k < locals.size(); ++k) {
+    const LocalTarget& t = locals[k];
     if (ingress && t == *ingress) continue;
     rte_mbuf* r = local_replica(x, m, t.vlan);
     if (!r) {
@@ -445,8 +469,11 @@ void flood(Ctx& x, uint16_t i, const BdTables& bd, BdWorkerCounters& c, const Lo
     ++made;
     c.replicas.add(1);
     x.sc.extra->emit(t.port, r);
+    count_out(local_slots, k);
   }
-  if (remote_count) made += replicate_to_vteps(x, m, bd, c, remotes.data(), remote_count, replica_failed);
+  if (remote_count) {
+    made += replicate_to_vteps(x, m, bd, c, remotes.data(), remote_count, replica_failed, counters, remote_slots);
+  }
   if (made == 0) return x.drop(i, &c, failure);
   x.b.consumed(i);
   rte_pktmbuf_free(m);  // the replicas hold their own references

@@ -539,32 +539,54 @@ TEST_F(OverlaySnooping, AJoinStormOf10000GroupsStaysWithinTheLimitsAndKeepsWhatW
   EXPECT_EQ(limited, 2u * (10'000 - 1024));
 }
 
-TEST_F(OverlaySnooping, RoutesKeepTheirCountersAcrossRebuildsAndEachEgressCountsFromItsJoin) {
+TEST_F(OverlaySnooping, ARouteAndEachOutgoingCountWhatTheySentInSlotsKeptAcrossRebuilds) {
+  using dataplane::MulticastIngress;
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.1")), now_);
   advance(10);
-  const uint32_t slot = route(ip("239.1.1.1"))->counter_slot;
-  ASSERT_NE(slot, dataplane::MulticastRouteCounters::kNoSlot);
+  const uint32_t in = route(ip("239.1.1.1"))->counter_slot;
+  ASSERT_NE(in, dataplane::MulticastRouteCounters::kNoSlot);
+  ASSERT_EQ(route(ip("239.1.1.1"))->remote_vtep_slots.size(), 1u);
+  const uint32_t to_a = route(ip("239.1.1.1"))->remote_vtep_slots[0];
   auto counters = snooping_.tables()->counters;
   ASSERT_TRUE(counters);
-  // A worker forwards 10 frames of 1,000 bytes from the overlay, then B joins the route.
-  for (int i = 0; i < 10; ++i) counters->count(0, slot, 1000, dataplane::MulticastIngress::kOverlay);
+  // A worker forwards 10 frames of 1,000 bytes from attachment a2 to A; then B joins.
+  for (int i = 0; i < 10; ++i) {
+    counters->count_in(0, in, 1000, MulticastIngress::attachment({1, 0}));
+    counters->count_out(0, to_a, 1000);
+  }
   snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, ip("239.1.1.1")), now_);
   advance(10);
-  EXPECT_EQ(route(ip("239.1.1.1"))->counter_slot, slot) << "a rebuild keeps the route's slot";
-  for (int i = 0; i < 5; ++i) counters->count(0, slot, 1000, dataplane::MulticastIngress::attachment({1, 0}));
-  advance(1000);  // a rate sample
-  json r = snooping_.routes_json(now_)["routes"][0];
-  EXPECT_EQ(r["packets"], 15) << r.dump();
-  EXPECT_EQ(r["bytes"], 15'000);
-  EXPECT_EQ(r["incoming"], (json{{"port", "a2"}, {"vlan", 0}}));
-  ASSERT_EQ(r["outgoing"].size(), 2u) << r.dump();
-  for (const auto& o : r["outgoing"]) {
-    EXPECT_EQ(o["packets"], o["vtep"] == "10.1.0.2" ? 15 : 5) << o.dump();
-    EXPECT_GT(o["expires_in_ms"].get<int64_t>(), 0) << o.dump();
+  // A change of admission settings keeps the routers' state and the counts.
+  apply({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
+         {"last_member_query_interval_ms", 200}, {"default_budget_kbps", 1'000'000}});
+  const dataplane::MulticastRoute* r = route(ip("239.1.1.1"));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->counter_slot, in) << "a rebuild keeps the route's slot";
+  ASSERT_EQ(r->remote_vteps.size(), 2u);
+  const size_t a = r->remote_vteps[0] == kA ? 0 : 1;
+  EXPECT_EQ(r->remote_vtep_slots[a], to_a);
+  const uint32_t to_b = r->remote_vtep_slots[1 - a];
+  for (int i = 0; i < 5; ++i) {
+    counters->count_in(0, in, 1000, MulticastIngress::attachment({1, 0}));
+    counters->count_out(0, to_a, 1000);
+    counters->count_out(0, to_b, 1000);
   }
-  EXPECT_GT(r["measured_bps"].get<uint64_t>(), 0u);
-  // Both leave: the route goes, and a route made at once after takes a fresh
-  // slot (the old one waits a second: a worker may still count into it).
+  counters->count_in(0, in, 1000, MulticastIngress::attachment({1, 0}));  // a frame B's copy failed for
+  counters->count_out(0, to_a, 1000);
+  advance(1000);  // a rate sample
+  json j = snooping_.routes_json(now_)["routes"][0];
+  EXPECT_EQ(j["packets"], 16) << j.dump();
+  EXPECT_EQ(j["bytes"], 16'000);
+  EXPECT_EQ(j["incoming"], (json{{"port", "a2"}, {"vlan", 0}}));
+  EXPECT_GT(j["measured_bps"].get<uint64_t>(), 0u);
+  ASSERT_EQ(j["outgoing"].size(), 2u) << j.dump();
+  for (const auto& o : j["outgoing"]) {
+    EXPECT_EQ(o["packets"], o["vtep"] == "10.1.0.2" ? 16 : 5) << o.dump();
+    EXPECT_GT(o["expires_in_ms"].get<int64_t>(), 40'000) << "the group timer (GMI 42 s): " << o.dump();
+  }
+  // Both leave: the route goes. A route made within the grace period takes
+  // fresh slots (a worker may still count into the old ones); one made after
+  // it reuses them, from their counts then and with no ingress yet.
   for (const auto& v : {kA, kB}) {
     snooping_.handle_overlay(2, 100, v, report("10.100.0.2", RecordType::kToInclude, ip("239.1.1.1")), now_);
   }
@@ -572,14 +594,55 @@ TEST_F(OverlaySnooping, RoutesKeepTheirCountersAcrossRebuildsAndEachEgressCounts
   ASSERT_EQ(route(ip("239.1.1.1")), nullptr);
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.2.2")), now_);
   advance(10);
+  const std::set<uint32_t> old_slots{in, to_a, to_b};
   ASSERT_NE(route(ip("239.2.2.2")), nullptr);
-  EXPECT_NE(route(ip("239.2.2.2"))->counter_slot, slot);
-  advance(1000);
+  EXPECT_FALSE(old_slots.count(route(ip("239.2.2.2"))->counter_slot));
+  EXPECT_FALSE(old_slots.count(route(ip("239.2.2.2"))->remote_vtep_slots[0]));
+  advance(5000);
   snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.3.3.3")), now_);
   advance(10);
   ASSERT_NE(route(ip("239.3.3.3")), nullptr);
-  EXPECT_EQ(route(ip("239.3.3.3"))->counter_slot, slot) << "reused after its second";
-  for (const auto& x : snooping_.routes_json(now_)["routes"]) EXPECT_EQ(x["packets"], 0) << "a reused slot starts from its baseline";
+  EXPECT_TRUE(old_slots.count(route(ip("239.3.3.3"))->counter_slot)) << "reused after its grace";
+  for (const auto& x : snooping_.routes_json(now_)["routes"]) {
+    EXPECT_EQ(x["packets"], 0) << x.dump();
+    EXPECT_FALSE(x.contains("incoming")) << x.dump();
+    EXPECT_EQ(x["outgoing"][0]["packets"], 0) << x.dump();
+  }
+}
+
+TEST_F(OverlaySnooping, AMeasuredFlowIsChargedTheHighestRateItsRouteRanAt) {
+  // Flows in 239.1.1.0/24 are measured, not declared; VTEP A may carry 5 Mbit/s.
+  apply({{"vni", 100}, {"last_member_query_interval_ms", 200},
+         {"flows", {{{"group", "239.1.1.0/24"}, {"measured", true}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 5000}}}}});
+  // B (no budget) takes two groups, each running at 4 Mbit/s through the ingress.
+  for (const char* g : {"239.1.1.1", "239.1.1.2"}) {
+    snooping_.handle_overlay(2, 100, kB, report("10.100.0.3", RecordType::kToExclude, ip(g)), now_);
+  }
+  advance(10);
+  auto counters = snooping_.tables()->counters;
+  for (const char* g : {"239.1.1.1", "239.1.1.2"}) {
+    for (int i = 0; i < 500; ++i) counters->count_in(0, route(ip(g))->counter_slot, 1000, dataplane::MulticastIngress::attachment({0, 0}));
+  }
+  advance(1000);
+  // A joins both: the first fits (4 of 5 Mbit/s), the second is refused whole.
+  for (const char* g : {"239.1.1.1", "239.1.1.2"}) {
+    snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip(g)), now_);
+    advance(10);
+  }
+  auto sorted = [](std::vector<IpAddress> v) { std::sort(v.begin(), v.end()); return v; };
+  EXPECT_EQ(sorted(route(ip("239.1.1.1"))->remote_vteps), (std::vector<IpAddress>{kA, kB}));
+  EXPECT_EQ(route(ip("239.1.1.2"))->remote_vteps, std::vector<IpAddress>{kB});
+  const json routes = snooping_.routes_json(now_)["routes"];
+  ASSERT_EQ(routes.size(), 2u);
+  for (const auto& r : routes) EXPECT_NEAR(r["peak_kbps"].get<double>(), 4000, 100) << r.dump();
+  ASSERT_EQ(routes[1]["denied"].size(), 1u) << routes.dump();
+  EXPECT_NEAR(routes[1]["denied"][0]["rate_kbps"].get<double>(), 4000, 100);
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+  // Before it was measured, a route weighs nothing: a new group is admitted.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.1.1.3")), now_);
+  advance(10);
+  EXPECT_EQ(route(ip("239.1.1.3"))->remote_vteps, std::vector<IpAddress>{kA});
 }
 
 }  // namespace

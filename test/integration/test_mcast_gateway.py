@@ -209,6 +209,7 @@ class MediaGateway(unittest.TestCase):
 
     def streams(self, addr, asm, ssm, ip_field, family):
         captures = {v: self.capture(v) for v in ("e1", "e2", "v3")}
+        self.holders = []
         bracket = (lambda g: f"[{g}]") if ":" in asm else (lambda g: g)
         joins = {"r1": (asm, 5004, ""), "r2": (ssm, 5006, f"&sources={addr['src']}")}
         # smcroute (the daemon's `mgroup` joins through the kernel, which
@@ -304,24 +305,33 @@ class MediaGateway(unittest.TestCase):
                              out)
         shown = self.daemons["ing"].ctl("show", "mroutes")
         self.assertEqual(shown.returncode, 0, shown.stderr)
-        self.assertIn(f"vtep {UL['e1']}", shown.stdout)
-        self.assertIn(str(counts["e1"][asm]), shown.stdout)
+        # The outgoing row toward e1: VNI, "*,", group, "vtep", address, then PACKETS.
+        row = next((l.split() for l in shown.stdout.splitlines() if f"vtep {UL['e1']}" in l), None)
+        self.assertIsNotNone(row, shown.stdout)
+        self.assertEqual(row[5], str(counts["e1"][asm]), shown.stdout)
+        for p in self.holders:  # the joins were held throughout
+            self.assertIsNone(p.poll(), "smcrouted exited early: see its log in the work directory")
 
     def hold_join(self, host, group, source):
         tag = f"{host}-{group.replace(':', '_')}"
         conf = os.path.join(self.workdir, f"smcroute-{tag}.conf")
         with open(conf, "w") as f:
             f.write(f"mgroup from eth0 {f'source {source} ' if source else ''}group {group}\n")
+        log = open(os.path.join(self.workdir, f"smcroute-{tag}.log"), "w")
+        self.addCleanup(log.close)
         p = self.lab.popen(self.lab.ns[host], [SMCROUTED, "-n", "-N", "-l", "notice", "-f", conf, "-i", tag,
                                                "-u", os.path.join(self.workdir, f"{tag}.sock"),
                                                "-P", os.path.join(self.workdir, f"{tag}.pid")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(labmod.stop_process, p)
+        self.holders.append(p)
 
     def route(self, daemon, source, group):
         status, _, body = daemon.api.call("GET", "/api/v1/multicast/routes")
         self.assertEqual(status, 200)
-        return next(r for r in body["routes"] if r["group"] == group and r["source"] == source)
+        r = next((r for r in body["routes"] if r["group"] == group and r["source"] == source), None)
+        self.assertIsNotNone(r, f"no route ({source}, {group}): {body}")
+        return r
 
 if __name__ == "__main__":
     unittest.main()

@@ -83,6 +83,7 @@ class OverlayMulticast(unittest.TestCase):
             self.wait_for(self.edge_groups, lambda s: ("239.1.1.1", labmod.V1_UL_IP) in s)
             self.send(self.lab.ha, labmod.HA_IP, ["239.1.1.1"])
             time.sleep(0.3)
+            status, _, routes = self.api.call("GET", "/api/v1/multicast/routes")  # before the leave
         finally:
             got1, got2, gota = self.stop(hb1), self.stop(hb2), self.stop(ha)
         print(f"\nhb1 (joined) received {got1}, hb2 {got2}, hostA {gota} (200 sent)", file=sys.stderr)
@@ -90,13 +91,15 @@ class OverlayMulticast(unittest.TestCase):
         self.assertEqual(got2.get("239.1.1.1", 0), 0)
         # hb1's reports were taken by meridiand, not flooded on to its attachment.
         self.assertEqual(gota.get(f"igmp from {labmod.HB1_IP}", 0), 0)
-        status, _, routes = self.api.call("GET", "/api/v1/multicast/routes")
         self.assertEqual(status, 200)
         route = next(r for r in routes["routes"] if r["group"] == "239.1.1.1")
         self.assertEqual([o.get("vtep") for o in route["outgoing"]], [labmod.V1_UL_IP], routes)
-        # It counted every frame hostA sent, from the access attachment, all toward v1.
-        self.assertEqual((route["packets"], route["outgoing"][0]["packets"]), (200, 200), routes)
+        # It counted the frames it took from the access attachment and sent
+        # each to v1: at most the 200 hostA sent, at least what hb1 received.
         self.assertEqual(route["incoming"], {"port": "access", "vlan": 0}, routes)
+        self.assertEqual(route["outgoing"][0]["packets"], route["packets"], routes)
+        self.assertLessEqual(route["packets"], 200, routes)
+        self.assertGreaterEqual(route["packets"], got1.get("239.1.1.1", 0), routes)
         out = self.daemon.ctl("show", "mroutes").stdout
         self.assertIn(f"vtep {labmod.V1_UL_IP}", out)
         out = self.daemon.ctl("show", "igmp", "groups").stdout
@@ -201,7 +204,7 @@ class OverlayMulticast(unittest.TestCase):
         refused = next(x for x in routes["routes"] if x["group"] == "239.7.7.2")
         self.assertEqual(refused["outgoing"], [], routes)
         self.assertEqual(refused["denied"], [{"egress": f"vtep {labmod.V1_UL_IP}", "admission": "denied",
-                                              "budget_kbps": 5000, "in_use_kbps": 3000}])
+                                              "rate_kbps": 3000, "budget_kbps": 5000, "in_use_kbps": 3000}])
         # Both sockets on hb1 see every frame reaching eth0: 239.7.7.1 arrives, 239.7.7.2 never.
         self.assertGreaterEqual(got1.get("239.7.7.1", 0), 95)
         self.assertEqual(got1.get("239.7.7.2", 0), 0)
