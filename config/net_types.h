@@ -7,6 +7,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -23,7 +24,19 @@ struct MacAddress {
 struct IpAddress {
   uint8_t family = 4;
   std::array<uint8_t, 16> bytes{};
-  auto operator<=>(const IpAddress&) const = default;
+  /// By family, then bytes in order; compared as two big-endian words (maps
+  /// keyed by address compare often: no call into memcmp per comparison).
+  std::strong_ordering operator<=>(const IpAddress& o) const {
+    if (family != o.family) return family <=> o.family;
+    for (size_t i = 0; i < 16; i += 8) {
+      uint64_t a, b;
+      std::memcpy(&a, bytes.data() + i, 8);
+      std::memcpy(&b, o.bytes.data() + i, 8);
+      if (a != b) return __builtin_bswap64(a) <=> __builtin_bswap64(b);
+    }
+    return std::strong_ordering::equal;
+  }
+  bool operator==(const IpAddress&) const = default;
   size_t size() const { return family == 4 ? 4 : 16; }
   bool is_v4() const { return family == 4; }
   bool is_multicast() const { return family == 4 ? (bytes[0] & 0xf0) == 0xe0 : bytes[0] == 0xff; }

@@ -133,7 +133,7 @@ class MulticastRouteCounters {
   }
 
  private:
-  struct Slot {
+  struct alignas(32) Slot {  // two to a cache line, never across one
     SingleWriterCounter packets, bytes;
     std::atomic<uint32_t> ingress{MulticastIngress::kNone};
   };

@@ -113,7 +113,7 @@ void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeD
     }
     f.source = read_source(o);
     o.read_bool("measured", f.measured);
-    o.read_uint("rate_kbps", f.rate_kbps, f.measured ? 0 : 1, kMaxRateKbps, !f.measured);
+    o.read_uint("rate_kbps", f.rate_kbps, 1, kMaxRateKbps, true);
     b.flows.push_back(std::move(f));
   }, false, 4096);
   r.read_array("budgets", [&](const nlohmann::json& v, const std::string& p) {

@@ -55,8 +55,8 @@ struct MulticastFlow {
   IpPrefix group;
   std::optional<IpAddress> source;
   unsigned rate_kbps = 0;  // declared; with `measured`, the least it is charged
-  /// Charged at the highest one-second rate the route has been measured at
-  /// (while the route exists), at least `rate_kbps`.
+  /// Charged the highest rate it has been measured at (while its routes
+  /// exist), at least `rate_kbps`.
   bool measured = false;
   bool operator==(const MulticastFlow&) const = default;
 };

@@ -213,8 +213,8 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
   }
   // Per route: what it forwarded since it appeared (a route that goes and comes back starts again).
   for (const bool bytes : {false, true}) {
-    if (bytes) out.counter("meridian_multicast_route_bytes_total", "Bytes of the frames a route forwarded");
-    else out.counter("meridian_multicast_route_packets_total", "Frames a route forwarded (to one egress or more)");
+    if (bytes) out.counter("meridian_multicast_route_bytes_total", "Bytes of the frames a route took in to forward");
+    else out.counter("meridian_multicast_route_packets_total", "Frames a route took in to forward (to one egress or more)");
     for (const auto& d : snooping_->domains()) {
       for (const auto& [key, rec] : d.route_records) {
         if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot) continue;

@@ -36,6 +36,26 @@ std::string key_source(const dataplane::MulticastKey& k) {
   return config::to_string(k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data()));
 }
 
+namespace {
+
+/// The declared flow a route carries: the first of `flows` whose group range
+/// holds its group and whose source (if any) is its source; -1 when none
+/// (not admission-controlled). A (*,G) route matches only source-less flows:
+/// declared sources get (S,G) routes of their own (build_domain).
+int flow_index(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
+  const IpAddress g = key_group(k);
+  const bool any = key_any_source(k);
+  const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
+  for (size_t i = 0; i < cfg.flows.size(); ++i) {
+    const auto& f = cfg.flows[i];
+    if (!f.group.contains(g)) continue;
+    if (f.source ? !any && *f.source == s : true) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
 RouterConfig router_config(const config::MulticastBridgeDomain& b, uint8_t family, const IpAddress& address) {
   RouterConfig c;
   c.family = family;
@@ -237,9 +257,12 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       if (o.vni != b.vni) continue;
       d.denied = std::move(o.denied);
       d.denials = o.denials;
-      d.first_wanted = std::move(o.first_wanted);
-      d.admitted = std::move(o.admitted);
+      d.flow_states = std::move(o.flow_states);
+      d.egress_ids = std::move(o.egress_ids);
+      d.egress_names = std::move(o.egress_names);
       d.route_records = std::exchange(o.route_records, {});
+      d.group_peaks = std::exchange(o.group_peaks, {});
+      for (auto& [key, rec] : d.route_records) rec.flow = flow_index(d.cfg, key);  // the flows may have changed
     }
     for (const auto& att : bd->attachments) {
       const SnoopPort* port = nullptr;
@@ -647,13 +670,22 @@ void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain&
   for (auto& [key, route] : out.routes) {
     auto [it, fresh] = d.route_records.try_emplace(key);
     RouteRecord& rec = it->second;
-    if (fresh) rec.created = now;
-    if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot && assign(rec.in, now)) {
-      rec.sampled_at = now;
-      rec.sampled_packets = rec.in.packets;
-      rec.sampled_bytes = rec.in.bytes;
+    if (fresh) {
+      rec.created = now;
+      rec.flow = flow_index(d.cfg, key);
     }
+    if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot && assign(rec.in, now)) rec.sampled_at = 0;
     route.counter_slot = rec.in.slot;
+    const bool no_missing_slot =
+        std::find(rec.last_local_slots.begin(), rec.last_local_slots.end(), dataplane::MulticastRouteCounters::kNoSlot) ==
+            rec.last_local_slots.end() &&
+        std::find(rec.last_remote_vtep_slots.begin(), rec.last_remote_vtep_slots.end(),
+                  dataplane::MulticastRouteCounters::kNoSlot) == rec.last_remote_vtep_slots.end();
+    if (!fresh && no_missing_slot && route.locals == rec.last_locals && route.remote_vteps == rec.last_remote_vteps) {
+      route.local_slots = rec.last_local_slots;  // the same egresses: nothing to look up
+      route.remote_vtep_slots = rec.last_remote_vtep_slots;
+      continue;
+    }
     route.local_slots.clear();
     route.remote_vtep_slots.clear();
     for (const auto& l : route.locals) {
@@ -662,7 +694,17 @@ void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain&
     for (const auto& v : route.remote_vteps) route.remote_vtep_slots.push_back(egress_slot(rec.remotes[v], generation, now));
     std::erase_if(rec.locals, gone);
     std::erase_if(rec.remotes, gone);
+    rec.last_locals = route.locals;
+    rec.last_remote_vteps = route.remote_vteps;
+    rec.last_local_slots = route.local_slots;
+    rec.last_remote_vtep_slots = route.remote_vtep_slots;
   }
+  // A group without routes has no traffic left to weigh.
+  std::set<std::pair<uint8_t, std::array<uint8_t, 16>>> groups;
+  for (const auto& [key, route] : out.routes) groups.emplace(key.family, key.group);
+  std::erase_if(d.group_peaks, [&](const auto& g) {
+    return !groups.count({std::get<0>(g.first), std::get<1>(g.first)});
+  });
 }
 
 
@@ -673,6 +715,9 @@ struct Link {
   const dataplane::BridgePort* local;  // else `remote`
   const IpAddress* remote;
   std::string name;  // the egress, as budgets name it
+  uint32_t egress = 0;  // SnoopedDomain::egress_id(name)
+  uint64_t budget = 0;  // kbit/s, 0: none
+  uint64_t* used = nullptr;  // its use, in SnoopedDomain::in_use_kbps
   const GroupState* group(const IpAddress& g) const {
     auto it = groups->find(g);
     return it == groups->end() ? nullptr : &it->second;
@@ -688,6 +733,8 @@ struct Candidate {
   bool router_port = false;  // a local router port: gets every group, not budgeted
   bool ran = false;    // admitted at the last rebuild
   Millis first = 0;    // when the egress first wanted this route
+  uint32_t index = 0;  // in the order links were listed
+  uint32_t state = 0;  // its FlowState in this rebuild
 };
 
 dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
@@ -699,21 +746,6 @@ dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAd
 }
 
 
-/// The declared flow a route carries: the first of `flows` whose group range
-/// holds its group and whose source (if any) is its source; -1 when none
-/// (not admission-controlled). A (*,G) route matches only source-less flows:
-/// declared sources get (S,G) routes of their own (build_domain).
-int flow_index(const config::MulticastBridgeDomain& cfg, const dataplane::MulticastKey& k) {
-  const IpAddress g = key_group(k);
-  const bool any = key_any_source(k);
-  const IpAddress s = k.family == 4 ? IpAddress::v4(k.source.data()) : IpAddress::v6(k.source.data());
-  for (size_t i = 0; i < cfg.flows.size(); ++i) {
-    const auto& f = cfg.flows[i];
-    if (!f.group.contains(g)) continue;
-    if (f.source ? !any && *f.source == s : true) return static_cast<int>(i);
-  }
-  return -1;
-}
 
 std::string describe(const dataplane::MulticastKey& k) {
   return "(" + key_source(k) + ", " + config::to_string(key_group(k)) + ")";
@@ -723,22 +755,39 @@ std::string describe(const dataplane::MulticastKey& k) {
 
 void Snooping::sample_rates(Millis now) {
   for (auto& d : domains_) {
+    std::map<GroupFlow, uint64_t> sums;  // measured flows: this period's kbit/s per group
     for (auto& [key, rec] : d.route_records) {
-      if (now < rec.sampled_at + 500) continue;  // a route that just appeared: next time
+      if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot) continue;
       const auto t = counters_->sum(rec.in.slot);
-      const double seconds = static_cast<double>(now - rec.sampled_at) / 1000.0;
-      rec.rate_pps = static_cast<double>(t.packets - rec.sampled_packets) / seconds;
-      rec.rate_bps = static_cast<double>(t.bytes - rec.sampled_bytes) * 8 / seconds;
+      if (rec.sampled_at != 0 && now > rec.sampled_at) {
+        const double seconds = static_cast<double>(now - rec.sampled_at) / 1000.0;
+        rec.rate_pps = static_cast<double>(t.packets - rec.sampled_packets) / seconds;
+        rec.rate_bps = static_cast<double>(t.bytes - rec.sampled_bytes) * 8 / seconds;
+        const auto kbps = static_cast<uint64_t>(rec.rate_bps / 1000);
+        rec.peak_kbps = std::max(rec.peak_kbps, kbps);
+        if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured) {
+          sums[{key.family, key.group, rec.flow}] += kbps;
+        }
+      }
       rec.sampled_at = now;
       rec.sampled_packets = t.packets;
       rec.sampled_bytes = t.bytes;
-      rec.peak_kbps = std::max(rec.peak_kbps, static_cast<uint64_t>(rec.rate_bps / 1000));
-      // A measured flow that now runs faster than admission weighed it: weigh again.
-      const int flow = flow_index(d.cfg, key);
-      if (flow >= 0 && d.cfg.flows[static_cast<size_t>(flow)].measured &&
-          rec.peak_kbps * 100 > rec.charged_peak_kbps * 105) {
+    }
+    // A measured flow whose charge would grow more than 5 % is weighed again
+    // (what runs keeps running: only newcomers can be refused).
+    auto outgrown = [&](uint64_t peak, uint64_t charged, int flow) {
+      return std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(flow)].rate_kbps, peak) * 100 > charged * 105;
+    };
+    for (const auto& [key, rec] : d.route_records) {
+      if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured &&
+          outgrown(rec.peak_kbps, rec.charged_kbps, rec.flow)) {
         dirty_ = true;
       }
+    }
+    for (const auto& [g, kbps] : sums) {
+      GroupPeak& p = d.group_peaks[g];
+      p.peak_kbps = std::max(p.peak_kbps, kbps);
+      if (outgrown(p.peak_kbps, p.charged_kbps, std::get<2>(g))) dirty_ = true;
     }
   }
 }
@@ -764,20 +813,28 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     for (const auto& st : d.statics) {
       links.push_back({&st.groups, st.local ? &*st.local : nullptr, st.local ? nullptr : &st.vtep, st.name});
     }
-    std::set<IpAddress> groups;
+    for (auto& l : links) l.egress = d.egress_id(l.name);
+    // Each group with the links holding it, in link order (one pass over
+    // every link's groups, no lookup per group and link).
+    struct Holder {
+      const Link* link;
+      const GroupState* gs;
+    };
+    std::map<IpAddress, std::vector<Holder>> holders;
     for (const auto& l : links) {
+      auto hint = holders.begin();
       for (const auto& [g, gs] : *l.groups) {
-        if (g.family == family) groups.insert(g);
+        if (g.family != family) continue;
+        hint = holders.try_emplace(hint, g);  // a link's groups come sorted: the next one is at or after the hint
+        hint->second.push_back({&l, &gs});
       }
     }
-    for (const auto& g : groups) {
+    for (const auto& [g, held] : holders) {
       std::set<IpAddress> sources;
       bool any_excluder = false;
-      for (const auto& l : links) {
-        const GroupState* gs = l.group(g);
-        if (!gs) continue;
-        any_excluder |= gs->mode == FilterMode::kExclude;
-        for (const auto& [src, rec] : gs->sources) sources.insert(src);
+      for (const auto& h : held) {
+        any_excluder |= h.gs->mode == FilterMode::kExclude;
+        for (const auto& [src, rec] : h.gs->sources) sources.insert(src);
       }
       // A flow declared from a source gets its own (S,G) route when any link
       // takes any source: admission then weighs it per egress like any other.
@@ -787,19 +844,17 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       for (const auto& src : sources) {
         const auto key = route_key(family, g, &src);
         out.routes[key];  // even with no link: a source every listener blocks stays blocked
-        for (const auto& l : links) {
-          const GroupState* gs = l.group(g);
-          if (gs && gs->wants(src, now)) {
-            candidates.push_back({key, &l, gs->created, gs->mode == FilterMode::kExclude});
+        for (const auto& h : held) {
+          if (h.gs->wants(src, now)) {
+            candidates.push_back({key, h.link, h.gs->created, h.gs->mode == FilterMode::kExclude});
           }
         }
       }
       if (any_excluder) {
         const auto key = route_key(family, g, nullptr);
         out.routes[key];
-        for (const auto& l : links) {
-          const GroupState* gs = l.group(g);
-          if (gs && gs->mode == FilterMode::kExclude) candidates.push_back({key, &l, gs->created, true});
+        for (const auto& h : held) {
+          if (h.gs->mode == FilterMode::kExclude) candidates.push_back({key, h.link, h.gs->created, true});
         }
       }
     }
@@ -815,69 +870,101 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   // A refusal lifts when an older flow leaves.
   std::map<std::string, uint64_t> budgets;
   for (const auto& b : d.cfg.budgets) budgets[config::to_string(b.egress)] = b.rate_kbps;
-  std::map<FlowEgress, Millis, FlowEgressLess> first_wanted;
-  for (auto& c : candidates) {
+  d.in_use_kbps.clear();
+  for (auto& links : links_by_family) {
+    for (auto& l : links) {
+      auto b = budgets.find(l.name);
+      l.budget = b != budgets.end() ? b->second : d.cfg.default_budget_kbps;
+      l.used = &d.in_use_kbps[l.name];
+    }
+  }
+  // Each (route, egress) once, with its history: sorted like flow_states
+  // (the last rebuild's, merged in one pass); a static subscription and a
+  // join for the same egress are one flow there (the first listed stays),
+  // and a static keeps its priority (wanted from the start).
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    Candidate& c = candidates[i];
     const auto& routers = out.routers[c.key.family == 6];
     c.router_port = c.link->local && std::find(routers.begin(), routers.end(), *c.link->local) != routers.end();
-    const FlowEgress fe{c.key, c.link->name};
-    auto before = d.first_wanted.find(fe);
-    const Millis since = c.since == 0 ? 0 : before != d.first_wanted.end() ? before->second : now;
-    auto [at, fresh] = first_wanted.emplace(fe, since);
-    if (!fresh) at->second = std::min(at->second, since);  // a static beside a join keeps its priority
+    c.index = static_cast<uint32_t>(i);
   }
-  for (auto& c : candidates) {
-    const FlowEgress fe{c.key, c.link->name};
-    c.first = first_wanted[fe];
-    c.ran = d.admitted.count(fe) != 0;
+  auto fe_of = [](const Candidate& c) { return FlowEgress{c.key, c.link->egress}; };
+  std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
+    const FlowEgress fa = fe_of(a), fb = fe_of(b);
+    return FlowEgressLess{}(fa, fb) || (!FlowEgressLess{}(fb, fa) && a.index < b.index);
+  });
+  std::vector<FlowState> states;
+  states.reserve(candidates.size());
+  auto old = d.flow_states.begin();
+  size_t kept = 0;
+  for (size_t i = 0; i < candidates.size();) {
+    const FlowEgress fe = fe_of(candidates[i]);
+    size_t j = i;
+    bool from_start = false;
+    for (; j < candidates.size() && !FlowEgressLess{}(fe, fe_of(candidates[j])); ++j) from_start |= candidates[j].since == 0;
+    while (old != d.flow_states.end() && FlowEgressLess{}(old->fe, fe)) ++old;
+    const bool known = old != d.flow_states.end() && !FlowEgressLess{}(fe, old->fe);
+    Candidate c = candidates[i];
+    c.first = from_start ? 0 : known ? old->first : now;
+    c.ran = known && old->admitted;
+    c.state = static_cast<uint32_t>(states.size());
+    states.push_back({fe, c.first, false});
+    candidates[kept++] = c;
+    i = j;
   }
-  d.first_wanted = std::move(first_wanted);
+  candidates.resize(kept);
   std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return a.ran != b.ran ? a.ran : a.first < b.first;
   });
   std::vector<AdmissionDenial> denied;
-  std::set<FlowEgress, FlowEgressLess> seen, admitted;
-  std::map<std::string, bool> charged;  // what one charge covers (egress, group, flow[, source]) -> admitted
-  d.in_use_kbps.clear();
-  // Measured flows are charged their routes' peaks: a listed source its
-  // (S,G)'s, an any-source receiver the sum over the group's routes (it
-  // gets them all). A route not measured yet weighs its declared floor.
-  std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, uint64_t> group_peaks;
-  for (auto& [k, rec] : d.route_records) {
-    group_peaks[{k.family, k.group}] += rec.peak_kbps;
-    rec.charged_peak_kbps = rec.peak_kbps;
-  }
+  struct PaidHash {
+    size_t operator()(const std::pair<FlowEgress, int>& p) const {
+      return FlowEgressHash{}(p.first) ^ static_cast<size_t>(p.second + 1) * 0xff51afd7ed558ccdULL;
+    }
+  };
+  std::unordered_map<std::pair<FlowEgress, int>, bool, PaidHash> charged;  // one charge -> admitted
+  // A measured flow is charged the highest rate it has run at, at least its
+  // declared rate: a listed source its (S,G) route's peak, an any-source
+  // receiver the peak of the group's traffic of that flow (summed over the
+  // group's routes per sampling period).
   auto charge_kbps = [&](const Candidate& c, int flow) -> uint64_t {
     if (flow < 0) return 0;
     const config::MulticastFlow& f = d.cfg.flows[static_cast<size_t>(flow)];
     if (!f.measured) return f.rate_kbps;
     uint64_t peak = 0;
     if (c.excluder) {
-      auto it = group_peaks.find({c.key.family, c.key.group});
-      peak = it == group_peaks.end() ? 0 : it->second;
+      auto it = d.group_peaks.find({c.key.family, c.key.group, flow});
+      if (it != d.group_peaks.end()) peak = it->second.peak_kbps;
     } else if (auto it = d.route_records.find(c.key); it != d.route_records.end()) {
       peak = it->second.peak_kbps;
     }
     return std::max<uint64_t>(f.rate_kbps, peak);
   };
+  for (auto& [k, rec] : d.route_records) {  // what this weighing charges
+    if (rec.flow >= 0) rec.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps, rec.peak_kbps);
+  }
+  for (auto& [g, p] : d.group_peaks) {
+    p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
+  }
   for (const auto& c : candidates) {
-    const FlowEgress fe{c.key, c.link->name};
-    // A static subscription and a join for the same egress are one flow there.
-    if (!seen.insert(fe).second) continue;
     const int flow = c.router_port ? -1 : flow_index(d.cfg, c.key);
     const uint64_t rate = charge_kbps(c, flow);
-    auto budget_it = budgets.find(c.link->name);
-    const uint64_t budget = budget_it != budgets.end() ? budget_it->second : d.cfg.default_budget_kbps;
-    uint64_t& used = d.in_use_kbps[c.link->name];
+    const uint64_t budget = c.link->budget;
+    uint64_t& used = *c.link->used;
     bool admit = true;
     if (rate) {
-      std::string paid = c.link->name + " " + config::to_string(key_group(c.key)) + " " + std::to_string(flow);
-      if (!c.excluder) paid += " " + describe(c.key);
-      auto it = charged.find(paid);
+      // One charge covers the egress, the group and the flow (and the
+      // source, for a receiver that lists it).
+      FlowEgress paid{c.key, c.link->egress};
+      if (c.excluder) paid.first.source.fill(0);
+      auto it = charged.find({paid, flow});
       if (it != charged.end()) {
         admit = it->second;  // already weighed for this egress
       } else {
-        admit = !budget || used + rate <= budget;
-        charged.emplace(paid, admit);
+        // What ran keeps running, even where its charge grew or the budget
+        // shrank: the egress's use may then exceed the budget for a while.
+        admit = c.ran || !budget || used + rate <= budget;
+        charged.emplace(std::pair{paid, flow}, admit);
         if (admit) used += rate;
       }
     }
@@ -885,12 +972,12 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       denied.push_back({c.key, c.link->name, rate, budget, used});
       continue;
     }
-    admitted.insert(fe);
+    states[c.state].admitted = true;
     auto& route = out.routes[c.key];
     if (c.link->local) route.locals.push_back(*c.link->local);
     else route.remote_vteps.push_back(*c.link->remote);
   }
-  d.admitted = std::move(admitted);
+  d.flow_states = std::move(states);
   std::erase_if(d.in_use_kbps, [](const auto& e) { return e.second == 0; });
   // A refusal is logged and counted when it begins, and logged when it ends.
   auto same = [](const AdmissionDenial& a, const AdmissionDenial& b) { return a.key == b.key && a.egress == b.egress; };

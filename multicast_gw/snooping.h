@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -28,6 +29,8 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -102,13 +105,47 @@ struct StaticLink {
   std::map<IpAddress, GroupState> groups;
 };
 
-/// A route's flow toward one egress (named as budgets name it).
-using FlowEgress = std::pair<dataplane::MulticastKey, std::string>;
+/// A route's flow toward one egress (by the domain's id for its name, as
+/// budgets name it: SnoopedDomain::egress_id).
+using FlowEgress = std::pair<dataplane::MulticastKey, uint32_t>;
+struct FlowEgressHash {
+  size_t operator()(const FlowEgress& f) const {
+    return dataplane::MulticastKeyHash{}(f.first) ^ (size_t{f.second} * 0x9e3779b97f4a7c15ULL);
+  }
+};
+/// Route keys in address order, compared as big-endian words (rebuilds
+/// sort tens of thousands of them: no call into memcmp per comparison).
+inline bool key_less(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) {
+  if (a.family != b.family) return a.family < b.family;
+  auto word = [](const std::array<uint8_t, 16>& v, int i) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + 8 * i, 8);
+    return __builtin_bswap64(w);
+  };
+  for (int i = 0; i < 2; ++i) {
+    const uint64_t x = word(a.group, i), y = word(b.group, i);
+    if (x != y) return x < y;
+  }
+  for (int i = 0; i < 2; ++i) {
+    const uint64_t x = word(a.source, i), y = word(b.source, i);
+    if (x != y) return x < y;
+  }
+  return false;
+}
 struct FlowEgressLess {
   bool operator()(const FlowEgress& a, const FlowEgress& b) const {
-    return std::tie(a.first.family, a.first.group, a.first.source, a.second) <
-           std::tie(b.first.family, b.first.group, b.first.source, b.second);
+    if (key_less(a.first, b.first)) return true;
+    if (key_less(b.first, a.first)) return false;
+    return a.second < b.second;
   }
+};
+/// A (route, egress) pair's admission history: since when the egress wants
+/// the route (0: from the start, a static subscription), and whether it was
+/// admitted at the last rebuild (first come, first served).
+struct FlowState {
+  FlowEgress fe;
+  Millis first = 0;
+  bool admitted = false;
 };
 
 /// A counter slot (dataplane::MulticastRouteCounters) and its counts when it
@@ -131,18 +168,30 @@ struct RouteRecord {
   };
   std::map<uint32_t, Egress> locals;    // by MulticastIngress::attachment(port, VLAN)
   std::map<IpAddress, Egress> remotes;  // by VTEP
-  /// The rate over the last full second (sampled by tick from `in`'s slot).
-  Millis sampled_at = 0;
+  /// The targets and slots of the last rebuild: an unchanged route takes its slots from here.
+  std::vector<dataplane::BridgePort> last_locals;
+  std::vector<IpAddress> last_remote_vteps;
+  std::vector<uint32_t> last_local_slots, last_remote_vtep_slots;
+  /// The rate over the last sampling period (about a second, sampled by
+  /// tick from `in`'s slot; the first sample only sets the start).
+  Millis sampled_at = 0;  // 0: not sampled yet
   uint64_t sampled_packets = 0, sampled_bytes = 0;
   double rate_pps = 0, rate_bps = 0;
-  /// The highest one-second rate seen, and what admission last charged for
-  /// it (a measured flow is re-weighed when the peak outgrows that by 5 %).
-  uint64_t peak_kbps = 0, charged_peak_kbps = 0;
+  int flow = -1;  // the route's flow in the config's `flows` (-1: none)
+  /// The highest rate seen (kbit/s), and what admission last weighed a
+  /// listed-source receiver at (measured flows are re-weighed when the
+  /// charge would grow more than 5 %).
+  uint64_t peak_kbps = 0, charged_kbps = 0;
 };
+
+/// A measured flow's traffic in one group, summed over the group's routes:
+/// what an any-source receiver gets.
+struct GroupPeak {
+  uint64_t peak_kbps = 0, charged_kbps = 0;
+};
+using GroupFlow = std::tuple<uint8_t, std::array<uint8_t, 16>, int>;  // family, group, flow
 struct MulticastKeyLess {
-  bool operator()(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) const {
-    return std::tie(a.family, a.group, a.source) < std::tie(b.family, b.group, b.source);
-  }
+  bool operator()(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) const { return key_less(a, b); }
 };
 
 /// A flow refused on an egress by bandwidth admission.
@@ -180,11 +229,18 @@ struct SnoopedDomain {
   std::vector<AdmissionDenial> denied;
   std::map<std::string, uint64_t> in_use_kbps;
   uint64_t denials = 0;
-  /// Per (route, egress): when the egress first wanted
-  /// it, and whether it was admitted at the last rebuild (first come, first served).
-  std::map<FlowEgress, Millis, FlowEgressLess> first_wanted;
-  std::set<FlowEgress, FlowEgressLess> admitted;
+  /// Per (route, egress), as of the last rebuild.
+  std::vector<FlowState> flow_states;  // sorted by FlowEgressLess
+  /// Egress names (as budgets name them) by id, for FlowEgress; an id is never reused.
+  std::map<std::string, uint32_t> egress_ids;
+  std::vector<std::string> egress_names;
+  uint32_t egress_id(const std::string& name) {
+    auto [it, fresh] = egress_ids.try_emplace(name, static_cast<uint32_t>(egress_names.size()));
+    if (fresh) egress_names.push_back(name);
+    return it->second;
+  }
   std::map<dataplane::MulticastKey, RouteRecord, MulticastKeyLess> route_records;
+  std::map<GroupFlow, GroupPeak> group_peaks;  // measured flows only
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };

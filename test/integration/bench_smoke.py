@@ -48,6 +48,16 @@ assert fan["drops"] == 0 and c["replicas"] == 8 * c["flood_packets"] > 0, fan
 # The sink also carries the edges' IGMP/MLD queries (a few per VTEP).
 assert 0 <= fan["sink_tx_packets"] - c["replicas"] <= 8 * 2 * 2, fan
 
+# The control lcore's join and fast-leave latency (multicast_gw/bench): it
+# checks itself that every join made its route and every leave removed it.
+join = subprocess.run([os.path.join(build, "bench", "mcast_join_bench"), "--edges", "4", "--groups", "20", "--ops", "10",
+                       "--json"], capture_output=True, text=True, timeout=120)
+assert join.returncode == 0, (join.stdout, join.stderr)
+j = json.loads(join.stdout)
+assert j["memberships"] == 80 and j["routes"] == 20, j
+for part, count in (("join", 10), ("fast_leave", 10), ("resolve_slots", 20)):  # resolving: every join and leave
+    assert j[part]["count"] == count and 0 < j[part]["p50_ms"] <= j[part]["p99_ms"] <= j[part]["max_ms"], j
+
 bad = subprocess.run([binary, "--scenario", "nope"], capture_output=True, text=True, timeout=30)
 assert bad.returncode == 2 and "unknown scenario" in bad.stderr, bad
-print("5 passed, 0 failed")
+print("6 passed, 0 failed")
