@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +21,14 @@ struct MacAddress {
   bool is_zero() const { return bytes == std::array<uint8_t, 6>{}; }
 };
 
+/// 8 bytes from `p` as a big-endian number: byte strings compare as these words.
+inline uint64_t be_word(const uint8_t* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+  return w;
+}
+
 /// IPv4 lives in the first 4 bytes; `family` is 4 or 6.
 struct IpAddress {
   uint8_t family = 4;
@@ -29,10 +38,8 @@ struct IpAddress {
   std::strong_ordering operator<=>(const IpAddress& o) const {
     if (family != o.family) return family <=> o.family;
     for (size_t i = 0; i < 16; i += 8) {
-      uint64_t a, b;
-      std::memcpy(&a, bytes.data() + i, 8);
-      std::memcpy(&b, o.bytes.data() + i, 8);
-      if (a != b) return __builtin_bswap64(a) <=> __builtin_bswap64(b);
+      const uint64_t a = be_word(bytes.data() + i), b = be_word(o.bytes.data() + i);
+      if (a != b) return a <=> b;
     }
     return std::strong_ordering::equal;
   }

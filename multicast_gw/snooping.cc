@@ -261,7 +261,8 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.egress_ids = std::move(o.egress_ids);
       d.egress_names = std::move(o.egress_names);
       d.route_records = std::exchange(o.route_records, {});
-      d.group_peaks = std::exchange(o.group_peaks, {});
+      // Group peaks are kept per flow index: they last only while the flows do.
+      if (o.cfg.flows == b.flows) d.group_peaks = std::exchange(o.group_peaks, {});
       for (auto& [key, rec] : d.route_records) rec.flow = flow_index(d.cfg, key);  // the flows may have changed
     }
     for (const auto& att : bd->attachments) {
@@ -673,6 +674,7 @@ void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain&
     if (fresh) {
       rec.created = now;
       rec.flow = flow_index(d.cfg, key);
+      if (rec.flow >= 0) rec.charged_kbps = d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps;  // its floor, as weighed
     }
     if (rec.in.slot == dataplane::MulticastRouteCounters::kNoSlot && assign(rec.in, now)) rec.sampled_at = 0;
     route.counter_slot = rec.in.slot;
@@ -785,7 +787,9 @@ void Snooping::sample_rates(Millis now) {
       }
     }
     for (const auto& [g, kbps] : sums) {
-      GroupPeak& p = d.group_peaks[g];
+      // A new group was weighed at its floor.
+      GroupPeak& p = d.group_peaks.try_emplace(g, GroupPeak{0, d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps})
+                         .first->second;
       p.peak_kbps = std::max(p.peak_kbps, kbps);
       if (outgrown(p.peak_kbps, p.charged_kbps, std::get<2>(g))) dirty_ = true;
     }
@@ -913,8 +917,9 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     i = j;
   }
   candidates.resize(kept);
-  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.ran != b.ran ? a.ran : a.first < b.first;
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.ran != b.ran) return a.ran;
+    return a.first != b.first ? a.first < b.first : a.index < b.index;  // ties: in the order links list them
   });
   std::vector<AdmissionDenial> denied;
   struct PaidHash {
@@ -943,7 +948,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   for (auto& [k, rec] : d.route_records) {  // what this weighing charges
     if (rec.flow >= 0) rec.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps, rec.peak_kbps);
   }
-  for (auto& [g, p] : d.group_peaks) {
+  for (auto& [g, p] : d.group_peaks) {  // kept only while the flows are the same (apply)
     p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
   }
   for (const auto& c : candidates) {

@@ -117,18 +117,11 @@ struct FlowEgressHash {
 /// sort tens of thousands of them: no call into memcmp per comparison).
 inline bool key_less(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) {
   if (a.family != b.family) return a.family < b.family;
-  auto word = [](const std::array<uint8_t, 16>& v, int i) {
-    uint64_t w;
-    std::memcpy(&w, v.data() + 8 * i, 8);
-    return __builtin_bswap64(w);
-  };
-  for (int i = 0; i < 2; ++i) {
-    const uint64_t x = word(a.group, i), y = word(b.group, i);
-    if (x != y) return x < y;
-  }
-  for (int i = 0; i < 2; ++i) {
-    const uint64_t x = word(a.source, i), y = word(b.source, i);
-    if (x != y) return x < y;
+  for (const auto& [x, y] : {std::pair{a.group.data(), b.group.data()}, std::pair{a.source.data(), b.source.data()}}) {
+    for (int i = 0; i < 16; i += 8) {
+      const uint64_t u = config::be_word(x + i), v = config::be_word(y + i);
+      if (u != v) return u < v;
+    }
   }
   return false;
 }

@@ -11,6 +11,7 @@
 //
 // Run: build/bench/mcast_join_bench [--edges 64] [--groups 1000] [--ops 1000] [--json]
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -43,7 +44,10 @@ std::string text(const IpAddress& a) { return meridian::config::to_string(a); }
 /// Percentiles of `v` in ms (nearest rank).
 json percentiles(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  auto at = [&](double q) {  // the smallest value with at least q of them at or below it
+    const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+  };
   return {{"p50_ms", at(0.50)}, {"p99_ms", at(0.99)}, {"max_ms", v.back()}, {"count", v.size()}};
 }
 
@@ -89,7 +93,7 @@ int main(int argc, char** argv) {
        {{"vtep", {{"interfaces", {{{"port", "underlay"}, {"ipv4", "10.1.0.1/16"}}}}}},
         {"bridge_domains", {{{"vni", 100}, {"attachments", {{{"port", "access"}}}}, {"flood", flood}}}}}},
       {"multicast",
-       {{"bridge_domains", {{{"vni", 100}, {"fast_leave", true}, {"max_groups", groups + ops + 16}}}}}}};
+       {{"bridge_domains", {{{"vni", 100}, {"fast_leave", true}, {"max_groups", groups + (ops + edges - 1) / edges + 16}}}}}}};
   auto parsed = meridian::config::parse_config(doc);
   if (!parsed.config) {
     std::fprintf(stderr, "mcast_join_bench: config: %s: %s\n", parsed.errors[0].path.c_str(),
@@ -160,8 +164,10 @@ int main(int argc, char** argv) {
   for (unsigned k = 0; k < ops; ++k) fresh.push_back(v4(0xef020000 + k));
   for (unsigned k = 0; k < ops; ++k) {
     auto t = timed(k % edges, report(k % edges, mc::RecordType::kToExclude, {fresh[k]}), joins);
-    if (!t->bd(100)->lookup(4, std::array<uint8_t, 4>{}.data(), fresh[k].bytes.data())) {
-      std::fprintf(stderr, "mcast_join_bench: join %u made no route\n", k);
+    const auto* r = t->bd(100)->lookup(4, std::array<uint8_t, 4>{}.data(), fresh[k].bytes.data());
+    if (!r || r->remote_vteps != std::vector<IpAddress>{vteps[k % edges]} || r->remotes.size() != 1 ||
+        r->remotes[0] != k % edges || r->remote_slots.size() != 1) {
+      std::fprintf(stderr, "mcast_join_bench: join %u did not route the group to its edge alone\n", k);
       return 1;
     }
   }
@@ -173,6 +179,12 @@ int main(int argc, char** argv) {
     }
   }
   routes = snooping.tables()->bd(100)->routes.size();
+  for (const auto& [key, r] : snooping.tables()->bd(100)->routes) {  // the preloaded groups kept every edge
+    if (r.remote_vteps.size() != edges) {
+      std::fprintf(stderr, "mcast_join_bench: a preloaded group lost edges (%zu of %u)\n", r.remote_vteps.size(), edges);
+      return 1;
+    }
+  }
   const json out = {{"edges", edges}, {"groups", groups}, {"memberships", uint64_t{edges} * groups},
                     {"routes", routes}, {"join", percentiles(joins)}, {"fast_leave", percentiles(leaves)},
                     {"resolve_slots", percentiles(resolve)}};
