@@ -720,10 +720,6 @@ struct Link {
   uint32_t egress = 0;  // SnoopedDomain::egress_id(name)
   uint64_t budget = 0;  // kbit/s, 0: none
   uint64_t* used = nullptr;  // its use, in SnoopedDomain::in_use_kbps
-  const GroupState* group(const IpAddress& g) const {
-    auto it = groups->find(g);
-    return it == groups->end() ? nullptr : &it->second;
-  }
 };
 
 /// A link wanting a route, before admission.
