@@ -1163,7 +1163,9 @@ json Snooping::routes_json(Millis now) const {
       else remote_statics[st.vtep].push_back(&st);
     }
     static const std::vector<const StaticLink*> kNone;
-    for (const auto& [k, route] : bd->routes) {
+    for (const auto& entry : bd->routes) {
+      const dataplane::MulticastKey& k = entry.first;  // not a structured binding: the lambdas below capture it
+      const dataplane::MulticastRoute& route = entry.second;
       const RouteRecord* rec = nullptr;
       if (auto it = d.route_records.find(k); it != d.route_records.end()) rec = &it->second;
       json outgoing = json::array();
