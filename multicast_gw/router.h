@@ -135,6 +135,7 @@ std::string_view ignore_name(Ignore i);
 struct RouterCounters {
   uint64_t reports = 0, records = 0, joins = 0, leaves = 0;
   uint64_t queries_received = 0, queries_sent = 0;
+  uint64_t queries_withheld = 0;  // produced but not sent (the caller's choice: see withheld())
   uint64_t ignored[static_cast<size_t>(Ignore::kCount)] = {};
 };
 
@@ -161,6 +162,12 @@ class MembershipRouter {
 
   const std::map<IpAddress, GroupState>& groups() const { return groups_; }
   const GroupState* group(const IpAddress& g) const;
+  /// One query of the last output was not sent (toward a router we are a
+  /// proxy host of): counted as withheld, not as sent.
+  void withheld() {
+    --counters_.queries_sent;
+    ++counters_.queries_withheld;
+  }
   bool is_querier() const { return querier_; }
   std::optional<IpAddress> other_querier() const { return querier_ ? std::nullopt : std::optional(other_querier_); }
   Millis other_querier_expires() const { return other_querier_until_; }

@@ -1,6 +1,7 @@
 #include "multicast_gw/snooping.h"
 
 #include <algorithm>
+#include <cassert>
 #include <limits>
 #include <set>
 
@@ -286,11 +287,33 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));
+      // A settings change re-creates the attachment: an upstream proxy
+      // carries over (its querier is still there), so that the production
+      // router's tree is not torn down by leaves and built again.
+      for (auto& o : old) {
+        if (o.vni != b.vni || !b.ingress) continue;
+        for (auto& a : o.attachments) {
+          if (!a || !(a->where == where)) continue;
+          for (size_t fi = 0; fi < 2; ++fi) {
+            if (!a->upstream[fi]) continue;
+            d.attachments.back()->upstream[fi] = std::move(a->upstream[fi]);
+            d.attachments.back()->router_until[fi] = a->router_until[fi];
+          }
+        }
+      }
     }
     domains_.push_back(std::move(d));
   }
   for (auto& o : old) {  // bridge domains that stopped snooping: their routes are gone
     for (const auto& [key, rec] : o.route_records) release(rec, now);
+    for (auto& a : o.attachments) {
+      if (a) end_upstream(o, *a, now);
+    }
+  }
+  for (auto& d : domains_) {  // kept attachments of a bridge domain that is no longer an ingress
+    for (auto& a : d.attachments) {
+      if (!d.cfg.ingress) end_upstream(d, *a, now);
+    }
   }
   last_now_ = now;
   rebuild();
@@ -322,8 +345,11 @@ void Snooping::send_queries(Attachment& a, const RouterOutput& out) {
     const uint8_t family = q.group.family;
     // Toward the production network's router we are its proxy's host side
     // (RFC 4605 runs the router side downstream only): we do not query it.
-    if (a.upstream[family == 6]) continue;
     MembershipRouter& r = a.router(family);
+    if (a.upstream[family == 6]) {
+      r.withheld();
+      continue;
+    }
     Sender from;
     std::copy(a.mac, a.mac + 6, from.mac);
     from.address = r.config().address;
@@ -503,17 +529,36 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
         a->upstream[fi]->set_interest(family_only(merge_interest(edges, now), family), now, out);
       }
       a->upstream[fi]->tick(now, out);
-      if (out.empty()) continue;
-      Sender from;
-      std::copy(a->mac, a->mac + 6, from.mac);
-      from.address = family == 4 ? d.cfg.querier.ipv4 : a->link_local;
-      std::vector<std::vector<uint8_t>> frames;
-      if (!out.records.empty()) frames = build_report_frames(from, family, out.records);
-      for (const auto& o : out.older) frames.push_back(build_v1v2_frame(from, o.group, o.kind, o.version));
-      for (const auto& f : frames) io_.send(a->where.port, retag(f, a->where.vlan));
+      send_upstream(d, *a, family, out);
     }
   }
   d.overlay_changed = false;
+}
+
+void Snooping::end_upstream(const SnoopedDomain& d, Attachment& a, Millis now) {
+  for (size_t fi = 0; fi < 2; ++fi) {
+    if (!a.upstream[fi]) continue;
+    if (a.router_until[fi] > now) {
+      HostOutput out;
+      a.upstream[fi]->set_interest({}, now, out);
+      send_upstream(d, a, fi ? 6 : 4, out);
+      log::info("multicast", "upstream proxy left its groups: its attachment no longer proxies",
+                {{"vni", d.vni}, {"port", a.port_name}, {"vlan", a.where.vlan}, {"protocol", fi ? "mld" : "igmp"},
+                 {"records", out.records.size() + out.older.size()}});
+    }
+    a.upstream[fi].reset();
+  }
+}
+
+void Snooping::send_upstream(const SnoopedDomain& d, const Attachment& a, uint8_t family, const HostOutput& out) {
+  if (out.empty()) return;
+  Sender from;
+  std::copy(a.mac, a.mac + 6, from.mac);
+  from.address = family == 4 ? d.cfg.querier.ipv4 : a.link_local;
+  std::vector<std::vector<uint8_t>> frames;
+  if (!out.records.empty()) frames = build_report_frames(from, family, out.records);
+  for (const auto& o : out.older) frames.push_back(build_v1v2_frame(from, o.group, o.kind, o.version));
+  for (const auto& f : frames) io_.send(a.where.port, retag(f, a.where.vlan));
 }
 
 void Snooping::send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now) {
@@ -733,7 +778,15 @@ struct Candidate {
   Millis first = 0;    // when the egress first wanted this route
   uint32_t index = 0;  // in the order links were listed
   uint32_t state = 0;  // its FlowState in this rebuild
+  int flow = -1;       // the declared flow it is charged as (-1: none, or a router port: never budgeted)
+  bool shared_charge = false;  // an excluder on a group of several routes: one charge may cover them
 };
+
+/// By (route, egress), then in the order links list them.
+bool candidate_less(const Candidate& a, const Candidate& b) {
+  const FlowEgress fa{a.key, a.link->egress}, fb{b.key, b.link->egress};
+  return FlowEgressLess{}(fa, fb) || (!FlowEgressLess{}(fb, fa) && a.index < b.index);
+}
 
 dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
   dataplane::MulticastKey k;
@@ -750,6 +803,20 @@ std::string describe(const dataplane::MulticastKey& k) {
 }
 
 }  // namespace
+
+/// Buffers a rebuild fills and empties, kept between rebuilds: at tens of
+/// thousands of memberships, fresh ones cost a page fault per 4 KiB.
+struct Snooping::RebuildScratch {
+  std::vector<Candidate> candidates;
+  std::vector<uint32_t> rated;  // the candidates a declared flow charges, in admission order
+  std::vector<FlowState> states;
+};
+
+Snooping::Snooping(SnoopingIo io, unsigned workers)
+    : io_(std::move(io)),
+      counters_(std::make_shared<dataplane::MulticastRouteCounters>(workers)),
+      scratch_(std::make_unique<RebuildScratch>()) {}
+Snooping::~Snooping() = default;
 
 void Snooping::sample_rates(Millis now) {
   for (auto& d : domains_) {
@@ -800,7 +867,8 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       if (a->router_port[fi]) out.routers[fi].push_back(a->where);
     }
   }
-  std::vector<Candidate> candidates;
+  std::vector<Candidate>& candidates = scratch_->candidates;
+  candidates.clear();
   std::vector<std::vector<Link>> links_by_family(2);
   for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
     std::vector<Link>& links = links_by_family[family == 6];
@@ -821,15 +889,21 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       const GroupState* gs;
     };
     std::map<IpAddress, std::vector<Holder>> holders;
+    IpAddress family_start;  // addresses order by family first: this family's groups are one run
+    family_start.family = family;
     for (const auto& l : links) {
+      // A link's groups come sorted, so the hint (the holder after the last
+      // one) is the group itself or the place to insert it: no search.
       auto hint = holders.begin();
-      for (const auto& [g, gs] : *l.groups) {
-        if (g.family != family) continue;
-        hint = holders.try_emplace(hint, g);  // a link's groups come sorted: the next one is at or after the hint
-        hint->second.push_back({&l, &gs});
+      for (auto it = l.groups->lower_bound(family_start); it != l.groups->end() && it->first.family == family; ++it) {
+        auto at = holders.try_emplace(hint, it->first);
+        at->second.push_back({&l, &it->second});
+        hint = std::next(at);
       }
     }
     for (const auto& [g, held] : holders) {
+      const size_t group_begin = candidates.size();
+      size_t group_routes = 0;
       std::set<IpAddress> sources;
       bool any_excluder = false;
       for (const auto& h : held) {
@@ -844,21 +918,34 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       for (const auto& src : sources) {
         const auto key = route_key(family, g, &src);
         out.routes[key];  // even with no link: a source every listener blocks stays blocked
+        ++group_routes;
         for (const auto& h : held) {
           if (h.gs->wants(src, now)) {
             candidates.push_back({key, h.link, h.gs->created, h.gs->mode == FilterMode::kExclude});
+            candidates.back().index = static_cast<uint32_t>(candidates.size() - 1);
           }
         }
       }
       if (any_excluder) {
         const auto key = route_key(family, g, nullptr);
         out.routes[key];
+        ++group_routes;
         for (const auto& h : held) {
-          if (h.gs->mode == FilterMode::kExclude) candidates.push_back({key, h.link, h.gs->created, true});
+          if (h.gs->mode == FilterMode::kExclude) {
+            candidates.push_back({key, h.link, h.gs->created, true});
+            candidates.back().index = static_cast<uint32_t>(candidates.size() - 1);
+          }
         }
       }
+      if (group_routes > 1) {
+        for (size_t i = group_begin; i < candidates.size(); ++i) candidates[i].shared_charge = candidates[i].excluder;
+      }
+      // Groups come in key order (family, then group), so sorting each
+      // group's share puts the whole list in (route, egress) order.
+      std::sort(candidates.begin() + static_cast<long>(group_begin), candidates.end(), candidate_less);
     }
   }
+  assert(std::is_sorted(candidates.begin(), candidates.end(), candidate_less));
   // Admission, first come first served: a flow with a declared rate goes to
   // an egress only while the egress's budget holds it; otherwise the egress
   // gets none of it (never part of a flow). What was admitted at the last
@@ -882,21 +969,13 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   // (the last rebuild's, merged in one pass); a static subscription and a
   // join for the same egress are one flow there (the first listed stays),
   // and a static keeps its priority (wanted from the start).
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    Candidate& c = candidates[i];
-    const auto& routers = out.routers[c.key.family == 6];
-    c.router_port = c.link->local && std::find(routers.begin(), routers.end(), *c.link->local) != routers.end();
-    c.index = static_cast<uint32_t>(i);
-  }
   auto fe_of = [](const Candidate& c) { return FlowEgress{c.key, c.link->egress}; };
-  std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
-    const FlowEgress fa = fe_of(a), fb = fe_of(b);
-    return FlowEgressLess{}(fa, fb) || (!FlowEgressLess{}(fb, fa) && a.index < b.index);
-  });
-  std::vector<FlowState> states;
-  states.reserve(candidates.size());
+  std::vector<FlowState>& states = scratch_->states;
+  states.clear();
   auto old = d.flow_states.begin();
   size_t kept = 0;
+  std::optional<dataplane::MulticastKey> flow_of;  // the route `route_flow` is for (a copy: the loop compacts in place)
+  int route_flow = -1;
   for (size_t i = 0; i < candidates.size();) {
     const FlowEgress fe = fe_of(candidates[i]);
     size_t j = i;
@@ -908,14 +987,30 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     c.first = from_start ? 0 : known ? old->first : now;
     c.ran = known && old->admitted;
     c.state = static_cast<uint32_t>(states.size());
-    states.push_back({fe, c.first, false});
+    const auto& routers = out.routers[c.key.family == 6];
+    c.router_port = c.link->local && std::find(routers.begin(), routers.end(), *c.link->local) != routers.end();
+    if (!flow_of || !(*flow_of == c.key)) {  // in key order: once per route
+      flow_of = c.key;
+      route_flow = flow_index(d.cfg, c.key);
+    }
+    c.flow = c.router_port ? -1 : route_flow;
+    states.push_back({fe, c.first, c.flow < 0});  // what no flow charges is admitted as it is
     candidates[kept++] = c;
     i = j;
   }
   candidates.resize(kept);
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+  // Only what a flow charges is weighed, and its order decides: what ran
+  // first, then by when the egress first wanted it; ties in the order the
+  // links list them.
+  std::vector<uint32_t>& rated = scratch_->rated;
+  rated.clear();
+  for (uint32_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].flow >= 0) rated.push_back(i);
+  }
+  std::sort(rated.begin(), rated.end(), [&](uint32_t x, uint32_t y) {
+    const Candidate &a = candidates[x], &b = candidates[y];
     if (a.ran != b.ran) return a.ran;
-    return a.first != b.first ? a.first < b.first : a.index < b.index;  // ties: in the order links list them
+    return a.first != b.first ? a.first < b.first : a.index < b.index;
   });
   std::vector<AdmissionDenial> denied;
   struct PaidHash {
@@ -947,54 +1042,85 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   for (auto& [g, p] : d.group_peaks) {  // kept only while the flows are the same (apply)
     p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
   }
-  for (const auto& c : candidates) {
-    const int flow = c.router_port ? -1 : flow_index(d.cfg, c.key);
+  for (uint32_t i : rated) {
+    const Candidate& c = candidates[i];
+    const int flow = c.flow;
     const uint64_t rate = charge_kbps(c, flow);
     const uint64_t budget = c.link->budget;
     uint64_t& used = *c.link->used;
     bool admit = true;
     if (rate) {
       // One charge covers the egress, the group and the flow (and the
-      // source, for a receiver that lists it).
-      FlowEgress paid{c.key, c.link->egress};
-      if (c.excluder) paid.first.source.fill(0);
-      auto it = charged.find({paid, flow});
+      // source, for a receiver that lists it): only an excluder's charge
+      // can be met twice, on a group with several routes.
+      auto it = charged.end();
+      std::pair<FlowEgress, int> paid{{c.key, c.link->egress}, flow};
+      if (c.shared_charge) {
+        paid.first.first.source.fill(0);
+        it = charged.find(paid);
+      }
       if (it != charged.end()) {
         admit = it->second;  // already weighed for this egress
       } else {
         // What ran keeps running, even where its charge grew or the budget
         // shrank: the egress's use may then exceed the budget for a while.
         admit = c.ran || !budget || used + rate <= budget;
-        charged.emplace(std::pair{paid, flow}, admit);
+        if (c.shared_charge) charged.emplace(paid, admit);
         if (admit) used += rate;
       }
     }
     if (!admit) {
-      denied.push_back({c.key, c.link->name, rate, budget, used});
+      dataplane::MulticastKey charge = c.key;
+      if (c.excluder) charge.source.fill(0);
+      denied.push_back({c.key, c.link->name, rate, budget, used, charge});
       continue;
     }
     states[c.state].admitted = true;
-    auto& route = out.routes[c.key];
-    if (c.link->local) route.locals.push_back(*c.link->local);
-    else route.remote_vteps.push_back(*c.link->remote);
   }
-  d.flow_states = std::move(states);
+  // Each route's egresses in egress order (stable from one rebuild to the next).
+  dataplane::MulticastRoute* route = nullptr;
+  const dataplane::MulticastKey* route_key_of = nullptr;
+  for (const auto& c : candidates) {
+    if (!states[c.state].admitted) continue;
+    if (!route_key_of || !(*route_key_of == c.key)) {
+      route = &out.routes[c.key];
+      route_key_of = &c.key;
+    }
+    if (c.link->local) route->locals.push_back(*c.link->local);
+    else route->remote_vteps.push_back(*c.link->remote);
+  }
+  std::swap(d.flow_states, states);  // the old one's buffer serves the next rebuild
   std::erase_if(d.in_use_kbps, [](const auto& e) { return e.second == 0; });
-  // A refusal is logged and counted when it begins, and logged when it ends.
-  auto same = [](const AdmissionDenial& a, const AdmissionDenial& b) { return a.key == b.key && a.egress == b.egress; };
-  for (const auto& n : denied) {
-    if (std::none_of(d.denied.begin(), d.denied.end(), [&](const auto& o) { return same(o, n); })) {
-      ++d.denials;
-      log::warn("multicast", "join refused: the flow would exceed the egress's bandwidth budget",
-                {{"vni", d.vni}, {"flow", describe(n.key)}, {"egress", n.egress}, {"rate_kbps", n.rate_kbps},
-                 {"budget_kbps", n.budget_kbps}, {"in_use_kbps", n.in_use_kbps}});
-    }
+  // A refusal is logged and counted when it begins, and logged when it ends
+  // (admitted, or no longer wanted). Both lists sorted by refusal, so that
+  // a join storm's refusals are matched in O(n log n).
+  auto refusal_less = [](const AdmissionDenial& a, const AdmissionDenial& b) {
+    if (key_less(a.charge, b.charge)) return true;
+    if (key_less(b.charge, a.charge)) return false;
+    return a.egress < b.egress;
+  };
+  std::stable_sort(denied.begin(), denied.end(), refusal_less);
+  auto first_of_refusal = [&](const std::vector<AdmissionDenial>& v, size_t i) {
+    return i == 0 || refusal_less(v[i - 1], v[i]);
+  };
+  for (size_t i = 0; i < denied.size(); ++i) {
+    const auto& n = denied[i];
+    if (!first_of_refusal(denied, i) || std::binary_search(d.denied.begin(), d.denied.end(), n, refusal_less)) continue;
+    ++d.denials;
+    log::warn("multicast", "join refused: the flow would exceed the egress's bandwidth budget",
+              {{"vni", d.vni}, {"flow", describe(n.charge)}, {"egress", n.egress}, {"rate_kbps", n.rate_kbps},
+               {"budget_kbps", n.budget_kbps}, {"in_use_kbps", n.in_use_kbps}});
   }
-  for (const auto& o : d.denied) {
-    if (std::none_of(denied.begin(), denied.end(), [&](const auto& n) { return same(o, n); })) {
-      log::info("multicast", "refused flow no longer refused", {{"vni", d.vni}, {"flow", describe(o.key)},
-                                                                 {"egress", o.egress}});
-    }
+  for (size_t i = 0; i < d.denied.size(); ++i) {
+    const auto& o = d.denied[i];
+    if (!first_of_refusal(d.denied, i) || std::binary_search(denied.begin(), denied.end(), o, refusal_less)) continue;
+    const FlowEgress fe{o.key, d.egress_id(o.egress)};
+    auto now_state = std::lower_bound(d.flow_states.begin(), d.flow_states.end(), fe,
+                                      [](const FlowState& s, const FlowEgress& f) { return FlowEgressLess{}(s.fe, f); });
+    const bool admitted = now_state != d.flow_states.end() && now_state->fe == fe && now_state->admitted;
+    log::info("multicast", admitted ? "refused flow admitted: the egress's budget now holds it"
+                                    : "refused flow withdrawn: the egress no longer wants it",
+              {{"vni", d.vni}, {"flow", describe(o.charge)}, {"egress", o.egress}});
   }
   d.denied = std::move(denied);
   // Every route also goes to the router ports, once (they are not budgeted).
@@ -1056,6 +1182,7 @@ json Snooping::querier_json(Millis now) const {
     e["joins"] = c.joins;
     e["leaves"] = c.leaves;
     e["queries_sent"] = c.queries_sent;
+    e["queries_withheld"] = c.queries_withheld;
     e["queries_received"] = c.queries_received;
     e["ignored"] = std::move(ignored);
     if (r->other_querier()) e["other_querier_expires_in_ms"] = std::max<Millis>(0, r->other_querier_expires() - now);

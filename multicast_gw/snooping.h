@@ -192,6 +192,10 @@ struct AdmissionDenial {
   dataplane::MulticastKey key;
   std::string egress;
   uint64_t rate_kbps = 0, budget_kbps = 0, in_use_kbps = 0;
+  /// What was refused: the route, or for an any-source receiver its group
+  /// (source zeroed): one refusal, counted and logged once, however many
+  /// of the group's routes it keeps from the egress.
+  dataplane::MulticastKey charge;
 };
 
 /// At most this many remote VTEPs per bridge domain are tracked (flood list
@@ -241,8 +245,8 @@ struct SnoopedDomain {
 class Snooping {
  public:
   /// `workers`: the data path's workers, which count the routes' traffic.
-  explicit Snooping(SnoopingIo io, unsigned workers = 1)
-      : io_(std::move(io)), counters_(std::make_shared<dataplane::MulticastRouteCounters>(workers)) {}
+  explicit Snooping(SnoopingIo io, unsigned workers = 1);
+  ~Snooping();
 
   /// The snooped domains under `next` (the multicast and vxlan sections):
   /// an attachment whose settings did not change keeps its state.
@@ -292,6 +296,13 @@ class Snooping {
   void send_reports(const SnoopedDomain& d, uint8_t family, const HostOutput& out, Millis now);
   /// The ingress role's upstream proxies on router-port attachments.
   void report_upstream(SnoopedDomain& d, Millis now);
+  /// A config change ended the proxying on `a` (its attachment, bridge
+  /// domain or ingress role is gone): each proxy leaves every group it
+  /// reported, so that the production router stops forwarding now rather
+  /// than at its membership timeout, and goes.
+  void end_upstream(const SnoopedDomain& d, Attachment& a, Millis now);
+  /// An upstream proxy's reports, out of its attachment.
+  void send_upstream(const SnoopedDomain& d, const Attachment& a, uint8_t family, const HostOutput& out);
   void send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame);
   /// An IGMP/MLD frame from the overlay to the domain's attachments (only
   /// those with a multicast router when `to_routers_only`).
@@ -324,6 +335,8 @@ class Snooping {
   uint64_t record_generation_ = 0;
   Millis last_sample_ = 0;
   std::array<uint64_t, 16> refused_{};
+  struct RebuildScratch;
+  std::unique_ptr<RebuildScratch> scratch_;
 };
 
 /// A route key's group, and its source as views write it ("*" for (*,G)).

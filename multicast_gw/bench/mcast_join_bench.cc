@@ -9,7 +9,7 @@
 // Not included: the punt poll's wait (at most 1 ms, measured end to end in
 // test_multicast.py) and the RCU publication (one worker poll round).
 //
-// Run: build/bench/mcast_join_bench [--edges 64] [--groups 1000] [--ops 1000] [--json]
+// Run: build/bench/mcast_join_bench [--edges 64] [--groups 1000] [--ops 1000] [--flows] [--json]
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
   po::options_description opts("mcast_join_bench options");
   opts.add_options()("help,h", "show this help")("edges", po::value(&edges)->default_value(64), "remote edge VTEPs (1..4096)")(
       "groups", po::value(&groups)->default_value(1000), "groups every edge has joined (1..60000)")(
-      "ops", po::value(&ops)->default_value(1000), "joins timed, then as many fast leaves")("json", "print one JSON object");
+      "ops", po::value(&ops)->default_value(1000), "joins timed, then as many fast leaves")(
+      "flows", "declare every group a 1 Mbit/s flow, under a budget per edge that admits them all (admission weighs each membership)")(
+      "json", "print one JSON object");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -87,13 +89,18 @@ int main(int argc, char** argv) {
     vteps.push_back(v4(0x0a010100 + 10 + e));  // 10.1.1.10 + e (past .255 into 10.1.2.x)
     flood.push_back(text(vteps.back()));
   }
+  const bool flows = vm.count("flows") > 0;
+  json domain = {{"vni", 100}, {"fast_leave", true}, {"max_groups", groups + (ops + edges - 1) / edges + 16}};
+  if (flows) {
+    domain["flows"] = {{{"group", "239.0.0.0/8"}, {"rate_kbps", 1000}}};
+    domain["default_budget_kbps"] = uint64_t{groups + ops} * 1000;
+  }
   const json doc = {
       {"ports", {{{"name", "access"}, {"devargs", "net_null0"}}, {{"name", "underlay"}, {"devargs", "net_null1"}}}},
       {"vxlan",
        {{"vtep", {{"interfaces", {{{"port", "underlay"}, {"ipv4", "10.1.0.1/16"}}}}}},
         {"bridge_domains", {{{"vni", 100}, {"attachments", {{{"port", "access"}}}}, {"flood", flood}}}}}},
-      {"multicast",
-       {{"bridge_domains", {{{"vni", 100}, {"fast_leave", true}, {"max_groups", groups + (ops + edges - 1) / edges + 16}}}}}}};
+      {"multicast", {{"bridge_domains", {domain}}}}};
   auto parsed = meridian::config::parse_config(doc);
   if (!parsed.config) {
     std::fprintf(stderr, "mcast_join_bench: config: %s: %s\n", parsed.errors[0].path.c_str(),
@@ -185,14 +192,15 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const json out = {{"edges", edges}, {"groups", groups}, {"memberships", uint64_t{edges} * groups},
+  const json out = {{"edges", edges}, {"groups", groups}, {"memberships", uint64_t{edges} * groups}, {"flows", flows},
                     {"routes", routes}, {"join", percentiles(joins)}, {"fast_leave", percentiles(leaves)},
                     {"resolve_slots", percentiles(resolve)}};
   if (vm.count("json")) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("%u edges x %u groups (%llu memberships), %u joins and fast leaves of one edge each\n", edges, groups,
-                static_cast<unsigned long long>(uint64_t{edges} * groups), ops);
+    std::printf("%u edges x %u groups (%llu memberships)%s, %u joins and fast leaves of one edge each\n", edges,
+                groups, static_cast<unsigned long long>(uint64_t{edges} * groups),
+                flows ? ", every group a declared flow" : "", ops);
     for (const char* what : {"join", "fast_leave", "resolve_slots"}) {
       const json& p = out[what];
       std::printf("  %-13s p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", what, p["p50_ms"].get<double>(),

@@ -240,6 +240,80 @@ TEST_F(OverlaySnooping, AnUpstreamQuerierHearsTheOverlaysMergedMembershipFromOur
   EXPECT_TRUE(left);
 }
 
+TEST_F(OverlaySnooping, AnUpstreamProxyOutlivesASettingsChangeAndLeavesWhenItsRoleOrDomainGoes) {
+  // Our querier's address is below the router's: we win the election on a2.
+  const json settings = {{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
+                         {"last_member_query_interval_ms", 200}, {"querier", {{"ipv4", "10.99.0.1"}}}};
+  auto proxy_reports = [&](RecordType type) {  // reports of `type` for kGroup out of a2
+    size_t n = 0;
+    for (const auto& s : take()) {
+      if (s.overlay || s.port != 1 || s.fm.message.kind != MessageKind::kReport) continue;
+      for (const auto& r : s.fm.message.records) n += r.type == type && r.group == kGroup && r.sources.empty();
+    }
+    return n;
+  };
+  auto proxying = [&] {
+    const json q = snooping_.querier_json(now_);
+    for (const auto& e : q["overlay"]) {
+      if (e.value("role", "") == "upstream") return true;
+    }
+    return false;
+  };
+  for (const char* change : {"roles", "mode"}) {
+    SCOPED_TRACE(change);
+    apply(settings);
+    advance(10);
+    snooping_.handle(1, 0, query("10.100.0.1"), now_);
+    snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
+    advance(10);
+    EXPECT_EQ(proxy_reports(RecordType::kToExclude), 1u);
+    if (std::string(change) == "roles") {
+      // Toward the router it proxies for, our querier on a2 sends nothing,
+      // and says so: its queries are counted as withheld, not sent.
+      const json before = snooping_.querier_json(now_);
+      advance(21'000);
+      const json after = snooping_.querier_json(now_);
+      auto a2_igmp = [](const json& q) {
+        for (const auto& e : q["interfaces"]) {
+          if (e["port"] == "a2" && e["protocol"] == "igmp") return e;
+        }
+        return json();
+      };
+      EXPECT_EQ(a2_igmp(after)["querier"], "self");
+      EXPECT_EQ(a2_igmp(after)["queries_sent"], a2_igmp(before)["queries_sent"]);
+      EXPECT_GT(a2_igmp(after)["queries_withheld"].get<uint64_t>(), a2_igmp(before)["queries_withheld"].get<uint64_t>());
+      for (const auto& sent : take()) {  // (MLD is not proxied there: its queries go)
+        EXPECT_FALSE(!sent.overlay && sent.port == 1 && sent.fm.message.kind == MessageKind::kQuery &&
+                     sent.fm.message.family == 4);
+      }
+      snooping_.handle(1, 0, query("10.100.0.1"), now_);  // the router is still there
+      snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kIsExclude, kGroup), now_);
+      advance(10);
+      take();
+    }
+    // Another robustness restarts the memberships and re-creates the
+    // attachments: the proxy carries over (no wait for the router's next
+    // query), and reports the group again once the edge answers.
+    json more_robust = settings;
+    more_robust["robustness"] = 3;
+    apply(more_robust);
+    EXPECT_TRUE(proxying());
+    snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kIsExclude, kGroup), now_);
+    advance(10);
+    take();
+    snooping_.handle(1, 0, query("10.100.0.1"), now_);
+    advance(1100);
+    EXPECT_EQ(proxy_reports(RecordType::kIsExclude), 1u);
+    // No longer an ingress, or no longer snooping: it leaves at once and goes.
+    json next = more_robust;
+    if (std::string(change) == "roles") next["roles"] = {"edge"};
+    else next["mode"] = "flood";
+    apply(next);
+    EXPECT_EQ(proxy_reports(RecordType::kToInclude), 1u);
+    EXPECT_FALSE(proxying());
+  }
+}
+
 TEST_F(OverlaySnooping, OverlayQueriesReachTheAttachmentsOnlyWhenWeDoNotQueryThem) {
   advance(10);
   take();
@@ -389,6 +463,36 @@ TEST_F(OverlaySnooping, ANewSourceInAnOldGroupNeverCutsARunningStream) {
   EXPECT_EQ(sg_route("10.10.0.3", "239.1.1.2")->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_TRUE(sg_route("10.10.0.2", "239.1.1.1")->remote_vteps.empty());
   ASSERT_EQ(snooping_.domains()[0].denied.size(), 1u);
+}
+
+TEST_F(OverlaySnooping, AnAnySourceReceiversRefusalSpanningTheGroupsRoutesCountsOnce) {
+  // B's static (S,G) gives 239.2.0.2 a route of its own next to (*,G).
+  apply({{"vni", 100},
+         {"last_member_query_interval_ms", 200},
+         {"flows", {{{"group", "239.2.0.0/16"}, {"rate_kbps", 2000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 3000}}}},
+         {"static_subscriptions", {{{"group", "239.2.0.2"}, {"source", "10.10.0.9"}, {"vtep", "10.1.0.3"}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.0.1")), now_);
+  advance(100);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.2.0.2")), now_);
+  advance(100);
+  // A's second group would exceed its budget: refused on both of its routes, one refusal.
+  EXPECT_EQ(route(ip("239.2.0.1"))->remote_vteps, std::vector<IpAddress>{kA});
+  ASSERT_NE(sg_route("10.10.0.9", "239.2.0.2"), nullptr);
+  EXPECT_EQ(sg_route("10.10.0.9", "239.2.0.2")->remote_vteps, std::vector<IpAddress>{kB});
+  EXPECT_TRUE(route(ip("239.2.0.2")) == nullptr || route(ip("239.2.0.2"))->remote_vteps.empty());
+  EXPECT_EQ(snooping_.domains()[0].denied.size(), 2u);
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+  // The first group leaves: the second is admitted on both routes, and nothing more is counted.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToInclude, ip("239.2.0.1")), now_);
+  advance(1000);
+  EXPECT_EQ(route(ip("239.2.0.1")), nullptr);
+  EXPECT_EQ(route(ip("239.2.0.2"))->remote_vteps, std::vector<IpAddress>{kA});
+  std::vector<IpAddress> both = sg_route("10.10.0.9", "239.2.0.2")->remote_vteps;
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<IpAddress>{kA, kB}));
+  EXPECT_TRUE(snooping_.domains()[0].denied.empty());
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
 }
 
 TEST_F(OverlaySnooping, AnAnySourceReceiverIsWeighedForEachDeclaredSourceOncePerGroup) {
