@@ -154,6 +154,8 @@ void MulticastModule::metrics(config::MetricsWriter& out, bool) {
        [](const MembershipRouter& r) { return r.counters().leaves; }},
       {"meridian_multicast_queries_sent_total", "Queries sent", true,
        [](const MembershipRouter& r) { return r.counters().queries_sent; }},
+      {"meridian_multicast_queries_withheld_total", "Queries not sent toward a router our upstream proxy reports to", true,
+       [](const MembershipRouter& r) { return r.counters().queries_withheld; }},
       {"meridian_multicast_queries_received_total", "Queries received from other routers", true,
        [](const MembershipRouter& r) { return r.counters().queries_received; }},
       {"meridian_multicast_querier", "1 while this attachment's querier is us", false,

@@ -165,6 +165,7 @@ class MembershipRouter {
   /// One query of the last output was not sent (toward a router we are a
   /// proxy host of): counted as withheld, not as sent.
   void withheld() {
+    if (!counters_.queries_sent) return;  // none produced: nothing to take back
     --counters_.queries_sent;
     ++counters_.queries_withheld;
   }

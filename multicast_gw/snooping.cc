@@ -122,6 +122,12 @@ static HostConfig host_config(const config::MulticastBridgeDomain& b, uint8_t fa
   return h;
 }
 
+/// The upstream proxy host of family index `fi` on an attachment.
+static std::unique_ptr<MembershipHost> upstream_proxy(const config::MulticastBridgeDomain& b, uint32_t vni,
+                                                      const dataplane::BridgePort& where, size_t fi) {
+  return std::make_unique<MembershipHost>(host_config(b, fi ? 6 : 4), uint64_t{vni} * 4 + where.port * 2 + fi + 1);
+}
+
 /// Whether two versions of a bridge domain's settings run the same routers:
 /// static subscriptions, flows, budgets and roles are applied at the next
 /// rebuild without restarting anyone's membership.
@@ -287,17 +293,22 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));
-      // A settings change re-creates the attachment: an upstream proxy
-      // carries over (its querier is still there), so that the production
-      // router's tree is not torn down by leaves and built again.
+      // A settings change re-creates the attachment (and restarts the
+      // memberships): where an upstream proxy ran, its querier is still
+      // there, so a proxy with the new settings starts at once and reports
+      // as the edges answer again. The old one goes without leaves: the
+      // production router's tree stays up meanwhile instead of being torn
+      // down and waiting for that router's next query.
       for (auto& o : old) {
         if (o.vni != b.vni || !b.ingress) continue;
         for (auto& a : o.attachments) {
           if (!a || !(a->where == where)) continue;
           for (size_t fi = 0; fi < 2; ++fi) {
-            if (!a->upstream[fi]) continue;
-            d.attachments.back()->upstream[fi] = std::move(a->upstream[fi]);
-            d.attachments.back()->router_until[fi] = a->router_until[fi];
+            if (!a->upstream[fi] || a->router_until[fi] <= now) continue;
+            a->upstream[fi].reset();
+            Attachment& fresh = *d.attachments.back();
+            fresh.router_until[fi] = a->router_until[fi];
+            fresh.upstream[fi] = upstream_proxy(b, d.vni, where, fi);
           }
         }
       }
@@ -407,8 +418,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     // it gets no proxy, and we keep querying there.
     if (d->cfg.ingress && !fm.source.is_unspecified()) {
       if (!a->upstream[fi]) {
-        a->upstream[fi] = std::make_unique<MembershipHost>(host_config(d->cfg, m.family),
-                                                           uint64_t{d->vni} * 4 + a->where.port * 2 + fi + 1);
+        a->upstream[fi] = upstream_proxy(d->cfg, d->vni, a->where, fi);
         d->overlay_changed = true;  // its first reports: everything the overlay wants
       }
       a->upstream[fi]->on_query(m, now);
@@ -1071,8 +1081,8 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     }
     if (!admit) {
       dataplane::MulticastKey charge = c.key;
-      if (c.excluder) charge.source.fill(0);
-      denied.push_back({c.key, c.link->name, rate, budget, used, charge});
+      if (c.shared_charge) charge.source.fill(0);  // as `paid`: the refusal is that charge's
+      denied.push_back({c.key, c.link->name, rate, budget, used, charge, flow});
       continue;
     }
     states[c.state].admitted = true;
@@ -1097,7 +1107,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   auto refusal_less = [](const AdmissionDenial& a, const AdmissionDenial& b) {
     if (key_less(a.charge, b.charge)) return true;
     if (key_less(b.charge, a.charge)) return false;
-    return a.egress < b.egress;
+    return a.flow != b.flow ? a.flow < b.flow : a.egress < b.egress;
   };
   std::stable_sort(denied.begin(), denied.end(), refusal_less);
   auto first_of_refusal = [&](const std::vector<AdmissionDenial>& v, size_t i) {
@@ -1108,19 +1118,24 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     if (!first_of_refusal(denied, i) || std::binary_search(d.denied.begin(), d.denied.end(), n, refusal_less)) continue;
     ++d.denials;
     log::warn("multicast", "join refused: the flow would exceed the egress's bandwidth budget",
-              {{"vni", d.vni}, {"flow", describe(n.charge)}, {"egress", n.egress}, {"rate_kbps", n.rate_kbps},
+              {{"vni", d.vni}, {"flow", describe(n.key)}, {"egress", n.egress}, {"rate_kbps", n.rate_kbps},
                {"budget_kbps", n.budget_kbps}, {"in_use_kbps", n.in_use_kbps}});
   }
+  auto forwarded = [&](const AdmissionDenial& o) {  // the refused (route, egress) is in this rebuild's routes
+    const FlowEgress fe{o.key, d.egress_id(o.egress)};
+    auto it = std::lower_bound(d.flow_states.begin(), d.flow_states.end(), fe,
+                               [](const FlowState& s, const FlowEgress& f) { return FlowEgressLess{}(s.fe, f); });
+    return it != d.flow_states.end() && it->fe == fe && it->admitted;
+  };
   for (size_t i = 0; i < d.denied.size(); ++i) {
     const auto& o = d.denied[i];
     if (!first_of_refusal(d.denied, i) || std::binary_search(denied.begin(), denied.end(), o, refusal_less)) continue;
-    const FlowEgress fe{o.key, d.egress_id(o.egress)};
-    auto now_state = std::lower_bound(d.flow_states.begin(), d.flow_states.end(), fe,
-                                      [](const FlowState& s, const FlowEgress& f) { return FlowEgressLess{}(s.fe, f); });
-    const bool admitted = now_state != d.flow_states.end() && now_state->fe == fe && now_state->admitted;
-    log::info("multicast", admitted ? "refused flow admitted: the egress's budget now holds it"
-                                    : "refused flow withdrawn: the egress no longer wants it",
-              {{"vni", d.vni}, {"flow", describe(o.charge)}, {"egress", o.egress}});
+    bool now_forwarded = false;  // on any of the routes the refusal kept from the egress
+    for (size_t j = i; j < d.denied.size() && (j == i || !first_of_refusal(d.denied, j)); ++j) {
+      now_forwarded |= forwarded(d.denied[j]);
+    }
+    log::info("multicast", now_forwarded ? "refused flow now forwarded" : "refused flow withdrawn: the egress no longer wants it",
+              {{"vni", d.vni}, {"flow", describe(o.key)}, {"egress", o.egress}});
   }
   d.denied = std::move(denied);
   // Every route also goes to the router ports, once (they are not budgeted).

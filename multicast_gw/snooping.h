@@ -192,10 +192,12 @@ struct AdmissionDenial {
   dataplane::MulticastKey key;
   std::string egress;
   uint64_t rate_kbps = 0, budget_kbps = 0, in_use_kbps = 0;
-  /// What was refused: the route, or for an any-source receiver its group
-  /// (source zeroed): one refusal, counted and logged once, however many
-  /// of the group's routes it keeps from the egress.
+  /// What was refused, as admission charges it: the route and its flow,
+  /// or for an any-source receiver of a group of several routes the group
+  /// (source zeroed) and the flow: one refusal, counted and logged once,
+  /// however many of the group's routes it keeps from the egress.
   dataplane::MulticastKey charge;
+  int flow = -1;
 };
 
 /// At most this many remote VTEPs per bridge domain are tracked (flood list

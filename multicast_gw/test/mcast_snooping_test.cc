@@ -292,15 +292,18 @@ TEST_F(OverlaySnooping, AnUpstreamProxyOutlivesASettingsChangeAndLeavesWhenItsRo
       take();
     }
     // Another robustness restarts the memberships and re-creates the
-    // attachments: the proxy carries over (no wait for the router's next
-    // query), and reports the group again once the edge answers.
+    // attachments: a proxy with the new settings starts at once (no wait for
+    // the router's next query), sends no leave while the edges have not
+    // answered again, and reports the group once the edge does.
     json more_robust = settings;
     more_robust["robustness"] = 3;
     apply(more_robust);
     EXPECT_TRUE(proxying());
+    advance(10);
+    EXPECT_EQ(proxy_reports(RecordType::kToInclude), 0u);
     snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kIsExclude, kGroup), now_);
     advance(10);
-    take();
+    EXPECT_EQ(proxy_reports(RecordType::kToExclude), 1u);
     snooping_.handle(1, 0, query("10.100.0.1"), now_);
     advance(1100);
     EXPECT_EQ(proxy_reports(RecordType::kIsExclude), 1u);
@@ -493,6 +496,31 @@ TEST_F(OverlaySnooping, AnAnySourceReceiversRefusalSpanningTheGroupsRoutesCounts
   EXPECT_EQ(both, (std::vector<IpAddress>{kA, kB}));
   EXPECT_TRUE(snooping_.domains()[0].denied.empty());
   EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+}
+
+TEST_F(OverlaySnooping, RefusalsOfOneGroupUnderDifferentFlowsAreTheirOwn) {
+  // In 239.3.0.2 the source S is a 2 Mbit/s flow of its own, the rest of the
+  // group a 1 Mbit/s one; A (any source) may carry 2.5 Mbit/s.
+  apply({{"vni", 100},
+         {"flows", {{{"group", "239.3.0.2"}, {"source", "10.10.0.9"}, {"rate_kbps", 2000}},
+                    {{"group", "239.3.0.0/16"}, {"rate_kbps", 1000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 2500}}}},
+         {"static_subscriptions", {{{"group", "239.3.0.2"}, {"source", "10.10.0.9"}, {"vtep", "10.1.0.3"}}}}});
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.3.0.1")), now_);
+  advance(100);
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.3.0.2")), now_);
+  advance(100);
+  // S's flow does not fit, the group's other flow does: one refusal, of S only.
+  EXPECT_EQ(sg_route("10.10.0.9", "239.3.0.2")->remote_vteps, std::vector<IpAddress>{kB});
+  EXPECT_EQ(route(ip("239.3.0.2"))->remote_vteps, std::vector<IpAddress>{kA});
+  ASSERT_EQ(snooping_.domains()[0].denied.size(), 1u);
+  EXPECT_EQ(snooping_.domains()[0].denied[0].flow, 0);
+  EXPECT_EQ(snooping_.domains()[0].denials, 1u);
+  // A third group of the second flow no longer fits either: a refusal of its own.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, ip("239.3.0.3")), now_);
+  advance(100);
+  EXPECT_EQ(snooping_.domains()[0].denied.size(), 2u);
+  EXPECT_EQ(snooping_.domains()[0].denials, 2u);
 }
 
 TEST_F(OverlaySnooping, AnAnySourceReceiverIsWeighedForEachDeclaredSourceOncePerGroup) {
