@@ -128,6 +128,22 @@ static std::unique_ptr<MembershipHost> upstream_proxy(const config::MulticastBri
   return std::make_unique<MembershipHost>(host_config(b, fi ? 6 : 4), uint64_t{vni} * 4 + where.port * 2 + fi + 1);
 }
 
+/// A settings change re-created attachment `was` as `now_is` (and restarted
+/// the memberships): where an upstream proxy ran, its querier is still there,
+/// so a proxy with the new settings starts at once and reports as the edges
+/// answer again. The old one goes without leaves: the production router's
+/// tree stays up meanwhile instead of being torn down and waiting for that
+/// router's next query.
+static void restart_upstream(Attachment& was, Attachment& now_is, const config::MulticastBridgeDomain& b,
+                             uint32_t vni, Millis now) {
+  for (size_t fi = 0; fi < 2; ++fi) {
+    if (!was.upstream[fi] || was.router_until[fi] <= now) continue;
+    was.upstream[fi].reset();
+    now_is.router_until[fi] = was.router_until[fi];
+    now_is.upstream[fi] = upstream_proxy(b, vni, now_is.where, fi);
+  }
+}
+
 /// Whether two versions of a bridge domain's settings run the same routers:
 /// static subscriptions, flows, budgets and roles are applied at the next
 /// rebuild without restarting anyone's membership.
@@ -293,23 +309,11 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));
-      // A settings change re-creates the attachment (and restarts the
-      // memberships): where an upstream proxy ran, its querier is still
-      // there, so a proxy with the new settings starts at once and reports
-      // as the edges answer again. The old one goes without leaves: the
-      // production router's tree stays up meanwhile instead of being torn
-      // down and waiting for that router's next query.
+      if (!b.ingress) continue;
       for (auto& o : old) {
-        if (o.vni != b.vni || !b.ingress) continue;
+        if (o.vni != b.vni) continue;
         for (auto& a : o.attachments) {
-          if (!a || !(a->where == where)) continue;
-          for (size_t fi = 0; fi < 2; ++fi) {
-            if (!a->upstream[fi] || a->router_until[fi] <= now) continue;
-            a->upstream[fi].reset();
-            Attachment& fresh = *d.attachments.back();
-            fresh.router_until[fi] = a->router_until[fi];
-            fresh.upstream[fi] = upstream_proxy(b, d.vni, where, fi);
-          }
+          if (a && a->where == where) restart_upstream(*a, *d.attachments.back(), b, d.vni, now);
         }
       }
     }
@@ -764,7 +768,6 @@ void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain&
   });
 }
 
-
 namespace {
 
 struct Link {
@@ -805,8 +808,6 @@ dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAd
   if (s) std::copy(s->bytes.begin(), s->bytes.begin() + static_cast<long>(s->size()), k.source.begin());
   return k;
 }
-
-
 
 std::string describe(const dataplane::MulticastKey& k) {
   return "(" + key_source(k) + ", " + config::to_string(key_group(k)) + ")";

@@ -253,6 +253,24 @@ class OverlayMulticast(unittest.TestCase):
         self.assertGreaterEqual(len(queries), 1)
         # Only the proxy speaks upstream: the remote host's own reports are not relayed.
         self.assertEqual(tshark_fields(pcap, ["frame.number"], f"ip.src == {labmod.HB1_IP}"), [])
+        # The ingress role taken out of the config: the proxy leaves what it
+        # reported at once (the bridge's state would otherwise time out), and
+        # goes. (Not snooping as a whole: snooping again would restart our
+        # querier, and the kernel bridge's querier then yields to it.)
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.6.6.6", "local": labmod.HB1_IP}])
+        self.wait_for(upstream, lambda u: u and u[0]["groups"] == 1)
+        cap = Capture(self, ha, "eth0", "igmp", "upstream-removed")
+        try:
+            self.set_multicast(roles=["edge"])
+            self.wait_for(upstream, lambda u: u == [], timeout=5)
+            pcap = cap.stop()
+        finally:
+            self.stop(hb1)
+            self.set_multicast(roles=["ingress", "edge"])
+        ours = tshark_fields(pcap, ["igmp.record_type", "igmp.maddr"], "ip.src == 10.100.0.254 && igmp.type == 0x22")
+        self.assertIn((["3"], ["239.6.6.6"]), [(r["igmp.record_type"], r["igmp.maddr"]) for r in ours])
+        # An ingress again: the bridge's next query (every 3 s) gets a proxy again.
+        self.wait_for(upstream, lambda u: len(u) == 1, timeout=10)
 
     def test_7_meridian_yields_to_a_lower_querier_and_takes_over_when_it_goes(self):
         # test_6's bridge querier (10.100.0.1, lower than our 10.100.0.254)
@@ -260,7 +278,7 @@ class OverlayMulticast(unittest.TestCase):
         def access_igmp():
             q = self.api.call("GET", "/api/v1/multicast/querier")[2]["interfaces"]
             return next(e for e in q if e["port"] == "access" and e["protocol"] == "igmp")
-        self.assertEqual(access_igmp()["querier"], labmod.HA_IP)
+        self.wait_for(access_igmp, lambda e: e["querier"] == labmod.HA_IP, timeout=10)
         cap = Capture(self, self.lab.ha, "eth0", "igmp", "takeover")
         gone = time.time()
         labmod.run(["ip", "-n", self.lab.ha, "link", "set", "br0", "type", "bridge", "mcast_querier", "0"])
