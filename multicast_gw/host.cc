@@ -35,17 +35,21 @@ void merge_subscription(Subscription& into, const Subscription& more) {
 
 Interest interest_of(const MembershipRouter& downstream, Millis now) { return interest_of(downstream.groups(), now); }
 
+std::optional<Subscription> subscription_of(const GroupState& gs, Millis now) {
+  Subscription s;
+  s.mode = gs.mode;
+  for (const auto& [src, rec] : gs.sources) {
+    // INCLUDE: the sources wanted; EXCLUDE: the ones every host blocks (Y).
+    if ((rec.expires > now) == (gs.mode == FilterMode::kInclude)) s.sources.push_back(src);
+  }
+  if (s.mode == FilterMode::kInclude && s.sources.empty()) return std::nullopt;
+  return s;
+}
+
 Interest interest_of(const std::map<IpAddress, GroupState>& groups, Millis now) {
   Interest out;
   for (const auto& [g, gs] : groups) {
-    Subscription s;
-    s.mode = gs.mode;
-    for (const auto& [src, rec] : gs.sources) {
-      // INCLUDE: the sources wanted; EXCLUDE: the ones every host blocks (Y).
-      if ((rec.expires > now) == (gs.mode == FilterMode::kInclude)) s.sources.push_back(src);
-    }
-    if (s.mode == FilterMode::kInclude && s.sources.empty()) continue;
-    out.emplace(g, std::move(s));
+    if (auto s = subscription_of(gs, now)) out.emplace(g, std::move(*s));
   }
   return out;
 }
@@ -54,6 +58,22 @@ Interest merge_interest(std::span<const MembershipRouter* const> downstream, Mil
   std::vector<const std::map<IpAddress, GroupState>*> groups;
   for (const MembershipRouter* r : downstream) groups.push_back(&r->groups());
   return merge_interest(std::span<const std::map<IpAddress, GroupState>* const>(groups), now);
+}
+
+Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream,
+                        std::span<const IpAddress> groups, Millis now) {
+  Interest out;
+  for (const auto& g : groups) {
+    for (const auto* link : downstream) {
+      auto it = link->find(g);
+      if (it == link->end()) continue;
+      auto s = subscription_of(it->second, now);
+      if (!s) continue;
+      auto [at, fresh] = out.emplace(g, *s);
+      if (!fresh) merge_subscription(at->second, *s);
+    }
+  }
+  return out;
 }
 
 Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream, Millis now) {
@@ -97,6 +117,24 @@ void MembershipHost::set_interest(const Interest& wanted, Millis now, HostOutput
       ++a;
       ++b;
     }
+  }
+}
+
+void MembershipHost::set_interest(const Interest& wanted, std::span<const IpAddress> groups, Millis now,
+                                  HostOutput& out) {
+  for (const auto& g : groups) {
+    auto before = state_.find(g);
+    auto after = wanted.find(g);
+    std::optional<Subscription> was;
+    if (before != state_.end()) was = before->second;
+    const Subscription* is = after == wanted.end() ? nullptr : &after->second;
+    if (was ? is && *was == *is : !is) continue;
+    if (is) {
+      state_[g] = *is;  // before the change: its records are read from the new state
+    } else {
+      state_.erase(before);
+    }
+    state_change(g, was ? &*was : nullptr, is, now, out);
   }
 }
 

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <span>
 #include <vector>
@@ -40,9 +41,14 @@ void merge_subscription(Subscription& into, const Subscription& more);
 Interest interest_of(const MembershipRouter& downstream, Millis now);
 /// The same for a link's groups held as a router would hold them.
 Interest interest_of(const std::map<IpAddress, GroupState>& groups, Millis now);
+/// One group's: none for INCLUDE({}).
+std::optional<Subscription> subscription_of(const GroupState& gs, Millis now);
 /// The merge over every downstream link.
 Interest merge_interest(std::span<const MembershipRouter* const> downstream, Millis now);
 Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream, Millis now);
+/// The same for `groups` only (a lookup per link and group, not a pass over every membership).
+Interest merge_interest(std::span<const std::map<IpAddress, GroupState>* const> downstream,
+                        std::span<const IpAddress> groups, Millis now);
 
 struct HostConfig {
   uint8_t family = 4;
@@ -74,6 +80,8 @@ class MembershipHost {
 
   /// The interest changed (or not): state-change reports go out at once.
   void set_interest(const Interest& wanted, Millis now, HostOutput& out);
+  /// The same for `groups` only (sorted, unique): each becomes what `wanted` holds of it, or nothing.
+  void set_interest(const Interest& wanted, std::span<const IpAddress> groups, Millis now, HostOutput& out);
   /// A query heard on the interface: schedules the answer (§5.2) and tracks
   /// older queriers (§7.2.1).
   void on_query(const Membership& q, Millis now);

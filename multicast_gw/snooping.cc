@@ -22,6 +22,20 @@ std::string egress_name(const std::string& port, uint16_t vlan) {
 }
 std::string egress_name(const IpAddress& vtep) { return config::to_string(config::MulticastEgress{{}, 0, vtep}); }
 
+dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
+  dataplane::MulticastKey k;
+  k.family = family;
+  std::copy(g.bytes.begin(), g.bytes.begin() + static_cast<long>(g.size()), k.group.begin());
+  if (s) std::copy(s->bytes.begin(), s->bytes.begin() + static_cast<long>(s->size()), k.source.begin());
+  return k;
+}
+
+/// A key's group: the key with its source zeroed.
+dataplane::MulticastKey group_of(dataplane::MulticastKey k) {
+  k.source.fill(0);
+  return k;
+}
+
 }  // namespace
 
 IpAddress key_group(const dataplane::MulticastKey& k) {
@@ -423,7 +437,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     if (d->cfg.ingress && !fm.source.is_unspecified()) {
       if (!a->upstream[fi]) {
         a->upstream[fi] = upstream_proxy(d->cfg, d->vni, a->where, fi);
-        d->overlay_changed = true;  // its first reports: everything the overlay wants
+        d->overlay_changed = d->overlay_merge_all = true;  // its first reports: everything the overlay wants
       }
       a->upstream[fi]->on_query(m, now);
     }
@@ -432,7 +446,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     relay(*d, *a, frame, true, m.family);  // toward the router ports
   }
   send_queries(*a, out);
-  if (!out.changed.empty()) dirty_ = d->local_changed = true;
+  if (note_changes(*d, out)) d->local_changed = true;
   return true;
 }
 
@@ -484,7 +498,7 @@ bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep
   RouterOutput out;
   it->second->router(m.family).on_membership(m, fm.source, now, out);
   send_overlay_queries(*d, *it->second, out);
-  if (!out.changed.empty()) dirty_ = d->overlay_changed = true;
+  if (note_changes(*d, out)) d->overlay_changed = true;
   return true;
 }
 
@@ -540,13 +554,23 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
         for (const auto& st : d.statics) {
           if (!st.local || !(*st.local == a->where)) edges.push_back(&st.groups);  // the receivers it serves
         }
-        a->upstream[fi]->set_interest(family_only(merge_interest(edges, now), family), now, out);
+        if (d.overlay_merge_all) {
+          a->upstream[fi]->set_interest(family_only(merge_interest(edges, now), family), now, out);
+        } else {  // the groups the edges' reports and timers changed: a lookup each, not a pass over all
+          std::vector<IpAddress> groups;
+          for (const auto& k : d.changed_groups) {
+            if (k.family == family) groups.push_back(key_group(k));
+          }
+          std::sort(groups.begin(), groups.end());
+          groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+          a->upstream[fi]->set_interest(merge_interest(edges, groups, now), groups, now, out);
+        }
       }
       a->upstream[fi]->tick(now, out);
       send_upstream(d, *a, family, out);
     }
   }
-  d.overlay_changed = false;
+  d.overlay_changed = d.overlay_merge_all = false;
 }
 
 void Snooping::end_upstream(const SnoopedDomain& d, Attachment& a, Millis now) {
@@ -624,7 +648,7 @@ bool Snooping::tick(Millis now) {
         RouterOutput out;
         r->tick(now, out);
         send_queries(*a, out);
-        if (!out.changed.empty()) dirty_ = d.local_changed = true;
+        if (note_changes(d, out)) d.local_changed = true;
       }
       for (size_t fi = 0; fi < 2; ++fi) dirty_ |= a->router_port[fi] != (a->router_until[fi] > now);
     }
@@ -633,7 +657,7 @@ bool Snooping::tick(Millis now) {
         RouterOutput out;
         r->tick(now, out);
         send_overlay_queries(d, *e, out);
-        if (!out.changed.empty()) dirty_ = d.overlay_changed = true;
+        if (note_changes(d, out)) d.overlay_changed = true;
       }
     }
     for (auto& queriers : d.overlay_queriers) std::erase_if(queriers, [&](const auto& q) { return q.second <= now; });
@@ -652,16 +676,89 @@ bool Snooping::tick(Millis now) {
 /// want any other source). A link is an attachment, a remote edge (ingress
 /// role) or a static subscription's target. Then bandwidth admission, and
 /// the router ports on every route.
+///
+/// A rebuild redoes only the groups whose memberships changed (and those
+/// with refusals) when nothing else did: admission couples groups only
+/// through the egresses' use, and every other group's flows ran at the last
+/// rebuild (a group with a refusal is redone), so they are admitted again
+/// at the same charges whatever the order — the same result as a whole
+/// rebuild, at the cost of the changed groups.
 void Snooping::rebuild() {
   dirty_ = false;
   auto t = std::make_shared<dataplane::OverlayMulticast>();
   for (auto& d : domains_) {
     auto& bd = t->bridge_domains[d.vni];
-    build_domain(d, bd, last_now_);
-    record_routes(d, bd, last_now_);
+    const dataplane::MulticastBridgeDomain* last = tables_->bd(d.vni);
+    bool whole = d.rebuild_all || !last;
+    for (const auto& a : d.attachments) {  // a router port came or went: it is on every route
+      for (size_t fi = 0; fi < 2; ++fi) whole |= a->router_port[fi] != (a->router_until[fi] > last_now_);
+    }
+    if (whole) {
+      build_domain(d, bd, last_now_, nullptr);
+      record_routes(d, bd, last_now_, nullptr);
+    } else {
+      bd = *last;
+      auto& groups = d.changed_groups;
+      for (const auto& n : d.denied) groups.push_back(group_of(n.charge));
+      std::sort(groups.begin(), groups.end(), group_less);
+      groups.erase(std::unique(groups.begin(), groups.end(),
+                               [](const auto& a, const auto& b) { return !group_less(a, b) && !group_less(b, a); }),
+                   groups.end());
+      if (!groups.empty()) {
+        build_domain(d, bd, last_now_, &groups);
+        record_routes(d, bd, last_now_, &groups);
+        if (verify_incremental_) verify(d, bd);
+      }
+    }
+    d.rebuild_all = false;
+    d.changed_groups.clear();
   }
   t->counters = counters_;
   tables_ = std::move(t);
+}
+
+bool Snooping::note_changes(SnoopedDomain& d, const RouterOutput& out) {
+  for (const auto& g : out.changed) d.changed_groups.push_back(route_key(g.family, g, nullptr));
+  dirty_ |= !out.changed.empty();
+  return !out.changed.empty();
+}
+
+/// The whole rebuild runs after the incremental one, as a second pass over
+/// the same memberships: its decisions must be the same (what was admitted
+/// has run, what was refused still does not fit), but a refusal's
+/// `in_use_kbps` may be higher and a charge shared by a group's routes may
+/// fall on another of them (what ran is weighed first): the egresses' use
+/// is compared, those are not.
+void Snooping::verify(SnoopedDomain& d, dataplane::MulticastBridgeDomain& bd) {
+  ++incremental_checks_;
+  const auto states = d.flow_states;
+  const auto denied = d.denied;
+  const auto in_use = d.in_use_kbps;
+  dataplane::MulticastBridgeDomain whole;
+  build_domain(d, whole, last_now_, nullptr);
+  record_routes(d, whole, last_now_, nullptr);
+  auto same_route = [](const dataplane::MulticastRoute& a, const dataplane::MulticastRoute& b) {
+    return a.counter_slot == b.counter_slot && a.locals == b.locals && a.local_slots == b.local_slots &&
+           a.remote_vteps == b.remote_vteps && a.remote_vtep_slots == b.remote_vtep_slots;
+  };
+  bool same = whole.routes.size() == bd.routes.size() && whole.routers == bd.routers && in_use == d.in_use_kbps &&
+              states.size() == d.flow_states.size() && denied.size() == d.denied.size();
+  for (const auto& [key, route] : whole.routes) {
+    auto it = bd.routes.find(key);
+    same = same && it != bd.routes.end() && same_route(route, it->second);
+  }
+  for (size_t i = 0; same && i < states.size(); ++i) {
+    const auto &a = states[i], &b = d.flow_states[i];
+    same = a.fe == b.fe && a.first == b.first && a.admitted == b.admitted;
+  }
+  for (size_t i = 0; same && i < denied.size(); ++i) {
+    same = denied[i].key == d.denied[i].key && denied[i].egress == d.denied[i].egress &&
+           denied[i].charge == d.denied[i].charge && denied[i].flow == d.denied[i].flow;
+  }
+  if (same) return;
+  ++incremental_mismatches_;
+  log::error("multicast", "an incremental rebuild differs from a whole one", {{"vni", d.vni}});
+  bd = std::move(whole);
 }
 
 std::shared_ptr<const dataplane::OverlayMulticast> with_overlay_slots(const dataplane::OverlayMulticast& routes,
@@ -715,10 +812,14 @@ uint32_t Snooping::egress_slot(RouteRecord::Egress& e, uint64_t generation, Mill
   return e.out.slot;
 }
 
-void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
+void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now,
+                             const std::vector<dataplane::MulticastKey>* only) {
+  auto redone = [&](const dataplane::MulticastKey& k) {
+    return !only || std::binary_search(only->begin(), only->end(), k, group_less);
+  };
   const uint64_t generation = ++record_generation_;
   std::erase_if(d.route_records, [&](auto& r) {
-    if (out.routes.count(r.first)) return false;
+    if (!redone(r.first) || out.routes.count(r.first)) return false;
     release(r.second, now);
     return true;
   });
@@ -728,6 +829,7 @@ void Snooping::record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain&
     return true;
   };
   for (auto& [key, route] : out.routes) {
+    if (!redone(key)) continue;  // the last table's, slots and all
     auto [it, fresh] = d.route_records.try_emplace(key);
     RouteRecord& rec = it->second;
     if (fresh) {
@@ -801,14 +903,6 @@ bool candidate_less(const Candidate& a, const Candidate& b) {
   return FlowEgressLess{}(fa, fb) || (!FlowEgressLess{}(fb, fa) && a.index < b.index);
 }
 
-dataplane::MulticastKey route_key(uint8_t family, const IpAddress& g, const IpAddress* s) {
-  dataplane::MulticastKey k;
-  k.family = family;
-  std::copy(g.bytes.begin(), g.bytes.begin() + static_cast<long>(g.size()), k.group.begin());
-  if (s) std::copy(s->bytes.begin(), s->bytes.begin() + static_cast<long>(s->size()), k.source.begin());
-  return k;
-}
-
 std::string describe(const dataplane::MulticastKey& k) {
   return "(" + key_source(k) + ", " + config::to_string(key_group(k)) + ")";
 }
@@ -821,6 +915,7 @@ struct Snooping::RebuildScratch {
   std::vector<Candidate> candidates;
   std::vector<uint32_t> rated;  // the candidates a declared flow charges, in admission order
   std::vector<FlowState> states;
+  std::vector<FlowState> merged;  // an incremental rebuild's states, all groups
 };
 
 Snooping::Snooping(SnoopingIo io, unsigned workers)
@@ -857,7 +952,7 @@ void Snooping::sample_rates(Millis now) {
     for (const auto& [key, rec] : d.route_records) {
       if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured &&
           outgrown(rec.peak_kbps, rec.charged_kbps, rec.flow)) {
-        dirty_ = true;
+        dirty_ = d.rebuild_all = true;
       }
     }
     for (const auto& [g, kbps] : sums) {
@@ -865,17 +960,36 @@ void Snooping::sample_rates(Millis now) {
       GroupPeak& p = d.group_peaks.try_emplace(g, GroupPeak{0, d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps})
                          .first->second;
       p.peak_kbps = std::max(p.peak_kbps, kbps);
-      if (outgrown(p.peak_kbps, p.charged_kbps, std::get<2>(g))) dirty_ = true;
+      if (outgrown(p.peak_kbps, p.charged_kbps, std::get<2>(g))) dirty_ = d.rebuild_all = true;
     }
   }
 }
 
-void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now) {
+void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now,
+                            const std::vector<dataplane::MulticastKey>* only) {
+  auto redone = [&](const dataplane::MulticastKey& k) {  // a route, state or peak of a group this rebuild does
+    return !only || std::binary_search(only->begin(), only->end(), k, group_less);
+  };
+  // A group's states, one run of the sorted list.
+  struct ByGroup {
+    bool operator()(const FlowState& s, const dataplane::MulticastKey& g) const { return group_less(s.fe.first, g); }
+    bool operator()(const dataplane::MulticastKey& g, const FlowState& s) const { return group_less(g, s.fe.first); }
+  };
   out.overlay_snooped = d.cfg.ingress;
-  for (auto& a : d.attachments) {
-    for (size_t fi = 0; fi < 2; ++fi) {
-      a->router_port[fi] = a->router_until[fi] > now;
-      if (a->router_port[fi]) out.routers[fi].push_back(a->where);
+  if (!only) {
+    for (auto& a : d.attachments) {
+      for (size_t fi = 0; fi < 2; ++fi) {
+        a->router_port[fi] = a->router_until[fi] > now;
+        if (a->router_port[fi]) out.routers[fi].push_back(a->where);
+      }
+    }
+  } else {
+    // `out` is the last table: the groups redone lose their routes (the
+    // route records list them) and get them back as they are now.
+    for (const auto& g : *only) {
+      for (auto it = d.route_records.lower_bound(g); it != d.route_records.end() && !group_less(g, it->first); ++it) {
+        out.routes.erase(it->first);
+      }
     }
   }
   std::vector<Candidate>& candidates = scratch_->candidates;
@@ -893,26 +1007,12 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       links.push_back({&st.groups, st.local ? &*st.local : nullptr, st.local ? nullptr : &st.vtep, st.name});
     }
     for (auto& l : links) l.egress = d.egress_id(l.name);
-    // Each group with the links holding it, in link order (one pass over
-    // every link's groups, no lookup per group and link).
     struct Holder {
       const Link* link;
       const GroupState* gs;
     };
-    std::map<IpAddress, std::vector<Holder>> holders;
-    IpAddress family_start;  // addresses order by family first: this family's groups are one run
-    family_start.family = family;
-    for (const auto& l : links) {
-      // A link's groups come sorted, so the hint (the holder after the last
-      // one) is the group itself or the place to insert it: no search.
-      auto hint = holders.begin();
-      for (auto it = l.groups->lower_bound(family_start); it != l.groups->end() && it->first.family == family; ++it) {
-        auto at = holders.try_emplace(hint, it->first);
-        at->second.push_back({&l, &it->second});
-        hint = std::next(at);
-      }
-    }
-    for (const auto& [g, held] : holders) {
+    // A group's candidates from the links holding it (in link order).
+    auto gather = [&](const IpAddress& g, const std::vector<Holder>& held) {
       const size_t group_begin = candidates.size();
       size_t group_routes = 0;
       std::set<IpAddress> sources;
@@ -954,7 +1054,36 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       // Groups come in key order (family, then group), so sorting each
       // group's share puts the whole list in (route, egress) order.
       std::sort(candidates.begin() + static_cast<long>(group_begin), candidates.end(), candidate_less);
+    };
+    if (only) {
+      std::vector<Holder> held;
+      for (const auto& gk : *only) {
+        if (gk.family != family) continue;
+        const IpAddress g = key_group(gk);
+        held.clear();
+        for (const auto& l : links) {
+          if (auto it = l.groups->find(g); it != l.groups->end()) held.push_back({&l, &it->second});
+        }
+        gather(g, held);
+      }
+      continue;
     }
+    // Each group with the links holding it, in link order (one pass over
+    // every link's groups, no lookup per group and link).
+    std::map<IpAddress, std::vector<Holder>> holders;
+    IpAddress family_start;  // addresses order by family first: this family's groups are one run
+    family_start.family = family;
+    for (const auto& l : links) {
+      // A link's groups come sorted, so the hint (the holder after the last
+      // one) is the group itself or the place to insert it: no search.
+      auto hint = holders.begin();
+      for (auto it = l.groups->lower_bound(family_start); it != l.groups->end() && it->first.family == family; ++it) {
+        auto at = holders.try_emplace(hint, it->first);
+        at->second.push_back({&l, &it->second});
+        hint = std::next(at);
+      }
+    }
+    for (const auto& [g, held] : holders) gather(g, held);
   }
   assert(std::is_sorted(candidates.begin(), candidates.end(), candidate_less));
   // Admission, first come first served: a flow with a declared rate goes to
@@ -968,7 +1097,18 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   // A refusal lifts when an older flow leaves.
   std::map<std::string, uint64_t> budgets;
   for (const auto& b : d.cfg.budgets) budgets[config::to_string(b.egress)] = b.rate_kbps;
-  d.in_use_kbps.clear();
+  if (!only) {
+    d.in_use_kbps.clear();
+  } else {
+    for (const auto& g : *only) {  // the groups redone give back what they were charged
+      const auto [from, to] = std::equal_range(d.flow_states.begin(), d.flow_states.end(), g, ByGroup{});
+      for (auto s = from; s != to; ++s) {
+        if (!s->charged_kbps) continue;
+        uint64_t& used = d.in_use_kbps[d.egress_names[s->fe.second]];
+        used -= std::min(used, s->charged_kbps);
+      }
+    }
+  }
   for (auto& links : links_by_family) {
     for (auto& l : links) {
       auto b = budgets.find(l.name);
@@ -992,7 +1132,15 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     size_t j = i;
     bool from_start = false;
     for (; j < candidates.size() && !FlowEgressLess{}(fe, fe_of(candidates[j])); ++j) from_start |= candidates[j].since == 0;
-    while (old != d.flow_states.end() && FlowEgressLess{}(old->fe, fe)) ++old;
+    // A step at a time through a whole rebuild's; a search past groups not redone.
+    for (int step = 0; old != d.flow_states.end() && FlowEgressLess{}(old->fe, fe); ++step) {
+      if (step == 4) {
+        old = std::lower_bound(old, d.flow_states.end(), fe,
+                               [](const FlowState& s, const FlowEgress& f) { return FlowEgressLess{}(s.fe, f); });
+        break;
+      }
+      ++old;
+    }
     const bool known = old != d.flow_states.end() && !FlowEgressLess{}(fe, old->fe);
     Candidate c = candidates[i];
     c.first = from_start ? 0 : known ? old->first : now;
@@ -1005,7 +1153,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
       route_flow = flow_index(d.cfg, c.key);
     }
     c.flow = c.router_port ? -1 : route_flow;
-    states.push_back({fe, c.first, c.flow < 0});  // what no flow charges is admitted as it is
+    states.push_back({fe, c.first, c.flow < 0, 0});  // what no flow charges is admitted as it is
     candidates[kept++] = c;
     i = j;
   }
@@ -1048,10 +1196,13 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     return std::max<uint64_t>(f.rate_kbps, peak);
   };
   for (auto& [k, rec] : d.route_records) {  // what this weighing charges
-    if (rec.flow >= 0) rec.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps, rec.peak_kbps);
+    if (rec.flow >= 0 && redone(k)) rec.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps, rec.peak_kbps);
   }
   for (auto& [g, p] : d.group_peaks) {  // kept only while the flows are the same (apply)
-    p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
+    dataplane::MulticastKey gk;
+    gk.family = std::get<0>(g);
+    gk.group = std::get<1>(g);
+    if (redone(gk)) p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
   }
   for (uint32_t i : rated) {
     const Candidate& c = candidates[i];
@@ -1077,7 +1228,10 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
         // shrank: the egress's use may then exceed the budget for a while.
         admit = c.ran || !budget || used + rate <= budget;
         if (c.shared_charge) charged.emplace(paid, admit);
-        if (admit) used += rate;
+        if (admit) {
+          used += rate;
+          states[c.state].charged_kbps = rate;
+        }
       }
     }
     if (!admit) {
@@ -1100,7 +1254,25 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     if (c.link->local) route->locals.push_back(*c.link->local);
     else route->remote_vteps.push_back(*c.link->remote);
   }
-  std::swap(d.flow_states, states);  // the old one's buffer serves the next rebuild
+  if (!only) {
+    std::swap(d.flow_states, states);  // the old one's buffer serves the next rebuild
+  } else {
+    // The groups redone replace their runs of the sorted states.
+    std::vector<FlowState>& merged = scratch_->merged;
+    merged.clear();
+    auto from = d.flow_states.cbegin();
+    auto fresh = states.cbegin();
+    for (const auto& g : *only) {
+      const auto [b, e] = std::equal_range(from, d.flow_states.cend(), g, ByGroup{});
+      const auto fresh_end = std::upper_bound(fresh, states.cend(), g, ByGroup{});
+      merged.insert(merged.end(), from, b);
+      merged.insert(merged.end(), fresh, fresh_end);
+      from = e;
+      fresh = fresh_end;
+    }
+    merged.insert(merged.end(), from, d.flow_states.cend());
+    std::swap(d.flow_states, merged);
+  }
   std::erase_if(d.in_use_kbps, [](const auto& e) { return e.second == 0; });
   // A refusal is logged and counted when it begins, and logged when it ends
   // (admitted, or no longer wanted). Both lists sorted by refusal, so that

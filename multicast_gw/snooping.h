@@ -125,6 +125,16 @@ inline bool key_less(const dataplane::MulticastKey& a, const dataplane::Multicas
   }
   return false;
 }
+/// Keys by group alone (family, then group; the source ignored): a group's
+/// routes, states and refusals are one run of a list sorted by key_less.
+inline bool group_less(const dataplane::MulticastKey& a, const dataplane::MulticastKey& b) {
+  if (a.family != b.family) return a.family < b.family;
+  for (int i = 0; i < 16; i += 8) {
+    const uint64_t u = config::be_word(a.group.data() + i), v = config::be_word(b.group.data() + i);
+    if (u != v) return u < v;
+  }
+  return false;
+}
 struct FlowEgressLess {
   bool operator()(const FlowEgress& a, const FlowEgress& b) const {
     if (key_less(a.first, b.first)) return true;
@@ -139,6 +149,9 @@ struct FlowState {
   FlowEgress fe;
   Millis first = 0;
   bool admitted = false;
+  /// What it added to its egress's use (kbit/s): 0 unless admitted and
+  /// charged here (a charge shared by a group's routes is on one of them).
+  uint64_t charged_kbps = 0;
 };
 
 /// A counter slot (dataplane::MulticastRouteCounters) and its counts when it
@@ -218,6 +231,7 @@ struct SnoopedDomain {
   std::array<std::map<IpAddress, Millis>, 2> overlay_queriers;
   bool local_changed = true;                               // the edge's merged interest is due
   bool overlay_changed = true;                             // the upstream proxies' merged interest is due
+  bool overlay_merge_all = true;  // ... over every group (a new proxy, new settings); else `changed_groups`'s
   uint64_t overlay_edge_limit = 0;                         // reports from VTEPs past kMaxRemoteEdges
   /// Queries and reports that could not be sent into the overlay (the VTEP
   /// not resolved yet, no buffer, larger than the tunnel's MTU).
@@ -240,6 +254,13 @@ struct SnoopedDomain {
   }
   std::map<dataplane::MulticastKey, RouteRecord, MulticastKeyLess> route_records;
   std::map<GroupFlow, GroupPeak> group_peaks;  // measured flows only
+  /// What the next rebuild redoes: everything (`rebuild_all`: new settings,
+  /// a router port came or went, a measured flow is re-weighed), else only
+  /// the groups whose memberships changed (keys with the source zeroed) and
+  /// those with refusals (a freed budget may admit them); every other route
+  /// is the last table's.
+  bool rebuild_all = true;
+  std::vector<dataplane::MulticastKey> changed_groups;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };
@@ -284,6 +305,11 @@ class Snooping {
   }
   const std::vector<SnoopedDomain>& domains() const { return domains_; }
   uint64_t refused(DecodeStatus s) const { return refused_[static_cast<size_t>(s)]; }
+  /// Tests: after every incremental rebuild, rebuild the whole domain again
+  /// and compare; a difference is counted (and the whole rebuild kept).
+  void verify_incremental(bool on) { verify_incremental_ = on; }
+  uint64_t incremental_checks() const { return incremental_checks_; }
+  uint64_t incremental_mismatches() const { return incremental_mismatches_; }
 
  private:
   Attachment* find(uint16_t port, uint16_t vlan, SnoopedDomain** domain = nullptr);
@@ -311,11 +337,20 @@ class Snooping {
   void relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, bool to_routers_only, uint8_t family);
   void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, bool to_querier_only,
              uint8_t family);
+  /// A router's changed groups are redone at the next rebuild; true when there are any.
+  bool note_changes(SnoopedDomain& d, const RouterOutput& out);
   void rebuild();
-  void build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
-  /// Route records follow the routes of a rebuild: new ones get a slot,
-  /// gone ones give theirs back, egresses join and leave.
-  void record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now);
+  /// A domain's routes and admission: all of them into an empty `out`, or
+  /// (`only`, sorted by group_less) just those groups' into the last table's.
+  void build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now,
+                    const std::vector<dataplane::MulticastKey>* only);
+  /// Route records follow the routes of a rebuild (those of `only`'s groups
+  /// when set): new ones get a slot, gone ones give theirs back, egresses
+  /// join and leave.
+  void record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now,
+                     const std::vector<dataplane::MulticastKey>* only);
+  /// verify_incremental: `bd`, just rebuilt for `d`'s changed groups, against a whole rebuild.
+  void verify(SnoopedDomain& d, dataplane::MulticastBridgeDomain& bd);
   bool assign(CountedSlot& c, Millis now);
   uint32_t egress_slot(RouteRecord::Egress& e, uint64_t generation, Millis now);
   /// Gives a slot back (the record holding it is going).
@@ -337,6 +372,8 @@ class Snooping {
   uint64_t record_generation_ = 0;
   Millis last_sample_ = 0;
   std::array<uint64_t, 16> refused_{};
+  bool verify_incremental_ = false;
+  uint64_t incremental_checks_ = 0, incremental_mismatches_ = 0;
   struct RebuildScratch;
   std::unique_ptr<RebuildScratch> scratch_;
 };

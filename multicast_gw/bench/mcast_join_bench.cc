@@ -9,7 +9,7 @@
 // Not included: the punt poll's wait (at most 1 ms, measured end to end in
 // test_multicast.py) and the RCU publication (one worker poll round).
 //
-// Run: build/bench/mcast_join_bench [--edges 64] [--groups 1000] [--ops 1000] [--flows] [--json]
+// Run: build/bench/mcast_join_bench [--edges 64] [--groups 1000] [--ops 1000] [--flows] [--upstream] [--json]
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
       "groups", po::value(&groups)->default_value(1000), "groups every edge has joined (1..60000)")(
       "ops", po::value(&ops)->default_value(1000), "joins timed, then as many fast leaves")(
       "flows", "declare every group a 1 Mbit/s flow, under a budget per edge that admits them all (admission weighs each membership)")(
+      "upstream", "a production router queries on the access attachment: the upstream proxy reports the edges' merged membership to it")(
       "json", "print one JSON object");
   po::variables_map vm;
   try {
@@ -107,7 +108,11 @@ int main(int argc, char** argv) {
                  parsed.errors[0].reason.c_str());
     return 1;
   }
-  mc::Snooping snooping(mc::SnoopingIo{[](uint16_t, std::span<const uint8_t>) { return true; },
+  size_t upstream_reports = 0;  // frames out of the access attachment: the proxy's reports
+  mc::Snooping snooping(mc::SnoopingIo{[&](uint16_t port, std::span<const uint8_t>) {
+                                         upstream_reports += port == 0;
+                                         return true;
+                                       },
                                        [](uint16_t, mc::DecodeStatus) {},
                                        [](uint32_t, const IpAddress&, std::span<const uint8_t>) { return true; }});
   std::vector<mc::SnoopPort> ports(2);
@@ -135,6 +140,19 @@ int main(int argc, char** argv) {
     for (const auto& f : frames) snooping.handle_overlay(1, 100, vteps[e], f, now);
   };
 
+  const bool upstream = vm.count("upstream") > 0;
+  if (upstream) {  // the production router's general query, from 10.0.0.254 on the access attachment
+    mc::Query q;
+    q.group = IpAddress::v4(std::array<uint8_t, 4>{}.data());
+    q.max_response_ms = 10000;
+    q.robustness = 2;
+    q.interval_s = 125;
+    snooping.handle(0, 0, mc::build_query_frame(mc::Sender{{0x02, 0xcc, 0, 0, 0, 1}, v4(0x0a0000fe)}, q, 3), now);
+    if (!snooping.domains()[0].attachments[0]->upstream[0]) {
+      std::fprintf(stderr, "mcast_join_bench: the router's query made no upstream proxy\n");
+      return 1;
+    }
+  }
   // Every edge joins the same G groups (239.1.0.0 + i); one rebuild.
   std::vector<IpAddress> base;
   for (unsigned i = 0; i < groups; ++i) base.push_back(v4(0xef010000 + i));
@@ -185,6 +203,11 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (upstream && upstream_reports < 2 * size_t{ops}) {  // a join and a leave each changed the merged membership
+    std::fprintf(stderr, "mcast_join_bench: the upstream proxy sent %zu reports for %u joins and leaves\n",
+                 upstream_reports, 2 * ops);
+    return 1;
+  }
   routes = snooping.tables()->bd(100)->routes.size();
   for (const auto& [key, r] : snooping.tables()->bd(100)->routes) {  // the preloaded groups kept every edge
     if (r.remote_vteps.size() != edges) {
@@ -193,14 +216,14 @@ int main(int argc, char** argv) {
     }
   }
   const json out = {{"edges", edges}, {"groups", groups}, {"memberships", uint64_t{edges} * groups}, {"flows", flows},
-                    {"routes", routes}, {"join", percentiles(joins)}, {"fast_leave", percentiles(leaves)},
+                    {"upstream", upstream}, {"routes", routes}, {"join", percentiles(joins)}, {"fast_leave", percentiles(leaves)},
                     {"resolve_slots", percentiles(resolve)}};
   if (vm.count("json")) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("%u edges x %u groups (%llu memberships)%s, %u joins and fast leaves of one edge each\n", edges,
+    std::printf("%u edges x %u groups (%llu memberships)%s%s, %u joins and fast leaves of one edge each\n", edges,
                 groups, static_cast<unsigned long long>(uint64_t{edges} * groups),
-                flows ? ", every group a declared flow" : "", ops);
+                flows ? ", every group a declared flow" : "", upstream ? ", an upstream proxy" : "", ops);
     for (const char* what : {"join", "fast_leave", "resolve_slots"}) {
       const json& p = out[what];
       std::printf("  %-13s p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", what, p["p50_ms"].get<double>(),

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
 
 #include "config/model.h"
 #include "multicast_gw/snooping.h"
@@ -49,6 +50,7 @@ class OverlaySnooping : public ::testing::Test {
     snooping_.apply(*config_, ports_, now_);
   }
   void SetUp() override {
+    snooping_.verify_incremental(true);  // every incremental rebuild checked against a whole one
     for (uint16_t i = 0; i < 3; ++i) {
       SnoopPort p;
       p.name = i == 2 ? "ul" : "a" + std::to_string(i + 1);
@@ -60,6 +62,7 @@ class OverlaySnooping : public ::testing::Test {
     apply({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
            {"last_member_query_interval_ms", 200}});
   }
+  void TearDown() override { EXPECT_EQ(snooping_.incremental_mismatches(), 0u); }
   void advance(Millis ms) {
     for (Millis end = now_ + ms; now_ < end;) {
       now_ = std::min(end, now_ + 10);
@@ -888,6 +891,61 @@ TEST_F(OverlaySnooping, NewcomersOfOneRebuildAreWeighedInTheOrderTheirRoutesAreL
   advance(10);
   EXPECT_EQ(sg_route("10.10.0.5", "239.1.1.1")->remote_vteps, std::vector<IpAddress>{kA});
   EXPECT_TRUE(route(ip("239.1.1.1"))->remote_vteps.empty());
+}
+
+TEST_F(OverlaySnooping, IncrementalRebuildsDecideAsWholeOnesUnderRandomChurn) {
+  // Two flows that overlap (a source of its own and the rest of the
+  // groups), budgets that refuse some joins, a static subscription, local
+  // and remote receivers joining, leaving and changing sources at random,
+  // timers running out, and now and then a router port: after each
+  // incremental rebuild, a whole one must agree (verify_incremental), and
+  // the upstream proxy a router's query starts must report the whole merge.
+  apply({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
+         {"last_member_query_interval_ms", 200},
+         {"flows", {{{"group", "239.1.1.0/29"}, {"source", "10.10.0.1"}, {"rate_kbps", 2000}},
+                    {{"group", "239.1.1.0/24"}, {"rate_kbps", 1000}}}},
+         {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 4500}}, {{"port", "a1"}, {"rate_kbps", 3000}}}},
+         {"static_subscriptions", {{{"group", "239.1.1.3"}, {"vtep", "10.1.0.3"}}}}});
+  std::mt19937 rng(21);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const RecordType types[] = {RecordType::kToExclude, RecordType::kToInclude, RecordType::kAllow, RecordType::kBlock,
+                              RecordType::kIsInclude};
+  const char* sources[] = {"10.10.0.1", "10.10.0.2", "10.10.0.3"};
+  size_t refusals_seen = 0, proxy_checks = 0;
+  for (int step = 0; step < 600; ++step) {
+    const IpAddress g = ip(("239.1.1." + std::to_string(1 + pick(10))).c_str());
+    std::vector<IpAddress> srcs;
+    for (int i = pick(3); i > 0; --i) srcs.push_back(ip(sources[pick(3)]));
+    std::sort(srcs.begin(), srcs.end());
+    srcs.erase(std::unique(srcs.begin(), srcs.end()), srcs.end());
+    const RecordType t = types[pick(5)];
+    switch (const int link = pick(4)) {
+      case 0:
+      case 1:  // a remote edge's host
+        snooping_.handle_overlay(2, 100, link ? kB : kA, report(link ? "10.100.0.3" : "10.100.0.2", t, g, srcs), now_);
+        break;
+      default:  // a host on attachment a1 or a2
+        snooping_.handle(static_cast<uint16_t>(link - 2), 0, report("10.100.0.9", t, g, srcs), now_);
+    }
+    if (pick(40) == 0) snooping_.handle(1, 0, query("10.100.0.1"), now_);  // a router on a2 (a whole rebuild)
+    snooping_.flush(now_);
+    // Its upstream proxy, updated for the changed groups only, holds the
+    // merge of every edge and the other static targets.
+    const SnoopedDomain& d = snooping_.domains()[0];
+    if (const auto& proxy = d.attachments[1]->upstream[0]) {
+      std::vector<const std::map<IpAddress, GroupState>*> links;
+      for (const auto& [vtep, e] : d.edges) links.push_back(&e->igmp.groups());
+      for (const auto& st : d.statics) links.push_back(&st.groups);
+      ASSERT_EQ(proxy->state(), merge_interest(links, now_)) << "step " << step;
+      ++proxy_checks;
+    }
+    advance(static_cast<Millis>(pick(4) == 0 ? 1000 + pick(3000) : pick(30)));
+    refusals_seen += snooping_.domains()[0].denied.size();
+  }
+  EXPECT_GT(snooping_.incremental_checks(), 300u);
+  EXPECT_GT(refusals_seen, 0u) << "the budgets refused nothing: admission was not exercised";
+  EXPECT_GT(proxy_checks, 100u);
+  EXPECT_EQ(snooping_.incremental_mismatches(), 0u);
 }
 
 }  // namespace

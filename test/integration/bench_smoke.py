@@ -50,13 +50,14 @@ assert 0 <= fan["sink_tx_packets"] - c["replicas"] <= 8 * 2 * 2, fan
 
 # The control lcore's join and fast-leave latency (multicast_gw/bench): it
 # checks itself that every join made its route and every leave removed it.
-join = subprocess.run([os.path.join(build, "bench", "mcast_join_bench"), "--edges", "4", "--groups", "20", "--ops", "10",
-                       "--json"], capture_output=True, text=True, timeout=120)
-assert join.returncode == 0, (join.stdout, join.stderr)
-j = json.loads(join.stdout)
-assert j["memberships"] == 80 and j["routes"] == 20, j
-for part, count in (("join", 10), ("fast_leave", 10), ("resolve_slots", 20)):  # resolving: every join and leave
-    assert j[part]["count"] == count and 0 < j[part]["p50_ms"] <= j[part]["p99_ms"] <= j[part]["max_ms"], j
+for extra in ([], ["--flows", "--upstream"]):  # the latter: admission and the upstream proxy's merge too
+    join = subprocess.run([os.path.join(build, "bench", "mcast_join_bench"), "--edges", "4", "--groups", "20", "--ops",
+                           "10", "--json"] + extra, capture_output=True, text=True, timeout=120)
+    assert join.returncode == 0, (join.stdout, join.stderr)
+    j = json.loads(join.stdout)
+    assert j["memberships"] == 80 and j["routes"] == 20 and j["upstream"] == bool(extra), j
+    for part, count in (("join", 10), ("fast_leave", 10), ("resolve_slots", 20)):  # resolving: every join and leave
+        assert j[part]["count"] == count and 0 < j[part]["p50_ms"] <= j[part]["p99_ms"] <= j[part]["max_ms"], j
 
 bad = subprocess.run([binary, "--scenario", "nope"], capture_output=True, text=True, timeout=30)
 assert bad.returncode == 2 and "unknown scenario" in bad.stderr, bad
