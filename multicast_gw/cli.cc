@@ -59,6 +59,17 @@ void show_querier(const json& body) {
     std::cout << "\nedge: our receivers reported into the overlay\n";
     print_table({"VNI", "PROTOCOL", "GROUPS", "OVERLAY-QUERIERS", "REPORTS-SENT"}, overlay);
   }
+  Rows upstream;
+  for (const auto& q : body.value("overlay", json::array())) {
+    if (q.value("role", "") != "upstream") continue;
+    upstream.push_back({num(q, "vni"), attachment(q), q.value("protocol", "") + "v" + num(q, "version"),
+                        q.value("configured", false) ? "configured" : "querier heard", num(q, "groups"),
+                        num(q, "reports_sent")});
+  }
+  if (!upstream.empty()) {
+    std::cout << "\nupstream proxy: the edges' membership reported to the production router\n";
+    print_table({"VNI", "ATTACHMENT", "PROTOCOL", "WHY", "GROUPS", "REPORTS-SENT"}, upstream);
+  }
   for (const auto& q : body.value("overlay", json::array())) {
     if (!q.contains("send_failures")) continue;
     std::cout << "vni " << num(q, "vni") << ": " << num(q, "send_failures") << " sends into the overlay failed, "

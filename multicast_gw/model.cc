@@ -125,6 +125,14 @@ void parse_bd(const nlohmann::json& j, const std::string& path, MulticastBridgeD
     b.budgets.push_back(std::move(budget));
   }, false, 4096);
   r.read_uint("default_budget_kbps", b.default_budget_kbps, 0, kMaxRateKbps);
+  r.read_raw("upstream", [&](const nlohmann::json& v, const std::string& p) {
+    ObjectReader o(v, p, errors);
+    if (!o.ok()) return;
+    MulticastEgress e;
+    o.read_string("port", e.port, true);
+    o.read_uint("vlan", e.vlan, 0, 4094);
+    b.upstream = e;
+  });
   r.read_raw("roles", [&](const nlohmann::json& v, const std::string& p) {
     if (!v.is_array() || v.empty()) return r.error(p, "expected a non-empty array of \"ingress\" and \"edge\"");
     bool ingress = false, edge = false;
@@ -197,6 +205,7 @@ nlohmann::json to_json(const MulticastConfig& mc) {
                    {"flows", flows},
                    {"budgets", budgets},
                    {"default_budget_kbps", b.default_budget_kbps}});
+    if (b.upstream) bds.back()["upstream"] = egress(nlohmann::json::object(), *b.upstream);
   }
   return {{"bridge_domains", bds}};
 }
@@ -256,6 +265,10 @@ void validate_multicast(const MulticastConfig& mc, const Config& config, FieldEr
                                                                       pointer_append(base + "/budgets", e)});
         }
       }
+    }
+    if (b.upstream) {
+      check_egress(*b.upstream, base + "/upstream");
+      if (!b.ingress) errors.push_back({base + "/upstream", "an upstream attachment needs the ingress role (/roles)"});
     }
     // RFC 3376 §8.3: the response interval fits inside the query interval.
     if (uint64_t{b.query_response_interval_ms} >= uint64_t{b.query_interval_s} * 1000) {

@@ -89,6 +89,12 @@ struct MulticastBridgeDomain {
   /// it heard a query from. A node may be both (the default).
   bool ingress = true;
   bool edge = true;
+  /// Ingress role: the attachment toward the production network's
+  /// multicast router (`port` and `vlan`). Only there does an upstream
+  /// proxy report the overlay's membership, from the start and whether or
+  /// not that router's query has been heard, and Meridian never queries
+  /// there. Unset: any attachment where a router's query is heard.
+  std::optional<MulticastEgress> upstream;
   std::vector<StaticSubscription> static_subscriptions;
   /// Per-flow bandwidth admission: declared flow rates, and per egress the
   /// multicast bandwidth it may carry (budgets; default_budget_kbps for the

@@ -148,14 +148,21 @@ static std::unique_ptr<MembershipHost> upstream_proxy(const config::MulticastBri
 /// answer again. The old one goes without leaves: the production router's
 /// tree stays up meanwhile instead of being torn down and waiting for that
 /// router's next query.
+/// A configured upstream attachment's proxy restarts the same way, heard or not.
 static void restart_upstream(Attachment& was, Attachment& now_is, const config::MulticastBridgeDomain& b,
-                             uint32_t vni, Millis now) {
+                             uint32_t vni, bool configured, Millis now) {
   for (size_t fi = 0; fi < 2; ++fi) {
-    if (!was.upstream[fi] || was.router_until[fi] <= now) continue;
+    if (!was.upstream[fi] || (was.router_until[fi] <= now && !configured)) continue;
     was.upstream[fi].reset();
     now_is.router_until[fi] = was.router_until[fi];
     now_is.upstream[fi] = upstream_proxy(b, vni, now_is.where, fi);
   }
+}
+
+/// The attachment the config names as the upstream one (ingress role).
+static bool configured_upstream(const SnoopedDomain& d, const Attachment& a) {
+  const auto& u = d.cfg.upstream;
+  return d.cfg.ingress && u && u->port == a.port_name && u->vlan == a.where.vlan;
 }
 
 /// Whether two versions of a bridge domain's settings run the same routers:
@@ -168,6 +175,7 @@ static bool same_protocol_settings(config::MulticastBridgeDomain a, config::Mult
     c->budgets.clear();
     c->default_budget_kbps = 0;
     c->ingress = c->edge = true;
+    c->upstream.reset();
   }
   return a == b;
 }
@@ -327,7 +335,9 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       for (auto& o : old) {
         if (o.vni != b.vni) continue;
         for (auto& a : o.attachments) {
-          if (a && a->where == where) restart_upstream(*a, *d.attachments.back(), b, d.vni, now);
+          if (a && a->where == where) {
+            restart_upstream(*a, *d.attachments.back(), b, d.vni, configured_upstream(d, *d.attachments.back()), now);
+          }
         }
       }
     }
@@ -339,9 +349,20 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       if (a) end_upstream(o, *a, now);
     }
   }
-  for (auto& d : domains_) {  // kept attachments of a bridge domain that is no longer an ingress
+  // The proxies as the settings now want them: none without the ingress
+  // role, and with a configured upstream only there, always.
+  for (auto& d : domains_) {
     for (auto& a : d.attachments) {
-      if (!d.cfg.ingress) end_upstream(d, *a, now);
+      if (!d.cfg.ingress || (d.cfg.upstream && !configured_upstream(d, *a))) end_upstream(d, *a, now);
+      for (size_t fi = 0; fi < 2; ++fi) {  // no longer configured, and no querier heard: it would go silently
+        if (!d.cfg.upstream && a->router_until[fi] <= now) end_upstream(d, *a, now, static_cast<int>(fi));
+      }
+      if (!configured_upstream(d, *a)) continue;
+      for (size_t fi = 0; fi < 2; ++fi) {
+        if (a->upstream[fi]) continue;
+        a->upstream[fi] = upstream_proxy(d.cfg, d.vni, a->where, fi);
+        d.overlay_changed = d.overlay_merge_all = true;
+      }
     }
   }
   last_now_ = now;
@@ -433,8 +454,9 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     if (!a->router_port[fi]) dirty_ = true;
     relay(*d, *a, frame, false, m.family);  // the hosts elsewhere in the domain hear it too
     // A snooping switch's query (from 0.0.0.0 / ::) is no production router:
-    // it gets no proxy, and we keep querying there.
-    if (d->cfg.ingress && !fm.source.is_unspecified()) {
+    // it gets no proxy, and we keep querying there; with a configured
+    // upstream attachment, only that one has a proxy (from the start).
+    if (d->cfg.ingress && !fm.source.is_unspecified() && (!d->cfg.upstream || configured_upstream(*d, *a))) {
       if (!a->upstream[fi]) {
         a->upstream[fi] = upstream_proxy(d->cfg, d->vni, a->where, fi);
         d->overlay_changed = d->overlay_merge_all = true;  // its first reports: everything the overlay wants
@@ -540,7 +562,7 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
   for (auto& a : d.attachments) {
     for (size_t fi = 0; fi < 2; ++fi) {
       if (!a->upstream[fi]) continue;
-      if (a->router_until[fi] <= now) {  // its querier is gone: nobody to report to
+      if (a->router_until[fi] <= now && !configured_upstream(d, *a)) {  // its querier is gone: nobody to report to
         a->upstream[fi].reset();
         continue;
       }
@@ -573,10 +595,10 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
   d.overlay_changed = d.overlay_merge_all = false;
 }
 
-void Snooping::end_upstream(const SnoopedDomain& d, Attachment& a, Millis now) {
+void Snooping::end_upstream(const SnoopedDomain& d, Attachment& a, Millis now, int only_fi) {
   for (size_t fi = 0; fi < 2; ++fi) {
-    if (!a.upstream[fi]) continue;
-    if (a.router_until[fi] > now) {
+    if (!a.upstream[fi] || (only_fi >= 0 && fi != static_cast<size_t>(only_fi))) continue;
+    if (a.router_until[fi] > now || !a.upstream[fi]->state().empty()) {  // a configured one reports unheard
       HostOutput out;
       a.upstream[fi]->set_interest({}, now, out);
       send_upstream(d, a, fi ? 6 : 4, out);
@@ -642,7 +664,7 @@ bool Snooping::tick(Millis now) {
       // An upstream proxy ends with its querier (before our router, which
       // takes over the querying, sends its first query there).
       for (size_t fi = 0; fi < 2; ++fi) {
-        if (a->upstream[fi] && a->router_until[fi] <= now) a->upstream[fi].reset();
+        if (a->upstream[fi] && a->router_until[fi] <= now && !configured_upstream(d, *a)) a->upstream[fi].reset();
       }
       for (MembershipRouter* r : {&a->igmp, &a->mld}) {
         RouterOutput out;
@@ -668,6 +690,26 @@ bool Snooping::tick(Millis now) {
   rebuild();
   return true;
 }
+
+struct Snooping::Snapshot {
+  std::vector<FlowState> flow_states;
+  std::vector<AdmissionDenial> denied;
+  std::map<std::string, uint64_t> in_use_kbps;
+  uint64_t denials = 0;
+  std::map<dataplane::MulticastKey, RouteRecord, MulticastKeyLess> route_records;
+  std::map<GroupFlow, GroupPeak> group_peaks;
+  explicit Snapshot(const SnoopedDomain& d)
+      : flow_states(d.flow_states), denied(d.denied), in_use_kbps(d.in_use_kbps), denials(d.denials),
+        route_records(d.route_records), group_peaks(d.group_peaks) {}
+  void restore(SnoopedDomain& d) const {
+    d.flow_states = flow_states;
+    d.denied = denied;
+    d.in_use_kbps = in_use_kbps;
+    d.denials = denials;
+    d.route_records = route_records;
+    d.group_peaks = group_peaks;
+  }
+};
 
 /// Each domain's routes: for every source some link names (INCLUDE's
 /// sources, EXCLUDE's blocked ones) an (S,G) route with every link that
@@ -697,6 +739,8 @@ void Snooping::rebuild() {
       build_domain(d, bd, last_now_, nullptr);
       record_routes(d, bd, last_now_, nullptr);
     } else {
+      std::optional<Snapshot> before;
+      if (verify_incremental_) before.emplace(d);
       bd = *last;
       auto& groups = d.changed_groups;
       for (const auto& n : d.denied) groups.push_back(group_of(n.charge));
@@ -707,8 +751,8 @@ void Snooping::rebuild() {
       if (!groups.empty()) {
         build_domain(d, bd, last_now_, &groups);
         record_routes(d, bd, last_now_, &groups);
-        if (verify_incremental_) verify(d, bd);
       }
+      if (before) verify(d, bd, *before);
     }
     d.rebuild_all = false;
     d.changed_groups.clear();
@@ -723,42 +767,40 @@ bool Snooping::note_changes(SnoopedDomain& d, const RouterOutput& out) {
   return !out.changed.empty();
 }
 
-/// The whole rebuild runs after the incremental one, as a second pass over
-/// the same memberships: its decisions must be the same (what was admitted
-/// has run, what was refused still does not fit), but a refusal's
-/// `in_use_kbps` may be higher and a charge shared by a group's routes may
-/// fall on another of them (what ran is weighed first): the egresses' use
-/// is compared, those are not.
-void Snooping::verify(SnoopedDomain& d, dataplane::MulticastBridgeDomain& bd) {
+
+void Snooping::verify(SnoopedDomain& d, const dataplane::MulticastBridgeDomain& bd, const Snapshot& before) {
   ++incremental_checks_;
-  const auto states = d.flow_states;
-  const auto denied = d.denied;
-  const auto in_use = d.in_use_kbps;
-  dataplane::MulticastBridgeDomain whole;
+  const Snapshot incremental(d);
+  before.restore(d);
+  dataplane::MulticastBridgeDomain whole;  // its routes' targets, not their counter slots (no record_routes)
   build_domain(d, whole, last_now_, nullptr);
-  record_routes(d, whole, last_now_, nullptr);
-  auto same_route = [](const dataplane::MulticastRoute& a, const dataplane::MulticastRoute& b) {
-    return a.counter_slot == b.counter_slot && a.locals == b.locals && a.local_slots == b.local_slots &&
-           a.remote_vteps == b.remote_vteps && a.remote_vtep_slots == b.remote_vtep_slots;
-  };
-  bool same = whole.routes.size() == bd.routes.size() && whole.routers == bd.routers && in_use == d.in_use_kbps &&
-              states.size() == d.flow_states.size() && denied.size() == d.denied.size();
+  bool same = whole.routes.size() == bd.routes.size() && whole.routers == bd.routers &&
+              d.in_use_kbps == incremental.in_use_kbps && d.denials == incremental.denials &&
+              d.flow_states.size() == incremental.flow_states.size() && d.denied.size() == incremental.denied.size();
   for (const auto& [key, route] : whole.routes) {
     auto it = bd.routes.find(key);
-    same = same && it != bd.routes.end() && same_route(route, it->second);
+    same = same && it != bd.routes.end() && route.locals == it->second.locals &&
+           route.remote_vteps == it->second.remote_vteps;
   }
-  for (size_t i = 0; same && i < states.size(); ++i) {
-    const auto &a = states[i], &b = d.flow_states[i];
+  for (size_t i = 0; same && i < d.flow_states.size(); ++i) {
+    const auto &a = d.flow_states[i], &b = incremental.flow_states[i];
     same = a.fe == b.fe && a.first == b.first && a.admitted == b.admitted;
   }
-  for (size_t i = 0; same && i < denied.size(); ++i) {
-    same = denied[i].key == d.denied[i].key && denied[i].egress == d.denied[i].egress &&
-           denied[i].charge == d.denied[i].charge && denied[i].flow == d.denied[i].flow;
+  for (size_t i = 0; same && i < d.denied.size(); ++i) {
+    const auto &a = d.denied[i], &b = incremental.denied[i];
+    same = a.key == b.key && a.egress == b.egress && a.charge == b.charge && a.flow == b.flow &&
+           a.rate_kbps == b.rate_kbps && a.in_use_kbps == b.in_use_kbps;
   }
+  // The incremental's own books: each egress's use is what its states were charged.
+  std::map<std::string, uint64_t> charged;
+  for (const auto& s : incremental.flow_states) {
+    if (s.charged_kbps) charged[d.egress_names[s.fe.second]] += s.charged_kbps;
+  }
+  same = same && charged == incremental.in_use_kbps;
+  incremental.restore(d);  // the next rebuild builds on the incremental's state, as it does in service
   if (same) return;
   ++incremental_mismatches_;
   log::error("multicast", "an incremental rebuild differs from a whole one", {{"vni", d.vni}});
-  bd = std::move(whole);
 }
 
 std::shared_ptr<const dataplane::OverlayMulticast> with_overlay_slots(const dataplane::OverlayMulticast& routes,
@@ -944,15 +986,19 @@ void Snooping::sample_rates(Millis now) {
       rec.sampled_packets = t.packets;
       rec.sampled_bytes = t.bytes;
     }
-    // A measured flow whose charge would grow more than 5 % is weighed again
-    // (what runs keeps running: only newcomers can be refused).
-    auto outgrown = [&](uint64_t peak, uint64_t charged, int flow) {
-      return std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(flow)].rate_kbps, peak) * 100 > charged * 105;
+    // A measured flow whose charge grew is weighed again at the next
+    // rebuild (its group redone, as a whole rebuild would weigh it), at once
+    // when it grew more than 5 % (what runs keeps running: only newcomers
+    // can be refused).
+    auto regrown = [&](uint64_t peak, uint64_t charged, int flow, const dataplane::MulticastKey& key) {
+      const uint64_t charge = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(flow)].rate_kbps, peak);
+      if (charge == charged) return;
+      d.changed_groups.push_back(group_of(key));
+      if (charge * 100 > charged * 105) dirty_ = true;
     };
     for (const auto& [key, rec] : d.route_records) {
-      if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured &&
-          outgrown(rec.peak_kbps, rec.charged_kbps, rec.flow)) {
-        dirty_ = d.rebuild_all = true;
+      if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured) {
+        regrown(rec.peak_kbps, rec.charged_kbps, rec.flow, key);
       }
     }
     for (const auto& [g, kbps] : sums) {
@@ -960,7 +1006,10 @@ void Snooping::sample_rates(Millis now) {
       GroupPeak& p = d.group_peaks.try_emplace(g, GroupPeak{0, d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps})
                          .first->second;
       p.peak_kbps = std::max(p.peak_kbps, kbps);
-      if (outgrown(p.peak_kbps, p.charged_kbps, std::get<2>(g))) dirty_ = d.rebuild_all = true;
+      dataplane::MulticastKey key;
+      key.family = std::get<0>(g);
+      key.group = std::get<1>(g);
+      regrown(p.peak_kbps, p.charged_kbps, std::get<2>(g), key);
     }
   }
 }
@@ -1402,6 +1451,7 @@ json Snooping::querier_json(Millis now) const {
       for (size_t fi = 0; fi < 2; ++fi) {
         if (!a->upstream[fi]) continue;
         overlay.push_back({{"vni", d.vni}, {"role", "upstream"}, {"port", a->port_name}, {"vlan", a->where.vlan},
+                           {"configured", configured_upstream(d, *a)},
                            {"protocol", fi ? "mld" : "igmp"}, {"version", a->upstream[fi]->compatibility(now)},
                            {"groups", a->upstream[fi]->state().size()},
                            {"reports_sent", a->upstream[fi]->reports_sent()}});

@@ -254,11 +254,11 @@ struct SnoopedDomain {
   }
   std::map<dataplane::MulticastKey, RouteRecord, MulticastKeyLess> route_records;
   std::map<GroupFlow, GroupPeak> group_peaks;  // measured flows only
-  /// What the next rebuild redoes: everything (`rebuild_all`: new settings,
-  /// a router port came or went, a measured flow is re-weighed), else only
-  /// the groups whose memberships changed (keys with the source zeroed) and
-  /// those with refusals (a freed budget may admit them); every other route
-  /// is the last table's.
+  /// What the next rebuild redoes: everything (`rebuild_all`: new settings;
+  /// also when a router port came or went), else only the groups whose
+  /// memberships changed or whose measured flows' charges grew (keys with
+  /// the source zeroed) and those with refusals (a freed budget may admit
+  /// them); every other route is the last table's.
   bool rebuild_all = true;
   std::vector<dataplane::MulticastKey> changed_groups;
   bool any_vtep = false;                                   // remote_vtep_learning: any VTEP may report
@@ -305,8 +305,9 @@ class Snooping {
   }
   const std::vector<SnoopedDomain>& domains() const { return domains_; }
   uint64_t refused(DecodeStatus s) const { return refused_[static_cast<size_t>(s)]; }
-  /// Tests: after every incremental rebuild, rebuild the whole domain again
-  /// and compare; a difference is counted (and the whole rebuild kept).
+  /// Tests: every incremental rebuild is compared with a whole one from the
+  /// same state (routes, admission, egress use, refusals); a difference is
+  /// counted and logged, and the incremental's result kept.
   void verify_incremental(bool on) { verify_incremental_ = on; }
   uint64_t incremental_checks() const { return incremental_checks_; }
   uint64_t incremental_mismatches() const { return incremental_mismatches_; }
@@ -325,10 +326,11 @@ class Snooping {
   /// The ingress role's upstream proxies on router-port attachments.
   void report_upstream(SnoopedDomain& d, Millis now);
   /// A config change ended the proxying on `a` (its attachment, bridge
-  /// domain or ingress role is gone): each proxy leaves every group it
-  /// reported, so that the production router stops forwarding now rather
-  /// than at its membership timeout, and goes.
-  void end_upstream(const SnoopedDomain& d, Attachment& a, Millis now);
+  /// domain or ingress role is gone, or it is no longer the configured
+  /// upstream): each proxy (of family index `only_fi` when not -1) leaves
+  /// every group it reported, so that the production router stops
+  /// forwarding now rather than at its membership timeout, and goes.
+  void end_upstream(const SnoopedDomain& d, Attachment& a, Millis now, int only_fi = -1);
   /// An upstream proxy's reports, out of its attachment.
   void send_upstream(const SnoopedDomain& d, const Attachment& a, uint8_t family, const HostOutput& out);
   void send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame);
@@ -349,8 +351,11 @@ class Snooping {
   /// join and leave.
   void record_routes(SnoopedDomain& d, dataplane::MulticastBridgeDomain& out, Millis now,
                      const std::vector<dataplane::MulticastKey>* only);
-  /// verify_incremental: `bd`, just rebuilt for `d`'s changed groups, against a whole rebuild.
-  void verify(SnoopedDomain& d, dataplane::MulticastBridgeDomain& bd);
+  /// verify_incremental: a domain's admission and route records as a rebuild found them.
+  struct Snapshot;
+  /// verify_incremental: `bd`, just rebuilt for `d`'s changed groups, against
+  /// a whole rebuild from the same state (`before`); `d` keeps the incremental's.
+  void verify(SnoopedDomain& d, const dataplane::MulticastBridgeDomain& bd, const Snapshot& before);
   bool assign(CountedSlot& c, Millis now);
   uint32_t egress_slot(RouteRecord::Egress& e, uint64_t generation, Millis now);
   /// Gives a slot back (the record holding it is going).

@@ -108,9 +108,11 @@ int main(int argc, char** argv) {
                  parsed.errors[0].reason.c_str());
     return 1;
   }
-  size_t upstream_reports = 0;  // frames out of the access attachment: the proxy's reports
-  mc::Snooping snooping(mc::SnoopingIo{[&](uint16_t port, std::span<const uint8_t>) {
-                                         upstream_reports += port == 0;
+  size_t upstream_reports = 0;  // reports out of the access attachment: the proxy's
+  mc::Snooping snooping(mc::SnoopingIo{[&](uint16_t port, std::span<const uint8_t> frame) {
+                                         mc::FrameMembership fm;
+                                         upstream_reports += port == 0 && mc::decode_frame(frame, fm) == mc::DecodeStatus::kOk &&
+                                                             fm.message.kind == mc::MessageKind::kReport;
                                          return true;
                                        },
                                        [](uint16_t, mc::DecodeStatus) {},

@@ -44,6 +44,7 @@ TEST(McastConfig, DefaultsRoundTripAndAnAbsentSectionSnoopsNothing) {
       R"([{"group": "239.1.1.1", "source": "10.0.0.5", "port": "a1", "vlan": 0}])");
   full["multicast"]["bridge_domains"][0]["flows"] = nlohmann::json::parse(R"([{"group": "239.1.1.0/24", "rate_kbps": 3000}])");
   full["multicast"]["bridge_domains"][0]["budgets"] = nlohmann::json::parse(R"([{"port": "a2", "vlan": 0, "rate_kbps": 9000}])");
+  full["multicast"]["bridge_domains"][0]["upstream"] = {{"port", "a1"}, {"vlan", 0}};
   auto parsed_full = parse_config(full);
   ASSERT_TRUE(parsed_full.config) << parsed_full.errors[0].path << ": " << parsed_full.errors[0].reason;
   EXPECT_EQ(to_json(*parsed_full.config)["multicast"], full["multicast"]);
@@ -105,6 +106,11 @@ TEST(McastConfig, EveryRefusalNamesItsPath) {
       {R"({"vni": 100, "roles": "edge"})", "/multicast/bridge_domains/0/roles"},
       {R"({"vni": 100, "roles": ["edge", "core"]})", "/multicast/bridge_domains/0/roles/1"},
       {R"({"vni": 100, "roles": ["edge", "edge"]})", "/multicast/bridge_domains/0/roles/1"},
+      {R"({"vni": 100, "upstream": {"port": "a9"}})", "/multicast/bridge_domains/0/upstream/port"},
+      {R"({"vni": 100, "upstream": {"vlan": 0}})", "/multicast/bridge_domains/0/upstream/port"},
+      {R"({"vni": 100, "upstream": {"port": "a1", "vtep": "10.9.9.9"}})", "/multicast/bridge_domains/0/upstream/vtep"},
+      {R"({"vni": 100, "upstream": "a1"})", "/multicast/bridge_domains/0/upstream"},
+      {R"({"vni": 100, "roles": ["edge"], "upstream": {"port": "a1"}})", "/multicast/bridge_domains/0/upstream"},
   };
   for (const auto& c : cases) {
     auto doc = base();

@@ -243,6 +243,81 @@ TEST_F(OverlaySnooping, AnUpstreamQuerierHearsTheOverlaysMergedMembershipFromOur
   EXPECT_TRUE(left);
 }
 
+TEST_F(OverlaySnooping, AConfiguredUpstreamReportsFromTheStartAndIsTheOnlyOne) {
+  json domain = {{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
+                 {"last_member_query_interval_ms", 200}, {"upstream", {{"port", "a1"}}}};
+  apply(domain);
+  auto reports_on = [](const std::vector<Sent>& sent, uint16_t port) {
+    std::vector<GroupRecord> out;
+    for (const auto& s : sent) {
+      if (!s.overlay && s.port == port && s.fm.message.kind == MessageKind::kReport) {
+        out.insert(out.end(), s.fm.message.records.begin(), s.fm.message.records.end());
+      }
+    }
+    return out;
+  };
+  auto queries_on = [](const std::vector<Sent>& sent, uint16_t port) {
+    return std::count_if(sent.begin(), sent.end(), [&](const Sent& s) {
+      return !s.overlay && s.port == port && s.fm.message.kind == MessageKind::kQuery;
+    });
+  };
+  advance(10);
+  auto sent = take();
+  EXPECT_EQ(queries_on(sent, 0), 0) << "never a query toward the production router";
+  EXPECT_GT(queries_on(sent, 1), 0);
+  // An edge joins: the proxy on a1 reports at once, no router query heard.
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);
+  advance(10);
+  auto records = reports_on(take(), 0);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].type, RecordType::kToExclude);
+  EXPECT_EQ(records[0].group, kGroup);
+  // A router heard on a2 makes it a router port, but no proxy there.
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);
+  advance(10);
+  EXPECT_EQ(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
+  EXPECT_EQ(route(kGroup)->locals, (std::vector<dataplane::BridgePort>{{1, 0}}));
+  EXPECT_TRUE(reports_on(take(), 1).empty());
+  // Well past any querier's timeout (A answering our queries) the proxy on
+  // a1 stays, and it has withheld its queries.
+  for (int i = 0; i < 2; ++i) {
+    advance(30'000);
+    snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kIsExclude, kGroup), now_);
+  }
+  ASSERT_NE(snooping_.domains()[0].attachments[0]->upstream[0], nullptr);
+  EXPECT_EQ(queries_on(take(), 0), 0);
+  const json q = snooping_.querier_json(now_);
+  bool shown = false;
+  for (const auto& e : q["overlay"]) shown |= e.value("role", "") == "upstream" && e["port"] == "a1" && e["configured"] == true;
+  EXPECT_TRUE(shown) << q.dump();
+  for (const auto& i : q["interfaces"]) {
+    if (i["port"] == "a1" && i["protocol"] == "igmp") {
+      EXPECT_GT(i["queries_withheld"].get<uint64_t>(), 0u) << i.dump();
+    }
+  }
+  // The upstream moves to a2: a1's proxy leaves, a2's joins, the edges' memberships kept.
+  domain["upstream"] = {{"port", "a2"}};
+  apply(domain);
+  advance(10);
+  sent = take();
+  records = reports_on(sent, 0);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].type, RecordType::kToInclude);
+  EXPECT_TRUE(records[0].sources.empty());
+  records = reports_on(sent, 1);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].type, RecordType::kToExclude);
+  EXPECT_EQ(records[0].group, kGroup);
+  EXPECT_EQ(snooping_.domains()[0].attachments[0]->upstream[0], nullptr);
+  // Taken out of the config where no router was heard: it leaves, it does not go silently.
+  domain.erase("upstream");
+  apply(domain);
+  records = reports_on(take(), 1);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].type, RecordType::kToInclude);
+  EXPECT_EQ(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
+}
+
 TEST_F(OverlaySnooping, AnUpstreamProxyOutlivesASettingsChangeAndLeavesWhenItsRoleOrDomainGoes) {
   // Our querier's address is below the router's: we win the election on a2.
   const json settings = {{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
@@ -895,7 +970,7 @@ TEST_F(OverlaySnooping, NewcomersOfOneRebuildAreWeighedInTheOrderTheirRoutesAreL
 
 TEST_F(OverlaySnooping, IncrementalRebuildsDecideAsWholeOnesUnderRandomChurn) {
   // Two flows that overlap (a source of its own and the rest of the
-  // groups), budgets that refuse some joins, a static subscription, local
+  // groups, measured: traffic counted into random routes grows charges), budgets that refuse some joins, a static subscription, local
   // and remote receivers joining, leaving and changing sources at random,
   // timers running out, and now and then a router port: after each
   // incremental rebuild, a whole one must agree (verify_incremental), and
@@ -903,7 +978,7 @@ TEST_F(OverlaySnooping, IncrementalRebuildsDecideAsWholeOnesUnderRandomChurn) {
   apply({{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
          {"last_member_query_interval_ms", 200},
          {"flows", {{{"group", "239.1.1.0/29"}, {"source", "10.10.0.1"}, {"rate_kbps", 2000}},
-                    {{"group", "239.1.1.0/24"}, {"rate_kbps", 1000}}}},
+                    {{"group", "239.1.1.0/24"}, {"rate_kbps", 1000}, {"measured", true}}}},
          {"budgets", {{{"vtep", "10.1.0.2"}, {"rate_kbps", 4500}}, {{"port", "a1"}, {"rate_kbps", 3000}}}},
          {"static_subscriptions", {{{"group", "239.1.1.3"}, {"vtep", "10.1.0.3"}}}}});
   std::mt19937 rng(21);
@@ -928,6 +1003,14 @@ TEST_F(OverlaySnooping, IncrementalRebuildsDecideAsWholeOnesUnderRandomChurn) {
         snooping_.handle(static_cast<uint16_t>(link - 2), 0, report("10.100.0.9", t, g, srcs), now_);
     }
     if (pick(40) == 0) snooping_.handle(1, 0, query("10.100.0.1"), now_);  // a router on a2 (a whole rebuild)
+    const auto& routes = snooping_.tables()->bd(100)->routes;
+    if (!routes.empty()) {  // up to 10 kB of a random route's traffic
+      auto it = std::next(routes.begin(), pick(static_cast<int>(routes.size())));
+      if (it->second.counter_slot != dataplane::MulticastRouteCounters::kNoSlot) {
+        snooping_.tables()->counters->count_in(0, it->second.counter_slot, static_cast<uint32_t>(pick(10'000)),
+                                               dataplane::MulticastIngress::attachment({0, 0}));
+      }
+    }
     snooping_.flush(now_);
     // Its upstream proxy, updated for the changed groups only, holds the
     // merge of every edge and the other static targets.
