@@ -331,12 +331,14 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));
-      if (!b.ingress) continue;
+      // Only where it will proxy again; otherwise the old proxy stays with
+      // the old attachment, which leaves its groups below.
+      if (!b.ingress || (b.upstream && !configured_upstream(d, *d.attachments.back()))) continue;
       for (auto& o : old) {
         if (o.vni != b.vni) continue;
         for (auto& a : o.attachments) {
           if (a && a->where == where) {
-            restart_upstream(*a, *d.attachments.back(), b, d.vni, configured_upstream(d, *d.attachments.back()), now);
+            restart_upstream(*a, *d.attachments.back(), b, d.vni, b.upstream.has_value(), now);
           }
         }
       }
@@ -353,11 +355,12 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
   // role, and with a configured upstream only there, always.
   for (auto& d : domains_) {
     for (auto& a : d.attachments) {
-      if (!d.cfg.ingress || (d.cfg.upstream && !configured_upstream(d, *a))) end_upstream(d, *a, now);
+      a->upstream_configured = configured_upstream(d, *a);
+      if (!d.cfg.ingress || (d.cfg.upstream && !a->upstream_configured)) end_upstream(d, *a, now);
       for (size_t fi = 0; fi < 2; ++fi) {  // no longer configured, and no querier heard: it would go silently
         if (!d.cfg.upstream && a->router_until[fi] <= now) end_upstream(d, *a, now, static_cast<int>(fi));
       }
-      if (!configured_upstream(d, *a)) continue;
+      if (!a->upstream_configured) continue;
       for (size_t fi = 0; fi < 2; ++fi) {
         if (a->upstream[fi]) continue;
         a->upstream[fi] = upstream_proxy(d.cfg, d.vni, a->where, fi);
@@ -407,20 +410,24 @@ void Snooping::send_queries(Attachment& a, const RouterOutput& out) {
   }
 }
 
-void Snooping::relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, bool to_routers_only,
-                             uint8_t family) {
-  for (const auto& a : d.attachments) {
-    if (to_routers_only && a->router_until[family == 6] <= last_now_) continue;
-    io_.send(a->where.port, retag(frame, a->where.vlan));
+static bool relays_to(const Attachment& a, RelayTo to, uint8_t family, Millis now) {
+  switch (to) {
+    case RelayTo::kRouters: return a.router_port_now(family == 6, now);
+    case RelayTo::kHosts: return !a.upstream_configured;
+    default: return true;
   }
 }
 
-void Snooping::relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame,
-                     bool to_querier_only, uint8_t family) {
+void Snooping::relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, RelayTo to, uint8_t family) {
   for (const auto& a : d.attachments) {
-    if (a.get() == &from) continue;
-    if (to_querier_only && a->router_until[family == 6] <= last_now_) continue;
-    io_.send(a->where.port, retag(frame, a->where.vlan));
+    if (relays_to(*a, to, family, last_now_)) io_.send(a->where.port, retag(frame, a->where.vlan));
+  }
+}
+
+void Snooping::relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, RelayTo to,
+                     uint8_t family) {
+  for (const auto& a : d.attachments) {
+    if (a.get() != &from && relays_to(*a, to, family, last_now_)) io_.send(a->where.port, retag(frame, a->where.vlan));
   }
 }
 
@@ -435,7 +442,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     return false;  // other ICMPv6 or IPv6: not a membership message, not ours
   }
   if (s == DecodeStatus::kUnknownType) {
-    relay(*d, *a, frame, false, 4);  // IGMP we do not know (DVMRP, mtrace, ...) floods (RFC 4541 §2.1.1)
+    relay(*d, *a, frame, RelayTo::kAll, 4);  // IGMP we do not know (DVMRP, mtrace, ...) floods (RFC 4541 §2.1.1)
     return true;
   }
   if (s != DecodeStatus::kOk) {
@@ -452,11 +459,12 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     for (auto& b : d->attachments) b->router(m.family).on_query(m, fm.source, now, out);
     a->router_until[fi] = now + a->router(m.family).timers().other_querier_present_interval();
     if (!a->router_port[fi]) dirty_ = true;
-    relay(*d, *a, frame, false, m.family);  // the hosts elsewhere in the domain hear it too
+    relay(*d, *a, frame, RelayTo::kHosts, m.family);  // the hosts elsewhere in the domain hear it too
     // A snooping switch's query (from 0.0.0.0 / ::) is no production router:
-    // it gets no proxy, and we keep querying there; with a configured
-    // upstream attachment, only that one has a proxy (from the start).
-    if (d->cfg.ingress && !fm.source.is_unspecified() && (!d->cfg.upstream || configured_upstream(*d, *a))) {
+    // it gets no proxy, and we keep querying there. With a configured
+    // upstream attachment only that one has a proxy (from the start), and it
+    // answers every query heard there, a snooping switch's too.
+    if (d->cfg.ingress && (a->upstream_configured || (!d->cfg.upstream && !fm.source.is_unspecified()))) {
       if (!a->upstream[fi]) {
         a->upstream[fi] = upstream_proxy(d->cfg, d->vni, a->where, fi);
         d->overlay_changed = d->overlay_merge_all = true;  // its first reports: everything the overlay wants
@@ -465,7 +473,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     }
   } else {
     a->router(m.family).on_membership(m, fm.source, now, out);
-    relay(*d, *a, frame, true, m.family);  // toward the router ports
+    relay(*d, *a, frame, RelayTo::kRouters, m.family);  // toward the router ports
   }
   send_queries(*a, out);
   if (note_changes(*d, out)) d->local_changed = true;
@@ -498,14 +506,14 @@ bool Snooping::handle_overlay(uint16_t port, uint32_t vni, const IpAddress& vtep
     }
     // Attachments we do not query hear the overlay's querier instead, so
     // that their hosts keep reporting.
-    if (!d->cfg.querier.enabled) relay_overlay(*d, inner, false, m.family);
+    if (!d->cfg.querier.enabled) relay_overlay(*d, inner, RelayTo::kHosts, m.family);
     return true;
   }
   // A multicast router on an attachment hears the remote receivers: as
   // ingress through the upstream proxy's merged reports, otherwise (plain
   // snooping) their own reports relayed.
   if (!d->cfg.ingress) {
-    relay_overlay(*d, inner, true, m.family);
+    relay_overlay(*d, inner, RelayTo::kRouters, m.family);
     return true;  // an edge keeps no membership of the overlay
   }
   auto it = d->edges.find(vtep);
@@ -562,7 +570,7 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
   for (auto& a : d.attachments) {
     for (size_t fi = 0; fi < 2; ++fi) {
       if (!a->upstream[fi]) continue;
-      if (a->router_until[fi] <= now && !configured_upstream(d, *a)) {  // its querier is gone: nobody to report to
+      if (a->router_until[fi] <= now && !a->upstream_configured) {  // its querier is gone: nobody to report to
         a->upstream[fi].reset();
         continue;
       }
@@ -664,7 +672,7 @@ bool Snooping::tick(Millis now) {
       // An upstream proxy ends with its querier (before our router, which
       // takes over the querying, sends its first query there).
       for (size_t fi = 0; fi < 2; ++fi) {
-        if (a->upstream[fi] && a->router_until[fi] <= now && !configured_upstream(d, *a)) a->upstream[fi].reset();
+        if (a->upstream[fi] && a->router_until[fi] <= now && !a->upstream_configured) a->upstream[fi].reset();
       }
       for (MembershipRouter* r : {&a->igmp, &a->mld}) {
         RouterOutput out;
@@ -672,7 +680,7 @@ bool Snooping::tick(Millis now) {
         send_queries(*a, out);
         if (note_changes(d, out)) d.local_changed = true;
       }
-      for (size_t fi = 0; fi < 2; ++fi) dirty_ |= a->router_port[fi] != (a->router_until[fi] > now);
+      for (size_t fi = 0; fi < 2; ++fi) dirty_ |= a->router_port[fi] != a->router_port_now(fi, now);
     }
     for (auto& [vtep, e] : d.edges) {
       for (MembershipRouter* r : {&e->igmp, &e->mld}) {
@@ -733,7 +741,7 @@ void Snooping::rebuild() {
     const dataplane::MulticastBridgeDomain* last = tables_->bd(d.vni);
     bool whole = d.rebuild_all || !last;
     for (const auto& a : d.attachments) {  // a router port came or went: it is on every route
-      for (size_t fi = 0; fi < 2; ++fi) whole |= a->router_port[fi] != (a->router_until[fi] > last_now_);
+      for (size_t fi = 0; fi < 2; ++fi) whole |= a->router_port[fi] != a->router_port_now(fi, last_now_);
     }
     if (whole) {
       build_domain(d, bd, last_now_, nullptr);
@@ -986,15 +994,14 @@ void Snooping::sample_rates(Millis now) {
       rec.sampled_packets = t.packets;
       rec.sampled_bytes = t.bytes;
     }
-    // A measured flow whose charge grew is weighed again at the next
-    // rebuild (its group redone, as a whole rebuild would weigh it), at once
-    // when it grew more than 5 % (what runs keeps running: only newcomers
-    // can be refused).
+    // A measured flow whose charge grew is weighed again now (its group
+    // redone, as a whole rebuild would weigh it; what runs keeps running:
+    // only newcomers can be refused).
     auto regrown = [&](uint64_t peak, uint64_t charged, int flow, const dataplane::MulticastKey& key) {
       const uint64_t charge = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(flow)].rate_kbps, peak);
       if (charge == charged) return;
       d.changed_groups.push_back(group_of(key));
-      if (charge * 100 > charged * 105) dirty_ = true;
+      dirty_ = true;
     };
     for (const auto& [key, rec] : d.route_records) {
       if (rec.flow >= 0 && d.cfg.flows[static_cast<size_t>(rec.flow)].measured) {
@@ -1028,7 +1035,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
   if (!only) {
     for (auto& a : d.attachments) {
       for (size_t fi = 0; fi < 2; ++fi) {
-        a->router_port[fi] = a->router_until[fi] > now;
+        a->router_port[fi] = a->router_port_now(fi, now);
         if (a->router_port[fi]) out.routers[fi].push_back(a->where);
       }
     }

@@ -79,6 +79,12 @@ struct Attachment {
   /// upstream interface) reports the overlay's merged membership to it, so
   /// that the production network's router builds its tree toward us.
   std::array<std::unique_ptr<MembershipHost>, 2> upstream;
+  /// The config's upstream attachment (MulticastBridgeDomain::upstream):
+  /// proxied from the start and a router port whether or not its router is
+  /// heard (RFC 4605 §4.2: the upstream interface gets the reports and the
+  /// downstream sources' traffic); other queriers' queries are not relayed to it.
+  bool upstream_configured = false;
+  bool router_port_now(size_t fi, Millis now) const { return upstream_configured || router_until[fi] > now; }
   Attachment(dataplane::BridgePort w, std::string name, const uint8_t* port_mac, IpAddress ll, RouterConfig igmp_cfg,
              RouterConfig mld_cfg, Millis now);
   MembershipRouter& router(uint8_t family) { return family == 4 ? igmp : mld; }
@@ -265,6 +271,12 @@ struct SnoopedDomain {
   std::set<IpAddress> known_vteps;                         // otherwise these: flood list and static FDB
 };
 
+/// Where a relayed IGMP/MLD frame goes: every attachment (IGMP types we
+/// do not know), the router ports (reports), or the hosts (another
+/// querier's query: every attachment but a configured upstream, whose
+/// router must not hear a rival querier through us).
+enum class RelayTo { kAll, kRouters, kHosts };
+
 class Snooping {
  public:
   /// `workers`: the data path's workers, which count the routes' traffic.
@@ -334,10 +346,10 @@ class Snooping {
   /// An upstream proxy's reports, out of its attachment.
   void send_upstream(const SnoopedDomain& d, const Attachment& a, uint8_t family, const HostOutput& out);
   void send_overlay(const SnoopedDomain& d, const IpAddress& vtep, std::span<const uint8_t> frame);
-  /// An IGMP/MLD frame from the overlay to the domain's attachments (only
-  /// those with a multicast router when `to_routers_only`).
-  void relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, bool to_routers_only, uint8_t family);
-  void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, bool to_querier_only,
+  /// An IGMP/MLD frame from the overlay to the domain's attachments.
+  void relay_overlay(const SnoopedDomain& d, std::span<const uint8_t> frame, RelayTo to, uint8_t family);
+  /// One from attachment `from` to the domain's others.
+  void relay(const SnoopedDomain& d, const Attachment& from, std::span<const uint8_t> frame, RelayTo to,
              uint8_t family);
   /// A router's changed groups are redone at the next rebuild; true when there are any.
   bool note_changes(SnoopedDomain& d, const RouterOutput& out);

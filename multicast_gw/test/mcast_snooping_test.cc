@@ -272,12 +272,24 @@ TEST_F(OverlaySnooping, AConfiguredUpstreamReportsFromTheStartAndIsTheOnlyOne) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].type, RecordType::kToExclude);
   EXPECT_EQ(records[0].group, kGroup);
-  // A router heard on a2 makes it a router port, but no proxy there.
+  // a1 is a router port, heard or not (RFC 4605 §4.2). A router heard on
+  // a2 makes it one too, but gets no proxy there, and its query is not
+  // relayed to a1: the production router never hears a rival querier.
+  EXPECT_EQ(route(kGroup)->locals, (std::vector<dataplane::BridgePort>{{0, 0}}));
   snooping_.handle(1, 0, query("10.100.0.1"), now_);
   advance(10);
   EXPECT_EQ(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
-  EXPECT_EQ(route(kGroup)->locals, (std::vector<dataplane::BridgePort>{{1, 0}}));
-  EXPECT_TRUE(reports_on(take(), 1).empty());
+  EXPECT_EQ(route(kGroup)->locals, (std::vector<dataplane::BridgePort>{{0, 0}, {1, 0}}));
+  sent = take();
+  EXPECT_TRUE(reports_on(sent, 1).empty());
+  EXPECT_EQ(queries_on(sent, 0), 0);
+  // A snooping switch's query on a1 (from 0.0.0.0) is answered by the proxy.
+  snooping_.handle(0, 0, query("0.0.0.0"), now_);
+  advance(1100);
+  records = reports_on(take(), 0);
+  EXPECT_TRUE(std::any_of(records.begin(), records.end(), [](const GroupRecord& r) {
+    return r.type == RecordType::kIsExclude && r.group == kGroup;
+  }));
   // Well past any querier's timeout (A answering our queries) the proxy on
   // a1 stays, and it has withheld its queries.
   for (int i = 0; i < 2; ++i) {

@@ -294,23 +294,31 @@ class OverlayMulticast(unittest.TestCase):
         self.assertGreaterEqual(len(ours), 1)
 
     def test_8_a_configured_upstream_reports_without_a_query_and_is_never_queried(self):
-        # test_7 switched the bridge's querier off: nobody queries hostA's
-        # side but us. Named as the upstream attachment, that side gets the
-        # overlay's joins at once, and our querier falls silent there.
-        hb1 = self.listen(self.lab.hb1, [{"group": "239.8.1.1", "local": labmod.HB1_IP}])
-        self.wait_for(self.edge_groups, lambda s: ("239.8.1.1", labmod.V1_UL_IP) in s)
-        cap = Capture(self, self.lab.ha, "eth0", "igmp", "configured-upstream")
+        # Nobody queries hostA's side but us (the bridge's querier is off, as
+        # test_7 left it). Named as the upstream attachment, that side gets
+        # the overlay's joins at once, and our querier falls silent there
+        # for at least one of its query intervals (20 s): every query it
+        # would have sent is withheld.
+        labmod.run(["ip", "-n", self.lab.ha, "link", "set", "br0", "type", "bridge", "mcast_querier", "0"])
+
+        def access_igmp():
+            q = self.api.call("GET", "/api/v1/multicast/querier")[2]["interfaces"]
+            return next(e for e in q if e["port"] == "access" and e["protocol"] == "igmp")
 
         def upstream():
             o = self.api.call("GET", "/api/v1/multicast/querier")[2]["overlay"]
             return [e for e in o if e.get("role") == "upstream" and e["protocol"] == "igmp"]
+        hb1 = self.listen(self.lab.hb1, [{"group": "239.8.1.1", "local": labmod.HB1_IP}])
+        self.wait_for(self.edge_groups, lambda s: ("239.8.1.1", labmod.V1_UL_IP) in s)
+        cap = Capture(self, self.lab.ha, "eth0", "igmp", "configured-upstream")
+        withheld = access_igmp()["queries_withheld"]
         try:
             self.set_multicast(upstream={"port": "access"})
             self.wait_for(upstream, lambda u: len(u) == 1 and u[0]["configured"] and u[0]["groups"] == 1, timeout=5)
-            time.sleep(4)  # longer than the 3 s query interval we had adopted from the bridge: no query of ours
             self.stop(hb1)  # hb1 leaves; after the LMQT the proxy leaves upstream
             hb1 = None
             self.wait_for(upstream, lambda u: u and u[0]["groups"] == 0, timeout=5)
+            self.wait_for(access_igmp, lambda e: e["queries_withheld"] > withheld, timeout=25)
             pcap = cap.stop()
         finally:
             if hb1:
@@ -319,19 +327,20 @@ class OverlayMulticast(unittest.TestCase):
         ours = tshark_fields(pcap, ["frame.time_relative", "igmp.type", "igmp.record_type", "igmp.maddr"],
                              "ip.src == 10.100.0.254")
         reports = [(r["igmp.record_type"], r["igmp.maddr"]) for r in ours if r["igmp.type"] == ["0x22"]]
-        joined = next(float(r["frame.time_relative"][0]) for r in ours
-                      if r["igmp.type"] == ["0x22"] and r["igmp.record_type"] == ["4"])
-        queries_after = [r for r in ours if r["igmp.type"] == ["0x11"] and float(r["frame.time_relative"][0]) > joined]
+        joins = [float(r["frame.time_relative"][0]) for r in ours
+                 if r["igmp.type"] == ["0x22"] and r["igmp.record_type"] == ["4"]]
+        self.assertTrue(joins, f"no TO_EX from our proxy: {reports}")
+        queries_after = [r for r in ours if r["igmp.type"] == ["0x11"] and float(r["frame.time_relative"][0]) > joins[0]]
         bridge_queries = tshark_fields(pcap, ["frame.number"], f"igmp.type == 0x11 && ip.src == {labmod.HA_IP}")
-        print(f"\nconfigured upstream: our reports {reports}, our queries after the join {len(queries_after)}, "
-              f"the bridge's queries {len(bridge_queries)}", file=sys.stderr)
+        print(f"\nconfigured upstream: our reports {reports}, our queries after the join {len(queries_after)} "
+              f"(withheld {access_igmp()['queries_withheld'] - withheld}), the bridge's queries {len(bridge_queries)}",
+              file=sys.stderr)
         self.assertEqual(bridge_queries, [])  # the TO_EX below answered no query
         self.assertIn((["4"], ["239.8.1.1"]), reports)
         self.assertIn((["3"], ["239.8.1.1"]), reports)
         self.assertEqual(queries_after, [])
-        # Out of the config again: our querier is back on the access side.
+        # Out of the config again: no proxy, our querier is back on the access side.
         self.wait_for(upstream, lambda u: u == [], timeout=5)
-
 
 if __name__ == "__main__":
     unittest.main()
