@@ -106,6 +106,9 @@ int main(int argc, char** argv) {
       ("vteps", po::value<unsigned>()->default_value(8),
        "vxlan-her: remote VTEPs on the flood list; mcast-fanout: edges subscribed to the stream (1..256)")
       ("frame-size", po::value(&frame_size)->default_value(64), "frame size on the wire incl. FCS")
+      ("replica-copy-max", po::value<unsigned>(),
+       "vxlan-her, mcast-fanout: the VTEP's replica_copy_max_bytes (replicas of frames up to this size are copies; "
+       "default: the config's default)")
       ("flows", po::value(&flows)->default_value(1024), "distinct flows in the generated capture")
       ("pcap", po::value(&pcap), "replay this capture instead of generating one")
       ("duration", po::value(&duration)->default_value(2.0), "seconds per measurement")
@@ -229,6 +232,7 @@ int main(int argc, char** argv) {
                                          // decapsulates only from VTEPs it knows.
                                          {"flood", flood},
                                          {"static_fdb", fdb}}}}};
+    if (vm.count("replica-copy-max")) doc["vxlan"]["vtep"]["replica_copy_max_bytes"] = vm["replica-copy-max"].as<unsigned>();
     if (scenario == "mcast-fanout") {
       // The gateway's ingress: the bridge domain snoops, and every edge is
       // subscribed to the stream's (S,G) (static subscriptions: no IGMP in

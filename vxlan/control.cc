@@ -488,6 +488,7 @@ std::shared_ptr<const VxlanTables> VxlanControl::tables() {
   t->source_port_max = static_cast<uint16_t>(v.source_port_max);
   t->dscp = v.dscp ? static_cast<int>(*v.dscp) : -1;
   t->icmp_too_big = v.icmp_too_big;
+  t->replica_copy_max = v.replica_copy_max_bytes;
   t->tsc_hz = tsc_hz_;
   for (const auto& u : v.interfaces) {
     const PortInfo* port = port_by_name(u.port);

@@ -60,6 +60,7 @@ void parse_vtep(const nlohmann::json& j, const std::string& path, VtepConfig& v,
   });
   r.read_uint("neighbor_timeout_seconds", v.neighbor_timeout_seconds, 10, 86400);
   r.read_bool("icmp_too_big", v.icmp_too_big);
+  r.read_uint("replica_copy_max_bytes", v.replica_copy_max_bytes, 0, 9216);
   r.read_array("interfaces", [&](const nlohmann::json& e, const std::string& p) {
     v.interfaces.emplace_back();
     parse_interface(e, p, v.interfaces.back(), errors);
@@ -341,6 +342,7 @@ nlohmann::json to_json(const VxlanConfig& vx) {
                          {"ttl", v.ttl},
                          {"neighbor_timeout_seconds", v.neighbor_timeout_seconds},
                          {"icmp_too_big", v.icmp_too_big},
+                         {"replica_copy_max_bytes", v.replica_copy_max_bytes},
                          {"interfaces", interfaces},
                          {"routes", routes},
                          {"neighbors", neighbors}};

@@ -54,6 +54,13 @@ struct VtepConfig {
   /// Answer a unicast frame too big for the underlay with ICMP Fragmentation
   /// Needed (IPv4 with DF) / Packet Too Big (IPv6) to the inner source.
   bool icmp_too_big = false;
+  /// Head-end replication: a replica of an inner frame up to this many
+  /// bytes is one buffer, outer headers and a copy of the frame; a larger
+  /// one (or with 0, every one) is a header buffer chained to the shared
+  /// frame, which is never copied (docs/benchmarks.md: copying is about a
+  /// third cheaper per replica at 1,374 bytes where memory bandwidth is not
+  /// the limit).
+  unsigned replica_copy_max_bytes = 2048;
   /// Seconds a resolved underlay neighbour stays valid before re-resolution.
   unsigned neighbor_timeout_seconds = 300;
   bool operator==(const VtepConfig&) const = default;

@@ -256,8 +256,10 @@ rte_mbuf* local_replica(Ctx& x, rte_mbuf* m, uint16_t vlan) {
 }
 
 /// Head-end replication of `m` to the remote VTEPs in `slots`: each replica
-/// is a fresh header mbuf with the outer headers, chained to an indirect mbuf
-/// that shares the inner frame (the payload is never copied). Buffers are
+/// is one fresh mbuf with the outer headers and a copy of the inner frame
+/// when it is no longer than `replica_copy_max` (and fits), else a header
+/// mbuf chained to an indirect mbuf that shares the inner frame (never
+/// copied; docs/benchmarks.md has the cost of both). Buffers are
 /// taken in bulk, a chunk of VTEPs at a time, and every replica goes to the
 /// worker's TxBuffer, which transmits every TxBuffer::kCapacity of them: the
 /// buffers in flight stay within the mempool's per-lcore cache whatever the
@@ -276,8 +278,12 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
   bool have_sum = false;
   unsigned made = 0;
   // A chained frame (jumbo on some PMDs) is cloned segment by segment;
-  // a one-segment frame gets its indirect mbuf from the same bulk.
-  const unsigned per_replica = m->nb_segs == 1 ? 2 : 1;
+  // a one-segment frame gets its indirect mbuf from the same bulk, unless
+  // it is copied.
+  constexpr uint32_t kMaxOuter = kEthHeader + kIpv6Header + kUdpHeader + kVxlanHeader;
+  const bool copy = m->nb_segs == 1 && inner_len <= x.vx.replica_copy_max &&
+                    inner_len + kMaxOuter <= uint32_t{rte_pktmbuf_data_room_size(x.pool)} - RTE_PKTMBUF_HEADROOM;
+  const unsigned per_replica = !copy && m->nb_segs == 1 ? 2 : 1;
   for (size_t first = 0; first < nslots; first += kChunk) {
     const unsigned n = static_cast<unsigned>(std::min<size_t>(kChunk, nslots - first));
     rte_mbuf* bufs[2 * kChunk];
@@ -302,22 +308,27 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
         payload_sum = rte_be_to_cpu_16(raw);
         have_sum = true;
       }
-      rte_mbuf* shared;
+      rte_mbuf* shared = nullptr;
       if (per_replica == 2) {
         shared = bufs[used + 1];
         rte_pktmbuf_attach(shared, m);
-      } else if (!(shared = rte_pktmbuf_clone(m, x.pool))) {
+      } else if (!copy && !(shared = rte_pktmbuf_clone(m, x.pool))) {
         failed(Drop::kReplicaNoBuffer);
         continue;
       }
       rte_mbuf* hdr = bufs[used];
       used += per_replica;
       ++replicas;
-      auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, v.outer.length));
+      auto* out = reinterpret_cast<uint8_t*>(
+          rte_pktmbuf_append(hdr, static_cast<uint16_t>(v.outer.length + (copy ? inner_len : 0))));
       write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
-      hdr->next = shared;
-      hdr->nb_segs = static_cast<uint16_t>(1 + shared->nb_segs);
-      hdr->pkt_len += inner_len;
+      if (copy) {
+        std::memcpy(out + v.outer.length, rte_pktmbuf_mtod(m, const uint8_t*), inner_len);
+      } else {
+        hdr->next = shared;
+        hdr->nb_segs = static_cast<uint16_t>(1 + shared->nb_segs);
+        hdr->pkt_len += inner_len;
+      }
       if (v.outer.ipv6) finish_udp6(hdr, out, &payload_sum);
       x.sc.extra->emit(v.port, hdr);
       if (counted && counted[first + k] != dataplane::MulticastRouteCounters::kNoSlot) {

@@ -146,6 +146,7 @@ struct VxlanTables {
   uint16_t source_port_min = 49152, source_port_max = 65535;
   int dscp = -1;  // -1: copy the inner DSCP
   bool icmp_too_big = false;
+  uint32_t replica_copy_max = 2048;  // VtepConfig::replica_copy_max_bytes
   uint64_t tsc_hz = 1;
 
   static size_t vni_hash(uint32_t vni) { return static_cast<size_t>((vni * 0x9e3779b1u) >> 8); }

@@ -126,6 +126,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "/vxlan/vtep/source_port_min"},
         BadCase{"dscp_bad", R"({"vxlan": {"vtep": {"dscp": 64}}})", "/vxlan/vtep/dscp"},
         BadCase{"ttl_zero", R"({"vxlan": {"vtep": {"ttl": 0}}})", "/vxlan/vtep/ttl"},
+        BadCase{"replica_copy_max_past_jumbo", R"({"vxlan": {"vtep": {"replica_copy_max_bytes": 9217}}})",
+                "/vxlan/vtep/replica_copy_max_bytes"},
         BadCase{"unknown_field", R"({"vxlan": {"bridge_domains": [{"vni": 5, "flod": []}]}})",
                 "/vxlan/bridge_domains/0/flod"},
         BadCase{"xconnected_access", R"({"xconnect": [{"a": "access", "b": "other"}]})",

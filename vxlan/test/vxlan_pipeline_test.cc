@@ -101,7 +101,7 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
   json doc = config_for({acc, ul}, json::array());
   doc["vxlan"] = json::parse(R"({
-    "vtep": {"interfaces": [{"port": "ul", "ipv4": "10.1.0.1/24"}]},
+    "vtep": {"interfaces": [{"port": "ul", "ipv4": "10.1.0.1/24"}], "replica_copy_max_bytes": 0},
     "bridge_domains": [{"vni": 100, "attachments": [{"port": "acc"}], "flood": ["10.1.0.2", "10.1.0.3"]}]
   })");
   auto dp = make_dataplane(doc);
@@ -138,7 +138,8 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
   EXPECT_EQ(h["clients"]["vxlan"]["replies"], 2) << h.dump();
   EXPECT_EQ(h["clients"]["vxlan"]["wanted"], 2) << h.dump();
 
-  // Broadcast from hostA: one replica per VTEP, payload shared, never copied.
+  // Broadcast from hostA: one replica per VTEP, payload shared, never copied
+  // (replica_copy_max_bytes 0; by default a frame this small is copied).
   const auto bcast = eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", 1, 200);
   inject(acc, {bcast});
   auto reps = take(ul.tx[0], 2, dp.get());
@@ -248,7 +249,7 @@ TEST(PipelineVxlan, WideHeadEndReplicationReachesEveryVtepOnce) {
   std::vector<std::set<unsigned>> seen(3);
   for (rte_mbuf* r : reps) {
     auto bytes = bytes_of(r);
-    ASSERT_EQ(r->nb_segs, 2);
+    ASSERT_EQ(r->nb_segs, 1) << "a small frame's replica is one buffer, a copy (replica_copy_max_bytes)";
     rte_pktmbuf_free(r);
     vxlan::OuterView ov;
     ASSERT_EQ(vxlan::classify_underlay(bytes.data(), bytes.size(), 4789, ov), vxlan::UnderlayStatus::kVxlan);
@@ -291,7 +292,7 @@ TEST(PipelineVxlan, Ipv6UnderlayRepliesAndUnicastCarryValidUdpChecksums) {
   RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
   json doc = config_for({acc, ul}, json::array());
   doc["vxlan"] = json::parse(R"({
-    "vtep": {"interfaces": [{"port": "ul", "ipv6": "fd01::1/64"}],
+    "vtep": {"interfaces": [{"port": "ul", "ipv6": "fd01::1/64"}], "replica_copy_max_bytes": 256,
              "neighbors": [{"ip": "fd01::2", "mac": "02:00:00:00:01:02"}, {"ip": "fd01::3", "mac": "02:00:00:00:01:03"}]},
     "bridge_domains": [{"vni": 200, "attachments": [{"port": "acc"}], "flood": ["fd01::2", "fd01::3"],
                         "static_fdb": [{"mac": "02:bb:00:00:00:01", "vtep": "fd01::2"}]}]
@@ -301,22 +302,25 @@ TEST(PipelineVxlan, Ipv6UnderlayRepliesAndUnicastCarryValidUdpChecksums) {
   auto vteps = vxlan_of(*dp).vteps_json();
   for (const auto& v : vteps["remote"]) ASSERT_EQ(v["state"], "static") << vteps.dump();
   ASSERT_EQ(dp->start_workers(), "");
-  // Odd lengths exercise the checksum's trailing byte; 2 targets use replicas.
+  // Odd lengths exercise the checksum's trailing byte; 2 targets use
+  // replicas: copies for the 201-byte frame, a shared payload for the 301.
   const auto bcast = eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", 7, 201);
+  const auto bcast_shared = eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", 9, 301);
   const auto uni = eth_frame("02:bb:00:00:00:01", "02:aa:00:00:00:01", 8, 333);
-  inject(acc, {bcast, uni});
-  auto out = take(ul.tx[0], 3, dp.get());
+  inject(acc, {bcast, bcast_shared, uni});
+  auto out = take(ul.tx[0], 5, dp.get());
   // Alone, the unicast frame's burst leaves whole by one port, rewritten:
   // its tx bytes are the encapsulated frame's, not the received one's.
   inject(acc, {uni});
   for (rte_mbuf* m : take(ul.tx[0], 1, dp.get())) out.push_back(m);
   dp->stop_workers();
-  ASSERT_EQ(out.size(), 4u);
-  unsigned replicas = 0;
+  ASSERT_EQ(out.size(), 6u);
+  unsigned copies = 0, shared = 0;
   uint64_t sent_bytes = 0;
   for (rte_mbuf* m : out) {
-    replicas += m->nb_segs == 2;
     auto bytes = bytes_of(m);
+    copies += bytes.size() == bcast.size() + 70 && m->nb_segs == 1;
+    shared += bytes.size() == bcast_shared.size() + 70 && m->nb_segs == 2;
     sent_bytes += bytes.size();
     rte_pktmbuf_free(m);
     vxlan::OuterView ov;
@@ -325,7 +329,8 @@ TEST(PipelineVxlan, Ipv6UnderlayRepliesAndUnicastCarryValidUdpChecksums) {
     EXPECT_EQ(ov.vni, 200u);
     EXPECT_TRUE(udp6_checksum_ok(bytes)) << "frame of " << bytes.size() << " bytes, " << (m->nb_segs == 2 ? "replica" : "unicast");
   }
-  EXPECT_EQ(replicas, 2u);
+  EXPECT_EQ(copies, 2u);
+  EXPECT_EQ(shared, 2u);
   EXPECT_EQ(dp->port_totals(*dp->port_id("ul")).tx_bytes, sent_bytes);
   dp.reset();
   free_ring_port(acc);
