@@ -58,7 +58,7 @@ struct VtepConfig {
   /// bytes is one buffer, outer headers and a copy of the frame; a larger
   /// one (or with 0, every one) is a header buffer chained to the shared
   /// frame, which is never copied (docs/benchmarks.md: copying is about a
-  /// third cheaper per replica at 1,374 bytes where memory bandwidth is not
+  /// fifth cheaper per replica at 1,374 bytes where memory bandwidth is not
   /// the limit).
   unsigned replica_copy_max_bytes = 2048;
   /// Seconds a resolved underlay neighbour stays valid before re-resolution.

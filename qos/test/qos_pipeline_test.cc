@@ -289,6 +289,51 @@ TEST(Pipeline, QosTreeOnTwoWorkersRunsOnTheOwner) {
 // packet and released by it; a timestamped frame (a PTP event message)
 // leaves at once on the control queue, ahead of the tree. With the workers
 // stopped, no tree runs: the control lcore's frames leave on its queue.
+// Head-end replicas on a shaped underlay: a copy (one buffer, the default
+// for frames up to replica_copy_max_bytes) is classified by its inner
+// frame; a replica that shares its payload (here replica_copy_max_bytes 0)
+// has only its outer headers in its first segment, which is all the
+// classifier reads: inner rules miss it and it takes the default class
+// (docs/qos.md, "Classification").
+TEST(Pipeline, QosClassifiesCopiedReplicasByTheirInnerFrame) {
+  for (const unsigned copy_max : {2048u, 0u}) {
+    SCOPED_TRACE(copy_max);
+    RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul");
+    json doc = config_for({acc, ul}, json::array());
+    doc["vxlan"] = {{"vtep", {{"interfaces", {{{"port", "ul"}, {"ipv4", "10.1.0.1/24"}}}},
+                              {"neighbors", {{{"ip", "10.1.0.2"}, {"mac", "02:00:00:00:01:02"}},
+                                             {{"ip", "10.1.0.3"}, {"mac", "02:00:00:00:01:03"}}}},
+                              {"replica_copy_max_bytes", copy_max}}},
+                    {"bridge_domains", {{{"vni", 100}, {"attachments", {{{"port", "acc"}}}},
+                                         {"flood", {"10.1.0.2", "10.1.0.3"}}}}}};
+    doc["qos"] = {{"ports", {{{"port", "ul"}, {"default_class", "bulk"},
+                              {"classes", {{{"id", "root"}, {"rate", "1gbit"}},
+                                           {{"id", "media"}, {"parent", "root"}, {"rate", "500mbit"}},
+                                           {{"id", "bulk"}, {"parent", "root"}, {"rate", "500mbit"}}}},
+                              {"rules", {{{"class", "media"}, {"vni", 100},
+                                          {"inner", {{"protocol", "udp"}, {"dst_ports", "5004"}}}}}}}}}};
+    auto dp = make_dataplane(doc);
+    ASSERT_TRUE(dp);
+    ASSERT_EQ(dp->start_workers(), "");
+    auto flooded = [](uint16_t port, uint32_t seq) {  // broadcast: flooded to both VTEPs
+      auto f = udp_frame(port, 0, 300, seq);
+      std::fill(f.begin(), f.begin() + 6, 0xff);
+      return f;
+    };
+    inject(acc, {flooded(5004, 1), flooded(5004, 2), flooded(6000, 3)});
+    auto replicas = take(ul.tx[0], 6, dp.get());
+    dp->stop_workers();
+    ASSERT_EQ(replicas.size(), 6u);
+    for (rte_mbuf* r : replicas) {
+      EXPECT_EQ(r->nb_segs, copy_max ? 1 : 2);
+      rte_pktmbuf_free(r);
+    }
+    const json classes = qos_classes(*dp, "ul");
+    EXPECT_EQ(class_named(classes, "media")["stats"]["packets"], copy_max ? 4u : 0u);
+    EXPECT_EQ(class_named(classes, "bulk")["stats"]["packets"], copy_max ? 2u : 6u);
+  }
+}
+
 TEST(Pipeline, QosShapesTheControlLcoresFramesButNotTimestampedOnes) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   json doc = config_for({a, b}, json::array());
