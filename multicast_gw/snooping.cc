@@ -775,7 +775,6 @@ bool Snooping::note_changes(SnoopedDomain& d, const RouterOutput& out) {
   return !out.changed.empty();
 }
 
-
 void Snooping::verify(SnoopedDomain& d, const dataplane::MulticastBridgeDomain& bd, const Snapshot& before) {
   ++incremental_checks_;
   const Snapshot incremental(d);
