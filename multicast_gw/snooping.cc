@@ -35,6 +35,13 @@ dataplane::MulticastKey group_of(dataplane::MulticastKey k) {
   k.source.fill(0);
   return k;
 }
+/// A group peak's group, as a key with its source zeroed.
+dataplane::MulticastKey group_of(const GroupFlow& g) {
+  dataplane::MulticastKey k;
+  k.family = std::get<0>(g);
+  k.group = std::get<1>(g);
+  return k;
+}
 
 }  // namespace
 
@@ -1012,10 +1019,7 @@ void Snooping::sample_rates(Millis now) {
       GroupPeak& p = d.group_peaks.try_emplace(g, GroupPeak{0, d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps})
                          .first->second;
       p.peak_kbps = std::max(p.peak_kbps, kbps);
-      dataplane::MulticastKey key;
-      key.family = std::get<0>(g);
-      key.group = std::get<1>(g);
-      regrown(p.peak_kbps, p.charged_kbps, std::get<2>(g), key);
+      regrown(p.peak_kbps, p.charged_kbps, std::get<2>(g), group_of(g));
     }
   }
 }
@@ -1254,10 +1258,7 @@ void Snooping::build_domain(SnoopedDomain& d, dataplane::MulticastBridgeDomain& 
     if (rec.flow >= 0 && redone(k)) rec.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(rec.flow)].rate_kbps, rec.peak_kbps);
   }
   for (auto& [g, p] : d.group_peaks) {  // kept only while the flows are the same (apply)
-    dataplane::MulticastKey gk;
-    gk.family = std::get<0>(g);
-    gk.group = std::get<1>(g);
-    if (redone(gk)) p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
+    if (redone(group_of(g))) p.charged_kbps = std::max<uint64_t>(d.cfg.flows[static_cast<size_t>(std::get<2>(g))].rate_kbps, p.peak_kbps);
   }
   for (uint32_t i : rated) {
     const Candidate& c = candidates[i];
@@ -1457,7 +1458,7 @@ json Snooping::querier_json(Millis now) const {
       for (size_t fi = 0; fi < 2; ++fi) {
         if (!a->upstream[fi]) continue;
         overlay.push_back({{"vni", d.vni}, {"role", "upstream"}, {"port", a->port_name}, {"vlan", a->where.vlan},
-                           {"configured", configured_upstream(d, *a)},
+                           {"configured", a->upstream_configured},
                            {"protocol", fi ? "mld" : "igmp"}, {"version", a->upstream[fi]->compatibility(now)},
                            {"groups", a->upstream[fi]->state().size()},
                            {"reports_sent", a->upstream[fi]->reports_sent()}});

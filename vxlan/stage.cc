@@ -281,8 +281,9 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
   // a one-segment frame gets its indirect mbuf from the same bulk, unless
   // it is copied.
   constexpr uint32_t kMaxOuter = kEthHeader + kIpv6Header + kUdpHeader + kVxlanHeader;
+  const uint32_t room = rte_pktmbuf_data_room_size(x.pool);  // a fresh mbuf's data starts past the headroom
   const bool copy = m->nb_segs == 1 && inner_len <= x.vx.replica_copy_max &&
-                    inner_len + kMaxOuter <= uint32_t{rte_pktmbuf_data_room_size(x.pool)} - RTE_PKTMBUF_HEADROOM;
+                    uint64_t{RTE_PKTMBUF_HEADROOM} + kMaxOuter + inner_len <= room;
   const unsigned per_replica = !copy && m->nb_segs == 1 ? 2 : 1;
   for (size_t first = 0; first < nslots; first += kChunk) {
     const unsigned n = static_cast<unsigned>(std::min<size_t>(kChunk, nslots - first));
