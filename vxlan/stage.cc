@@ -271,9 +271,10 @@ template <typename OnFailure>
 unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCounters& c,
                             const uint16_t* slots, size_t nslots, OnFailure&& failed,
                             dataplane::MulticastRouteCounters* counters = nullptr, const uint32_t* counted = nullptr) {
-  constexpr unsigned kChunk = 32;
+  constexpr unsigned kChunk = 16;
   const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
   const EncapParams p = encap_params(x.vx, m);
+  const OuterFields fields = outer_fields(bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
   uint32_t payload_sum = 0;
   bool have_sum = false;
   unsigned made = 0;
@@ -285,6 +286,10 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
   const bool copy = m->nb_segs == 1 && inner_len <= x.vx.replica_copy_max &&
                     uint64_t{RTE_PKTMBUF_HEADROOM} + kMaxOuter + inner_len <= room;
   const unsigned per_replica = !copy && m->nb_segs == 1 ? 2 : 1;
+  if (uint64_t{RTE_PKTMBUF_HEADROOM} + kMaxOuter > room) [[unlikely]] {  // a pool of tiny buffers: no header fits
+    for (size_t k = 0; k < nslots; ++k) failed(Drop::kReplicaNoBuffer);
+    return 0;
+  }
   for (size_t first = 0; first < nslots; first += kChunk) {
     const unsigned n = static_cast<unsigned>(std::min<size_t>(kChunk, nslots - first));
     rte_mbuf* bufs[2 * kChunk];
@@ -320,9 +325,11 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
       rte_mbuf* hdr = bufs[used];
       used += per_replica;
       ++replicas;
-      auto* out = reinterpret_cast<uint8_t*>(
-          rte_pktmbuf_append(hdr, static_cast<uint16_t>(v.outer.length + (copy ? inner_len : 0))));
-      write_outer(out, v.outer, bd.vni, p.sport, p.dscp, static_cast<uint16_t>(inner_len), p.ecn);
+      // A fresh mbuf, whose room for the headers (and the copy) was checked above.
+      hdr->data_len = static_cast<uint16_t>(v.outer.length + (copy ? inner_len : 0));
+      hdr->pkt_len = hdr->data_len;
+      auto* out = rte_pktmbuf_mtod(hdr, uint8_t*);
+      write_outer(out, v.outer, fields);
       if (copy) {
         std::memcpy(out + v.outer.length, rte_pktmbuf_mtod(m, const uint8_t*), inner_len);
       } else {

@@ -32,35 +32,7 @@ void build_outer_template(OuterTemplate& t, const OuterParams& p) {
   }
   put16(udp + 2, p.udp_port);
   udp[kUdpHeader] = kVxlanFlagI;
-}
-
-void write_outer(uint8_t* out, const OuterTemplate& t, uint32_t vni, uint16_t src_port, uint8_t dscp,
-                 uint16_t inner_len, uint8_t ecn) {
-  dscp &= 0x3f;
-  ecn &= 3;
-  // Constant sizes: the compiler emits a few vector moves, not a rep movs.
-  if (t.ipv6) std::memcpy(out, t.bytes, kOuterV6);
-  else std::memcpy(out, t.bytes, kOuterV4);
-  uint8_t* ip = out + kEthHeader;
-  const uint16_t udp_len = static_cast<uint16_t>(inner_len + kUdpHeader + kVxlanHeader);
-  uint8_t* udp;
-  if (t.ipv6) {
-    ip[0] = static_cast<uint8_t>(0x60 | dscp >> 2);
-    ip[1] = static_cast<uint8_t>((dscp & 3) << 6 | ecn << 4);
-    put16(ip + 4, udp_len);
-    udp = ip + kIpv6Header;
-  } else {
-    ip[1] = static_cast<uint8_t>(dscp << 2 | ecn);
-    put16(ip + 2, static_cast<uint16_t>(udp_len + kIpv4Header));
-    put16(ip + 10, ipv4_header_checksum(ip, kIpv4Header));
-    udp = ip + kIpv4Header;
-  }
-  put16(udp, src_port);
-  put16(udp + 4, udp_len);
-  uint8_t* vx = udp + kUdpHeader;
-  vx[4] = static_cast<uint8_t>(vni >> 16);
-  vx[5] = static_cast<uint8_t>(vni >> 8);
-  vx[6] = static_cast<uint8_t>(vni);
+  if (!p.ipv6) t.ip_sum = checksum_add(ip, kIpv4Header, 0);  // TOS, length and checksum are still zero
 }
 
 void finish_udp6_checksum(uint8_t* outer) {

@@ -34,7 +34,7 @@ TEST(VxlanEcn, EncapCopiesInnerEcnIntoOuterHeader) {
   for (uint8_t ecn = 0; ecn < 4; ++ecn) {
     auto inner = ipv4_frame(static_cast<uint8_t>(46 << 2 | ecn));
     EXPECT_EQ(inner_ecn(inner.data(), inner.size()), ecn);
-    uint8_t out[kOuterV4];
+    uint8_t out[kOuterV6];  // room for either template (the writer is inline)
     write_outer(out, t, 100, 50000, inner_dscp(inner.data(), inner.size()), 42, inner_ecn(inner.data(), inner.size()));
     EXPECT_EQ(outer_ecn(out + 14, false), ecn);
     EXPECT_EQ(out[15] >> 2, 46);
