@@ -21,6 +21,15 @@ TscClock::TscClock(uint64_t base_tsc, uint64_t tsc_hz)
 
 namespace {
 
+/// Whether the packet's first segment (where classification reads and
+/// rewrites headers) holds bytes another packet holds too.
+bool shares_bytes(const rte_mbuf* m) {
+  // An indirect mbuf, or one on an external buffer (whose sharing is counted
+  // in its shinfo: a clone of a PMD's external buffer is one), or a direct
+  // one with clones: taken as shared.
+  return !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) > 1;
+}
+
 PrefixMatch compile_prefix(const config::IpPrefix& p) {
   PrefixMatch m;
   m.ip_version = p.address.family;
@@ -80,6 +89,7 @@ std::shared_ptr<const QosPlan> build_plan(const config::QosPort& cfg, const Port
     if (c.ecn) s.ecn = EcnProfile{c.ecn->kmin_bytes, c.ecn->kmax_bytes, c.ecn->pmax};
     plan->tree.classes.push_back(s);
     if (c.dscp_remark) plan->actions[i].dscp_remark = static_cast<int16_t>(*c.dscp_remark);
+    plan->actions[i].marks_ce = c.ecn.has_value();
   }
   plan->tree.default_class = plan->index_of.at(cfg.default_class);
   fill_default_quanta(plan->tree);
@@ -156,16 +166,31 @@ uint16_t EgressPort::hand_off(rte_mbuf** pkts, uint16_t n, PortCounters& counter
 
 uint16_t EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortCounters& counters) {
   rte_mbuf* dropped[kMaxBurst];
-  uint16_t ndropped = 0;
+  uint16_t ndropped = 0, unshare_failed = 0;
   const QosPlan& plan = *active_.load(std::memory_order_relaxed);
   HtbScheduler& sched = *plan.scheduler;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
-    const size_t len = rte_pktmbuf_data_len(m);
+    size_t len = rte_pktmbuf_data_len(m);
     PacketKeys keys;
     if (plan.reads_headers) read_packet_keys(data, len, m->port, plan.vxlan_udp_port, keys);
     const uint32_t leaf = plan.classifier.classify(keys);
+    const LeafAction& act = plan.actions[leaf];
+    if ((act.dscp_remark >= 0 || (act.marks_ce && keys.ecn != 0)) && shares_bytes(m)) [[unlikely]] {
+      // It may be rewritten, and its bytes are another packet's too (a
+      // flood's local replica): it gets bytes of its own first.
+      rte_mbuf* own = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+      rte_pktmbuf_free(m);
+      if (!own) {
+        counters.drop(Drop::kQosUnshareNoBuffer, 1);
+        ++unshare_failed;
+        continue;
+      }
+      m = own;  // the same bytes from the same offset: the keys' offsets hold (rewrites check the length)
+      data = rte_pktmbuf_mtod(m, uint8_t*);
+      len = rte_pktmbuf_data_len(m);
+    }
     const EnqueueResult r =
         sched.enqueue(leaf, reinterpret_cast<uintptr_t>(m), rte_pktmbuf_pkt_len(m), keys.ecn != 0, now_ps);
     if (r == EnqueueResult::kDropped) {
@@ -182,7 +207,7 @@ uint16_t EgressPort::enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, PortC
     counters.drop(Drop::kQosTailDrop, ndropped);
     rte_pktmbuf_free_bulk(dropped, ndropped);
   }
-  return static_cast<uint16_t>(n - ndropped);
+  return static_cast<uint16_t>(n - ndropped - unshare_failed);
 }
 
 void EgressPort::flush_pending(const TxTarget& tx) {

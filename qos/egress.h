@@ -59,6 +59,7 @@ class TscClock {
 
 struct LeafAction {
   int16_t dscp_remark = -1;  // -1: keep the packet's DSCP
+  bool marks_ce = false;     // an ECN profile: may mark an ECN-capable packet CE
 };
 
 /// One port's compiled QoS. Immutable once published, except the scheduler,
@@ -161,7 +162,7 @@ class EgressPort {
   /// keep that plan alive until the owner has moved off it.
   const QosPlan* active() const { return active_.load(std::memory_order_acquire); }
   /// Classifies, rewrites and queues packets for this port; returns how
-  /// many were queued (the rest are counted as qos_tail_drop).
+  /// many were queued (the rest are counted as qos_tail_drop or qos_unshare_no_buffer).
   uint16_t enqueue(rte_mbuf** pkts, uint16_t n, uint64_t now_ps, dataplane::PortCounters& counters);
   /// Drains the handoff ring, releases what the tree allows at `now_ps` and
   /// transmits; returns the packets sent. Serves a pending stats request.

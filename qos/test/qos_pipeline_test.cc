@@ -334,6 +334,45 @@ TEST(Pipeline, QosClassifiesCopiedReplicasByTheirInnerFrame) {
   }
 }
 
+// A flood's local replicas are clones sharing one buffer. A class that
+// remarks on one port must rewrite its own copy only: the attachment on an
+// unshaped port still gets the frame as it arrived.
+TEST(Pipeline, QosRemarksACloneReplicaWithoutTouchingItsSiblings) {
+  RingPort in = make_ring_port("in"), shaped = make_ring_port("shaped"), plain = make_ring_port("plain");
+  json doc = config_for({in, shaped, plain}, json::array());
+  doc["vxlan"] = {{"bridge_domains", {{{"vni", 100},
+                                       {"attachments", {{{"port", "in"}}, {{"port", "shaped"}}, {{"port", "plain"}}}}}}}};
+  doc["qos"] = {{"ports", {{{"port", "shaped"}, {"default_class", "media"},
+                            {"classes", {{{"id", "root"}, {"rate", "1gbit"}},
+                                         {{"id", "media"}, {"parent", "root"}, {"rate", "1gbit"}, {"dscp_remark", 46}}}}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->start_workers(), "");
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t seq = 0; seq < 8; ++seq) {
+    auto f = udp_frame(5004, 0, 300, seq);
+    std::fill(f.begin(), f.begin() + 6, 0xff);  // broadcast: a replica for each other attachment
+    frames.push_back(f);
+  }
+  inject(in, frames);
+  // The remarked ones first: every rewrite has happened once they are out.
+  auto remarked = collect(shaped.tx[0], frames.size(), dp.get());
+  auto unchanged = collect(plain.tx[0], frames.size(), dp.get());
+  dp->stop_workers();
+  ASSERT_EQ(remarked.size(), frames.size());
+  ASSERT_EQ(unchanged.size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(unchanged[i], frames[i]) << "replica " << i << " on the unshaped port";
+    EXPECT_EQ(remarked[i][15], 46 << 2);
+    EXPECT_TRUE(net::ipv4_header_checksum_ok(&remarked[i][14], 20));
+    EXPECT_TRUE(std::equal(remarked[i].begin() + 34, remarked[i].end(), frames[i].begin() + 34)) << "payload intact";
+  }
+  dp.reset();
+  free_ring_port(in);
+  free_ring_port(shaped);
+  free_ring_port(plain);
+}
+
 TEST(Pipeline, QosShapesTheControlLcoresFramesButNotTimestampedOnes) {
   RingPort a = make_ring_port("a"), b = make_ring_port("b");
   json doc = config_for({a, b}, json::array());
