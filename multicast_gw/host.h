@@ -88,6 +88,9 @@ class MembershipHost {
   /// Retransmissions and query answers that are due.
   void tick(Millis now, HostOutput& out);
   Millis next_deadline() const;
+  /// New settings (a config change): the interest and what is pending stay;
+  /// what is sent from now on follows them.
+  void reconfigure(const HostConfig& cfg) { cfg_ = cfg; }
 
   const Interest& state() const { return state_; }
   /// IGMPv1/v2 or MLDv1 while an older querier was heard recently.

@@ -409,22 +409,16 @@ void MembershipRouter::on_query(const Membership& m, const IpAddress& from, Mill
   // Election (§6.6.2): a lower address wins. A query from 0.0.0.0 / :: (a
   // snooping switch's) is honoured for its timers but elects nobody.
   if (!from.is_unspecified() && (cfg_.address.is_unspecified() || from < cfg_.address || !cfg_.querier)) {
-    if (querier_) {
-      querier_ = false;
-      startup_left_ = 0;
-      // Its pending specific queries are the new querier's business now.
-      for (auto& [g, gs] : groups_) {
-        gs.group_queries_left = 0;
-        gs.next_query = 0;
-        for (auto& [s, rec] : gs.sources) rec.queries_left = 0;
-      }
-    }
+    if (querier_) stop_querying();
     other_querier_ = from;
     // §4.1.6, §4.1.7: non-queriers adopt the querier's robustness and
     // interval; a 0 (or a value over 7) means our own.
-    if (m.version == cfg_.newest_version()) {
-      timers_.robustness = q.robustness ? q.robustness : cfg_.timers.robustness;
-      timers_.query_interval_ms = q.interval_s ? q.interval_s * 1000 : cfg_.timers.query_interval_ms;
+    const bool advertises = m.version == cfg_.newest_version();  // older queries carry neither
+    heard_robustness_ = advertises ? q.robustness : 0;
+    heard_interval_ms_ = advertises ? q.interval_s * 1000 : 0;
+    if (advertises) {
+      timers_.robustness = heard_robustness_ ? heard_robustness_ : cfg_.timers.robustness;
+      timers_.query_interval_ms = heard_interval_ms_ ? heard_interval_ms_ : cfg_.timers.query_interval_ms;
     }
     other_querier_until_ = now + timers_.other_querier_present_interval();
   }
@@ -443,6 +437,59 @@ void MembershipRouter::on_query(const Membership& m, const IpAddress& from, Mill
     }
   }
   (void)out;
+}
+
+void MembershipRouter::stop_querying() {
+  querier_ = false;
+  startup_left_ = 0;
+  // Its pending specific queries are another querier's business now.
+  for (auto& [g, gs] : groups_) {
+    gs.group_queries_left = 0;
+    gs.next_query = 0;
+    for (auto& [s, rec] : gs.sources) rec.queries_left = 0;
+  }
+}
+
+void MembershipRouter::reconfigure(RouterConfig cfg, Millis now, RouterOutput& out) {
+  const bool fast_leave_was_off = !cfg_.fast_leave;
+  cfg_ = std::move(cfg);
+  // A non-querier keeps what the querier it hears advertised (§4.1.6-7).
+  timers_ = cfg_.timers;
+  const bool other_heard = !querier_ && other_querier_until_ > now;
+  if (other_heard && heard_robustness_) timers_.robustness = heard_robustness_;
+  if (other_heard && heard_interval_ms_) timers_.query_interval_ms = heard_interval_ms_;
+  if (cfg_.fast_leave && fast_leave_was_off) {
+    // Members that joined while no host was tracked are not in the lists:
+    // one tracked leave must not end the group for them.
+    for (auto& [g, gs] : groups_) gs.untracked = true;
+  }
+  if (!cfg_.querier) {
+    if (querier_) stop_querying();
+  } else if (querier_) {
+    // A shorter interval takes effect now, not after the old one runs out.
+    next_general_ = std::min(next_general_, now + (startup_left_ ? timers_.startup_interval() : timers_.query_interval_ms));
+  } else if (!other_heard || (!cfg_.address.is_unspecified() && cfg_.address < other_querier_)) {
+    // Enabled with no other querier heard, or our new address wins the
+    // election: we are the querier, starting as a router does (§6.6.2).
+    querier_ = true;
+    timers_ = cfg_.timers;
+    startup_left_ = timers_.startup_count();
+    next_general_ = now;
+    other_querier_until_ = 0;  // beaten (or long gone)
+  }
+  std::vector<IpAddress> now_ssm;
+  for (const auto& [g, gs] : groups_) {
+    if (gs.mode == FilterMode::kExclude && in_ssm(g)) now_ssm.push_back(g);
+  }
+  for (const auto& g : now_ssm) {
+    GroupState& gs = groups_.at(g);
+    gs.group_timer = now;  // as if it ran out: the requested sources stay, INCLUDE
+    gs.v1_host_until = gs.v2_host_until = 0;  // older-version joins are (*,G) too
+    gs.group_queries_left = 0;                // no Q(G) for state that is gone
+    std::erase_if(gs.hosts, [](const auto& kv) { return kv.second.mode == FilterMode::kExclude; });
+    out.note_change(g);
+    expire(g, now, out);
+  }
 }
 
 bool MembershipRouter::expire(const IpAddress& g, Millis now, RouterOutput& out) {

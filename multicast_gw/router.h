@@ -159,6 +159,14 @@ class MembershipRouter {
   /// Timers: expiries, retransmissions, general queries. Call at or after next_deadline().
   void tick(Millis now, RouterOutput& out);
   Millis next_deadline() const;
+  /// New settings for a running router (a config change): its memberships
+  /// stay, so receivers keep their streams. Running timers keep their
+  /// deadlines and new ones use the new values; the querier role follows
+  /// `querier` and the election with the new address; a group now in an
+  /// SSM range loses its any-source (EXCLUDE) state at once (RFC 4604 §2.2.1);
+  /// groups or sources beyond a lowered limit stay until they expire.
+  /// `out.changed` names the groups whose forwarding changed.
+  void reconfigure(RouterConfig cfg, Millis now, RouterOutput& out);
 
   const std::map<IpAddress, GroupState>& groups() const { return groups_; }
   const GroupState* group(const IpAddress& g) const;
@@ -185,11 +193,16 @@ class MembershipRouter {
   void query_sources(GroupState& gs, const std::vector<IpAddress>& sources, Millis now);
   void send_specific(const IpAddress& g, GroupState& gs, Millis now, RouterOutput& out);
   bool expire(const IpAddress& g, Millis now, RouterOutput& out);  // true: group gone
+  void stop_querying();
   Query general_query() const;
   bool in_ssm(const IpAddress& g) const;
 
   RouterConfig cfg_;
   ProtocolTimers timers_;
+  // What the querier heard advertised (QRV, QQIC; 0 when it did not): a
+  // non-querier's timers use these over ours (§4.1.6-7).
+  uint8_t heard_robustness_ = 0;
+  uint32_t heard_interval_ms_ = 0;
   std::map<IpAddress, GroupState> groups_;
   bool querier_ = false;
   IpAddress other_querier_;

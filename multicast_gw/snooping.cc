@@ -149,8 +149,8 @@ static std::unique_ptr<MembershipHost> upstream_proxy(const config::MulticastBri
   return std::make_unique<MembershipHost>(host_config(b, fi ? 6 : 4), uint64_t{vni} * 4 + where.port * 2 + fi + 1);
 }
 
-/// A settings change re-created attachment `was` as `now_is` (and restarted
-/// the memberships): where an upstream proxy ran, its querier is still there,
+/// A config change re-created attachment `was` as `now_is` (its port's MAC
+/// changed: the memberships start again): where an upstream proxy ran, its querier is still there,
 /// so a proxy with the new settings starts at once and reports as the edges
 /// answer again. The old one goes without leaves: the production router's
 /// tree stays up meanwhile instead of being torn down and waiting for that
@@ -201,11 +201,14 @@ static Millis overlay_querier_present(const config::MulticastBridgeDomain& b, co
 /// A remote VTEP's routers: the overlay is Meridian's own link to each, so
 /// it queries them whatever `querier.enabled` says (which is about the
 /// attachments); without queries an edge that only answers them would expire.
+static RouterConfig edge_router_config(const SnoopedDomain& d, uint8_t family) {
+  RouterConfig c = router_config(d.cfg, family, family == 4 ? d.cfg.querier.ipv4 : d.overlay_link_local);
+  c.querier = true;
+  return c;
+}
+
 static std::unique_ptr<RemoteEdge> make_edge(const SnoopedDomain& d, const IpAddress& vtep, Millis now) {
-  RouterConfig igmp = router_config(d.cfg, 4, d.cfg.querier.ipv4);
-  RouterConfig mld = router_config(d.cfg, 6, d.overlay_link_local);
-  igmp.querier = mld.querier = true;
-  return std::make_unique<RemoteEdge>(vtep, std::move(igmp), std::move(mld), now);
+  return std::make_unique<RemoteEdge>(vtep, edge_router_config(d, 4), edge_router_config(d, 6), now);
 }
 
 void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
@@ -219,6 +222,10 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   d.overlay_link_local = d.cfg.querier.ipv6 ? *d.cfg.querier.ipv6 : eui64_link_local(d.overlay_mac);
   d.flood = bd.flood;
   const bool same = before && std::equal(before->overlay_mac, before->overlay_mac + 6, d.overlay_mac);
+  // New protocol settings apply to the routers and hosts kept: their
+  // memberships stay (a whole rebuild follows the apply).
+  const bool reconfigure = same && !same_protocol_settings(before->cfg, d.cfg);
+  RouterOutput ignored;
   if (same) {
     d.overlay_queriers = std::move(before->overlay_queriers);
     d.overlay_edge_limit = before->overlay_edge_limit;
@@ -232,6 +239,11 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   }
   if (d.cfg.ingress) {
     if (same) d.edges = std::move(before->edges);
+    for (auto& [vtep, e] : d.edges) {
+      if (!reconfigure) break;
+      e->igmp.reconfigure(edge_router_config(d, 4), now, ignored);
+      e->mld.reconfigure(edge_router_config(d, 6), now, ignored);
+    }
     // A VTEP the bridge domain no longer names loses its state: its frames
     // are dropped before they reach us, and it would get no data.
     std::erase_if(d.edges, [&](const auto& e) { return !d.any_vtep && !d.known_vteps.count(e.first); });
@@ -244,6 +256,7 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
     for (size_t fi = 0; fi < 2; ++fi) {
       if (same && before->hosts[fi]) {
         d.hosts[fi] = std::move(before->hosts[fi]);
+        if (reconfigure) d.hosts[fi]->reconfigure(host_config(d.cfg, fi ? 6 : 4));
         continue;
       }
       d.hosts[fi] = std::make_unique<MembershipHost>(host_config(d.cfg, fi ? 6 : 4), uint64_t{d.vni} * 2 + fi);
@@ -300,8 +313,9 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     d.cfg = b;
     SnoopedDomain* before = nullptr;
     for (auto& o : old) {
-      if (o.vni == b.vni && same_protocol_settings(o.cfg, b)) before = &o;
+      if (o.vni == b.vni) before = &o;
     }
+    const bool reconfigure = before && !same_protocol_settings(before->cfg, b);
     apply_overlay(d, before, *bd, ports, now);
     apply_statics(d, ports);
     // Admission's history survives any change of the bridge domain's settings.
@@ -330,11 +344,20 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
           if (a && a->where == where && std::equal(a->mac, a->mac + 6, port->mac)) kept = std::move(a);
         }
       }
+      const IpAddress ll = b.querier.ipv6 ? *b.querier.ipv6 : eui64_link_local(port->mac);
       if (kept) {
+        if (reconfigure) {  // its memberships stay: receivers keep their streams
+          RouterOutput ignored;  // a whole rebuild follows
+          kept->link_local = ll;
+          kept->igmp.reconfigure(router_config(b, 4, b.querier.ipv4), now, ignored);
+          kept->mld.reconfigure(router_config(b, 6, ll), now, ignored);
+          for (size_t fi = 0; fi < 2; ++fi) {
+            if (kept->upstream[fi]) kept->upstream[fi]->reconfigure(host_config(b, fi ? 6 : 4));
+          }
+        }
         d.attachments.push_back(std::move(kept));
         continue;
       }
-      const IpAddress ll = b.querier.ipv6 ? *b.querier.ipv6 : eui64_link_local(port->mac);
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));

@@ -352,6 +352,121 @@ TEST(McastRouter, ANonQuerierLowersItsTimersOnTheQueriersSpecificQuery) {
   EXPECT_EQ(timer(r, 'a'), 3100);
 }
 
+TEST(McastRouter, NewSettingsKeepTheMembershipsAndApplyFromNowOn) {
+  MembershipRouter r(querier_config(), 0);
+  RouterOutput out;
+  r.tick(0, out);
+  r.on_membership(report(RecordType::kIsExclude, "a"), kHost1, 1000, out);  // EXCLUDE {a}: (*,G)
+  r.on_membership(report(RecordType::kIsInclude, "b"), kHost1, 1000, out);
+  ASSERT_TRUE(r.group(G));
+  const Millis group_timer = r.group(G)->group_timer;
+  EXPECT_EQ(group_timer, 1000 + 260'000);
+
+  // A shorter interval and another robustness: the state stays, its running
+  // timers keep their deadlines, the next general query comes sooner, and
+  // the next report sets the new group membership interval (3 × 20 s + 10 s).
+  RouterConfig c = querier_config();
+  c.timers.robustness = 3;
+  c.timers.query_interval_ms = 20'000;
+  RouterOutput changed;
+  r.reconfigure(c, 2000, changed);
+  EXPECT_TRUE(changed.changed.empty());
+  ASSERT_TRUE(r.group(G));
+  EXPECT_EQ(r.group(G)->group_timer, group_timer);
+  EXPECT_TRUE(r.is_querier());
+  r.on_membership(report(RecordType::kIsExclude, "a"), kHost1, 3000, out);
+  EXPECT_EQ(r.group(G)->group_timer, 3000 + 70'000);
+  RouterOutput general;
+  r.tick(6999, general);
+  EXPECT_TRUE(general.queries.empty());
+  r.tick(7000, general);  // the second startup query, a new startup interval (20 s / 4) after the change
+  ASSERT_EQ(general.queries.size(), 1u);
+  EXPECT_EQ(general.queries[0].robustness, 3);
+
+  // Querier off: no more queries; the memberships stay.
+  c.querier = false;
+  r.reconfigure(c, 8000, changed);
+  EXPECT_FALSE(r.is_querier());
+  RouterOutput none;
+  r.tick(60'000, none);
+  EXPECT_TRUE(none.queries.empty());
+  EXPECT_TRUE(r.group(G));
+  // On again with nobody else heard: it starts as a router does, at once.
+  c.querier = true;
+  r.reconfigure(c, 61'000, changed);
+  EXPECT_TRUE(r.is_querier());
+  RouterOutput startup;
+  r.tick(61'000, startup);
+  ASSERT_EQ(startup.queries.size(), 1u);
+  EXPECT_EQ(startup.queries[0].interval_s, 20u);
+
+  // A lower querier is heard; our new address is lower still: we win at once.
+  r.on_query(query_from(ip("0.0.0.0"), ""), ip("10.0.0.0"), 62'000, out);
+  EXPECT_FALSE(r.is_querier());
+  c.address = ip("9.0.0.1");
+  r.reconfigure(c, 63'000, changed);
+  EXPECT_TRUE(r.is_querier());
+  // ... and a higher one would not have.
+  r.on_query(query_from(ip("0.0.0.0"), ""), ip("8.0.0.1"), 64'000, out);
+  EXPECT_FALSE(r.is_querier());
+  c.address = ip("10.0.0.5");
+  r.reconfigure(c, 65'000, changed);
+  EXPECT_FALSE(r.is_querier());
+
+  // The group falls in a new SSM range: its any-source state goes at once
+  // (RFC 4604), the sources it asked for stay in INCLUDE mode.
+  r.on_membership(report(RecordType::kAllow, "b"), kHost1, 65'500, out);  // EXCLUDE {b running, a}
+  c.ssm_ranges = {*parse_ssm_range("239.0.0.0/8")};
+  RouterOutput ssm;
+  r.reconfigure(c, 66'000, ssm);
+  ASSERT_TRUE(r.group(G));
+  EXPECT_EQ(r.group(G)->mode, FilterMode::kInclude);
+  EXPECT_EQ(running(r, 66'000), "b");
+  EXPECT_FALSE(r.group(G)->wants(src('c'), 66'000));
+  ASSERT_EQ(ssm.changed.size(), 1u);
+  EXPECT_EQ(ssm.changed[0], G);
+}
+
+TEST(McastRouter, FastLeaveSwitchedOnDoesNotEndAGroupForMembersItNeverTracked) {
+  RouterConfig c = querier_config();
+  MembershipRouter r(c, 0);
+  RouterOutput out;
+  r.on_membership(report(RecordType::kIsExclude, ""), kHost1, 1000, out);
+  r.on_membership(report(RecordType::kIsExclude, ""), kHost2, 1000, out);
+  c.fast_leave = true;
+  r.reconfigure(c, 2000, out);
+  r.on_membership(report(RecordType::kToInclude, ""), kHost1, 3000, out);
+  ASSERT_TRUE(r.group(G)) << "host 2 was never tracked: the group is queried, not ended";
+  EXPECT_EQ(r.group(G)->group_timer, 3000 + c.timers.last_member_query_time());
+  // A group that starts after the switch is tracked: its last host's leave ends it at once.
+  const IpAddress g2 = ip("239.1.1.2");
+  r.on_membership(report(RecordType::kIsExclude, "", g2), kHost1, 4000, out);
+  r.on_membership(report(RecordType::kToInclude, "", g2), kHost1, 5000, out);
+  EXPECT_FALSE(r.group(g2));
+}
+
+TEST(McastRouter, ANonQuerierTakesNewSettingsWhereTheQuerierAdvertisesNone) {
+  RouterConfig c = querier_config();
+  MembershipRouter r(c, 0);
+  RouterOutput out;
+  Membership q = query_from(ip("0.0.0.0"), "");
+  q.query.robustness = 4;  // advertised; QQIC 0: "ours"
+  r.on_query(q, ip("10.0.0.0"), 1000, out);
+  ASSERT_FALSE(r.is_querier());
+  c.timers.robustness = 3;
+  c.timers.query_interval_ms = 30'000;
+  r.reconfigure(c, 2000, out);
+  EXPECT_EQ(r.timers().robustness, 4) << "the querier's QRV";
+  EXPECT_EQ(r.timers().query_interval_ms, 30'000u) << "our new interval: the querier gave none";
+  // Behind an IGMPv2 querier (no QRV, no QQIC), all of ours.
+  Membership v2 = older(MessageKind::kQuery, 2, ip("0.0.0.0"));
+  v2.query.group = ip("0.0.0.0");
+  r.on_query(v2, ip("10.0.0.0"), 3000, out);
+  c.timers.robustness = 5;
+  r.reconfigure(c, 4000, out);
+  EXPECT_EQ(r.timers().robustness, 5);
+}
+
 TEST(McastRouter, SsmLimitsAndLinkLocalGroups) {
   RouterConfig c = querier_config();
   c.ssm_ranges = {*parse_ssm_range("232.0.0.0/8")};

@@ -160,6 +160,34 @@ TEST_F(OverlaySnooping, IngressQueriesEachVtepAndRoutesAGroupOnlyToTheOneThatJoi
   EXPECT_EQ(route(kGroup), nullptr);
 }
 
+TEST_F(OverlaySnooping, NewProtocolSettingsKeepEveryReceiversStream) {
+  advance(10);
+  snooping_.handle(0, 0, report("10.100.0.9", RecordType::kToExclude, kGroup), now_);          // a local host
+  snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kToExclude, kGroup), now_);  // an edge
+  advance(10);
+  take();
+  ASSERT_NE(route(kGroup), nullptr);
+  const auto locals = route(kGroup)->locals;
+  const auto remotes = route(kGroup)->remote_vteps;
+  ASSERT_FALSE(locals.empty());
+  ASSERT_EQ(remotes, std::vector<IpAddress>{kA});
+  // Every protocol setting at once: the routes are the same, no report or
+  // leave goes anywhere, and the hosts are not asked again by a burst of startup queries.
+  apply({{"vni", 100}, {"query_interval_s", 30}, {"query_response_interval_ms", 3000}, {"robustness", 3},
+         {"last_member_query_interval_ms", 300}, {"igmp_version", 2}, {"fast_leave", true},
+         {"querier", {{"ipv4", "10.100.0.200"}}}});
+  ASSERT_NE(route(kGroup), nullptr);
+  EXPECT_EQ(route(kGroup)->locals, locals);
+  EXPECT_EQ(route(kGroup)->remote_vteps, remotes);
+  advance(10);
+  for (const auto& sent : take()) {
+    EXPECT_NE(sent.fm.message.kind, MessageKind::kReport);
+    EXPECT_NE(sent.fm.message.kind, MessageKind::kLeave);
+    EXPECT_NE(sent.fm.message.kind, MessageKind::kQuery) << "the queriers keep their schedule";
+  }
+  EXPECT_NE(route(kGroup), nullptr);
+}
+
 TEST_F(OverlaySnooping, EdgeReportsItsAttachmentsToTheFloodListThenOnlyToItsQuerier) {
   advance(10);
   take();
@@ -381,22 +409,27 @@ TEST_F(OverlaySnooping, AnUpstreamProxyOutlivesASettingsChangeAndLeavesWhenItsRo
       advance(10);
       take();
     }
-    // Another robustness restarts the memberships and re-creates the
-    // attachments: a proxy with the new settings starts at once (no wait for
-    // the router's next query), sends no leave while the edges have not
-    // answered again, and reports the group once the edge does.
+    // Other protocol settings keep the memberships: the group stays routed
+    // to the edge, the proxy keeps reporting it (no leave, no new join) and
+    // answers the router's next query with it.
     json more_robust = settings;
     more_robust["robustness"] = 3;
+    more_robust["query_interval_s"] = 30;
     apply(more_robust);
     EXPECT_TRUE(proxying());
+    ASSERT_NE(route(kGroup), nullptr);
     advance(10);
     EXPECT_EQ(proxy_reports(RecordType::kToInclude), 0u);
     snooping_.handle_overlay(2, 100, kA, report("10.100.0.2", RecordType::kIsExclude, kGroup), now_);
     advance(10);
-    EXPECT_EQ(proxy_reports(RecordType::kToExclude), 1u);
+    EXPECT_EQ(proxy_reports(RecordType::kToExclude), 0u);
     snooping_.handle(1, 0, query("10.100.0.1"), now_);
     advance(1100);
     EXPECT_EQ(proxy_reports(RecordType::kIsExclude), 1u);
+    // The group now outlives the old group membership interval (2 × 20 s +
+    // 2 s) by the new one (3 × 30 s + 2 s) without another report.
+    advance(60'000);
+    EXPECT_NE(route(kGroup), nullptr) << "the new timers apply to the next report";
     // No longer an ingress, or no longer snooping: it leaves at once and goes.
     json next = more_robust;
     if (std::string(change) == "roles") next["roles"] = {"edge"};
@@ -418,7 +451,7 @@ TEST_F(OverlaySnooping, OverlayQueriesReachTheAttachmentsOnlyWhenWeDoNotQueryThe
   snooping_.handle_overlay(2, 100, kB, query("10.100.0.250"), now_);
   auto sent = take();
   EXPECT_EQ(std::count_if(sent.begin(), sent.end(), [](const Sent& s) { return !s.overlay; }), 2);
-  advance(10);
+  advance(20'000);  // a query interval: the edges' routers kept their schedule
   EXPECT_EQ(overlay_targets(take(), MessageKind::kQuery).size(), 2u);
 }
 
