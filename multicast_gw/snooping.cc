@@ -162,6 +162,7 @@ static void restart_upstream(Attachment& was, Attachment& now_is, const config::
     if (!was.upstream[fi] || (was.router_until[fi] <= now && !configured)) continue;
     was.upstream[fi].reset();
     now_is.router_until[fi] = was.router_until[fi];
+    now_is.production_router_until[fi] = was.production_router_until[fi];
     now_is.upstream[fi] = upstream_proxy(b, vni, now_is.where, fi);
   }
 }
@@ -382,17 +383,21 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     }
   }
   // The proxies as the settings now want them: none without the ingress
-  // role, and with a configured upstream only there, always.
+  // role; with a configured upstream only there, always; without one,
+  // wherever a production router is heard, as its query would have made
+  // one (so a configured upstream taken away does not leave such a router
+  // without our reports until its next query).
   for (auto& d : domains_) {
     for (auto& a : d.attachments) {
       a->upstream_configured = configured_upstream(d, *a);
       if (!d.cfg.ingress || (d.cfg.upstream && !a->upstream_configured)) end_upstream(d, *a, now);
-      for (size_t fi = 0; fi < 2; ++fi) {  // no longer configured, and no querier heard: it would go silently
-        if (!d.cfg.upstream && a->router_until[fi] <= now) end_upstream(d, *a, now, static_cast<int>(fi));
+      for (size_t fi = 0; fi < 2; ++fi) {  // no longer configured, and no router heard: it would go silently
+        if (!d.cfg.upstream && a->production_router_until[fi] <= now) end_upstream(d, *a, now, static_cast<int>(fi));
       }
-      if (!a->upstream_configured) continue;
       for (size_t fi = 0; fi < 2; ++fi) {
-        if (a->upstream[fi]) continue;
+        const bool wanted = a->upstream_configured ||
+                            (d.cfg.ingress && !d.cfg.upstream && a->production_router_until[fi] > now);
+        if (!wanted || a->upstream[fi]) continue;
         a->upstream[fi] = upstream_proxy(d.cfg, d.vni, a->where, fi);
         d.overlay_changed = d.overlay_merge_all = true;
       }
@@ -488,6 +493,7 @@ bool Snooping::handle(uint16_t port, uint16_t vlan, std::span<const uint8_t> fra
     // timer-lowering of a specific query; this one becomes a router port.
     for (auto& b : d->attachments) b->router(m.family).on_query(m, fm.source, now, out);
     a->router_until[fi] = now + a->router(m.family).timers().other_querier_present_interval();
+    if (!fm.source.is_unspecified()) a->production_router_until[fi] = a->router_until[fi];
     if (!a->router_port[fi]) dirty_ = true;
     relay(*d, *a, frame, RelayTo::kHosts, m.family);  // the hosts elsewhere in the domain hear it too
     // A snooping switch's query (from 0.0.0.0 / ::) is no production router:

@@ -74,6 +74,9 @@ struct Attachment {
   /// [1] IPv6, until: a router port (RFC 4541), which gets the reports and
   /// every group's data.
   std::array<Millis, 2> router_until{};
+  /// ... of which a production router (a query from a real address, not a
+  /// snooping switch's 0.0.0.0 / ::), until: where a proxy belongs.
+  std::array<Millis, 2> production_router_until{};
   std::array<bool, 2> router_port{};  // as last published
   /// Ingress role: while a querier is heard here, a proxy host (RFC 4605
   /// upstream interface) reports the overlay's merged membership to it, so

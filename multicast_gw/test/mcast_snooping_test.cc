@@ -349,13 +349,26 @@ TEST_F(OverlaySnooping, AConfiguredUpstreamReportsFromTheStartAndIsTheOnlyOne) {
   EXPECT_EQ(records[0].type, RecordType::kToExclude);
   EXPECT_EQ(records[0].group, kGroup);
   EXPECT_EQ(snooping_.domains()[0].attachments[0]->upstream[0], nullptr);
-  // Taken out of the config where no router was heard: it leaves, it does not go silently.
+  // A production router queries on a1 meanwhile: no proxy there while a2 is the configured one.
+  snooping_.handle(0, 0, query("10.100.0.1"), now_);
+  advance(10);
+  EXPECT_TRUE(reports_on(take(), 0).empty());
+  EXPECT_EQ(snooping_.domains()[0].attachments[0]->upstream[0], nullptr);
+  // Taken out of the config where no router was heard: it leaves, it does
+  // not go silently; and a1's router gets a proxy at once, not at its next query.
   domain.erase("upstream");
   apply(domain);
-  records = reports_on(take(), 1);
+  advance(10);
+  sent = take();
+  records = reports_on(sent, 1);
   ASSERT_FALSE(records.empty());
   EXPECT_EQ(records[0].type, RecordType::kToInclude);
   EXPECT_EQ(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
+  records = reports_on(sent, 0);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].type, RecordType::kToExclude);
+  EXPECT_EQ(records[0].group, kGroup);
+  EXPECT_NE(snooping_.domains()[0].attachments[0]->upstream[0], nullptr);
 }
 
 TEST_F(OverlaySnooping, AnUpstreamProxyOutlivesASettingsChangeAndLeavesWhenItsRoleOrDomainGoes) {
