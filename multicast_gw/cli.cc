@@ -62,6 +62,10 @@ void show_querier(const json& body) {
   Rows upstream;
   for (const auto& q : body.value("overlay", json::array())) {
     if (q.value("role", "") != "upstream") continue;
+    if (!q.value("running", true)) {
+      upstream.push_back({num(q, "vni"), attachment(q), "-", "configured, port not running: no proxy", "-", "-"});
+      continue;
+    }
     upstream.push_back({num(q, "vni"), attachment(q), q.value("protocol", "") + "v" + num(q, "version"),
                         q.value("configured", false) ? "configured" : "querier heard", num(q, "groups"),
                         num(q, "reports_sent")});

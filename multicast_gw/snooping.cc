@@ -173,6 +173,11 @@ static bool configured_upstream(const SnoopedDomain& d, const Attachment& a) {
   return d.cfg.ingress && u && u->port == a.port_name && u->vlan == a.where.vlan;
 }
 
+/// Whether the configured upstream attachment runs (its port is up).
+static bool configured_upstream_running(const SnoopedDomain& d) {
+  return std::any_of(d.attachments.begin(), d.attachments.end(), [&](const auto& a) { return configured_upstream(d, *a); });
+}
+
 /// Whether two versions of a bridge domain's settings run the same routers:
 /// static subscriptions, flows, budgets and roles are applied at the next
 /// rebuild without restarting anyone's membership.
@@ -373,6 +378,10 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
           }
         }
       }
+    }
+    if (d.cfg.ingress && d.cfg.upstream && !configured_upstream_running(d)) {
+      log::warn("multicast", "configured upstream attachment not running: no proxy reports to the production router",
+                {{"vni", d.vni}, {"port", d.cfg.upstream->port}, {"vlan", d.cfg.upstream->vlan}});
     }
     domains_.push_back(std::move(d));
   }
@@ -1483,11 +1492,16 @@ json Snooping::querier_json(Millis now) const {
                          {"groups", h.state().size()},
                          {"reports_sent", h.reports_sent()}});
     }
+    if (d.cfg.ingress && d.cfg.upstream && !configured_upstream_running(d)) {
+      // Named by the config, but its port is not running: say so rather than list nothing.
+      overlay.push_back({{"vni", d.vni}, {"role", "upstream"}, {"port", d.cfg.upstream->port},
+                         {"vlan", d.cfg.upstream->vlan}, {"configured", true}, {"running", false}});
+    }
     for (const auto& a : d.attachments) {
       for (size_t fi = 0; fi < 2; ++fi) {
         if (!a->upstream[fi]) continue;
         overlay.push_back({{"vni", d.vni}, {"role", "upstream"}, {"port", a->port_name}, {"vlan", a->where.vlan},
-                           {"configured", a->upstream_configured},
+                           {"configured", a->upstream_configured}, {"running", true},
                            {"protocol", fi ? "mld" : "igmp"}, {"version", a->upstream[fi]->compatibility(now)},
                            {"groups", a->upstream[fi]->state().size()},
                            {"reports_sent", a->upstream[fi]->reports_sent()}});

@@ -271,6 +271,35 @@ TEST_F(OverlaySnooping, AnUpstreamQuerierHearsTheOverlaysMergedMembershipFromOur
   EXPECT_TRUE(left);
 }
 
+TEST_F(OverlaySnooping, AConfiguredUpstreamWhosePortIsNotRunningIsShownAsSuch) {
+  ports_.erase(ports_.begin());  // a1's device did not start
+  apply({{"vni", 100}, {"upstream", {{"port", "a1"}}}});
+  const json q = snooping_.querier_json(now_);
+  bool shown = false;
+  for (const auto& e : q["overlay"]) {
+    if (e.value("role", "") != "upstream") continue;
+    EXPECT_EQ(e["port"], "a1");
+    EXPECT_EQ(e["running"], false);
+    shown = true;
+  }
+  EXPECT_TRUE(shown) << q.dump();
+  ports_.insert(ports_.begin(), SnoopPort{});  // back up
+  ports_.front().name = "a1";
+  ports_.front().port_id = 0;
+  ports_.front().mac[0] = 0x02;
+  ports_.front().mac[5] = 1;
+  apply({{"vni", 100}, {"upstream", {{"port", "a1"}}}});
+  size_t running = 0;
+  const json again = snooping_.querier_json(now_);  // (a temporary's member would not outlive the loop's start)
+  for (const auto& e : again["overlay"]) {
+    if (e.value("role", "") == "upstream") {
+      EXPECT_EQ(e["running"], true) << e.dump();
+      ++running;
+    }
+  }
+  EXPECT_EQ(running, 2u);  // its IGMP and MLD proxies
+}
+
 TEST_F(OverlaySnooping, AConfiguredUpstreamReportsFromTheStartAndIsTheOnlyOne) {
   json domain = {{"vni", 100}, {"query_interval_s", 20}, {"query_response_interval_ms", 2000},
                  {"last_member_query_interval_ms", 200}, {"upstream", {{"port", "a1"}}}};
