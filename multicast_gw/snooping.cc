@@ -159,10 +159,8 @@ static std::unique_ptr<MembershipHost> upstream_proxy(const config::MulticastBri
 static void restart_upstream(Attachment& was, Attachment& now_is, const config::MulticastBridgeDomain& b,
                              uint32_t vni, bool configured, Millis now) {
   for (size_t fi = 0; fi < 2; ++fi) {
-    if (!was.upstream[fi] || (was.router_until[fi] <= now && !configured)) continue;
+    if (!was.upstream[fi] || (was.production_router_until[fi] <= now && !configured)) continue;
     was.upstream[fi].reset();
-    now_is.router_until[fi] = was.router_until[fi];
-    now_is.production_router_until[fi] = was.production_router_until[fi];
     now_is.upstream[fi] = upstream_proxy(b, vni, now_is.where, fi);
   }
 }
@@ -175,7 +173,8 @@ static bool configured_upstream(const SnoopedDomain& d, const Attachment& a) {
 
 /// Whether the configured upstream attachment runs (its port is up).
 static bool configured_upstream_running(const SnoopedDomain& d) {
-  return std::any_of(d.attachments.begin(), d.attachments.end(), [&](const auto& a) { return configured_upstream(d, *a); });
+  return std::any_of(d.attachments.begin(), d.attachments.end(),
+                     [&](const auto& a) { return a && configured_upstream(d, *a); });
 }
 
 /// Whether two versions of a bridge domain's settings run the same routers:
@@ -322,6 +321,9 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       if (o.vni == b.vni) before = &o;
     }
     const bool reconfigure = before && !same_protocol_settings(before->cfg, b);
+    // Said once: not again at every commit while the port stays down.
+    const bool upstream_down_known = before && before->cfg.upstream == b.upstream && before->cfg.ingress == b.ingress &&
+                                     !configured_upstream_running(*before);
     apply_overlay(d, before, *bd, ports, now);
     apply_statics(d, ports);
     // Admission's history survives any change of the bridge domain's settings.
@@ -367,19 +369,23 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
       d.attachments.push_back(std::make_unique<Attachment>(where, port->name, port->mac, ll,
                                                            router_config(b, 4, b.querier.ipv4),
                                                            router_config(b, 6, ll), now));
-      // Only where it will proxy again; otherwise the old proxy stays with
-      // the old attachment, which leaves its groups below.
-      if (!b.ingress || (b.upstream && !configured_upstream(d, *d.attachments.back()))) continue;
+      // Re-created where one was (its port's MAC changed): the routers heard
+      // there still are. A proxy restarts only where it will proxy again;
+      // otherwise the old one stays with the old attachment, which leaves
+      // its groups below.
+      Attachment& fresh = *d.attachments.back();
+      const bool proxies = b.ingress && (!b.upstream || configured_upstream(d, fresh));
       for (auto& o : old) {
         if (o.vni != b.vni) continue;
         for (auto& a : o.attachments) {
-          if (a && a->where == where) {
-            restart_upstream(*a, *d.attachments.back(), b, d.vni, b.upstream.has_value(), now);
-          }
+          if (!a || !(a->where == where)) continue;
+          fresh.router_until = a->router_until;
+          fresh.production_router_until = a->production_router_until;
+          if (proxies) restart_upstream(*a, fresh, b, d.vni, b.upstream.has_value(), now);
         }
       }
     }
-    if (d.cfg.ingress && d.cfg.upstream && !configured_upstream_running(d)) {
+    if (d.cfg.ingress && d.cfg.upstream && !configured_upstream_running(d) && !upstream_down_known) {
       log::warn("multicast", "configured upstream attachment not running: no proxy reports to the production router",
                 {{"vni", d.vni}, {"port", d.cfg.upstream->port}, {"vlan", d.cfg.upstream->vlan}});
     }
@@ -615,7 +621,7 @@ void Snooping::report_upstream(SnoopedDomain& d, Millis now) {
   for (auto& a : d.attachments) {
     for (size_t fi = 0; fi < 2; ++fi) {
       if (!a->upstream[fi]) continue;
-      if (a->router_until[fi] <= now && !a->upstream_configured) {  // its querier is gone: nobody to report to
+      if (a->production_router_until[fi] <= now && !a->upstream_configured) {  // its router is gone: nobody to report to
         a->upstream[fi].reset();
         continue;
       }
@@ -717,7 +723,7 @@ bool Snooping::tick(Millis now) {
       // An upstream proxy ends with its querier (before our router, which
       // takes over the querying, sends its first query there).
       for (size_t fi = 0; fi < 2; ++fi) {
-        if (a->upstream[fi] && a->router_until[fi] <= now && !a->upstream_configured) a->upstream[fi].reset();
+        if (a->upstream[fi] && a->production_router_until[fi] <= now && !a->upstream_configured) a->upstream[fi].reset();
       }
       for (MembershipRouter* r : {&a->igmp, &a->mld}) {
         RouterOutput out;

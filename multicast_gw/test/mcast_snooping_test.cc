@@ -271,6 +271,23 @@ TEST_F(OverlaySnooping, AnUpstreamQuerierHearsTheOverlaysMergedMembershipFromOur
   EXPECT_TRUE(left);
 }
 
+TEST_F(OverlaySnooping, AProxyEndsWithItsRouterWhileASnoopingSwitchKeepsQuerying) {
+  advance(10);
+  snooping_.handle(1, 0, query("10.100.0.1"), now_);  // a production router on a2
+  advance(10);
+  ASSERT_NE(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
+  // The router goes quiet; a snooping switch goes on querying from 0.0.0.0.
+  // Its queries keep a2 a router port, but the proxy was for the router:
+  // it ends after the router's Other Querier Present Interval (2 × 20 s + 1 s).
+  for (int i = 0; i < 3; ++i) {
+    advance(20'000);
+    snooping_.handle(1, 0, query("0.0.0.0"), now_);
+  }
+  advance(10);
+  EXPECT_EQ(snooping_.domains()[0].attachments[1]->upstream[0], nullptr);
+  EXPECT_TRUE(snooping_.domains()[0].attachments[1]->router_port_now(0, now_));
+}
+
 TEST_F(OverlaySnooping, AConfiguredUpstreamWhosePortIsNotRunningIsShownAsSuch) {
   ports_.erase(ports_.begin());  // a1's device did not start
   apply({{"vni", 100}, {"upstream", {{"port", "a1"}}}});
