@@ -277,10 +277,11 @@ class MediaGateway(unittest.TestCase):
         for host in receivers:
             got = [l.split(",")[-1].strip() for l in frames[host]]
             # ffmpeg's live RTP input starts decoding at a GOP boundary after
-            # probing the stream (the first GOP, -g 5, goes to the probe);
+            # probing the stream (the first GOP, -g 5, goes to the probe, two
+            # on a loaded machine: a full run once started at frame 10);
             # from there every frame must be the sender's, in order: one lost
             # packet would change a frame's CRC.
-            self.assertIn(got[0], crcs[:6], host)
+            self.assertIn(got[0], crcs[:11], host)
             start = crcs.index(got[0])
             self.assertEqual(got, crcs[start:start + 60], host)
         # Each edge got its own stream only; the Linux VTEP without receivers neither.
