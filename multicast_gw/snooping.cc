@@ -216,8 +216,8 @@ static std::unique_ptr<RemoteEdge> make_edge(const SnoopedDomain& d, const IpAdd
   return std::make_unique<RemoteEdge>(vtep, edge_router_config(d, 4), edge_router_config(d, 6), now);
 }
 
-void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
-                             const std::vector<SnoopPort>& ports, Millis now) {
+void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, bool protocol_changed,
+                             const config::BridgeDomainConfig& bd, const std::vector<SnoopPort>& ports, Millis now) {
   // The MAC of the first attachment's port (of any port when none is up).
   const SnoopPort* mac_port = ports.empty() ? nullptr : &ports.front();
   for (const auto& p : ports) {
@@ -229,7 +229,7 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   const bool same = before && std::equal(before->overlay_mac, before->overlay_mac + 6, d.overlay_mac);
   // New protocol settings apply to the routers and hosts kept: their
   // memberships stay (a whole rebuild follows the apply).
-  const bool reconfigure = same && !same_protocol_settings(before->cfg, d.cfg);
+  const bool reconfigure = same && protocol_changed;
   RouterOutput ignored;
   if (same) {
     d.overlay_queriers = std::move(before->overlay_queriers);
@@ -244,10 +244,11 @@ void Snooping::apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const conf
   }
   if (d.cfg.ingress) {
     if (same) d.edges = std::move(before->edges);
-    for (auto& [vtep, e] : d.edges) {
-      if (!reconfigure) break;
-      e->igmp.reconfigure(edge_router_config(d, 4), now, ignored);
-      e->mld.reconfigure(edge_router_config(d, 6), now, ignored);
+    if (reconfigure) {
+      for (auto& [vtep, e] : d.edges) {
+        e->igmp.reconfigure(edge_router_config(d, 4), now, ignored);
+        e->mld.reconfigure(edge_router_config(d, 6), now, ignored);
+      }
     }
     // A VTEP the bridge domain no longer names loses its state: its frames
     // are dropped before they reach us, and it would get no data.
@@ -324,7 +325,7 @@ void Snooping::apply(const config::Config& next, const std::vector<SnoopPort>& p
     // Said once: not again at every commit while the port stays down.
     const bool upstream_down_known = before && before->cfg.upstream == b.upstream && before->cfg.ingress == b.ingress &&
                                      !configured_upstream_running(*before);
-    apply_overlay(d, before, *bd, ports, now);
+    apply_overlay(d, before, reconfigure, *bd, ports, now);
     apply_statics(d, ports);
     // Admission's history survives any change of the bridge domain's settings.
     for (auto& o : old) {
@@ -720,8 +721,9 @@ bool Snooping::tick(Millis now) {
   }
   for (auto& d : domains_) {
     for (auto& a : d.attachments) {
-      // An upstream proxy ends with its querier (before our router, which
-      // takes over the querying, sends its first query there).
+      // An upstream proxy ends with the production router it answers (a
+      // snooping switch's 0.0.0.0 queries do not keep it), before our
+      // router, which takes over the querying, sends its first query there.
       for (size_t fi = 0; fi < 2; ++fi) {
         if (a->upstream[fi] && a->production_router_until[fi] <= now && !a->upstream_configured) a->upstream[fi].reset();
       }

@@ -329,8 +329,8 @@ class Snooping {
 
  private:
   Attachment* find(uint16_t port, uint16_t vlan, SnoopedDomain** domain = nullptr);
-  void apply_overlay(SnoopedDomain& d, SnoopedDomain* before, const config::BridgeDomainConfig& bd,
-                     const std::vector<SnoopPort>& ports, Millis now);
+  void apply_overlay(SnoopedDomain& d, SnoopedDomain* before, bool protocol_changed,
+                     const config::BridgeDomainConfig& bd, const std::vector<SnoopPort>& ports, Millis now);
   void apply_statics(SnoopedDomain& d, const std::vector<SnoopPort>& ports);
   void send_queries(Attachment& a, const RouterOutput& out);
   void send_overlay_queries(const SnoopedDomain& d, const RemoteEdge& e, const RouterOutput& out);
