@@ -240,6 +240,8 @@ class MediaGateway(unittest.TestCase):
         sender = self.lab.popen(self.lab.ns["src"], [
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-t", "4",
             "-i", ENCODE_INPUT] + outputs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(labmod.stop_process, sender)
+        self.change_settings_mid_stream(asm)
         _, send_err = sender.communicate(timeout=60)
         self.assertEqual(sender.returncode, 0, send_err)
         codes = {h: p.wait(timeout=30) for h, p in receivers.items()}
@@ -312,6 +314,27 @@ class MediaGateway(unittest.TestCase):
         self.assertEqual(row[5], str(counts["e1"][asm]), shown.stdout)
         for p in self.holders:  # the joins were held throughout
             self.assertIsNone(p.poll(), "smcrouted exited early: see its log in the work directory")
+
+    def change_settings_mid_stream(self, asm):
+        """New protocol timers on every node while the streams flow (once
+        the ASM stream has carried about a second): the memberships must
+        survive the apply, or a receiver loses frames until its host
+        re-reports, and the frame checks below fail."""
+        def packets_to_e1():
+            r = self.route(self.daemons["ing"], "*", asm)
+            return sum(o["packets"] for o in r["outgoing"] if o.get("vtep") == UL["e1"])
+        self.wait_for(packets_to_e1, lambda n: n >= 80)
+        for name, d in self.daemons.items():
+            status, _, body = d.api.call("GET", "/api/v1/config")
+            section = body["multicast"]
+            # Each test changes them: the daemons serve both families' tests.
+            interval = 15 if section["bridge_domains"][0]["query_interval_s"] == 20 else 20
+            section["bridge_domains"][0].update(query_interval_s=interval, query_response_interval_ms=interval * 50)
+            status, _, body = d.api.call("PATCH", "/api/v1/config", body={"multicast": section},
+                                         headers={"Content-Type": "application/merge-patch+json"})
+            self.assertEqual(status, 200, f"{name}: {body}")
+            status, _, body = d.api.call("GET", "/api/v1/config")
+            self.assertEqual(body["multicast"]["bridge_domains"][0]["query_interval_s"], interval, f"{name}: {body}")
 
     def hold_join(self, host, group, source):
         tag = f"{host}-{group.replace(':', '_')}"
