@@ -241,7 +241,7 @@ class MediaGateway(unittest.TestCase):
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-t", "4",
             "-i", ENCODE_INPUT] + outputs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.addCleanup(labmod.stop_process, sender)
-        self.change_settings_mid_stream(asm)
+        self.change_settings_mid_stream(asm, sender, receivers)
         _, send_err = sender.communicate(timeout=60)
         self.assertEqual(sender.returncode, 0, send_err)
         codes = {h: p.wait(timeout=30) for h, p in receivers.items()}
@@ -315,15 +315,15 @@ class MediaGateway(unittest.TestCase):
         for p in self.holders:  # the joins were held throughout
             self.assertIsNone(p.poll(), "smcrouted exited early: see its log in the work directory")
 
-    def change_settings_mid_stream(self, asm):
+    def change_settings_mid_stream(self, asm, sender, receivers):
         """New protocol timers on every node while the streams flow (once
-        the ASM stream has carried about a second): the memberships must
-        survive the apply, or a receiver loses frames until its host
-        re-reports, and the frame checks below fail."""
+        the ASM stream has carried about half a second): the memberships
+        must survive the apply, or a receiver loses frames until its host
+        re-reports, and the frame checks after it fail."""
         def packets_to_e1():
             r = self.route(self.daemons["ing"], "*", asm)
             return sum(o["packets"] for o in r["outgoing"] if o.get("vtep") == UL["e1"])
-        self.wait_for(packets_to_e1, lambda n: n >= 80)
+        self.wait_for(packets_to_e1, lambda n: n >= 50)
         for name, d in self.daemons.items():
             status, _, body = d.api.call("GET", "/api/v1/config")
             section = body["multicast"]
@@ -334,7 +334,13 @@ class MediaGateway(unittest.TestCase):
                                          headers={"Content-Type": "application/merge-patch+json"})
             self.assertEqual(status, 200, f"{name}: {body}")
             status, _, body = d.api.call("GET", "/api/v1/config")
-            self.assertEqual(body["multicast"]["bridge_domains"][0]["query_interval_s"], interval, f"{name}: {body}")
+            applied = body["multicast"]["bridge_domains"][0]
+            self.assertEqual((applied["query_interval_s"], applied["query_response_interval_ms"]),
+                             (interval, interval * 50), f"{name}: {body}")
+        # All of it while the stream still flowed and both receivers still decoded.
+        self.assertIsNone(sender.poll(), "the stream ended before the settings changed")
+        for host, p in receivers.items():
+            self.assertIsNone(p.poll(), f"{host} stopped decoding before the settings changed")
 
     def hold_join(self, host, group, source):
         tag = f"{host}-{group.replace(':', '_')}"

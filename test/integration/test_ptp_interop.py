@@ -210,11 +210,11 @@ class PtpInterop(unittest.TestCase):
               f"kernel timestamps {port['kernel_timestamps']}", file=sys.stderr)
         self.assertGreaterEqual(len(values), 20)
         # The 1.5 us on |mean| is met in most runs (0.03-0.76 us),
-        # but in about one full-suite run in three on the 2-vCPU VMs of
-        # December 2026 the whole run sat at -2.2 us (standard deviation
-        # 0.4-0.5 us, path delay and our clock against the host clock as in
-        # the others; not reproduced in 20 runs of this test alone). Cause
-        # open (docs/ptp.md): held to 3 us here, the spread to the target.
+        # but two full-suite runs on the 2-vCPU VMs of December 2026 sat at
+        # -2.2 us for the whole minute (standard deviation 0.4-0.5 us, path
+        # delay and our clock against the host clock as in the others; not
+        # reproduced in about 20 runs of this test alone). Cause open
+        # (docs/ptp.md): held to 3 us here, the spread to the target.
         assert_offsets(self, values, "ptp4l (slave of Meridian, L2) master offset", 3_000, 1_000)
         # Kernel software stamps: Rx from the tap, Tx from the PMD socket's
         # error queue (driver time), every event frame matched.
