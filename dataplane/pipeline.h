@@ -103,7 +103,7 @@ struct PacketBatch {
 
 /// Packets a stage creates (replicas, replies) on top of the burst; the
 /// worker transmits them on its own queues after the burst's verdicts, or
-/// as soon as kCapacity wait. Small on purpose: a replica takes one or two
+/// as soon as kCapacity wait (head-end replicas leave in runs: emit_run). Small on purpose: a replica takes one or two
 /// mbufs, and holding more than the mempool's per-lcore cache (256) in
 /// flight sends allocation to the ring and through the whole pool, cold
 /// (the head-end replication cliff, docs/benchmarks.md); 32, the usual TX
@@ -115,12 +115,26 @@ struct TxBuffer {
   rte_mbuf* pkts[kCapacity];
   uint16_t port[kCapacity];
   void (*flush_fn)(void* owner, TxBuffer& buffer) = nullptr;
+  /// Sends a run of packets to one port at once (the worker's egress).
+  void (*send_fn)(void* owner, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) = nullptr;
   void* owner = nullptr;
 
   void emit(uint16_t p, rte_mbuf* m) {
     if (count == kCapacity) flush();
     pkts[count] = m;
     port[count++] = p;
+  }
+  /// A run of `n` packets (`bytes` in all) for port `p`, sent at once
+  /// after what waits here (each port keeps its order): head-end
+  /// replication's chunks, which skip the copy into the buffer and the
+  /// regrouping by port.
+  void emit_run(uint16_t p, rte_mbuf** run, uint16_t n, uint64_t bytes) {
+    if (!send_fn) {
+      for (uint16_t i = 0; i < n; ++i) emit(p, run[i]);
+      return;
+    }
+    flush();
+    if (n) send_fn(owner, p, run, n, bytes);
   }
   void flush() {
     if (count && flush_fn) flush_fn(owner, *this);

@@ -30,6 +30,10 @@ void flush_extra(void* owner, TxBuffer& buf) {
   }
 }
 
+void send_run(void* owner, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
+  egress_send(*static_cast<WorkerContext*>(owner), port, pkts, n, bytes);
+}
+
 }  // namespace
 
 void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBatch& b,
@@ -54,6 +58,7 @@ void process_burst(WorkerContext& ctx, const ForwardingTables& tables, PacketBat
 
   TxBuffer extra;
   extra.flush_fn = flush_extra;
+  extra.send_fn = send_run;
   extra.owner = &ctx;
   const StageContext sctx{tables, now_tsc, ctx.index, &extra, ctx.counters};
   const Pipeline& pipeline = *ctx.pipeline;

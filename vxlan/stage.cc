@@ -260,10 +260,10 @@ rte_mbuf* local_replica(Ctx& x, rte_mbuf* m, uint16_t vlan) {
 /// when it is no longer than `replica_copy_max` (and fits), else a header
 /// mbuf chained to an indirect mbuf that shares the inner frame (never
 /// copied; docs/benchmarks.md has the cost of both). Buffers are
-/// taken in bulk, a chunk of VTEPs at a time, and every replica goes to the
-/// worker's TxBuffer, which transmits every TxBuffer::kCapacity of them: the
-/// buffers in flight stay within the mempool's per-lcore cache whatever the
-/// fan-out (docs/benchmarks.md, "head-end replication"). A replica that
+/// taken in bulk, a chunk of VTEPs at a time, and each chunk's replicas are
+/// sent as soon as they are made (TxBuffer::emit_run): the buffers in flight
+/// stay within the mempool's per-lcore cache whatever the fan-out
+/// (docs/benchmarks.md, "head-end replication"). A replica that
 /// cannot be made is reported through `failed`; returns the replicas made.
 /// With `counted` (a multicast route's egress counter slots, parallel to
 /// `slots`), each replica made is counted there.
@@ -298,6 +298,11 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
       continue;
     }
     unsigned used = 0, replicas = 0;
+    // The chunk's replicas leave as runs of one port (one run, unless the
+    // VTEPs sit behind different underlay ports).
+    rte_mbuf* run[kChunk];
+    uint16_t run_len = 0, run_port = 0;
+    uint64_t run_bytes = 0;
     for (unsigned k = 0; k < n; ++k) {
       const RemoteVtep& v = x.vx.vteps[slots[first + k]];
       if (!v.resolved) {
@@ -338,11 +343,19 @@ unsigned replicate_to_vteps(Ctx& x, rte_mbuf* m, const BdTables& bd, BdWorkerCou
         hdr->pkt_len += inner_len;
       }
       if (v.outer.ipv6) finish_udp6(hdr, out, &payload_sum);
-      x.sc.extra->emit(v.port, hdr);
+      if (run_len && v.port != run_port) {
+        x.sc.extra->emit_run(run_port, run, run_len, run_bytes);
+        run_len = 0;
+        run_bytes = 0;
+      }
+      run_port = v.port;
+      run[run_len++] = hdr;
+      run_bytes += hdr->pkt_len;
       if (counted && counted[first + k] != dataplane::MulticastRouteCounters::kNoSlot) {
         counters->count_out(x.sc.worker, counted[first + k], inner_len);
       }
     }
+    x.sc.extra->emit_run(run_port, run, run_len, run_bytes);
     if (used < per_replica * n) rte_pktmbuf_free_bulk(bufs + used, per_replica * n - used);
     made += replicas;
   }

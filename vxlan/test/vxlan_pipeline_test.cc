@@ -219,6 +219,14 @@ TEST(PipelineVxlan, FloodsWithSharedPayloadsDecapsLearnsAndCountsEveryDrop) {
 }
 
 
+/// Three broadcasts from one host, 100, 101 and 102 bytes long: a
+/// replica's inner length says which of them it carries.
+std::vector<std::vector<uint8_t>> three_broadcasts() {
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint8_t k = 0; k < 3; ++k) frames.push_back(eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", k, 100 + k));
+  return frames;
+}
+
 // Head-end replication wider than the worker's TxBuffer and the bulk
 // allocation chunk: every VTEP of a 100-entry flood list gets its replica,
 // with the right outer header and the shared inner frame; an unresolved
@@ -240,8 +248,7 @@ TEST(PipelineVxlan, WideHeadEndReplicationReachesEveryVtepOnce) {
   auto dp = make_dataplane(doc);
   ASSERT_TRUE(dp);
   ASSERT_EQ(dp->start_workers(), "");
-  std::vector<std::vector<uint8_t>> frames;
-  for (uint8_t k = 0; k < 3; ++k) frames.push_back(eth_frame("ff:ff:ff:ff:ff:ff", "02:aa:00:00:00:01", k, 100 + k));
+  const auto frames = three_broadcasts();
   inject(acc, frames);
   const size_t want = 3 * (kVteps - 1);
   auto reps = take(ul.tx[0], want, dp.get());
@@ -277,6 +284,61 @@ TEST(PipelineVxlan, WideHeadEndReplicationReachesEveryVtepOnce) {
   free_ring_port(ul);
 }
 
+
+// VTEPs behind two underlay ports, alternating in the flood list: each
+// replica chunk leaves as runs of one port (TxBuffer::emit_run), so the
+// runs switch at every VTEP. Every VTEP gets each frame once, on its own
+// port, and each port carries the frames in the order they came.
+TEST(PipelineVxlan, ReplicasToVtepsBehindTwoPortsKeepEachPortsOrder) {
+  RingPort acc = make_ring_port("acc"), ul = make_ring_port("ul"), ul2 = make_ring_port("ul2");
+  json doc = config_for({acc, ul, ul2}, json::array());
+  json neighbors = json::array(), flood = json::array();
+  constexpr unsigned kPerPort = 20;  // 40 VTEPs: more than one chunk of 16
+  for (unsigned v = 0; v < kPerPort; ++v) {
+    for (unsigned side = 1; side <= 2; ++side) {
+      const std::string ip = "10." + std::to_string(side) + ".0." + std::to_string(10 + v);
+      flood.push_back(ip);
+      char mac[18];
+      std::snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", side, v);
+      neighbors.push_back({{"ip", ip}, {"mac", mac}});
+    }
+  }
+  const json interfaces = {{{"port", "ul"}, {"ipv4", "10.1.0.1/24"}}, {{"port", "ul2"}, {"ipv4", "10.2.0.1/24"}}};
+  doc["vxlan"] = {{"vtep", {{"interfaces", interfaces}, {"neighbors", neighbors}}},
+                  {"bridge_domains", {{{"vni", 100}, {"attachments", {{{"port", "acc"}}}}, {"flood", flood}}}}};
+  auto dp = make_dataplane(doc);
+  ASSERT_TRUE(dp);
+  ASSERT_EQ(dp->start_workers(), "");
+  const auto frames = three_broadcasts();
+  inject(acc, frames);
+  for (auto [port, side] : {std::pair{&ul, 1u}, std::pair{&ul2, 2u}}) {
+    auto reps = take(port->tx[0], 3 * kPerPort, dp.get());
+    ASSERT_EQ(reps.size(), 3 * kPerPort) << "port ul" << side;
+    std::vector<std::set<unsigned>> seen(3);
+    unsigned last_frame = 0;
+    for (rte_mbuf* r : reps) {
+      auto bytes = bytes_of(r);
+      rte_pktmbuf_free(r);
+      vxlan::OuterView ov;
+      ASSERT_EQ(vxlan::classify_underlay(bytes.data(), bytes.size(), 4789, ov), vxlan::UnderlayStatus::kVxlan);
+      const unsigned k = static_cast<unsigned>(bytes.size() - ov.inner_offset) - 100u;
+      ASSERT_LT(k, 3u);
+      EXPECT_GE(k, last_frame) << "frame " << k << " after frame " << last_frame << " on ul" << side;
+      last_frame = k;
+      EXPECT_EQ(ov.dst_ip[1], side) << "a VTEP of the other port's subnet on ul" << side;
+      EXPECT_EQ(bytes[4], side) << "next-hop MAC";
+      EXPECT_TRUE(seen[k].insert(ov.dst_ip[3]).second) << "a VTEP got frame " << k << " twice";
+    }
+    for (const auto& s : seen) EXPECT_EQ(s.size(), kPerPort);
+  }
+  dp->stop_workers();
+  EXPECT_EQ(rte_ring_count(ul.tx[0]) + rte_ring_count(ul2.tx[0]), 0u) << "no replica beyond one per VTEP";
+  EXPECT_EQ(vxlan_of(*dp).bridge_domains_json(100)["bridge_domains"][0]["counters"]["replicas"], 6 * kPerPort);
+  dp.reset();
+  free_ring_port(acc);
+  free_ring_port(ul);
+  free_ring_port(ul2);
+}
 
 /// Verifies an IPv6 VXLAN frame's UDP checksum the way a receiver does.
 bool udp6_checksum_ok(const std::vector<uint8_t>& f) {
