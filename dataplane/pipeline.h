@@ -103,7 +103,8 @@ struct PacketBatch {
 
 /// Packets a stage creates (replicas, replies) on top of the burst; the
 /// worker transmits them on its own queues after the burst's verdicts, or
-/// as soon as kCapacity wait (head-end replicas leave in runs: emit_run). Small on purpose: a replica takes one or two
+/// as soon as kCapacity wait (head-end replicas leave in runs as they are
+/// made, during the stage: emit_run). Small on purpose: a replica takes one or two
 /// mbufs, and holding more than the mempool's per-lcore cache (256) in
 /// flight sends allocation to the ring and through the whole pool, cold
 /// (the head-end replication cliff, docs/benchmarks.md); 32, the usual TX
