@@ -295,7 +295,10 @@ class PtpInterop(unittest.TestCase):
             section.update({"host_clock_export": "ntp_shm", "ntp_shm_unit": export_unit})
         self.set_ptp(section)
         # locked_stable: the measured offset stayed inside 1 us for 8 Syncs.
-        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 90)
+        # Usually 40-70 s here; a noisy stretch (a full run on 2026-12-08:
+        # servo noise 2.7 us, 4 outliers, one re-acquisition) restarts the
+        # count, and 90 s was once not enough. The accuracy checks follow.
+        took = self.wait_for(lambda: self.status()["servo_state"] == "locked_stable", 150)
         self.assertIsNotNone(took, self.status())
         status = self.status()
         self.assertEqual(status["ports"][0]["state"], "slave")
